@@ -1,0 +1,13 @@
+"""mixexp: mixtures of experts and hierarchical mixtures of experts trained by EM."""
+
+from .classification import HierarchicalMixtureOfExpertsClassifier, MixtureOfExpertsClassifier
+from .regression import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegressor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MixtureOfExpertsRegressor",
+    "MixtureOfExpertsClassifier",
+    "HierarchicalMixtureOfExpertsRegressor",
+    "HierarchicalMixtureOfExpertsClassifier",
+]

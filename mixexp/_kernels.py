@@ -1,0 +1,163 @@
+"""Numba kernels of the EM hot loop: plain functions on arrays, parallel over rows.
+
+Every kernel writes row by row into preallocated outputs and never reduces
+across rows, so results do not depend on the number of numba threads.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+_BLOCK = 512  # rows per parallel task; scratch arrays are allocated once per block
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+@njit(parallel=True, cache=True)
+def tree_posteriors(gate_logits, leaf_logdens, branching, leaf_post, loglik):
+    """E-step through a balanced tree, in log space, one pass over the rows.
+
+    Parameters
+    ----------
+    gate_logits : (n, n_inner * branching) raw gate logits, inner nodes breadth-first.
+    leaf_logdens : (n, n_leaves) log p(y_i | x_i, leaf).
+    branching : int
+    leaf_post : (n, n_leaves) output, posterior of each leaf given (x_i, y_i).
+    loglik : (n,) output, log p(y_i | x_i).
+    """
+    n = gate_logits.shape[0]
+    b = branching
+    n_inner = gate_logits.shape[1] // b
+    n_leaves = leaf_logdens.shape[1]
+    n_nodes = n_inner + n_leaves
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    for blk in prange(n_blocks):
+        beta = np.empty(n_nodes)  # log-likelihood of each subtree
+        lgate = np.empty(n_inner * b)  # log gate probabilities
+        lpost = np.empty(n_nodes)  # log posterior of each node
+        stop = min(n, (blk + 1) * _BLOCK)
+        for i in range(blk * _BLOCK, stop):
+            for j in range(n_inner):
+                m = -np.inf
+                for c in range(b):
+                    m = max(m, gate_logits[i, j * b + c])
+                s = 0.0
+                for c in range(b):
+                    s += np.exp(gate_logits[i, j * b + c] - m)
+                lse = m + np.log(s)
+                for c in range(b):
+                    lgate[j * b + c] = gate_logits[i, j * b + c] - lse
+            for leaf in range(n_leaves):
+                beta[n_inner + leaf] = leaf_logdens[i, leaf]
+            for j in range(n_inner - 1, -1, -1):
+                m = -np.inf
+                for c in range(b):
+                    m = max(m, lgate[j * b + c] + beta[j * b + 1 + c])
+                s = 0.0
+                for c in range(b):
+                    s += np.exp(lgate[j * b + c] + beta[j * b + 1 + c] - m)
+                beta[j] = m + np.log(s)
+            loglik[i] = beta[0]
+            lpost[0] = 0.0
+            for j in range(n_inner):
+                for c in range(b):
+                    child = j * b + 1 + c
+                    lpost[child] = lpost[j] + lgate[j * b + c] + beta[child] - beta[j]
+            for leaf in range(n_leaves):
+                leaf_post[i, leaf] = np.exp(lpost[n_inner + leaf])
+
+
+@njit(parallel=True, cache=True)
+def log_softmax_groups(logits, group_size, out):
+    """Log-softmax within consecutive groups of ``group_size`` columns."""
+    n, m = logits.shape
+    n_groups = m // group_size
+    for i in prange(n):
+        for g in range(n_groups):
+            o = g * group_size
+            mx = -np.inf
+            for c in range(group_size):
+                mx = max(mx, logits[i, o + c])
+            s = 0.0
+            for c in range(group_size):
+                s += np.exp(logits[i, o + c] - mx)
+            lse = mx + np.log(s)
+            for c in range(group_size):
+                out[i, o + c] = logits[i, o + c] - lse
+
+
+@njit(parallel=True, cache=True)
+def gaussian_logdens(means, y, var, out):
+    """Diagonal-Gaussian log-density of each leaf.
+
+    means : (n, n_leaves * n_targets), leaf-major; y : (n, n_targets);
+    var : (n_leaves, n_targets); out : (n, n_leaves).
+    """
+    n, n_targets = y.shape
+    n_leaves = var.shape[0]
+    logvar = np.log(var)
+    for i in prange(n):
+        for leaf in range(n_leaves):
+            acc = 0.0
+            for t in range(n_targets):
+                r = y[i, t] - means[i, leaf * n_targets + t]
+                acc += _LOG_2PI + logvar[leaf, t] + r * r / var[leaf, t]
+            out[i, leaf] = -0.5 * acc
+
+
+@njit(parallel=True, cache=True)
+def multinomial_logdens(logits, y_index, n_classes, out):
+    """log softmax(logits of leaf)[y_i] for each leaf; logits (n, n_leaves * n_classes)."""
+    n = logits.shape[0]
+    n_leaves = logits.shape[1] // n_classes
+    for i in prange(n):
+        for leaf in range(n_leaves):
+            o = leaf * n_classes
+            mx = -np.inf
+            for c in range(n_classes):
+                mx = max(mx, logits[i, o + c])
+            s = 0.0
+            for c in range(n_classes):
+                s += np.exp(logits[i, o + c] - mx)
+            out[i, leaf] = logits[i, o + y_index[i]] - mx - np.log(s)
+
+
+@njit(parallel=True, cache=True)
+def softmax_residual(logits, targets, weights, residual, row_objective):
+    """Soft-label multinomial fit: residual ``w_i p_ic - u_ic`` and ``sum_c u_ic log p_ic``.
+
+    logits, targets, residual : (n, n_classes); weights, row_objective : (n,).
+    """
+    n, k = logits.shape
+    for i in prange(n):
+        mx = -np.inf
+        for c in range(k):
+            mx = max(mx, logits[i, c])
+        s = 0.0
+        for c in range(k):
+            s += np.exp(logits[i, c] - mx)
+        lse = mx + np.log(s)
+        acc = 0.0
+        for c in range(k):
+            lp = logits[i, c] - lse
+            if targets[i, c] != 0.0:
+                acc += targets[i, c] * lp
+            residual[i, c] = weights[i] * np.exp(lp) - targets[i, c]
+        row_objective[i] = acc
+
+
+@njit(parallel=True, cache=True)
+def softmax_objective_rows(logits, targets, row_objective):
+    """``sum_c u_ic log softmax(logits_i)_c`` for each row."""
+    n, k = logits.shape
+    for i in prange(n):
+        mx = -np.inf
+        for c in range(k):
+            mx = max(mx, logits[i, c])
+        s = 0.0
+        for c in range(k):
+            s += np.exp(logits[i, c] - mx)
+        lse = mx + np.log(s)
+        acc = 0.0
+        for c in range(k):
+            if targets[i, c] != 0.0:
+                acc += targets[i, c] * (logits[i, c] - lse)
+        row_objective[i] = acc

@@ -1,0 +1,54 @@
+"""Multinomial-logistic experts: ``p(y = c | x, leaf) = softmax_c(W x + w)``.
+
+The M-step of each leaf is the soft-label multinomial fit of
+:mod:`mixexp.gates.softmax` with one-hot targets weighted by the leaf's
+posterior, warm-started from the previous coefficients.
+"""
+
+import numpy as np
+
+from .._kernels import multinomial_logdens
+from ..gates.softmax import softmax_mstep
+
+
+class MultinomialExperts:
+    """Softmax-regression experts over ``n_classes`` classes."""
+
+    def __init__(self, alpha, n_steps):
+        self.alpha = alpha
+        self.n_steps = n_steps
+
+    def init_params(self, n_leaves, n_outputs, n_params):
+        return {"coef": np.zeros((n_leaves, n_outputs, n_params))}
+
+    def logits(self, Xa, params):
+        """Each leaf's class logits, ``(n, n_leaves * n_classes)``, leaf-major."""
+        coef = params["coef"]
+        return Xa @ coef.reshape(-1, coef.shape[2]).T
+
+    def logdens(self, Xa, target, params):
+        y_index, _ = target
+        n_classes = params["coef"].shape[1]
+        out = np.empty((Xa.shape[0], params["coef"].shape[0]))
+        multinomial_logdens(self.logits(Xa, params), y_index, n_classes, out)
+        return out
+
+    def mstep(self, Xa, target, W, params, min_weight, n_steps=None):
+        _, onehot = target
+        coef = params["coef"].copy()
+        totals = W.sum(axis=0)
+        for leaf in np.flatnonzero(totals > min_weight):
+            w = W[:, leaf]
+            coef[leaf], _ = softmax_mstep(
+                Xa, onehot * w[:, None], coef[leaf], self.alpha,
+                n_steps or self.n_steps, w=w,
+            )
+        return {"coef": coef}
+
+    def penalty(self, params):
+        return 0.5 * self.alpha * np.sum(params["coef"][:, :, :-1] ** 2)
+
+    @staticmethod
+    def n_free_params(params):
+        n_leaves, n_classes, p = params["coef"].shape
+        return n_leaves * (n_classes - 1) * p

@@ -1,0 +1,1 @@
+"""Gating networks: the M-step of each inner node's gate."""

@@ -1,0 +1,106 @@
+"""Soft-label multinomial logistic regression, the M-step of every softmax.
+
+Used for the gate of every inner node (targets: the children's posteriors) and
+for multinomial experts (targets: one-hot labels weighted by the leaf's
+posterior).  It maximises
+
+    f(W) = sum_i sum_c u_ic log softmax(W x_i)_c - alpha / 2 * ||W[:, :-1]||^2
+
+where ``x_i`` ends with a constant 1 (the intercept, not penalised) and the
+row sums ``w_i = sum_c u_ic`` act as sample weights.
+
+Each step is monotone: the Hessian of the loss is bounded by Böhning's bound
+``1/2 I ⊗ X^T diag(w) X`` (Böhning 1992), so the step ``-H^{-1} grad`` never
+decreases ``f``; the step is then lengthened along the same direction (2x, 4x,
+...) while ``f`` keeps increasing, which costs only O(n k) per trial because
+the logits move linearly.  The bound's Cholesky factor depends only on ``w``
+and can be reused across EM iterations when ``w`` does not change (the root
+gate of a flat mixture).
+"""
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+
+from .._kernels import softmax_objective_rows, softmax_residual
+from .._linalg import weighted_gram
+
+_MAX_DOUBLINGS = 6
+
+
+def penalty_mask(n_params):
+    """1 for coefficients, 0 for the trailing intercept."""
+    mask = np.ones(n_params)
+    mask[-1] = 0.0
+    return mask
+
+
+def bound_factor(Xa, w, alpha):
+    """Cholesky factor of Böhning's bound ``X^T diag(w) X / 2 + alpha * D``."""
+    p = Xa.shape[1]
+    H = 0.5 * weighted_gram(Xa, w)
+    H[np.diag_indices(p)] += alpha * penalty_mask(p)
+    # A tiny ridge keeps the factor defined for empty or constant columns; a
+    # larger bound is still a bound, so monotonicity is kept.
+    H[np.diag_indices(p)] += 1e-10 * (np.trace(H) / p) + 1e-300
+    return cho_factor(H, lower=True, check_finite=False)
+
+
+def softmax_objective(Z, U, coef, alpha):
+    """Penalised objective ``f`` for logits ``Z = Xa @ coef.T``."""
+    rows = np.empty(Z.shape[0])
+    softmax_objective_rows(Z, U, rows)
+    return rows.sum() - 0.5 * alpha * np.sum(coef[:, :-1] ** 2)
+
+
+def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None):
+    """Increase the soft-label multinomial objective from ``coef``.
+
+    Parameters
+    ----------
+    Xa : ndarray (n, p), last column all ones.
+    U : ndarray (n, k), non-negative soft targets (already weighted).
+    coef : ndarray (k, p), starting point (not modified).
+    alpha : float, L2 penalty on ``coef[:, :-1]``.
+    n_steps : int, maximum number of bound steps.
+    w : ndarray (n,), optional, ``U.sum(1)``.
+    factor : optional Cholesky factor from :func:`bound_factor` for this ``w``.
+
+    Returns
+    -------
+    coef : ndarray (k, p)
+    objective : float, ``f(coef)``.
+    """
+    if w is None:
+        w = U.sum(axis=1)
+    if factor is None:
+        factor = bound_factor(Xa, w, alpha)
+    mask = penalty_mask(Xa.shape[1])
+    coef = coef.copy()
+    Z = Xa @ coef.T
+    R = np.empty_like(Z)
+    rows = np.empty(Z.shape[0])
+    softmax_residual(Z, U, w, R, rows)
+    obj = rows.sum() - 0.5 * alpha * np.sum(coef[:, :-1] ** 2)
+    for _ in range(n_steps):
+        grad = R.T @ Xa + alpha * coef * mask  # gradient of -f
+        delta = -cho_solve(factor, grad.T, check_finite=False).T
+        Zd = Xa @ delta.T
+        best_t, best_obj = 0.0, obj
+        t = 1.0
+        for _ in range(_MAX_DOUBLINGS + 1):
+            trial = coef + t * delta
+            o = softmax_objective(Z + t * Zd, U, trial, alpha)
+            if not o > best_obj:
+                break
+            best_t, best_obj = t, o
+            t *= 2.0
+        if best_t == 0.0:
+            break
+        coef += best_t * delta
+        Z += best_t * Zd
+        gain = best_obj - obj
+        obj = best_obj
+        softmax_residual(Z, U, w, R, rows)
+        if gain <= 1e-12 * max(1.0, abs(obj)):
+            break
+    return coef, obj

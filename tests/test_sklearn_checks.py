@@ -1,0 +1,25 @@
+"""scikit-learn's estimator checks on every estimator."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from mixexp import (
+    HierarchicalMixtureOfExpertsClassifier,
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+)
+from mixexp._sklearn_checks import expected_failed_checks
+
+ESTIMATORS = [
+    MixtureOfExpertsRegressor(),
+    MixtureOfExpertsClassifier(),
+    HierarchicalMixtureOfExpertsRegressor(),
+    HierarchicalMixtureOfExpertsClassifier(),
+]
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
