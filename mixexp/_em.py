@@ -29,14 +29,16 @@ class EMEngine:
     gate_alpha : float, L2 penalty on gate coefficients (not intercepts).
     gate_steps : int, bound steps per gate M-step in each EM iteration.
     init_steps : int, bound steps per softmax M-step at initialisation.
+    mstep_tol : float, relative gain below which a gate M-step stops early.
     """
 
-    def __init__(self, tree, experts, gate_alpha, gate_steps=5, init_steps=50):
+    def __init__(self, tree, experts, gate_alpha, gate_steps=5, init_steps=50, mstep_tol=1e-12):
         self.tree = tree
         self.experts = experts
         self.gate_alpha = gate_alpha
         self.gate_steps = gate_steps
         self.init_steps = init_steps
+        self.mstep_tol = mstep_tol
         self._root_factor = None
 
     # -- parameters -------------------------------------------------------
@@ -92,7 +94,8 @@ class EMEngine:
             U = weighted if t.depth == 1 else nodes[:, children[j]]
             if b > 1:
                 gate[rows], _ = softmax_mstep(
-                    Xa, U, gate[rows], self.gate_alpha, n_steps, w=w, factor=factor
+                    Xa, U, gate[rows], self.gate_alpha, n_steps, w=w, factor=factor,
+                    tol=self.mstep_tol,
                 )
         experts = self.experts.mstep(
             Xa, target, weighted, params["experts"], min_weight, n_steps=n_steps

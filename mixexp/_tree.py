@@ -36,6 +36,8 @@ class Tree:
 
     @property
     def n_inner(self):
+        if self.branching == 1:  # a single expert under a chain of trivial gates
+            return self.depth
         return (self.branching**self.depth - 1) // (self.branching - 1)
 
     @property

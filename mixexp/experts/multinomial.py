@@ -14,9 +14,10 @@ from ..gates.softmax import softmax_mstep
 class MultinomialExperts:
     """Softmax-regression experts over ``n_classes`` classes."""
 
-    def __init__(self, alpha, n_steps):
+    def __init__(self, alpha, n_steps, tol=1e-12):
         self.alpha = alpha
         self.n_steps = n_steps
+        self.tol = tol
 
     def init_params(self, n_leaves, n_outputs, n_params):
         return {"coef": np.zeros((n_leaves, n_outputs, n_params))}
@@ -41,7 +42,7 @@ class MultinomialExperts:
             w = W[:, leaf]
             coef[leaf], _ = softmax_mstep(
                 Xa, onehot * w[:, None], coef[leaf], self.alpha,
-                n_steps or self.n_steps, w=w,
+                n_steps or self.n_steps, w=w, tol=self.tol,
             )
         return {"coef": coef}
 

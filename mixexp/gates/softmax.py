@@ -52,7 +52,7 @@ def softmax_objective(Z, U, coef, alpha):
     return rows.sum() - 0.5 * alpha * np.sum(coef[:, :-1] ** 2)
 
 
-def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None):
+def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None, tol=1e-12):
     """Increase the soft-label multinomial objective from ``coef``.
 
     Parameters
@@ -64,6 +64,7 @@ def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None):
     n_steps : int, maximum number of bound steps.
     w : ndarray (n,), optional, ``U.sum(1)``.
     factor : optional Cholesky factor from :func:`bound_factor` for this ``w``.
+    tol : float, stop when a step gains less than ``tol * max(1, |f|)``.
 
     Returns
     -------
@@ -85,22 +86,23 @@ def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None):
         grad = R.T @ Xa + alpha * coef * mask  # gradient of -f
         delta = -cho_solve(factor, grad.T, check_finite=False).T
         Zd = Xa @ delta.T
-        best_t, best_obj = 0.0, obj
-        t = 1.0
-        for _ in range(_MAX_DOUBLINGS + 1):
-            trial = coef + t * delta
-            o = softmax_objective(Z + t * Zd, U, trial, alpha)
+        # t = 1 is the bound's step: it cannot decrease f (up to rounding in
+        # the sum), so it is taken; longer steps are taken only if f increases.
+        best_t, best_obj = 1.0, softmax_objective(Z + Zd, U, coef + delta, alpha)
+        t = 2.0
+        for _ in range(_MAX_DOUBLINGS):
+            o = softmax_objective(Z + t * Zd, U, coef + t * delta, alpha)
             if not o > best_obj:
                 break
             best_t, best_obj = t, o
             t *= 2.0
-        if best_t == 0.0:
-            break
         coef += best_t * delta
         Z += best_t * Zd
         gain = best_obj - obj
         obj = best_obj
         softmax_residual(Z, U, w, R, rows)
-        if gain <= 1e-12 * max(1.0, abs(obj)):
+        if gain <= tol * max(1.0, abs(obj)) or np.max(np.abs(best_t * delta)) <= 1e-13 * (
+            1.0 + np.max(np.abs(coef))
+        ):
             break
     return coef, obj

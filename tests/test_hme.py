@@ -1,0 +1,96 @@
+"""Hierarchical mixtures of experts: the tree, recovery, and the flat case as depth 1."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import log_softmax, logsumexp
+from sklearn.exceptions import ConvergenceWarning
+
+from mixexp import (
+    HierarchicalMixtureOfExpertsClassifier,
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+)
+from mixexp._tree import Tree
+from mixexp.datasets import make_hme_regression, make_moe_classification, make_moe_regression
+
+
+def test_tree_topology():
+    t = Tree(depth=2, branching=3)
+    assert (t.n_inner, t.n_leaves, t.n_nodes) == (4, 9, 13)
+    np.testing.assert_array_equal(t.children[0], [1, 2, 3])
+    np.testing.assert_array_equal(t.children[3], [10, 11, 12])
+    assert t.parent[12] == 3 and t.parent[1] == 0 and t.parent[0] == -1
+    m = t.leaf_to_subtree
+    assert np.all(m[:, 0] == 1) and m[:, 1].sum() == 3 and np.all(m[:, 4:].sum(axis=0) == 1)
+    flat = Tree(depth=1, branching=5)
+    assert (flat.n_inner, flat.n_leaves) == (1, 5)
+    single = Tree(depth=1, branching=1)
+    assert (single.n_inner, single.n_leaves) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "flat, tree, data",
+    [
+        (MixtureOfExpertsRegressor, HierarchicalMixtureOfExpertsRegressor, make_moe_regression),
+        (MixtureOfExpertsClassifier, HierarchicalMixtureOfExpertsClassifier, make_moe_classification),
+    ],
+)
+@pytest.mark.parametrize("init_params", ["kmeans", "random"])
+def test_depth_one_hme_is_flat_moe(flat, tree, data, init_params):
+    X, y = data(n_samples=300, n_features=3, n_experts=3, random_state=0)
+    kw = dict(random_state=0, init_params=init_params, max_iter=15, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = flat(n_experts=3, **kw).fit(X, y)
+        b = tree(depth=1, branching=3, **kw).fit(X, y)
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(a.gate_coef_, b.gate_coef_[0], atol=1e-8)
+    np.testing.assert_allclose(a.gate_intercept_, b.gate_intercept_[0], atol=1e-8)
+    np.testing.assert_allclose(a.expert_coef_, b.expert_coef_, atol=1e-8)
+    np.testing.assert_allclose(a.predict_gate(X), b.predict_gate(X), atol=1e-8)
+
+
+def _true_hme_loglik(X, y, p, depth, b):
+    n_inner = p["gate_coef"].shape[0]
+    log_g = [log_softmax(X @ p["gate_coef"][j].T + p["gate_intercept"][j], axis=1) for j in range(n_inner)]
+    mean = X @ p["expert_coef"][:, 0, :].T + p["expert_intercept"][:, 0]
+    var = p["noise_variance"][:, 0]
+    joint = -0.5 * (np.log(2 * np.pi * var) + (y[:, None] - mean) ** 2 / var)
+    for leaf in range(b**depth):
+        node = n_inner + leaf
+        while node > 0:
+            parent = (node - 1) // b
+            joint[:, leaf] += log_g[parent][:, node - 1 - parent * b]
+            node = parent
+    return logsumexp(joint, axis=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hme_recovery(seed):
+    X, y, params = make_hme_regression(
+        n_samples=5000, n_features=5, depth=2, branching=2, noise=0.1, random_state=seed,
+        return_params=True,
+    )
+    true_ll = _true_hme_loglik(X, y, params, 2, 2).mean()
+    model = HierarchicalMixtureOfExpertsRegressor(depth=2, branching=2, n_init=3, max_iter=500, random_state=seed)
+    model.fit(X, y)
+    assert model.log_likelihood(X, y).mean() >= true_ll - 0.02
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("depth, branching", [(2, 2), (3, 2), (2, 3)])
+@pytest.mark.parametrize("estimator", [HierarchicalMixtureOfExpertsRegressor, HierarchicalMixtureOfExpertsClassifier])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hme_lower_bounds_never_decrease(depth, branching, estimator, seed):
+    if estimator is HierarchicalMixtureOfExpertsRegressor:
+        X, y = make_hme_regression(n_samples=500, n_features=3, depth=2, random_state=seed)
+    else:
+        X, y = make_moe_classification(n_samples=500, n_features=3, random_state=seed)
+    model = estimator(depth=depth, branching=branching, random_state=seed, max_iter=40, tol=0.0)
+    model.fit(X, y, sample_weight=np.random.RandomState(seed).uniform(0.5, 1.5, size=500))
+    lb = model.lower_bounds_
+    assert np.all(np.isfinite(lb)) and np.min(np.diff(lb)) >= -1e-10 * max(1.0, abs(lb[-1]))
+    assert model.gate_coef_.shape == (Tree(depth, branching).n_inner, branching, 3)
