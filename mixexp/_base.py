@@ -12,13 +12,13 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._em import EMEngine
+from ._init import arrange_leaves, hard_responsibilities, kmeans_labels, random_responsibilities
 from ._kernels import log_softmax_groups, tree_posteriors
 from ._tree import Tree
 
@@ -58,28 +58,6 @@ def with_ones(X):
     Xa[:, :-1] = X
     Xa[:, -1] = 1.0
     return Xa
-
-
-def hierarchical_kmeans(F, sw, depth, branching, rs):
-    """Leaf labels (breadth-first) from k-means applied recursively down the tree."""
-    n = F.shape[0]
-    labels = np.zeros(n, dtype=np.int64)
-    for level in range(depth):
-        new = np.empty(n, dtype=np.int64)
-        for g in range(branching**level):
-            idx = np.flatnonzero(labels == g)
-            sub = np.arange(idx.size) % branching
-            if idx.size >= branching and sw[idx].sum() > 0 and branching > 1:
-                km = KMeans(
-                    n_clusters=branching, n_init=1, random_state=rs.randint(np.iinfo(np.int32).max)
-                )
-                with warnings.catch_warnings():
-                    # fewer distinct points than clusters: some clusters stay empty
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    sub = km.fit(F[idx], sample_weight=sw[idx]).labels_
-            new[idx] = g * branching + sub
-        labels = new
-    return labels
 
 
 _EM_CONSTRAINTS = {
@@ -212,7 +190,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     "experts": self._expert_params(x_mean, x_scale, info),
                 }
             else:
-                leaf_post = self._initial_posteriors(Xa, kmeans_features, sw, tree, rs)
+                leaf_post = self._initial_posteriors(
+                    engine, Xa, target, kmeans_features, sw, n_outputs, rs
+                )
                 params = engine.init_from_posteriors(leaf_post, Xa, target, sw, n_outputs)
             params, bounds, converged, n_iter, _, _ = engine.run(
                 params, Xa, target, sw, self.max_iter, self.tol, self.verbose,
@@ -244,16 +224,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = int(n_iter)
         return self
 
-    def _initial_posteriors(self, Xa, kmeans_features, sw, tree, rs):
-        n = Xa.shape[0]
+    def _initial_posteriors(self, engine, Xa, target, kmeans_features, sw, n_outputs, rs):
+        tree = engine.tree
         if self.init_params == "random":
-            resp = rs.uniform(size=(n, tree.n_leaves))
-            return resp / resp.sum(axis=1, keepdims=True)
+            return random_responsibilities(Xa.shape[0], tree.n_leaves, rs)
         F = np.hstack([Xa[:, :-1], kmeans_features])
-        labels = hierarchical_kmeans(F, sw, tree.depth, tree.branching, rs)
-        resp = np.zeros((n, tree.n_leaves))
-        resp[np.arange(n), labels] = 1.0
-        return resp
+        resp = hard_responsibilities(kmeans_labels(F, sw, tree.n_leaves, rs), tree.n_leaves)
+        if tree.depth == 1:
+            return resp
+        # a tree starts from a flat mixture with one expert per leaf (see _init.py)
+        flat = EMEngine(Tree(1, tree.n_leaves), engine.experts, self.gate_alpha)
+        params = flat.init_from_posteriors(resp, Xa, target, sw, n_outputs)
+        leaf_post = flat.run(params, Xa, target, sw, self.max_iter, self.tol)[4]
+        order = arrange_leaves(leaf_post, Xa, sw, tree.depth, tree.branching, self.gate_alpha)
+        return leaf_post[:, order]
 
     # -- prediction helpers -----------------------------------------------
     def _design(self, X):
