@@ -40,6 +40,7 @@ class EMEngine:
         self.init_steps = init_steps
         self.mstep_tol = mstep_tol
         self._root_factor = None
+        self._gate_scale = np.ones(tree.n_inner)  # step lengths that worked, per gate
 
     # -- parameters -------------------------------------------------------
     def zero_params(self, n_outputs, n_params):
@@ -93,9 +94,9 @@ class EMEngine:
                     continue
             U = weighted if t.depth == 1 else nodes[:, children[j]]
             if b > 1:
-                gate[rows], _ = softmax_mstep(
+                gate[rows], _, self._gate_scale[j] = softmax_mstep(
                     Xa, U, gate[rows], self.gate_alpha, n_steps, w=w, factor=factor,
-                    tol=self.mstep_tol,
+                    tol=self.mstep_tol, scale=self._gate_scale[j],
                 )
         experts = self.experts.mstep(
             Xa, target, weighted, params["experts"], min_weight, n_steps=n_steps

@@ -145,19 +145,19 @@ def softmax_residual(logits, targets, weights, residual, row_objective):
 
 
 @njit(parallel=True, cache=True)
-def softmax_objective_rows(logits, targets, row_objective):
-    """``sum_c u_ic log softmax(logits_i)_c`` for each row."""
+def softmax_line_objective(logits, direction, t, targets, row_objective):
+    """``sum_c u_ic log softmax(logits_i + t * direction_i)_c`` for each row."""
     n, k = logits.shape
     for i in prange(n):
         mx = -np.inf
         for c in range(k):
-            mx = max(mx, logits[i, c])
+            mx = max(mx, logits[i, c] + t * direction[i, c])
         s = 0.0
-        for c in range(k):
-            s += np.exp(logits[i, c] - mx)
-        lse = mx + np.log(s)
         acc = 0.0
+        u = 0.0
         for c in range(k):
-            if targets[i, c] != 0.0:
-                acc += targets[i, c] * (logits[i, c] - lse)
-        row_objective[i] = acc
+            z = logits[i, c] + t * direction[i, c] - mx
+            s += np.exp(z)
+            acc += targets[i, c] * z
+            u += targets[i, c]
+        row_objective[i] = acc - u * np.log(s)

@@ -18,6 +18,7 @@ class MultinomialExperts:
         self.alpha = alpha
         self.n_steps = n_steps
         self.tol = tol
+        self._scale = {}  # step lengths that worked, per leaf
 
     def init_params(self, n_leaves, n_outputs, n_params):
         return {"coef": np.zeros((n_leaves, n_outputs, n_params))}
@@ -40,9 +41,9 @@ class MultinomialExperts:
         totals = W.sum(axis=0)
         for leaf in np.flatnonzero(totals > min_weight):
             w = W[:, leaf]
-            coef[leaf], _ = softmax_mstep(
+            coef[leaf], _, self._scale[leaf] = softmax_mstep(
                 Xa, onehot * w[:, None], coef[leaf], self.alpha,
-                n_steps or self.n_steps, w=w, tol=self.tol,
+                n_steps or self.n_steps, w=w, tol=self.tol, scale=self._scale.get(leaf, 1.0),
             )
         return {"coef": coef}
 

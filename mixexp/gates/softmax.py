@@ -21,10 +21,10 @@ gate of a flat mixture).
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from .._kernels import softmax_objective_rows, softmax_residual
+from .._kernels import softmax_line_objective, softmax_residual
 from .._linalg import weighted_gram
 
-_MAX_DOUBLINGS = 6
+_MAX_DOUBLINGS = 10
 
 
 def penalty_mask(n_params):
@@ -45,14 +45,13 @@ def bound_factor(Xa, w, alpha):
     return cho_factor(H, lower=True, check_finite=False)
 
 
-def softmax_objective(Z, U, coef, alpha):
-    """Penalised objective ``f`` for logits ``Z = Xa @ coef.T``."""
-    rows = np.empty(Z.shape[0])
-    softmax_objective_rows(Z, U, rows)
-    return rows.sum() - 0.5 * alpha * np.sum(coef[:, :-1] ** 2)
+def _line_objective(Z, Zd, t, U, coef, delta, alpha, rows):
+    """Penalised objective at ``coef + t * delta`` given ``Z = Xa coef^T``, ``Zd = Xa delta^T``."""
+    softmax_line_objective(Z, Zd, t, U, rows)
+    return rows.sum() - 0.5 * alpha * np.sum((coef[:, :-1] + t * delta[:, :-1]) ** 2)
 
 
-def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None, tol=1e-12):
+def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None, tol=1e-12, scale=1.0):
     """Increase the soft-label multinomial objective from ``coef``.
 
     Parameters
@@ -65,11 +64,14 @@ def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None, tol=1e-12):
     w : ndarray (n,), optional, ``U.sum(1)``.
     factor : optional Cholesky factor from :func:`bound_factor` for this ``w``.
     tol : float, stop when a step gains less than ``tol * max(1, |f|)``.
+    scale : float >= 1, the step length to try first (the bound's step is 1);
+        pass back the returned one to warm-start the next call.
 
     Returns
     -------
     coef : ndarray (k, p)
     objective : float, ``f(coef)``.
+    scale : float, the step length that worked last.
     """
     if w is None:
         w = U.sum(axis=1)
@@ -86,16 +88,22 @@ def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None, tol=1e-12):
         grad = R.T @ Xa + alpha * coef * mask  # gradient of -f
         delta = -cho_solve(factor, grad.T, check_finite=False).T
         Zd = Xa @ delta.T
-        # t = 1 is the bound's step: it cannot decrease f (up to rounding in
-        # the sum), so it is taken; longer steps are taken only if f increases.
-        best_t, best_obj = 1.0, softmax_objective(Z + Zd, U, coef + delta, alpha)
-        t = 2.0
-        for _ in range(_MAX_DOUBLINGS):
-            o = softmax_objective(Z + t * Zd, U, coef + t * delta, alpha)
-            if not o > best_obj:
-                break
-            best_t, best_obj = t, o
-            t *= 2.0
+        # The bound's step (t = 1) cannot decrease f.  Where the bound is loose
+        # (confident softmax), longer steps along the same direction gain more:
+        # try the length that worked last, then double while f increases, and
+        # fall back to t = 1 (taken even if rounding hides its gain) otherwise.
+        t = max(scale, 1.0)
+        best_t, best_obj = t, _line_objective(Z, Zd, t, U, coef, delta, alpha, rows)
+        if t > 1.0 and not best_obj > obj:
+            best_t, best_obj = 1.0, _line_objective(Z, Zd, 1.0, U, coef, delta, alpha, rows)
+            scale = max(1.0, scale / 4.0)
+        else:
+            for _ in range(_MAX_DOUBLINGS):
+                o = _line_objective(Z, Zd, 2.0 * best_t, U, coef, delta, alpha, rows)
+                if not o > best_obj:
+                    break
+                best_t, best_obj = 2.0 * best_t, o
+            scale = best_t
         coef += best_t * delta
         Z += best_t * Zd
         gain = best_obj - obj
@@ -105,4 +113,4 @@ def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None, tol=1e-12):
             1.0 + np.max(np.abs(coef))
         ):
             break
-    return coef, obj
+    return coef, obj, scale
