@@ -52,6 +52,13 @@ def rows_to_internal(coef, intercept, mean, scale):
     return np.concatenate([coef * scale, (intercept + coef @ mean)[..., None]], axis=-1)
 
 
+def store_init_params(estimator, params):
+    """Store ``__init__``'s arguments unchanged, as scikit-learn requires."""
+    for name, value in params.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 def with_ones(X):
     """``[X, 1]`` as float64."""
     Xa = np.empty((X.shape[0], X.shape[1] + 1))

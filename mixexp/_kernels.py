@@ -11,6 +11,18 @@ _BLOCK = 512  # rows per parallel task; scratch arrays are allocated once per bl
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
+@njit(inline="always")
+def _logsumexp(a, start, size):
+    """log sum exp of ``a[start:start + size]`` (a 1-D row), stable."""
+    mx = -np.inf
+    for c in range(start, start + size):
+        mx = max(mx, a[c])
+    s = 0.0
+    for c in range(start, start + size):
+        s += np.exp(a[c] - mx)
+    return mx + np.log(s)
+
+
 @njit(parallel=True, cache=True)
 def tree_posteriors(gate_logits, leaf_logdens, branching, leaf_post, loglik):
     """E-step through a balanced tree, in log space, one pass over the rows.
@@ -36,13 +48,7 @@ def tree_posteriors(gate_logits, leaf_logdens, branching, leaf_post, loglik):
         stop = min(n, (blk + 1) * _BLOCK)
         for i in range(blk * _BLOCK, stop):
             for j in range(n_inner):
-                m = -np.inf
-                for c in range(b):
-                    m = max(m, gate_logits[i, j * b + c])
-                s = 0.0
-                for c in range(b):
-                    s += np.exp(gate_logits[i, j * b + c] - m)
-                lse = m + np.log(s)
+                lse = _logsumexp(gate_logits[i], j * b, b)
                 for c in range(b):
                     lgate[j * b + c] = gate_logits[i, j * b + c] - lse
             for leaf in range(n_leaves):
@@ -73,13 +79,7 @@ def log_softmax_groups(logits, group_size, out):
     for i in prange(n):
         for g in range(n_groups):
             o = g * group_size
-            mx = -np.inf
-            for c in range(group_size):
-                mx = max(mx, logits[i, o + c])
-            s = 0.0
-            for c in range(group_size):
-                s += np.exp(logits[i, o + c] - mx)
-            lse = mx + np.log(s)
+            lse = _logsumexp(logits[i], o, group_size)
             for c in range(group_size):
                 out[i, o + c] = logits[i, o + c] - lse
 
@@ -111,13 +111,7 @@ def multinomial_logdens(logits, y_index, n_classes, out):
     for i in prange(n):
         for leaf in range(n_leaves):
             o = leaf * n_classes
-            mx = -np.inf
-            for c in range(n_classes):
-                mx = max(mx, logits[i, o + c])
-            s = 0.0
-            for c in range(n_classes):
-                s += np.exp(logits[i, o + c] - mx)
-            out[i, leaf] = logits[i, o + y_index[i]] - mx - np.log(s)
+            out[i, leaf] = logits[i, o + y_index[i]] - _logsumexp(logits[i], o, n_classes)
 
 
 @njit(parallel=True, cache=True)
@@ -128,13 +122,7 @@ def softmax_residual(logits, targets, weights, residual, row_objective):
     """
     n, k = logits.shape
     for i in prange(n):
-        mx = -np.inf
-        for c in range(k):
-            mx = max(mx, logits[i, c])
-        s = 0.0
-        for c in range(k):
-            s += np.exp(logits[i, c] - mx)
-        lse = mx + np.log(s)
+        lse = _logsumexp(logits[i], 0, k)
         acc = 0.0
         for c in range(k):
             lp = logits[i, c] - lse

@@ -11,6 +11,7 @@ from ._base import (
     TREE_CONSTRAINTS,
     BaseMixtureOfExperts,
     rows_to_internal,
+    store_init_params,
     rows_to_original,
 )
 from ._kernels import log_softmax_groups
@@ -198,18 +199,7 @@ class MixtureOfExpertsClassifier(_BaseClassifier):
         verbose=0,
         verbose_interval=10,
     ):
-        self.n_experts = n_experts
-        self.gate = gate
-        self.gate_alpha = gate_alpha
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_init = n_init
-        self.init_params = init_params
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
+        store_init_params(self, locals())
 
 
 class HierarchicalMixtureOfExpertsClassifier(_BaseClassifier):
@@ -263,16 +253,4 @@ class HierarchicalMixtureOfExpertsClassifier(_BaseClassifier):
         verbose=0,
         verbose_interval=10,
     ):
-        self.depth = depth
-        self.branching = branching
-        self.gate = gate
-        self.gate_alpha = gate_alpha
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_init = n_init
-        self.init_params = init_params
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
+        store_init_params(self, locals())

@@ -13,6 +13,7 @@ from ._base import (
     TREE_CONSTRAINTS,
     BaseMixtureOfExperts,
     rows_to_internal,
+    store_init_params,
     rows_to_original,
 )
 from .experts.gaussian import GaussianExperts
@@ -252,19 +253,7 @@ class MixtureOfExpertsRegressor(_BaseRegressor):
         verbose=0,
         verbose_interval=10,
     ):
-        self.n_experts = n_experts
-        self.gate = gate
-        self.gate_alpha = gate_alpha
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_init = n_init
-        self.init_params = init_params
-        self.reg_variance = reg_variance
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
+        store_init_params(self, locals())
 
 
 class HierarchicalMixtureOfExpertsRegressor(_BaseRegressor):
@@ -319,17 +308,4 @@ class HierarchicalMixtureOfExpertsRegressor(_BaseRegressor):
         verbose=0,
         verbose_interval=10,
     ):
-        self.depth = depth
-        self.branching = branching
-        self.gate = gate
-        self.gate_alpha = gate_alpha
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_init = n_init
-        self.init_params = init_params
-        self.reg_variance = reg_variance
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
+        store_init_params(self, locals())
