@@ -1,5 +1,6 @@
 """mixexp: mixtures of experts and hierarchical mixtures of experts trained by EM."""
 
+from ._em import FrozenExpertWarning
 from .classification import HierarchicalMixtureOfExpertsClassifier, MixtureOfExpertsClassifier
 from .regression import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegressor
 
@@ -10,4 +11,5 @@ __all__ = [
     "MixtureOfExpertsClassifier",
     "HierarchicalMixtureOfExpertsRegressor",
     "HierarchicalMixtureOfExpertsClassifier",
+    "FrozenExpertWarning",
 ]

@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._em import EMEngine
+from ._em import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._init import arrange_leaves, hard_responsibilities, kmeans_labels, random_responsibilities
 from ._kernels import log_softmax_groups, tree_posteriors
 from ._tree import Tree
@@ -206,8 +206,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 self.verbose_interval,
             )
             if best is None or bounds[-1] > best[1][-1]:
-                best = (params, bounds, converged, n_iter)
-        params, bounds, converged, n_iter = best
+                best = (params, bounds, converged, n_iter, sorted(engine.frozen_leaves))
+        params, bounds, converged, n_iter, frozen = best
+        if frozen:
+            warnings.warn(
+                f"{len(frozen)} of {tree.n_leaves} experts (leaves {frozen}) received almost no "
+                f"responsibility (at most {MIN_WEIGHT_FRACTION:g} of the total weight) and kept "
+                "their previous parameters; fewer experts may suit this data.",
+                FrozenExpertWarning,
+            )
         if not converged:
             warnings.warn(
                 f"EM did not converge in max_iter={self.max_iter} iterations (tol={self.tol}); "

@@ -15,7 +15,8 @@ from ._kernels import tree_posteriors
 from .gates.softmax import bound_factor, softmax_mstep
 
 # A leaf or gate whose total weight falls below this fraction of the data's
-# total weight keeps its parameters (the M-step would be singular for it).
+# total weight keeps its parameters (the M-step would be singular for it);
+# fit() then warns once with FrozenExpertWarning.
 MIN_WEIGHT_FRACTION = 1e-10
 
 
@@ -41,6 +42,7 @@ class EMEngine:
         self.mstep_tol = mstep_tol
         self._root_factor = None
         self._gate_scale = np.ones(tree.n_inner)  # step lengths that worked, per gate
+        self.frozen_leaves = set()  # leaves kept unchanged by some M-step of the last run
 
     # -- parameters -------------------------------------------------------
     def zero_params(self, n_outputs, n_params):
@@ -98,6 +100,8 @@ class EMEngine:
                     Xa, U, gate[rows], self.gate_alpha, n_steps, w=w, factor=factor,
                     tol=self.mstep_tol, scale=self._gate_scale[j],
                 )
+        totals = weighted.sum(axis=0)
+        self.frozen_leaves.update(np.flatnonzero(totals <= min_weight).tolist())
         experts = self.experts.mstep(
             Xa, target, weighted, params["experts"], min_weight, n_steps=n_steps
         )
@@ -118,6 +122,7 @@ class EMEngine:
         params, lower_bounds (list of float, one per iteration), converged (bool),
         n_iter (int), leaf_post and loglik of the final parameters.
         """
+        self.frozen_leaves = set()
         leaf_post, loglik = self.e_step(params, Xa, target)
         lower_bound = self.objective(params, loglik, sw)
         lower_bounds = []
@@ -148,3 +153,13 @@ class EMEngine:
                 f" lower bound {lower_bound:.6f}"
             )
         return params, lower_bounds, converged, n_iter, leaf_post, loglik
+
+
+class FrozenExpertWarning(UserWarning):
+    """An expert received (almost) no responsibility and kept its parameters.
+
+    Its total posterior weight fell to at most ``MIN_WEIGHT_FRACTION`` (1e-10)
+    of the data's total weight, where its weighted fit would be singular; EM
+    keeps its previous parameters (it is "frozen") and the log-likelihood stays
+    finite.  It usually means there are more experts than the data support.
+    """

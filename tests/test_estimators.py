@@ -395,3 +395,25 @@ def test_collapsed_expert_stays_finite():
     for value in (model.gate_coef_, model.expert_coef_, model.noise_variance_, model.lower_bounds_):
         assert np.all(np.isfinite(value))
     assert np.all(np.isfinite(model.predict(X))) and np.all(np.isfinite(model.log_likelihood(X, y)))
+
+
+def test_frozen_expert_warns_once_and_keeps_its_parameters():
+    """An expert the gate has shut out gets no responsibility: kept as it was, one warning."""
+    from mixexp import FrozenExpertWarning
+
+    X, y = make_moe_regression(n_samples=400, n_features=2, n_experts=3, random_state=0)
+    model = MixtureOfExpertsRegressor(n_experts=3, random_state=0, warm_start=True, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    model.gate_coef_[2] = 0.0
+    model.gate_intercept_[2] = -1e4  # gate probability exp(-1e4): exactly 0 responsibility
+    kept = model.expert_coef_[2].copy(), model.noise_variance_[2].copy()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    frozen = [w for w in caught if issubclass(w.category, FrozenExpertWarning)]
+    assert len(frozen) == 1 and "leaves [2]" in str(frozen[0].message)
+    np.testing.assert_allclose(model.expert_coef_[2], kept[0], rtol=1e-12)
+    np.testing.assert_allclose(model.noise_variance_[2], kept[1], rtol=1e-12)
+    assert np.all(np.isfinite(model.lower_bounds_)) and np.all(np.diff(model.lower_bounds_) >= -1e-12)
