@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from ._em import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._init import arrange_leaves, hard_responsibilities, kmeans_labels, random_responsibilities
@@ -149,7 +150,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """
         snapshot = dict(self.__dict__)
         try:
-            return self._fit(X, y, sample_weight)
+            # numba's threads do the row-parallel work; BLAS threads, which
+            # spin after each call, would compete with them for the cores
+            with threadpool_limits(limits=1, user_api="blas"):
+                return self._fit(X, y, sample_weight)
         except BaseException:
             # a failed or interrupted fit leaves the estimator as it was
             self.__dict__.clear()

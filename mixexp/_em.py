@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from ._kernels import tree_posteriors
+from ._linalg import matmul_rows, weighted_grams
 from .gates.softmax import bound_factor, softmax_mstep
 
 # A leaf or gate whose total weight falls below this fraction of the data's
@@ -33,7 +34,7 @@ class EMEngine:
     mstep_tol : float, relative gain below which a gate M-step stops early.
     """
 
-    def __init__(self, tree, experts, gate_alpha, gate_steps=5, init_steps=50, mstep_tol=1e-12):
+    def __init__(self, tree, experts, gate_alpha, gate_steps=1, init_steps=10, mstep_tol=1e-12):
         self.tree = tree
         self.experts = experts
         self.gate_alpha = gate_alpha
@@ -60,7 +61,7 @@ class EMEngine:
     def e_step(self, params, Xa, target):
         """Leaf posteriors ``(n, n_leaves)`` and ``log p(y_i | x_i)`` ``(n,)``."""
         n = Xa.shape[0]
-        gate_logits = Xa @ params["gate"].T
+        gate_logits = matmul_rows(Xa, params["gate"].T)
         leaf_logdens = self.experts.logdens(Xa, target, params["experts"])
         leaf_post = np.empty((n, self.tree.n_leaves))
         loglik = np.empty(n)
@@ -82,18 +83,21 @@ class EMEngine:
         nodes = t.node_posteriors(weighted) if t.depth > 1 else None
         gate = params["gate"].copy()
         children = t.children
+        if self._root_factor is None:
+            self._root_factor = bound_factor(Xa, sw, self.gate_alpha)
+        if t.n_inner > 1 and b > 1:
+            # the bounds of all gates below the root from one pass over the rows
+            grams = weighted_grams(Xa, nodes[:, 1 : t.n_inner])
         for j in range(t.n_inner):
             rows = slice(j * b, (j + 1) * b)
             if j == 0:
                 w = sw
-                if self._root_factor is None:
-                    self._root_factor = bound_factor(Xa, sw, self.gate_alpha)
                 factor = self._root_factor
             else:
                 w = nodes[:, j]
-                factor = None
                 if w.sum() <= min_weight:
                     continue
+                factor = bound_factor(Xa, w, self.gate_alpha, gram=grams[j - 1])
             U = weighted if t.depth == 1 else nodes[:, children[j]]
             if b > 1:
                 gate[rows], _, self._gate_scale[j] = softmax_mstep(

@@ -1,7 +1,9 @@
 """Numba kernels of the EM hot loop: plain functions on arrays, parallel over rows.
 
-Every kernel writes row by row into preallocated outputs and never reduces
-across rows, so results do not depend on the number of numba threads.
+Every ``parallel`` kernel writes row by row into preallocated outputs and never
+reduces across rows, so results do not depend on the number of numba threads.
+The one reduction, :func:`gram_block`, sums a fixed range of rows in a fixed
+order; :func:`mixexp._linalg.weighted_grams` adds the ranges in order.
 """
 
 import numpy as np
@@ -9,6 +11,7 @@ from numba import njit, prange
 
 _BLOCK = 512  # rows per parallel task; scratch arrays are allocated once per block
 _LOG_2PI = np.log(2.0 * np.pi)
+_GRAM_CHUNK = 128  # rows per BLAS call in gram_block: the products stay in cache
 
 
 @njit(inline="always")
@@ -115,37 +118,67 @@ def multinomial_logdens(logits, y_index, n_classes, out):
 
 
 @njit(parallel=True, cache=True)
-def softmax_residual(logits, targets, weights, residual, row_objective):
-    """Soft-label multinomial fit: residual ``w_i p_ic - u_ic`` and ``sum_c u_ic log p_ic``.
+def softmax_residual(logits, direction, t, targets, weights, residual, row_objective, row_slope,
+                     row_curvature):
+    """Soft-label multinomial fit at ``logits + t * direction``, in one pass.
 
-    logits, targets, residual : (n, n_classes); weights, row_objective : (n,).
+    Writes the residual ``w_i p_ic - u_ic`` (the gradient's rows), each row's
+    objective ``sum_c u_ic log p_ic`` and its first and second derivatives in
+    ``t``: a line search trial costs one pass and, when accepted, has already
+    paid for the next gradient.
+    logits, direction, targets, residual : (n, n_classes); weights and the
+    row outputs : (n,).
     """
-    n, k = logits.shape
-    for i in prange(n):
-        lse = _logsumexp(logits[i], 0, k)
-        acc = 0.0
-        for c in range(k):
-            lp = logits[i, c] - lse
-            if targets[i, c] != 0.0:
-                acc += targets[i, c] * lp
-            residual[i, c] = weights[i] * np.exp(lp) - targets[i, c]
-        row_objective[i] = acc
-
-
-@njit(parallel=True, cache=True)
-def softmax_line_objective(logits, direction, t, targets, row_objective):
-    """``sum_c u_ic log softmax(logits_i + t * direction_i)_c`` for each row."""
     n, k = logits.shape
     for i in prange(n):
         mx = -np.inf
         for c in range(k):
             mx = max(mx, logits[i, c] + t * direction[i, c])
         s = 0.0
-        acc = 0.0
-        u = 0.0
         for c in range(k):
-            z = logits[i, c] + t * direction[i, c] - mx
-            s += np.exp(z)
-            acc += targets[i, c] * z
-            u += targets[i, c]
-        row_objective[i] = acc - u * np.log(s)
+            e = np.exp(logits[i, c] + t * direction[i, c] - mx)
+            residual[i, c] = e  # one exp per entry: kept for the residual below
+            s += e
+        lse = mx + np.log(s)
+        acc = 0.0
+        slope = 0.0
+        mean_d = 0.0
+        mean_d2 = 0.0
+        for c in range(k):
+            d = direction[i, c]
+            if targets[i, c] != 0.0:
+                acc += targets[i, c] * (logits[i, c] + t * d - lse)
+            prob = residual[i, c] / s
+            r = weights[i] * prob - targets[i, c]
+            residual[i, c] = r
+            slope -= r * d
+            mean_d += prob * d
+            mean_d2 += prob * d * d
+        row_objective[i] = acc
+        row_slope[i] = slope
+        row_curvature[i] = -weights[i] * max(mean_d2 - mean_d * mean_d, 0.0)
+
+
+@njit(nogil=True, cache=True)
+def gram_block(Z, W, lo, hi, out):
+    """Add ``sum_i W[i, k] z_i z_i^T`` over rows ``lo:hi`` to ``out[k]`` (upper triangles).
+
+    Z : (n, q); W : (n, K) non-negative; out : (K, q * (q + 1) // 2), the
+    upper triangles of the K Gram matrices, row-major.  All K Grams come
+    from one matrix product per chunk of rows, ``W_chunk^T @ Q_chunk`` where
+    ``Q`` holds the rows' outer products: half the flops of K separate
+    ``(Z * w_k).T @ Z`` products, with both operands in cache.  Releases the
+    GIL, so row ranges can run on several threads.
+    """
+    q = Z.shape[1]
+    Q = np.empty((_GRAM_CHUNK, q * (q + 1) // 2))
+    for start in range(lo, hi, _GRAM_CHUNK):
+        stop = min(start + _GRAM_CHUNK, hi)
+        for i in range(stop - start):
+            c = 0
+            for a in range(q):
+                za = Z[start + i, a]
+                for b in range(a, q):
+                    Q[i, c] = za * Z[start + i, b]
+                    c += 1
+        out += np.dot(np.ascontiguousarray(W[start:stop].T), Q[: stop - start])

@@ -11,7 +11,7 @@ the scale of ``y``.
 import numpy as np
 
 from .._kernels import gaussian_logdens
-from .._linalg import solve_psd, weighted_gram
+from .._linalg import matmul_rows, solve_psd, tdot_rows, weighted_grams
 
 
 class GaussianExperts:
@@ -30,7 +30,7 @@ class GaussianExperts:
     def means(self, Xa, params):
         """Each leaf's mean, ``(n, n_leaves * n_targets)``, leaf-major."""
         coef = params["coef"]
-        return Xa @ coef.reshape(-1, coef.shape[2]).T
+        return matmul_rows(Xa, coef.reshape(-1, coef.shape[2]).T)
 
     def logdens(self, Xa, Y, params):
         out = np.empty((Xa.shape[0], params["coef"].shape[0]))
@@ -40,17 +40,27 @@ class GaussianExperts:
     def mstep(self, Xa, Y, W, params, min_weight, n_steps=None):
         coef = params["coef"].copy()
         var = params["var"].copy()
-        p = Xa.shape[1]
+        n, p = Xa.shape
+        n_leaves, n_targets = var.shape
         ridge = np.full(p, self.alpha)
         ridge[-1] = 0.0
         totals = W.sum(axis=0)
+        # Sufficient statistics of every leaf in three passes over the rows:
+        # X^T W_k X (one kernel for all leaves), X^T W_k Y and Y^T W_k Y.
+        grams = weighted_grams(Xa, W)
+        XtWY = tdot_rows(Xa, (W[:, :, None] * Y[:, None, :]).reshape(n, -1)).reshape(
+            p, n_leaves, n_targets
+        )
+        YtWY = W.T @ (Y * Y)
         for leaf in np.flatnonzero(totals > min_weight):
-            w = W[:, leaf]
-            G = weighted_gram(Xa, w)
-            G[np.diag_indices(p)] += ridge
-            beta = solve_psd(G, Xa.T @ (w[:, None] * Y))  # (p, n_targets)
-            resid = Y - Xa @ beta
-            rss = w @ (resid * resid)
+            G = grams[leaf]
+            b = XtWY[:, leaf]
+            beta = solve_psd(G + np.diag(ridge), b)  # (p, n_targets)
+            # RSS = y'Wy - 2 beta'X'Wy + beta'X'WX beta, clipped at 0 against rounding
+            rss = np.maximum(
+                YtWY[leaf] - 2.0 * np.sum(beta * b, axis=0) + np.sum(beta * (G @ beta), axis=0),
+                0.0,
+            )
             pen = self.alpha * np.sum(beta[:-1] ** 2, axis=0)
             coef[leaf] = beta.T
             var[leaf] = np.maximum((rss + pen) / totals[leaf], self.reg_variance)

@@ -8,7 +8,8 @@ posterior, warm-started from the previous coefficients.
 import numpy as np
 
 from .._kernels import multinomial_logdens
-from ..gates.softmax import softmax_mstep
+from .._linalg import matmul_rows, weighted_grams
+from ..gates.softmax import bound_factor, softmax_mstep
 
 
 class MultinomialExperts:
@@ -26,7 +27,7 @@ class MultinomialExperts:
     def logits(self, Xa, params):
         """Each leaf's class logits, ``(n, n_leaves * n_classes)``, leaf-major."""
         coef = params["coef"]
-        return Xa @ coef.reshape(-1, coef.shape[2]).T
+        return matmul_rows(Xa, coef.reshape(-1, coef.shape[2]).T)
 
     def logdens(self, Xa, target, params):
         y_index, _ = target
@@ -39,11 +40,13 @@ class MultinomialExperts:
         _, onehot = target
         coef = params["coef"].copy()
         totals = W.sum(axis=0)
+        grams = weighted_grams(Xa, W)  # every leaf's bound from one pass over the rows
         for leaf in np.flatnonzero(totals > min_weight):
             w = W[:, leaf]
             coef[leaf], _, self._scale[leaf] = softmax_mstep(
                 Xa, onehot * w[:, None], coef[leaf], self.alpha,
                 n_steps or self.n_steps, w=w, tol=self.tol, scale=self._scale.get(leaf, 1.0),
+                factor=bound_factor(Xa, w, self.alpha, gram=grams[leaf]),
             )
         return {"coef": coef}
 

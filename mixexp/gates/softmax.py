@@ -11,9 +11,10 @@ row sums ``w_i = sum_c u_ic`` act as sample weights.
 
 Each step is monotone: the Hessian of the loss is bounded by Böhning's bound
 ``1/2 I ⊗ X^T diag(w) X`` (Böhning 1992), so the step ``-H^{-1} grad`` never
-decreases ``f``; the step is then lengthened along the same direction (2x, 4x,
-...) while ``f`` keeps increasing, which costs only O(n k) per trial because
-the logits move linearly.  The bound's Cholesky factor depends only on ``w``
+decreases ``f``; the step length along that direction is then improved by
+Newton steps on the one-dimensional concave ``f(t)``, whose first two
+derivatives come with each trial's objective in one O(n k) pass (the logits
+move linearly in ``t``).  The bound's Cholesky factor depends only on ``w``
 and can be reused across EM iterations when ``w`` does not change (the root
 gate of a flat mixture).
 """
@@ -21,10 +22,11 @@ gate of a flat mixture).
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from .._kernels import softmax_line_objective, softmax_residual
-from .._linalg import weighted_gram
+from .._kernels import softmax_residual
+from .._linalg import matmul_rows, tdot_rows, weighted_gram
 
-_MAX_DOUBLINGS = 10
+_LINE_NEWTON_STEPS = 2  # Newton steps on f(t) per bound step
+_MAX_GROWTH = 16.0  # longest Newton step, relative to the current length
 
 
 def penalty_mask(n_params):
@@ -34,21 +36,19 @@ def penalty_mask(n_params):
     return mask
 
 
-def bound_factor(Xa, w, alpha):
-    """Cholesky factor of Böhning's bound ``X^T diag(w) X / 2 + alpha * D``."""
+def bound_factor(Xa, w, alpha, gram=None):
+    """Cholesky factor of Böhning's bound ``X^T diag(w) X / 2 + alpha * D``.
+
+    ``gram``, if given, is ``X^T diag(w) X`` already computed (for example by
+    :func:`mixexp._linalg.weighted_grams` for several ``w`` at once).
+    """
     p = Xa.shape[1]
-    H = 0.5 * weighted_gram(Xa, w)
+    H = 0.5 * (weighted_gram(Xa, w) if gram is None else gram)
     H[np.diag_indices(p)] += alpha * penalty_mask(p)
     # A tiny ridge keeps the factor defined for empty or constant columns; a
     # larger bound is still a bound, so monotonicity is kept.
     H[np.diag_indices(p)] += 1e-10 * (np.trace(H) / p) + 1e-300
     return cho_factor(H, lower=True, check_finite=False)
-
-
-def _line_objective(Z, Zd, t, U, coef, delta, alpha, rows):
-    """Penalised objective at ``coef + t * delta`` given ``Z = Xa coef^T``, ``Zd = Xa delta^T``."""
-    softmax_line_objective(Z, Zd, t, U, rows)
-    return rows.sum() - 0.5 * alpha * np.sum((coef[:, :-1] + t * delta[:, :-1]) ** 2)
 
 
 def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None, tol=1e-12, scale=1.0):
@@ -79,36 +79,50 @@ def softmax_mstep(Xa, U, coef, alpha, n_steps, w=None, factor=None, tol=1e-12, s
         factor = bound_factor(Xa, w, alpha)
     mask = penalty_mask(Xa.shape[1])
     coef = coef.copy()
-    Z = Xa @ coef.T
-    R = np.empty_like(Z)
-    rows = np.empty(Z.shape[0])
-    softmax_residual(Z, U, w, R, rows)
-    obj = rows.sum() - 0.5 * alpha * np.sum(coef[:, :-1] ** 2)
+    Z = matmul_rows(Xa, coef.T)
+    R, spare = np.empty_like(Z), np.empty_like(Z)  # residual at the best point; a trial's
+    rows = np.empty((3, Z.shape[0]))
+    Zd = np.empty_like(Z)
+
+    def along(t, delta, Zd, out):
+        """f(coef + t delta) and its first two derivatives in t; residual to ``out``."""
+        softmax_residual(Z, Zd, t, U, w, out, rows[0], rows[1], rows[2])
+        c, d = coef[:, :-1] + t * delta[:, :-1], delta[:, :-1]
+        f = rows[0].sum() - 0.5 * alpha * np.sum(c * c)
+        return f, rows[1].sum() - alpha * np.sum(c * d), rows[2].sum() - alpha * np.sum(d * d)
+
+    obj = along(0.0, coef, Z, R)[0]
     for _ in range(n_steps):
-        grad = R.T @ Xa + alpha * coef * mask  # gradient of -f
+        grad = tdot_rows(R, Xa) + alpha * coef * mask  # gradient of -f
         delta = -cho_solve(factor, grad.T, check_finite=False).T
-        Zd = Xa @ delta.T
+        Zd = matmul_rows(Xa, delta.T, out=Zd)
         # The bound's step (t = 1) cannot decrease f.  Where the bound is loose
-        # (confident softmax), longer steps along the same direction gain more:
-        # try the length that worked last, then double while f increases, and
-        # fall back to t = 1 (taken even if rounding hides its gain) otherwise.
-        t = max(scale, 1.0)
-        best_t, best_obj = t, _line_objective(Z, Zd, t, U, coef, delta, alpha, rows)
-        if t > 1.0 and not best_obj > obj:
-            best_t, best_obj = 1.0, _line_objective(Z, Zd, 1.0, U, coef, delta, alpha, rows)
-            scale = max(1.0, scale / 4.0)
-        else:
-            for _ in range(_MAX_DOUBLINGS):
-                o = _line_objective(Z, Zd, 2.0 * best_t, U, coef, delta, alpha, rows)
-                if not o > best_obj:
-                    break
-                best_t, best_obj = 2.0 * best_t, o
-            scale = best_t
+        # (confident softmax) longer steps gain more: start from the length
+        # that worked last and take Newton steps on the concave f(t), keeping
+        # only those that increase f; fall back to t = 1 (taken even if
+        # rounding hides its gain) if nothing beat the current point.
+        best_t = max(scale, 1.0)
+        best_obj, slope, curv = along(best_t, delta, Zd, spare)
+        R, spare = spare, R
+        for _ in range(_LINE_NEWTON_STEPS):
+            if not (curv < 0.0 and np.isfinite(slope)):
+                break
+            t = min(best_t - slope / curv, _MAX_GROWTH * best_t)
+            if not t > 0.0 or abs(t - best_t) <= 1e-3 * best_t:
+                break
+            o, s1, c1 = along(t, delta, Zd, spare)
+            if not o > best_obj:
+                break
+            best_t, best_obj, slope, curv = t, o, s1, c1
+            R, spare = spare, R
+        if not best_obj > obj and best_t != 1.0:
+            best_t, best_obj = 1.0, along(1.0, delta, Zd, R)[0]
+        scale = max(best_t, 1.0)
         coef += best_t * delta
-        Z += best_t * Zd
+        Zd *= best_t
+        Z += Zd
         gain = best_obj - obj
         obj = best_obj
-        softmax_residual(Z, U, w, R, rows)
         if gain <= tol * max(1.0, abs(obj)) or np.max(np.abs(best_t * delta)) <= 1e-13 * (
             1.0 + np.max(np.abs(coef))
         ):
