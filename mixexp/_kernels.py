@@ -47,7 +47,7 @@ def tree_posteriors(gate_logits, leaf_logdens, branching, leaf_post, loglik):
     for blk in prange(n_blocks):
         beta = np.empty(n_nodes)  # log-likelihood of each subtree
         lgate = np.empty(n_inner * b)  # log gate probabilities
-        lpost = np.empty(n_nodes)  # log posterior of each node
+        post = np.empty(n_nodes)  # conditional posterior of each node given its parent
         stop = min(n, (blk + 1) * _BLOCK)
         for i in range(blk * _BLOCK, stop):
             for j in range(n_inner):
@@ -56,22 +56,28 @@ def tree_posteriors(gate_logits, leaf_logdens, branching, leaf_post, loglik):
                     lgate[j * b + c] = gate_logits[i, j * b + c] - lse
             for leaf in range(n_leaves):
                 beta[n_inner + leaf] = leaf_logdens[i, leaf]
+            # upward: beta_j = log sum_c g_jc exp(beta_c); the terms, normalised,
+            # are the children's posteriors given j, kept for the downward pass
             for j in range(n_inner - 1, -1, -1):
                 m = -np.inf
                 for c in range(b):
                     m = max(m, lgate[j * b + c] + beta[j * b + 1 + c])
                 s = 0.0
                 for c in range(b):
-                    s += np.exp(lgate[j * b + c] + beta[j * b + 1 + c] - m)
+                    e = np.exp(lgate[j * b + c] + beta[j * b + 1 + c] - m)
+                    post[j * b + 1 + c] = e
+                    s += e
                 beta[j] = m + np.log(s)
+                for c in range(b):
+                    post[j * b + 1 + c] /= s
             loglik[i] = beta[0]
-            lpost[0] = 0.0
+            # downward: a node's posterior is its parent's times its conditional
+            post[0] = 1.0
             for j in range(n_inner):
                 for c in range(b):
-                    child = j * b + 1 + c
-                    lpost[child] = lpost[j] + lgate[j * b + c] + beta[child] - beta[j]
+                    post[j * b + 1 + c] *= post[j]
             for leaf in range(n_leaves):
-                leaf_post[i, leaf] = np.exp(lpost[n_inner + leaf])
+                leaf_post[i, leaf] = post[n_inner + leaf]
 
 
 @njit(parallel=True, cache=True)
