@@ -15,15 +15,19 @@ _GRAM_CHUNK = 128  # rows per BLAS call in gram_block: the products stay in cach
 
 
 @njit(inline="always")
-def _logsumexp(a, start, size):
-    """log sum exp of ``a[start:start + size]`` (a 1-D row), stable."""
+def _max_and_logsum(a, start, size):
+    """``(m, log sum exp(a - m))`` over ``a[start:start + size]``, ``m`` the maximum.
+
+    Log-probabilities are then ``(a - m) - logsum``: the difference ``a - m`` is
+    exact for nearby values, so they stay normalised even for logits of 1e8.
+    """
     mx = -np.inf
     for c in range(start, start + size):
         mx = max(mx, a[c])
     s = 0.0
     for c in range(start, start + size):
         s += np.exp(a[c] - mx)
-    return mx + np.log(s)
+    return mx, np.log(s)
 
 
 @njit(parallel=True, cache=True)
@@ -51,23 +55,29 @@ def tree_posteriors(gate_logits, leaf_logdens, branching, leaf_post, loglik):
         stop = min(n, (blk + 1) * _BLOCK)
         for i in range(blk * _BLOCK, stop):
             for j in range(n_inner):
-                lse = _logsumexp(gate_logits[i], j * b, b)
+                mx, logsum = _max_and_logsum(gate_logits[i], j * b, b)
                 for c in range(b):
-                    lgate[j * b + c] = gate_logits[i, j * b + c] - lse
+                    lgate[j * b + c] = (gate_logits[i, j * b + c] - mx) - logsum
             for leaf in range(n_leaves):
                 beta[n_inner + leaf] = leaf_logdens[i, leaf]
             # upward: beta_j = log sum_c g_jc exp(beta_c); the terms, normalised,
-            # are the children's posteriors given j, kept for the downward pass
+            # are the children's posteriors given j, kept for the downward pass.
+            # The children's log-likelihoods are shifted by their maximum before
+            # the log gates are added: far from the data (beta ~ -1e13) adding
+            # first would round the gates away.
             for j in range(n_inner - 1, -1, -1):
+                mb = -np.inf
+                for c in range(b):
+                    mb = max(mb, beta[j * b + 1 + c])
                 m = -np.inf
                 for c in range(b):
-                    m = max(m, lgate[j * b + c] + beta[j * b + 1 + c])
+                    m = max(m, lgate[j * b + c] + (beta[j * b + 1 + c] - mb))
                 s = 0.0
                 for c in range(b):
-                    e = np.exp(lgate[j * b + c] + beta[j * b + 1 + c] - m)
+                    e = np.exp(lgate[j * b + c] + (beta[j * b + 1 + c] - mb) - m)
                     post[j * b + 1 + c] = e
                     s += e
-                beta[j] = m + np.log(s)
+                beta[j] = mb + (m + np.log(s))
                 for c in range(b):
                     post[j * b + 1 + c] /= s
             loglik[i] = beta[0]
@@ -88,9 +98,9 @@ def log_softmax_groups(logits, group_size, out):
     for i in prange(n):
         for g in range(n_groups):
             o = g * group_size
-            lse = _logsumexp(logits[i], o, group_size)
+            mx, logsum = _max_and_logsum(logits[i], o, group_size)
             for c in range(group_size):
-                out[i, o + c] = logits[i, o + c] - lse
+                out[i, o + c] = (logits[i, o + c] - mx) - logsum
 
 
 @njit(parallel=True, cache=True)
@@ -120,7 +130,8 @@ def multinomial_logdens(logits, y_index, n_classes, out):
     for i in prange(n):
         for leaf in range(n_leaves):
             o = leaf * n_classes
-            out[i, leaf] = logits[i, o + y_index[i]] - _logsumexp(logits[i], o, n_classes)
+            mx, logsum = _max_and_logsum(logits[i], o, n_classes)
+            out[i, leaf] = (logits[i, o + y_index[i]] - mx) - logsum
 
 
 @njit(parallel=True, cache=True)
