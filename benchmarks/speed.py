@@ -775,8 +775,9 @@ def task_profile(cfg):
             # the experts' M-step alone (gate excluded)
             W = leaf_post * sw[:, None]
             add("m_step", "experts.mstep (all K experts)",
-                lambda: eng.experts.mstep(Xa, target, W, params["experts"],
-                                          em_mod.MIN_WEIGHT_FRACTION * sw.sum()))
+                lambda: eng.experts.mstep(
+                    Xa, target, W, params["experts"],
+                    np.flatnonzero(W.sum(axis=0) > em_mod.MIN_WEIGHT_FRACTION * sw.sum())))
     finally:
         for module, name, f in reversed(wrapped):
             setattr(module, name, f)

@@ -104,10 +104,10 @@ class EMEngine:
                     Xa, U, gate[rows], self.gate_alpha, n_steps, w=w, factor=factor,
                     tol=self.mstep_tol, scale=self._gate_scale[j],
                 )
-        totals = weighted.sum(axis=0)
-        self.frozen_leaves.update(np.flatnonzero(totals <= min_weight).tolist())
+        refit = weighted.sum(axis=0) > min_weight
+        self.frozen_leaves.update(np.flatnonzero(~refit).tolist())
         experts = self.experts.mstep(
-            Xa, target, weighted, params["experts"], min_weight, n_steps=n_steps
+            Xa, target, weighted, params["experts"], np.flatnonzero(refit), n_steps=n_steps
         )
         return {"gate": gate, "experts": experts}
 

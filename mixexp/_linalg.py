@@ -39,6 +39,15 @@ def _map_row_blocks(func, n):
         return list(pool.map(lambda block: func(*block), blocks))
 
 
+def _sum_row_blocks(func, n):
+    """``sum(func(start, stop))`` over the blocks of :func:`_map_row_blocks`, in block order."""
+    parts = _map_row_blocks(func, n)
+    total = parts[0]
+    for other in parts[1:]:
+        total += other
+    return total
+
+
 def matmul_rows(A, B, out=None):
     """``A @ B`` computed on blocks of rows of ``A`` in parallel."""
     if out is None:
@@ -53,11 +62,7 @@ def matmul_rows(A, B, out=None):
 
 def tdot_rows(A, B):
     """``A.T @ B`` as a sum over blocks of rows, in parallel, in a fixed order."""
-    parts = _map_row_blocks(lambda start, stop: A[start:stop].T @ B[start:stop], A.shape[0])
-    total = parts[0]
-    for other in parts[1:]:
-        total += other
-    return total
+    return _sum_row_blocks(lambda start, stop: A[start:stop].T @ B[start:stop], A.shape[0])
 
 
 def weighted_grams(Z, W):
@@ -76,10 +81,7 @@ def weighted_grams(Z, W):
         gram_block(Z, W, start, stop, out)
         return out
 
-    parts = _map_row_blocks(part, Z.shape[0])
-    upper = parts[0]
-    for other in parts[1:]:
-        upper += other
+    upper = _sum_row_blocks(part, Z.shape[0])
     rows, cols = np.triu_indices(q)
     G = np.empty((K, q, q))
     G[:, rows, cols] = upper

@@ -37,14 +37,14 @@ class GaussianExperts:
         gaussian_logdens(self.means(Xa, params), Y, params["var"], out)
         return out
 
-    def mstep(self, Xa, Y, W, params, min_weight, n_steps=None):
+    def mstep(self, Xa, Y, W, params, leaves, n_steps=None):
+        """Refit ``leaves`` (indices) from weights ``W`` (n, n_leaves); others are kept."""
         coef = params["coef"].copy()
         var = params["var"].copy()
         n, p = Xa.shape
         n_leaves, n_targets = var.shape
         ridge = np.full(p, self.alpha)
         ridge[-1] = 0.0
-        totals = W.sum(axis=0)
         # Sufficient statistics of every leaf in three passes over the rows:
         # X^T W_k X (one kernel for all leaves), X^T W_k Y and Y^T W_k Y.
         grams = weighted_grams(Xa, W)
@@ -52,8 +52,9 @@ class GaussianExperts:
             p, n_leaves, n_targets
         )
         YtWY = W.T @ (Y * Y)
-        for leaf in np.flatnonzero(totals > min_weight):
+        for leaf in leaves:
             G = grams[leaf]
+            total = G[-1, -1]  # sum_i W[i, leaf]: the last column of Xa is ones
             b = XtWY[:, leaf]
             beta = solve_psd(G + np.diag(ridge), b)  # (p, n_targets)
             # RSS = y'Wy - 2 beta'X'Wy + beta'X'WX beta, clipped at 0 against rounding
@@ -63,7 +64,7 @@ class GaussianExperts:
             )
             pen = self.alpha * np.sum(beta[:-1] ** 2, axis=0)
             coef[leaf] = beta.T
-            var[leaf] = np.maximum((rss + pen) / totals[leaf], self.reg_variance)
+            var[leaf] = np.maximum((rss + pen) / total, self.reg_variance)
         return {"coef": coef, "var": var}
 
     def penalty(self, params):

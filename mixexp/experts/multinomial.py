@@ -36,12 +36,12 @@ class MultinomialExperts:
         multinomial_logdens(self.logits(Xa, params), y_index, n_classes, out)
         return out
 
-    def mstep(self, Xa, target, W, params, min_weight, n_steps=None):
+    def mstep(self, Xa, target, W, params, leaves, n_steps=None):
+        """Refit ``leaves`` (indices) from weights ``W`` (n, n_leaves); others are kept."""
         _, onehot = target
         coef = params["coef"].copy()
-        totals = W.sum(axis=0)
         grams = weighted_grams(Xa, W)  # every leaf's bound from one pass over the rows
-        for leaf in np.flatnonzero(totals > min_weight):
+        for leaf in leaves:
             w = W[:, leaf]
             coef[leaf], _, self._scale[leaf] = softmax_mstep(
                 Xa, onehot * w[:, None], coef[leaf], self.alpha,
