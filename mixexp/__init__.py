@@ -1,6 +1,6 @@
 """mixexp: mixtures of experts and hierarchical mixtures of experts trained by EM."""
 
-from ._em import FrozenExpertWarning
+from ._engine import FrozenExpertWarning
 from .classification import HierarchicalMixtureOfExpertsClassifier, MixtureOfExpertsClassifier
 from .regression import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegressor
 

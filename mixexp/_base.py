@@ -1,77 +1,54 @@
 """The EM template shared by every mixexp estimator.
 
-``fit`` validates, standardises inputs, runs ``n_init`` initialisations of
-EM through :class:`mixexp._em.EMEngine` and keeps the best.  Subclasses say
-what the tree is (flat or hierarchical), what the experts are (Gaussian or
-multinomial) and how targets are prepared and reported.
+``fit`` validates, builds the components named by the parameters (a gate
+from :data:`mixexp.gates.GATES`, an expert family from
+:data:`mixexp.experts.EXPERTS` or estimators), puts the inputs in internal
+coordinates, runs ``n_init`` initialisations of EM through
+:class:`mixexp._engine.EMEngine` and keeps the best.  Everything after
+``fit`` uses the fitted state (its tree, components and parameters), never
+the estimator's current parameters, so ``set_params`` after ``fit`` cannot
+make predictions disagree with the model.
 """
 
 import warnings
-from abc import ABCMeta, abstractmethod
+from abc import ABCMeta
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
-from ._em import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
-from ._init import arrange_leaves, hard_responsibilities, kmeans_labels, random_responsibilities
-from ._kernels import log_softmax_groups, tree_posteriors
+from ._design import Design, design_matrix, weighted_location_scale
+from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
+from ._init import (
+    arrange_leaves,
+    hard_responsibilities,
+    kmeans_labels,
+    random_partition_labels,
+    start_features,
+)
+from ._kernels import tree_posteriors
+from ._parallel import blas_single_thread, runner
 from ._tree import Tree
+from .experts import make_experts
+from .gates import GATES, make_gate
 
-
-def standardize_design(X, sw):
-    """Weighted standardisation of ``X`` with a trailing column of ones.
-
-    Returns ``Xa`` (n, d + 1), ``mean`` (d,) and ``scale`` (d,); constant
-    columns get scale 1.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    mean = np.average(X, axis=0, weights=sw)
-    scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sw))
-    scale[scale <= 1e-12 * np.maximum(np.abs(mean), 1e-300)] = 1.0
-    Xa = np.empty((X.shape[0], X.shape[1] + 1))
-    np.subtract(X, mean, out=Xa[:, :-1])
-    Xa[:, :-1] /= scale
-    Xa[:, -1] = 1.0
-    return Xa, mean, scale
-
-
-def rows_to_original(W, mean, scale):
-    """Rows ``[coef, intercept]`` acting on standardised x -> (coef, intercept) on raw x."""
-    coef = W[..., :-1] / scale
-    intercept = W[..., -1] - coef @ mean
-    return coef, intercept
-
-
-def rows_to_internal(coef, intercept, mean, scale):
-    """Inverse of :func:`rows_to_original`."""
-    return np.concatenate([coef * scale, (intercept + coef @ mean)[..., None]], axis=-1)
-
-
-def store_init_params(estimator, params):
-    """Store ``__init__``'s arguments unchanged, as scikit-learn requires."""
-    for name, value in params.items():
-        if name != "self":
-            setattr(estimator, name, value)
-
-
-def with_ones(X):
-    """``[X, 1]`` as float64."""
-    Xa = np.empty((X.shape[0], X.shape[1] + 1))
-    Xa[:, :-1] = X
-    Xa[:, -1] = 1.0
-    return Xa
-
+# softmax M-steps (bound steps) fitted to the initial responsibilities
+INIT_STEPS = 10
 
 _EM_CONSTRAINTS = {
-    "gate": [StrOptions({"softmax"})],
+    "gate": [StrOptions(set(GATES))],
+    "expert": [str, list, tuple, HasMethods(["fit"])],
     "gate_alpha": [Interval(Real, 0, None, closed="left")],
     "alpha": [Interval(Real, 0, None, closed="left")],
+    "covariance_type": [StrOptions({"full", "diag"})],
+    "reg_covar": [Interval(Real, 0, None, closed="neither")],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
     "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -89,41 +66,49 @@ TREE_CONSTRAINTS = {
 }
 
 
+def store_init_params(estimator, params):
+    """Store ``__init__``'s arguments unchanged, as scikit-learn requires."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+def _expert_kind(expert):
+    """What warm_start must keep: a family name, or the estimators' types."""
+    if isinstance(expert, str):
+        return expert
+    items = expert if isinstance(expert, (list, tuple)) else [expert]
+    return tuple(type(e).__name__ for e in items)
+
+
+@dataclass
+class FittedMixture:
+    """What ``fit`` learned, in internal coordinates: all that prediction uses."""
+
+    tree: Tree
+    gate: object
+    experts: object
+    params: dict
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    info: dict  # the expert family's target information (scales, classes)
+    gate_name: str
+    expert_kind: object
+
+    def engine(self, run=None):
+        return EMEngine(self.tree, self.gate, self.experts, run)
+
+
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """EM template for (hierarchical) mixtures of experts. Not for direct use."""
 
-    # -- what subclasses provide ------------------------------------------
-    @abstractmethod
-    def _make_experts(self):
-        """The expert family (an object with the experts' interface)."""
+    _task = None  # "regression" or "classification", set by the subclasses
 
-    @abstractmethod
     def _validate_xy(self, X, y):
         """``validate_data`` for fit; returns X, y."""
+        raise NotImplementedError
 
-    @abstractmethod
-    def _prepare_target(self, y, sw):
-        """Internal target, its coordinate info, n_outputs and k-means features."""
-
-    @abstractmethod
-    def _target_at_predict(self, y, n_samples):
-        """Validated target in original coordinates, for responsibilities/log-likelihood."""
-
-    @abstractmethod
-    def _expert_attributes(self, expert_params, x_mean, x_scale, info):
-        """Fitted expert attributes (original units) from internal parameters."""
-
-    @abstractmethod
-    def _expert_params(self, x_mean=None, x_scale=None, info=None):
-        """Internal expert parameters from the fitted attributes.
-
-        With no coordinates, in original units (for prediction)."""
-
-    def _loglik_shift(self, info):
-        """Constant turning internal log-likelihoods into original units."""
-        return 0.0
-
-    # -- the tree ---------------------------------------------------------
+    # -- structure from the current parameters (fit only) -----------------------
     @property
     def _is_flat(self):
         return not hasattr(self, "depth")
@@ -139,20 +124,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training inputs.  Sparse input is kept sparse (scaled, not centred)
+            with a softmax gate.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets (class labels for classifiers).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the log-likelihood is weighted by them.
 
         Returns
         -------
-        self
+        self : object
+            The fitted estimator.
         """
         snapshot = dict(self.__dict__)
         try:
-            # numba's threads do the row-parallel work; BLAS threads, which
-            # spin after each call, would compete with them for the cores
-            with threadpool_limits(limits=1, user_api="blas"):
+            with blas_single_thread():
                 return self._fit(X, y, sample_weight)
         except BaseException:
             # a failed or interrupted fit leaves the estimator as it was
@@ -162,56 +149,55 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight):
         self._validate_params()
-        was_fitted = hasattr(self, "converged_")
+        params = self.get_params(deep=False)
+        fitted = getattr(self, "_fitted", None)
+        warm = self.warm_start and fitted is not None
         old_n_features = getattr(self, "n_features_in_", None)
         X, y = self._validate_xy(X, y)
         tree = self._tree()
         n_samples = X.shape[0]
         if n_samples < tree.n_leaves:
-            raise ValueError(
-                f"n_samples={n_samples} should be >= n_experts={tree.n_leaves}."
-            )
+            raise ValueError(f"n_samples={n_samples} should be >= n_experts={tree.n_leaves}.")
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if not sw.sum() > 0:
             raise ValueError("sample_weight must have a positive sum.")
-        warm = self.warm_start and was_fitted
-        if warm and old_n_features != X.shape[1]:
-            raise ValueError(
-                f"warm_start=True but X has {X.shape[1]} features and the fitted model "
-                f"{old_n_features}; refit with warm_start=False."
-            )
-
-        Xa, x_mean, x_scale = standardize_design(X, sw)
-        target, info, n_outputs, kmeans_features = self._prepare_target(y, sw)
-        engine = EMEngine(tree, self._make_experts(), self.gate_alpha)
+        gate = make_gate(tree, params)
+        experts = make_experts(self._task, tree.n_leaves, params)
+        if warm:
+            self._check_warm_start(fitted, tree, X, old_n_features)
+            x_mean, x_scale = fitted.x_mean, fitted.x_scale
+            target, info = experts.prepare_target(y, sw)
+            self._check_warm_target(fitted, info)
+            target, info = fitted.experts.check_target(y, n_samples, fitted.info), fitted.info
+        else:
+            x_mean, x_scale = weighted_location_scale(X, sw, center=not sp.issparse(X))
+            target, info = experts.prepare_target(y, sw)
+        Xa = design_matrix(X, x_mean, x_scale)
+        gate.check_input(Xa)
+        experts.check_input(Xa)
+        design = Design(Xa, target, sw)
         rs = check_random_state(self.random_state)
 
-        best = None
-        for init in range(1 if warm else self.n_init):
-            if self.verbose:
-                print(f"Initialization {init}")
-            if warm:
-                params = {
-                    "gate": rows_to_internal(
-                        self.gate_coef_.reshape(-1, X.shape[1]),
-                        self.gate_intercept_.reshape(-1),
-                        x_mean,
-                        x_scale,
-                    ),
-                    "experts": self._expert_params(x_mean, x_scale, info),
-                }
-            else:
-                leaf_post = self._initial_posteriors(
-                    engine, Xa, target, kmeans_features, sw, n_outputs, rs
+        with runner(n_samples) as run:
+            engine = EMEngine(tree, gate, experts, run)
+            best = None
+            for init in range(1 if warm else self.n_init):
+                if self.verbose:
+                    print(f"Initialization {init}")
+                if warm:
+                    start = fitted.params
+                else:
+                    start = self._start(engine, design, info, rs, params, run)
+                result = engine.run(
+                    start, design, self.max_iter, self.tol, self.verbose, self.verbose_interval
                 )
-                params = engine.init_from_posteriors(leaf_post, Xa, target, sw, n_outputs)
-            params, bounds, converged, n_iter, _, _ = engine.run(
-                params, Xa, target, sw, self.max_iter, self.tol, self.verbose,
-                self.verbose_interval,
-            )
-            if best is None or bounds[-1] > best[1][-1]:
-                best = (params, bounds, converged, n_iter, sorted(engine.frozen_leaves))
-        params, bounds, converged, n_iter, frozen = best
+                if best is None or result[1][-1] > best[1][-1]:
+                    best = (*result, sorted(engine.frozen_leaves))
+        params_, bounds, converged, n_iter, frozen = best
+        state = FittedMixture(
+            tree, gate, experts, params_, x_mean, x_scale, info, self.gate, _expert_kind(self.expert)
+        )
+        attributes = self._public_attributes(state)
         if frozen:
             warnings.warn(
                 f"{len(frozen)} of {tree.n_leaves} experts (leaves {frozen}) received almost no "
@@ -225,16 +211,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "increase max_iter or tol, or check the data.",
                 ConvergenceWarning,
             )
-
-        shift = self._loglik_shift(info)
-        gate_coef, gate_intercept = rows_to_original(params["gate"], x_mean, x_scale)
-        b = tree.branching
-        if self._is_flat:
-            self.gate_coef_, self.gate_intercept_ = gate_coef, gate_intercept
-        else:
-            self.gate_coef_ = gate_coef.reshape(tree.n_inner, b, -1)
-            self.gate_intercept_ = gate_intercept.reshape(tree.n_inner, b)
-        for name, value in self._expert_attributes(params["experts"], x_mean, x_scale, info).items():
+        shift = experts.loglik_shift(info) + gate.loglik_shift(x_scale)
+        self._fitted = state
+        for name, value in attributes.items():
             setattr(self, name, value)
         self.lower_bounds_ = np.asarray(bounds) + shift
         self.lower_bound_ = float(self.lower_bounds_[-1])
@@ -242,120 +221,218 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = int(n_iter)
         return self
 
-    def _initial_posteriors(self, engine, Xa, target, kmeans_features, sw, n_outputs, rs):
+    def _public_attributes(self, state):
+        """Fitted attributes in the units of the data; a ValueError if any overflows."""
+        flat = state.tree.depth == 1 and self._is_flat
+        attributes = {
+            "x_mean_": state.x_mean,
+            "x_scale_": state.x_scale,
+            **state.gate.attributes(state.params["gate"], state.x_mean, state.x_scale, flat),
+            **state.experts.attributes(state.params["experts"], state.x_mean, state.x_scale, state.info),
+        }
+        for name, value in attributes.items():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise ValueError(
+                    f"The fitted {name} is not finite in the units of the data: X or y "
+                    "spans more than float64 can represent through this model (e.g. a noise "
+                    "variance above 1e308). Rescale X or y and fit again."
+                )
+        return attributes
+
+    def _check_warm_start(self, fitted, tree, X, old_n_features):
+        changes = []
+        if old_n_features != X.shape[1]:
+            changes.append(f"X has {X.shape[1]} features where the fitted model has {old_n_features}")
+        if tree != fitted.tree:
+            if self._is_flat:
+                changes.append(f"n_experts is {self.n_experts}, the fitted model has {fitted.tree.n_leaves}")
+            else:
+                changes.append(
+                    f"depth, branching are {self.depth}, {self.branching}, the fitted model has "
+                    f"{fitted.tree.depth}, {fitted.tree.branching}"
+                )
+        if self.gate != fitted.gate_name:
+            changes.append(f"gate is {self.gate!r}, the fitted model has {fitted.gate_name!r}")
+        if _expert_kind(self.expert) != fitted.expert_kind:
+            changes.append(f"expert is {self.expert!r}, unlike the fitted model's experts")
+        if changes:
+            raise ValueError(
+                "warm_start=True cannot continue the fitted model: "
+                + "; ".join(changes)
+                + ". Refit with warm_start=False."
+            )
+
+    def _check_warm_target(self, fitted, info):
+        old, new = fitted.info, info
+        if "classes" in old and not np.array_equal(old["classes"], new["classes"]):
+            raise ValueError(
+                f"warm_start=True cannot continue the fitted model: y has classes "
+                f"{new['classes']!r}, the fitted model {old['classes']!r}. Refit with warm_start=False."
+            )
+        if old["n_outputs"] != new["n_outputs"]:
+            raise ValueError(
+                f"warm_start=True cannot continue the fitted model: y has {new['n_outputs']} "
+                f"targets, the fitted model {old['n_outputs']}. Refit with warm_start=False."
+            )
+
+    def _start(self, engine, design, info, rs, params, run):
+        """Initial parameters: hard responsibilities from a partition, then an M-step."""
         tree = engine.tree
+        n_leaves = tree.n_leaves
+        F = start_features(design.Xa, engine.experts.kmeans_features(design.target))
         if self.init_params == "random":
-            return random_responsibilities(Xa.shape[0], tree.n_leaves, rs)
-        F = np.hstack([Xa[:, :-1], kmeans_features])
-        resp = hard_responsibilities(kmeans_labels(F, sw, tree.n_leaves, rs), tree.n_leaves)
+            labels = random_partition_labels(F, design.sw, n_leaves, rs)
+        else:
+            labels = kmeans_labels(F, design.sw, n_leaves, rs, run.n_threads)
+        resp = hard_responsibilities(labels, n_leaves)
+        zero = engine.zero_params(design.n_params, info)
         if tree.depth == 1:
-            return resp
+            return engine.fit_posteriors(resp, design, zero, INIT_STEPS)
         # a tree starts from a flat mixture with one expert per leaf (see _init.py)
-        flat = EMEngine(Tree(1, tree.n_leaves), engine.experts, self.gate_alpha)
-        params = flat.init_from_posteriors(resp, Xa, target, sw, n_outputs)
-        leaf_post = flat.run(params, Xa, target, sw, self.max_iter, self.tol)[4]
-        order = arrange_leaves(leaf_post, Xa, sw, tree.depth, tree.branching, self.gate_alpha)
-        return leaf_post[:, order]
+        flat_tree = Tree(1, n_leaves)
+        flat = EMEngine(flat_tree, make_gate(flat_tree, params), engine.experts, run)
+        start = flat.fit_posteriors(resp, design, flat.zero_params(design.n_params, info), INIT_STEPS)
+        start = flat.run(start, design, self.max_iter, self.tol)[0]
+        leaf_post = flat.e_step(start, design)[0]
+        order = arrange_leaves(leaf_post, design.Xa, design.sw, tree.depth, tree.branching, self.gate_alpha)
+        return engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
 
     # -- prediction helpers -----------------------------------------------
-    def _design(self, X):
+    def _state(self):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return with_ones(X)
+        return self._fitted
 
-    def _gate_rows(self):
-        """Gate parameters in original units, ``(n_inner * branching, d + 1)``."""
-        coef = self.gate_coef_.reshape(-1, self.n_features_in_)
-        return np.hstack([coef, self.gate_intercept_.reshape(-1, 1)])
+    def _design(self, X, y=None):
+        """Validated ``X`` (and ``y``) as an internal :class:`Design` and the fitted state."""
+        state = self._state()
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
+        if sp.issparse(X) and np.any(state.x_mean != 0):
+            X = X.toarray()  # fitted on dense data: centring needs dense rows
+        Xa = design_matrix(X, state.x_mean, state.x_scale)
+        state.gate.check_input(Xa)
+        target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
+        return Design(Xa, target, np.ones(X.shape[0])), state
 
-    def _engine(self):
-        return EMEngine(self._tree(), self._make_experts(), self.gate_alpha)
-
-    def _log_gate(self, Xa):
-        """Log gate probabilities of every inner node, ``(n, n_inner * branching)``."""
-        logits = Xa @ self._gate_rows().T
-        out = np.empty_like(logits)
-        log_softmax_groups(logits, self._tree().branching, out)
-        return out
-
-    def _gate_probs(self, Xa):
-        """Leaf path probabilities ``(n, n_leaves)`` for a design with ones."""
-        tree = self._tree()
-        n = Xa.shape[0]
-        gates = np.empty((n, tree.n_leaves))
-        # with all expert log-densities 0 the posterior is the prior: the path product
-        tree_posteriors(
-            Xa @ self._gate_rows().T, np.zeros((n, tree.n_leaves)), tree.branching, gates,
-            np.empty(n),
-        )
-        return gates
+    def _e_step(self, X, y=None, experts=True):
+        design, state = self._design(X, y)
+        with runner(design.n_rows) as run:
+            return state.engine(run).e_step(state.params, design, experts), design, state
 
     def predict_gate(self, X):
         """Gate probability of each leaf expert (path products for a tree).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_experts)
+        gates : ndarray of shape (n_samples, n_experts)
             Rows sum to 1.
         """
-        return self._gate_probs(self._design(X))
+        return self._e_step(X, experts=False)[0][0]
 
     def predict_node_gates(self, X):
         """Each inner node's gate probabilities over its children.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_inner_nodes, branching)
+        gates : ndarray of shape (n_samples, n_inner_nodes, branching)
             Inner nodes in breadth-first order (a flat mixture has one, the root).
         """
-        Xa = self._design(X)
-        tree = self._tree()
-        return np.exp(self._log_gate(Xa)).reshape(Xa.shape[0], tree.n_inner, tree.branching)
-
-    def _posteriors(self, X, y):
-        Xa = self._design(X)
-        target = self._target_at_predict(y, Xa.shape[0])
-        params = {"gate": self._gate_rows(), "experts": self._expert_params()}
-        return self._engine().e_step(params, Xa, target)
+        design, state = self._design(X)
+        t = state.tree
+        out = np.empty((design.n_rows, t.n_nodes))
+        log_gate = state.gate.scores(design.Xa, state.params["gate"])
+        zeros = np.zeros((design.n_rows, t.n_leaves))
+        tree_posteriors(log_gate, zeros, t.branching, out, np.empty(design.n_rows), True)
+        return out[:, 1:].reshape(design.n_rows, t.n_inner, t.branching)
 
     def responsibilities(self, X, y):
         """Posterior probability of each expert given ``(x, y)``.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+
         Returns
         -------
-        ndarray of shape (n_samples, n_experts)
+        responsibilities : ndarray of shape (n_samples, n_experts)
             Rows sum to 1.
         """
-        return self._posteriors(X, y)[0]
+        return self._e_step(X, y)[0][0]
 
     def log_likelihood(self, X, y):
         """``log p(y_i | x_i)`` of each sample under the fitted model.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+
         Returns
         -------
-        ndarray of shape (n_samples,)
+        log_likelihood : ndarray of shape (n_samples,)
         """
-        return self._posteriors(X, y)[1]
+        (_, joint), design, state = self._e_step(X, y)
+        if state.gate.models_x:  # the objective is log p(x, y): subtract log p(x)
+            with runner(design.n_rows) as run:
+                joint = joint - state.engine(run).e_step(state.params, design, experts=False)[1]
+        return joint + state.experts.loglik_shift(state.info)
+
+    @available_if(lambda self: self.gate == "gaussian")
+    def score_samples(self, X):
+        """Log-density ``log p(x)`` of the inputs under the Gaussian gate's mixture.
+
+        Inputs unlike the training inputs get low values: an outlier score.
+        Only with ``gate="gaussian"``, which models ``x``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            In the units of the raw features.
+        """
+        (_, log_px), _, state = self._e_step(X, experts=False)
+        if not state.gate.models_x:
+            raise ValueError(
+                f"score_samples needs a model of x (gate='gaussian'); this model was "
+                f"fitted with gate={state.gate_name!r}."
+            )
+        return log_px + state.gate.loglik_shift(state.x_scale)
 
     def _n_parameters(self):
-        tree = self._tree()
-        gate = tree.n_inner * (tree.branching - 1) * (self.n_features_in_ + 1)
-        return gate + self._make_experts().n_free_params(self._expert_params())
+        state = self._state()
+        return state.engine().n_free_params(state.params)
 
     def bic(self, X, y):
         """Bayesian information criterion on ``(X, y)``; lower is better.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+
         Returns
         -------
-        float
+        bic : float
         """
         ll = self.log_likelihood(X, y)
         return float(-2.0 * ll.sum() + self._n_parameters() * np.log(ll.shape[0]))
@@ -363,8 +440,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def aic(self, X, y):
         """Akaike information criterion on ``(X, y)``; lower is better.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+
         Returns
         -------
-        float
+        aic : float
         """
         return float(-2.0 * self.log_likelihood(X, y).sum() + 2.0 * self._n_parameters())

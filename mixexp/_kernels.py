@@ -1,15 +1,15 @@
-"""Numba kernels of the EM hot loop: plain functions on arrays, parallel over rows.
+"""Numba kernels of the EM hot loop: plain functions on arrays.
 
-Every ``parallel`` kernel writes row by row into preallocated outputs and never
-reduces across rows, so results do not depend on the number of numba threads.
-The one reduction, :func:`gram_block`, sums a fixed range of rows in a fixed
-order; :func:`mixexp._linalg.weighted_grams` adds the ranges in order.
+Every kernel is serial and releases the GIL: a pass over the data runs them
+on chunks of rows on several threads (:mod:`mixexp._parallel`).  Each kernel
+checks the shapes it is handed before it touches memory, so parameters and
+data that disagree raise ``ValueError`` instead of reading or writing outside
+an array.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-_BLOCK = 512  # rows per parallel task; scratch arrays are allocated once per block
 _LOG_2PI = np.log(2.0 * np.pi)
 _GRAM_CHUNK = 128  # rows per BLAS call in gram_block: the products stay in cache
 
@@ -24,78 +24,97 @@ def _max_and_logsum(a, start, size):
     mx = -np.inf
     for c in range(start, start + size):
         mx = max(mx, a[c])
+    if mx == -np.inf:  # every entry -inf: keep them so, without NaN
+        return mx, 0.0
     s = 0.0
     for c in range(start, start + size):
         s += np.exp(a[c] - mx)
     return mx, np.log(s)
 
 
-@njit(parallel=True, cache=True)
-def tree_posteriors(gate_logits, leaf_logdens, branching, leaf_post, loglik):
-    """E-step through a balanced tree, in log space, one pass over the rows.
+@njit(nogil=True, cache=True)
+def tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik, conditional=False):
+    """E-step through a balanced tree, in log space.
 
     Parameters
     ----------
-    gate_logits : (n, n_inner * branching) raw gate logits, inner nodes breadth-first.
+    log_gate : (n, n_inner * branching) the gate's log term of every edge,
+        inner nodes breadth-first.  For a softmax gate these are log
+        probabilities; for a Gaussian gate, log weights plus the log density
+        of x on the edges into leaves, so that ``loglik`` is ``log p(x, y)``.
     leaf_logdens : (n, n_leaves) log p(y_i | x_i, leaf).
     branching : int
-    leaf_post : (n, n_leaves) output, posterior of each leaf given (x_i, y_i).
-    loglik : (n,) output, log p(y_i | x_i).
+    node_post : (n, n_inner + n_leaves) output, posterior of every node given
+        (x_i, y_i); the root's is 1, the leaves are the last columns.
+    loglik : (n,) output, the log of the root's total.
+    conditional : bool
+        Write each node's posterior given its parent instead (the root's is 1).
     """
-    n = gate_logits.shape[0]
+    n = log_gate.shape[0]
     b = branching
-    n_inner = gate_logits.shape[1] // b
+    n_inner = log_gate.shape[1] // b
     n_leaves = leaf_logdens.shape[1]
     n_nodes = n_inner + n_leaves
-    n_blocks = (n + _BLOCK - 1) // _BLOCK
-    for blk in prange(n_blocks):
-        beta = np.empty(n_nodes)  # log-likelihood of each subtree
-        lgate = np.empty(n_inner * b)  # log gate probabilities
-        post = np.empty(n_nodes)  # conditional posterior of each node given its parent
-        stop = min(n, (blk + 1) * _BLOCK)
-        for i in range(blk * _BLOCK, stop):
-            for j in range(n_inner):
-                mx, logsum = _max_and_logsum(gate_logits[i], j * b, b)
+    if (
+        b < 1
+        or n_inner * b != log_gate.shape[1]
+        or n_nodes != n_inner * b + 1
+        or leaf_logdens.shape[0] != n
+        or node_post.shape[0] != n
+        or node_post.shape[1] != n_nodes
+        or loglik.shape[0] != n
+    ):
+        raise ValueError("tree_posteriors: array shapes do not match the tree")
+    beta = np.empty(n_nodes)  # log-likelihood of each subtree
+    post = np.empty(n_nodes)  # conditional posterior of each node given its parent
+    for i in range(n):
+        for leaf in range(n_leaves):
+            beta[n_inner + leaf] = leaf_logdens[i, leaf]
+        # upward: beta_j = log sum_c g_jc exp(beta_c); the terms, normalised,
+        # are the children's posteriors given j, kept for the downward pass.
+        # The children's log-likelihoods are shifted by their maximum before
+        # the log gates are added: far from the data (beta ~ -1e13) adding
+        # first would round the gates away.
+        for j in range(n_inner - 1, -1, -1):
+            mb = -np.inf
+            for c in range(b):
+                mb = max(mb, beta[j * b + 1 + c])
+            m = -np.inf
+            if mb > -np.inf:
                 for c in range(b):
-                    lgate[j * b + c] = (gate_logits[i, j * b + c] - mx) - logsum
-            for leaf in range(n_leaves):
-                beta[n_inner + leaf] = leaf_logdens[i, leaf]
-            # upward: beta_j = log sum_c g_jc exp(beta_c); the terms, normalised,
-            # are the children's posteriors given j, kept for the downward pass.
-            # The children's log-likelihoods are shifted by their maximum before
-            # the log gates are added: far from the data (beta ~ -1e13) adding
-            # first would round the gates away.
-            for j in range(n_inner - 1, -1, -1):
-                mb = -np.inf
+                    m = max(m, log_gate[i, j * b + c] + (beta[j * b + 1 + c] - mb))
+            if m == -np.inf:  # no child can explain the row
+                beta[j] = -np.inf
                 for c in range(b):
-                    mb = max(mb, beta[j * b + 1 + c])
-                m = -np.inf
-                for c in range(b):
-                    m = max(m, lgate[j * b + c] + (beta[j * b + 1 + c] - mb))
-                s = 0.0
-                for c in range(b):
-                    e = np.exp(lgate[j * b + c] + (beta[j * b + 1 + c] - mb) - m)
-                    post[j * b + 1 + c] = e
-                    s += e
-                beta[j] = mb + (m + np.log(s))
-                for c in range(b):
-                    post[j * b + 1 + c] /= s
-            loglik[i] = beta[0]
+                    post[j * b + 1 + c] = 1.0 / b
+                continue
+            s = 0.0
+            for c in range(b):
+                e = np.exp(log_gate[i, j * b + c] + (beta[j * b + 1 + c] - mb) - m)
+                post[j * b + 1 + c] = e
+                s += e
+            beta[j] = mb + (m + np.log(s))
+            for c in range(b):
+                post[j * b + 1 + c] /= s
+        loglik[i] = beta[0]
+        post[0] = 1.0
+        if not conditional:
             # downward: a node's posterior is its parent's times its conditional
-            post[0] = 1.0
             for j in range(n_inner):
                 for c in range(b):
                     post[j * b + 1 + c] *= post[j]
-            for leaf in range(n_leaves):
-                leaf_post[i, leaf] = post[n_inner + leaf]
+        for node in range(n_nodes):
+            node_post[i, node] = post[node]
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def log_softmax_groups(logits, group_size, out):
     """Log-softmax within consecutive groups of ``group_size`` columns."""
     n, m = logits.shape
+    if group_size < 1 or m % group_size != 0 or out.shape[0] != n or out.shape[1] != m:
+        raise ValueError("log_softmax_groups: array shapes do not match")
     n_groups = m // group_size
-    for i in prange(n):
+    for i in range(n):
         for g in range(n_groups):
             o = g * group_size
             mx, logsum = _max_and_logsum(logits[i], o, group_size)
@@ -103,7 +122,34 @@ def log_softmax_groups(logits, group_size, out):
                 out[i, o + c] = (logits[i, o + c] - mx) - logsum
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
+def gate_residual(log_gate, node_weight, branching, out):
+    """Gradient rows of every softmax gate: ``w_j g_jc - w_c``.
+
+    log_gate : (n, n_inner * branching) log gate probabilities.
+    node_weight : (n, n_nodes) posterior weight of every node (times sample weight).
+    out : (n, n_inner * branching) output.
+    """
+    n, m = log_gate.shape
+    b = branching
+    n_inner = m // b
+    if (
+        b < 1
+        or n_inner * b != m
+        or node_weight.shape[0] != n
+        or node_weight.shape[1] < m + 1
+        or out.shape[0] != n
+        or out.shape[1] != m
+    ):
+        raise ValueError("gate_residual: array shapes do not match the tree")
+    for i in range(n):
+        for j in range(n_inner):
+            w = node_weight[i, j]
+            for c in range(b):
+                out[i, j * b + c] = w * np.exp(log_gate[i, j * b + c]) - node_weight[i, j * b + 1 + c]
+
+
+@njit(nogil=True, cache=True)
 def gaussian_logdens(means, y, var, out):
     """Diagonal-Gaussian log-density of each leaf.
 
@@ -112,8 +158,16 @@ def gaussian_logdens(means, y, var, out):
     """
     n, n_targets = y.shape
     n_leaves = var.shape[0]
+    if (
+        var.shape[1] != n_targets
+        or means.shape[0] != n
+        or means.shape[1] != n_leaves * n_targets
+        or out.shape[0] != n
+        or out.shape[1] != n_leaves
+    ):
+        raise ValueError("gaussian_logdens: array shapes do not match")
     logvar = np.log(var)
-    for i in prange(n):
+    for i in range(n):
         for leaf in range(n_leaves):
             acc = 0.0
             for t in range(n_targets):
@@ -122,75 +176,77 @@ def gaussian_logdens(means, y, var, out):
             out[i, leaf] = -0.5 * acc
 
 
-@njit(parallel=True, cache=True)
-def multinomial_logdens(logits, y_index, n_classes, out):
-    """log softmax(logits of leaf)[y_i] for each leaf; logits (n, n_leaves * n_classes)."""
+@njit(nogil=True, cache=True)
+def multinomial_logdens(logits, y_index, n_classes, log_proba, out):
+    """Each leaf's class log-probabilities and the one of the observed class.
+
+    logits : (n, n_leaves * n_classes); y_index : (n,) in [0, n_classes);
+    log_proba : (n, n_leaves * n_classes) output; out : (n, n_leaves) output.
+    """
     n = logits.shape[0]
+    if n_classes < 1 or logits.shape[1] % n_classes != 0:
+        raise ValueError("multinomial_logdens: logits do not hold whole leaves")
     n_leaves = logits.shape[1] // n_classes
-    for i in prange(n):
+    if (
+        y_index.shape[0] != n
+        or log_proba.shape[0] != n
+        or log_proba.shape[1] != logits.shape[1]
+        or out.shape[0] != n
+        or out.shape[1] != n_leaves
+    ):
+        raise ValueError("multinomial_logdens: array shapes do not match")
+    for i in range(n):
+        if y_index[i] < 0 or y_index[i] >= n_classes:
+            raise ValueError("multinomial_logdens: class index out of range")
+    for i in range(n):
         for leaf in range(n_leaves):
             o = leaf * n_classes
             mx, logsum = _max_and_logsum(logits[i], o, n_classes)
-            out[i, leaf] = (logits[i, o + y_index[i]] - mx) - logsum
-
-
-@njit(parallel=True, cache=True)
-def softmax_residual(logits, direction, t, targets, weights, residual, row_objective, row_slope,
-                     row_curvature):
-    """Soft-label multinomial fit at ``logits + t * direction``, in one pass.
-
-    Writes the residual ``w_i p_ic - u_ic`` (the gradient's rows), each row's
-    objective ``sum_c u_ic log p_ic`` and its first and second derivatives in
-    ``t``: a line search trial costs one pass and, when accepted, has already
-    paid for the next gradient.
-    logits, direction, targets, residual : (n, n_classes); weights and the
-    row outputs : (n,).
-    """
-    n, k = logits.shape
-    for i in prange(n):
-        mx = -np.inf
-        for c in range(k):
-            mx = max(mx, logits[i, c] + t * direction[i, c])
-        s = 0.0
-        for c in range(k):
-            e = np.exp(logits[i, c] + t * direction[i, c] - mx)
-            residual[i, c] = e  # one exp per entry: kept for the residual below
-            s += e
-        lse = mx + np.log(s)
-        acc = 0.0
-        slope = 0.0
-        mean_d = 0.0
-        mean_d2 = 0.0
-        for c in range(k):
-            d = direction[i, c]
-            if targets[i, c] != 0.0:
-                acc += targets[i, c] * (logits[i, c] + t * d - lse)
-            prob = residual[i, c] / s
-            r = weights[i] * prob - targets[i, c]
-            residual[i, c] = r
-            slope -= r * d
-            mean_d += prob * d
-            mean_d2 += prob * d * d
-        row_objective[i] = acc
-        row_slope[i] = slope
-        row_curvature[i] = -weights[i] * max(mean_d2 - mean_d * mean_d, 0.0)
+            for c in range(n_classes):
+                log_proba[i, o + c] = (logits[i, o + c] - mx) - logsum
+            out[i, leaf] = log_proba[i, o + y_index[i]]
 
 
 @njit(nogil=True, cache=True)
-def gram_block(Z, W, lo, hi, out):
-    """Add ``sum_i W[i, k] z_i z_i^T`` over rows ``lo:hi`` to ``out[k]`` (upper triangles).
+def multinomial_residual(log_proba, y_index, weight, out):
+    """Gradient rows of every softmax expert: ``w_il (p_ilc - [c = y_i])``.
+
+    log_proba : (n, n_leaves * n_classes); weight : (n, n_leaves); out like log_proba.
+    """
+    n, m = log_proba.shape
+    n_leaves = weight.shape[1]
+    if n_leaves < 1 or m % n_leaves != 0 or weight.shape[0] != n or y_index.shape[0] != n:
+        raise ValueError("multinomial_residual: array shapes do not match")
+    if out.shape[0] != n or out.shape[1] != m:
+        raise ValueError("multinomial_residual: array shapes do not match")
+    k = m // n_leaves
+    for i in range(n):
+        if y_index[i] < 0 or y_index[i] >= k:
+            raise ValueError("multinomial_residual: class index out of range")
+        for leaf in range(n_leaves):
+            w = weight[i, leaf]
+            o = leaf * k
+            for c in range(k):
+                out[i, o + c] = w * np.exp(log_proba[i, o + c])
+            out[i, o + y_index[i]] -= w
+
+
+@njit(nogil=True, cache=True)
+def gram_block(Z, W, out):
+    """Add ``sum_i W[i, k] z_i z_i^T`` over all rows to ``out[k]`` (upper triangles).
 
     Z : (n, q); W : (n, K) non-negative; out : (K, q * (q + 1) // 2), the
     upper triangles of the K Gram matrices, row-major.  All K Grams come
-    from one matrix product per chunk of rows, ``W_chunk^T @ Q_chunk`` where
-    ``Q`` holds the rows' outer products: half the flops of K separate
-    ``(Z * w_k).T @ Z`` products, with both operands in cache.  Releases the
-    GIL, so row ranges can run on several threads.
+    from one matrix product per small chunk of rows, ``W_chunk^T @ Q_chunk``
+    where ``Q`` holds the rows' outer products: half the flops of K separate
+    ``(Z * w_k).T @ Z`` products, with both operands in cache.
     """
-    q = Z.shape[1]
+    n, q = Z.shape
+    if W.shape[0] != n or out.shape[0] != W.shape[1] or out.shape[1] != q * (q + 1) // 2:
+        raise ValueError("gram_block: array shapes do not match")
     Q = np.empty((_GRAM_CHUNK, q * (q + 1) // 2))
-    for start in range(lo, hi, _GRAM_CHUNK):
-        stop = min(start + _GRAM_CHUNK, hi)
+    for start in range(0, n, _GRAM_CHUNK):
+        stop = min(start + _GRAM_CHUNK, n)
         for i in range(stop - start):
             c = 0
             for a in range(q):

@@ -10,4 +10,7 @@ _WEIGHT_EQUIVALENCE = (
 
 def expected_failed_checks(estimator):
     """``{check_name: reason}`` for ``parametrize_with_checks(expected_failed_checks=...)``."""
-    return {"check_sample_weight_equivalence_on_dense_data": _WEIGHT_EQUIVALENCE}
+    return {
+        "check_sample_weight_equivalence_on_dense_data": _WEIGHT_EQUIVALENCE,
+        "check_sample_weight_equivalence_on_sparse_data": _WEIGHT_EQUIVALENCE,
+    }

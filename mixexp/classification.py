@@ -1,175 +1,109 @@
-"""Mixture-of-experts classifiers: flat and hierarchical, multinomial-logistic experts."""
+"""Mixture-of-experts classifiers: flat and hierarchical."""
 
-import numpy as np
-from scipy.special import logsumexp
-from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_consistent_length, validate_data
-
-from ._base import (
-    FLAT_CONSTRAINTS,
-    TREE_CONSTRAINTS,
-    BaseMixtureOfExperts,
-    rows_to_internal,
-    store_init_params,
-    rows_to_original,
-)
-from ._kernels import log_softmax_groups
-from .experts.multinomial import MultinomialExperts
-from .regression import _EM_DOC
-
-_CLF_EM_DOC = _EM_DOC.replace(
-    """    alpha : float, default=1e-6
-        Ridge penalty on the expert coefficients (not intercepts), in units of
-        standardised features and targets (a conjugate prior ``alpha / (2 var)``).""",
-    """    alpha : float, default=1e-4
-        L2 penalty on the experts' coefficients (not intercepts), in units of
-        standardised features; keeps separable problems finite.""",
-).replace(
-    """    reg_variance : float, default=1e-6
-        Lower bound on every expert's noise variance, relative to the variance
-        of each target (like ``reg_covar`` of ``GaussianMixture``, but scale free).
-""",
-    "",
-)
-
-_CLF_ATTR_DOC = """
-    classes_ : ndarray of shape (n_classes,)
-    expert_coef_ : ndarray of shape (n_experts, n_classes, n_features)
-    expert_intercept_ : ndarray of shape (n_experts, n_classes)
-    converged_ : bool
-    n_iter_ : int
-    lower_bound_ : float
-        Mean per-sample penalised log-likelihood of the best initialisation.
-    lower_bounds_ : ndarray of shape (n_iter_,)
-        Its value after each EM iteration (never decreasing).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Only when ``X`` has string column names.
-"""
+from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS, store_init_params
+from ._classifier import MixtureClassifierBase
 
 
-class _BaseClassifier(ClassifierMixin, BaseMixtureOfExperts):
-    """Multinomial-logistic experts."""
+class MixtureOfExpertsClassifier(MixtureClassifierBase):
+    """Mixture of classification experts under a gate, fitted by EM.
 
-    _expert_steps = 5
-
-    def _make_experts(self):
-        return MultinomialExperts(self.alpha, self._expert_steps)
-
-    def _validate_xy(self, X, y):
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        if np.unique(y).shape[0] < 2:
-            raise ValueError(
-                "Classifier can't train when only one class is present: "
-                f"y has 1 class ({np.unique(y)[0]!r})."
-            )
-        return X, y
-
-    def _prepare_target(self, y, sw):
-        classes, y_index = np.unique(y, return_inverse=True)
-        y_index = y_index.astype(np.int64)
-        onehot = np.zeros((y.shape[0], classes.shape[0]))
-        onehot[np.arange(y.shape[0]), y_index] = 1.0
-        info = {"classes": classes}
-        # k-means sees X only: clusters split by label would start EM at a fixed
-        # point where each expert predicts a single class and the gate does all the work
-        return (y_index, onehot), info, classes.shape[0], np.empty((y.shape[0], 0))
-
-    def _expert_attributes(self, params, x_mean, x_scale, info):
-        coef, intercept = rows_to_original(params["coef"], x_mean, x_scale)
-        return {"expert_coef_": coef, "expert_intercept_": intercept, "classes_": info["classes"]}
-
-    def _expert_params(self, x_mean=None, x_scale=None, info=None):
-        if x_mean is None:
-            coef = np.concatenate([self.expert_coef_, self.expert_intercept_[..., None]], axis=-1)
-            return {"coef": coef}
-        return {"coef": rows_to_internal(self.expert_coef_, self.expert_intercept_, x_mean, x_scale)}
-
-    def _target_at_predict(self, y, n_samples):
-        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
-        if y.ndim != 1:
-            raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
-        check_consistent_length(y, np.empty(n_samples))
-        y_index = np.searchsorted(self.classes_, y)
-        y_index = np.minimum(y_index, self.classes_.shape[0] - 1)
-        unknown = self.classes_[y_index] != y
-        if np.any(unknown):
-            raise ValueError(f"y contains labels not seen in fit: {np.unique(y[unknown])!r}.")
-        y_index = y_index.astype(np.int64)
-        onehot = np.zeros((n_samples, self.classes_.shape[0]))
-        onehot[np.arange(n_samples), y_index] = 1.0
-        return y_index, onehot
-
-    def _expert_log_proba(self, Xa):
-        """Each expert's class log-probabilities, ``(n, n_experts, n_classes)``."""
-        logits = self._make_experts().logits(Xa, self._expert_params())
-        out = np.empty_like(logits)
-        log_softmax_groups(logits, self.classes_.shape[0], out)
-        return out.reshape(Xa.shape[0], -1, self.classes_.shape[0])
-
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed in log space.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        Xa = self._design(X)
-        with np.errstate(divide="ignore"):
-            log_gate = np.log(self._gate_probs(Xa))
-        return logsumexp(log_gate[:, :, None] + self._expert_log_proba(Xa), axis=1)
-
-    def predict_proba(self, X):
-        """Class probabilities of the mixture, ``sum_k g_k(x) p_k(c | x)``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Rows sum to 1; columns follow ``classes_``.
-        """
-        return np.exp(self.predict_log_proba(X))
-
-    def predict(self, X):
-        """Most probable class under the mixture.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        log_proba = self.predict_log_proba(X)
-        return self.classes_[np.argmax(log_proba, axis=1)]
-
-    def predict_experts(self, X):
-        """Each expert's own class probabilities.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_experts, n_classes)
-        """
-        return np.exp(self._expert_log_proba(self._design(X)))
-
-
-class MixtureOfExpertsClassifier(_BaseClassifier):
-    __doc__ = (
-        """Mixture of multinomial-logistic experts with a softmax gate, fitted by EM.
-
-    ``p(y = c | x) = sum_k g_k(x) softmax_c(W_k x + w_k)`` with
-    ``g(x) = softmax(V x + c)``.
+    ``p(y = c | x) = sum_k g_k(x) p_k(c | x)``: with the defaults, a softmax
+    gate ``g(x) = softmax(V x + c)`` over multinomial-logistic experts
+    ``p_k(c | x) = softmax_c(W_k x + w_k)``.  EM never decreases the
+    penalised log-likelihood.
 
     Parameters
     ----------
     n_experts : int, default=3
-        Number of experts."""
-        + _CLF_EM_DOC
-        + """
+        Number of experts.
+    gate : {"softmax", "gaussian"}, default="softmax"
+        ``"softmax"``: a softmax of linear functions of ``x``.  ``"gaussian"``:
+        the localized gate of Xu, Jordan & Hinton, ``g_k(x) ∝ a_k N(x; m_k,
+        S_k)``, whose M-step is closed form; EM then maximises the joint
+        likelihood ``p(x, y)`` and :meth:`score_samples` gives ``log p(x)``.
+    expert : "linear", estimator or list of estimators, default="linear"
+        ``"linear"``: multinomial-logistic experts.  A scikit-learn classifier
+        whose ``fit`` takes ``sample_weight`` and which has ``predict_proba``
+        is cloned for every expert, a list gives one per expert; each is
+        refitted with its posterior weights.  Such refits only approximate the
+        M-step: EM keeps its best iterate and stops when an iteration does
+        not gain.
+    gate_alpha : float, default=1e-3
+        L2 penalty on the softmax gate's coefficients (not intercepts), in
+        units of standardised features.
+    alpha : float, default=1e-4
+        L2 penalty on the linear experts' coefficients (not intercepts), in
+        units of standardised features; keeps separable problems finite.
+    covariance_type : {"full", "diag"}, default="full"
+        Covariances of the Gaussian gate (``gate="gaussian"`` only).
+    reg_covar : float, default=1e-6
+        Smallest eigenvalue of every Gaussian gate covariance, in units of
+        standardised features (``gate="gaussian"`` only).
+    max_iter : int, default=100
+        Maximum number of EM iterations per initialisation.
+    tol : float, default=1e-4
+        EM stops when the gain in mean per-sample penalised log-likelihood is
+        below ``tol``.
+    n_init : int, default=1
+        Number of initialisations; the best final log-likelihood is kept.
+    init_params : {"kmeans", "random"}, default="kmeans"
+        How each initialisation partitions the standardised ``X`` into initial
+        responsibilities: ``"kmeans"``, k-means with k-means++ seeding;
+        ``"random"``, the nearest of ``n_experts`` rows drawn at random.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisations.
+    warm_start : bool, default=False
+        Start the next ``fit`` from the current solution (``n_init`` ignored);
+        the structure, gate, experts, features and classes must not change.
+    verbose : int, default=0
+        1 prints each initialisation's result, 2 also every
+        ``verbose_interval`` iterations.
+    verbose_interval : int, default=10
+        Iterations between progress lines with ``verbose=2``.
+
     Attributes
     ----------
+    classes_ : ndarray of shape (n_classes,)
+        The classes seen in ``fit``.
     gate_coef_ : ndarray of shape (n_experts, n_features)
-    gate_intercept_ : ndarray of shape (n_experts,)"""
-        + _CLF_ATTR_DOC
-        + """
+        Softmax gate coefficients on the raw features (``gate="softmax"``).
+    gate_intercept_ : ndarray of shape (n_experts,)
+        Softmax gate intercepts (``gate="softmax"``).
+    gate_weights_ : ndarray of shape (n_experts,)
+        Mixing weights ``a_k`` (``gate="gaussian"``).
+    gate_means_ : ndarray of shape (n_experts, n_features)
+        Gaussian gate means (``gate="gaussian"``).
+    gate_covariances_ : ndarray of shape (n_experts, n_features, n_features) or (n_experts, n_features)
+        Gaussian gate covariances, full or diagonal (``gate="gaussian"``).
+    expert_coef_ : ndarray of shape (n_experts, n_classes, n_features)
+        Linear experts' coefficients (``expert="linear"``).
+    expert_intercept_ : ndarray of shape (n_experts, n_classes)
+        Linear experts' intercepts (``expert="linear"``).
+    experts_ : list of estimators
+        The fitted estimator of each expert (estimator experts), fitted on
+        the standardised features ``(X - x_mean_) / x_scale_`` and class
+        indices ``0 .. n_classes - 1``.
+    x_mean_, x_scale_ : ndarray of shape (n_features,)
+        The internal standardisation of the features (sparse input: mean 0).
+    converged_ : bool
+        Whether the best initialisation met ``tol``.
+    n_iter_ : int
+        EM iterations of the best initialisation.
+    lower_bound_ : float
+        Mean per-sample penalised log-likelihood of the best initialisation
+        (``gate="gaussian"``: of ``p(x, y)``).
+    lower_bounds_ : ndarray of shape (n_iter_,)
+        Its value after each EM iteration (never decreasing).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` has string column names.
+
+    See Also
+    --------
+    HierarchicalMixtureOfExpertsClassifier : a tree of gates over the experts.
+    MixtureOfExpertsRegressor : the regressor.
+
     Examples
     --------
     >>> from mixexp import MixtureOfExpertsClassifier
@@ -179,7 +113,6 @@ class MixtureOfExpertsClassifier(_BaseClassifier):
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     """
-    )
 
     _parameter_constraints = dict(FLAT_CONSTRAINTS)
 
@@ -188,8 +121,11 @@ class MixtureOfExpertsClassifier(_BaseClassifier):
         n_experts=3,
         *,
         gate="softmax",
+        expert="linear",
         gate_alpha=1e-3,
         alpha=1e-4,
+        covariance_type="full",
+        reg_covar=1e-6,
         max_iter=100,
         tol=1e-4,
         n_init=1,
@@ -202,27 +138,99 @@ class MixtureOfExpertsClassifier(_BaseClassifier):
         store_init_params(self, locals())
 
 
-class HierarchicalMixtureOfExpertsClassifier(_BaseClassifier):
-    __doc__ = (
-        """Hierarchical mixture of multinomial-logistic experts, fitted by EM.
+class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
+    """Hierarchical mixture of classification experts, fitted by EM.
 
     A balanced tree of ``depth`` levels with ``branching`` children per inner
-    node, a softmax gate at every inner node and ``branching ** depth``
-    multinomial-logistic experts at the leaves (Jordan & Jacobs 1994).
+    node, a gate at every inner node and ``branching ** depth`` experts at the
+    leaves (Jordan & Jacobs 1994).  The gate probability of a leaf is the
+    product of the gates on its path.  It starts from a flat mixture with one
+    expert per leaf, arranged into the tree.
 
     Parameters
     ----------
     depth : int, default=2
-    branching : int, default=2"""
-        + _CLF_EM_DOC
-        + """
+        Levels of gates.
+    branching : int, default=2
+        Children of every inner node.
+    gate : {"softmax", "gaussian"}, default="softmax"
+        The gate of every inner node.  ``"gaussian"``: every leaf has a
+        Gaussian over ``x`` and every inner node mixing weights; a node's gate
+        weighs its children by their mixtures of the Gaussians below them
+        (Xu, Jordan & Hinton), and EM maximises ``p(x, y)``.
+    expert : "linear", estimator or list of estimators, default="linear"
+        ``"linear"``: multinomial-logistic experts.  A scikit-learn classifier
+        whose ``fit`` takes ``sample_weight`` is cloned for every leaf (a list:
+        one per leaf, breadth-first); see :class:`MixtureOfExpertsClassifier`.
+    gate_alpha : float, default=1e-3
+        L2 penalty on the softmax gates' coefficients (not intercepts), in
+        units of standardised features.
+    alpha : float, default=1e-4
+        L2 penalty on the linear experts' coefficients (not intercepts), in
+        units of standardised features.
+    covariance_type : {"full", "diag"}, default="full"
+        Covariances of the Gaussian gate (``gate="gaussian"`` only).
+    reg_covar : float, default=1e-6
+        Smallest eigenvalue of every Gaussian gate covariance, in units of
+        standardised features (``gate="gaussian"`` only).
+    max_iter : int, default=100
+        Maximum number of EM iterations per initialisation.
+    tol : float, default=1e-4
+        EM stops when the gain in mean per-sample penalised log-likelihood is
+        below ``tol``.
+    n_init : int, default=1
+        Number of initialisations; the best final log-likelihood is kept.
+    init_params : {"kmeans", "random"}, default="kmeans"
+        How the flat start partitions the standardised ``X``: k-means, or the
+        nearest of as many rows drawn at random as there are leaves.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisations.
+    warm_start : bool, default=False
+        Start the next ``fit`` from the current solution (``n_init`` ignored);
+        the structure, gate, experts, features and classes must not change.
+    verbose : int, default=0
+        1 prints each initialisation's result, 2 also every
+        ``verbose_interval`` iterations.
+    verbose_interval : int, default=10
+        Iterations between progress lines with ``verbose=2``.
+
     Attributes
     ----------
+    classes_ : ndarray of shape (n_classes,)
+        The classes seen in ``fit``.
     gate_coef_ : ndarray of shape (n_inner_nodes, branching, n_features)
-        Inner nodes in breadth-first order.
-    gate_intercept_ : ndarray of shape (n_inner_nodes, branching)"""
-        + _CLF_ATTR_DOC
-        + """
+        Softmax gate coefficients, inner nodes in breadth-first order.
+    gate_intercept_ : ndarray of shape (n_inner_nodes, branching)
+        Softmax gate intercepts.
+    gate_weights_ : ndarray of shape (n_inner_nodes, branching)
+        Mixing weights of every inner node (``gate="gaussian"``).
+    gate_means_, gate_covariances_ : ndarray
+        Each leaf's Gaussian over ``x`` (``gate="gaussian"``).
+    expert_coef_ : ndarray of shape (n_leaves, n_classes, n_features)
+        Linear experts' coefficients, leaves in breadth-first order.
+    expert_intercept_ : ndarray of shape (n_leaves, n_classes)
+        Linear experts' intercepts.
+    experts_ : list of estimators
+        The fitted estimator of each leaf (estimator experts).
+    x_mean_, x_scale_ : ndarray of shape (n_features,)
+        The internal standardisation of the features.
+    converged_ : bool
+        Whether the best initialisation met ``tol``.
+    n_iter_ : int
+        EM iterations of the best initialisation (after its flat start).
+    lower_bound_ : float
+        Mean per-sample penalised log-likelihood of the best initialisation.
+    lower_bounds_ : ndarray of shape (n_iter_,)
+        Its value after each EM iteration (never decreasing).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` has string column names.
+
+    See Also
+    --------
+    MixtureOfExpertsClassifier : the flat mixture (a tree of depth 1).
+
     Examples
     --------
     >>> from mixexp import HierarchicalMixtureOfExpertsClassifier
@@ -232,7 +240,6 @@ class HierarchicalMixtureOfExpertsClassifier(_BaseClassifier):
     >>> clf.predict_gate(X[:2]).shape
     (2, 4)
     """
-    )
 
     _parameter_constraints = dict(TREE_CONSTRAINTS)
 
@@ -242,8 +249,11 @@ class HierarchicalMixtureOfExpertsClassifier(_BaseClassifier):
         branching=2,
         *,
         gate="softmax",
+        expert="linear",
         gate_alpha=1e-3,
         alpha=1e-4,
+        covariance_type="full",
+        reg_covar=1e-6,
         max_iter=100,
         tol=1e-4,
         n_init=1,

@@ -163,3 +163,74 @@ def penalty(gates, experts, gate_alpha, alpha, kind):
     else:
         pen += 0.5 * alpha * sum(np.sum(W[:, :-1] ** 2) for W in experts)
     return pen
+
+
+# -- one generalised-EM step (what one mixexp iteration does) ---------------------
+def bound_step(Xa, U, W, alpha):
+    """One step of Böhning's bound from W for the soft-label multinomial objective:
+    W - grad H^-1 with H = X^T diag(w) X / 2 + alpha D (Böhning 1992)."""
+    w = U.sum(axis=1)
+    p = Xa.shape[1]
+    mask = np.ones(p)
+    mask[-1] = 0.0
+    P = np.exp(log_softmax(Xa @ W.T, axis=1))
+    grad = (w[:, None] * P - U).T @ Xa + alpha * W * mask
+    H = 0.5 * (Xa * w[:, None]).T @ Xa + np.diag(alpha * mask)
+    return W - np.linalg.solve(H, grad.T).T
+
+
+def gem_step(Xa, target, sw, leaf_post, gates, experts, depth, b, gate_alpha, alpha, kind, reg_variance=None):
+    """The M-step of one mixexp iteration from given posteriors: a bound step for every
+    softmax (gates; multinomial experts), the exact fit for Gaussian experts."""
+    below = leaves_below(depth, b)
+    post = {node: leaf_post[:, leaves].sum(axis=1) for node, leaves in below.items()}
+    new_gates = []
+    for j, W in enumerate(gates):
+        U = np.column_stack([sw * post[j * b + 1 + c] for c in range(b)])
+        new_gates.append(bound_step(Xa, U, W, gate_alpha))
+    new_experts = []
+    for leaf, e in enumerate(experts):
+        w = sw * leaf_post[:, leaf]
+        if kind == "gaussian":
+            new_experts.append(gaussian_exact(Xa, target, w, alpha, reg_variance))
+        else:
+            onehot = np.eye(e.shape[0])[target]
+            new_experts.append(bound_step(Xa, onehot * w[:, None], e, alpha))
+    return new_gates, new_experts
+
+
+# -- the Gaussian gate (Xu, Jordan & Hinton) ------------------------------------------
+def gaussian_gate_log_terms(Xs, weights, means, covs, depth, b):
+    """log of each leaf's product of mixing weights on its path, plus log N(x; m_leaf, S_leaf)."""
+    from scipy.stats import multivariate_normal
+
+    out = np.zeros((Xs.shape[0], b**depth))
+    for leaf, path in enumerate(leaf_paths(depth, b)):
+        for node, slot in path:
+            out[:, leaf] += np.log(weights[node][slot])
+        out[:, leaf] += multivariate_normal(means[leaf], covs[leaf]).logpdf(Xs)
+    return out
+
+
+def gaussian_gate_e_step(Xs, weights, means, covs, leaf_logdens, depth, b):
+    """Posteriors and log p(x, y)."""
+    joint = gaussian_gate_log_terms(Xs, weights, means, covs, depth, b) + leaf_logdens
+    loglik = logsumexp(joint, axis=1)
+    return np.exp(joint - loglik[:, None]), loglik
+
+
+def gaussian_gate_m_step(Xs, sw, leaf_post, depth, b, reg_covar):
+    """Mixing weights per inner node, weighted means and covariances per leaf
+    (eigenvalues clipped at reg_covar)."""
+    below = leaves_below(depth, b)
+    mass = {node: sw @ leaf_post[:, leaves] .sum(axis=1) for node, leaves in below.items()}
+    weights = [np.array([mass[j * b + 1 + c] / mass[j] for c in range(b)]) for j in range(n_inner(depth, b))]
+    means, covs = [], []
+    for leaf in range(b**depth):
+        w = sw * leaf_post[:, leaf]
+        m = w @ Xs / w.sum()
+        S = ((Xs - m) * w[:, None]).T @ (Xs - m) / w.sum()
+        lam, V = np.linalg.eigh(S)
+        means.append(m)
+        covs.append((V * np.maximum(lam, reg_covar)) @ V.T)
+    return weights, means, covs

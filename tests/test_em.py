@@ -4,11 +4,15 @@ import numpy as np
 import pytest
 
 import reference as ref
-from mixexp._base import standardize_design
-from mixexp._em import EMEngine
+from mixexp._design import Design, design_matrix, weighted_location_scale
+from mixexp._engine import EMEngine
 from mixexp._tree import Tree
-from mixexp.experts.gaussian import GaussianExperts
+from mixexp.experts.gaussian import LinearGaussianExperts
 from mixexp.experts.multinomial import MultinomialExperts
+from mixexp.gates.gaussian import GaussianGate
+from mixexp.gates.softmax import SoftmaxGate
+
+EXACT = 3000  # bound steps that make a softmax M-step exact to rounding
 
 
 def _data(kind, n=300, d=3, n_targets=1, seed=0):
@@ -24,13 +28,22 @@ def _data(kind, n=300, d=3, n_targets=1, seed=0):
     return X, y, sw
 
 
-def _engine(kind, depth, b, gate_alpha, alpha, reg_variance=1e-3):
-    exact = dict(gate_steps=3000, init_steps=3000, mstep_tol=-np.inf)
-    if kind == "gaussian":
-        experts = GaussianExperts(alpha, reg_variance)
+def _setup(kind, depth, b, X, y, sw, gate="softmax", gate_alpha=1e-2, alpha=1e-1, chunk_rows=4096):
+    tree = Tree(depth, b)
+    if gate == "softmax":
+        gate_component = SoftmaxGate(tree, gate_alpha)
     else:
-        experts = MultinomialExperts(alpha, n_steps=3000, tol=-np.inf)
-    return EMEngine(Tree(depth, b), experts, gate_alpha, **exact)
+        gate_component = GaussianGate(tree, "full", 1e-3)
+    if kind == "gaussian":
+        experts = LinearGaussianExperts(alpha, 1e-3)
+    else:
+        experts = MultinomialExperts(alpha)
+    engine = EMEngine(tree, gate_component, experts)
+    x_mean, x_scale = weighted_location_scale(X, sw)
+    target, info = experts.prepare_target(y, sw)
+    design = Design(design_matrix(X, x_mean, x_scale), target, sw, chunk_rows=chunk_rows)
+    ref_target = target if kind == "gaussian" else target.astype(int)
+    return engine, design, info, ref_target
 
 
 def _centered(W):
@@ -38,63 +51,91 @@ def _centered(W):
     return W - W.mean(axis=0)
 
 
-def _internal(kind, X, y, sw):
-    Xa = standardize_design(X, sw)[0]
-    if kind == "gaussian":
-        Ys = ref.standardize(y, sw)[0]
-        return Xa, Ys, Ys
-    idx = y.astype(np.int64)
-    return Xa, (idx, np.eye(idx.max() + 1)[idx]), idx
-
-
-@pytest.mark.parametrize(
-    "kind, depth, b", [("gaussian", 1, 3), ("gaussian", 2, 2), ("multinomial", 1, 2), ("multinomial", 2, 2)]
-)
-def test_one_iteration_matches_reference(kind, depth, b):
-    X, y, sw = _data(kind)
-    gate_alpha, alpha = 1e-2, 1e-1
-    engine = _engine(kind, depth, b, gate_alpha, alpha)
-    Xa, target, ref_target = _internal(kind, X, y, sw)
-    assert np.allclose(Xa, ref.design(X, sw), atol=1e-14)
-    rs = np.random.RandomState(1)
-    post0 = rs.dirichlet(np.ones(b**depth), size=X.shape[0])
-    n_outputs = y.shape[1] if kind == "gaussian" else 3
-
-    # the M-step from the initial responsibilities
-    params = engine.init_from_posteriors(post0, Xa, target, sw, n_outputs)
-    gates, experts = ref.m_step(Xa, ref_target, sw, post0, depth, b, gate_alpha, alpha, kind, 1e-3)
-    _assert_params_equal(engine, params, gates, experts, kind)
-
-    # one EM iteration: E-step, then M-step
-    post1, loglik1 = engine.e_step(params, Xa, target)
-    ref_post1, ref_loglik1 = ref.e_step(Xa, gates, ref.logdens(Xa, ref_target, experts, kind), depth, b)
-    np.testing.assert_allclose(post1, ref_post1, rtol=0, atol=1e-8)
-    np.testing.assert_allclose(loglik1, ref_loglik1, rtol=1e-8, atol=1e-8)
-    params2 = engine.m_step(params, Xa, target, sw, post1)
-    gates2, experts2 = ref.m_step(Xa, ref_target, sw, ref_post1, depth, b, gate_alpha, alpha, kind, 1e-3)
-    _assert_params_equal(engine, params2, gates2, experts2, kind)
-
-    # the objective (mean penalised log-likelihood) of the new parameters
-    _, loglik2 = engine.e_step(params2, Xa, target)
-    ref_ll2 = ref.e_step(Xa, gates2, ref.logdens(Xa, ref_target, experts2, kind), depth, b)[1]
-    ref_obj = (sw @ ref_ll2 - ref.penalty(gates2, experts2, gate_alpha, alpha, kind)) / sw.sum()
-    assert abs(engine.objective(params2, loglik2, sw) - ref_obj) < 1e-8
-
-
-def _assert_params_equal(engine, params, gates, experts, kind):
-    b = engine.tree.branching
+def _assert_params_equal(params, gates, experts, kind):
     for j, W in enumerate(gates):
-        np.testing.assert_allclose(
-            _centered(params["gate"][j * b:(j + 1) * b]), _centered(W), rtol=0, atol=1e-8
-        )
+        np.testing.assert_allclose(_centered(params["gate"]["coef"][j]), _centered(W), rtol=0, atol=1e-8)
     for leaf, e in enumerate(experts):
         if kind == "gaussian":
             np.testing.assert_allclose(params["experts"]["coef"][leaf], e[0], rtol=0, atol=1e-8)
             np.testing.assert_allclose(params["experts"]["var"][leaf], e[1], rtol=1e-8, atol=0)
         else:
-            np.testing.assert_allclose(
-                _centered(params["experts"]["coef"][leaf]), _centered(e), rtol=0, atol=1e-8
-            )
+            np.testing.assert_allclose(_centered(params["experts"]["coef"][leaf]), _centered(e), rtol=0, atol=1e-8)
+
+
+CASES = [("gaussian", 1, 3), ("gaussian", 2, 2), ("multinomial", 1, 2), ("multinomial", 2, 2)]
+
+
+@pytest.mark.parametrize("kind, depth, b", CASES)
+def test_one_iteration_matches_reference(kind, depth, b):
+    X, y, sw = _data(kind)
+    gate_alpha, alpha = 1e-2, 1e-1
+    engine, design, info, target = _setup(kind, depth, b, X, y, sw, gate_alpha=gate_alpha, alpha=alpha)
+    Xa = design.Xa
+    assert np.allclose(Xa, ref.design(X, sw), atol=1e-14)
+    post0 = np.random.RandomState(1).dirichlet(np.ones(b**depth), size=X.shape[0])
+
+    # the exact M-step from the initial responsibilities
+    zero = engine.zero_params(Xa.shape[1], info)
+    params = engine.fit_posteriors(post0, design, zero, EXACT, tol=-np.inf)
+    gates, experts = ref.m_step(Xa, target, sw, post0, depth, b, gate_alpha, alpha, kind, 1e-3)
+    _assert_params_equal(params, gates, experts, kind)
+
+    # the E-step
+    post1, loglik1 = engine.e_step(params, design)
+    ref_post1, ref_loglik1 = ref.e_step(Xa, gates, ref.logdens(Xa, target, experts, kind), depth, b)
+    np.testing.assert_allclose(post1, ref_post1, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(loglik1, ref_loglik1, rtol=1e-8, atol=1e-8)
+
+    # one EM iteration as the engine runs it: sums of one pass, then the updates
+    # (safe steps: the bound's step for every softmax)
+    S = engine.pass_stats(params, design)
+    params2, _ = engine.update(S, engine.constant_stats(design), params, sw.sum(), safe=True)
+    gates2, experts2 = ref.gem_step(
+        Xa, target, sw, ref_post1, gates, experts, depth, b, gate_alpha, alpha, kind, 1e-3
+    )
+    _assert_params_equal(params2, gates2, experts2, kind)
+
+    # the objective (mean penalised log-likelihood) of the new parameters
+    obj = engine.objective(params2, engine.pass_stats(params2, design), sw.sum())
+    ref_ll2 = ref.e_step(Xa, gates2, ref.logdens(Xa, target, experts2, kind), depth, b)[1]
+    ref_obj = (sw @ ref_ll2 - ref.penalty(gates2, experts2, gate_alpha, alpha, kind)) / sw.sum()
+    assert abs(obj - ref_obj) < 1e-8
+    # and the exact M-step from the new posteriors
+    params3 = engine.fit_posteriors(post1, design, params, EXACT, tol=-np.inf)
+    gates3, experts3 = ref.m_step(Xa, target, sw, ref_post1, depth, b, gate_alpha, alpha, kind, 1e-3)
+    _assert_params_equal(params3, gates3, experts3, kind)
+
+
+@pytest.mark.parametrize("kind, depth, b", [("gaussian", 1, 3), ("gaussian", 2, 2), ("multinomial", 2, 2)])
+def test_gaussian_gate_one_iteration_matches_reference(kind, depth, b):
+    X, y, sw = _data(kind)
+    engine, design, info, target = _setup(kind, depth, b, X, y, sw, gate="gaussian")
+    Xa = design.Xa
+    Xs = Xa[:, :-1]
+    post0 = np.random.RandomState(2).dirichlet(np.ones(b**depth), size=X.shape[0])
+    zero = engine.zero_params(Xa.shape[1], info)
+    params = engine.fit_posteriors(post0, design, zero, EXACT, tol=-np.inf)
+    weights, means, covs = ref.gaussian_gate_m_step(Xs, sw, post0, depth, b, 1e-3)
+    for j, w in enumerate(weights):
+        np.testing.assert_allclose(np.exp(params["gate"]["log_weights"][j]), w, rtol=1e-10)
+    np.testing.assert_allclose(params["gate"]["means"], means, atol=1e-10)
+    np.testing.assert_allclose(params["gate"]["covariances"], covs, atol=1e-10)
+
+    experts = ref.m_step(Xa, target, sw, post0, depth, b, 1e-2, 1e-1, kind, 1e-3)[1]
+    logdens = ref.logdens(Xa, target, experts, kind)
+    ref_post, ref_loglik = ref.gaussian_gate_e_step(Xs, weights, means, covs, logdens, depth, b)
+    post1, loglik1 = engine.e_step(params, design)
+    np.testing.assert_allclose(post1, ref_post, atol=1e-8)
+    np.testing.assert_allclose(loglik1, ref_loglik, rtol=1e-10)  # log p(x, y)
+
+    # one iteration: the gate's M-step is closed form from the new posteriors
+    S = engine.pass_stats(params, design)
+    params2, _ = engine.update(S, engine.constant_stats(design), params, sw.sum(), safe=True)
+    weights2, means2, covs2 = ref.gaussian_gate_m_step(Xs, sw, ref_post, depth, b, 1e-3)
+    np.testing.assert_allclose(params2["gate"]["means"], means2, atol=1e-8)
+    np.testing.assert_allclose(params2["gate"]["covariances"], covs2, atol=1e-8)
+    for j, w in enumerate(weights2):
+        np.testing.assert_allclose(np.exp(params2["gate"]["log_weights"][j]), w, rtol=1e-8)
 
 
 def test_sample_weight_equals_repetition():
@@ -105,29 +146,43 @@ def test_sample_weight_equals_repetition():
     post0 = np.random.RandomState(4).dirichlet(np.ones(3), size=X.shape[0])
     results = []
     for Xi, yi, swi, pi in [(X, y, sw, post0), (X[rep], y[rep], np.ones(rep.size), post0[rep])]:
-        engine = EMEngine(Tree(1, 3), GaussianExperts(1e-3, 1e-4), 1e-3)
-        Xa, Ys, _ = _internal("gaussian", Xi, yi, swi)
-        params = engine.init_from_posteriors(pi, Xa, Ys, swi, 1)
-        params, bounds, *_ = engine.run(params, Xa, Ys, swi, max_iter=20, tol=0.0)
+        engine, design, info, _ = _setup("gaussian", 1, 3, Xi, yi, swi, gate_alpha=1e-3, alpha=1e-3)
+        params = engine.fit_posteriors(pi, design, engine.zero_params(design.n_params, info), 10)
+        params, bounds, *_ = engine.run(params, design, max_iter=20, tol=0.0)
         results.append((params, bounds))
     (p1, b1), (p2, b2) = results
     np.testing.assert_allclose(b1, b2, rtol=1e-9)
     np.testing.assert_allclose(p1["experts"]["coef"], p2["experts"]["coef"], atol=1e-7)
-    np.testing.assert_allclose(_centered(p1["gate"]), _centered(p2["gate"]), atol=1e-7)
+    np.testing.assert_allclose(_centered(p1["gate"]["coef"][0]), _centered(p2["gate"]["coef"][0]), atol=1e-7)
 
 
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
 @pytest.mark.parametrize("kind", ["gaussian", "multinomial"])
 @pytest.mark.parametrize("depth, b", [(1, 4), (2, 2), (2, 3), (3, 2)])
-def test_engine_never_decreases_objective(kind, depth, b):
+def test_engine_never_decreases_objective(kind, depth, b, gate):
     X, y, sw = _data(kind, n=400, seed=depth * 10 + b)
-    engine = EMEngine(
-        Tree(depth, b),
-        GaussianExperts(1e-6, 1e-6) if kind == "gaussian" else MultinomialExperts(1e-4, 5),
-        1e-3,
-    )
-    Xa, target, _ = _internal(kind, X, y, sw)
+    engine, design, info, _ = _setup(kind, depth, b, X, y, sw, gate=gate, gate_alpha=1e-3, alpha=1e-4)
     post0 = np.random.RandomState(0).dirichlet(np.ones(b**depth), size=X.shape[0])
-    params = engine.init_from_posteriors(post0, Xa, target, sw, 1 if kind == "gaussian" else 3)
-    _, bounds, *_ = engine.run(params, Xa, target, sw, max_iter=60, tol=0.0)
+    params = engine.fit_posteriors(post0, design, engine.zero_params(design.n_params, info), 10)
+    _, bounds, *_ = engine.run(params, design, max_iter=60, tol=0.0)
     assert np.all(np.isfinite(bounds))
     assert np.min(np.diff(bounds)) >= -1e-10 * max(1.0, abs(bounds[-1]))
+
+
+@pytest.mark.parametrize("kind, depth, b", [("gaussian", 1, 3), ("multinomial", 2, 2)])
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
+def test_chunked_em_equals_unchunked(kind, depth, b, gate):
+    X, y, sw = _data(kind, n=1200, seed=5)
+    post0 = np.random.RandomState(6).dirichlet(np.ones(b**depth), size=X.shape[0])
+    results = []
+    for chunk_rows in (X.shape[0], 1, 7, 1000):
+        engine, design, info, _ = _setup(kind, depth, b, X, y, sw, gate=gate, chunk_rows=chunk_rows)
+        params = engine.fit_posteriors(post0, design, engine.zero_params(design.n_params, info), 10)
+        params, bounds, *_ = engine.run(params, design, max_iter=15, tol=0.0)
+        results.append((params, np.asarray(bounds)))
+    whole, whole_bounds = results[0]
+    for params, bounds in results[1:]:
+        np.testing.assert_allclose(bounds, whole_bounds, rtol=0, atol=1e-10)
+        for part in ("gate", "experts"):
+            for key, value in whole[part].items():
+                np.testing.assert_allclose(params[part][key], value, rtol=0, atol=1e-10, err_msg=key)

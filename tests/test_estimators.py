@@ -212,21 +212,21 @@ def test_pickle_and_determinism(make):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("make", ALL)
 def test_n_init_keeps_best(make, monkeypatch):
-    from mixexp import _em
+    from mixexp import _engine
 
     finals = []
-    run = _em.EMEngine.run
+    run = _engine.EMEngine.run
 
     def recording_run(self, *args, **kwargs):
         result = run(self, *args, **kwargs)
         finals.append((self.tree, result[1][-1]))
         return result
 
-    monkeypatch.setattr(_em.EMEngine, "run", recording_run)
+    monkeypatch.setattr(_engine.EMEngine, "run", recording_run)
     X, y = _data_for(make)
     model = make(n_init=4, random_state=0, max_iter=20).fit(X, y)
     # a tree's k-means initialisation first runs a flat mixture: keep the tree's runs
-    finals = [f for tree, f in finals if tree == model._tree()]
+    finals = [f for tree, f in finals if tree == model._fitted.tree]
     assert len(finals) == 4 and len(set(finals)) > 1  # the inits differ
     shift = model.lower_bound_ - model.lower_bounds_[-1]  # zero: same iteration
     assert shift == 0.0
@@ -347,7 +347,10 @@ def test_single_class(make):
     [
         ({"n_experts": 0}, ValueError),
         ({"n_experts": 2.5}, (TypeError, ValueError)),
-        ({"gate": "gaussian"}, ValueError),
+        ({"gate": "no-such-gate"}, ValueError),
+            ({"covariance_type": "spherical"}, ValueError),
+            ({"expert": "no-such-family"}, ValueError),
+            ({"expert": 3.0}, (TypeError, ValueError)),
         ({"tol": -1.0}, ValueError),
         ({"max_iter": 0}, ValueError),
         ({"init_params": "spectral"}, ValueError),
@@ -376,12 +379,12 @@ def test_interrupted_fit_leaves_estimator_unchanged(monkeypatch):
     model = MixtureOfExpertsRegressor(random_state=0).fit(X, y)
     before = dict(model.__dict__)
     pred = model.predict(X)
-    from mixexp import _em
+    from mixexp import _engine
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_em.EMEngine, "run", interrupt)
+    monkeypatch.setattr(_engine.EMEngine, "run", interrupt)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X[:200] * 2, y[:200])
     assert all(model.__dict__[k] is before[k] for k in before) and model.__dict__.keys() == before.keys()
@@ -410,8 +413,10 @@ def test_frozen_expert_warns_once_and_keeps_its_parameters():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
-    model.gate_coef_[2] = 0.0
-    model.gate_intercept_[2] = -1e4  # gate probability exp(-1e4): exactly 0 responsibility
+    # warm_start continues from the fitted (internal) parameters: shut expert 2 out there
+    gate = model._fitted.params["gate"]["coef"][0]
+    gate[2, :-1] = 0.0
+    gate[2, -1] = -1e4  # gate probability exp(-1e4): exactly 0 responsibility
     kept = model.expert_coef_[2].copy(), model.noise_variance_[2].copy()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -293,9 +293,9 @@ def test_responsibilities_sum_to_one_far_from_the_data():
     """
     X, y = make_moe_regression(n_samples=300, n_features=2, n_experts=2, noise=0.1, random_state=0)
     model = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
-    model.expert_coef_[1] = model.expert_coef_[0]
-    model.expert_intercept_[1] = model.expert_intercept_[0]
-    model.noise_variance_[1] = model.noise_variance_[0]
+    experts = model._fitted.params["experts"]  # the model's own (internal) parameters
+    experts["coef"][1] = experts["coef"][0]
+    experts["var"][1] = experts["var"][0]
     # the two experts agree everywhere: the posterior is the gate, whatever y is
     resp = model.responsibilities(X[:3], y[:3] + 1e6)
     np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=0, atol=1e-12)

@@ -1,77 +1,147 @@
 """Linear-Gaussian experts: ``y | x, leaf ~ N(B x + b, diag(var))``.
 
-M-step per leaf with weights ``w_i`` (posterior times sample weight): it
-maximises ``sum_i w_i log N(y_i | B x_i + b, var) - alpha / (2 var) ||B||^2``
-exactly, subject to ``var >= reg_variance``.  The penalty is scaled by the
-noise variance (a conjugate ridge prior), so that the weights solve a plain
-weighted ridge problem shared by all targets and the fit does not depend on
-the scale of ``y``.
+Targets are standardised internally (weighted mean and scale of each column).
+The M-step of each leaf, with weights ``w_i`` (posterior times sample
+weight), maximises ``sum_i w_i log N(y_i | B x_i + b, var) - alpha / (2 var)
+||B||^2`` exactly, subject to ``var >= reg_variance``.  The penalty is scaled
+by the noise variance (a conjugate ridge prior), so that the weights solve a
+plain weighted ridge problem shared by all targets and the fit does not
+depend on the scale of ``y``.  Its row sums: every leaf's Gram matrix
+``X^T W X``, ``X^T W Y`` and ``Y^T W Y``.
 """
 
 import numpy as np
+from sklearn.utils.validation import check_array, check_consistent_length
 
+from .._design import rows_to_original, weighted_location_scale
 from .._kernels import gaussian_logdens
-from .._linalg import matmul_rows, solve_psd, tdot_rows, weighted_grams
+from .._linalg import solve_psd, tdot, weighted_grams
 
 
-class GaussianExperts:
-    """Linear-Gaussian experts with diagonal noise per target."""
+class LinearGaussianExperts:
+    """Linear-Gaussian experts with diagonal noise per target.
+
+    Parameters
+    ----------
+    alpha : float
+        Ridge penalty on the coefficients (not intercepts), standardised units.
+    reg_variance : float
+        Lower bound on every noise variance, relative to each target's variance.
+    """
+
+    exact = True
+    closed_form = True  # one update is the whole M-step for given posteriors
 
     def __init__(self, alpha, reg_variance):
         self.alpha = alpha
         self.reg_variance = reg_variance
 
-    def init_params(self, n_leaves, n_outputs, n_params):
+    # -- targets ------------------------------------------------------------
+    def prepare_target(self, y, sw):
+        """Standardised ``(n, n_targets)`` target and what undoes it."""
+        Y = np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+        mean, scale = weighted_location_scale(Y, sw)
+        info = {"mean": mean, "scale": scale, "ndim": np.ndim(y), "n_outputs": Y.shape[1]}
+        return self._standardize(Y, info), info
+
+    @staticmethod
+    def _standardize(Y, info):
+        return Y / info["scale"] - info["mean"] / info["scale"]
+
+    def check_target(self, y, n_samples, info):
+        """Internal target for ``log_likelihood``-style methods, after validation."""
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        Y = y.reshape(y.shape[0], -1)
+        check_consistent_length(Y, np.empty(n_samples))
+        if Y.shape[1] != info["n_outputs"]:
+            raise ValueError(
+                f"y has {Y.shape[1]} targets, but the model was fitted with {info['n_outputs']}."
+            )
+        return self._standardize(Y, info)
+
+    def kmeans_features(self, target):
+        return target
+
+    def loglik_shift(self, info):
+        return -float(np.sum(np.log(info["scale"])))
+
+    # -- the component --------------------------------------------------------
+    def init_params(self, n_leaves, n_params, info):
         return {
-            "coef": np.zeros((n_leaves, n_outputs, n_params)),
-            "var": np.ones((n_leaves, n_outputs)),
+            "coef": np.zeros((n_leaves, info["n_outputs"], n_params)),
+            "var": np.ones((n_leaves, info["n_outputs"])),
         }
 
-    def means(self, Xa, params):
-        """Each leaf's mean, ``(n, n_leaves * n_targets)``, leaf-major."""
+    def check_input(self, Xa):
+        """Dense and sparse designs alike."""
+
+    def _means(self, Xa, params):
         coef = params["coef"]
-        return matmul_rows(Xa, coef.reshape(-1, coef.shape[2]).T)
+        return np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
 
-    def logdens(self, Xa, Y, params):
+    def scores(self, Xa, Y, params):
         out = np.empty((Xa.shape[0], params["coef"].shape[0]))
-        gaussian_logdens(self.means(Xa, params), Y, params["var"], out)
-        return out
+        gaussian_logdens(self._means(Xa, params), Y, params["var"], out)
+        return out, None
 
-    def mstep(self, Xa, Y, W, params, leaves, n_steps=None):
-        """Refit ``leaves`` (indices) from weights ``W`` (n, n_leaves); others are kept."""
+    def stats(self, Xa, Y, W, params, ctx):
+        m, n_targets = Y.shape
+        WY = (W[:, :, None] * Y[:, None, :]).reshape(m, -1)
+        return {
+            "grams": weighted_grams(Xa, W),
+            "xty": tdot(Xa, WY).reshape(Xa.shape[1], W.shape[1], n_targets),
+            "yty": W.T @ (Y * Y),
+        }
+
+    def update(self, S, params, active, safe=False):
+        """Exact M-step of the leaves whose ``active`` flag is set."""
         coef = params["coef"].copy()
         var = params["var"].copy()
-        n, p = Xa.shape
-        n_leaves, n_targets = var.shape
+        p = coef.shape[2]
         ridge = np.full(p, self.alpha)
         ridge[-1] = 0.0
-        # Sufficient statistics of every leaf in three passes over the rows:
-        # X^T W_k X (one kernel for all leaves), X^T W_k Y and Y^T W_k Y.
-        grams = weighted_grams(Xa, W)
-        XtWY = tdot_rows(Xa, (W[:, :, None] * Y[:, None, :]).reshape(n, -1)).reshape(
-            p, n_leaves, n_targets
-        )
-        YtWY = W.T @ (Y * Y)
-        for leaf in leaves:
-            G = grams[leaf]
+        for leaf in np.flatnonzero(active):
+            G = S["grams"][leaf]
             total = G[-1, -1]  # sum_i W[i, leaf]: the last column of Xa is ones
-            b = XtWY[:, leaf]
+            b = S["xty"][:, leaf]
             beta = solve_psd(G + np.diag(ridge), b)  # (p, n_targets)
             # RSS = y'Wy - 2 beta'X'Wy + beta'X'WX beta, clipped at 0 against rounding
             rss = np.maximum(
-                YtWY[leaf] - 2.0 * np.sum(beta * b, axis=0) + np.sum(beta * (G @ beta), axis=0),
+                S["yty"][leaf] - 2.0 * np.sum(beta * b, axis=0) + np.sum(beta * (G @ beta), axis=0),
                 0.0,
             )
             pen = self.alpha * np.sum(beta[:-1] ** 2, axis=0)
             coef[leaf] = beta.T
             var[leaf] = np.maximum((rss + pen) / total, self.reg_variance)
-        return {"coef": coef, "var": var}
+        return {"coef": coef, "var": var}, False
 
     def penalty(self, params):
         coef, var = params["coef"], params["var"]
         return 0.5 * self.alpha * np.sum(np.sum(coef[:, :, :-1] ** 2, axis=2) / var)
 
-    @staticmethod
-    def n_free_params(params):
-        coef = params["coef"]
-        return coef.size + params["var"].size
+    def n_free_params(self, params):
+        return params["coef"].size + params["var"].size
+
+    # -- fitted attributes and predictions --------------------------------------
+    def attributes(self, params, x_mean, x_scale, info):
+        ym, ys = info["mean"], info["scale"]
+        coef, intercept = rows_to_original(params["coef"], x_mean, x_scale)
+        return {
+            "expert_coef_": coef * ys[None, :, None],
+            "expert_intercept_": intercept * ys + ym,
+            "noise_variance_": params["var"] * ys**2,
+        }
+
+    def moments(self, Xa, params, info):
+        """Each leaf's predictive mean and variance in the units of y, ``(n, n_leaves, n_targets)``."""
+        n_leaves, n_targets = params["var"].shape
+        means = self._means(Xa, params).reshape(-1, n_leaves, n_targets)
+        var = np.broadcast_to(params["var"] * info["scale"] ** 2, means.shape)
+        return means * info["scale"] + info["mean"], var
+
+    def sample(self, Xa, params, info, leaf, rs):
+        """Draws ``(n, n_draws, n_targets)`` from the leaves ``leaf`` (n, n_draws)."""
+        mean, var = self.moments(Xa, params, info)
+        mu = np.take_along_axis(mean, leaf[:, :, None], axis=1)
+        sd = np.sqrt(np.take_along_axis(var, leaf[:, :, None], axis=1))
+        return mu + sd * rs.standard_normal(size=mu.shape)

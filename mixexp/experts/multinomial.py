@@ -1,59 +1,108 @@
 """Multinomial-logistic experts: ``p(y = c | x, leaf) = softmax_c(W x + w)``.
 
-The M-step of each leaf is the soft-label multinomial fit of
-:mod:`mixexp.gates.softmax` with one-hot targets weighted by the leaf's
-posterior, warm-started from the previous coefficients.
+The M-step of each leaf is a bound step of the soft-label multinomial fit of
+:mod:`mixexp._softmax`, with one-hot labels weighted by the leaf's posterior
+as targets.  Its row sums: each leaf's gradient ``sum_i w_il (p_il - e_yi)
+x_i^T`` and Gram matrix ``sum_i w_il x_i x_i^T``.
 """
 
 import numpy as np
+from sklearn.utils.validation import check_array, check_consistent_length
 
-from .._kernels import multinomial_logdens
-from .._linalg import matmul_rows, weighted_grams
-from ..gates.softmax import bound_factor, softmax_mstep
+from .._design import rows_to_original
+from .._kernels import multinomial_logdens, multinomial_residual
+from .._linalg import tdot, weighted_grams
+from .._softmax import blocks_update, init_step_state
 
 
 class MultinomialExperts:
-    """Softmax-regression experts over ``n_classes`` classes."""
+    """Softmax-regression experts over the classes seen in ``fit``.
 
-    def __init__(self, alpha, n_steps, tol=1e-12):
+    Parameters
+    ----------
+    alpha : float
+        L2 penalty on the coefficients (not intercepts), standardised units.
+    """
+
+    exact = True
+    closed_form = False  # one update is the whole M-step for given posteriors
+
+    def __init__(self, alpha):
         self.alpha = alpha
-        self.n_steps = n_steps
-        self.tol = tol
-        self._scale = {}  # step lengths that worked, per leaf
 
-    def init_params(self, n_leaves, n_outputs, n_params):
-        return {"coef": np.zeros((n_leaves, n_outputs, n_params))}
+    # -- targets ------------------------------------------------------------
+    def prepare_target(self, y, sw):
+        """Class indices ``(n,)`` and the classes."""
+        classes, y_index = np.unique(y, return_inverse=True)
+        return y_index.astype(np.int64).ravel(), {"classes": classes, "n_outputs": classes.shape[0]}
 
-    def logits(self, Xa, params):
-        """Each leaf's class logits, ``(n, n_leaves * n_classes)``, leaf-major."""
+    def check_target(self, y, n_samples, info):
+        classes = info["classes"]
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        if y.ndim != 1:
+            raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
+        check_consistent_length(y, np.empty(n_samples))
+        y_index = np.minimum(np.searchsorted(classes, y), classes.shape[0] - 1)
+        unknown = classes[y_index] != y
+        if np.any(unknown):
+            raise ValueError(f"y contains labels not seen in fit: {np.unique(y[unknown])!r}.")
+        return y_index.astype(np.int64)
+
+    def kmeans_features(self, target):
+        # k-means sees X only: clusters split by label would start EM at a fixed
+        # point where each expert predicts a single class and the gate does all the work
+        return np.empty((target.shape[0], 0))
+
+    def loglik_shift(self, info):
+        return 0.0
+
+    # -- the component --------------------------------------------------------
+    def init_params(self, n_leaves, n_params, info):
+        k = info["n_outputs"]
+        return {"coef": np.zeros((n_leaves, k, n_params)), **init_step_state(n_leaves, k, n_params)}
+
+    def check_input(self, Xa):
+        """Dense and sparse designs alike."""
+
+    def scores(self, Xa, y_index, params):
+        """Log-probability of the observed class under each leaf, and every class's (the context)."""
         coef = params["coef"]
-        return matmul_rows(Xa, coef.reshape(-1, coef.shape[2]).T)
+        logits = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
+        log_proba = np.empty_like(logits)
+        out = np.empty((logits.shape[0], coef.shape[0]))
+        multinomial_logdens(logits, y_index, coef.shape[1], log_proba, out)
+        return out, log_proba
 
-    def logdens(self, Xa, target, params):
-        y_index, _ = target
-        n_classes = params["coef"].shape[1]
-        out = np.empty((Xa.shape[0], params["coef"].shape[0]))
-        multinomial_logdens(self.logits(Xa, params), y_index, n_classes, out)
-        return out
+    def stats(self, Xa, y_index, W, params, log_proba):
+        residual = np.empty_like(log_proba)
+        multinomial_residual(log_proba, y_index, W, residual)
+        return {
+            "grad": tdot(residual, Xa).reshape(params["coef"].shape),
+            "grams": weighted_grams(Xa, W),
+        }
 
-    def mstep(self, Xa, target, W, params, leaves, n_steps=None):
-        """Refit ``leaves`` (indices) from weights ``W`` (n, n_leaves); others are kept."""
-        _, onehot = target
-        coef = params["coef"].copy()
-        grams = weighted_grams(Xa, W)  # every leaf's bound from one pass over the rows
-        for leaf in leaves:
-            w = W[:, leaf]
-            coef[leaf], _, self._scale[leaf] = softmax_mstep(
-                Xa, onehot * w[:, None], coef[leaf], self.alpha,
-                n_steps or self.n_steps, w=w, tol=self.tol, scale=self._scale.get(leaf, 1.0),
-                factor=bound_factor(Xa, w, self.alpha, gram=grams[leaf]),
-            )
-        return {"coef": coef}
+    def update(self, S, params, active, safe=False):
+        """One bound step for each leaf whose ``active`` flag is set."""
+        state = {key: params[key] for key in ("scale", "step", "slope")}
+        coef, state, extrapolated = blocks_update(
+            params["coef"], S["grad"], S["grams"], self.alpha, state, np.flatnonzero(active), safe
+        )
+        return {"coef": coef, **state}, extrapolated
 
     def penalty(self, params):
         return 0.5 * self.alpha * np.sum(params["coef"][:, :, :-1] ** 2)
 
-    @staticmethod
-    def n_free_params(params):
+    def n_free_params(self, params):
         n_leaves, n_classes, p = params["coef"].shape
         return n_leaves * (n_classes - 1) * p
+
+    # -- fitted attributes and predictions --------------------------------------
+    def attributes(self, params, x_mean, x_scale, info):
+        coef, intercept = rows_to_original(params["coef"], x_mean, x_scale)
+        return {"expert_coef_": coef, "expert_intercept_": intercept, "classes_": info["classes"]}
+
+    def leaf_log_proba(self, Xa, params, info):
+        """Each leaf's class log-probabilities, ``(n, n_leaves, n_classes)``."""
+        n_leaves, k, _ = params["coef"].shape
+        log_proba = self.scores(Xa, np.zeros(Xa.shape[0], dtype=np.int64), params)[1]
+        return log_proba.reshape(Xa.shape[0], n_leaves, k)

@@ -1,0 +1,98 @@
+"""What every mixexp classifier shares: labels and the mixture's class probabilities."""
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+
+from ._base import BaseMixtureOfExperts
+
+
+class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
+    """Classification experts over the classes seen in ``fit``."""
+
+    _task = "classification"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _validate_xy(self, X, y):
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
+        )
+        check_classification_targets(y)
+        if np.unique(y).shape[0] < 2:
+            raise ValueError(
+                "Classifier can't train when only one class is present: "
+                f"y has 1 class ({np.unique(y)[0]!r})."
+            )
+        return X, y
+
+    def _leaf_log_proba(self, design, state):
+        return state.experts.leaf_log_proba(design.Xa, state.params["experts"], state.info)
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed in log space.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        (gates, _), design, state = self._e_step(X, experts=False)
+        with np.errstate(divide="ignore"):
+            log_gate = np.log(gates)
+        return logsumexp(log_gate[:, :, None] + self._leaf_log_proba(design, state), axis=1)
+
+    def predict_proba(self, X):
+        """Class probabilities of the mixture, ``sum_k g_k(x) p_k(c | x)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to 1; columns follow ``classes_``.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """Most probable class under the mixture.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        log_proba = self.predict_log_proba(X)
+        return self._state().info["classes"][np.argmax(log_proba, axis=1)]
+
+    def predict_experts(self, X):
+        """Each expert's own class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_experts, n_classes)
+        """
+        design, state = self._design(X)
+        return np.exp(self._leaf_log_proba(design, state))

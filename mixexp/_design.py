@@ -1,0 +1,115 @@
+"""Internal coordinates: standardised features with a column of ones, in chunks.
+
+Every component works on ``Xa = [(x - mean) / scale, 1]`` (sparse input:
+``[x / scale, 1]``, never centred, so it stays sparse).  Means and scales are
+computed without overflow for any finite input: each column is first divided
+by its largest magnitude.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._parallel import CHUNK_ROWS, chunk_slices
+
+
+def weighted_location_scale(A, sw, center=True):
+    """Weighted mean and standard deviation of each column, overflow-free.
+
+    With ``center=False`` the mean is 0 and the scale is the root mean square.
+    A column whose spread is below 1e-12 of its magnitude gets scale 1.
+
+    Returns
+    -------
+    mean, scale : ndarrays of shape (n_columns,)
+    """
+    if sp.issparse(A):
+        if center:
+            raise ValueError("sparse columns are scaled, not centred")
+        peak = np.asarray(abs(A).max(axis=0).todense()).ravel().astype(np.float64)
+        safe = np.where(peak > 0, peak, 1.0)
+        scaled = sp.csc_matrix(A, dtype=np.float64) @ sp.diags(1.0 / safe)
+        second = np.asarray(scaled.multiply(scaled).T @ sw).ravel() / sw.sum()
+        mean_s = np.zeros_like(peak)
+    else:
+        A = np.asarray(A, dtype=np.float64)
+        peak = np.max(np.abs(A), axis=0) if A.shape[0] else np.zeros(A.shape[1])
+        safe = np.where(peak > 0, peak, 1.0)
+        scaled = A / safe
+        mean_s = np.average(scaled, axis=0, weights=sw) if center else np.zeros(A.shape[1])
+        second = np.average((scaled - mean_s) ** 2, axis=0, weights=sw)
+    scale_s = np.sqrt(second)
+    constant = scale_s <= 1e-12 * np.maximum(np.abs(mean_s), 1e-300)
+    scale = np.where(constant, 1.0, scale_s * safe)
+    return mean_s * safe, scale
+
+
+def standardize(A, mean, scale):
+    """``(A - mean) / scale`` computed without overflow (dense ``A``)."""
+    A = np.asarray(A, dtype=np.float64)
+    # (a - m) / s == a / s - m / s; dividing first keeps huge values finite
+    return A / scale - mean / scale
+
+
+def design_matrix(X, mean, scale):
+    """``[(X - mean) / scale, 1]``: dense float64, or CSR for sparse ``X``."""
+    if sp.issparse(X):
+        Xs = sp.csr_matrix(X, dtype=np.float64) @ sp.diags(1.0 / scale)
+        return sp.hstack([Xs, np.ones((X.shape[0], 1))], format="csr")
+    Xa = np.empty((X.shape[0], X.shape[1] + 1))
+    np.divide(X, scale, out=Xa[:, :-1])
+    Xa[:, :-1] -= mean / scale
+    Xa[:, -1] = 1.0
+    return Xa
+
+
+def take_rows(target, rows):
+    """Rows of a target that is an array, a tuple of arrays, or None."""
+    if target is None:
+        return None
+    if isinstance(target, tuple):
+        return tuple(t[rows] for t in target)
+    return target[rows]
+
+
+class Design:
+    """The internal design, a target and sample weights, served in chunks of rows.
+
+    Parameters
+    ----------
+    Xa : ndarray or sparse matrix of shape (n, p), last column all ones.
+    target : whatever the experts consume (array or tuple of arrays), or None.
+    sw : ndarray of shape (n,), sample weights.
+    chunk_rows : int, rows per chunk.
+    """
+
+    def __init__(self, Xa, target, sw, chunk_rows=CHUNK_ROWS):
+        self.Xa = Xa
+        self.target = target
+        self.sw = sw
+        self.chunk_rows = chunk_rows
+
+    @property
+    def n_rows(self):
+        return self.Xa.shape[0]
+
+    @property
+    def n_params(self):
+        return self.Xa.shape[1]
+
+    @property
+    def sparse(self):
+        return sp.issparse(self.Xa)
+
+    def chunks(self):
+        return chunk_slices(self.n_rows, self.chunk_rows)
+
+    def rows(self, s):
+        """``(Xa, target, sw)`` of the rows ``s``."""
+        return self.Xa[s], take_rows(self.target, s), self.sw[s]
+
+
+def rows_to_original(W, mean, scale):
+    """Rows ``[coef, intercept]`` acting on standardised x -> (coef, intercept) on raw x."""
+    coef = W[..., :-1] / scale
+    intercept = W[..., -1] - coef @ mean
+    return coef, intercept

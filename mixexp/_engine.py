@@ -1,0 +1,281 @@
+"""The EM engine: a tree of gates over experts, run over chunks of rows.
+
+A flat mixture of experts is the tree of depth 1.  The engine owns the loop
+and knows components only through their protocol (in the model's internal
+coordinates, parameters as dicts of small arrays):
+
+``gate``
+    ``init_params(n_params)``, ``constant_stats(Xa, sw)``, ``scores(Xa, P)``
+    (log term of every edge), ``stats(Xa, log_gate, node_weight, P)``,
+    ``update(S, C, P, active, safe)``, ``penalty(P)``, ``n_free_params(P)``.
+``experts``
+    ``init_params(n_leaves, n_params, info)``, ``scores(Xa, target, P)``
+    (per-leaf log-densities and a context for ``stats``),
+    ``stats(Xa, target, W, P, ctx)``, ``update(S, P, active, safe)``,
+    ``penalty(P)``, ``n_free_params(P)``.
+
+``stats`` return dicts of row sums, additive over chunks (arrays are added,
+lists concatenated).  One EM iteration is one pass: for every chunk, the
+E-step and every component's ``stats``, summed in chunk order (so results do
+not depend on the number of threads); then every ``update``.  An update may
+take an extrapolated step (``extrapolated=True``); when the objective of the
+next pass fell, the engine takes the safe steps from the same sums instead.
+"""
+
+import time
+import warnings
+
+import numpy as np
+
+from ._kernels import tree_posteriors
+from ._parallel import Runner
+
+# A leaf or gate whose total weight falls below this fraction of the data's
+# total weight keeps its parameters (the M-step would be singular for it);
+# fit() then warns once with FrozenExpertWarning.
+MIN_WEIGHT_FRACTION = 1e-10
+
+
+class FrozenExpertWarning(UserWarning):
+    """An expert received (almost) no responsibility and kept its parameters.
+
+    Its total posterior weight fell to at most ``MIN_WEIGHT_FRACTION`` (1e-10)
+    of the data's total weight, where its weighted fit would be singular; EM
+    keeps its previous parameters (it is "frozen") and the log-likelihood stays
+    finite.  It usually means there are more experts than the data support.
+    """
+
+
+def add_stats(a, b):
+    """Sum of two stats dicts: arrays and numbers added, lists concatenated."""
+    if isinstance(a, dict):
+        return {key: add_stats(a[key], b[key]) for key in a}
+    return a + b
+
+
+def _weighted_sum(weight, values):
+    """``sum weight * values`` over entries with positive weight (log terms may be -inf)."""
+    return float(np.sum(np.where(weight > 0, weight * values, 0.0)))
+
+
+class EMEngine:
+    """E-step, statistics, updates and the EM loop for one tree of components.
+
+    Parameters
+    ----------
+    tree : mixexp._tree.Tree
+    gate : a gate component
+    experts : an expert component
+    runner : mixexp._parallel.Runner, optional
+        Runs the chunks of a pass; serial by default.
+    """
+
+    def __init__(self, tree, gate, experts, runner=None):
+        self.tree = tree
+        self.gate = gate
+        self.experts = experts
+        self.runner = runner or Runner(1)
+        self._leaf_to_subtree = tree.leaf_to_subtree
+        self.frozen_leaves = set()  # leaves kept unchanged by some update of the last run
+
+    # -- parameters -------------------------------------------------------
+    def zero_params(self, n_params, info):
+        return {
+            "gate": self.gate.init_params(n_params),
+            "experts": self.experts.init_params(self.tree.n_leaves, n_params, info),
+        }
+
+    def penalty(self, params):
+        return self.gate.penalty(params["gate"]) + self.experts.penalty(params["experts"])
+
+    def n_free_params(self, params):
+        return self.gate.n_free_params(params["gate"]) + self.experts.n_free_params(
+            params["experts"]
+        )
+
+    # -- passes over the rows -------------------------------------------------
+    def _map(self, func, design):
+        return self.runner.map(func, design.chunks())
+
+    def _sum(self, parts):
+        total = None
+        for part in parts:  # in chunk order
+            total = part if total is None else add_stats(total, part)
+        return total
+
+    def constant_stats(self, design):
+        """Row sums that do not depend on the parameters (e.g. the root gate's Gram)."""
+        return self._sum(
+            self._map(lambda s: self.gate.constant_stats(design.Xa[s], design.sw[s]), design)
+        )
+
+    def _chunk_stats(self, params, design, s, post):
+        t = self.tree
+        Xa, target, sw = design.rows(s)
+        log_gate = self.gate.scores(Xa, params["gate"])
+        logdens, ctx = self.experts.scores(Xa, target, params["experts"])
+        S = {}
+        if post is None:
+            node_post = np.empty((Xa.shape[0], t.n_nodes))
+            loglik = np.empty(Xa.shape[0])
+            tree_posteriors(log_gate, logdens, t.branching, node_post, loglik)
+            S["loglik"] = float(sw @ loglik)
+            node_weight = node_post * sw[:, None]
+        else:
+            node_weight = (post[s] @ self._leaf_to_subtree) * sw[:, None]
+            # the expected complete-data log-likelihood, which a fixed-posterior M-step increases
+            S["q"] = _weighted_sum(node_weight[:, 1:], log_gate) + _weighted_sum(
+                node_weight[:, t.n_inner :], logdens
+            )
+        W = node_weight[:, t.n_inner :]
+        S["mass"] = node_weight.sum(axis=0)
+        S["gate"] = self.gate.stats(Xa, log_gate, node_weight, params["gate"])
+        S["experts"] = self.experts.stats(Xa, target, W, params["experts"], ctx)
+        return S
+
+    def pass_stats(self, params, design, post=None):
+        """Every component's row sums at ``params``: one pass over the rows.
+
+        With ``post`` (n, n_leaves) the E-step is replaced by these posteriors.
+        """
+        return self._sum(self._map(lambda s: self._chunk_stats(params, design, s, post), design))
+
+    def e_step(self, params, design, experts=True):
+        """Leaf posteriors ``(n, n_leaves)`` and the log-likelihood of every row.
+
+        With ``experts=False`` every expert's density is 1: the posteriors are
+        the gate's path probabilities and the log-likelihood is the gate's log
+        density of x (0 for a softmax gate).
+        """
+        t = self.tree
+        n = design.n_rows
+        leaf_post = np.empty((n, t.n_leaves))
+        loglik = np.empty(n)
+
+        def chunk(s):
+            Xa, target, _ = design.rows(s)
+            log_gate = self.gate.scores(Xa, params["gate"])
+            if experts:
+                logdens = self.experts.scores(Xa, target, params["experts"])[0]
+            else:
+                logdens = np.zeros((Xa.shape[0], t.n_leaves))
+            node_post = np.empty((Xa.shape[0], t.n_nodes))
+            tree_posteriors(log_gate, logdens, t.branching, node_post, loglik[s])
+            leaf_post[s] = node_post[:, t.n_inner :]
+
+        for _ in self._map(chunk, design):
+            pass
+        return leaf_post, loglik
+
+    def objective(self, params, S, total_weight):
+        """Mean per-sample penalised log-likelihood (internal coordinates)."""
+        return (S["loglik"] - self.penalty(params)) / total_weight
+
+    # -- updates ------------------------------------------------------------
+    def update(self, S, C, params, total_weight, safe=False, iterative_only=False):
+        """Every component's M-step from the sums ``S`` (and constant sums ``C``).
+
+        With ``iterative_only``, components whose update is already the whole
+        M-step for these sums (``closed_form``) keep their parameters.
+        """
+        active = S["mass"] > MIN_WEIGHT_FRACTION * total_weight
+        leaves = active[self.tree.n_inner :]
+        self.frozen_leaves.update(np.flatnonzero(~leaves).tolist())
+        new, extrapolated = dict(params), False
+        if not (iterative_only and self.gate.closed_form):
+            new["gate"], extrapolated = self.gate.update(S["gate"], C, params["gate"], active, safe)
+        if not (iterative_only and self.experts.closed_form):
+            new["experts"], extra = self.experts.update(S["experts"], params["experts"], leaves, safe)
+            extrapolated |= extra
+        return new, extrapolated
+
+    def fit_posteriors(self, post, design, params, n_steps, tol=1e-10):
+        """Parameters fitted to fixed leaf posteriors ``post``: up to ``n_steps`` M-steps.
+
+        Each step increases the expected complete-data log-likelihood; they stop
+        when its gain falls below ``tol`` relative to its size.  Components whose
+        update is closed form are updated in the first step only.
+        """
+        total = design.sw.sum()
+        C = self.constant_stats(design)
+        S = self.pass_stats(params, design, post)
+        Q = S["q"] - self.penalty(params)
+        for step in range(n_steps):
+            if step > 0 and self.gate.closed_form and self.experts.closed_form:
+                break
+            new, extrapolated = self.update(S, C, params, total, iterative_only=step > 0)
+            S_new = self.pass_stats(new, design, post)
+            Q_new = S_new["q"] - self.penalty(new)
+            if extrapolated and not Q_new >= Q:
+                new, _ = self.update(S, C, params, total, safe=True, iterative_only=step > 0)
+                S_new = self.pass_stats(new, design, post)
+                Q_new = S_new["q"] - self.penalty(new)
+            gain = Q_new - Q
+            params, S, Q = new, S_new, Q_new
+            if step > 0 and not gain > tol * max(1.0, abs(Q)):
+                break
+        return params
+
+    # -- the loop -------------------------------------------------------------
+    def run(self, params, design, max_iter, tol, verbose=0, verbose_interval=10):
+        """EM from ``params``.
+
+        Returns
+        -------
+        params, lower_bounds (list, one per iteration), converged (bool), n_iter (int).
+
+        With components whose updates are exact, the objective never decreases.
+        Otherwise (``exact`` False: refits that only approximate the M-step) an
+        iteration that does not gain keeps the previous parameters and ends EM.
+        """
+        self.frozen_leaves = set()
+        total = design.sw.sum()
+        exact = self.gate.exact and self.experts.exact
+        C = self.constant_stats(design)
+        S = self.pass_stats(params, design)
+        obj = self.objective(params, S, total)
+        if not np.isfinite(obj):
+            raise FloatingPointError("the log-likelihood of the initial parameters is not finite")
+        lower_bounds = []
+        converged = False
+        start = last = time.time()
+        n_iter = 0
+        for n_iter in range(1, max_iter + 1):
+            new, extrapolated = self.update(S, C, params, total)
+            S_new = self.pass_stats(new, design)
+            obj_new = self.objective(new, S_new, total)
+            if extrapolated and not obj_new >= obj:
+                new, _ = self.update(S, C, params, total, safe=True)
+                S_new = self.pass_stats(new, design)
+                obj_new = self.objective(new, S_new, total)
+            if not np.isfinite(obj_new) or (not exact and not obj_new > obj):
+                # keep the best parameters; a non-finite objective is not convergence
+                lower_bounds.append(obj)
+                converged = bool(np.isfinite(obj_new))
+                if not converged:
+                    warnings.warn(
+                        "EM stopped: the log-likelihood of the next parameters is not finite; "
+                        "the last finite parameters are kept.",
+                        RuntimeWarning,
+                    )
+                break
+            change = obj_new - obj
+            params, S, obj = new, S_new, obj_new
+            lower_bounds.append(obj)
+            if verbose >= 2 and n_iter % verbose_interval == 0:
+                now = time.time()
+                print(
+                    f"  Iteration {n_iter}\t time lapse {now - last:.5f}s\t"
+                    f" lower bound {obj:.6f}\t change {change:.3e}"
+                )
+                last = now
+            if change < tol:
+                converged = True
+                break
+        if verbose >= 1:
+            state = "converged" if converged else "did not converge"
+            print(
+                f"EM {state} after {n_iter} iterations ({time.time() - start:.3f}s),"
+                f" lower bound {obj:.6f}"
+            )
+        return params, lower_bounds, converged, n_iter

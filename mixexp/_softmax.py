@@ -1,0 +1,156 @@
+"""The M-step of every softmax: soft-label multinomial logistic regression.
+
+Used by the gate at every inner node (targets: the children's posteriors) and
+by multinomial experts (targets: one-hot labels weighted by the leaf's
+posterior).  For one block of coefficients ``V`` (k rows acting on ``x``,
+which ends with a constant 1) it increases
+
+    f(V) = sum_i sum_c u_ic log softmax(V x_i)_c - alpha / 2 * ||V[:, :-1]||^2
+
+from two row sums taken at the current ``V`` during the E-step pass: the
+gradient ``G = sum_i (w_i p_i - u_i) x_i^T`` (``w_i = sum_c u_ic``) and the
+Gram matrix ``sum_i w_i x_i x_i^T``.  Böhning's bound on the Hessian
+(``1/2 I ⊗ X^T W X``, Böhning 1992) gives the step ``delta`` that maximises a
+quadratic minorizer of ``f``; any step ``t * delta`` with ``0 < t <= 2``
+then never decreases ``f`` (the minorizer is symmetric about ``t = 1``).
+
+Where the bound is loose (confident softmax) longer steps gain more.  The
+step length ``t`` is learned across EM iterations at no extra pass over the
+data: after a step ``D``, the next pass's gradient gives the slope of ``f``
+along ``D`` at the new point, and with the slope at the start the secant
+estimates the best length.  Steps longer than 2 may decrease ``f``; the EM
+engine checks its objective after every pass and, when it fell, takes the
+safe steps (``t = 1``) from the same sums instead.
+"""
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+
+from ._kernels import gate_residual, log_softmax_groups
+from ._linalg import tdot, weighted_grams
+
+MAX_SCALE = 1024.0  # longest step, in units of the bound's step
+_MAX_GROWTH = 4.0  # longest change of the step length from one iteration to the next
+SAFE_SCALE = 2.0  # steps up to this length never decrease f
+# A slope below this many nats per unit of weight says the block has converged:
+# the step length learned from it would be rounding noise (a million times above
+# it), and results would depend on the order of the sums.
+_SLOPE_RESOLUTION = 1e-9
+
+
+def penalty_mask(n_params):
+    """1 for coefficients, 0 for the trailing intercept."""
+    mask = np.ones(n_params)
+    mask[-1] = 0.0
+    return mask
+
+
+def bound_factor(gram, alpha):
+    """Cholesky factor of Böhning's bound ``gram / 2 + alpha * D``."""
+    p = gram.shape[0]
+    H = 0.5 * gram
+    H[np.diag_indices(p)] += alpha * penalty_mask(p)
+    # A tiny ridge keeps the factor defined for empty or constant columns; a
+    # larger bound is still a bound, so monotonicity is kept.
+    H[np.diag_indices(p)] += 1e-10 * (np.trace(H) / p) + 1e-300
+    return cho_factor(H, lower=True, check_finite=False)
+
+
+def init_step_state(n_blocks, k, p):
+    """Step-length memory of ``n_blocks`` blocks of ``(k, p)`` coefficients."""
+    return {
+        "scale": np.ones(n_blocks),
+        "step": np.zeros((n_blocks, k, p)),  # the last step taken
+        "slope": np.zeros(n_blocks),  # slope of f along it at its start
+    }
+
+
+def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
+    """One bound step for each active block.
+
+    Parameters
+    ----------
+    coef : ndarray (B, k, p), current coefficients of B blocks.
+    grad : ndarray (B, k, p), ``sum_i (w_i p_i - u_i) x_i^T`` at ``coef``.
+    grams : ndarray (B, p, p) or a list of B factors/arrays; ``sum_i w_i x_i x_i^T``.
+    alpha : float, L2 penalty on coefficients (not intercepts).
+    state : dict from :func:`init_step_state` (not modified).
+    active : iterable of block indices to update; the others are kept.
+    safe : bool, take the bound's step (``t = 1``) and forget the step lengths.
+
+    Returns
+    -------
+    coef, state : the new coefficients and step-length memory.
+    extrapolated : bool, whether some step was longer than ``SAFE_SCALE``.
+    """
+    coef = coef.copy()
+    state = {key: value.copy() for key, value in state.items()}
+    mask = penalty_mask(coef.shape[2])
+    extrapolated = False
+    for b in active:
+        g = grad[b] + alpha * coef[b] * mask  # gradient of -f
+        scale = 1.0
+        # the block's total weight (the Gram's ones column): slopes far below it are rounding
+        resolution = _SLOPE_RESOLUTION * grams[b][-1, -1]
+        if not safe and state["slope"][b] > resolution:
+            scale = _next_scale(state["scale"][b], state["slope"][b], -np.sum(g * state["step"][b]))
+        factor = bound_factor(grams[b], alpha)
+        delta = -cho_solve(factor, g.T, check_finite=False).T
+        step = scale * delta
+        coef[b] += step
+        state["scale"][b] = scale
+        state["step"][b] = step
+        state["slope"][b] = -np.sum(g * step)
+        extrapolated |= scale > SAFE_SCALE
+    return coef, state, extrapolated
+
+
+def _next_scale(scale, slope0, slope1):
+    """Step length from the slopes of f at the start and the end of the last step.
+
+    The last step was ``scale`` bound steps long; along it f had slope
+    ``slope0`` at the start and ``slope1`` at the end (both per whole step).
+    """
+    if not (slope0 > 0.0 and np.isfinite(slope1)):
+        return 1.0
+    if slope0 - slope1 > 0.0:
+        best = scale * slope0 / (slope0 - slope1)  # where the secant's slope is 0
+    else:  # no curvature seen: still rising as fast
+        best = _MAX_GROWTH * scale
+    return float(np.clip(best, max(1.0, scale / _MAX_GROWTH), min(MAX_SCALE, _MAX_GROWTH * scale)))
+
+
+def soft_label_objective(Xa, U, alpha, n_steps):
+    """Best ``f(V)`` reached by ``n_steps`` bound steps from ``V = 0``.
+
+    A measure of how well a linear softmax separates the soft labels ``U``
+    (n, k); used to arrange the leaves of a tree at initialisation.
+    """
+    n, k = U.shape
+    w = U.sum(axis=1)
+    gram = [weighted_grams(Xa, w[:, None])[0]]
+    node_weight = np.column_stack([w, U])  # a one-node tree: the root, then its children
+    coef = np.zeros((1, k, Xa.shape[1]))
+    state = init_step_state(1, k, Xa.shape[1])
+    mask = penalty_mask(Xa.shape[1])
+    log_gate = np.empty((n, k))
+    residual = np.empty((n, k))
+
+    def evaluate(coef):
+        log_softmax_groups(np.asarray(Xa @ coef[0].T), k, log_gate)
+        value = np.sum(np.where(U > 0, U * log_gate, 0.0)) - 0.5 * alpha * np.sum((coef[0] * mask) ** 2)
+        gate_residual(log_gate, node_weight, k, residual)
+        return value, tdot(residual, Xa)[None]
+
+    f, grad = evaluate(coef)
+    for _ in range(n_steps):
+        new, new_state, extrapolated = blocks_update(coef, grad, gram, alpha, state, [0])
+        f_new, grad_new = evaluate(new)
+        if extrapolated and not f_new >= f:
+            new, new_state, _ = blocks_update(coef, grad, gram, alpha, state, [0], safe=True)
+            f_new, grad_new = evaluate(new)
+        gain = f_new - f
+        coef, state, f, grad = new, new_state, f_new, grad_new
+        if not gain > 1e-12 * max(1.0, abs(f)):
+            break
+    return f
