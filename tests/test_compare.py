@@ -188,7 +188,7 @@ def test_python_m_mixexp_compare_help():
 # --------------------------------------------------------------------------- #
 def test_without_matplotlib_tables_are_written_and_plots_explained(tmp_path, capsys,
                                                                    monkeypatch):
-    monkeypatch.setattr(compare, "_have_matplotlib", lambda: False)
+    monkeypatch.setattr(compare.report, "_have_matplotlib", lambda: False)
     out = tmp_path / "out"
     assert main(["compare", *FAST, "--datasets", "mcycle", "--models", "linear",
                  "--out", str(out)]) == 0
@@ -266,4 +266,5 @@ def test_subsampling_is_stratified_and_reported():
 def test_log_loss_tolerates_probabilities_rounded_above_one():
     # exp(log p) can give 1.0000000000000002, which sklearn's log_loss rejects
     proba = np.array([[1.0000000000000002, 0.0], [0.25, 0.75]])
-    assert compare._clipped_log_loss([0, 1], proba) == pytest.approx(-np.log(0.75) / 2, rel=1e-6)
+    expected = pytest.approx(-np.log(0.75) / 2, rel=1e-6)
+    assert compare.run._clipped_log_loss([0, 1], proba) == expected
