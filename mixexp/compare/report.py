@@ -136,7 +136,9 @@ def write_report(result, out, plots=True):
         Folder (created if needed).
     plots : bool, default=True
         Draw ``scores_<dataset>.png`` for every dataset and
-        ``partition_<dataset>.png`` for those with one or two features.
+        ``partition_<dataset>.png`` for those with one or two features (the
+        mixture and the tree refitted on every row with the number of
+        experts and the depth the inner searches chose most often).
         Skipped, with a message, when matplotlib is not installed.
 
     Returns
@@ -165,8 +167,7 @@ def write_report(result, out, plots=True):
     params = {(r["dataset"], r["model"]): r.get("_chosen_params") for r in result.summary}
     for data in result.datasets:
         path = os.path.join(out, f"scores_{data.name}.png")
-        plot_scores(result, data.name, path)
-        if os.path.exists(path):
+        if plot_scores(result, data.name, path) is not None:
             files.append(path)
         if data.n_features in (1, 2):
             path = os.path.join(out, f"partition_{data.name}.png")
