@@ -188,7 +188,7 @@ def test_python_m_mixexp_compare_help():
 # --------------------------------------------------------------------------- #
 def test_without_matplotlib_tables_are_written_and_plots_explained(tmp_path, capsys,
                                                                    monkeypatch):
-    monkeypatch.setattr(compare, "_have_matplotlib", lambda: False)
+    monkeypatch.setattr(compare.report, "_have_matplotlib", lambda: False)
     out = tmp_path / "out"
     assert main(["compare", *FAST, "--datasets", "mcycle", "--models", "linear",
                  "--out", str(out)]) == 0
@@ -205,6 +205,86 @@ def test_progress_lines_without_tqdm(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "[compare] (1/2) mcycle / Linear ..." in err
     assert "[compare] (2/2) mcycle           CART" in err
+
+
+# --------------------------------------------------------------------------- #
+# pictures
+# --------------------------------------------------------------------------- #
+def _scored(dataset, task, scores):
+    """A ComparisonResult holding only summary rows: {model: (mean, std)}, best marked."""
+    data = compare.bundled_datasets([dataset])[0]
+    top = max(mean for mean, _ in scores.values())
+    summary = [{"dataset": dataset, "task": task, "model": model, "score_mean": mean,
+                "score_std": std, "best": mean == top, "error": "",
+                "n_samples": data.n_samples, "n_features": data.n_features}
+               for model, (mean, std) in scores.items()]
+    return compare.ComparisonResult(summary, [], [data], compare.Settings())
+
+
+@pytest.mark.parametrize("task, dataset", [("regression", "mcycle"),
+                                           ("classification", "vowel")])
+def test_score_chart_bars_start_at_zero_with_legend_and_every_value(tmp_path, task, dataset):
+    pytest.importorskip("matplotlib")
+    scores = {"MoE": (0.81, 0.03), "HME": (0.84, 0.02), "CART": (0.62, 0.04),
+              "Linear": (0.04, 0.06), "HistGB": (0.92, 0.01)}
+    fig = compare.plot_scores(_scored(dataset, task, scores), dataset, tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 0
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert len(bars) == len(scores) and all(bar.get_x() == 0 for bar in bars)
+    low, high = ax.get_xlim()
+    # 0 is the baseline: the axis starts there (or just left of it for an error bar)
+    assert -0.05 <= low <= 0 and high >= 1
+    assert [t.get_text() for t in ax.texts] == [f"{m:.3f}" for m, _ in scores.values()]
+    colors = {bar.get_facecolor() for bar in bars}
+    assert len(colors) == 2  # mixtures of experts vs the others, whichever is best
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "mixture of experts (mixexp)" in legend and "best mean score" in legend
+    assert any(t.startswith("majority class") for t in legend) == (task == "classification")
+
+
+def test_score_chart_cuts_a_hopeless_r2_at_minus_one_but_prints_it(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = _scored("mcycle", "regression", {"MoE": (0.7, 0.1), "Linear": (-3.5, 2.0)})
+    ax = compare.plot_scores(result, "mcycle", tmp_path / "s.png").axes[0]
+    assert ax.get_xlim()[0] == pytest.approx(-1.02)
+    assert "-3.500" in [t.get_text() for t in ax.texts]
+    assert "axis cut at −1" in ax.get_xlabel()
+
+
+def test_partition_picture_is_a_converged_fit_on_a_shared_y_axis(tmp_path):
+    pytest.importorskip("matplotlib")
+    data = compare.bundled_datasets(["mcycle"])[0]
+    # the comparison's own EM cap (30 iterations here) is too small to converge
+    fig, moe, cart = compare.plot_partition(
+        data, tmp_path / "p.png", {"moe__n_experts": 8}, {"max_depth": 3},
+        compare.QUICK_SETTINGS)
+    assert (tmp_path / "p.png").stat().st_size > 0
+    est = moe[-1]
+    assert est.converged_ and est.n_experts == 8 and est.n_iter_ > 30
+    # stopped early (max_iter=50) this mixture reached 0.705 and missed the curve
+    assert moe.score(data.X, data.y) > 0.75
+    mixture_ax, tree_ax = fig.axes[:2]
+    assert mixture_ax.get_ylim() == tree_ax.get_ylim()
+    assert mixture_ax.get_ylim()[0] <= data.y.min() and mixture_ax.get_ylim()[1] >= data.y.max()
+    assert "K=8" in mixture_ax.get_title() and "converged in" in mixture_ax.get_title()
+    assert cart.get_depth() == 3
+
+
+def test_report_draws_the_partition_with_the_most_chosen_number_of_experts(tmp_path,
+                                                                         monkeypatch):
+    data = compare.bundled_datasets(["mcycle"])[0]
+    result = compare.run_comparison([data], ["moe", "cart"], compare.QUICK_SETTINGS,
+                                    progress=False)
+    drawn = {}
+    monkeypatch.setattr(compare.report, "plot_partition",
+                        lambda data, path, moe_params, cart_params, settings:
+                        drawn.update(moe=moe_params, cart=cart_params))
+    compare.write_report(result, tmp_path)
+    chosen = {r["model"]: r["chosen"] for r in result.summary}
+    k = drawn["moe"]["moe__n_experts"]
+    assert chosen["MoE"].startswith(f"n_experts={k}×")  # the most frequent choice comes first
+    assert chosen["CART"].startswith(f"max_depth={drawn['cart']['max_depth']}×")
 
 
 # --------------------------------------------------------------------------- #
@@ -266,4 +346,5 @@ def test_subsampling_is_stratified_and_reported():
 def test_log_loss_tolerates_probabilities_rounded_above_one():
     # exp(log p) can give 1.0000000000000002, which sklearn's log_loss rejects
     proba = np.array([[1.0000000000000002, 0.0], [0.25, 0.75]])
-    assert compare._clipped_log_loss([0, 1], proba) == pytest.approx(-np.log(0.75) / 2, rel=1e-6)
+    expected = pytest.approx(-np.log(0.75) / 2, rel=1e-6)
+    assert compare.run._clipped_log_loss([0, 1], proba) == expected

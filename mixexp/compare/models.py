@@ -1,0 +1,228 @@
+"""The contenders of a comparison, and how they are fitted quietly and single-threaded."""
+
+import math
+import warnings
+from contextlib import contextmanager
+
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    StackingClassifier,
+    StackingRegressor,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
+
+from .settings import MAIN_SCORE, TASKS, Settings
+
+#: Model keys accepted by :func:`make_model` and ``--models``, with display names.
+MODELS = {
+    "moe": "MoE",
+    "hme": "HME",
+    "cart": "CART",
+    "stacking": "Stacking",
+    "linear": "Linear",
+    "hgb": "HistGB",
+}
+
+
+def _inner_cv(task, settings):
+    cls = StratifiedKFold if task == "classification" else KFold
+    return cls(settings.inner_splits, shuffle=True, random_state=settings.random_state)
+
+
+def _feasible(n_leaves_grid, n_inner_train):
+    """Grid values whose experts would each see at least ~5 training rows."""
+    grid = [v for v, leaves in n_leaves_grid if 5 * leaves <= n_inner_train]
+    return grid or [n_leaves_grid[0][0]]
+
+
+def make_model(name, task, settings=Settings(), n_samples=None):
+    """Build one contender of the comparison (unfitted).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MODELS`: ``"moe"``, ``"hme"``, ``"cart"``,
+        ``"stacking"``, ``"linear"`` or ``"hgb"``.
+    task : {"regression", "classification"}
+    settings : Settings, default=Settings()
+        Grids, inner folds, EM caps and the random state.
+    n_samples : int, default=None
+        Rows the model will be cross-validated on; used to drop grid values
+        that would leave an expert fewer than ~5 rows in the inner folds.
+
+    Returns
+    -------
+    estimator
+        A scikit-learn estimator.  The mixtures and CART are a
+        :class:`~sklearn.model_selection.GridSearchCV` (scored by R² or
+        accuracy) whose ``best_params_`` record the choice.
+    """
+    from .. import (
+        HierarchicalMixtureOfExpertsClassifier,
+        HierarchicalMixtureOfExpertsRegressor,
+        MixtureOfExpertsClassifier,
+        MixtureOfExpertsRegressor,
+    )
+
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+    reg = task == "regression"
+    rs = settings.random_state
+    scoring = MAIN_SCORE[task][0]
+    n_inner = math.inf
+    if n_samples is not None:
+        n_inner = n_samples * (1 - 1 / settings.n_splits) * (1 - 1 / settings.inner_splits)
+
+    def search(estimator, grid):
+        return GridSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings),
+                            n_jobs=1, error_score="raise")
+
+    em = {"max_iter": settings.max_iter, "tol": settings.tol, "random_state": rs}
+    if name == "moe":
+        est = (MixtureOfExpertsRegressor if reg else MixtureOfExpertsClassifier)(**em)
+        grid = _feasible([(k, k) for k in settings.moe_experts], n_inner)
+        return search(Pipeline([("scale", StandardScaler()), ("moe", est)]),
+                      {"moe__n_experts": grid})
+    if name == "hme":
+        cls = HierarchicalMixtureOfExpertsRegressor if reg else HierarchicalMixtureOfExpertsClassifier
+        grid = _feasible([(d, 2**d) for d in settings.hme_depths], n_inner)
+        return search(Pipeline([("scale", StandardScaler()), ("hme", cls(branching=2, **em))]),
+                      {"hme__depth": grid})
+    if name == "cart":
+        tree = (DecisionTreeRegressor if reg else DecisionTreeClassifier)(random_state=rs)
+        return search(tree, {"max_depth": list(settings.cart_depths)})
+    if name == "stacking":
+        if reg:
+            return StackingRegressor(
+                [("linear", make_pipeline(StandardScaler(), RidgeCV())),
+                 ("tree", DecisionTreeRegressor(min_samples_leaf=5, random_state=rs)),
+                 ("knn", make_pipeline(StandardScaler(), KNeighborsRegressor(10)))],
+                final_estimator=RidgeCV(), cv=KFold(5, shuffle=True, random_state=rs),
+            )
+        return StackingClassifier(
+            [("linear", make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))),
+             ("tree", DecisionTreeClassifier(min_samples_leaf=5, random_state=rs)),
+             ("knn", make_pipeline(StandardScaler(), KNeighborsClassifier(10)))],
+            final_estimator=LogisticRegression(max_iter=1000),
+            cv=StratifiedKFold(5, shuffle=True, random_state=rs),
+        )
+    if name == "linear":
+        if reg:
+            return LinearRegression()
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    # name == "hgb"
+    cls = HistGradientBoostingRegressor if reg else HistGradientBoostingClassifier
+    return cls(random_state=rs)
+
+
+def validate_models(models):
+    """Model keys without duplicates, all of :data:`MODELS` if ``models`` is None.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a key of :data:`MODELS`.
+    """
+    if models is None:
+        return list(MODELS)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model {unknown[0]!r}; models: {', '.join(MODELS)}")
+    return list(dict.fromkeys(models))
+
+
+def _delegate(method):
+    return lambda self: hasattr(self.estimator, method)
+
+
+class CountConvergenceWarnings(MetaEstimatorMixin, BaseEstimator):
+    """Fit an estimator, counting the ``ConvergenceWarning`` it raises instead of showing them.
+
+    Other warnings pass through.  The count includes every fit the estimator
+    makes (e.g. those of an inner grid search), so cross-validation can report
+    how often EM stopped at ``max_iter`` without flooding the terminal.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Any scikit-learn estimator; cloned at ``fit``.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted clone.
+    n_convergence_warnings_ : int
+    classes_ : ndarray, classifiers only
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y, **fit_params):
+        """Fit a clone of ``estimator`` on ``(X, y)``; returns self."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
+        self.n_convergence_warnings_ = 0
+        for w in caught:
+            if issubclass(w.category, ConvergenceWarning):
+                self.n_convergence_warnings_ += 1
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if hasattr(self.estimator_, "classes_"):
+            self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X):
+        """The fitted estimator's ``predict``."""
+        return self.estimator_.predict(X)
+
+    @available_if(_delegate("predict_proba"))
+    def predict_proba(self, X):
+        """The fitted estimator's ``predict_proba``."""
+        return self.estimator_.predict_proba(X)
+
+    def score(self, X, y):
+        """The fitted estimator's ``score``."""
+        return self.estimator_.score(X, y)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = inner.classifier_tags
+        tags.regressor_tags = inner.regressor_tags
+        return tags
+
+
+@contextmanager
+def single_threaded():
+    """Run numba kernels, OpenMP and BLAS on one thread in this process, then restore.
+
+    The EM kernels are numba ``parallel=True`` loops; on the small folds of a
+    comparison their threads gain little, and when the cores are already busy
+    (other jobs, other programs) their synchronisation makes each fit many
+    times slower.  The comparison gets its parallelism from ``n_jobs``.
+    """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        numba.set_num_threads(old)

@@ -1,0 +1,83 @@
+"""What a comparison does: the tasks, their main score, and the :class:`Settings`."""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+#: The kinds of problem a comparison handles.
+TASKS = ("regression", "classification")
+
+#: Main score of each task: (scikit-learn scorer name, label in tables).
+MAIN_SCORE = {"regression": ("r2", "R²"), "classification": ("accuracy", "accuracy")}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a comparison does; the defaults are those of ``mixexp compare``.
+
+    Parameters
+    ----------
+    n_splits : int, default=3
+        Folds of the outer repeated K-fold (stratified for classification).
+    n_repeats : int, default=2
+        Repeats of the outer K-fold, each with a different shuffle.
+    inner_splits : int, default=3
+        Folds of the inner grid searches (number of experts, depth).
+    max_iter : int, default=50
+        EM iterations cap of the mixtures (stopped fits are counted as
+        ``ConvergenceWarning`` in the results, not printed).
+    tol : float, default=1e-3
+        EM tolerance (gain in mean per-sample log-likelihood).
+    moe_experts : tuple of int, default=(2, 4, 8)
+        Grid of ``n_experts`` for the flat mixture.
+    hme_depths : tuple of int, default=(1, 2, 3)
+        Grid of ``depth`` for the binary hierarchical mixture (2, 4, 8 leaves).
+    cart_depths : tuple of int or None, default=(2, 3, 4, 6, 8, 12, None)
+        Grid of ``max_depth`` for CART.
+    max_samples : int, default=2000
+        Bundled datasets with more rows are subsampled to this many (without
+        replacement, stratified for classification); 0 keeps every row.
+    random_state : int, default=0
+        Seed of the splits, the subsampling and every model.
+    """
+
+    n_splits: int = 3
+    n_repeats: int = 2
+    inner_splits: int = 3
+    max_iter: int = 50
+    tol: float = 1e-3
+    moe_experts: tuple = (2, 4, 8)
+    hme_depths: tuple = (1, 2, 3)
+    cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
+    max_samples: int = 2000
+    random_state: int = 0
+
+    def __post_init__(self):
+        for name, low in [("n_splits", 2), ("n_repeats", 1), ("inner_splits", 2),
+                          ("max_iter", 1), ("max_samples", 0)]:
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not self.tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        for name in ("moe_experts", "hme_depths", "cart_depths"):
+            if len(getattr(self, name)) == 0:
+                raise ValueError(f"{name} must not be empty")
+
+    def describe(self):
+        """One line: the cross-validation scheme."""
+        repeats = f"{self.n_repeats} repeat{'s' if self.n_repeats > 1 else ''}"
+        return (f"{self.n_splits}-fold CV × {repeats}, the same splits for every model; "
+                f"random_state={self.random_state}")
+
+
+#: Small grids and few folds: a smoke test in seconds (``mixexp compare --quick``).
+QUICK_SETTINGS = Settings(
+    n_splits=2, n_repeats=1, inner_splits=2, max_iter=30, moe_experts=(2, 4),
+    hme_depths=(1, 2), cart_depths=(2, 4, 8), max_samples=500,
+)
+
+
+def settings_with(base=Settings(), **changes):
+    """``base`` with the given fields replaced, ignoring those given as None."""
+    return replace(base, **{k: v for k, v in changes.items() if v is not None})
