@@ -109,7 +109,7 @@ class EMEngine:
             self._map(lambda s: self.gate.constant_stats(design.Xa[s], design.sw[s]), design)
         )
 
-    def _chunk_stats(self, params, design, s, post):
+    def _chunk_stats(self, params, design, s, post, parts):
         t = self.tree
         Xa, target, sw = design.rows(s)
         log_gate = self.gate.scores(Xa, params["gate"])
@@ -127,18 +127,22 @@ class EMEngine:
             S["q"] = _weighted_sum(node_weight[:, 1:], log_gate) + _weighted_sum(
                 node_weight[:, t.n_inner :], logdens
             )
-        W = node_weight[:, t.n_inner :]
         S["mass"] = node_weight.sum(axis=0)
-        S["gate"] = self.gate.stats(Xa, log_gate, node_weight, params["gate"])
-        S["experts"] = self.experts.stats(Xa, target, W, params["experts"], ctx)
+        if "gate" in parts:
+            S["gate"] = self.gate.stats(Xa, log_gate, node_weight, params["gate"])
+        if "experts" in parts:
+            W = node_weight[:, t.n_inner :]
+            S["experts"] = self.experts.stats(Xa, target, W, params["experts"], ctx)
         return S
 
-    def pass_stats(self, params, design, post=None):
-        """Every component's row sums at ``params``: one pass over the rows.
+    def pass_stats(self, params, design, post=None, parts=("gate", "experts")):
+        """The row sums of the components in ``parts`` at ``params``: one pass over the rows.
 
         With ``post`` (n, n_leaves) the E-step is replaced by these posteriors.
         """
-        return self._sum(self._map(lambda s: self._chunk_stats(params, design, s, post), design))
+        return self._sum(
+            self._map(lambda s: self._chunk_stats(params, design, s, post, parts), design)
+        )
 
     def e_step(self, params, design, experts=True):
         """Leaf posteriors ``(n, n_leaves)`` and the log-likelihood of every row.
@@ -172,19 +176,16 @@ class EMEngine:
         return (S["loglik"] - self.penalty(params)) / total_weight
 
     # -- updates ------------------------------------------------------------
-    def update(self, S, C, params, total_weight, safe=False, iterative_only=False):
-        """Every component's M-step from the sums ``S`` (and constant sums ``C``).
-
-        With ``iterative_only``, components whose update is already the whole
-        M-step for these sums (``closed_form``) keep their parameters.
-        """
+    def update(self, S, C, params, total_weight, safe=False):
+        """The M-step of every component whose sums are in ``S`` (constant sums: ``C``);
+        the others keep their parameters."""
         active = S["mass"] > MIN_WEIGHT_FRACTION * total_weight
         leaves = active[self.tree.n_inner :]
         self.frozen_leaves.update(np.flatnonzero(~leaves).tolist())
         new, extrapolated = dict(params), False
-        if not (iterative_only and self.gate.closed_form):
+        if "gate" in S:
             new["gate"], extrapolated = self.gate.update(S["gate"], C, params["gate"], active, safe)
-        if not (iterative_only and self.experts.closed_form):
+        if "experts" in S:
             new["experts"], extra = self.experts.update(S["experts"], params["experts"], leaves, safe)
             extrapolated |= extra
         return new, extrapolated
@@ -200,15 +201,19 @@ class EMEngine:
         C = self.constant_stats(design)
         S = self.pass_stats(params, design, post)
         Q = S["q"] - self.penalty(params)
+        # after the first step only the components that iterate need their sums
+        iterative = tuple(
+            name for name in ("gate", "experts") if not getattr(self, name).closed_form
+        )
         for step in range(n_steps):
-            if step > 0 and self.gate.closed_form and self.experts.closed_form:
+            if step > 0 and not iterative:
                 break
-            new, extrapolated = self.update(S, C, params, total, iterative_only=step > 0)
-            S_new = self.pass_stats(new, design, post)
+            new, extrapolated = self.update(S, C, params, total)
+            S_new = self.pass_stats(new, design, post, iterative)
             Q_new = S_new["q"] - self.penalty(new)
             if extrapolated and not Q_new >= Q:
-                new, _ = self.update(S, C, params, total, safe=True, iterative_only=step > 0)
-                S_new = self.pass_stats(new, design, post)
+                new, _ = self.update(S, C, params, total, safe=True)
+                S_new = self.pass_stats(new, design, post, iterative)
                 Q_new = S_new["q"] - self.penalty(new)
             gain = Q_new - Q
             params, S, Q = new, S_new, Q_new

@@ -385,15 +385,14 @@ def _assert_same_model(a, b):
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has a single thread")
 @pytest.mark.parametrize(
     "kind, n, max_iter",
-    [(kind, 1200, 10) for kind in KINDS] + [("moe_regressor", 66000, 3)],
+    [(kind, 9000, 5) for kind in KINDS] + [("moe_regressor", 66000, 3)],
 )
 def test_same_fit_for_any_number_of_numba_threads(kind, n, max_iter):
-    # The numba kernels either work row by row (E-step, log-densities, softmax
-    # residuals) or reduce over fixed blocks of rows (Gram matrices, X^T R),
-    # whose partial results are added in block order; the blocks depend on n,
-    # never on the number of threads, so the thread count cannot change a
-    # single bit: exact equality.  n = 1200 splits the E-step into 512-row
-    # blocks; n = 66000 also splits the reductions (32768-row blocks).
+    # A pass over the rows runs fixed chunks of 4096 rows (mixexp._parallel)
+    # on as many threads as numba's limit allows; every chunk's sums are
+    # added in chunk order, and the chunks depend on n, never on the number
+    # of threads, so the thread count cannot change a single bit: exact
+    # equality.  n = 9000 is three chunks, n = 66000 seventeen.
     models = []
     for threads in (1, 2):
         with numba_threads(threads):
