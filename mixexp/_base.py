@@ -224,12 +224,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _public_attributes(self, state):
         """Fitted attributes in the units of the data; a ValueError if any overflows."""
         flat = state.tree.depth == 1 and self._is_flat
-        attributes = {
-            "x_mean_": state.x_mean,
-            "x_scale_": state.x_scale,
-            **state.gate.attributes(state.params["gate"], state.x_mean, state.x_scale, flat),
-            **state.experts.attributes(state.params["experts"], state.x_mean, state.x_scale, state.info),
-        }
+        with np.errstate(over="ignore"):  # an overflow is reported below, in words
+            attributes = {
+                "x_mean_": state.x_mean,
+                "x_scale_": state.x_scale,
+                **state.gate.attributes(state.params["gate"], state.x_mean, state.x_scale, flat),
+                **state.experts.attributes(
+                    state.params["experts"], state.x_mean, state.x_scale, state.info
+                ),
+            }
         for name, value in attributes.items():
             if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 raise ValueError(

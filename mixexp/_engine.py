@@ -47,9 +47,12 @@ class FrozenExpertWarning(UserWarning):
 
 
 def add_stats(a, b):
-    """Sum of two stats dicts: arrays and numbers added, lists concatenated."""
+    """``a + b`` for stats dicts: arrays (added into ``a``) and numbers, lists concatenated."""
     if isinstance(a, dict):
         return {key: add_stats(a[key], b[key]) for key in a}
+    if isinstance(a, np.ndarray):
+        a += b
+        return a
     return a + b
 
 
@@ -98,6 +101,7 @@ class EMEngine:
         return self.runner.map(func, design.chunks())
 
     def _sum(self, parts):
+        # every part is a fresh dict of one chunk, so the first can hold the total
         total = None
         for part in parts:  # in chunk order
             total = part if total is None else add_stats(total, part)

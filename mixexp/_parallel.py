@@ -17,6 +17,7 @@ each call, would compete with them.
 
 import os
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -78,10 +79,23 @@ class Runner:
         self._pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
 
     def map(self, func, chunks):
+        """``func(chunk)`` for every chunk, yielded in chunk order.
+
+        At most one task per thread waits beyond the one being consumed, so
+        the results held at once (e.g. every chunk's row sums) do not grow
+        with the number of chunks.
+        """
         chunks = list(chunks)
         if self._pool is None or len(chunks) < 2:
-            return map(func, chunks)
-        return self._pool.map(func, chunks)
+            yield from map(func, chunks)
+            return
+        ahead = self.n_threads + 1
+        pending = deque(self._pool.submit(func, c) for c in chunks[:ahead])
+        for c in chunks[ahead:]:
+            yield pending.popleft().result()
+            pending.append(self._pool.submit(func, c))
+        while pending:
+            yield pending.popleft().result()
 
     def close(self):
         if self._pool is not None:

@@ -279,3 +279,78 @@ def test_concurrent_fits_share_the_cores():
         release.set()
         thread.join()
     assert first.n_threads == cpu_limit() and seen == [max(1, cpu_limit() // 2)]
+
+
+# -- sparse input -----------------------------------------------------------------------------
+def _one_hot_data(n=2000, n_levels=20, seed=0):
+    rs = np.random.RandomState(seed)
+    level = rs.randint(n_levels, size=n)
+    x = rs.uniform(-2, 2, size=(n, 2))
+    offsets = rs.normal(0, 2, size=n_levels)
+    y = offsets[level] + np.where(x[:, 0] > 0, 3 * x[:, 0], -x[:, 0]) + 0.2 * rs.randn(n)
+    import pandas as pd
+
+    X = pd.DataFrame({"level": level.astype(str), "x0": x[:, 0], "x1": x[:, 1]})
+    return X, y
+
+
+def test_one_hot_pipeline_with_sparse_output_fits_and_predicts():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = _one_hot_data()
+    encode = ColumnTransformer(
+        [("onehot", OneHotEncoder(), ["level"]), ("num", StandardScaler(), ["x0", "x1"])],
+        sparse_threshold=1.0,
+    )
+    assert sp.issparse(encode.fit_transform(X))
+    sparse = make_pipeline(encode, MixtureOfExpertsRegressor(n_experts=2, n_init=3, random_state=0))
+    _fit_quietly(sparse, X[:1500], y[:1500])
+    dense = make_pipeline(
+        ColumnTransformer(
+            [("onehot", OneHotEncoder(sparse_output=False), ["level"]), ("num", StandardScaler(), ["x0", "x1"])]
+        ),
+        MixtureOfExpertsRegressor(n_experts=2, n_init=3, random_state=0),
+    )
+    _fit_quietly(dense, X[:1500], y[:1500])
+    r2_sparse = r2_score(y[1500:], sparse.predict(X[1500:]))
+    r2_dense = r2_score(y[1500:], dense.predict(X[1500:]))
+    assert r2_sparse > 0.95 and abs(r2_sparse - r2_dense) < 0.01
+    moe = sparse[-1]
+    Xt = sparse[0].transform(X[1500:])
+    assert np.all(moe.x_mean_ == 0)  # scaled, not centred: the design stays sparse
+    np.testing.assert_allclose(moe.predict(Xt), moe.predict(Xt.toarray()), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(moe.predict_gate(Xt).sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MixtureOfExpertsRegressor(n_experts=2, random_state=0),
+        lambda: HierarchicalMixtureOfExpertsRegressor(depth=2, random_state=0),
+        lambda: MixtureOfExpertsClassifier(n_experts=2, random_state=0),
+        lambda: HierarchicalMixtureOfExpertsClassifier(depth=2, random_state=0),
+    ],
+)
+def test_sparse_fit_does_not_densify(make):
+    """A wide one-hot design: its dense copy alone would exceed the traced peak."""
+    import tracemalloc
+
+    rs = np.random.RandomState(0)
+    n, width = 40000, 200
+    rows = np.repeat(np.arange(n), 3)
+    cols = np.concatenate([rs.randint(width, size=(n, 1)), rs.randint(width, size=(n, 2))], axis=1).ravel()
+    X = sp.csr_matrix((np.ones(3 * n), (rows, cols)), shape=(n, width))
+    signal = np.asarray(X[:, :50].sum(axis=1)).ravel() - np.asarray(X[:, 50:100].sum(axis=1)).ravel()
+    is_classifier = isinstance(make(), (MixtureOfExpertsClassifier, HierarchicalMixtureOfExpertsClassifier))
+    y = (signal > 0).astype(int) if is_classifier else signal + 0.1 * rs.randn(n)
+    model = make().set_params(max_iter=3)
+    _fit_quietly(model, X[:200], y[:200])  # kernels compiled outside the measurement
+    tracemalloc.start()
+    _fit_quietly(model, X, y)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    dense_bytes = n * width * 8
+    assert peak < 0.5 * dense_bytes, f"peak {peak / 1e6:.1f} MB vs dense X {dense_bytes / 1e6:.1f} MB"
+    assert model.score(X, y) > (0.8 if is_classifier else 0.5)
