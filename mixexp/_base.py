@@ -26,21 +26,12 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._design import Design, design_matrix, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
-from ._init import (
-    arrange_leaves,
-    hard_responsibilities,
-    kmeans_labels,
-    random_partition_labels,
-    start_features,
-)
+from ._init import initial_params
 from ._kernels import tree_posteriors
 from ._parallel import blas_single_thread, runner
 from ._tree import Tree
 from .experts import make_experts
 from .gates import GATES, make_gate
-
-# softmax M-steps (bound steps) fitted to the initial responsibilities
-INIT_STEPS = 10
 
 _EM_CONSTRAINTS = {
     "gate": [StrOptions(set(GATES))],
@@ -52,7 +43,7 @@ _EM_CONSTRAINTS = {
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
     "n_init": [Interval(Integral, 1, None, closed="left")],
-    "init_params": [StrOptions({"kmeans", "random"})],
+    "init_params": [StrOptions({"kmeans", "random", "short_em"})],
     "random_state": ["random_state"],
     "warm_start": ["boolean"],
     "verbose": ["verbose"],
@@ -187,7 +178,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 if warm:
                     start = fitted.params
                 else:
-                    start = self._start(engine, design, info, rs, params, run)
+                    flat_tree = Tree(1, tree.n_leaves)
+                    flat = engine if tree.depth == 1 else EMEngine(
+                        flat_tree, make_gate(flat_tree, params), experts, run
+                    )
+                    start = initial_params(
+                        engine, flat, design, info, rs, self.init_params, self.max_iter,
+                        self.tol, self.gate_alpha, run.n_threads,
+                    )
                 result = engine.run(
                     start, design, self.max_iter, self.tol, self.verbose, self.verbose_interval
                 )
@@ -277,28 +275,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"warm_start=True cannot continue the fitted model: y has {new['n_outputs']} "
                 f"targets, the fitted model {old['n_outputs']}. Refit with warm_start=False."
             )
-
-    def _start(self, engine, design, info, rs, params, run):
-        """Initial parameters: hard responsibilities from a partition, then an M-step."""
-        tree = engine.tree
-        n_leaves = tree.n_leaves
-        F = start_features(design.Xa, engine.experts.kmeans_features(design.target))
-        if self.init_params == "random":
-            labels = random_partition_labels(F, design.sw, n_leaves, rs)
-        else:
-            labels = kmeans_labels(F, design.sw, n_leaves, rs, run.n_threads)
-        resp = hard_responsibilities(labels, n_leaves)
-        zero = engine.zero_params(design.n_params, info)
-        if tree.depth == 1:
-            return engine.fit_posteriors(resp, design, zero, INIT_STEPS)
-        # a tree starts from a flat mixture with one expert per leaf (see _init.py)
-        flat_tree = Tree(1, n_leaves)
-        flat = EMEngine(flat_tree, make_gate(flat_tree, params), engine.experts, run)
-        start = flat.fit_posteriors(resp, design, flat.zero_params(design.n_params, info), INIT_STEPS)
-        start = flat.run(start, design, self.max_iter, self.tol)[0]
-        leaf_post = flat.e_step(start, design)[0]
-        order = arrange_leaves(leaf_post, design.Xa, design.sw, tree.depth, tree.branching, self.gate_alpha)
-        return engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
 
     # -- prediction helpers -----------------------------------------------
     def _state(self):

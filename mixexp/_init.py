@@ -1,4 +1,4 @@
-"""Initial responsibilities for EM.
+"""Initial parameters for EM.
 
 ``"kmeans"``: k-means (k-means++ seeding) on the standardised inputs and
 targets gives hard responsibilities.  ``"random"``: ``n_leaves`` rows drawn
@@ -6,7 +6,10 @@ at random are the centres of a partition of the same space, each row going
 to its nearest centre (scikit-learn's ``"random_from_data"``): the experts
 start on distinct regions, so EM does not start at, and stop in, the
 symmetric point where every expert is the same (as random soft
-responsibilities do).
+responsibilities do).  ``"short_em"`` (Biernacki, Celeux & Govaert 2003;
+flexmix's ``initFlexmix``): several short EM runs from k-means and random
+partitions in turn, stopped at a loose tolerance; EM continues from the best.
+Each set of responsibilities is turned into parameters by an M-step.
 
 Trees deeper than one level are hard to start well: EM through a randomly or
 k-means-started tree often stops in a poor optimum whose top split cuts
@@ -33,6 +36,10 @@ from ._softmax import soft_label_objective
 # beyond it, experts are grouped along the main axis of their centroids
 MAX_GROUPINGS = 300
 _GROUPING_STEPS = 30
+INIT_STEPS = 10  # softmax M-steps (bound steps) fitted to the initial responsibilities
+SHORT_RUNS = 5  # short EM runs of "short_em"
+SHORT_TOL = 1e-3  # their tolerance (gain in nats per sample per iteration)
+SHORT_MAX_ITER = 50
 
 
 def start_features(Xa, extra):
@@ -127,3 +134,46 @@ def arrange_leaves(leaf_post, Xa, sw, depth, branching, gate_alpha):
     # depth-first arrangement gives the leaves left to right, which for a
     # balanced tree is the breadth-first order of the last level
     return arrange(list(range(branching**depth)))
+
+
+def initial_responsibilities(kind, engine, design, rs, n_threads=1):
+    """Hard responsibilities of a k-means or random partition of ``[X, y]``."""
+    n_leaves = engine.tree.n_leaves
+    F = start_features(design.Xa, engine.experts.kmeans_features(design.target))
+    if kind == "random":
+        labels = random_partition_labels(F, design.sw, n_leaves, rs)
+    else:
+        labels = kmeans_labels(F, design.sw, n_leaves, rs, n_threads)
+    return hard_responsibilities(labels, n_leaves)
+
+
+def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1):
+    """Parameters for ``engine`` to start EM from.
+
+    ``flat`` is the engine of the flat mixture with one expert per leaf (the
+    same as ``engine`` for a flat mixture); a deeper tree starts from that
+    mixture, fitted by EM and arranged into the tree.
+    """
+
+    def from_partition(kind):
+        resp = initial_responsibilities(kind, flat, design, rs, n_threads)
+        return flat.fit_posteriors(resp, design, flat.zero_params(design.n_params, info), INIT_STEPS)
+
+    if init_params == "short_em":
+        best, best_bound = None, -np.inf
+        for run in range(SHORT_RUNS):
+            params = from_partition(("kmeans", "random")[run % 2])
+            params, bounds, *_ = flat.run(params, design, SHORT_MAX_ITER, SHORT_TOL)
+            if best is None or bounds[-1] > best_bound:
+                best, best_bound = params, bounds[-1]
+        params = best
+    else:
+        params = from_partition(init_params)
+    tree = engine.tree
+    if tree.depth == 1:
+        return params
+    params = flat.run(params, design, max_iter, tol)[0]
+    leaf_post = flat.e_step(params, design)[0]
+    order = arrange_leaves(leaf_post, design.Xa, design.sw, tree.depth, tree.branching, gate_alpha)
+    zero = engine.zero_params(design.n_params, info)
+    return engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)

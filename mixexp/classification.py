@@ -46,10 +46,13 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         below ``tol``.
     n_init : int, default=1
         Number of initialisations; the best final log-likelihood is kept.
-    init_params : {"kmeans", "random"}, default="kmeans"
-        How each initialisation partitions the standardised ``X`` into initial
-        responsibilities: ``"kmeans"``, k-means with k-means++ seeding;
-        ``"random"``, the nearest of ``n_experts`` rows drawn at random.
+    init_params : {"short_em", "kmeans", "random"}, default="short_em"
+        How each initialisation starts.  ``"kmeans"``: hard responsibilities
+        from k-means (k-means++ seeding) on the standardised ``X``;
+        ``"random"``: from the nearest of ``n_experts`` rows drawn at random;
+        ``"short_em"``: five short EM runs from k-means and random partitions
+        in turn (tolerance 1e-3, at most 50 iterations), then EM from the best
+        (Biernacki, Celeux & Govaert 2003).
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisations.
     warm_start : bool, default=False
@@ -129,7 +132,7 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         max_iter=100,
         tol=1e-4,
         n_init=1,
-        init_params="kmeans",
+        init_params="short_em",
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -180,9 +183,10 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         below ``tol``.
     n_init : int, default=1
         Number of initialisations; the best final log-likelihood is kept.
-    init_params : {"kmeans", "random"}, default="kmeans"
-        How the flat start partitions the standardised ``X``: k-means, or the
-        nearest of as many rows drawn at random as there are leaves.
+    init_params : {"short_em", "kmeans", "random"}, default="short_em"
+        How the flat start begins: k-means on the standardised ``X``, the
+        nearest of as many rows drawn at random as there are leaves, or the
+        best of five short EM runs from those (``"short_em"``).
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisations.
     warm_start : bool, default=False
@@ -257,7 +261,7 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         max_iter=100,
         tol=1e-4,
         n_init=1,
-        init_params="kmeans",
+        init_params="short_em",
         random_state=None,
         warm_start=False,
         verbose=0,

@@ -47,10 +47,15 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         below ``tol``.
     n_init : int, default=1
         Number of initialisations; the best final log-likelihood is kept.
-    init_params : {"kmeans", "random"}, default="kmeans"
-        How each initialisation partitions the standardised ``[X, y]`` into
-        initial responsibilities: ``"kmeans"``, k-means with k-means++ seeding;
-        ``"random"``, the nearest of ``n_experts`` rows drawn at random.
+    init_params : {"short_em", "kmeans", "random"}, default="short_em"
+        How each initialisation starts.  ``"kmeans"``: hard responsibilities
+        from k-means (k-means++ seeding) on the standardised ``[X, y]``;
+        ``"random"``: from the nearest of ``n_experts`` rows drawn at random;
+        ``"short_em"``: five short EM runs from k-means and random partitions
+        in turn (tolerance 1e-3, at most 50 iterations), then EM from the best
+        (Biernacki, Celeux & Govaert 2003).  On the development datasets it
+        reaches the best of 20 starts more often than either alone
+        (benchmarks/start_quality.py).
     reg_variance : float, default=1e-6
         Lower bound on every expert's noise variance, relative to the variance
         of each target (like ``reg_covar`` of ``GaussianMixture``, but scale
@@ -133,7 +138,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         max_iter=100,
         tol=1e-4,
         n_init=1,
-        init_params="kmeans",
+        init_params="short_em",
         reg_variance=1e-6,
         random_state=None,
         warm_start=False,
@@ -185,9 +190,10 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         below ``tol``.
     n_init : int, default=1
         Number of initialisations; the best final log-likelihood is kept.
-    init_params : {"kmeans", "random"}, default="kmeans"
-        How the flat start partitions the standardised ``[X, y]``: k-means, or
-        the nearest of as many rows drawn at random as there are leaves.
+    init_params : {"short_em", "kmeans", "random"}, default="short_em"
+        How the flat start begins: k-means on the standardised ``[X, y]``,
+        the nearest of as many rows drawn at random as there are leaves, or
+        the best of five short EM runs from those (``"short_em"``).
     reg_variance : float, default=1e-6
         Lower bound on every expert's noise variance, relative to the variance
         of each target.
@@ -265,7 +271,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         max_iter=100,
         tol=1e-4,
         n_init=1,
-        init_params="kmeans",
+        init_params="short_em",
         reg_variance=1e-6,
         random_state=None,
         warm_start=False,

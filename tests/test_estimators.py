@@ -224,7 +224,7 @@ def test_n_init_keeps_best(make, monkeypatch):
 
     monkeypatch.setattr(_engine.EMEngine, "run", recording_run)
     X, y = _data_for(make)
-    model = make(n_init=4, random_state=0, max_iter=20).fit(X, y)
+    model = make(n_init=4, random_state=0, max_iter=20, init_params="kmeans").fit(X, y)
     # a tree's k-means initialisation first runs a flat mixture: keep the tree's runs
     finals = [f for tree, f in finals if tree == model._fitted.tree]
     assert len(finals) == 4 and len(set(finals)) > 1  # the inits differ
