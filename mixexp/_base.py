@@ -24,8 +24,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._design import Design, design_matrix, weighted_location_scale
+from ._design import Coordinates, Design, design_matrix, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
+from ._features import resolve_columns
 from ._init import initial_params
 from ._kernels import tree_posteriors
 from ._parallel import blas_single_thread, runner
@@ -39,6 +40,8 @@ _EM_CONSTRAINTS = {
     "gate_alpha": [Interval(Real, 0, None, closed="left")],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "covariance_type": [StrOptions({"full", "diag"})],
+    "gate_features": [None, "array-like"],
+    "expert_features": [None, "array-like"],
     "reg_covar": [Interval(Real, 0, None, closed="neither")],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -85,9 +88,18 @@ class FittedMixture:
     info: dict  # the expert family's target information (scales, classes)
     gate_name: str
     expert_kind: object
+    gate_columns: object = None  # feature indices the gate sees (None: all)
+    expert_columns: object = None
 
     def engine(self, run=None):
         return EMEngine(self.tree, self.gate, self.experts, run)
+
+    def design(self, Xa, target, sw):
+        return Design(Xa, target, sw, gate_columns=self.gate_columns, expert_columns=self.expert_columns)
+
+    def coordinates(self, part):
+        columns = self.gate_columns if part == "gate" else self.expert_columns
+        return Coordinates(self.x_mean, self.x_scale, columns)
 
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
@@ -154,8 +166,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("sample_weight must have a positive sum.")
         gate = make_gate(tree, params)
         experts = make_experts(self._task, tree.n_leaves, params)
+        names = getattr(self, "feature_names_in_", None)
+        gate_columns = resolve_columns(self.gate_features, X.shape[1], names, "gate_features")
+        expert_columns = resolve_columns(self.expert_features, X.shape[1], names, "expert_features")
+        if self.gate == "gaussian" and gate_columns is not None and gate_columns.size == 0:
+            raise ValueError(
+                "gate='gaussian' needs at least one gate feature; gate_features=[] (constant "
+                "mixing weights) goes with gate='softmax'."
+            )
         if warm:
-            self._check_warm_start(fitted, tree, X, old_n_features)
+            self._check_warm_start(fitted, tree, X, old_n_features, gate_columns, expert_columns)
             x_mean, x_scale = fitted.x_mean, fitted.x_scale
             target, info = experts.prepare_target(y, sw)
             self._check_warm_target(fitted, info)
@@ -164,9 +184,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             x_mean, x_scale = weighted_location_scale(X, sw, center=not sp.issparse(X))
             target, info = experts.prepare_target(y, sw)
         Xa = design_matrix(X, x_mean, x_scale)
-        gate.check_input(Xa)
-        experts.check_input(Xa)
-        design = Design(Xa, target, sw)
+        state = FittedMixture(
+            tree, gate, experts, None, x_mean, x_scale, info, self.gate, _expert_kind(self.expert),
+            gate_columns, expert_columns,
+        )
+        design = state.design(Xa, target, sw)
+        gate.check_input(design.gate_X)
+        experts.check_input(design.expert_X)
         rs = check_random_state(self.random_state)
 
         with runner(n_samples) as run:
@@ -191,10 +215,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 )
                 if best is None or result[1][-1] > best[1][-1]:
                     best = (*result, sorted(engine.frozen_leaves))
-        params_, bounds, converged, n_iter, frozen = best
-        state = FittedMixture(
-            tree, gate, experts, params_, x_mean, x_scale, info, self.gate, _expert_kind(self.expert)
-        )
+        state.params, bounds, converged, n_iter, frozen = best
         attributes = self._public_attributes(state)
         if frozen:
             warnings.warn(
@@ -209,7 +230,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 "increase max_iter or tol, or check the data.",
                 ConvergenceWarning,
             )
-        shift = experts.loglik_shift(info) + gate.loglik_shift(x_scale)
+        shift = experts.loglik_shift(info) + gate.loglik_shift(state.coordinates("gate"))
         self._fitted = state
         for name, value in attributes.items():
             setattr(self, name, value)
@@ -226,9 +247,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             attributes = {
                 "x_mean_": state.x_mean,
                 "x_scale_": state.x_scale,
-                **state.gate.attributes(state.params["gate"], state.x_mean, state.x_scale, flat),
+                **state.gate.attributes(state.params["gate"], state.coordinates("gate"), flat),
                 **state.experts.attributes(
-                    state.params["experts"], state.x_mean, state.x_scale, state.info
+                    state.params["experts"], state.coordinates("experts"), state.info
                 ),
             }
         for name, value in attributes.items():
@@ -240,8 +261,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 )
         return attributes
 
-    def _check_warm_start(self, fitted, tree, X, old_n_features):
+    def _check_warm_start(self, fitted, tree, X, old_n_features, gate_columns, expert_columns):
         changes = []
+        for part, new, old in [
+            ("gate_features", gate_columns, fitted.gate_columns),
+            ("expert_features", expert_columns, fitted.expert_columns),
+        ]:
+            if (new is None) != (old is None) or (new is not None and not np.array_equal(new, old)):
+                changes.append(f"{part} selects other columns than in the fitted model")
         if old_n_features != X.shape[1]:
             changes.append(f"X has {X.shape[1]} features where the fitted model has {old_n_features}")
         if tree != fitted.tree:
@@ -288,9 +315,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if sp.issparse(X) and np.any(state.x_mean != 0):
             X = X.toarray()  # fitted on dense data: centring needs dense rows
         Xa = design_matrix(X, state.x_mean, state.x_scale)
-        state.gate.check_input(Xa)
         target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
-        return Design(Xa, target, np.ones(X.shape[0])), state
+        design = state.design(Xa, target, np.ones(X.shape[0]))
+        state.gate.check_input(design.gate_X)
+        return design, state
 
     def _e_step(self, X, y=None, experts=True):
         design, state = self._design(X, y)
@@ -328,7 +356,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         design, state = self._design(X)
         t = state.tree
         out = np.empty((design.n_rows, t.n_nodes))
-        log_gate = state.gate.scores(design.Xa, state.params["gate"])
+        log_gate = state.gate.scores(design.gate_X, state.params["gate"])
         zeros = np.zeros((design.n_rows, t.n_leaves))
         tree_posteriors(log_gate, zeros, t.branching, out, np.empty(design.n_rows), True)
         return out[:, 1:].reshape(design.n_rows, t.n_inner, t.branching)
@@ -393,7 +421,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"score_samples needs a model of x (gate='gaussian'); this model was "
                 f"fitted with gate={state.gate_name!r}."
             )
-        return log_px + state.gate.loglik_shift(state.x_scale)
+        return log_px + state.gate.loglik_shift(state.coordinates("gate"))
 
     def _n_parameters(self):
         state = self._state()

@@ -32,7 +32,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         return X, y
 
     def _leaf_log_proba(self, design, state):
-        return state.experts.leaf_log_proba(design.Xa, state.params["experts"], state.info)
+        return state.experts.leaf_log_proba(design.expert_X, state.params["experts"], state.info)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed in log space.

@@ -71,6 +71,14 @@ def take_rows(target, rows):
     return target[rows]
 
 
+def _with_ones(Xa, columns):
+    """The columns ``columns`` of the features of ``Xa``, and its column of ones."""
+    if columns is None:
+        return Xa
+    keep = np.append(np.asarray(columns, dtype=np.intp), Xa.shape[1] - 1)
+    return Xa[:, keep]
+
+
 class Design:
     """The internal design, a target and sample weights, served in chunks of rows.
 
@@ -80,21 +88,27 @@ class Design:
     target : whatever the experts consume (array or tuple of arrays), or None.
     sw : ndarray of shape (n,), sample weights.
     chunk_rows : int, rows per chunk.
+    gate_columns, expert_columns : index arrays or None
+        The features the gate and the experts see (None: all); each also
+        sees the column of ones.
+
+    Attributes
+    ----------
+    gate_X, expert_X : the gate's and the experts' designs (``Xa`` itself
+        when they see every feature).
     """
 
-    def __init__(self, Xa, target, sw, chunk_rows=CHUNK_ROWS):
+    def __init__(self, Xa, target, sw, chunk_rows=CHUNK_ROWS, gate_columns=None, expert_columns=None):
         self.Xa = Xa
         self.target = target
         self.sw = sw
         self.chunk_rows = chunk_rows
+        self.gate_X = _with_ones(Xa, gate_columns)
+        self.expert_X = _with_ones(Xa, expert_columns)
 
     @property
     def n_rows(self):
         return self.Xa.shape[0]
-
-    @property
-    def n_params(self):
-        return self.Xa.shape[1]
 
     @property
     def sparse(self):
@@ -104,12 +118,33 @@ class Design:
         return chunk_slices(self.n_rows, self.chunk_rows)
 
     def rows(self, s):
-        """``(Xa, target, sw)`` of the rows ``s``."""
-        return self.Xa[s], take_rows(self.target, s), self.sw[s]
+        """``(gate_X, expert_X, target, sw)`` of the rows ``s``."""
+        return self.gate_X[s], self.expert_X[s], take_rows(self.target, s), self.sw[s]
 
 
-def rows_to_original(W, mean, scale):
-    """Rows ``[coef, intercept]`` acting on standardised x -> (coef, intercept) on raw x."""
-    coef = W[..., :-1] / scale
-    intercept = W[..., -1] - coef @ mean
+class Coordinates:
+    """How a component's features relate to the raw ones.
+
+    ``mean`` and ``scale`` of the component's own features (``columns`` of
+    the ``n_features`` raw ones; None: all of them).
+    """
+
+    def __init__(self, mean, scale, columns=None):
+        self.n_features = mean.shape[0]
+        self.columns = columns
+        self.mean = mean if columns is None else mean[columns]
+        self.scale = scale if columns is None else scale[columns]
+
+
+def rows_to_original(W, coords):
+    """Rows ``[coef, intercept]`` acting on standardised x -> (coef, intercept) on raw x.
+
+    Coefficients of raw features the component does not see are 0.
+    """
+    coef = W[..., :-1] / coords.scale
+    intercept = W[..., -1] - coef @ coords.mean
+    if coords.columns is not None:
+        full = np.zeros(coef.shape[:-1] + (coords.n_features,))
+        full[..., coords.columns] = coef
+        coef = full
     return coef, intercept

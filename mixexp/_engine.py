@@ -82,10 +82,10 @@ class EMEngine:
         self.frozen_leaves = set()  # leaves kept unchanged by some update of the last run
 
     # -- parameters -------------------------------------------------------
-    def zero_params(self, n_params, info):
+    def zero_params(self, design, info):
         return {
-            "gate": self.gate.init_params(n_params),
-            "experts": self.experts.init_params(self.tree.n_leaves, n_params, info),
+            "gate": self.gate.init_params(design.gate_X.shape[1]),
+            "experts": self.experts.init_params(self.tree.n_leaves, design.expert_X.shape[1], info),
         }
 
     def penalty(self, params):
@@ -110,18 +110,18 @@ class EMEngine:
     def constant_stats(self, design):
         """Row sums that do not depend on the parameters (e.g. the root gate's Gram)."""
         return self._sum(
-            self._map(lambda s: self.gate.constant_stats(design.Xa[s], design.sw[s]), design)
+            self._map(lambda s: self.gate.constant_stats(design.gate_X[s], design.sw[s]), design)
         )
 
     def _chunk_stats(self, params, design, s, post, parts):
         t = self.tree
-        Xa, target, sw = design.rows(s)
-        log_gate = self.gate.scores(Xa, params["gate"])
-        logdens, ctx = self.experts.scores(Xa, target, params["experts"])
+        Xg, Xe, target, sw = design.rows(s)
+        log_gate = self.gate.scores(Xg, params["gate"])
+        logdens, ctx = self.experts.scores(Xe, target, params["experts"])
         S = {}
         if post is None:
-            node_post = np.empty((Xa.shape[0], t.n_nodes))
-            loglik = np.empty(Xa.shape[0])
+            node_post = np.empty((Xg.shape[0], t.n_nodes))
+            loglik = np.empty(Xg.shape[0])
             tree_posteriors(log_gate, logdens, t.branching, node_post, loglik)
             S["loglik"] = float(sw @ loglik)
             node_weight = node_post * sw[:, None]
@@ -133,10 +133,10 @@ class EMEngine:
             )
         S["mass"] = node_weight.sum(axis=0)
         if "gate" in parts:
-            S["gate"] = self.gate.stats(Xa, log_gate, node_weight, params["gate"])
+            S["gate"] = self.gate.stats(Xg, log_gate, node_weight, params["gate"])
         if "experts" in parts:
             W = node_weight[:, t.n_inner :]
-            S["experts"] = self.experts.stats(Xa, target, W, params["experts"], ctx)
+            S["experts"] = self.experts.stats(Xe, target, W, params["experts"], ctx)
         return S
 
     def pass_stats(self, params, design, post=None, parts=("gate", "experts")):
@@ -161,13 +161,13 @@ class EMEngine:
         loglik = np.empty(n)
 
         def chunk(s):
-            Xa, target, _ = design.rows(s)
-            log_gate = self.gate.scores(Xa, params["gate"])
+            Xg, Xe, target, _ = design.rows(s)
+            log_gate = self.gate.scores(Xg, params["gate"])
             if experts:
-                logdens = self.experts.scores(Xa, target, params["experts"])[0]
+                logdens = self.experts.scores(Xe, target, params["experts"])[0]
             else:
-                logdens = np.zeros((Xa.shape[0], t.n_leaves))
-            node_post = np.empty((Xa.shape[0], t.n_nodes))
+                logdens = np.zeros((Xg.shape[0], t.n_leaves))
+            node_post = np.empty((Xg.shape[0], t.n_nodes))
             tree_posteriors(log_gate, logdens, t.branching, node_post, loglik[s])
             leaf_post[s] = node_post[:, t.n_inner :]
 

@@ -157,7 +157,7 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
 
     def from_partition(kind):
         resp = initial_responsibilities(kind, flat, design, rs, n_threads)
-        return flat.fit_posteriors(resp, design, flat.zero_params(design.n_params, info), INIT_STEPS)
+        return flat.fit_posteriors(resp, design, flat.zero_params(design, info), INIT_STEPS)
 
     if init_params == "short_em":
         best, best_bound = None, -np.inf
@@ -174,6 +174,6 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         return params
     params = flat.run(params, design, max_iter, tol)[0]
     leaf_post = flat.e_step(params, design)[0]
-    order = arrange_leaves(leaf_post, design.Xa, design.sw, tree.depth, tree.branching, gate_alpha)
-    zero = engine.zero_params(design.n_params, info)
+    order = arrange_leaves(leaf_post, design.gate_X, design.sw, tree.depth, tree.branching, gate_alpha)
+    zero = engine.zero_params(design, info)
     return engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)

@@ -34,7 +34,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
     def _mixture(self, X):
         """Gate probabilities ``(n, L)`` and each leaf's mean and variance ``(n, L, T)``."""
         (gates, _), design, state = self._e_step(X, experts=False)
-        mean, var = state.experts.moments(design.Xa, state.params["experts"], state.info)
+        mean, var = state.experts.moments(design.expert_X, state.params["experts"], state.info)
         return gates, mean, var, design, state
 
     @staticmethod
@@ -80,7 +80,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         means : ndarray of shape (n_samples, n_experts) or (n_samples, n_experts, n_targets)
         """
         design, state = self._design(X)
-        mean = state.experts.moments(design.Xa, state.params["experts"], state.info)[0]
+        mean = state.experts.moments(design.expert_X, state.params["experts"], state.info)[0]
         return self._squeeze(mean, state)
 
     def sample_y(self, X, n_samples=1, random_state=None):
@@ -104,6 +104,6 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         cum = np.cumsum(gates, axis=1)
         u = rs.uniform(size=(design.n_rows, n_samples)) * cum[:, -1:]
         leaf = np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), gates.shape[1] - 1)
-        draws = state.experts.sample(design.Xa, state.params["experts"], state.info, leaf, rs)
+        draws = state.experts.sample(design.expert_X, state.params["experts"], state.info, leaf, rs)
         draws = np.transpose(draws, (0, 2, 1))  # (n, T, n_samples)
         return draws[:, 0, :] if state.info["ndim"] == 1 else draws

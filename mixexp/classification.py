@@ -39,6 +39,13 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
     reg_covar : float, default=1e-6
         Smallest eigenvalue of every Gaussian gate covariance, in units of
         standardised features (``gate="gaussian"`` only).
+    gate_features : array-like of int, bool or str, default=None
+        The columns the gate sees: indices, a boolean mask, or names of a
+        DataFrame's columns; None: all.  ``[]`` gives constant mixing weights,
+        a plain mixture of classifiers (flexmix's ``concomitant=`` chooses the
+        gate's variables the same way).
+    expert_features : array-like of int, bool or str, default=None
+        The columns the experts see, chosen the same way; None: all.
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation.
     tol : float, default=1e-4
@@ -129,6 +136,8 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         alpha=1e-4,
         covariance_type="full",
         reg_covar=1e-6,
+        gate_features=None,
+        expert_features=None,
         max_iter=100,
         tol=1e-4,
         n_init=1,
@@ -176,6 +185,13 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
     reg_covar : float, default=1e-6
         Smallest eigenvalue of every Gaussian gate covariance, in units of
         standardised features (``gate="gaussian"`` only).
+    gate_features : array-like of int, bool or str, default=None
+        The columns the gate sees: indices, a boolean mask, or names of a
+        DataFrame's columns; None: all.  ``[]`` gives constant mixing weights,
+        a plain mixture of classifiers (flexmix's ``concomitant=`` chooses the
+        gate's variables the same way).
+    expert_features : array-like of int, bool or str, default=None
+        The columns the experts see, chosen the same way; None: all.
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation.
     tol : float, default=1e-4
@@ -258,6 +274,8 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         alpha=1e-4,
         covariance_type="full",
         reg_covar=1e-6,
+        gate_features=None,
+        expert_features=None,
         max_iter=100,
         tol=1e-4,
         n_init=1,

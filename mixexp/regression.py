@@ -40,6 +40,13 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     reg_covar : float, default=1e-6
         Smallest eigenvalue of every Gaussian gate covariance, in units of
         standardised features (``gate="gaussian"`` only).
+    gate_features : array-like of int, bool or str, default=None
+        The columns the gate sees: indices, a boolean mask, or names of a
+        DataFrame's columns; None: all.  ``[]`` gives constant mixing weights,
+        a plain mixture of regressions (flexmix's ``concomitant=`` chooses the
+        gate's variables the same way).
+    expert_features : array-like of int, bool or str, default=None
+        The columns the experts see, chosen the same way; None: all.
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation.
     tol : float, default=1e-4
@@ -135,6 +142,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         alpha=1e-6,
         covariance_type="full",
         reg_covar=1e-6,
+        gate_features=None,
+        expert_features=None,
         max_iter=100,
         tol=1e-4,
         n_init=1,
@@ -183,6 +192,13 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     reg_covar : float, default=1e-6
         Smallest eigenvalue of every Gaussian gate covariance, in units of
         standardised features (``gate="gaussian"`` only).
+    gate_features : array-like of int, bool or str, default=None
+        The columns the gate sees: indices, a boolean mask, or names of a
+        DataFrame's columns; None: all.  ``[]`` gives constant mixing weights,
+        a plain mixture of regressions (flexmix's ``concomitant=`` chooses the
+        gate's variables the same way).
+    expert_features : array-like of int, bool or str, default=None
+        The columns the experts see, chosen the same way; None: all.
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation.
     tol : float, default=1e-4
@@ -268,6 +284,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         alpha=1e-6,
         covariance_type="full",
         reg_covar=1e-6,
+        gate_features=None,
+        expert_features=None,
         max_iter=100,
         tol=1e-4,
         n_init=1,

@@ -75,7 +75,7 @@ def test_one_iteration_matches_reference(kind, depth, b):
     post0 = np.random.RandomState(1).dirichlet(np.ones(b**depth), size=X.shape[0])
 
     # the exact M-step from the initial responsibilities
-    zero = engine.zero_params(Xa.shape[1], info)
+    zero = engine.zero_params(design, info)
     params = engine.fit_posteriors(post0, design, zero, EXACT, tol=-np.inf)
     gates, experts = ref.m_step(Xa, target, sw, post0, depth, b, gate_alpha, alpha, kind, 1e-3)
     _assert_params_equal(params, gates, experts, kind)
@@ -113,7 +113,7 @@ def test_gaussian_gate_one_iteration_matches_reference(kind, depth, b):
     Xa = design.Xa
     Xs = Xa[:, :-1]
     post0 = np.random.RandomState(2).dirichlet(np.ones(b**depth), size=X.shape[0])
-    zero = engine.zero_params(Xa.shape[1], info)
+    zero = engine.zero_params(design, info)
     params = engine.fit_posteriors(post0, design, zero, EXACT, tol=-np.inf)
     weights, means, covs = ref.gaussian_gate_m_step(Xs, sw, post0, depth, b, 1e-3)
     for j, w in enumerate(weights):
@@ -147,7 +147,7 @@ def test_sample_weight_equals_repetition():
     results = []
     for Xi, yi, swi, pi in [(X, y, sw, post0), (X[rep], y[rep], np.ones(rep.size), post0[rep])]:
         engine, design, info, _ = _setup("gaussian", 1, 3, Xi, yi, swi, gate_alpha=1e-3, alpha=1e-3)
-        params = engine.fit_posteriors(pi, design, engine.zero_params(design.n_params, info), 10)
+        params = engine.fit_posteriors(pi, design, engine.zero_params(design, info), 10)
         params, bounds, *_ = engine.run(params, design, max_iter=20, tol=0.0)
         results.append((params, bounds))
     (p1, b1), (p2, b2) = results
@@ -163,7 +163,7 @@ def test_engine_never_decreases_objective(kind, depth, b, gate):
     X, y, sw = _data(kind, n=400, seed=depth * 10 + b)
     engine, design, info, _ = _setup(kind, depth, b, X, y, sw, gate=gate, gate_alpha=1e-3, alpha=1e-4)
     post0 = np.random.RandomState(0).dirichlet(np.ones(b**depth), size=X.shape[0])
-    params = engine.fit_posteriors(post0, design, engine.zero_params(design.n_params, info), 10)
+    params = engine.fit_posteriors(post0, design, engine.zero_params(design, info), 10)
     _, bounds, *_ = engine.run(params, design, max_iter=60, tol=0.0)
     assert np.all(np.isfinite(bounds))
     assert np.min(np.diff(bounds)) >= -1e-10 * max(1.0, abs(bounds[-1]))
@@ -177,7 +177,7 @@ def test_chunked_em_equals_unchunked(kind, depth, b, gate):
     results = []
     for chunk_rows in (X.shape[0], 1, 7, 1000):
         engine, design, info, _ = _setup(kind, depth, b, X, y, sw, gate=gate, chunk_rows=chunk_rows)
-        params = engine.fit_posteriors(post0, design, engine.zero_params(design.n_params, info), 10)
+        params = engine.fit_posteriors(post0, design, engine.zero_params(design, info), 10)
         params, bounds, *_ = engine.run(params, design, max_iter=15, tol=0.0)
         results.append((params, np.asarray(bounds)))
     whole, whole_bounds = results[0]

@@ -188,7 +188,7 @@ class EstimatorExperts:
         return count
 
     # -- fitted attributes and predictions --------------------------------------
-    def attributes(self, params, x_mean, x_scale, info):
+    def attributes(self, params, coords, info):
         attrs = {"experts_": list(params["estimators"])}
         if self.task == "regression":
             attrs["noise_variance_"] = params["var"] * info["scale"] ** 2

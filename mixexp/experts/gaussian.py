@@ -123,9 +123,9 @@ class LinearGaussianExperts:
         return params["coef"].size + params["var"].size
 
     # -- fitted attributes and predictions --------------------------------------
-    def attributes(self, params, x_mean, x_scale, info):
+    def attributes(self, params, coords, info):
         ym, ys = info["mean"], info["scale"]
-        coef, intercept = rows_to_original(params["coef"], x_mean, x_scale)
+        coef, intercept = rows_to_original(params["coef"], coords)
         return {
             "expert_coef_": coef * ys[None, :, None],
             "expert_intercept_": intercept * ys + ym,

@@ -97,8 +97,8 @@ class MultinomialExperts:
         return n_leaves * (n_classes - 1) * p
 
     # -- fitted attributes and predictions --------------------------------------
-    def attributes(self, params, x_mean, x_scale, info):
-        coef, intercept = rows_to_original(params["coef"], x_mean, x_scale)
+    def attributes(self, params, coords, info):
+        coef, intercept = rows_to_original(params["coef"], coords)
         return {"expert_coef_": coef, "expert_intercept_": intercept, "classes_": info["classes"]}
 
     def leaf_log_proba(self, Xa, params, info):

@@ -146,9 +146,9 @@ class GaussianGate:
         new = {"log_weights": log_weights, "means": means, "covariances": cov}
         return self._with_precisions(new), False
 
-    def loglik_shift(self, x_scale):
+    def loglik_shift(self, coords):
         """log p(x) in raw units: the Jacobian of the standardisation."""
-        return -float(np.sum(np.log(x_scale)))
+        return -float(np.sum(np.log(coords.scale)))
 
     def penalty(self, params):
         return 0.0
@@ -159,15 +159,16 @@ class GaussianGate:
         cov = d if self.covariance_type == "diag" else d * (d + 1) // 2
         return t.n_inner * (t.branching - 1) + n_leaves * (d + cov)
 
-    def attributes(self, params, x_mean, x_scale, flat):
-        """Weights, and means and covariances in the units of the raw features."""
+    def attributes(self, params, coords, flat):
+        """Weights, and means and covariances in the units of the raw features
+        the gate sees (``coords.columns``, or all)."""
         weights = np.exp(params["log_weights"])
-        means = params["means"] * x_scale + x_mean
+        means = params["means"] * coords.scale + coords.mean
         cov = params["covariances"]
         if self.covariance_type == "diag":
-            cov = cov * x_scale**2
+            cov = cov * coords.scale**2
         else:
-            cov = cov * np.outer(x_scale, x_scale)
+            cov = cov * np.outer(coords.scale, coords.scale)
         return {
             "gate_weights_": weights[0] if flat else weights,
             "gate_means_": means,

@@ -77,7 +77,7 @@ class SoftmaxGate:
         )
         return {"coef": coef, **state}, extrapolated
 
-    def loglik_shift(self, x_scale):
+    def loglik_shift(self, coords):
         """The gate models y given x: no change of units."""
         return 0.0
 
@@ -88,9 +88,9 @@ class SoftmaxGate:
         n_inner, b, p = params["coef"].shape
         return n_inner * (b - 1) * p
 
-    def attributes(self, params, x_mean, x_scale, flat):
+    def attributes(self, params, coords, flat):
         """``gate_coef_`` and ``gate_intercept_`` in the units of the raw features."""
-        coef, intercept = rows_to_original(params["coef"], x_mean, x_scale)
+        coef, intercept = rows_to_original(params["coef"], coords)
         if flat:
             coef, intercept = coef[0], intercept[0]
         return {"gate_coef_": coef, "gate_intercept_": intercept}
