@@ -126,7 +126,10 @@ class EMEngine:
             S["loglik"] = float(sw @ loglik)
             node_weight = node_post * sw[:, None]
         else:
-            node_weight = (post[s] @ self._leaf_to_subtree) * sw[:, None]
+            if post.ndim == 1:  # a leaf per row
+                node_weight = self._leaf_to_subtree[post[s]] * sw[:, None]
+            else:
+                node_weight = (post[s] @ self._leaf_to_subtree) * sw[:, None]
             # the expected complete-data log-likelihood, which a fixed-posterior M-step increases
             S["q"] = _weighted_sum(node_weight[:, 1:], log_gate) + _weighted_sum(
                 node_weight[:, t.n_inner :], logdens
@@ -142,7 +145,8 @@ class EMEngine:
     def pass_stats(self, params, design, post=None, parts=("gate", "experts")):
         """The row sums of the components in ``parts`` at ``params``: one pass over the rows.
 
-        With ``post`` (n, n_leaves) the E-step is replaced by these posteriors.
+        With ``post`` (n, n_leaves), or a leaf per row (n,), the E-step is replaced
+        by these posteriors.
         """
         return self._sum(
             self._map(lambda s: self._chunk_stats(params, design, s, post, parts), design)
@@ -195,7 +199,8 @@ class EMEngine:
         return new, extrapolated
 
     def fit_posteriors(self, post, design, params, n_steps, tol=1e-10):
-        """Parameters fitted to fixed leaf posteriors ``post``: up to ``n_steps`` M-steps.
+        """Parameters fitted to fixed leaf posteriors ``post`` (n, n_leaves), or a leaf
+        per row (n,): up to ``n_steps`` M-steps.
 
         Each step increases the expected complete-data log-likelihood; they stop
         when its gain falls below ``tol`` relative to its size.  Components whose

@@ -29,6 +29,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances_argmin
 
+from ._design import take_rows
 from ._parallel import openmp_threads
 from ._softmax import soft_label_objective
 
@@ -37,6 +38,9 @@ from ._softmax import soft_label_objective
 MAX_GROUPINGS = 300
 _GROUPING_STEPS = 30
 INIT_STEPS = 10  # softmax M-steps (bound steps) fitted to the initial responsibilities
+# k-means runs on at most this many rows (drawn at random); every row then goes
+# to its nearest centre, chunk by chunk: the start needs no copy of all of X
+KMEANS_MAX_ROWS = 20000
 SHORT_RUNS = 5  # short EM runs of "short_em"
 SHORT_TOL = 1e-3  # their tolerance (gain in nats per sample per iteration)
 SHORT_MAX_ITER = 50
@@ -50,29 +54,32 @@ def start_features(Xa, extra):
     return np.hstack([X, extra])
 
 
-def kmeans_labels(F, sw, n_clusters, rs, n_threads=1):
-    """k-means labels; fewer distinct points than clusters leaves some empty."""
+def kmeans(F, sw, n_clusters, rs, n_threads=1):
+    """A fitted k-means; fewer distinct points than clusters leaves some empty."""
     km = KMeans(n_clusters=n_clusters, n_init=1, random_state=rs.randint(np.iinfo(np.int32).max))
     with warnings.catch_warnings(), openmp_threads(n_threads):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return km.fit(F, sample_weight=sw).labels_
+        return km.fit(F, sample_weight=sw)
+
+
+def kmeans_labels(F, sw, n_clusters, rs, n_threads=1):
+    """k-means labels of the rows of ``F``."""
+    return kmeans(F, sw, n_clusters, rs, n_threads).labels_
+
+
+def random_centres(sw, n_clusters, rs):
+    """Indices of ``n_clusters`` distinct rows drawn at random (weighted by ``sw``)."""
+    p = sw / sw.sum()
+    return rs.choice(sw.shape[0], size=min(n_clusters, np.count_nonzero(p)), replace=False, p=p)
 
 
 def random_partition_labels(F, sw, n_clusters, rs):
     """Nearest of ``n_clusters`` distinct rows drawn at random (weighted by ``sw``)."""
-    p = sw / sw.sum()
-    n_candidates = np.count_nonzero(p)
-    centres = rs.choice(F.shape[0], size=min(n_clusters, n_candidates), replace=False, p=p)
+    centres = random_centres(sw, n_clusters, rs)
     labels = pairwise_distances_argmin(F, F[centres])
     # a centre's own row goes to that centre, so every drawn centre holds a row
     labels[centres] = np.arange(centres.shape[0])
     return labels
-
-
-def hard_responsibilities(labels, n_leaves):
-    resp = np.zeros((labels.shape[0], n_leaves))
-    resp[np.arange(labels.shape[0]), labels] = 1.0
-    return resp
 
 
 def _balanced_groupings(members, n_groups):
@@ -136,15 +143,30 @@ def arrange_leaves(leaf_post, Xa, sw, depth, branching, gate_alpha):
     return arrange(list(range(branching**depth)))
 
 
-def initial_responsibilities(kind, engine, design, rs, n_threads=1):
-    """Hard responsibilities of a k-means or random partition of ``[X, y]``."""
+def initial_labels(kind, engine, design, rs, n_threads=1):
+    """The leaf of every row in a k-means or random partition of ``[X, y]``."""
     n_leaves = engine.tree.n_leaves
-    F = start_features(design.Xa, engine.experts.kmeans_features(design.target))
+    n = design.n_rows
+
+    def features(rows):
+        return start_features(design.Xa[rows], engine.experts.kmeans_features(take_rows(design.target, rows)))
+
+    if n <= KMEANS_MAX_ROWS:
+        F = features(slice(None))
+        if kind == "random":
+            return random_partition_labels(F, design.sw, n_leaves, rs)
+        return kmeans_labels(F, design.sw, n_leaves, rs, n_threads)
+    sample = np.sort(rs.choice(n, size=KMEANS_MAX_ROWS, replace=False))
+    F = features(sample)
     if kind == "random":
-        labels = random_partition_labels(F, design.sw, n_leaves, rs)
+        centres = F[random_centres(design.sw[sample], n_leaves, rs)]
     else:
-        labels = kmeans_labels(F, design.sw, n_leaves, rs, n_threads)
-    return hard_responsibilities(labels, n_leaves)
+        km = kmeans(F, design.sw[sample], n_leaves, rs, n_threads)
+        centres = km.cluster_centers_
+    labels = np.empty(n, dtype=np.intp)
+    for rows in design.chunks():
+        labels[rows] = pairwise_distances_argmin(features(rows), centres)
+    return labels
 
 
 def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1):
@@ -156,8 +178,8 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
     """
 
     def from_partition(kind):
-        resp = initial_responsibilities(kind, flat, design, rs, n_threads)
-        return flat.fit_posteriors(resp, design, flat.zero_params(design, info), INIT_STEPS)
+        labels = initial_labels(kind, flat, design, rs, n_threads)
+        return flat.fit_posteriors(labels, design, flat.zero_params(design, info), INIT_STEPS)
 
     if init_params == "short_em":
         best, best_bound = None, -np.inf
