@@ -47,8 +47,10 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
-    max_iter : int, default=100
-        Maximum number of EM iterations per initialisation.
+    max_iter : int, default=200
+        Maximum number of EM iterations per initialisation (at ``tol=1e-4``,
+        99% of the fits on the development datasets need at most 83, all at
+        most 110: benchmarks/results/defaults.md).
     tol : float, default=1e-4
         EM stops when the gain in mean per-sample penalised log-likelihood is
         below ``tol``.
@@ -144,7 +146,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
-        max_iter=100,
+        max_iter=200,
         tol=1e-4,
         n_init=1,
         init_params="short_em",
@@ -199,8 +201,10 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
-    max_iter : int, default=100
-        Maximum number of EM iterations per initialisation.
+    max_iter : int, default=200
+        Maximum number of EM iterations per initialisation (at ``tol=1e-4``,
+        99% of the fits on the development datasets need at most 83, all at
+        most 110: benchmarks/results/defaults.md).
     tol : float, default=1e-4
         EM stops when the gain in mean per-sample penalised log-likelihood is
         below ``tol``.
@@ -286,7 +290,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
-        max_iter=100,
+        max_iter=200,
         tol=1e-4,
         n_init=1,
         init_params="short_em",

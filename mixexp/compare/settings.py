@@ -23,11 +23,12 @@ class Settings:
         Repeats of the outer K-fold, each with a different shuffle.
     inner_splits : int, default=3
         Folds of the inner grid searches (number of experts, depth).
-    max_iter : int, default=50
-        EM iterations cap of the mixtures (stopped fits are counted as
-        ``ConvergenceWarning`` in the results, not printed).
-    tol : float, default=1e-3
-        EM tolerance (gain in mean per-sample log-likelihood).
+    max_iter : int, default=200
+        EM iterations cap of the mixtures, the estimators' default (stopped
+        fits are counted as ``ConvergenceWarning`` in the results, not printed).
+    tol : float, default=1e-4
+        EM tolerance (gain in mean per-sample log-likelihood), the estimators'
+        default.
     moe_experts : tuple of int, default=(2, 4, 8)
         Grid of ``n_experts`` for the flat mixture.
     hme_depths : tuple of int, default=(1, 2, 3)
@@ -44,8 +45,8 @@ class Settings:
     n_splits: int = 3
     n_repeats: int = 2
     inner_splits: int = 3
-    max_iter: int = 50
-    tol: float = 1e-3
+    max_iter: int = 200
+    tol: float = 1e-4
     moe_experts: tuple = (2, 4, 8)
     hme_depths: tuple = (1, 2, 3)
     cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
