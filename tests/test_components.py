@@ -1,0 +1,260 @@
+"""The Gaussian gate and estimator experts through the estimators' public API.
+
+Plain-numpy formulas stand in for the model wherever one exists: the
+Gaussian gate's ``log p(x)`` and gate probabilities from its fitted
+attributes, the true model's ``log p(x, y)`` from the generator's parameters.
+"""
+
+import itertools
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
+
+from mixexp import (
+    HierarchicalMixtureOfExpertsClassifier,
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+)
+from mixexp.datasets import make_gaussian_gated_regression, make_moe_classification
+
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+# -- plain numpy ----------------------------------------------------------------
+def _log_normal(X, mean, cov):
+    """``log N(x_i; mean, cov)`` for a full (d, d) or diagonal (d,) covariance."""
+    if cov.ndim == 1:
+        cov = np.diag(cov)
+    L = np.linalg.cholesky(cov)
+    z = np.linalg.solve(L, (X - mean).T)
+    return -0.5 * (X.shape[1] * _LOG_2PI + np.sum(z * z, axis=0)) - np.sum(np.log(np.diag(L)))
+
+
+def _leaf_log_weights(weights):
+    """log of each leaf's product of mixing weights on its path (flat: log a_k)."""
+    weights = np.atleast_2d(weights)
+    n_inner, b = weights.shape
+    logw = np.zeros(1)
+    for level_start in _level_starts(n_inner, b):
+        level = np.log(weights[level_start : level_start + logw.size])  # (nodes, b)
+        logw = (logw[:, None] + level).ravel()
+    return logw
+
+
+def _level_starts(n_inner, b):
+    start, size = 0, 1
+    while start < n_inner:
+        yield start
+        start, size = start + size, size * b
+
+
+def _gate_log_terms(model, X):
+    """``log(prod a) + log N(x; m_l, S_l)`` of every leaf, from the fitted attributes."""
+    logw = _leaf_log_weights(model.gate_weights_)
+    return np.column_stack(
+        [
+            logw[leaf] + _log_normal(X, model.gate_means_[leaf], model.gate_covariances_[leaf])
+            for leaf in range(logw.size)
+        ]
+    )
+
+
+def _true_log_joint(X, y, p):
+    """``log p(x, y)`` of each row under the generator's true parameters."""
+    cols = []
+    for k, w in enumerate(p["gate_weights"]):
+        log_px = _log_normal(X, p["gate_means"][k], p["gate_covariances"][k])
+        mean = X @ p["expert_coef"][k, 0] + p["expert_intercept"][k, 0]
+        var = p["noise_variance"][k, 0]
+        log_py = -0.5 * (_LOG_2PI + np.log(var) + (y - mean) ** 2 / var)
+        cols.append(np.log(w) + log_px + log_py)
+    return logsumexp(np.column_stack(cols), axis=1)
+
+
+def _gaussian_data(n=600, seed=0, **kw):
+    return make_gaussian_gated_regression(n, random_state=seed, return_params=True, **kw)
+
+
+def _clf_data(n=400, seed=0):
+    return make_moe_classification(n, n_features=3, n_experts=3, n_classes=3, random_state=seed)
+
+
+def _assert_monotone(lb):
+    assert np.all(np.isfinite(lb))
+    assert np.min(np.diff(lb), initial=0.0) >= -1e-10 * max(1.0, abs(lb[-1]))
+
+
+# =============================================================================
+# the Gaussian gate
+# =============================================================================
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gaussian_gate_recovers_the_generating_model(seed):
+    X, y, p = _gaussian_data(n=5000, seed=seed)
+    # (with seed 1 two components are close, 1.5 apart: k-means on [x, y] may merge them,
+    # as the first three starts of random_state=1 do; those of random_state=0 do not)
+    model = MixtureOfExpertsRegressor(3, gate="gaussian", n_init=3, random_state=0).fit(X, y)
+    # label permutation: the matching of the fitted and true means
+    perm = list(
+        min(
+            itertools.permutations(range(3)),
+            key=lambda q: np.abs(model.gate_means_[list(q)] - p["gate_means"]).sum(),
+        )
+    )
+    assert np.abs(model.gate_weights_[perm] - p["gate_weights"]).max() < 0.03  # seen: 0.011
+    assert np.abs(model.gate_means_[perm] - p["gate_means"]).max() < 0.15  # seen: 0.065
+    assert np.abs(model.gate_covariances_[perm] - p["gate_covariances"]).max() < 0.08  # 0.028
+    assert np.abs(model.expert_coef_[perm] - p["expert_coef"]).max() < 0.03  # seen: 0.010
+    np.testing.assert_allclose(model.noise_variance_[perm], p["noise_variance"], rtol=0.15)
+    # EM maximises the likelihood of the training data: at least the truth's,
+    # and above it by about (number of parameters) / (2 n) = 0.003 nats
+    truth = _true_log_joint(X, y, p).mean()
+    fitted = (model.log_likelihood(X, y) + model.score_samples(X)).mean()
+    assert 0.0 <= fitted - truth < 0.01
+    # lower_bound_ is the same mean log p(x, y), penalised by alpha=1e-6 only
+    assert model.lower_bound_ == pytest.approx(fitted, abs=1e-5)
+    assert model.lower_bound_ <= fitted
+
+
+def test_gaussian_gate_lower_bound_is_the_joint_loglik_without_penalty():
+    X, y, _ = _gaussian_data(n=500, seed=3)
+    model = MixtureOfExpertsRegressor(3, gate="gaussian", alpha=0.0, random_state=0).fit(X, y)
+    joint = model.log_likelihood(X, y) + model.score_samples(X)
+    assert model.lower_bound_ == pytest.approx(joint.mean(), abs=1e-10)
+
+
+def test_diagonal_gate_fits_worse_than_full_on_correlated_inputs():
+    X, y, p = _gaussian_data(n=3000, seed=0)
+    full = MixtureOfExpertsRegressor(3, gate="gaussian", random_state=0).fit(X, y)
+    diag = MixtureOfExpertsRegressor(3, gate="gaussian", covariance_type="diag", random_state=0).fit(X, y)
+    assert diag.gate_covariances_.shape == (3, 2)
+    assert diag.lower_bound_ < full.lower_bound_
+    # the diagonal is still the per-feature variance of each component
+    perm = [int(np.argmin(np.abs(diag.gate_means_ - m).sum(axis=1))) for m in p["gate_means"]]
+    true_diag = np.array([np.diag(S) for S in p["gate_covariances"]])
+    assert np.abs(diag.gate_covariances_[perm] - true_diag).max() < 0.08
+
+
+GAUSSIAN_MODELS = [
+    ("moe-reg", lambda **kw: MixtureOfExpertsRegressor(3, gate="gaussian", **kw)),
+    ("moe-clf", lambda **kw: MixtureOfExpertsClassifier(3, gate="gaussian", **kw)),
+    ("hme-reg", lambda **kw: HierarchicalMixtureOfExpertsRegressor(2, 2, gate="gaussian", **kw)),
+    ("hme-clf", lambda **kw: HierarchicalMixtureOfExpertsClassifier(2, 2, gate="gaussian", **kw)),
+    ("hme-reg-b3", lambda **kw: HierarchicalMixtureOfExpertsRegressor(2, 3, gate="gaussian", **kw)),
+]
+
+
+def _data_for(name, n=400, seed=0, **kw):
+    if "clf" in name:
+        return _clf_data(n, seed)
+    return _gaussian_data(n, seed, **kw)[:2]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::mixexp._engine.FrozenExpertWarning")
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+@pytest.mark.parametrize("name, make", GAUSSIAN_MODELS, ids=[g[0] for g in GAUSSIAN_MODELS])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gaussian_gate_lower_bounds_never_decrease(name, make, covariance_type, seed):
+    # overlapping components and noisy experts: EM has work to do
+    X, y = _data_for(name, seed=seed, mean_scale=1.0, noise=0.5)
+    sw = np.random.RandomState(seed).uniform(0.5, 2.0, size=X.shape[0])
+    init = ["kmeans", "random"][seed]
+    model = make(covariance_type=covariance_type, init_params=init, random_state=seed, max_iter=40, tol=0.0)
+    model.fit(X, y, sample_weight=sw)
+    lb = model.lower_bounds_
+    assert lb.shape == (model.n_iter_,) and model.lower_bound_ == lb[-1]
+    assert lb[-1] - lb[0] > 1e-5  # (an HME starts from a converged flat mixture)
+    _assert_monotone(lb)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+@pytest.mark.parametrize("name, make", GAUSSIAN_MODELS, ids=[g[0] for g in GAUSSIAN_MODELS])
+def test_gaussian_gate_densities_and_gates_match_numpy(name, make, covariance_type):
+    X, y = _data_for(name, seed=4)
+    model = make(covariance_type=covariance_type, random_state=0).fit(X, y)
+    n_leaves = model.gate_means_.shape[0]
+    cov_shape = (X.shape[1],) if covariance_type == "diag" else (X.shape[1], X.shape[1])
+    assert model.gate_covariances_.shape == (n_leaves, *cov_shape)
+    Xt = np.vstack([X[:50], X[:5] + 10.0 * X.std(axis=0)])
+    terms = _gate_log_terms(model, Xt)
+    log_px = logsumexp(terms, axis=1)
+    # score_samples is log p(x) of the Gaussian mixture, in raw units
+    np.testing.assert_allclose(model.score_samples(Xt), log_px, rtol=1e-9, atol=1e-9)
+    # predict_gate: a_k N(x; m_k, S_k) normalised (HME: path products of weights)
+    gates = model.predict_gate(Xt)
+    np.testing.assert_allclose(gates.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(gates, np.exp(terms - log_px[:, None]), atol=1e-9)
+    # log_likelihood is log p(y | x) = log p(x, y) - log p(x): through the responsibilities,
+    # log p(x, y) = log sum_l exp(terms_l + log p_l(y | x))
+    if hasattr(model, "predict_proba"):
+        idx = np.searchsorted(model.classes_, y[:50])
+        log_py = np.log(model.predict_experts(X[:50])[np.arange(50), :, idx])
+    else:
+        mean = model.predict_experts(X[:50])
+        var = model.noise_variance_[:, 0]
+        log_py = -0.5 * (_LOG_2PI + np.log(var) + (y[:50, None] - mean) ** 2 / var)
+    joint = logsumexp(terms[:50] + log_py, axis=1)
+    np.testing.assert_allclose(model.log_likelihood(X[:50], y[:50]), joint - log_px[:50], rtol=1e-8, atol=1e-8)
+    resp = model.responsibilities(X[:50], y[:50])
+    np.testing.assert_allclose(resp, np.exp(terms[:50] + log_py - joint[:, None]), atol=1e-8)
+
+
+def test_score_samples_is_an_outlier_score():
+    X, y, _ = _gaussian_data(n=1000, seed=0)
+    model = MixtureOfExpertsRegressor(3, gate="gaussian", random_state=0).fit(X, y)
+    inside = model.score_samples(X)
+    far = X[:20] + 8.0 * X.std(axis=0)
+    outside = model.score_samples(far)
+    assert np.all(np.isfinite(outside))
+    assert outside.max() < np.quantile(inside, 0.001) - 10.0
+    # further away: lower still (quadratically)
+    assert np.all(model.score_samples(X[:20] + 16.0 * X.std(axis=0)) < outside - 10.0)
+    # its mean on the training data is the x-part of the fitted joint log-likelihood
+    assert inside.mean() == pytest.approx(
+        model.lower_bound_ - model.log_likelihood(X, y).mean(), abs=1e-5
+    )
+
+
+def test_score_samples_only_with_a_gaussian_gate():
+    X, y, _ = _gaussian_data(n=200)
+    model = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
+    assert not hasattr(model, "score_samples")
+    with pytest.raises(AttributeError):
+        model.score_samples(X)
+
+
+def test_score_samples_units_of_the_raw_features():
+    """Rescaling a feature by c shifts log p(x) by -log c (a density)."""
+    X, y, _ = _gaussian_data(n=500, seed=1)
+    scale = np.array([1000.0, 0.01])
+    model = MixtureOfExpertsRegressor(3, gate="gaussian", random_state=0).fit(X, y)
+    scaled = MixtureOfExpertsRegressor(3, gate="gaussian", random_state=0).fit(X * scale, y)
+    np.testing.assert_allclose(
+        scaled.score_samples(X[:30] * scale), model.score_samples(X[:30]) - np.sum(np.log(scale)), atol=1e-6
+    )
+    np.testing.assert_allclose(scaled.predict(X[:30] * scale), model.predict(X[:30]), atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MixtureOfExpertsRegressor(2, gate="gaussian"),
+        lambda: HierarchicalMixtureOfExpertsClassifier(2, 2, gate="gaussian"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_gaussian_gate_rejects_sparse_input(make, fmt):
+    X, y = _clf_data(100)
+    model = make()
+    with pytest.raises(TypeError, match="gate='gaussian' needs dense X.*gate='softmax'"):
+        model.fit(sp.csr_matrix(X).asformat(fmt), y)
+    assert not hasattr(model, "n_features_in_")  # nothing was fitted
+    # the dense fit works and predicts the same from a sparse matrix (densified)
+    model.fit(X, y)
+    np.testing.assert_allclose(model.predict_gate(sp.csr_matrix(X).asformat(fmt)), model.predict_gate(X))
