@@ -94,6 +94,7 @@ class FittedMixture:
     info: dict  # the expert family's target information (scales, classes)
     gate_name: str
     expert_kind: object
+    dense: bool = True  # fitted on dense X (centred): predictions densify sparse X
 
     def engine(self, run=None):
         return EMEngine(self.tree, self.gate, self.experts, run)
@@ -195,7 +196,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     best = (*result, sorted(engine.frozen_leaves))
         params_, bounds, converged, n_iter, frozen = best
         state = FittedMixture(
-            tree, gate, experts, params_, x_mean, x_scale, info, self.gate, _expert_kind(self.expert)
+            tree, gate, experts, params_, x_mean, x_scale, info, self.gate, _expert_kind(self.expert),
+            dense=not sp.issparse(X),
         )
         attributes = self._public_attributes(state)
         if frozen:
@@ -306,8 +308,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Validated ``X`` (and ``y``) as an internal :class:`Design` and the fitted state."""
         state = self._state()
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
-        if sp.issparse(X) and np.any(state.x_mean != 0):
-            X = X.toarray()  # fitted on dense data: centring needs dense rows
+        if sp.issparse(X) and state.dense:
+            # fitted on dense data: centring needs dense rows, and so may the components
+            # (whether the mean happens to be 0 must not matter)
+            X = X.toarray()
         Xa = design_matrix(X, state.x_mean, state.x_scale)
         state.gate.check_input(Xa)
         target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)

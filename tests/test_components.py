@@ -258,3 +258,15 @@ def test_gaussian_gate_rejects_sparse_input(make, fmt):
     # the dense fit works and predicts the same from a sparse matrix (densified)
     model.fit(X, y)
     np.testing.assert_allclose(model.predict_gate(sp.csr_matrix(X).asformat(fmt)), model.predict_gate(X))
+
+
+def test_sparse_prediction_of_a_dense_fit_does_not_depend_on_the_mean():
+    """A model fitted on dense X predicts from sparse X by densifying it, also when the
+    training mean happens to be exactly 0 (it used to stay sparse then, and the Gaussian
+    gate refused it)."""
+    X = np.tile([[-1.0], [1.0], [-2.0], [2.0]], (25, 1))
+    y = X[:, 0] ** 2 + np.random.RandomState(0).randn(100) * 0.1
+    model = MixtureOfExpertsRegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    assert np.all(model.x_mean_ == 0.0)
+    np.testing.assert_allclose(model.predict(sp.csr_matrix(X)), model.predict(X))
+    np.testing.assert_allclose(model.score_samples(sp.csc_matrix(X)), model.score_samples(X))
