@@ -167,6 +167,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if warm:
             self._check_warm_start(fitted, tree, X, old_n_features)
             x_mean, x_scale = fitted.x_mean, fitted.x_scale
+            if fitted.dense and sp.issparse(X):
+                X = X.toarray()  # the fitted coordinates are centred: as in prediction
             target, info = experts.prepare_target(y, sw)
             self._check_warm_target(fitted, info)
             target, info = fitted.experts.check_target(y, n_samples, fitted.info), fitted.info

@@ -270,3 +270,17 @@ def test_sparse_prediction_of_a_dense_fit_does_not_depend_on_the_mean():
     assert np.all(model.x_mean_ == 0.0)
     np.testing.assert_allclose(model.predict(sp.csr_matrix(X)), model.predict(X))
     np.testing.assert_allclose(model.score_samples(sp.csc_matrix(X)), model.score_samples(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_with_sparse_x_after_a_dense_fit():
+    """The continued fit sees the same (centred) coordinates as the first fit; sparse X
+    used to skip the centring silently and EM went on from nonsense."""
+    X, y, _ = _gaussian_data(n=400, seed=2)
+    X = X + 5.0
+    model = MixtureOfExpertsRegressor(2, random_state=0, warm_start=True, tol=1e-8, max_iter=300)
+    model.fit(X, y)
+    before, score = model.lower_bound_, model.score(X, y)
+    model.fit(sp.csr_matrix(X), y)
+    assert model.lower_bounds_[0] >= before - 1e-9
+    assert model.score(X, y) >= score - 1e-6
