@@ -14,6 +14,11 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeRegressor
 
 from mixexp import (
     HierarchicalMixtureOfExpertsClassifier,
@@ -21,6 +26,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
+from mixexp._engine import FrozenExpertWarning
 from mixexp.datasets import make_gaussian_gated_regression, make_moe_classification
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -284,3 +290,31 @@ def test_warm_start_with_sparse_x_after_a_dense_fit():
     model.fit(sp.csr_matrix(X), y)
     assert model.lower_bounds_[0] >= before - 1e-9
     assert model.score(X, y) >= score - 1e-6
+
+
+# =============================================================================
+# estimators as experts
+# =============================================================================
+@pytest.mark.parametrize(
+    "make, data",
+    [
+        (lambda: MixtureOfExpertsRegressor(3, expert=Ridge()), "reg"),
+        (lambda: MixtureOfExpertsClassifier(3, expert=LogisticRegression()), "clf"),
+        (lambda: HierarchicalMixtureOfExpertsRegressor(2, 2, expert=DecisionTreeRegressor(max_depth=2)), "reg"),
+    ],
+)
+def test_experts_without_responsibility_from_the_start(make, data):
+    """Fewer distinct rows than experts: k-means leaves a leaf empty and its estimator
+    was never fitted (AttributeError on None).  It starts fitted to all rows, as a
+    linear expert starts from the marginal of y, and EM goes on."""
+    X = np.repeat([[0.0, 1.0], [1.0, 0.0]], 10, axis=0)
+    y = np.repeat([0.0, 1.0], 10) if data == "reg" else np.repeat([0, 1], 10)
+    model = make().set_params(random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FrozenExpertWarning)
+        model.fit(X, y)
+    assert all(hasattr(e, "n_features_in_") for e in model.experts_)  # every expert fitted
+    assert np.all(np.isfinite(model.log_likelihood(X, y)))
+    assert model.score(X, y) > 0.99
+    assert np.all(np.isfinite(model.predict_experts(X)))
+

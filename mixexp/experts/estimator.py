@@ -14,6 +14,12 @@ and stops at the first iteration that does not gain.  Inputs are the
 internally standardised features, without the column of ones; regression
 targets are standardised too.  The row sums an estimator's M-step needs are
 its rows and weights themselves.
+
+An expert that has not received any responsibility yet (an empty cluster of
+the initial partition) starts fitted to all rows with their sample weights, as
+linear experts start from the marginal of ``y``; while it receives none, it
+keeps that state (a frozen expert).  Otherwise the first refit would have no
+estimator to predict with.
 """
 
 import numbers
@@ -161,8 +167,12 @@ class EstimatorExperts:
         new = {**params, "estimators": estimators}
         if self.task == "regression":
             new["var"] = params["var"].copy()
-        for leaf in np.flatnonzero(active):
-            w = W[:, leaf]
+        # an inactive leaf keeps its estimator; one never fitted (e.g. an empty k-means
+        # cluster at the start) is fitted to all rows with their sample weights instead
+        sw = W.sum(axis=1)
+        fit = [leaf for leaf in range(W.shape[1]) if active[leaf] or estimators[leaf] is None]
+        for leaf in fit:
+            w = W[:, leaf] if active[leaf] else sw
             est = clone(self.templates[leaf])
             est.fit(X, y, **{_weight_route(est): w})
             estimators[leaf] = est
