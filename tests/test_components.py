@@ -318,3 +318,17 @@ def test_experts_without_responsibility_from_the_start(make, data):
     assert model.score(X, y) > 0.99
     assert np.all(np.isfinite(model.predict_experts(X)))
 
+
+def test_classifier_expert_without_predict_proba_is_rejected_at_fit():
+    X, y = _clf_data(100)
+    model = MixtureOfExpertsClassifier(2, expert=LinearSVC())
+    with pytest.raises(ValueError, match="LinearSVC.*predict_proba"):
+        model.fit(X, y)
+    assert not hasattr(model, "n_features_in_")
+    # a pipeline whose last step has no predict_proba, an SGD classifier without it
+    with pytest.raises(ValueError, match="predict_proba"):
+        MixtureOfExpertsClassifier(2, expert=make_pipeline(StandardScaler(), LinearSVC())).fit(X, y)
+    with pytest.raises(ValueError, match="predict_proba"):
+        MixtureOfExpertsClassifier(2, expert=SGDClassifier(loss="hinge")).fit(X, y)
+    # with predict_proba they are accepted
+    MixtureOfExpertsClassifier(2, expert=SGDClassifier(loss="log_loss", random_state=0)).fit(X, y)

@@ -63,6 +63,12 @@ def check_expert_estimators(expert, task, n_leaves):
             raise TypeError(f"expert must be 'linear' or scikit-learn estimators, got {est!r}.")
         if not wanted(est):
             raise ValueError(f"expert {est!r} is not a {kind}, as this model's experts must be.")
+        if task == "classification" and not hasattr(est, "predict_proba"):
+            raise ValueError(
+                f"expert {est!r} has no predict_proba; a classification expert's density is "
+                "its probability of the observed class (e.g. SVC(probability=True), "
+                "SGDClassifier(loss='log_loss'))."
+            )
         if _weight_route(est) is None:
             raise ValueError(
                 f"expert {est!r} does not accept sample_weight in fit; EM refits each expert "
