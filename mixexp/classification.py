@@ -27,7 +27,9 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         is cloned for every expert, a list gives one per expert; each is
         refitted with its posterior weights.  Such refits only approximate the
         M-step: EM keeps its best iterate and stops when an iteration does
-        not gain.
+        not gain.  A ``LogisticRegression`` expert's penalty counts in the
+        objective, so ``expert=LogisticRegression(C=1 / a)`` (3 or more
+        classes) fits the same model as ``alpha=a``, with exact M-steps.
     gate_alpha : float, default=1e-3
         L2 penalty on the softmax gate's coefficients (not intercepts), in
         units of standardised features.

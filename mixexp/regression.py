@@ -27,7 +27,9 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         for every expert, a list gives one per expert; each is refitted with
         its posterior weights and has a Gaussian noise variance from its
         weighted residuals.  Such refits only approximate the M-step: EM keeps
-        its best iterate and stops when an iteration does not gain.
+        its best iterate and stops when an iteration does not gain.  A
+        ``Ridge`` expert's penalty counts in the objective (and its variance),
+        so ``expert=Ridge(alpha=a)`` fits the same model as ``alpha=a``.
     gate_alpha : float, default=1e-3
         L2 penalty on the softmax gate's coefficients (not intercepts), in
         units of standardised features.

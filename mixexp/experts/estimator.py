@@ -10,7 +10,16 @@ target from its weighted residuals; a classification expert's density is its
 A weighted refit need not maximise the weighted log-likelihood (a tree, a
 network or a penalised model maximises something else), so EM with such
 experts is only approximately monotone: the engine keeps the best iterate
-and stops at the first iteration that does not gain.  Inputs are the
+and stops at the first iteration that does not gain.  Penalised linear
+models whose penalty is known (:class:`~sklearn.linear_model.Ridge`,
+:class:`~sklearn.linear_model.LogisticRegression`, also as the last step of a
+pipeline) count it in the objective, as the built-in linear experts do: their
+refits are then exact M-steps of the penalised likelihood and EM is monotone
+in it; a Ridge expert's noise variance is ``(RSS + alpha ||coef||^2) / weight``,
+the exact M-step of its conjugate prior, so that ``expert=Ridge(alpha=a)`` is
+``alpha=a`` with linear experts.  Without the penalty in the objective, EM
+stopped where a refit traded likelihood for penalty, long before convergence.
+Inputs are the
 internally standardised features, without the column of ones; regression
 targets are standardised too.  The row sums an estimator's M-step needs are
 its rows and weights themselves.
@@ -27,6 +36,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
@@ -47,6 +57,43 @@ def _weight_route(estimator):
         if last != "passthrough" and has_fit_parameter(last, "sample_weight"):
             return f"{name}__sample_weight"
     return None
+
+
+def _final(estimator):
+    """The estimator itself, or the last step of a pipeline (the one given the weights)."""
+    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+
+
+def _ridge_alpha(estimator):
+    """``alpha`` of a :class:`~sklearn.linear_model.Ridge` expert (or a pipeline ending
+    in one), whose refit minimises ``sum_i w_i r_i^2 + alpha ||coef||^2``; else None."""
+    final = _final(estimator)
+    return np.asarray(final.alpha, dtype=np.float64) if type(final) is Ridge else None
+
+
+def _logistic_penalty(estimator):
+    """``(strength, l1_ratio)`` of a :class:`~sklearn.linear_model.LogisticRegression`
+    expert (or a pipeline ending in one), whose refit maximises the weighted
+    log-likelihood minus ``strength * (l1_ratio |coef|_1 + (1 - l1_ratio) / 2 ||coef||^2)``
+    (intercepts not penalised); None when the refit maximises something else (class
+    weights, liblinear's penalised intercept) or another estimator."""
+    final = _final(estimator)
+    if type(final) is not LogisticRegression or final.class_weight is not None:
+        return None
+    if final.solver == "liblinear":
+        return None
+    penalty, l1_ratio = final.penalty, final.l1_ratio
+    if penalty == "deprecated":  # scikit-learn >= 1.8: C and l1_ratio say it all
+        ratio = 0.0 if l1_ratio is None else float(l1_ratio)
+    elif penalty in ("l2", "l1"):
+        ratio = 0.0 if penalty == "l2" else 1.0
+    elif penalty == "elasticnet":
+        ratio = float(l1_ratio)
+    else:  # None or "none"
+        return 0.0, 0.0
+    if not np.isfinite(final.C):
+        return 0.0, 0.0
+    return 1.0 / final.C, ratio
 
 
 def check_expert_estimators(expert, task, n_leaves):
@@ -184,17 +231,53 @@ class EstimatorExperts:
             estimators[leaf] = est
             if self.task == "regression":
                 resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
-                new["var"][leaf] = np.maximum(w @ resid**2 / w.sum(), self.reg_variance)
+                rss = w @ resid**2
+                alpha = _ridge_alpha(est)
+                if alpha is not None:  # the exact M-step of the ridge prior alpha / (2 var)
+                    rss = rss + alpha * self._sq_coef(est, target.shape[1])
+                new["var"][leaf] = np.maximum(rss / w.sum(), self.reg_variance)
         return new, False
 
+    @staticmethod
+    def _sq_coef(est, n_outputs):
+        """``||coef||^2`` of a linear expert for each output, ``(n_outputs,)``."""
+        coef = np.asarray(_final(est).coef_, dtype=np.float64).reshape(n_outputs, -1)
+        return np.sum(coef**2, axis=1)
+
     def penalty(self, params):
-        return 0.0
+        """The penalties of the experts whose refits are penalised fits of known form.
+
+        A :class:`~sklearn.linear_model.Ridge` expert's refit maximises the weighted
+        log-likelihood minus ``alpha ||coef||^2 / (2 var)`` (with the noise variance
+        from residuals and penalty, as linear experts); a
+        :class:`~sklearn.linear_model.LogisticRegression` expert's, minus its penalty
+        ``(1 / C) (l1_ratio |coef|_1 + (1 - l1_ratio) / 2 ||coef||^2)``.  Counting these
+        makes EM with such experts monotone in the penalised objective, as with
+        the built-in experts, instead of stopping early where the refit trades
+        likelihood for penalty.  Other estimators count 0.
+        """
+        total = 0.0
+        for leaf, est in enumerate(params["estimators"]):
+            if est is None:
+                continue
+            alpha = _ridge_alpha(est)
+            if alpha is not None:
+                var = params["var"][leaf]
+                total += 0.5 * float(np.sum(alpha * self._sq_coef(est, var.shape[0]) / var))
+                continue
+            logistic = _logistic_penalty(est)
+            if logistic is not None:
+                strength, ratio = logistic
+                coef = np.asarray(_final(est).coef_, dtype=np.float64)
+                l1, l2 = np.sum(np.abs(coef)), np.sum(coef**2)
+                total += strength * (ratio * l1 + 0.5 * (1.0 - ratio) * l2)
+        return total
 
     def n_free_params(self, params):
         """Coefficients of linear-model experts and the noise variances; others have no count."""
         count = params["var"].size if "var" in params else 0
         for est in params["estimators"]:
-            final = est.steps[-1][1] if isinstance(est, Pipeline) else est
+            final = _final(est)
             if not hasattr(final, "coef_"):
                 raise ValueError(
                     f"the number of free parameters of expert {est!r} is unknown (it has no "
