@@ -13,13 +13,19 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.special import logsumexp
+from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import SplineTransformer, StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from sklearn.tree import DecisionTreeRegressor
+from threadpoolctl import threadpool_limits
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from mixexp import (
     HierarchicalMixtureOfExpertsClassifier,
@@ -380,18 +386,25 @@ def test_ridge_experts_equal_linear_experts(alpha):
         np.testing.assert_allclose(intercept, linear.expert_intercept_[k, 0], rtol=0, atol=1e-6)
 
 
-def test_logistic_experts_equal_multinomial_experts_at_convergence():
+@pytest.fixture(scope="module")
+def logistic_pair():
+    """The same mixture with built-in multinomial experts and LogisticRegression experts."""
+    X, y = make_moe_classification(300, n_features=2, n_experts=2, n_classes=3, random_state=1)
+    alpha, kw = 0.1, dict(n_experts=2, gate_alpha=1.0, tol=1e-12, max_iter=4000, random_state=0)
+    builtin = MixtureOfExpertsClassifier(alpha=alpha, **kw).fit(X, y)
+    lr = LogisticRegression(C=1 / alpha, solver="newton-cholesky", tol=1e-10, max_iter=1000)
+    logistic = MixtureOfExpertsClassifier(expert=lr, **kw).fit(X, y)
+    return X, y, builtin, logistic
+
+
+def test_logistic_experts_equal_multinomial_experts_at_convergence(logistic_pair):
     """LogisticRegression(C=1/alpha) solves each expert's M-step exactly, the built-in
     multinomial experts take bound steps: the same penalised likelihood, but different
     paths, so they agree only at convergence.  A gate penalty of 1 keeps the gate from
     drifting towards separation (then neither converges in thousands of iterations).
     Achieved: probabilities 5e-5 apart, lower bounds 2e-10; the built-in experts need
     1790 iterations at tol=1e-12, LogisticRegression experts 379."""
-    X, y = make_moe_classification(300, n_features=2, n_experts=2, n_classes=3, random_state=1)
-    alpha, kw = 0.1, dict(n_experts=2, gate_alpha=1.0, tol=1e-12, max_iter=4000, random_state=0)
-    builtin = MixtureOfExpertsClassifier(alpha=alpha, **kw).fit(X, y)
-    lr = LogisticRegression(C=1 / alpha, solver="newton-cholesky", tol=1e-10, max_iter=1000)
-    logistic = MixtureOfExpertsClassifier(expert=lr, **kw).fit(X, y)
+    X, y, builtin, logistic = logistic_pair
     assert builtin.converged_ and logistic.converged_
     assert logistic.lower_bound_ == pytest.approx(builtin.lower_bound_, abs=1e-8)
     np.testing.assert_allclose(logistic.predict_proba(X), builtin.predict_proba(X), rtol=0, atol=3e-4)
@@ -400,3 +413,245 @@ def test_logistic_experts_equal_multinomial_experts_at_convergence():
     for k, est in enumerate(logistic.experts_):
         coef = est.coef_ / logistic.x_scale_  # raw units; both sum to 0 over classes
         np.testing.assert_allclose(coef, builtin.expert_coef_[k], rtol=0, atol=5e-3)
+
+
+# -- nonlinear experts ----------------------------------------------------------
+def _two_regimes(n, seed):
+    """y = sin(3x) left of 0, 1 - (x - 1.5)^2 right of it, noise 0.1: two nonlinear regimes."""
+    rs = np.random.RandomState(seed)
+    x = rs.uniform(-3.0, 3.0, size=(n, 1))
+    f = np.where(x[:, 0] < 0, np.sin(3.0 * x[:, 0]), 1.0 - (x[:, 0] - 1.5) ** 2)
+    return x, f + 0.1 * rs.randn(n)
+
+
+NONLINEAR = {
+    "spline": lambda: make_pipeline(SplineTransformer(n_knots=8), Ridge(alpha=1e-3)),
+    "mlp": lambda: MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=200, random_state=0),
+    "hgb": lambda: HistGradientBoostingRegressor(
+        max_iter=10, max_leaf_nodes=4, learning_rate=0.3, random_state=0
+    ),
+}
+STRUCTURES = {
+    "moe": lambda expert: MixtureOfExpertsRegressor(2, expert=expert, random_state=0),
+    "hme": lambda expert: HierarchicalMixtureOfExpertsRegressor(2, 2, expert=expert, random_state=0),
+}
+# test R^2 seen on 2 cores (linear experts: 0.068 for the MoE, 0.880 for the HME):
+#            spline  mlp    hgb
+#     moe    0.924   0.881  0.740
+#     hme    0.959   0.949  0.873 (boosted trees do not beat 4 linear pieces here)
+R2_SEEN = {
+    ("moe", "spline"): 0.924, ("moe", "mlp"): 0.881, ("moe", "hgb"): 0.740,
+    ("hme", "spline"): 0.959, ("hme", "mlp"): 0.949, ("hme", "hgb"): 0.873,
+}
+
+
+@pytest.fixture(scope="module")
+def two_regimes():
+    X, y = _two_regimes(500, 0)
+    Xt, yt = _two_regimes(2000, 1)
+    linear = {name: r2_score(yt, make("linear").fit(X, y).predict(Xt)) for name, make in STRUCTURES.items()}
+    return X, y, Xt, yt, linear
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", sorted(NONLINEAR))
+@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+def test_nonlinear_experts_fit_nonlinear_regimes(two_regimes, structure, kind):
+    X, y, Xt, yt, linear = two_regimes
+    # HistGradientBoosting's OpenMP threads wait for each other on busy cores: 10 ms fits
+    # took seconds; one thread keeps the test fast and changes no result
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model = STRUCTURES[structure](NONLINEAR[kind]()).fit(X, y)
+    r2 = r2_score(yt, model.predict(Xt))
+    assert r2 > R2_SEEN[structure, kind] - 0.05
+    if (structure, kind) != ("hme", "hgb"):
+        assert r2 > linear[structure] + 0.05
+    assert len(model.experts_) == model.predict_gate(X[:1]).shape[1]
+    assert all(type(e) is type(NONLINEAR[kind]()) for e in model.experts_)
+    _assert_monotone(model.lower_bounds_)
+
+
+# -- in pipelines, grid searches, lists -------------------------------------------
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_estimator_experts_in_pipeline_and_grid_search():
+    X, y, _ = _gaussian_data(n=300, seed=1, noise=0.2)
+    moe = MixtureOfExpertsRegressor(2, expert=Ridge(), random_state=0)
+    pipe = make_pipeline(StandardScaler(), moe)
+    assert pipe.get_params()["mixtureofexpertsregressor__expert__alpha"] == 1.0
+    search = GridSearchCV(pipe, {"mixtureofexpertsregressor__expert__alpha": [1e-3, 1e3]}, cv=3)
+    search.fit(X, y)
+    assert search.best_params_ == {"mixtureofexpertsregressor__expert__alpha": 1e-3}
+    best = search.best_estimator_[-1]
+    assert all(e.alpha == 1e-3 for e in best.experts_)
+    assert moe.expert.alpha == 1.0 and not hasattr(moe.expert, "coef_")  # the template is untouched
+    # nested twice: an expert that is itself a pipeline, in an HME
+    hme = HierarchicalMixtureOfExpertsRegressor(
+        1, 2, expert=make_pipeline(SplineTransformer(n_knots=5), Ridge()), random_state=0
+    )
+    search = GridSearchCV(hme, {"expert__ridge__alpha": [1e-3, 1e4]}, cv=3).fit(X, y)
+    assert search.best_params_ == {"expert__ridge__alpha": 1e-3}
+    assert search.best_score_ > 0.8
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_heterogeneous_experts():
+    X, y, _ = _gaussian_data(n=300, seed=2, noise=0.2)
+    templates = [Ridge(alpha=1e-3), DecisionTreeRegressor(max_depth=3, random_state=0)]
+    model = MixtureOfExpertsRegressor(2, expert=templates, random_state=0).fit(X, y)
+    assert [type(e) for e in model.experts_] == [Ridge, DecisionTreeRegressor]
+    assert model.experts_[0] is not templates[0] and not hasattr(templates[0], "coef_")
+    assert model.score(X, y) > 0.8
+    _assert_monotone(model.lower_bounds_)
+    # an HME takes one estimator per leaf, breadth-first
+    leaves = [Ridge(), DecisionTreeRegressor(max_depth=2), Ridge(alpha=10.0), DecisionTreeRegressor(max_depth=4)]
+    hme = HierarchicalMixtureOfExpertsRegressor(2, 2, expert=leaves, random_state=0).fit(X, y)
+    assert [type(e) for e in hme.experts_] == [type(t) for t in leaves]
+    assert [e.get_params() for e in hme.experts_] == [t.get_params() for t in leaves]
+    # classifiers too, and a tuple
+    Xc, yc = _clf_data(200)
+    clf = MixtureOfExpertsClassifier(2, expert=(LogisticRegression(), DecisionTreeClassifier(max_depth=2)))
+    clf.set_params(random_state=0).fit(Xc, yc)
+    assert clf.predict_proba(Xc).shape == (200, 3)
+
+
+@pytest.mark.parametrize(
+    "make, n_leaves",
+    [
+        (lambda e: MixtureOfExpertsRegressor(3, expert=e), 3),
+        (lambda e: HierarchicalMixtureOfExpertsRegressor(2, 2, expert=e), 4),
+    ],
+)
+@pytest.mark.parametrize("n_given", [1, 2, 5])
+def test_wrong_number_of_experts_is_rejected(make, n_leaves, n_given):
+    X, y, _ = _gaussian_data(n=100)
+    model = make([Ridge() for _ in range(n_given)])
+    with pytest.raises(ValueError, match=f"list of {n_given} estimators, but the model has {n_leaves} experts"):
+        model.fit(X, y)
+    assert not hasattr(model, "n_features_in_")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [KNeighborsRegressor(), make_pipeline(StandardScaler(), KNeighborsRegressor())],
+    ids=["knn", "pipeline"],
+)
+def test_expert_without_sample_weight_is_rejected_and_changes_nothing(bad):
+    X, y, _ = _gaussian_data(n=200)
+    model = MixtureOfExpertsRegressor(2, random_state=0).set_params(expert=bad)
+    with pytest.raises(ValueError, match="does not accept sample_weight in fit"):
+        model.fit(X, y)
+    assert not hasattr(model, "n_features_in_") and not hasattr(model, "experts_")
+    # a fitted model stays as it was
+    model.set_params(expert=Ridge()).fit(X, y)
+    state = dict(model.__dict__)
+    prediction = model.predict(X)
+    model.set_params(expert=bad)
+    with pytest.raises(ValueError, match="KNeighborsRegressor.*sample_weight"):
+        model.fit(X[:100], y[:100])
+    assert all(model.__dict__[k] is v for k, v in state.items() if k != "expert")
+    np.testing.assert_array_equal(model.predict(X), prediction)
+
+
+# -- EM with estimator experts ------------------------------------------------------
+ESTIMATOR_MODELS = [
+    ("ridge-softmax", lambda: MixtureOfExpertsRegressor(3, expert=Ridge(alpha=0.1))),
+    ("ridge-gaussian", lambda: MixtureOfExpertsRegressor(3, gate="gaussian", expert=Ridge(alpha=0.1))),
+    ("tree", lambda: MixtureOfExpertsRegressor(3, expert=DecisionTreeRegressor(max_depth=3, random_state=0))),
+    ("hme-tree", lambda: HierarchicalMixtureOfExpertsRegressor(2, 2, expert=DecisionTreeRegressor(max_depth=2))),
+    ("logistic", lambda: MixtureOfExpertsClassifier(3, expert=LogisticRegression(C=10.0))),
+    ("hme-logistic-gaussian", lambda: HierarchicalMixtureOfExpertsClassifier(
+        2, 2, gate="gaussian", covariance_type="diag", expert=LogisticRegression())),
+    ("tree-clf", lambda: MixtureOfExpertsClassifier(2, expert=DecisionTreeClassifier(max_depth=2, random_state=0))),
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::mixexp._engine.FrozenExpertWarning")
+@pytest.mark.parametrize("name, make", ESTIMATOR_MODELS, ids=[m[0] for m in ESTIMATOR_MODELS])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_estimator_experts_keep_the_best_iterate(name, make, seed):
+    """EM never reports a decrease: an iteration that does not gain is discarded, its
+    entry repeats the best bound, EM stops there with converged_ True; the parameters
+    kept are those whose bound is reported."""
+    X, y = (_clf_data(300, seed) if "logistic" in name or "clf" in name
+            else _gaussian_data(300, seed, mean_scale=1.0, noise=0.5)[:2])
+    sw = np.random.RandomState(seed).uniform(0.5, 2.0, size=X.shape[0])
+    model = make().set_params(random_state=seed, max_iter=30, tol=0.0, gate_alpha=0.0)
+    model.fit(X, y, sample_weight=sw)
+    lb = model.lower_bounds_
+    assert lb.shape == (model.n_iter_,) and model.lower_bound_ == lb[-1] == lb.max()
+    _assert_monotone(lb)
+    if model.n_iter_ < 30:  # stopped by an iteration that did not gain (tol=0)
+        assert model.converged_ and lb[-1] == lb[-2]
+    else:
+        assert not model.converged_
+    # the bound is the weighted mean log-likelihood of the returned model (trees have no
+    # penalty, gate_alpha=0: exactly; Ridge and logistic experts: minus their penalty)
+    ll = model.log_likelihood(X, y)
+    if model.gate == "gaussian":
+        ll = ll + model.score_samples(X)
+    mean_ll = np.average(ll, weights=sw)
+    if "tree" in name:
+        assert model.lower_bound_ == pytest.approx(mean_ll, abs=1e-10)
+    else:
+        assert model.lower_bound_ <= mean_ll + 1e-12
+
+
+def test_estimator_experts_max_iter_and_convergence_warning():
+    X, y, _ = _gaussian_data(n=300, seed=0, mean_scale=1.0, noise=0.5)
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        model = MixtureOfExpertsRegressor(3, expert=Ridge(), max_iter=1, random_state=0).fit(X, y)
+    assert model.n_iter_ == 1 and not model.converged_ and model.lower_bounds_.shape == (1,)
+    # from there, warm_start continues and never falls below
+    before = model.lower_bound_
+    model.set_params(warm_start=True, max_iter=200, tol=1e-8).fit(X, y)
+    assert model.converged_ and model.n_iter_ > 1
+    assert model.lower_bounds_[0] >= before
+    _assert_monotone(np.r_[before, model.lower_bounds_])
+
+
+# -- pickling, criteria -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "make, data",
+    [
+        (lambda: MixtureOfExpertsRegressor(2, gate="gaussian", expert=make_pipeline(SplineTransformer(), Ridge())), "reg"),
+        (lambda: HierarchicalMixtureOfExpertsRegressor(2, 2, expert=[Ridge(), DecisionTreeRegressor(max_depth=2)] * 2), "reg"),
+        (lambda: MixtureOfExpertsClassifier(2, expert=LogisticRegression()), "clf"),
+    ],
+)
+def test_pickle_round_trip(make, data):
+    X, y = _clf_data(200) if data == "clf" else _gaussian_data(200)[:2]
+    model = make().set_params(random_state=0).fit(X, y)
+    clone_ = pickle.loads(pickle.dumps(model))
+    methods = ["predict", "predict_gate", "predict_experts"]
+    methods += ["predict_proba"] if data == "clf" else []
+    methods += ["score_samples"] if model.gate == "gaussian" else []
+    for method in methods:
+        np.testing.assert_array_equal(getattr(clone_, method)(X), getattr(model, method)(X))
+    np.testing.assert_array_equal(clone_.log_likelihood(X, y), model.log_likelihood(X, y))
+    assert [type(e) for e in clone_.experts_] == [type(e) for e in model.experts_]
+    assert clone_.lower_bound_ == model.lower_bound_
+    if data == "reg":
+        np.testing.assert_array_equal(clone_.sample_y(X[:5], 3, random_state=1), model.sample_y(X[:5], 3, random_state=1))
+
+
+def test_bic_and_aic_with_estimator_experts():
+    X, y, _ = _gaussian_data(n=300, seed=0)
+    n, d = X.shape
+    ll = None
+    for gate, n_gate in [("softmax", (3 - 1) * (d + 1)), ("gaussian", (3 - 1) + 3 * (d + d * (d + 1) // 2))]:
+        model = MixtureOfExpertsRegressor(3, gate=gate, expert=Ridge(), random_state=0).fit(X, y)
+        k = n_gate + 3 * (d + 1) + 3  # gate, coefficients and intercepts, noise variances
+        ll = model.log_likelihood(X, y).sum()
+        assert model.bic(X, y) == pytest.approx(-2 * ll + k * np.log(n))
+        assert model.aic(X, y) == pytest.approx(-2 * ll + 2 * k)
+    # the same count as linear experts: the criteria of the same fit are equal
+    linear = MixtureOfExpertsRegressor(3, alpha=1.0, random_state=0).fit(X, y)
+    ridge = MixtureOfExpertsRegressor(3, expert=Ridge(alpha=1.0), random_state=0).fit(X, y)
+    assert ridge.bic(X, y) == pytest.approx(linear.bic(X, y), rel=1e-8)
+    # experts without coefficients: no parameter count, a clear error (and no other harm)
+    tree = MixtureOfExpertsRegressor(2, expert=DecisionTreeRegressor(max_depth=2), random_state=0).fit(X, y)
+    for criterion in (tree.bic, tree.aic):
+        with pytest.raises(ValueError, match="DecisionTreeRegressor.*no coef_.*bic and aic are not defined"):
+            criterion(X, y)
+    assert np.all(np.isfinite(tree.log_likelihood(X, y)))
