@@ -655,3 +655,28 @@ def test_bic_and_aic_with_estimator_experts():
         with pytest.raises(ValueError, match="DecisionTreeRegressor.*no coef_.*bic and aic are not defined"):
             criterion(X, y)
     assert np.all(np.isfinite(tree.log_likelihood(X, y)))
+
+
+def test_bic_counts_logistic_experts_as_multinomial_experts(logistic_pair):
+    """A softmax over K classes has K - 1 free rows of coefficients and intercept, as the
+    built-in experts count; LogisticRegression's coef_ has K rows (it counted K)."""
+    X, y, builtin, logistic = logistic_pair
+    n, d = X.shape
+
+    def n_parameters(model):
+        return (model.bic(X, y) + 2.0 * model.log_likelihood(X, y).sum()) / np.log(n)
+
+    expected = (2 - 1) * (d + 1) + 2 * (3 - 1) * (d + 1)  # gate, two 3-class experts
+    assert n_parameters(builtin) == pytest.approx(expected)
+    assert n_parameters(logistic) == pytest.approx(expected)
+    # binary: LogisticRegression's one row is already the free one
+    Xb, yb = X[y < 2], y[y < 2]
+    binary = MixtureOfExpertsClassifier(2, expert=LogisticRegression(), random_state=0).fit(Xb, yb)
+    assert (binary.bic(Xb, yb) + 2.0 * binary.log_likelihood(Xb, yb).sum()) / np.log(len(yb)) == pytest.approx(
+        (2 - 1) * (d + 1) + 2 * (d + 1)
+    )
+    # intercepts count only when fitted (fit_intercept=False leaves intercept_ = 0)
+    no_intercept = MixtureOfExpertsClassifier(
+        2, expert=LogisticRegression(fit_intercept=False), random_state=0
+    ).fit(X, y)
+    assert n_parameters(no_intercept) == pytest.approx((2 - 1) * (d + 1) + 2 * (3 - 1) * d)

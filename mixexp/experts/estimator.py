@@ -274,7 +274,11 @@ class EstimatorExperts:
         return total
 
     def n_free_params(self, params):
-        """Coefficients of linear-model experts and the noise variances; others have no count."""
+        """Coefficients of linear-model experts and the noise variances; others have no count.
+
+        A classifier with one row of coefficients per class (a softmax over ``K > 2``
+        classes) has ``K - 1`` free rows, as the built-in multinomial experts count.
+        """
         count = params["var"].size if "var" in params else 0
         for est in params["estimators"]:
             final = _final(est)
@@ -283,7 +287,12 @@ class EstimatorExperts:
                     f"the number of free parameters of expert {est!r} is unknown (it has no "
                     "coef_), so bic and aic are not defined for this model."
                 )
-            count += np.size(final.coef_) + np.size(getattr(final, "intercept_", 0))
+            coef = np.atleast_2d(final.coef_)
+            fitted_intercept = getattr(final, "fit_intercept", True) and hasattr(final, "intercept_")
+            n = coef.size + (np.size(final.intercept_) if fitted_intercept else 0)
+            if self.task == "classification" and coef.shape[0] == params["n_classes"] > 2:
+                n -= n // coef.shape[0]  # softmax rows are defined up to a common shift
+            count += n
         return count
 
     # -- fitted attributes and predictions --------------------------------------
