@@ -88,7 +88,11 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
-        Whether the best initialisation met ``tol``.
+        Whether the best initialisation met ``tol`` (not stopped by
+        ``max_iter``).  With estimator experts EM also stops, converged, at the
+        first iteration that does not gain: that iteration counts in
+        ``n_iter_``, its parameters are discarded and its entry of
+        ``lower_bounds_`` repeats the best value.
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
@@ -217,7 +221,11 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features.
     converged_ : bool
-        Whether the best initialisation met ``tol``.
+        Whether the best initialisation met ``tol`` (not stopped by
+        ``max_iter``).  With estimator experts EM also stops, converged, at the
+        first iteration that does not gain: that iteration counts in
+        ``n_iter_``, its parameters are discarded and its entry of
+        ``lower_bounds_`` repeats the best value.
     n_iter_ : int
         EM iterations of the best initialisation (after its flat start).
     lower_bound_ : float
