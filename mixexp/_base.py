@@ -397,12 +397,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 joint = joint - state.engine(run).e_step(state.params, design, experts=False)[1]
         return joint + state.experts.loglik_shift(state.info)
 
-    @available_if(lambda self: self.gate == "gaussian")
+    def _models_x(self):
+        """Whether the model has a density of x: the fitted gate's, else the parameter's."""
+        fitted = getattr(self, "_fitted", None)
+        return fitted.gate.models_x if fitted is not None else self.gate == "gaussian"
+
+    @available_if(_models_x)
     def score_samples(self, X):
         """Log-density ``log p(x)`` of the inputs under the Gaussian gate's mixture.
 
         Inputs unlike the training inputs get low values: an outlier score.
-        Only with ``gate="gaussian"``, which models ``x``.
+        Only with ``gate="gaussian"``, which models ``x`` (after ``fit``: the
+        fitted gate decides, whatever ``set_params`` changed since).
 
         Parameters
         ----------

@@ -723,3 +723,19 @@ def test_bic_counts_logistic_experts_as_multinomial_experts(logistic_pair):
         2, expert=LogisticRegression(fit_intercept=False), random_state=0
     ).fit(X, y)
     assert n_parameters(no_intercept) == pytest.approx((2 - 1) * (d + 1) + 2 * (3 - 1) * d)
+
+
+def test_score_samples_follows_the_fitted_gate_not_the_current_parameter():
+    """After fit, set_params cannot change what the model answers: score_samples exists
+    when the fitted gate models x (it vanished after set_params(gate='softmax'))."""
+    X, y, _ = _gaussian_data(n=200)
+    model = MixtureOfExpertsRegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    expected = model.score_samples(X)
+    model.set_params(gate="softmax")
+    assert hasattr(model, "score_samples")
+    np.testing.assert_array_equal(model.score_samples(X), expected)
+    softmax = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y).set_params(gate="gaussian")
+    assert not hasattr(softmax, "score_samples")
+    # before fit, the parameter says whether it will exist
+    assert hasattr(MixtureOfExpertsRegressor(gate="gaussian"), "score_samples")
+    assert not hasattr(MixtureOfExpertsRegressor(), "score_samples")
