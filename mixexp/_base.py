@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -108,6 +108,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _validate_xy(self, X, y):
         """``validate_data`` for fit; returns X, y."""
         raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        """Sparse X only where the gate and every expert take it: not ``gate="gaussian"``,
+        not estimator experts whose own tags refuse it."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = self.gate != "gaussian" and all(
+            get_tags(e).input_tags.sparse for e in self._expert_templates()
+        )
+        return tags
+
+    def _expert_templates(self):
+        """The estimators of ``expert`` (none for a family name such as ``"linear"``)."""
+        expert = self.expert
+        items = expert if isinstance(expert, (list, tuple)) else [expert]
+        return [e for e in items if hasattr(e, "fit") and hasattr(e, "__sklearn_tags__")]
 
     # -- structure from the current parameters (fit only) -----------------------
     @property

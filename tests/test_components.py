@@ -23,7 +23,8 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
 from sklearn.svm import LinearSVC
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils import get_tags
+from sklearn.utils.estimator_checks import check_estimator_sparse_tag, parametrize_with_checks
 from threadpoolctl import threadpool_limits
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -407,12 +408,13 @@ def _standardised_to_raw(est, x_mean, x_scale, y_mean, y_scale):
     return coef * y_scale, intercept
 
 
-@pytest.mark.parametrize("alpha", [1e-6, 1.0])
-def test_ridge_experts_equal_linear_experts(alpha):
+@pytest.mark.parametrize("alpha, n", [(1e-6, 600), (1.0, 600), (0.1, 9000)])
+def test_ridge_experts_equal_linear_experts(alpha, n):
     """Same penalty (standardised units), same starts, exact M-steps: the same EM path.
     The ridge penalty and its share of the noise variance count for Ridge experts, so
-    the two agree at any alpha (before, only at small alpha: 4e-2 apart at alpha=1)."""
-    X, y = make_moe_regression(600, n_features=3, n_experts=3, noise=0.3, random_state=0)
+    the two agree at any alpha (before, only at small alpha: 4e-2 apart at alpha=1).
+    9000 rows are passed in 3 chunks (on 2 threads), whose rows the refits concatenate."""
+    X, y = make_moe_regression(n, n_features=3, n_experts=3, noise=0.3, random_state=0)
     kw = dict(n_experts=3, tol=1e-10, max_iter=500, random_state=0)
     linear = MixtureOfExpertsRegressor(alpha=alpha, **kw).fit(X, y)
     ridge = MixtureOfExpertsRegressor(expert=Ridge(alpha=alpha), **kw).fit(X, y)
@@ -739,3 +741,30 @@ def test_score_samples_follows_the_fitted_gate_not_the_current_parameter():
     # before fit, the parameter says whether it will exist
     assert hasattr(MixtureOfExpertsRegressor(gate="gaussian"), "score_samples")
     assert not hasattr(MixtureOfExpertsRegressor(), "score_samples")
+
+
+@pytest.mark.parametrize(
+    "model, sparse_ok, multi_output",
+    [
+        (MixtureOfExpertsRegressor(), True, True),
+        (MixtureOfExpertsRegressor(expert=Ridge()), True, True),
+        (MixtureOfExpertsRegressor(gate="gaussian"), False, True),
+        (MixtureOfExpertsRegressor(expert=HistGradientBoostingRegressor(max_iter=3)), False, False),
+        (MixtureOfExpertsRegressor(2, expert=[Ridge(), HistGradientBoostingRegressor(max_iter=3)]), False, False),
+        (HierarchicalMixtureOfExpertsClassifier(gate="gaussian"), False, None),
+        (MixtureOfExpertsClassifier(expert=LogisticRegression()), True, None),
+        (MixtureOfExpertsClassifier(expert=make_pipeline(StandardScaler(), LogisticRegression())), False, None),
+    ],
+    ids=["linear", "ridge", "gaussian-gate", "hgb", "ridge+hgb", "hme-clf-gaussian", "logistic", "pipeline"],
+)
+def test_tags_follow_the_gate_and_the_experts(model, sparse_ok, multi_output):
+    """Tags claimed sparse input and multi-output y whatever the gate and experts; sparse X
+    then failed with gate='gaussian' or dense-only experts (scikit-learn's
+    check_estimator_sparse_tag), 2-D y with single-output experts."""
+    tags = get_tags(model)
+    assert tags.input_tags.sparse is sparse_ok
+    if multi_output is not None:
+        assert tags.target_tags.multi_output is multi_output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check_estimator_sparse_tag(type(model).__name__, model)
