@@ -53,7 +53,8 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         responsibilities: ``"kmeans"``, k-means with k-means++ seeding;
         ``"random"``, the nearest of ``n_experts`` rows drawn at random.
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisations.
+        Seed of the initialisations, and of estimator experts whose own
+        ``random_state`` is None (each expert gets a seed of its own).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` ignored);
         the structure, gate, experts, features and classes must not change.
@@ -190,7 +191,8 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         How the flat start partitions the standardised ``X``: k-means, or the
         nearest of as many rows drawn at random as there are leaves.
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisations.
+        Seed of the initialisations, and of estimator experts whose own
+        ``random_state`` is None (each expert gets a seed of its own).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` ignored);
         the structure, gate, experts, features and classes must not change.

@@ -58,7 +58,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         of each target (like ``reg_covar`` of ``GaussianMixture``, but scale
         free).
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisations.
+        Seed of the initialisations, and of estimator experts whose own
+        ``random_state`` is None (each expert gets a seed of its own).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` ignored);
         the structure, gate, experts, features and targets must not change.
@@ -198,7 +199,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         Lower bound on every expert's noise variance, relative to the variance
         of each target.
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisations.
+        Seed of the initialisations, and of estimator experts whose own
+        ``random_state`` is None (each expert gets a seed of its own).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` ignored);
         the structure, gate, experts, features and targets must not change.

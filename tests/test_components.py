@@ -24,7 +24,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.utils import get_tags
-from sklearn.utils.estimator_checks import check_estimator_sparse_tag, parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_estimator_sparse_tag,
+    check_fit_idempotent,
+    parametrize_with_checks,
+)
 from threadpoolctl import threadpool_limits
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -768,3 +772,30 @@ def test_tags_follow_the_gate_and_the_experts(model, sparse_ok, multi_output):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check_estimator_sparse_tag(type(model).__name__, model)
+
+
+def test_random_state_seeds_random_experts():
+    """random_state makes fits with random experts reproducible (scikit-learn's
+    check_fit_idempotent failed with DecisionTreeClassifier experts): each expert whose
+    random_state is None gets a seed of its own, the same at every refit; a seed the
+    user gave is kept."""
+    X, y = _clf_data(200)
+    model = MixtureOfExpertsClassifier(2, expert=DecisionTreeClassifier(max_depth=3), random_state=0)
+    check_fit_idempotent("MixtureOfExpertsClassifier", model)
+    first = model.fit(X, y).predict_proba(X)
+    seeds = [e.random_state for e in model.experts_]
+    assert all(isinstance(s, int) for s in seeds) and seeds[0] != seeds[1]
+    np.testing.assert_array_equal(model.fit(X, y).predict_proba(X), first)
+    assert model.expert.random_state is None  # the template is untouched
+    # nested in a pipeline too; an explicit seed stays
+    Xr, yr, _ = _gaussian_data(n=200)
+    mlp = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(5,), max_iter=50))
+    reg = MixtureOfExpertsRegressor(2, expert=[mlp, DecisionTreeRegressor(random_state=7)], random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = reg.fit(Xr, yr).predict(Xr)
+        assert isinstance(reg.experts_[0][-1].random_state, int) and reg.experts_[1].random_state == 7
+        np.testing.assert_array_equal(reg.fit(Xr, yr).predict(Xr), a)
+    # random_state=None leaves them random
+    unseeded = MixtureOfExpertsClassifier(2, expert=DecisionTreeClassifier(max_depth=3)).fit(X, y)
+    assert all(e.random_state is None for e in unseeded.experts_)

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
-from sklearn.utils import get_tags
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.validation import has_fit_parameter
 
 from .._kernels import gaussian_logdens
@@ -124,6 +124,15 @@ def check_expert_estimators(expert, task, n_leaves):
     return templates
 
 
+def _unset_seeds(estimator):
+    """Names of the (nested) ``random_state`` parameters of ``estimator`` left at None."""
+    return [
+        name
+        for name, value in estimator.get_params(deep=True).items()
+        if (name == "random_state" or name.endswith("__random_state")) and value is None
+    ]
+
+
 class EstimatorExperts:
     """scikit-learn estimators as the leaf experts.
 
@@ -134,15 +143,27 @@ class EstimatorExperts:
     reg_variance : float
         Lower bound on every regression expert's noise variance, relative to
         each target's variance.
+    random_state : None, int or RandomState
+        The model's ``random_state``.  Unless None, every leaf's clone gets a
+        seed of its own in each ``random_state`` parameter the template left
+        at None (the same seed at every refit): fits are reproducible, and
+        successive refits of a leaf differ only by their weights.
     """
 
     exact = False  # a weighted refit only approximates the M-step
     closed_form = True
 
-    def __init__(self, templates, task, reg_variance=1e-6):
+    def __init__(self, templates, task, reg_variance=1e-6, random_state=None):
         self.templates = templates
         self.task = task
         self.reg_variance = reg_variance
+        self.seeds = [{} for _ in templates]
+        if random_state is not None and any(_unset_seeds(t) for t in templates):
+            rs = check_random_state(random_state)
+            for leaf, template in enumerate(templates):
+                self.seeds[leaf] = {
+                    name: int(rs.randint(np.iinfo(np.int32).max)) for name in _unset_seeds(template)
+                }
         self._targets = LinearGaussianExperts(0.0, reg_variance) if task == "regression" else MultinomialExperts(0.0)
 
     # -- targets: as the linear family of the same task ----------------------
@@ -226,7 +247,7 @@ class EstimatorExperts:
         fit = [leaf for leaf in range(W.shape[1]) if active[leaf] or estimators[leaf] is None]
         for leaf in fit:
             w = W[:, leaf] if active[leaf] else sw
-            est = clone(self.templates[leaf])
+            est = clone(self.templates[leaf]).set_params(**self.seeds[leaf])
             est.fit(X, y, **{_weight_route(est): w})
             estimators[leaf] = est
             if self.task == "regression":
