@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from scipy.special import logsumexp
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
@@ -799,3 +800,21 @@ def test_random_state_seeds_random_experts():
     # random_state=None leaves them random
     unseeded = MixtureOfExpertsClassifier(2, expert=DecisionTreeClassifier(max_depth=3)).fit(X, y)
     assert all(e.random_state is None for e in unseeded.experts_)
+
+
+def test_pipeline_experts_under_metadata_routing():
+    """With enable_metadata_routing=True a pipeline takes no step__sample_weight (it
+    raised TypeError): the weights go to its last step, as without routing."""
+    X, y, _ = _gaussian_data(n=200, seed=1)
+    expert = make_pipeline(StandardScaler(), Ridge(alpha=0.1))
+    expected = MixtureOfExpertsRegressor(2, expert=expert, random_state=0).fit(X, y).predict(X)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = MixtureOfExpertsRegressor(2, expert=expert, random_state=0).fit(X, y)
+        np.testing.assert_allclose(model.predict(X), expected, rtol=1e-12, atol=1e-12)
+        # a step that asks for the weights gets them too; a last step that refuses them is an error
+        scaler = StandardScaler().set_fit_request(sample_weight=True)
+        MixtureOfExpertsRegressor(2, expert=make_pipeline(scaler, Ridge()), random_state=0).fit(X, y)
+        refusing = make_pipeline(StandardScaler(), Ridge().set_fit_request(sample_weight=False))
+        with pytest.raises(ValueError, match="last step.*sample_weight"):
+            MixtureOfExpertsRegressor(2, expert=refusing).fit(X, y)
+    assert expert[-1].get_metadata_routing().fit.requests["sample_weight"] is None  # template untouched

@@ -35,6 +35,7 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
@@ -96,6 +97,39 @@ def _logistic_penalty(estimator):
     return 1.0 / final.C, ratio
 
 
+def _routing_enabled():
+    return bool(get_config().get("enable_metadata_routing", False))
+
+
+def _fit_request(estimator):
+    """The ``sample_weight`` request of ``estimator.fit`` under metadata routing (None: unset)."""
+    return estimator.get_metadata_routing().fit.requests.get("sample_weight")
+
+
+def _routed_pipeline(pipeline):
+    """A pipeline whose weights reach its last step under metadata routing, as without it.
+
+    Unset requests become: the last step requests ``sample_weight``, the other steps
+    do not; requests the user set are kept.  ``pipeline`` is a fresh clone.
+    """
+    *head, (_, last) = pipeline.steps
+    if _fit_request(last) is None:
+        last.set_fit_request(sample_weight=True)
+    for _, step in head:
+        if step not in (None, "passthrough") and has_fit_parameter(step, "sample_weight"):
+            if _fit_request(step) is None:
+                step.set_fit_request(sample_weight=False)
+    return pipeline
+
+
+def _fit_weighted(estimator, X, y, w):
+    """``estimator.fit`` with sample weights ``w`` (to the last step of a pipeline)."""
+    if isinstance(estimator, Pipeline) and _routing_enabled():
+        _routed_pipeline(estimator).fit(X, y, sample_weight=w)
+    else:
+        estimator.fit(X, y, **{_weight_route(estimator): w})
+
+
 def check_expert_estimators(expert, task, n_leaves):
     """Validated list of ``n_leaves`` template estimators from ``expert``."""
     templates = list(expert) if isinstance(expert, (list, tuple)) else [expert] * n_leaves
@@ -120,6 +154,12 @@ def check_expert_estimators(expert, task, n_leaves):
             raise ValueError(
                 f"expert {est!r} does not accept sample_weight in fit; EM refits each expert "
                 "with its posterior weights, so an expert must take them."
+            )
+        if isinstance(est, Pipeline) and _routing_enabled() and _fit_request(est.steps[-1][1]) is False:
+            raise ValueError(
+                f"the last step of expert {est!r} does not request sample_weight "
+                "(set_fit_request(sample_weight=False)); EM refits each expert with its "
+                "posterior weights, so its last step must take them."
             )
     return templates
 
@@ -248,7 +288,7 @@ class EstimatorExperts:
         for leaf in fit:
             w = W[:, leaf] if active[leaf] else sw
             est = clone(self.templates[leaf]).set_params(**self.seeds[leaf])
-            est.fit(X, y, **{_weight_route(est): w})
+            _fit_weighted(est, X, y, w)
             estimators[leaf] = est
             if self.task == "regression":
                 resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
