@@ -28,9 +28,10 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         return tags
 
     def _validate_xy(self, X, y):
+        # 2-D y only when every expert takes it (estimator experts: their tags)
         return validate_data(
-            self, X, y, multi_output=True, y_numeric=True, accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
+            self, X, y, multi_output=get_tags(self).target_tags.multi_output, y_numeric=True,
+            accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
         )
 
     def _mixture(self, X):

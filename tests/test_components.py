@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import sklearn
 from scipy.special import logsumexp
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
@@ -818,3 +818,19 @@ def test_pipeline_experts_under_metadata_routing():
         with pytest.raises(ValueError, match="last step.*sample_weight"):
             MixtureOfExpertsRegressor(2, expert=refusing).fit(X, y)
     assert expert[-1].get_metadata_routing().fit.requests["sample_weight"] is None  # template untouched
+
+
+def test_single_output_experts_take_column_y_and_refuse_2d_y():
+    """With single-output experts y is validated as 1-D, as the multi_output tag says
+    (scikit-learn's check_supervised_y_2d): a column is ravelled with a
+    DataConversionWarning, several columns are a clear error at validation."""
+    X, y, _ = _gaussian_data(n=200)
+    model = MixtureOfExpertsRegressor(2, expert=HistGradientBoostingRegressor(max_iter=3), random_state=0)
+    with pytest.warns(DataConversionWarning, match="column-vector y"), threadpool_limits(1, "openmp"):
+        model.fit(X, y[:, None])
+    assert model.predict(X).shape == (200,)
+    with pytest.raises(ValueError, match="y should be a 1d array"):
+        model.fit(X, np.c_[y, y])
+    # experts that take 2-D y keep it
+    ridge = MixtureOfExpertsRegressor(2, expert=Ridge(), random_state=0).fit(X, y[:, None])
+    assert ridge.predict(X).shape == (200, 1)
