@@ -30,8 +30,8 @@ from sklearn.utils.estimator_checks import (
     check_fit_idempotent,
     parametrize_with_checks,
 )
-from threadpoolctl import threadpool_limits
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from threadpoolctl import threadpool_limits
 
 from mixexp import (
     HierarchicalMixtureOfExpertsClassifier,
