@@ -29,7 +29,9 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         M-step: EM keeps its best iterate and stops when an iteration does
         not gain.  A ``LogisticRegression`` expert's penalty counts in the
         objective, so ``expert=LogisticRegression(C=1 / a)`` (3 or more
-        classes) fits the same model as ``alpha=a``, with exact M-steps.
+        classes; ``C=2 / a`` for 2, whose one vector is the difference of the
+        two rows penalised here) fits the same model as ``alpha=a``, with
+        exact M-steps.
     gate_alpha : float, default=1e-3
         L2 penalty on the softmax gate's coefficients (not intercepts), in
         units of standardised features.

@@ -465,6 +465,21 @@ def test_logistic_experts_equal_multinomial_experts_at_convergence(logistic_pair
         np.testing.assert_allclose(coef, builtin.expert_coef_[k], rtol=0, atol=5e-3)
 
 
+def test_binary_logistic_experts_equal_multinomial_experts_with_twice_c():
+    """For 2 classes LogisticRegression penalises one vector w = w_1 - w_0 by ||w||^2 / (2C);
+    the built-in experts penalise both rows, alpha (||w_0||^2 + ||w_1||^2) / 2, which at the
+    optimum (w_0 = -w_1 = w / 2) is alpha ||w||^2 / 4: C = 2 / alpha is the same model.
+    Achieved: probabilities 1.3e-5 apart, lower bounds 3e-11 (with C = 1 / alpha: 6e-2)."""
+    X, y = make_moe_classification(300, n_features=2, n_experts=2, n_classes=2, random_state=1)
+    alpha, kw = 0.1, dict(n_experts=2, gate_alpha=1.0, tol=1e-12, max_iter=4000, random_state=0)
+    builtin = MixtureOfExpertsClassifier(alpha=alpha, **kw).fit(X, y)
+    lr = LogisticRegression(C=2 / alpha, solver="newton-cholesky", tol=1e-10)
+    logistic = MixtureOfExpertsClassifier(expert=lr, **kw).fit(X, y)
+    assert builtin.converged_ and logistic.converged_
+    assert logistic.lower_bound_ == pytest.approx(builtin.lower_bound_, abs=1e-8)
+    np.testing.assert_allclose(logistic.predict_proba(X), builtin.predict_proba(X), rtol=0, atol=1e-4)
+
+
 # -- nonlinear experts ----------------------------------------------------------
 def _two_regimes(n, seed):
     """y = sin(3x) left of 0, 1 - (x - 1.5)^2 right of it, noise 0.1: two nonlinear regimes."""
