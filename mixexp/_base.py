@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -90,6 +90,7 @@ class FittedMixture:
     expert_kind: object
     gate_columns: object = None  # feature indices the gate sees (None: all)
     expert_columns: object = None
+    dense: bool = True  # fitted on dense X (centred): predictions densify sparse X
 
     def engine(self, run=None):
         return EMEngine(self.tree, self.gate, self.experts, run)
@@ -110,6 +111,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _validate_xy(self, X, y):
         """``validate_data`` for fit; returns X, y."""
         raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        """Sparse X only where the gate and every expert take it: not ``gate="gaussian"``,
+        not estimator experts whose own tags refuse it."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = self.gate != "gaussian" and all(
+            get_tags(e).input_tags.sparse for e in self._expert_templates()
+        )
+        return tags
+
+    def _expert_templates(self):
+        """The estimators of ``expert`` (none for a family name such as ``"linear"``)."""
+        expert = self.expert
+        items = expert if isinstance(expert, (list, tuple)) else [expert]
+        return [e for e in items if hasattr(e, "fit") and hasattr(e, "__sklearn_tags__")]
 
     # -- structure from the current parameters (fit only) -----------------------
     @property
@@ -177,6 +193,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if warm:
             self._check_warm_start(fitted, tree, X, old_n_features, gate_columns, expert_columns)
             x_mean, x_scale = fitted.x_mean, fitted.x_scale
+            if fitted.dense and sp.issparse(X):
+                X = X.toarray()  # the fitted coordinates are centred: as in prediction
             target, info = experts.prepare_target(y, sw)
             self._check_warm_target(fitted, info)
             target, info = fitted.experts.check_target(y, n_samples, fitted.info), fitted.info
@@ -186,7 +204,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Xa = design_matrix(X, x_mean, x_scale)
         state = FittedMixture(
             tree, gate, experts, None, x_mean, x_scale, info, self.gate, _expert_kind(self.expert),
-            gate_columns, expert_columns,
+            gate_columns, expert_columns, dense=not sp.issparse(X),
         )
         design = state.design(Xa, target, sw)
         gate.check_input(design.gate_X)
@@ -312,8 +330,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Validated ``X`` (and ``y``) as an internal :class:`Design` and the fitted state."""
         state = self._state()
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
-        if sp.issparse(X) and np.any(state.x_mean != 0):
-            X = X.toarray()  # fitted on dense data: centring needs dense rows
+        if sp.issparse(X) and state.dense:
+            # fitted on dense data: centring needs dense rows, and so may the components
+            # (whether the mean happens to be 0 must not matter)
+            X = X.toarray()
         Xa = design_matrix(X, state.x_mean, state.x_scale)
         target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
         design = state.design(Xa, target, np.ones(X.shape[0]))
@@ -398,12 +418,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 joint = joint - state.engine(run).e_step(state.params, design, experts=False)[1]
         return joint + state.experts.loglik_shift(state.info)
 
-    @available_if(lambda self: self.gate == "gaussian")
+    def _models_x(self):
+        """Whether the model has a density of x: the fitted gate's, else the parameter's."""
+        fitted = getattr(self, "_fitted", None)
+        return fitted.gate.models_x if fitted is not None else self.gate == "gaussian"
+
+    @available_if(_models_x)
     def score_samples(self, X):
         """Log-density ``log p(x)`` of the inputs under the Gaussian gate's mixture.
 
         Inputs unlike the training inputs get low values: an outlier score.
-        Only with ``gate="gaussian"``, which models ``x``.
+        Only with ``gate="gaussian"``, which models ``x`` (after ``fit``: the
+        fitted gate decides, whatever ``set_params`` changed since).
 
         Parameters
         ----------

@@ -14,11 +14,6 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
 
     _task = "classification"
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
     def _validate_xy(self, X, y):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]

@@ -4,7 +4,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
@@ -20,15 +20,18 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
+        # 2-D y goes to every expert: estimator experts must take it
+        tags.target_tags.multi_output = all(
+            get_tags(e).target_tags.multi_output for e in self._expert_templates()
+        )
         tags.target_tags.single_output = True
-        tags.input_tags.sparse = True
         return tags
 
     def _validate_xy(self, X, y):
+        # 2-D y only when every expert takes it (estimator experts: their tags)
         return validate_data(
-            self, X, y, multi_output=True, y_numeric=True, accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
+            self, X, y, multi_output=get_tags(self).target_tags.multi_output, y_numeric=True,
+            accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
         )
 
     def _mixture(self, X):

@@ -27,7 +27,11 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         is cloned for every expert, a list gives one per expert; each is
         refitted with its posterior weights.  Such refits only approximate the
         M-step: EM keeps its best iterate and stops when an iteration does
-        not gain.
+        not gain.  A ``LogisticRegression`` expert's penalty counts in the
+        objective, so ``expert=LogisticRegression(C=1 / a)`` (3 or more
+        classes; ``C=2 / a`` for 2, whose one vector is the difference of the
+        two rows penalised here) fits the same model as ``alpha=a``, with
+        exact M-steps.
     gate_alpha : float, default=1.0
         L2 penalty on the softmax gate's coefficients (not intercepts), in
         units of standardised features.
@@ -65,7 +69,8 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         in turn (tolerance 1e-3, at most 50 iterations), then EM from the best
         (Biernacki, Celeux & Govaert 2003).
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisations.
+        Seed of the initialisations, and of estimator experts whose own
+        ``random_state`` is None (each expert gets a seed of its own).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` ignored);
         the structure, gate, experts, features and classes must not change.
@@ -100,7 +105,11 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
-        Whether the best initialisation met ``tol``.
+        Whether the best initialisation met ``tol`` (not stopped by
+        ``max_iter``).  With estimator experts EM also stops, converged, at the
+        first iteration that does not gain: that iteration counts in
+        ``n_iter_``, its parameters are discarded and its entry of
+        ``lower_bounds_`` repeats the best value.
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
@@ -211,7 +220,8 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         nearest of as many rows drawn at random as there are leaves, or the
         best of five short EM runs from those (``"short_em"``).
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisations.
+        Seed of the initialisations, and of estimator experts whose own
+        ``random_state`` is None (each expert gets a seed of its own).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` ignored);
         the structure, gate, experts, features and classes must not change.
@@ -242,7 +252,11 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features.
     converged_ : bool
-        Whether the best initialisation met ``tol``.
+        Whether the best initialisation met ``tol`` (not stopped by
+        ``max_iter``).  With estimator experts EM also stops, converged, at the
+        first iteration that does not gain: that iteration counts in
+        ``n_iter_``, its parameters are discarded and its entry of
+        ``lower_bounds_`` repeats the best value.
     n_iter_ : int
         EM iterations of the best initialisation (after its flat start).
     lower_bound_ : float

@@ -27,7 +27,9 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         for every expert, a list gives one per expert; each is refitted with
         its posterior weights and has a Gaussian noise variance from its
         weighted residuals.  Such refits only approximate the M-step: EM keeps
-        its best iterate and stops when an iteration does not gain.
+        its best iterate and stops when an iteration does not gain.  A
+        ``Ridge`` expert's penalty counts in the objective (and its variance),
+        so ``expert=Ridge(alpha=a)`` fits the same model as ``alpha=a``.
     gate_alpha : float, default=1e-3
         L2 penalty on the softmax gate's coefficients (not intercepts), in
         units of standardised features.
@@ -70,7 +72,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         of each target (like ``reg_covar`` of ``GaussianMixture``, but scale
         free).
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisations.
+        Seed of the initialisations, and of estimator experts whose own
+        ``random_state`` is None (each expert gets a seed of its own).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` ignored);
         the structure, gate, experts, features and targets must not change.
@@ -104,7 +107,11 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
-        Whether the best initialisation met ``tol``.
+        Whether the best initialisation met ``tol`` (not stopped by
+        ``max_iter``).  With estimator experts EM also stops, converged, at the
+        first iteration that does not gain: that iteration counts in
+        ``n_iter_``, its parameters are discarded and its entry of
+        ``lower_bounds_`` repeats the best value.
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
@@ -218,7 +225,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         Lower bound on every expert's noise variance, relative to the variance
         of each target.
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisations.
+        Seed of the initialisations, and of estimator experts whose own
+        ``random_state`` is None (each expert gets a seed of its own).
     warm_start : bool, default=False
         Start the next ``fit`` from the current solution (``n_init`` ignored);
         the structure, gate, experts, features and targets must not change.
@@ -249,7 +257,11 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features.
     converged_ : bool
-        Whether the best initialisation met ``tol``.
+        Whether the best initialisation met ``tol`` (not stopped by
+        ``max_iter``).  With estimator experts EM also stops, converged, at the
+        first iteration that does not gain: that iteration counts in
+        ``n_iter_``, its parameters are discarded and its entry of
+        ``lower_bounds_`` repeats the best value.
     n_iter_ : int
         EM iterations of the best initialisation (after its flat start).
     lower_bound_ : float

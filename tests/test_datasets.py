@@ -13,6 +13,7 @@ import mixexp.datasets as ds
 from mixexp.datasets import (
     list_datasets,
     load_dataset,
+    make_gaussian_gated_regression,
     make_hme_regression,
     make_moe_classification,
     make_moe_regression,
@@ -64,6 +65,7 @@ def test_exports():
             "make_moe_regression",
             "make_moe_classification",
             "make_hme_regression",
+            "make_gaussian_gated_regression",
             "list_datasets",
             "load_dataset",
             "load_mcycle",
@@ -308,6 +310,130 @@ def test_hme_regression_noise_level():
 
 
 # --------------------------------------------------------------------------- #
+# make_gaussian_gated_regression
+# --------------------------------------------------------------------------- #
+def _gaussian_log_densities(X, params):
+    """(n, k) log N(x_i; m_k, S_k) in plain numpy."""
+    out = []
+    for m, S in zip(params["gate_means"], params["gate_covariances"]):
+        z = np.linalg.solve(np.linalg.cholesky(S), (X - m).T)
+        logdet = np.linalg.slogdet(S)[1]
+        out.append(-0.5 * (X.shape[1] * np.log(2 * np.pi) + logdet + np.sum(z * z, axis=0)))
+    return np.column_stack(out)
+
+
+@pytest.mark.parametrize("n_targets", [1, 2])
+@pytest.mark.parametrize("d, k", [(1, 1), (2, 3), (4, 2)])
+def test_gaussian_gated_regression_shapes(d, k, n_targets):
+    n = 60
+    X, y, p = make_gaussian_gated_regression(
+        n, d, k, random_state=0, return_params=True, n_targets=n_targets
+    )
+    assert X.shape == (n, d) and X.dtype == np.float64
+    assert y.shape == ((n,) if n_targets == 1 else (n, n_targets)) and y.dtype == np.float64
+    assert set(p) == {
+        "gate_weights",
+        "gate_means",
+        "gate_covariances",
+        "expert_coef",
+        "expert_intercept",
+        "noise_variance",
+        "labels",
+    }
+    assert p["gate_weights"].shape == (k,)
+    np.testing.assert_allclose(p["gate_weights"].sum(), 1.0)
+    assert np.all(p["gate_weights"] > 0)
+    assert p["gate_means"].shape == (k, d)
+    assert p["gate_covariances"].shape == (k, d, d)
+    for S in p["gate_covariances"]:
+        np.testing.assert_array_equal(S, S.T)
+        lam = np.linalg.eigvalsh(S)
+        assert lam.min() >= 0.25 - 1e-12 and lam.max() <= 1.0 + 1e-12
+    assert p["expert_coef"].shape == (k, n_targets, d)
+    assert p["expert_intercept"].shape == (k, n_targets)
+    np.testing.assert_allclose(p["noise_variance"], np.full((k, n_targets), 0.01))
+    assert p["labels"].shape == (n,) and p["labels"].dtype == np.int64
+    assert p["labels"].min() >= 0 and p["labels"].max() < k
+    X2, y2 = make_gaussian_gated_regression(n, d, k, random_state=0, n_targets=n_targets)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+
+
+def test_gaussian_gated_regression_defaults():
+    X, y = make_gaussian_gated_regression(random_state=0)
+    assert X.shape == (1000, 2) and y.shape == (1000,)
+    p = make_gaussian_gated_regression(random_state=0, return_params=True)[2]
+    assert p["gate_weights"].shape == (3,)
+
+
+def test_gaussian_gated_regression_reproducible():
+    a = make_gaussian_gated_regression(100, random_state=3, return_params=True)
+    b = make_gaussian_gated_regression(100, random_state=np.random.RandomState(3), return_params=True)
+    c = make_gaussian_gated_regression(100, random_state=4, return_params=True)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    for key in a[2]:
+        np.testing.assert_array_equal(a[2][key], b[2][key])
+    assert not np.allclose(a[0], c[0])
+    # one generator shared by two calls gives two different draws
+    rng = np.random.RandomState(3)
+    first = make_gaussian_gated_regression(100, random_state=rng)
+    second = make_gaussian_gated_regression(100, random_state=rng)
+    np.testing.assert_array_equal(first[0], a[0])
+    assert not np.allclose(first[0], second[0])
+
+
+def test_gaussian_gated_regression_labels_follow_components():
+    n, k = 40000, 3
+    X, y, p = make_gaussian_gated_regression(
+        n, n_features=2, n_experts=k, noise=0.2, random_state=0, return_params=True
+    )
+    labels = p["labels"]
+    # labels are drawn with the mixing weights, independently of anything else
+    np.testing.assert_allclose(np.bincount(labels, minlength=k) / n, p["gate_weights"], atol=0.01)
+    # the rows of each label are that component's Gaussian
+    for c in range(k):
+        Xc = X[labels == c]
+        np.testing.assert_allclose(Xc.mean(axis=0), p["gate_means"][c], atol=0.03)
+        np.testing.assert_allclose(np.cov(Xc.T), p["gate_covariances"][c], atol=0.03)
+    # the label is the component the row was drawn from: the true posterior
+    # a_k N(x; m_k, S_k) / sum_j ... gives it a high probability on average
+    log_joint = np.log(p["gate_weights"]) + _gaussian_log_densities(X, p)
+    post = np.exp(log_joint - log_joint.max(axis=1, keepdims=True))
+    post /= post.sum(axis=1, keepdims=True)
+    assert np.mean(post[np.arange(n), labels]) > 0.9
+    np.testing.assert_allclose(post.mean(axis=0), p["gate_weights"], atol=0.01)
+    # y comes from the expert of the label, with the stated noise
+    resid = y - _expert_mean(X, p)[:, 0]
+    assert abs(resid.mean()) < 0.01
+    np.testing.assert_allclose(resid.std(), 0.2, rtol=0.03)
+    # and not from another expert
+    other = (labels + 1) % k
+    wrong = np.einsum("nd,nd->n", X, p["expert_coef"][other, 0]) + p["expert_intercept"][other, 0]
+    assert np.std(y - wrong) > 5 * 0.2
+
+
+def test_gaussian_gated_regression_zero_noise_and_mean_scale():
+    X, y, p = make_gaussian_gated_regression(
+        300, noise=0.0, mean_scale=0.0, random_state=2, return_params=True
+    )
+    np.testing.assert_allclose(y, _expert_mean(X, p)[:, 0], atol=1e-12)
+    np.testing.assert_array_equal(p["gate_means"], 0.0)
+    _, _, p10 = make_gaussian_gated_regression(300, mean_scale=10.0, random_state=2, return_params=True)
+    _, _, p1 = make_gaussian_gated_regression(300, mean_scale=1.0, random_state=2, return_params=True)
+    np.testing.assert_allclose(p10["gate_means"], 10 * p1["gate_means"])
+
+
+def test_gaussian_gated_regression_single_expert_one_feature():
+    X, y, p = make_gaussian_gated_regression(
+        2000, n_features=1, n_experts=1, random_state=5, return_params=True
+    )
+    assert np.all(p["labels"] == 0)
+    np.testing.assert_allclose(p["gate_weights"], [1.0])
+    np.testing.assert_allclose(X.var(), p["gate_covariances"][0, 0, 0], rtol=0.1)
+
+
+# --------------------------------------------------------------------------- #
 # argument validation
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize(
@@ -336,6 +462,18 @@ def test_hme_regression_noise_level():
         (make_hme_regression, {"noise": -1}, "noise must be a finite number >= 0"),
         (make_hme_regression, {"n_targets": 0}, "n_targets must be >= 1"),
         (make_hme_regression, {"gate_scale": np.nan}, "gate_scale must be"),
+        (make_gaussian_gated_regression, {"n_samples": 0}, "n_samples must be >= 1, got 0"),
+        (make_gaussian_gated_regression, {"n_samples": 10.0}, "n_samples must be an integer"),
+        (make_gaussian_gated_regression, {"n_features": 0}, "n_features must be >= 1"),
+        (make_gaussian_gated_regression, {"n_features": False}, "n_features must be an integer"),
+        (make_gaussian_gated_regression, {"n_experts": 0}, "n_experts must be >= 1"),
+        (make_gaussian_gated_regression, {"n_experts": "3"}, "n_experts must be an integer"),
+        (make_gaussian_gated_regression, {"n_targets": 0}, "n_targets must be >= 1"),
+        (make_gaussian_gated_regression, {"noise": -0.1}, "noise must be a finite number >= 0"),
+        (make_gaussian_gated_regression, {"noise": np.nan}, "noise must be a finite number >= 0"),
+        (make_gaussian_gated_regression, {"noise": None}, "noise must be a real number"),
+        (make_gaussian_gated_regression, {"mean_scale": -1.0}, "mean_scale must be a finite"),
+        (make_gaussian_gated_regression, {"mean_scale": np.inf}, "mean_scale must be a finite"),
     ],
 )
 def test_generator_argument_validation(func, kwargs, match):
@@ -346,6 +484,8 @@ def test_generator_argument_validation(func, kwargs, match):
 def test_generators_accept_numpy_integers():
     X, y = make_moe_regression(np.int64(10), np.int32(2), np.int64(2), random_state=0)
     assert X.shape == (10, 2)
+    X, y = make_gaussian_gated_regression(np.int64(10), np.int32(3), np.int64(2), np.float32(0.5), 0)
+    assert X.shape == (10, 3)
 
 
 # --------------------------------------------------------------------------- #

@@ -26,4 +26,6 @@ def make_experts(task, n_leaves, params):
             )
         return EXPERTS[task][expert](params)
     templates = check_expert_estimators(expert, task, n_leaves)
-    return EstimatorExperts(templates, task, params.get("reg_variance", 1e-6))
+    return EstimatorExperts(
+        templates, task, params.get("reg_variance", 1e-6), params.get("random_state")
+    )

@@ -10,19 +10,36 @@ target from its weighted residuals; a classification expert's density is its
 A weighted refit need not maximise the weighted log-likelihood (a tree, a
 network or a penalised model maximises something else), so EM with such
 experts is only approximately monotone: the engine keeps the best iterate
-and stops at the first iteration that does not gain.  Inputs are the
+and stops at the first iteration that does not gain.  Penalised linear
+models whose penalty is known (:class:`~sklearn.linear_model.Ridge`,
+:class:`~sklearn.linear_model.LogisticRegression`, also as the last step of a
+pipeline) count it in the objective, as the built-in linear experts do: their
+refits are then exact M-steps of the penalised likelihood and EM is monotone
+in it; a Ridge expert's noise variance is ``(RSS + alpha ||coef||^2) / weight``,
+the exact M-step of its conjugate prior, so that ``expert=Ridge(alpha=a)`` is
+``alpha=a`` with linear experts.  Without the penalty in the objective, EM
+stopped where a refit traded likelihood for penalty, long before convergence.
+Inputs are the
 internally standardised features, without the column of ones; regression
 targets are standardised too.  The row sums an estimator's M-step needs are
 its rows and weights themselves.
+
+An expert that has not received any responsibility yet (an empty cluster of
+the initial partition) starts fitted to all rows with their sample weights, as
+linear experts start from the marginal of ``y``; while it receives none, it
+keeps that state (a frozen expert).  Otherwise the first refit would have no
+estimator to predict with.
 """
 
 import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
-from sklearn.utils import get_tags
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.validation import has_fit_parameter
 
 from .._kernels import gaussian_logdens
@@ -43,6 +60,76 @@ def _weight_route(estimator):
     return None
 
 
+def _final(estimator):
+    """The estimator itself, or the last step of a pipeline (the one given the weights)."""
+    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+
+
+def _ridge_alpha(estimator):
+    """``alpha`` of a :class:`~sklearn.linear_model.Ridge` expert (or a pipeline ending
+    in one), whose refit minimises ``sum_i w_i r_i^2 + alpha ||coef||^2``; else None."""
+    final = _final(estimator)
+    return np.asarray(final.alpha, dtype=np.float64) if type(final) is Ridge else None
+
+
+def _logistic_penalty(estimator):
+    """``(strength, l1_ratio)`` of a :class:`~sklearn.linear_model.LogisticRegression`
+    expert (or a pipeline ending in one), whose refit maximises the weighted
+    log-likelihood minus ``strength * (l1_ratio |coef|_1 + (1 - l1_ratio) / 2 ||coef||^2)``
+    (intercepts not penalised); None when the refit maximises something else (class
+    weights, liblinear's penalised intercept) or another estimator."""
+    final = _final(estimator)
+    if type(final) is not LogisticRegression or final.class_weight is not None:
+        return None
+    if final.solver == "liblinear":
+        return None
+    penalty, l1_ratio = final.penalty, final.l1_ratio
+    if penalty == "deprecated":  # scikit-learn >= 1.8: C and l1_ratio say it all
+        ratio = 0.0 if l1_ratio is None else float(l1_ratio)
+    elif penalty in ("l2", "l1"):
+        ratio = 0.0 if penalty == "l2" else 1.0
+    elif penalty == "elasticnet":
+        ratio = float(l1_ratio)
+    else:  # None or "none"
+        return 0.0, 0.0
+    if not np.isfinite(final.C):
+        return 0.0, 0.0
+    return 1.0 / final.C, ratio
+
+
+def _routing_enabled():
+    return bool(get_config().get("enable_metadata_routing", False))
+
+
+def _fit_request(estimator):
+    """The ``sample_weight`` request of ``estimator.fit`` under metadata routing (None: unset)."""
+    return estimator.get_metadata_routing().fit.requests.get("sample_weight")
+
+
+def _routed_pipeline(pipeline):
+    """A pipeline whose weights reach its last step under metadata routing, as without it.
+
+    Unset requests become: the last step requests ``sample_weight``, the other steps
+    do not; requests the user set are kept.  ``pipeline`` is a fresh clone.
+    """
+    *head, (_, last) = pipeline.steps
+    if _fit_request(last) is None:
+        last.set_fit_request(sample_weight=True)
+    for _, step in head:
+        if step not in (None, "passthrough") and has_fit_parameter(step, "sample_weight"):
+            if _fit_request(step) is None:
+                step.set_fit_request(sample_weight=False)
+    return pipeline
+
+
+def _fit_weighted(estimator, X, y, w):
+    """``estimator.fit`` with sample weights ``w`` (to the last step of a pipeline)."""
+    if isinstance(estimator, Pipeline) and _routing_enabled():
+        _routed_pipeline(estimator).fit(X, y, sample_weight=w)
+    else:
+        estimator.fit(X, y, **{_weight_route(estimator): w})
+
+
 def check_expert_estimators(expert, task, n_leaves):
     """Validated list of ``n_leaves`` template estimators from ``expert``."""
     templates = list(expert) if isinstance(expert, (list, tuple)) else [expert] * n_leaves
@@ -57,12 +144,33 @@ def check_expert_estimators(expert, task, n_leaves):
             raise TypeError(f"expert must be 'linear' or scikit-learn estimators, got {est!r}.")
         if not wanted(est):
             raise ValueError(f"expert {est!r} is not a {kind}, as this model's experts must be.")
+        if task == "classification" and not hasattr(est, "predict_proba"):
+            raise ValueError(
+                f"expert {est!r} has no predict_proba; a classification expert's density is "
+                "its probability of the observed class (e.g. SVC(probability=True), "
+                "SGDClassifier(loss='log_loss'))."
+            )
         if _weight_route(est) is None:
             raise ValueError(
                 f"expert {est!r} does not accept sample_weight in fit; EM refits each expert "
                 "with its posterior weights, so an expert must take them."
             )
+        if isinstance(est, Pipeline) and _routing_enabled() and _fit_request(est.steps[-1][1]) is False:
+            raise ValueError(
+                f"the last step of expert {est!r} does not request sample_weight "
+                "(set_fit_request(sample_weight=False)); EM refits each expert with its "
+                "posterior weights, so its last step must take them."
+            )
     return templates
+
+
+def _unset_seeds(estimator):
+    """Names of the (nested) ``random_state`` parameters of ``estimator`` left at None."""
+    return [
+        name
+        for name, value in estimator.get_params(deep=True).items()
+        if (name == "random_state" or name.endswith("__random_state")) and value is None
+    ]
 
 
 class EstimatorExperts:
@@ -75,15 +183,27 @@ class EstimatorExperts:
     reg_variance : float
         Lower bound on every regression expert's noise variance, relative to
         each target's variance.
+    random_state : None, int or RandomState
+        The model's ``random_state``.  Unless None, every leaf's clone gets a
+        seed of its own in each ``random_state`` parameter the template left
+        at None (the same seed at every refit): fits are reproducible, and
+        successive refits of a leaf differ only by their weights.
     """
 
     exact = False  # a weighted refit only approximates the M-step
     closed_form = True
 
-    def __init__(self, templates, task, reg_variance=1e-6):
+    def __init__(self, templates, task, reg_variance=1e-6, random_state=None):
         self.templates = templates
         self.task = task
         self.reg_variance = reg_variance
+        self.seeds = [{} for _ in templates]
+        if random_state is not None and any(_unset_seeds(t) for t in templates):
+            rs = check_random_state(random_state)
+            for leaf, template in enumerate(templates):
+                self.seeds[leaf] = {
+                    name: int(rs.randint(np.iinfo(np.int32).max)) for name in _unset_seeds(template)
+                }
         self._targets = LinearGaussianExperts(0.0, reg_variance) if task == "regression" else MultinomialExperts(0.0)
 
     # -- targets: as the linear family of the same task ----------------------
@@ -161,30 +281,79 @@ class EstimatorExperts:
         new = {**params, "estimators": estimators}
         if self.task == "regression":
             new["var"] = params["var"].copy()
-        for leaf in np.flatnonzero(active):
-            w = W[:, leaf]
-            est = clone(self.templates[leaf])
-            est.fit(X, y, **{_weight_route(est): w})
+        # an inactive leaf keeps its estimator; one never fitted (e.g. an empty k-means
+        # cluster at the start) is fitted to all rows with their sample weights instead
+        sw = W.sum(axis=1)
+        fit = [leaf for leaf in range(W.shape[1]) if active[leaf] or estimators[leaf] is None]
+        for leaf in fit:
+            w = W[:, leaf] if active[leaf] else sw
+            est = clone(self.templates[leaf]).set_params(**self.seeds[leaf])
+            _fit_weighted(est, X, y, w)
             estimators[leaf] = est
             if self.task == "regression":
                 resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
-                new["var"][leaf] = np.maximum(w @ resid**2 / w.sum(), self.reg_variance)
+                rss = w @ resid**2
+                alpha = _ridge_alpha(est)
+                if alpha is not None:  # the exact M-step of the ridge prior alpha / (2 var)
+                    rss = rss + alpha * self._sq_coef(est, target.shape[1])
+                new["var"][leaf] = np.maximum(rss / w.sum(), self.reg_variance)
         return new, False
 
+    @staticmethod
+    def _sq_coef(est, n_outputs):
+        """``||coef||^2`` of a linear expert for each output, ``(n_outputs,)``."""
+        coef = np.asarray(_final(est).coef_, dtype=np.float64).reshape(n_outputs, -1)
+        return np.sum(coef**2, axis=1)
+
     def penalty(self, params):
-        return 0.0
+        """The penalties of the experts whose refits are penalised fits of known form.
+
+        A :class:`~sklearn.linear_model.Ridge` expert's refit maximises the weighted
+        log-likelihood minus ``alpha ||coef||^2 / (2 var)`` (with the noise variance
+        from residuals and penalty, as linear experts); a
+        :class:`~sklearn.linear_model.LogisticRegression` expert's, minus its penalty
+        ``(1 / C) (l1_ratio |coef|_1 + (1 - l1_ratio) / 2 ||coef||^2)``.  Counting these
+        makes EM with such experts monotone in the penalised objective, as with
+        the built-in experts, instead of stopping early where the refit trades
+        likelihood for penalty.  Other estimators count 0.
+        """
+        total = 0.0
+        for leaf, est in enumerate(params["estimators"]):
+            if est is None:
+                continue
+            alpha = _ridge_alpha(est)
+            if alpha is not None:
+                var = params["var"][leaf]
+                total += 0.5 * float(np.sum(alpha * self._sq_coef(est, var.shape[0]) / var))
+                continue
+            logistic = _logistic_penalty(est)
+            if logistic is not None:
+                strength, ratio = logistic
+                coef = np.asarray(_final(est).coef_, dtype=np.float64)
+                l1, l2 = np.sum(np.abs(coef)), np.sum(coef**2)
+                total += strength * (ratio * l1 + 0.5 * (1.0 - ratio) * l2)
+        return total
 
     def n_free_params(self, params):
-        """Coefficients of linear-model experts and the noise variances; others have no count."""
+        """Coefficients of linear-model experts and the noise variances; others have no count.
+
+        A classifier with one row of coefficients per class (a softmax over ``K > 2``
+        classes) has ``K - 1`` free rows, as the built-in multinomial experts count.
+        """
         count = params["var"].size if "var" in params else 0
         for est in params["estimators"]:
-            final = est.steps[-1][1] if isinstance(est, Pipeline) else est
+            final = _final(est)
             if not hasattr(final, "coef_"):
                 raise ValueError(
                     f"the number of free parameters of expert {est!r} is unknown (it has no "
                     "coef_), so bic and aic are not defined for this model."
                 )
-            count += np.size(final.coef_) + np.size(getattr(final, "intercept_", 0))
+            coef = np.atleast_2d(final.coef_)
+            fitted_intercept = getattr(final, "fit_intercept", True) and hasattr(final, "intercept_")
+            n = coef.size + (np.size(final.intercept_) if fitted_intercept else 0)
+            if self.task == "classification" and coef.shape[0] == params["n_classes"] > 2:
+                n -= n // coef.shape[0]  # softmax rows are defined up to a common shift
+            count += n
         return count
 
     # -- fitted attributes and predictions --------------------------------------
