@@ -5,6 +5,7 @@ the true parameters; loaders return small real benchmark datasets shipped with
 the package (see ``data/README.md`` for their provenance).
 """
 
+from ._families import make_moe_family, make_npreg
 from ._generators import make_hme_regression, make_moe_classification, make_moe_regression
 from ._loaders import (
     list_datasets,
@@ -20,6 +21,8 @@ __all__ = [
     "make_moe_regression",
     "make_moe_classification",
     "make_hme_regression",
+    "make_moe_family",
+    "make_npreg",
     "list_datasets",
     "load_dataset",
     "load_mcycle",
