@@ -16,7 +16,7 @@ from mixexp import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegres
 from mixexp._design import Design, design_matrix, weighted_location_scale
 from mixexp._engine import EMEngine
 from mixexp._tree import Tree
-from mixexp.datasets import make_moe_family
+from mixexp.datasets import make_moe_family, make_moe_regression
 from mixexp.experts import EXPERTS
 from mixexp.gates.softmax import SoftmaxGate
 
@@ -158,3 +158,162 @@ def test_student_t_degrees_of_freedom_recovered():
     model = _fit(MixtureOfExpertsRegressor(n_experts=2, expert="student_t", tol=1e-6, max_iter=300,
                                            random_state=0), X, y)
     np.testing.assert_allclose(model.nu_, 4.0, rtol=0.25)
+
+
+def _contaminated(seed, n_train=2000, n_test=1000, fraction=0.1):
+    """A 3-expert linear MoE; ``fraction`` of the training responses replaced by gross outliers."""
+    X, y = make_moe_regression(n_train + n_test, n_features=2, n_experts=3, noise=0.2,
+                               gate_scale=10.0, random_state=seed)
+    rs = np.random.RandomState(seed)
+    bad = rs.uniform(size=n_train) < fraction
+    y_bad = y[:n_train].copy()
+    y_bad[bad] = y_bad.mean() + rs.uniform(-1.0, 1.0, bad.sum()) * 20.0 * y_bad.std()
+    return X[:n_train], y[:n_train], y_bad, X[n_train:], y[n_train:]
+
+
+def test_student_t_experts_resist_gross_outliers():
+    # benchmarks/families_robustness.py gives the same comparison on 8 seeds
+    X, y, y_bad, X_test, y_test = _contaminated(seed=3)
+
+    def rmse(expert, target):
+        model = _fit(MixtureOfExpertsRegressor(3, expert=expert, n_init=2, random_state=0), X, target)
+        return np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2))
+
+    clean = rmse("linear", y)
+    assert rmse("student_t", y_bad) <= 1.10 * clean
+    assert rmse("linear", y_bad) > 1.10 * clean
+
+
+def test_student_t_predictions_follow_the_t():
+    X, y = make_moe_family("student_t", 400, n_features=2, n_experts=2, nu=1.5, random_state=6)
+    model = _fit(MixtureOfExpertsRegressor(2, expert="student_t", random_state=0), X, y)
+    mean, std = model.predict(X[:5], return_std=True)
+    np.testing.assert_allclose(mean, np.sum(model.predict_gate(X[:5]) * model.predict_experts(X[:5]), axis=1))
+    heavy = model.nu_[:, 0] <= 2.0
+    assert heavy.any()  # nu = 1.5: infinite variance, said so by an infinite std
+    assert np.all(np.isinf(std))
+    draws = model.sample_y(X[:3], n_samples=2000, random_state=0)
+    assert draws.shape == (3, 2000) and np.all(np.isfinite(draws))
+    # with nu > 2 the std is the mixture's: sigma^2 nu / (nu - 2) per expert
+    X2, y2 = make_moe_family("student_t", 2000, n_features=1, n_experts=1, nu=8.0, random_state=7)
+    m1 = _fit(MixtureOfExpertsRegressor(1, expert="student_t", random_state=0), X2, y2)
+    nu, s = m1.nu_[0, 0], m1.noise_scale_[0, 0]
+    np.testing.assert_allclose(m1.predict(X2[:4], return_std=True)[1], s * np.sqrt(nu / (nu - 2.0)))
+
+
+# -- bad input: a ValueError in scikit-learn's words, and the model unchanged ------------
+@pytest.mark.parametrize("family, y_fix, match", [
+    ("poisson", lambda y: np.r_[-1.0, y[1:]], "negative"),
+    ("zip", lambda y: np.r_[-2.0, y[1:]], "negative"),
+    ("gamma", lambda y: np.r_[0.0, y[1:]], "not positive"),
+    ("gamma", lambda y: np.r_[-3.0, y[1:]], "not positive"),
+])
+def test_targets_outside_the_family_are_rejected(family, y_fix, match):
+    X, y = make_moe_family(family, 200, random_state=0)
+    model = _fit(MixtureOfExpertsRegressor(2, expert=family, random_state=0), X, y)
+    before = {k: np.copy(v) for k, v in vars(model).items() if k.endswith("_")}
+    y_bad = y_fix(y)
+    y_copy = y_bad.copy()
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y_bad)
+    np.testing.assert_array_equal(y_bad, y_copy)  # input not mutated
+    for k, v in before.items():
+        np.testing.assert_array_equal(getattr(model, k), v)
+    with pytest.raises(ValueError, match=match):
+        model.log_likelihood(X, y_bad)
+    fresh = MixtureOfExpertsRegressor(2, expert=family)
+    with pytest.raises(ValueError, match=match):
+        fresh.fit(X, y_bad)
+    assert not hasattr(fresh, "n_features_in_")
+
+
+@pytest.mark.parametrize("exposure, match", [
+    (lambda n: -np.ones(n), "Negative values in data passed to exposure"),
+    (lambda n: np.r_[0.0, np.ones(n - 1)], "exposure must be positive"),
+    (lambda n: np.ones(n - 1), "inconsistent numbers of samples"),
+    (lambda n: np.r_[np.nan, np.ones(n - 1)], "NaN"),
+])
+def test_bad_exposure_is_rejected(exposure, match):
+    X, y = make_moe_family("poisson", 200, random_state=0)
+    model = MixtureOfExpertsRegressor(2, expert="poisson", random_state=0)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y, exposure=exposure(200))
+    assert not hasattr(model, "n_features_in_")
+    _fit(model, X, y)
+    coef = model.expert_coef_.copy()
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y, exposure=exposure(200))
+    np.testing.assert_array_equal(model.expert_coef_, coef)
+    with pytest.raises(ValueError, match=match):
+        model.predict(X, exposure=exposure(200))
+
+
+@pytest.mark.parametrize("expert", ["linear", "student_t"])
+def test_exposure_only_for_log_link_families(expert):
+    X, y = make_moe_family("student_t", 100, random_state=0)
+    model = MixtureOfExpertsRegressor(2, expert=expert)
+    with pytest.raises(ValueError, match="exposure is only accepted"):
+        model.fit(X, y, exposure=np.ones(100))
+    assert not hasattr(model, "n_features_in_")
+
+
+# -- exposure ----------------------------------------------------------------------
+@pytest.mark.parametrize("family", LOG_LINK)
+def test_exposure_is_a_log_offset(family):
+    n = 2000
+    exposure = np.random.RandomState(8).uniform(0.2, 5.0, size=n)
+    X, y, truth = make_moe_family(family, n, n_features=2, n_experts=1, exposure=exposure,
+                                  random_state=8, return_params=True)
+    model = _fit(MixtureOfExpertsRegressor(1, expert=family, random_state=0), X, y, exposure=exposure)
+    np.testing.assert_allclose(model.expert_intercept_, truth["expert_intercept"], atol=0.1)
+    np.testing.assert_allclose(model.expert_coef_, truth["expert_coef"], atol=0.1)
+    # the mean is proportional to the exposure; without exposure: per unit of exposure
+    np.testing.assert_allclose(model.predict(X[:5], exposure=exposure[:5]), exposure[:5] * model.predict(X[:5]),
+                               rtol=1e-12)
+    np.testing.assert_allclose(model.predict_experts(X[:5], exposure=np.full(5, 2.0)),
+                               2.0 * model.predict_experts(X[:5]), rtol=1e-12)
+    # fitted without exposure the model is a different one
+    plain = _fit(MixtureOfExpertsRegressor(1, expert=family, random_state=0), X, y)
+    assert np.abs(plain.expert_intercept_ - model.expert_intercept_).max() > 0.05
+    assert model.log_likelihood(X, y, exposure=exposure).sum() > model.log_likelihood(X, y).sum()
+    draws = model.sample_y(X[:3], 4000, random_state=0, exposure=np.full(3, 3.0))
+    np.testing.assert_allclose(draws.mean(axis=1), model.predict(X[:3], exposure=np.full(3, 3.0)), rtol=0.15)
+
+
+def test_exposure_through_a_pipeline_with_metadata_routing():
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    exposure = np.random.RandomState(9).uniform(0.5, 3.0, size=500)
+    X, y = make_moe_family("poisson", 500, exposure=exposure, random_state=9)
+    direct = _fit(MixtureOfExpertsRegressor(2, expert="poisson", random_state=0), X, y, exposure=exposure)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = MixtureOfExpertsRegressor(2, expert="poisson", random_state=0)
+        model.set_fit_request(exposure=True).set_predict_request(exposure=True)
+        pipe = _fit(make_pipeline(StandardScaler(), model), X, y, exposure=exposure)
+        routed = pipe.predict(X, exposure=exposure)
+    # the model standardises internally: scaling X first changes nothing but rounding
+    np.testing.assert_allclose(routed, direct.predict(X, exposure=exposure), rtol=1e-6)
+    np.testing.assert_allclose(pipe[-1].lower_bound_, direct.lower_bound_, rtol=1e-8)
+
+
+# -- gate and expert features with the families ---------------------------------------
+@pytest.mark.parametrize("family", FAMILIES)
+def test_constant_mixing_weights_and_separate_columns(family):
+    X, y = make_moe_family(family, 400, n_features=3, gate_features=[], expert_features=[1, 2],
+                           random_state=10)
+    model = _fit(MixtureOfExpertsRegressor(2, expert=family, gate_features=[], expert_features=[1, 2],
+                                           random_state=0), X, y)
+    gates = model.predict_gate(X)
+    np.testing.assert_allclose(gates, np.broadcast_to(gates[0], gates.shape), rtol=1e-12)
+    assert np.all(model.expert_coef_[..., 0] == 0.0)
+    X2 = X.copy()
+    X2[:, 0] += 3.0  # a column neither part sees
+    np.testing.assert_allclose(model.predict(X2), model.predict(X), rtol=1e-12)
+    # free parameters: one mixing weight; per expert the coefficients of 2 columns and
+    # an intercept, and the family's own (t: scale, nu; gamma: dispersion; zip: pi)
+    own = {"student_t": 2, "poisson": 0, "gamma": 1, "zip": 1}[family]
+    assert model._n_parameters() == 1 + 2 * (3 + own)
+    ll = model.log_likelihood(X, y).sum()
+    assert np.isclose(model.bic(X, y), -2 * ll + model._n_parameters() * np.log(400))

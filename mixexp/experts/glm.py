@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import brentq
 from scipy.special import digamma, gammaln
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from .._design import rows_to_original
 from .._linalg import solve_psd, tdot, weighted_grams
@@ -112,7 +112,7 @@ class LogLinkExperts:
     closed_form = True  # one update is the whole M-step for given posteriors
     uses_exposure = True
     multi_output = False
-    positive_only = False
+    positive_only = True  # scikit-learn's checks then draw y > 0
     name = None  # the expert= name, for messages
 
     def __init__(self, alpha):
@@ -122,10 +122,10 @@ class LogLinkExperts:
     def _check_domain(self, y):
         raise NotImplementedError
 
-    def _validated(self, y):
+    def _validated(self, y, warn=False):
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
+            y = column_or_1d(y, warn=warn)
         elif y.ndim != 1:
             raise ValueError(
                 f"expert={self.name!r} models a single target; y has shape {y.shape}."
@@ -135,9 +135,9 @@ class LogLinkExperts:
 
     def prepare_target(self, y, sw):
         """``(y, zero offset)`` and what the family needs to know of ``y``."""
-        y1 = self._validated(y)
+        y1 = self._validated(y, warn=True)  # a column vector: warned, and predictions are 1-D
         mean = float(np.average(y1, weights=sw))
-        info = {"ndim": np.ndim(y), "n_outputs": 1, "scale": 1.0, "log_mean": np.log(max(mean, 1e-300))}
+        info = {"ndim": 1, "n_outputs": 1, "scale": 1.0, "log_mean": np.log(max(mean, 1e-300))}
         return (y1, np.zeros(y1.shape[0])), info
 
     def check_target(self, y, n_samples, info):
@@ -253,7 +253,6 @@ class GammaExperts(LogLinkExperts):
     """
 
     name = "gamma"
-    positive_only = True
 
     def __init__(self, alpha, reg_variance):
         super().__init__(alpha)
