@@ -16,7 +16,7 @@ from mixexp import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegres
 from mixexp._design import Design, design_matrix, weighted_location_scale
 from mixexp._engine import EMEngine
 from mixexp._tree import Tree
-from mixexp.datasets import make_moe_family, make_moe_regression
+from mixexp.datasets import make_moe_family, make_moe_regression, make_npreg
 from mixexp.experts import EXPERTS
 from mixexp.gates.softmax import SoftmaxGate
 
@@ -197,6 +197,7 @@ def test_student_t_predictions_follow_the_t():
     # with nu > 2 the std is the mixture's: sigma^2 nu / (nu - 2) per expert
     X2, y2 = make_moe_family("student_t", 2000, n_features=1, n_experts=1, nu=8.0, random_state=7)
     m1 = _fit(MixtureOfExpertsRegressor(1, expert="student_t", random_state=0), X2, y2)
+    assert not hasattr(m1, "noise_variance_")  # sigma is a scale, the variance is below
     nu, s = m1.nu_[0, 0], m1.noise_scale_[0, 0]
     np.testing.assert_allclose(m1.predict(X2[:4], return_std=True)[1], s * np.sqrt(nu / (nu - 2.0)))
 
@@ -317,3 +318,44 @@ def test_constant_mixing_weights_and_separate_columns(family):
     assert model._n_parameters() == 1 + 2 * (3 + own)
     ll = model.log_likelihood(X, y).sum()
     assert np.isclose(model.bic(X, y), -2 * ll + model._n_parameters() * np.log(400))
+
+
+# -- the generators ----------------------------------------------------------------
+@pytest.mark.parametrize("family", FAMILIES)
+def test_make_moe_family_draws_the_documented_model(family):
+    X, y, truth = make_moe_family(family, 20000, n_features=3, n_experts=2, gate_features=[0],
+                                  expert_features=[1], random_state=0, return_params=True)
+    X2, y2 = make_moe_family(family, 20000, n_features=3, n_experts=2, gate_features=[0],
+                             expert_features=[1], random_state=0)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    assert np.all(truth["gate_coef"][:, 1:] == 0.0) and np.all(truth["expert_coef"][:, :, [0, 2]] == 0.0)
+    np.testing.assert_allclose(np.linalg.norm(truth["gate_coef"], axis=1), 3.0)
+    eta = X[:, 1] * truth["expert_coef"][truth["labels"], 0, 1] + truth["expert_intercept"][truth["labels"], 0]
+    for k in range(2):
+        rows = truth["labels"] == k
+        if family == "student_t":
+            resid = y[rows] - eta[rows]
+            assert abs(np.median(resid)) < 0.05  # centred t noise of scale 0.5
+        else:
+            mean = np.exp(eta[rows]) * (1.0 - truth.get("zero_inflation", 0.0))
+            np.testing.assert_allclose(y[rows].mean(), mean.mean(), rtol=0.05)
+    if family in ("poisson", "zip"):
+        assert np.all(y == np.round(y)) and np.all(y >= 0)
+    if family == "gamma":
+        assert np.all(y > 0)
+
+
+def test_make_npreg_follows_exnpreg():
+    X, y, labels = make_npreg(2000, random_state=0, return_labels=True)
+    assert X.shape == (4000, 1) and np.all((X >= 0) & (X <= 10)) and labels.tolist() == [0] * 2000 + [1] * 2000
+    x = X[:, 0]
+    np.testing.assert_allclose(y[labels == 0].mean(), np.exp(2 - 0.2 * x[labels == 0]).mean(), rtol=0.05)
+    np.testing.assert_allclose(y[labels == 1].mean(), np.exp(1 + 0.1 * x[labels == 1]).mean(), rtol=0.05)
+    Xg, yg = make_npreg(2000, response="gaussian", random_state=0)
+    resid = yg[:2000] - 5 * Xg[:2000, 0]
+    assert abs(resid.std() - 3.0) < 0.2
+    with pytest.raises(ValueError, match="response"):
+        make_npreg(10, response="gamma")
+    with pytest.raises(ValueError, match="family"):
+        make_moe_family("normal")

@@ -34,7 +34,6 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import digamma, gammaln
 
-from .._design import rows_to_original
 from .._linalg import solve_psd, tdot, weighted_grams
 from .gaussian import LinearGaussianExperts
 
@@ -142,14 +141,11 @@ class StudentTExperts(LinearGaussianExperts):
 
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):
-        ym, ys = info["mean"], info["scale"]
-        coef, intercept = rows_to_original(params["coef"], coords)
-        return {
-            "expert_coef_": coef * ys[None, :, None],
-            "expert_intercept_": intercept * ys + ym,
-            "noise_scale_": np.sqrt(params["var"]) * ys,
-            "nu_": params["nu"].copy(),
-        }
+        attrs = super().attributes(params, coords, info)
+        # sigma^2 is the t's squared scale, not its variance
+        attrs["noise_scale_"] = np.sqrt(attrs.pop("noise_variance_"))
+        attrs["nu_"] = params["nu"].copy()
+        return attrs
 
     def moments(self, Xa, params, info):
         """Each leaf's location and variance in the units of y, ``(n, n_leaves, n_targets)``.
