@@ -26,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._design import Coordinates, Design, design_matrix, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
+from ._exposure import check_exposure
 from ._features import resolve_columns
 from ._init import initial_params
 from ._kernels import tree_posteriors
@@ -156,17 +157,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        return self._fit_or_restore(X, y, sample_weight)
+
+    def _fit_or_restore(self, X, y, sample_weight, exposure=None):
         snapshot = dict(self.__dict__)
         try:
             with blas_single_thread():
-                return self._fit(X, y, sample_weight)
+                return self._fit(X, y, sample_weight, exposure)
         except BaseException:
             # a failed or interrupted fit leaves the estimator as it was
             self.__dict__.clear()
             self.__dict__.update(snapshot)
             raise
 
-    def _fit(self, X, y, sample_weight):
+    def _fit(self, X, y, sample_weight, exposure=None):
         self._validate_params()
         params = self.get_params(deep=False)
         fitted = getattr(self, "_fitted", None)
@@ -201,6 +205,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         else:
             x_mean, x_scale = weighted_location_scale(X, sw, center=not sp.issparse(X))
             target, info = experts.prepare_target(y, sw)
+        offset = check_exposure(exposure, n_samples, experts)
+        if offset is not None:
+            target = experts.offset_target(target, offset)
         Xa = design_matrix(X, x_mean, x_scale)
         state = FittedMixture(
             tree, gate, experts, None, x_mean, x_scale, info, self.gate, _expert_kind(self.expert),
@@ -326,8 +333,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         return self._fitted
 
-    def _design(self, X, y=None):
-        """Validated ``X`` (and ``y``) as an internal :class:`Design` and the fitted state."""
+    def _design(self, X, y=None, exposure=None):
+        """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted state."""
         state = self._state()
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
         if sp.issparse(X) and state.dense:
@@ -336,12 +343,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             X = X.toarray()
         Xa = design_matrix(X, state.x_mean, state.x_scale)
         target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
+        offset = None if y is None else check_exposure(exposure, X.shape[0], state.experts)
+        if offset is not None:
+            target = state.experts.offset_target(target, offset)
         design = state.design(Xa, target, np.ones(X.shape[0]))
         state.gate.check_input(design.gate_X)
         return design, state
 
-    def _e_step(self, X, y=None, experts=True):
-        design, state = self._design(X, y)
+    def _e_step(self, X, y=None, experts=True, exposure=None):
+        design, state = self._design(X, y, exposure)
         with runner(design.n_rows) as run:
             return state.engine(run).e_step(state.params, design, experts), design, state
 
@@ -381,7 +391,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         tree_posteriors(log_gate, zeros, t.branching, out, np.empty(design.n_rows), True)
         return out[:, 1:].reshape(design.n_rows, t.n_inner, t.branching)
 
-    def responsibilities(self, X, y):
+    def responsibilities(self, X, y, exposure=None):
         """Posterior probability of each expert given ``(x, y)``.
 
         Parameters
@@ -390,15 +400,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            every exposure is 1.
 
         Returns
         -------
         responsibilities : ndarray of shape (n_samples, n_experts)
             Rows sum to 1.
         """
-        return self._e_step(X, y)[0][0]
+        return self._e_step(X, y, exposure=exposure)[0][0]
 
-    def log_likelihood(self, X, y):
+    def log_likelihood(self, X, y, exposure=None):
         """``log p(y_i | x_i)`` of each sample under the fitted model.
 
         Parameters
@@ -407,12 +421,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            every exposure is 1.
 
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
         """
-        (_, joint), design, state = self._e_step(X, y)
+        (_, joint), design, state = self._e_step(X, y, exposure=exposure)
         if state.gate.models_x:  # the objective is log p(x, y): subtract log p(x)
             with runner(design.n_rows) as run:
                 joint = joint - state.engine(run).e_step(state.params, design, experts=False)[1]
@@ -453,7 +471,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         state = self._state()
         return state.engine().n_free_params(state.params)
 
-    def bic(self, X, y):
+    def bic(self, X, y, exposure=None):
         """Bayesian information criterion on ``(X, y)``; lower is better.
 
         Parameters
@@ -462,15 +480,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            every exposure is 1.
 
         Returns
         -------
         bic : float
         """
-        ll = self.log_likelihood(X, y)
+        ll = self.log_likelihood(X, y, exposure)
         return float(-2.0 * ll.sum() + self._n_parameters() * np.log(ll.shape[0]))
 
-    def aic(self, X, y):
+    def aic(self, X, y, exposure=None):
         """Akaike information criterion on ``(X, y)``; lower is better.
 
         Parameters
@@ -479,9 +501,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            every exposure is 1.
 
         Returns
         -------
         aic : float
         """
-        return float(-2.0 * self.log_likelihood(X, y).sum() + 2.0 * self._n_parameters())
+        return float(-2.0 * self.log_likelihood(X, y, exposure).sum() + 2.0 * self._n_parameters())

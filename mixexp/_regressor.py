@@ -9,6 +9,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
+from ._exposure import offset_kwargs
+from .experts import target_tags
 
 REG_VARIANCE_CONSTRAINT = {"reg_variance": [Interval(Real, 0, None, closed="neither")]}
 
@@ -20,12 +22,42 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        multi_output, positive_only = target_tags(self._task, self.expert)
         # 2-D y goes to every expert: estimator experts must take it
-        tags.target_tags.multi_output = all(
+        tags.target_tags.multi_output = multi_output and all(
             get_tags(e).target_tags.multi_output for e in self._expert_templates()
         )
+        tags.target_tags.positive_only = positive_only
         tags.target_tags.single_output = True
         return tags
+
+    def fit(self, X, y, sample_weight=None, exposure=None):
+        """Fit the mixture by EM.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training inputs.  Sparse input is kept sparse (scaled, not centred)
+            with a softmax gate.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets: counts for ``expert="poisson"`` and ``"zip"``, positive
+            amounts for ``"gamma"`` (these three model a single target).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; the log-likelihood is weighted by them.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures (time at risk, hours of observation) of the
+            log-link families ``"poisson"``, ``"gamma"`` and ``"zip"``: each
+            expert's mean is ``exposure * exp(B x + b)``, an offset
+            ``log(exposure)``.  None: every exposure is 1.  With scikit-learn's
+            metadata routing enabled, a :class:`~sklearn.pipeline.Pipeline`
+            passes it on after ``set_fit_request(exposure=True)``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit_or_restore(X, y, sample_weight, exposure)
 
     def _validate_xy(self, X, y):
         # 2-D y only when every expert takes it (estimator experts: their tags)
@@ -34,17 +66,18 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
         )
 
-    def _mixture(self, X):
+    def _mixture(self, X, exposure=None):
         """Gate probabilities ``(n, L)`` and each leaf's mean and variance ``(n, L, T)``."""
         (gates, _), design, state = self._e_step(X, experts=False)
-        mean, var = state.experts.moments(design.expert_X, state.params["experts"], state.info)
+        offset = offset_kwargs(exposure, design.n_rows, state.experts)
+        mean, var = state.experts.moments(design.expert_X, state.params["experts"], state.info, **offset)
         return gates, mean, var, design, state
 
     @staticmethod
     def _squeeze(a, state):
         return a[..., 0] if state.info["ndim"] == 1 else a
 
-    def predict(self, X, return_std=False):
+    def predict(self, X, return_std=False, exposure=None):
         """Predictive mean of the mixture, optionally with its standard deviation.
 
         Parameters
@@ -53,7 +86,11 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Inputs.
         return_std : bool, default=False
             Also return the standard deviation of the predictive mixture
-            ``sum_k g_k(x) p_k(y | x)``.
+            ``sum_k g_k(x) p_k(y | x)``.  For ``expert="student_t"`` it is
+            infinite where an expert with ``nu_ <= 2`` has weight.
+        exposure : array-like of shape (n_samples,), default=None
+            Exposures of the log-link families (``"poisson"``, ``"gamma"``,
+            ``"zip"``); None: predictions per unit of exposure.
 
         Returns
         -------
@@ -62,7 +99,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         y_std : ndarray of the same shape
             Only when ``return_std`` is True.
         """
-        gates, means, var, _, state = self._mixture(X)
+        gates, means, var, _, state = self._mixture(X, exposure)
         mean = np.einsum("nk,nkt->nt", gates, means)
         if not return_std:
             return self._squeeze(mean, state)
@@ -70,23 +107,27 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         spread = np.einsum("nk,nkt->nt", gates, var + (means - mean[:, None, :]) ** 2)
         return self._squeeze(mean, state), self._squeeze(np.sqrt(spread), state)
 
-    def predict_experts(self, X):
+    def predict_experts(self, X, exposure=None):
         """Each expert's own prediction (its mean).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Inputs.
+        exposure : array-like of shape (n_samples,), default=None
+            Exposures of the log-link families (``"poisson"``, ``"gamma"``,
+            ``"zip"``); None: predictions per unit of exposure.
 
         Returns
         -------
         means : ndarray of shape (n_samples, n_experts) or (n_samples, n_experts, n_targets)
         """
         design, state = self._design(X)
-        mean = state.experts.moments(design.expert_X, state.params["experts"], state.info)[0]
+        offset = offset_kwargs(exposure, design.n_rows, state.experts)
+        mean = state.experts.moments(design.expert_X, state.params["experts"], state.info, **offset)[0]
         return self._squeeze(mean, state)
 
-    def sample_y(self, X, n_samples=1, random_state=None):
+    def sample_y(self, X, n_samples=1, random_state=None, exposure=None):
         """Draw samples from the predictive mixture at ``X``.
 
         Parameters
@@ -97,6 +138,9 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Draws per input.
         random_state : int, RandomState instance or None, default=None
             Seed of the draws.
+        exposure : array-like of shape (n_samples,), default=None
+            Exposures of the log-link families (``"poisson"``, ``"gamma"``,
+            ``"zip"``); None: predictions per unit of exposure.
 
         Returns
         -------
@@ -107,6 +151,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         cum = np.cumsum(gates, axis=1)
         u = rs.uniform(size=(design.n_rows, n_samples)) * cum[:, -1:]
         leaf = np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), gates.shape[1] - 1)
-        draws = state.experts.sample(design.expert_X, state.params["experts"], state.info, leaf, rs)
+        offset = offset_kwargs(exposure, design.n_rows, state.experts)
+        draws = state.experts.sample(design.expert_X, state.params["experts"], state.info, leaf, rs, **offset)
         draws = np.transpose(draws, (0, 2, 1))  # (n, T, n_samples)
         return draws[:, 0, :] if state.info["ndim"] == 1 else draws

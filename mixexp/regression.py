@@ -21,8 +21,16 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         the localized gate of Xu, Jordan & Hinton, ``g_k(x) ∝ a_k N(x; m_k,
         S_k)``, whose M-step is closed form; EM then maximises the joint
         likelihood ``p(x, y)`` and :meth:`score_samples` gives ``log p(x)``.
-    expert : "linear", estimator or list of estimators, default="linear"
-        ``"linear"``: linear-Gaussian experts.  A scikit-learn regressor whose
+    expert : {"linear", "student_t", "poisson", "gamma", "zip"}, estimator or list of estimators, default="linear"
+        ``"linear"``: linear-Gaussian experts.  ``"student_t"``: linear
+        experts with Student-t noise, robust to outliers, a scale and degrees
+        of freedom ``nu`` in [0.01, 200] per expert (ECM with latent scale
+        weights).  ``"poisson"`` (counts), ``"gamma"`` (positive amounts, a
+        dispersion per expert) and ``"zip"`` (zero-inflated Poisson, a
+        zero-inflation probability per expert): log-link GLM experts on a
+        single target, which take ``exposure`` in ``fit`` and ``predict``.
+        Every family's M-step is exact: EM never decreases the penalised
+        log-likelihood (docs/families.md).  A scikit-learn regressor whose
         ``fit`` takes ``sample_weight`` (a pipeline: its last step) is cloned
         for every expert, a list gives one per expert; each is refitted with
         its posterior weights and has a Gaussian noise variance from its
@@ -36,7 +44,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     alpha : float, default=1e-6
         Ridge penalty on the linear experts' coefficients (not intercepts), in
         units of standardised features and targets (a conjugate prior
-        ``alpha / (2 var)``).
+        ``alpha / (2 var)``; ``"student_t"``: over its scale, ``"gamma"``:
+        over its dispersion; ``"poisson"``, ``"zip"``: ``alpha / 2``).
     covariance_type : {"full", "diag"}, default="full"
         Covariances of the Gaussian gate (``gate="gaussian"`` only).
     reg_covar : float, default=1e-6
@@ -70,7 +79,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     reg_variance : float, default=1e-6
         Lower bound on every expert's noise variance, relative to the variance
         of each target (like ``reg_covar`` of ``GaussianMixture``, but scale
-        free).
+        free); for ``"student_t"`` on its squared scale, for ``"gamma"`` on
+        its dispersion.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisations, and of estimator experts whose own
         ``random_state`` is None (each expert gets a seed of its own).
@@ -96,14 +106,24 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     gate_covariances_ : ndarray of shape (n_experts, n_features, n_features) or (n_experts, n_features)
         Gaussian gate covariances, full or diagonal (``gate="gaussian"``).
     expert_coef_ : ndarray of shape (n_experts, n_targets, n_features)
-        Linear experts' coefficients (``expert="linear"``).
+        Linear experts' coefficients (the GLM families: of ``log`` of the
+        mean, with ``n_targets`` 1).
     expert_intercept_ : ndarray of shape (n_experts, n_targets)
-        Linear experts' intercepts (``expert="linear"``).
+        Linear experts' intercepts.
     experts_ : list of estimators
         The fitted estimator of each expert (estimator experts), fitted on
         the standardised features ``(X - x_mean_) / x_scale_`` and targets.
     noise_variance_ : ndarray of shape (n_experts, n_targets)
-        Each expert's Gaussian noise variance.
+        Each expert's Gaussian noise variance (``"linear"`` and estimators).
+    noise_scale_ : ndarray of shape (n_experts, n_targets)
+        Each Student-t expert's scale ``sigma`` (``"student_t"``).
+    nu_ : ndarray of shape (n_experts, n_targets)
+        Each Student-t expert's degrees of freedom (``"student_t"``); its
+        variance ``sigma^2 nu / (nu - 2)`` is infinite where ``nu <= 2``.
+    dispersion_ : ndarray of shape (n_experts,)
+        Each Gamma expert's dispersion ``phi``, ``Var y = phi mu^2`` (``"gamma"``).
+    zero_inflation_ : ndarray of shape (n_experts,)
+        Each ZIP expert's probability of a structural zero (``"zip"``).
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
@@ -186,8 +206,10 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         Gaussian over ``x`` and every inner node mixing weights; a node's gate
         weighs its children by their mixtures of the Gaussians below them
         (Xu, Jordan & Hinton), and EM maximises ``p(x, y)``.
-    expert : "linear", estimator or list of estimators, default="linear"
-        ``"linear"``: linear-Gaussian experts.  A scikit-learn regressor whose
+    expert : {"linear", "student_t", "poisson", "gamma", "zip"}, estimator or list of estimators, default="linear"
+        ``"linear"``: linear-Gaussian experts; ``"student_t"``, ``"poisson"``,
+        ``"gamma"``, ``"zip"``: the other families, as in
+        :class:`MixtureOfExpertsRegressor`.  A scikit-learn regressor whose
         ``fit`` takes ``sample_weight`` is cloned for every leaf (a list: one
         per leaf, breadth-first); see :class:`MixtureOfExpertsRegressor`.
     gate_alpha : float, default=1e-3
@@ -253,7 +275,10 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     experts_ : list of estimators
         The fitted estimator of each leaf (estimator experts).
     noise_variance_ : ndarray of shape (n_leaves, n_targets)
-        Each expert's Gaussian noise variance.
+        Each expert's Gaussian noise variance (``"linear"`` and estimators).
+    noise_scale_, nu_, dispersion_, zero_inflation_ : ndarray
+        The other families' parameters of each leaf, as in
+        :class:`MixtureOfExpertsRegressor`.
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features.
     converged_ : bool

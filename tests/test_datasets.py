@@ -66,6 +66,8 @@ def test_exports():
             "make_moe_classification",
             "make_hme_regression",
             "make_gaussian_gated_regression",
+            "make_moe_family",
+            "make_npreg",
             "list_datasets",
             "load_dataset",
             "load_mcycle",

@@ -16,6 +16,12 @@ ESTIMATORS = [
     MixtureOfExpertsClassifier(),
     HierarchicalMixtureOfExpertsRegressor(),
     HierarchicalMixtureOfExpertsClassifier(),
+    # the other expert families, with fewer experts and iterations to keep the suite short;
+    # count and severity families declare positive_only (scikit-learn's checks draw y > 0)
+    *[
+        MixtureOfExpertsRegressor(2, expert=family, max_iter=30, init_params="kmeans")
+        for family in ("student_t", "poisson", "gamma", "zip")
+    ],
 ]
 
 

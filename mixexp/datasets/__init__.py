@@ -5,6 +5,7 @@ the true parameters; loaders return small real benchmark datasets shipped with
 the package (see ``data/README.md`` for their provenance).
 """
 
+from ._families import make_moe_family, make_npreg
 from ._gaussian_gate import make_gaussian_gated_regression
 from ._generators import make_hme_regression, make_moe_classification, make_moe_regression
 from ._loaders import (
@@ -22,6 +23,8 @@ __all__ = [
     "make_moe_classification",
     "make_hme_regression",
     "make_gaussian_gated_regression",
+    "make_moe_family",
+    "make_npreg",
     "list_datasets",
     "load_dataset",
     "load_mcycle",

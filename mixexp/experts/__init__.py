@@ -2,17 +2,35 @@
 
 from .estimator import EstimatorExperts, check_expert_estimators
 from .gaussian import LinearGaussianExperts
+from .glm import GammaExperts, PoissonExperts
 from .multinomial import MultinomialExperts
+from .student_t import StudentTExperts
+from .zip import ZeroInflatedPoissonExperts
 
 #: task -> ``expert=`` name -> factory of the family from the estimator's parameters.
 EXPERTS = {
     "regression": {
         "linear": lambda params: LinearGaussianExperts(params["alpha"], params["reg_variance"]),
+        "student_t": lambda params: StudentTExperts(params["alpha"], params["reg_variance"]),
+        "poisson": lambda params: PoissonExperts(params["alpha"]),
+        "gamma": lambda params: GammaExperts(params["alpha"], params["reg_variance"]),
+        "zip": lambda params: ZeroInflatedPoissonExperts(params["alpha"]),
     },
     "classification": {
         "linear": lambda params: MultinomialExperts(params["alpha"]),
     },
 }
+
+# the families whose targets are restricted (scikit-learn's target tags)
+_RESTRICTED = {"poisson": PoissonExperts, "gamma": GammaExperts, "zip": ZeroInflatedPoissonExperts}
+
+
+def target_tags(task, expert):
+    """``(multi_output, positive_only)`` of the family ``expert`` names (defaults otherwise)."""
+    family = _RESTRICTED.get(expert) if task == "regression" and isinstance(expert, str) else None
+    if family is None:
+        return True, False
+    return family.multi_output, family.positive_only
 
 
 def make_experts(task, n_leaves, params):
