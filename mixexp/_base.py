@@ -39,6 +39,7 @@ _EM_CONSTRAINTS = {
     "expert": [str, list, tuple, HasMethods(["fit"])],
     "gate_alpha": [Interval(Real, 0, None, closed="left")],
     "alpha": [Interval(Real, 0, None, closed="left")],
+    "l1_ratio": [Interval(Real, 0, 1, closed="both")],
     "covariance_type": [StrOptions({"full", "diag"})],
     "gate_features": [None, "array-like"],
     "expert_features": [None, "array-like"],

@@ -28,6 +28,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from ._kernels import gate_residual, log_softmax_groups
 from ._linalg import tdot, weighted_grams
+from ._prox import l1_weights, softmax_prox_step
 
 MAX_SCALE = 1024.0  # longest step, in units of the bound's step
 _MAX_GROWTH = 4.0  # longest change of the step length from one iteration to the next
@@ -47,13 +48,18 @@ def penalty_mask(n_params):
 
 def bound_factor(gram, alpha):
     """Cholesky factor of Böhning's bound ``gram / 2 + alpha * D``."""
+    return cho_factor(bound_matrix(gram, alpha), lower=True, check_finite=False)
+
+
+def bound_matrix(gram, alpha):
+    """Böhning's bound on the negative Hessian of one row: ``gram / 2 + alpha * D``."""
     p = gram.shape[0]
     H = 0.5 * gram
     H[np.diag_indices(p)] += alpha * penalty_mask(p)
     # A tiny ridge keeps the factor defined for empty or constant columns; a
     # larger bound is still a bound, so monotonicity is kept.
     H[np.diag_indices(p)] += 1e-10 * (np.trace(H) / p) + 1e-300
-    return cho_factor(H, lower=True, check_finite=False)
+    return H
 
 
 def init_step_state(n_blocks, k, p):
@@ -65,8 +71,13 @@ def init_step_state(n_blocks, k, p):
     }
 
 
-def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
+def blocks_update(coef, grad, grams, alpha, state, active, safe=False, l1_ratio=0.0):
     """One bound step for each active block.
+
+    With ``l1_ratio > 0`` the penalty is the elastic net ``alpha * (l1_ratio
+    |V|_1 + (1 - l1_ratio) / 2 |V|^2)`` and the step is the proximal step on
+    the bound (:func:`mixexp._prox.softmax_prox_step`), of length 1: the
+    step-length learning above assumes a smooth objective.
 
     Parameters
     ----------
@@ -77,6 +88,7 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
     state : dict from :func:`init_step_state` (not modified).
     active : iterable of block indices to update; the others are kept.
     safe : bool, take the bound's step (``t = 1``) and forget the step lengths.
+    l1_ratio : float, the elastic-net mixing of ``alpha`` (0: ridge).
 
     Returns
     -------
@@ -87,6 +99,8 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
     state = {key: value.copy() for key, value in state.items()}
     mask = penalty_mask(coef.shape[2])
     extrapolated = False
+    if l1_ratio > 0.0:
+        return _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask)
     for b in active:
         g = grad[b] + alpha * coef[b] * mask  # gradient of -f
         scale = 1.0
@@ -103,6 +117,21 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
         state["slope"][b] = -np.sum(g * step)
         extrapolated |= scale > SAFE_SCALE
     return coef, state, extrapolated
+
+
+def _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask):
+    """:func:`blocks_update` under the elastic net: one proximal bound step per block."""
+    ridge = alpha * (1.0 - l1_ratio)
+    lam = l1_weights(coef.shape[2], alpha, l1_ratio)
+    for b in active:
+        g = grad[b] + ridge * coef[b] * mask  # gradient of the smooth part of -f
+        new = softmax_prox_step(coef[b], g, bound_matrix(grams[b], ridge), lam)
+        step = new - coef[b]
+        coef[b] = new
+        state["scale"][b] = 1.0
+        state["step"][b] = step
+        state["slope"][b] = 0.0  # no step-length learning: the next step is the bound's
+    return coef, state, False
 
 
 def _next_scale(scale, slope0, slope1):

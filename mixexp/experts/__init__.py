@@ -7,10 +7,12 @@ from .multinomial import MultinomialExperts
 #: task -> ``expert=`` name -> factory of the family from the estimator's parameters.
 EXPERTS = {
     "regression": {
-        "linear": lambda params: LinearGaussianExperts(params["alpha"], params["reg_variance"]),
+        "linear": lambda params: LinearGaussianExperts(
+            params["alpha"], params["reg_variance"], params.get("l1_ratio", 0.0)
+        ),
     },
     "classification": {
-        "linear": lambda params: MultinomialExperts(params["alpha"]),
+        "linear": lambda params: MultinomialExperts(params["alpha"], params.get("l1_ratio", 0.0)),
     },
 }
 
