@@ -460,3 +460,70 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         aic : float
         """
         return float(-2.0 * self.log_likelihood(X, y).sum() + 2.0 * self._n_parameters())
+
+    def icl(self, X, y):
+        """Integrated completed likelihood on ``(X, y)``; lower is better.
+
+        BIC plus twice the entropy of the posterior assignment of samples to
+        experts (Biernacki, Celeux & Govaert 2000): it also penalises experts
+        that overlap, so it prefers fewer, well-separated experts.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+
+        Returns
+        -------
+        icl : float
+        """
+        from .selection import assignment_entropy
+
+        return self.bic(X, y) + 2.0 * assignment_entropy(self.responsibilities(X, y))
+
+    def summary(self, X, y, sample_weight=None, *, cov_type="observed"):
+        """Estimate, standard error, z and p-value of every gate and expert parameter.
+
+        Standard errors come from the observed information of the
+        log-likelihood on ``(X, y)`` (usually the training data) at the
+        fitted parameters, in the units of the raw data.  Every softmax is
+        reported relative to its first row (expert 0 of the gate, the first
+        class of a multinomial expert), whose coefficients are fixed at 0 as
+        in flexmix: only differences of rows are identified.  Gaussian
+        experts' variances are reported as ``log_noise_variance``.  See
+        :mod:`mixexp.inference`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights.
+        cov_type : {"observed", "sandwich"}, default="observed"
+            The inverse observed information, or the robust sandwich
+            covariance.
+
+        Returns
+        -------
+        table : pandas.DataFrame or numpy structured array
+            Columns ``component``, ``parameter``, ``estimate``,
+            ``std_error``, ``z``, ``p_value``; a DataFrame's ``attrs`` hold
+            ``cov_type`` and ``n_nonzero`` (nonzero coefficients).
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(400, n_features=2, n_experts=2, random_state=0)
+        >>> model = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> table = model.summary(X, y)
+        >>> list(table.columns)
+        ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
+        """
+        from .inference import parameter_inference, summary_table
+
+        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type))
