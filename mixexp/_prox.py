@@ -24,8 +24,8 @@ converged when it stops.
 import numpy as np
 from numba import njit
 
-MAX_SWEEPS = 200  # sweeps of coordinate descent per M-step (each never increases q)
-SWEEP_TOL = 1e-10  # stop when no coordinate moved q by more than this, relative to |q| + 1
+MAX_SWEEPS = 1000  # sweeps of coordinate descent per M-step (each never increases q)
+SWEEP_TOL = 1e-14  # stop when no coordinate moved q by more than this, relative to |q| + 1
 
 
 def l1_weights(n_params, alpha, l1_ratio):
