@@ -15,12 +15,12 @@ from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 CRITERIA = ("bic", "icl", "aic")
 DEFAULT_N_EXPERTS = (1, 2, 3, 4, 5, 6)
@@ -194,6 +194,8 @@ class MixtureOfExpertsIC(MetaEstimatorMixin, BaseEstimator):
             raise ValueError("param_grid has no setting to try.")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if is_classifier(self.estimator):
+            y = column_or_1d(y, warn=True)
         results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             delayed(_fit_one)(self.estimator, params, X, y, sample_weight) for params in grid
         )
