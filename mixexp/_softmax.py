@@ -76,8 +76,9 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False, l1_ratio=
 
     With ``l1_ratio > 0`` the penalty is the elastic net ``alpha * (l1_ratio
     |V|_1 + (1 - l1_ratio) / 2 |V|^2)`` and the step is the proximal step on
-    the bound (:func:`mixexp._prox.softmax_prox_step`), of length 1: the
-    step-length learning above assumes a smooth objective.
+    the bound (:func:`mixexp._prox.softmax_prox_step`), whose step length is
+    learned the same way; only the bound's own step (length 1) is sure not to
+    decrease f, so longer ones are reported as extrapolated.
 
     Parameters
     ----------
@@ -100,7 +101,7 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False, l1_ratio=
     mask = penalty_mask(coef.shape[2])
     extrapolated = False
     if l1_ratio > 0.0:
-        return _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask)
+        return _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask, safe)
     for b in active:
         g = grad[b] + alpha * coef[b] * mask  # gradient of -f
         scale = 1.0
@@ -119,19 +120,37 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False, l1_ratio=
     return coef, state, extrapolated
 
 
-def _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask):
-    """:func:`blocks_update` under the elastic net: one proximal bound step per block."""
+def _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask, safe):
+    """:func:`blocks_update` under the elastic net: one proximal step per block.
+
+    The step minimises the bound with its curvature divided by the learned
+    step length (1: the bound itself, which never decreases f); the slopes
+    along the last step include the L1 term's, which is linear along a step
+    that changes no sign.  Longer steps are flagged ``extrapolated``.
+    """
     ridge = alpha * (1.0 - l1_ratio)
     lam = l1_weights(coef.shape[2], alpha, l1_ratio)
+    extrapolated = False
     for b in active:
         g = grad[b] + ridge * coef[b] * mask  # gradient of the smooth part of -f
-        new = softmax_prox_step(coef[b], g, bound_matrix(grams[b], ridge), lam)
+        last = state["step"][b]
+        scale = 1.0
+        resolution = _SLOPE_RESOLUTION * grams[b][-1, -1]
+        if not safe and state["slope"][b] > resolution:
+            # slope of f along the last step at its end (the L1 term's from the left)
+            sign = np.where(coef[b] != 0, np.sign(coef[b]), -np.sign(last))
+            slope1 = -np.sum(g * last) - np.sum(lam * sign * last)
+            scale = _next_scale(state["scale"][b], state["slope"][b], slope1)
+        H = bound_matrix(grams[b], ridge) / scale
+        new = softmax_prox_step(coef[b], g, H, lam)
         step = new - coef[b]
+        sign = np.where(coef[b] != 0, np.sign(coef[b]), np.sign(step))  # from the right
+        state["slope"][b] = -np.sum(g * step) - np.sum(lam * sign * step)
         coef[b] = new
-        state["scale"][b] = 1.0
+        state["scale"][b] = scale
         state["step"][b] = step
-        state["slope"][b] = 0.0  # no step-length learning: the next step is the bound's
-    return coef, state, False
+        extrapolated |= scale > 1.0
+    return coef, state, extrapolated
 
 
 def _next_scale(scale, slope0, slope1):

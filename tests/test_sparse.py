@@ -84,14 +84,26 @@ def test_softmax_prox_step_without_l1_is_the_bound_step_and_with_l1_never_decrea
     H = 0.5 * gram[0] + np.diag(np.r_[np.full(d, 3.0), 0.0])
     H[np.diag_indices(d + 1)] += 1e-10 * np.trace(H) / (d + 1) + 1e-300
     np.testing.assert_allclose(softmax_prox_step(V[0], g, H, np.zeros(d + 1)), ridge_step[0], rtol=1e-7, atol=1e-9)
+    start = V
     for l1_ratio in (0.5, 1.0):
+        V, state = start, init_step_state(1, k, d + 1)
         f = _softmax_f(Xa, U, V[0], 20.0, l1_ratio)
+        n_long = 0
         for _ in range(30):
-            V, state, extrapolated = blocks_update(V, grad(V), gram, 20.0, state, [0], l1_ratio=l1_ratio)
+            # the bound's own step (safe) never decreases f
+            safe, _, extrapolated = blocks_update(V, grad(V), gram, 20.0, state, [0], safe=True, l1_ratio=l1_ratio)
             assert not extrapolated
+            assert _softmax_f(Xa, U, safe[0], 20.0, l1_ratio) >= f - 1e-9 * abs(f)
+            # a learned longer step is flagged, and taken only when it gains (as the engine does)
+            new, new_state, extrapolated = blocks_update(V, grad(V), gram, 20.0, state, [0], l1_ratio=l1_ratio)
+            n_long += extrapolated
+            if extrapolated and not _softmax_f(Xa, U, new[0], 20.0, l1_ratio) >= f:
+                new, new_state, _ = blocks_update(V, grad(V), gram, 20.0, state, [0], safe=True, l1_ratio=l1_ratio)
+            V, state = new, new_state
             f_new = _softmax_f(Xa, U, V[0], 20.0, l1_ratio)
             assert f_new >= f - 1e-9 * abs(f)
             f = f_new
+        assert n_long > 0  # the step length is learned
         assert np.count_nonzero(V[0, :, :-1]) < k * d  # some coefficients are exactly 0
 
 
