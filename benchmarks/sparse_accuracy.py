@@ -2,6 +2,7 @@
 
     PYTHONPATH=<checkout> python benchmarks/sparse_accuracy.py [--datasets ...] [--max-samples 2000]
         [--folds 3] [--alphas 0.25 1 4] [--n-jobs 2] [--out benchmarks/results]
+        [--name sparse_accuracy]
 
 Datasets (``../shared/data``; shuffled with a fixed seed, cut to
 ``--max-samples`` rows): optdigits (64 features), satimage (36), letter (16),
@@ -22,7 +23,7 @@ fold of a ``--folds``-fold split (stratified for classification, seed 0), on
 Reported: test score (accuracy or R²) mean ± sd over folds, fit seconds
 (mean per fold, measured with other jobs on 2 shared cores: compare within a
 row only), EM iterations, and the share of nonzero expert and gate
-coefficients.  Writes ``<out>/sparse_accuracy.md`` and ``.csv``.
+coefficients.  Writes ``<out>/<name>.md`` and ``.csv``.
 """
 import os
 
@@ -98,6 +99,7 @@ def main(argv=None):
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--data-dir", default=DEFAULT_DATA)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--name", default="sparse_accuracy", help="output file names (without extension)")
     args = ap.parse_args(argv)
     if not os.path.isdir(args.data_dir):
         print(f"{args.data_dir} not found: the development datasets are needed.")
@@ -113,12 +115,13 @@ def main(argv=None):
     wall = time.time() - start
     os.makedirs(args.out, exist_ok=True)
     keys = ["dataset", "fold", "model", "score", "bic", "seconds", "n_iter", "expert_nonzero", "gate_nonzero", "picked"]
-    with open(os.path.join(args.out, "sparse_accuracy.csv"), "w", newline="") as f:
+    with open(os.path.join(args.out, args.name + ".csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows({k: r.get(k, "") for k in keys} for r in rows)
-    cmd = ("python benchmarks/sparse_accuracy.py --max-samples {} --folds {} --alphas {}"
-           .format(args.max_samples, args.folds, " ".join(f"{a:g}" for a in args.alphas)))
+    cmd = ("python benchmarks/sparse_accuracy.py --datasets {} --max-samples {} --folds {} --alphas {} --name {}"
+           .format(" ".join(args.datasets), args.max_samples, args.folds,
+                   " ".join(f"{a:g}" for a in args.alphas), args.name))
     lines = ["# Dense against sparse (lasso) mixtures of 4 experts", "",
              f"`{cmd}` ({wall / 60:.1f} min with {args.n_jobs} jobs; times measured with other jobs on "
              "2 shared cores).", "",
@@ -139,7 +142,7 @@ def main(argv=None):
         lines.append("")
     text = "\n".join(lines)
     print(text)
-    with open(os.path.join(args.out, "sparse_accuracy.md"), "w") as f:
+    with open(os.path.join(args.out, args.name + ".md"), "w") as f:
         f.write(text)
     return 0
 

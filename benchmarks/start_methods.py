@@ -49,15 +49,11 @@ METHODS = {
 
 
 def load_dataset(name, data_dir, max_samples):
-    from sklearn.preprocessing import StandardScaler
+    """The rows and standardised inputs benchmarks/start_quality.py fits."""
+    from start_quality import load_dataset as load_start_quality
 
-    spec = importlib.util.spec_from_file_location("shared_data_load", os.path.join(data_dir, "load.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    X, y = mod.load(name, root=data_dir)
-    task = mod.manifest(data_dir)[name]["task"]
-    idx = np.random.default_rng(0).permutation(len(y))[:max_samples]
-    return StandardScaler().fit_transform(X[idx]), y[idx], task
+    X, y, task, _ = load_start_quality(name, data_dir, max_samples)
+    return X, y, task
 
 
 _WARM = []

@@ -143,9 +143,9 @@ def _coverage(seeds):
 
 
 def test_95_percent_intervals_cover_the_truth_short():
-    """A short run of benchmarks/se_coverage.py: 30 data sets, 330 intervals."""
-    coverage = _coverage(range(30))
-    # binomial sd about 0.012 at 0.95; intervals within a data set are correlated
+    """A short run of benchmarks/se_coverage.py: 20 data sets, 220 intervals."""
+    coverage = _coverage(range(20))
+    # binomial sd about 0.015 at 0.95; intervals within a data set are correlated
     assert 0.90 <= coverage <= 0.99
 
 
