@@ -28,9 +28,11 @@ from ._design import Coordinates, Design, design_matrix, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._features import resolve_columns
 from ._init import initial_params
+from .inference import parameter_inference, summary_table
 from ._kernels import tree_posteriors
 from ._parallel import blas_single_thread, runner
 from ._tree import Tree
+from .selection import assignment_entropy
 from .experts import make_experts
 from .gates import GATES, make_gate
 
@@ -479,8 +481,6 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         -------
         icl : float
         """
-        from .selection import assignment_entropy
-
         return self.bic(X, y) + 2.0 * assignment_entropy(self.responsibilities(X, y))
 
     def summary(self, X, y, sample_weight=None, *, cov_type="observed"):
@@ -524,6 +524,4 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         >>> list(table.columns)
         ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
         """
-        from .inference import parameter_inference, summary_table
-
         return summary_table(parameter_inference(self, X, y, sample_weight, cov_type))
