@@ -3,6 +3,7 @@
 from ._engine import FrozenExpertWarning
 from .classification import HierarchicalMixtureOfExpertsClassifier, MixtureOfExpertsClassifier
 from .regression import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegressor
+from .selection import MixtureOfExpertsIC
 
 __version__ = "0.1.0"
 
@@ -11,5 +12,6 @@ __all__ = [
     "MixtureOfExpertsClassifier",
     "HierarchicalMixtureOfExpertsRegressor",
     "HierarchicalMixtureOfExpertsClassifier",
+    "MixtureOfExpertsIC",
     "FrozenExpertWarning",
 ]

@@ -29,9 +29,11 @@ from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
 from ._features import resolve_columns
 from ._init import initial_params
+from .inference import parameter_inference, summary_table
 from ._kernels import tree_posteriors
 from ._parallel import blas_single_thread, runner
 from ._tree import Tree
+from .selection import assignment_entropy
 from .experts import make_experts
 from .gates import GATES, make_gate
 
@@ -40,6 +42,7 @@ _EM_CONSTRAINTS = {
     "expert": [str, list, tuple, HasMethods(["fit"])],
     "gate_alpha": [Interval(Real, 0, None, closed="left")],
     "alpha": [Interval(Real, 0, None, closed="left")],
+    "l1_ratio": [Interval(Real, 0, 1, closed="both")],
     "covariance_type": [StrOptions({"full", "diag"})],
     "gate_features": [None, "array-like"],
     "expert_features": [None, "array-like"],
@@ -511,3 +514,69 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         aic : float
         """
         return float(-2.0 * self.log_likelihood(X, y, exposure).sum() + 2.0 * self._n_parameters())
+
+    def icl(self, X, y, exposure=None):
+        """Integrated completed likelihood on ``(X, y)``; lower is better.
+
+        BIC plus twice the entropy of the posterior assignment of samples to
+        experts (Biernacki, Celeux & Govaert 2000): it also penalises experts
+        that overlap, so it prefers fewer, well-separated experts.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Exposures of the log-link families (see ``fit``); None: all 1.
+
+        Returns
+        -------
+        icl : float
+        """
+        entropy = assignment_entropy(self.responsibilities(X, y, exposure))
+        return self.bic(X, y, exposure) + 2.0 * entropy
+
+    def summary(self, X, y, sample_weight=None, *, cov_type="observed"):
+        """Estimate, standard error, z and p-value of every gate and expert parameter.
+
+        Standard errors come from the observed information of the
+        log-likelihood on ``(X, y)`` (usually the training data) at the
+        fitted parameters, in the units of the raw data.  Every softmax is
+        reported relative to its first row (expert 0 of the gate, the first
+        class of a multinomial expert), whose coefficients are fixed at 0 as
+        in flexmix: only differences of rows are identified.  Gaussian
+        experts' variances are reported as ``log_noise_variance``.  See
+        :mod:`mixexp.inference`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights.
+        cov_type : {"observed", "sandwich"}, default="observed"
+            The inverse observed information, or the robust sandwich
+            covariance.
+
+        Returns
+        -------
+        table : pandas.DataFrame or numpy structured array
+            Columns ``component``, ``parameter``, ``estimate``,
+            ``std_error``, ``z``, ``p_value``; a DataFrame's ``attrs`` hold
+            ``cov_type`` and ``n_nonzero`` (nonzero coefficients).
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(400, n_features=2, n_experts=2, random_state=0)
+        >>> model = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> table = model.summary(X, y)
+        >>> list(table.columns)
+        ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
+        """
+        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type))

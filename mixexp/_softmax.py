@@ -28,6 +28,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from ._kernels import gate_residual, log_softmax_groups
 from ._linalg import tdot, weighted_grams
+from ._prox import l1_weights, softmax_prox_step
 
 MAX_SCALE = 1024.0  # longest step, in units of the bound's step
 _MAX_GROWTH = 4.0  # longest change of the step length from one iteration to the next
@@ -47,13 +48,18 @@ def penalty_mask(n_params):
 
 def bound_factor(gram, alpha):
     """Cholesky factor of Böhning's bound ``gram / 2 + alpha * D``."""
+    return cho_factor(bound_matrix(gram, alpha), lower=True, check_finite=False)
+
+
+def bound_matrix(gram, alpha):
+    """Böhning's bound on the negative Hessian of one row: ``gram / 2 + alpha * D``."""
     p = gram.shape[0]
     H = 0.5 * gram
     H[np.diag_indices(p)] += alpha * penalty_mask(p)
     # A tiny ridge keeps the factor defined for empty or constant columns; a
     # larger bound is still a bound, so monotonicity is kept.
     H[np.diag_indices(p)] += 1e-10 * (np.trace(H) / p) + 1e-300
-    return cho_factor(H, lower=True, check_finite=False)
+    return H
 
 
 def init_step_state(n_blocks, k, p):
@@ -65,8 +71,14 @@ def init_step_state(n_blocks, k, p):
     }
 
 
-def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
+def blocks_update(coef, grad, grams, alpha, state, active, safe=False, l1_ratio=0.0):
     """One bound step for each active block.
+
+    With ``l1_ratio > 0`` the penalty is the elastic net ``alpha * (l1_ratio
+    |V|_1 + (1 - l1_ratio) / 2 |V|^2)`` and the step is the proximal step on
+    the bound (:func:`mixexp._prox.softmax_prox_step`), whose step length is
+    learned the same way; only the bound's own step (length 1) is sure not to
+    decrease f, so longer ones are reported as extrapolated.
 
     Parameters
     ----------
@@ -77,6 +89,7 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
     state : dict from :func:`init_step_state` (not modified).
     active : iterable of block indices to update; the others are kept.
     safe : bool, take the bound's step (``t = 1``) and forget the step lengths.
+    l1_ratio : float, the elastic-net mixing of ``alpha`` (0: ridge).
 
     Returns
     -------
@@ -87,6 +100,8 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
     state = {key: value.copy() for key, value in state.items()}
     mask = penalty_mask(coef.shape[2])
     extrapolated = False
+    if l1_ratio > 0.0:
+        return _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask, safe)
     for b in active:
         g = grad[b] + alpha * coef[b] * mask  # gradient of -f
         scale = 1.0
@@ -102,6 +117,39 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False):
         state["step"][b] = step
         state["slope"][b] = -np.sum(g * step)
         extrapolated |= scale > SAFE_SCALE
+    return coef, state, extrapolated
+
+
+def _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask, safe):
+    """:func:`blocks_update` under the elastic net: one proximal step per block.
+
+    The step minimises the bound with its curvature divided by the learned
+    step length (1: the bound itself, which never decreases f); the slopes
+    along the last step include the L1 term's, which is linear along a step
+    that changes no sign.  Longer steps are flagged ``extrapolated``.
+    """
+    ridge = alpha * (1.0 - l1_ratio)
+    lam = l1_weights(coef.shape[2], alpha, l1_ratio)
+    extrapolated = False
+    for b in active:
+        g = grad[b] + ridge * coef[b] * mask  # gradient of the smooth part of -f
+        last = state["step"][b]
+        scale = 1.0
+        resolution = _SLOPE_RESOLUTION * grams[b][-1, -1]
+        if not safe and state["slope"][b] > resolution:
+            # slope of f along the last step at its end (the L1 term's from the left)
+            sign = np.where(coef[b] != 0, np.sign(coef[b]), -np.sign(last))
+            slope1 = -np.sum(g * last) - np.sum(lam * sign * last)
+            scale = _next_scale(state["scale"][b], state["slope"][b], slope1)
+        H = bound_matrix(grams[b], ridge) / scale
+        new = softmax_prox_step(coef[b], g, H, lam)
+        step = new - coef[b]
+        sign = np.where(coef[b] != 0, np.sign(coef[b]), np.sign(step))  # from the right
+        state["slope"][b] = -np.sum(g * step) - np.sum(lam * sign * step)
+        coef[b] = new
+        state["scale"][b] = scale
+        state["step"][b] = step
+        extrapolated |= scale > 1.0
     return coef, state, extrapolated
 
 

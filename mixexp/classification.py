@@ -40,6 +40,14 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         units of standardised features; keeps separable problems finite.
         Both defaults have the best mean rank in test log-loss over nine
         classification data sets (benchmarks/results/defaults.md).
+    l1_ratio : float, default=0.0
+        Elastic-net mixing, as scikit-learn's ``ElasticNet``: the penalty on
+        the softmax gate's and the linear experts' coefficients is
+        ``a * (l1_ratio * |w|_1 + (1 - l1_ratio) / 2 * |w|^2)`` with ``a`` =
+        ``gate_alpha`` or ``alpha``.  0 is the ridge penalty; above 0 some
+        coefficients become exactly 0 (a sparse mixture, Khalili 2010),
+        fitted by proximal M-steps that never decrease the penalised
+        objective, and BIC counts only the nonzero coefficients.
     covariance_type : {"full", "diag"}, default="full"
         Covariances of the Gaussian gate (``gate="gaussian"`` only).
     reg_covar : float, default=1e-6
@@ -147,6 +155,7 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         expert="linear",
         gate_alpha=1.0,
         alpha=0.1,
+        l1_ratio=0.0,
         covariance_type="full",
         reg_covar=1e-6,
         gate_features=None,
@@ -194,6 +203,14 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         L2 penalty on the linear experts' coefficients (not intercepts), in
         units of standardised features (defaults measured as for
         :class:`MixtureOfExpertsClassifier`).
+    l1_ratio : float, default=0.0
+        Elastic-net mixing, as scikit-learn's ``ElasticNet``: the penalty on
+        the softmax gate's and the linear experts' coefficients is
+        ``a * (l1_ratio * |w|_1 + (1 - l1_ratio) / 2 * |w|^2)`` with ``a`` =
+        ``gate_alpha`` or ``alpha``.  0 is the ridge penalty; above 0 some
+        coefficients become exactly 0 (a sparse mixture, Khalili 2010),
+        fitted by proximal M-steps that never decrease the penalised
+        objective, and BIC counts only the nonzero coefficients.
     covariance_type : {"full", "diag"}, default="full"
         Covariances of the Gaussian gate (``gate="gaussian"`` only).
     reg_covar : float, default=1e-6
@@ -293,6 +310,7 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         expert="linear",
         gate_alpha=1.0,
         alpha=0.1,
+        l1_ratio=0.0,
         covariance_type="full",
         reg_covar=1e-6,
         gate_features=None,

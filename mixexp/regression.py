@@ -46,6 +46,14 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         units of standardised features and targets (a conjugate prior
         ``alpha / (2 var)``; ``"student_t"``: over its scale, ``"gamma"``:
         over its dispersion; ``"poisson"``, ``"zip"``: ``alpha / 2``).
+    l1_ratio : float, default=0.0
+        Elastic-net mixing, as scikit-learn's ``ElasticNet``: the penalty on
+        the softmax gate's and the linear experts' coefficients is
+        ``a * (l1_ratio * |w|_1 + (1 - l1_ratio) / 2 * |w|^2)`` with ``a`` =
+        ``gate_alpha`` or ``alpha``.  0 is the ridge penalty; above 0 some
+        coefficients become exactly 0 (a sparse mixture, Khalili 2010),
+        fitted by proximal M-steps that never decrease the penalised
+        objective, and BIC counts only the nonzero coefficients.
     covariance_type : {"full", "diag"}, default="full"
         Covariances of the Gaussian gate (``gate="gaussian"`` only).
     reg_covar : float, default=1e-6
@@ -169,6 +177,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         expert="linear",
         gate_alpha=1e-3,
         alpha=1e-6,
+        l1_ratio=0.0,
         covariance_type="full",
         reg_covar=1e-6,
         gate_features=None,
@@ -218,6 +227,14 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     alpha : float, default=1e-6
         Ridge penalty on the linear experts' coefficients (not intercepts), in
         units of standardised features and targets.
+    l1_ratio : float, default=0.0
+        Elastic-net mixing, as scikit-learn's ``ElasticNet``: the penalty on
+        the softmax gate's and the linear experts' coefficients is
+        ``a * (l1_ratio * |w|_1 + (1 - l1_ratio) / 2 * |w|^2)`` with ``a`` =
+        ``gate_alpha`` or ``alpha``.  0 is the ridge penalty; above 0 some
+        coefficients become exactly 0 (a sparse mixture, Khalili 2010),
+        fitted by proximal M-steps that never decrease the penalised
+        objective, and BIC counts only the nonzero coefficients.
     covariance_type : {"full", "diag"}, default="full"
         Covariances of the Gaussian gate (``gate="gaussian"`` only).
     reg_covar : float, default=1e-6
@@ -323,6 +340,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         expert="linear",
         gate_alpha=1e-3,
         alpha=1e-6,
+        l1_ratio=0.0,
         covariance_type="full",
         reg_covar=1e-6,
         gate_features=None,

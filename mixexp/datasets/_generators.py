@@ -83,6 +83,33 @@ def _draw_linear_gaussian_y(X, labels, coef, intercept, noise_variance, rng):
     return mean + eps * np.sqrt(noise_variance[labels])
 
 
+def _check_n_informative(n_informative, n_features):
+    if n_informative is None:
+        return n_features
+    n_informative = _check_int("n_informative", n_informative, 0)
+    if n_informative > n_features:
+        raise ValueError(
+            f"n_informative must be <= n_features, got n_informative={n_informative} > "
+            f"n_features={n_features}"
+        )
+    return n_informative
+
+
+def _keep_informative(gate_coef, coef, n_informative, gate_scale):
+    """Zero the gate and expert coefficients of the features past ``n_informative``.
+
+    Gate rows are rescaled to norm ``gate_scale`` over the informative features.
+    """
+    if n_informative == gate_coef.shape[-1]:
+        return gate_coef, coef
+    gate_coef, coef = gate_coef.copy(), coef.copy()
+    gate_coef[..., n_informative:] = 0.0
+    coef[..., n_informative:] = 0.0
+    norm = np.linalg.norm(gate_coef, axis=-1, keepdims=True)
+    gate_coef = np.where(norm > 0, gate_coef / np.maximum(norm, np.finfo(float).tiny) * gate_scale, 0.0)
+    return gate_coef, coef
+
+
 def _squeeze_target(y, n_targets):
     return y[:, 0].copy() if n_targets == 1 else y
 
@@ -100,6 +127,7 @@ def make_moe_regression(
     *,
     n_targets=1,
     gate_scale=3.0,
+    n_informative=None,
 ):
     """Draw a regression sample from a known flat mixture of linear experts.
 
@@ -129,6 +157,11 @@ def make_moe_regression(
         Number of regression targets, >= 1.
     gate_scale : float, default=3.0
         Norm of each row of ``gate_coef``, >= 0 (0 gives a uniform gate).
+    n_informative : int, default=None
+        Features that matter: the gate and the experts use only the first
+        ``n_informative`` columns of ``X`` (the coefficients of the others are
+        0; gate rows keep norm ``gate_scale`` over the informative ones).
+        None: all.  The random draws are the same whatever its value.
 
     Returns
     -------
@@ -156,6 +189,7 @@ def make_moe_regression(
     n_targets = _check_int("n_targets", n_targets, 1)
     noise = _check_nonneg_real("noise", noise)
     gate_scale = _check_nonneg_real("gate_scale", gate_scale)
+    n_informative = _check_n_informative(n_informative, n_features)
     rng = check_random_state(random_state)
 
     gate_coef = _draw_gate_coef((n_experts, n_features), gate_scale, rng)
@@ -163,6 +197,7 @@ def make_moe_regression(
     coef, intercept, noise_variance = _draw_linear_gaussian_experts(
         n_experts, n_targets, n_features, noise, rng
     )
+    gate_coef, coef = _keep_informative(gate_coef, coef, n_informative, gate_scale)
 
     X = rng.standard_normal(size=(n_samples, n_features))
     labels = _draw_categorical(_softmax(X @ gate_coef.T + gate_intercept), rng)
@@ -192,6 +227,7 @@ def make_moe_classification(
     *,
     gate_scale=3.0,
     expert_scale=3.0,
+    n_informative=None,
 ):
     """Draw a classification sample from a known flat mixture of softmax experts.
 
@@ -225,6 +261,11 @@ def make_moe_classification(
     expert_scale : float, default=3.0
         Standard deviation of the expert coefficients, >= 0 (larger means more
         confident experts).
+    n_informative : int, default=None
+        Features that matter: the gate and the experts use only the first
+        ``n_informative`` columns of ``X`` (the coefficients of the others are
+        0; gate rows keep norm ``gate_scale`` over the informative ones).
+        None: all.  The random draws are the same whatever its value.
 
     Returns
     -------
@@ -258,6 +299,7 @@ def make_moe_classification(
     n_classes = _check_int("n_classes", n_classes, 2)
     gate_scale = _check_nonneg_real("gate_scale", gate_scale)
     expert_scale = _check_nonneg_real("expert_scale", expert_scale)
+    n_informative = _check_n_informative(n_informative, n_features)
     if n_samples < n_classes:
         raise ValueError(
             f"n_samples must be >= n_classes so that every class can appear, "
@@ -270,6 +312,7 @@ def make_moe_classification(
         gate_intercept = np.zeros(n_experts)
         coef = expert_scale * rng.standard_normal(size=(n_experts, n_classes, n_features))
         intercept = rng.standard_normal(size=(n_experts, n_classes))
+        gate_coef, coef = _keep_informative(gate_coef, coef, n_informative, gate_scale)
 
         X = rng.standard_normal(size=(n_samples, n_features))
         labels = _draw_categorical(_softmax(X @ gate_coef.T + gate_intercept), rng)
@@ -307,6 +350,7 @@ def make_hme_regression(
     *,
     n_targets=1,
     gate_scale=3.0,
+    n_informative=None,
 ):
     """Draw a regression sample from a known hierarchical mixture of experts.
 
@@ -343,6 +387,11 @@ def make_hme_regression(
         Number of regression targets, >= 1.
     gate_scale : float, default=3.0
         Norm of each row of ``gate_coef``, >= 0.
+    n_informative : int, default=None
+        Features that matter: the gate and the experts use only the first
+        ``n_informative`` columns of ``X`` (the coefficients of the others are
+        0; gate rows keep norm ``gate_scale`` over the informative ones).
+        None: all.  The random draws are the same whatever its value.
 
     Returns
     -------
@@ -371,6 +420,7 @@ def make_hme_regression(
     n_targets = _check_int("n_targets", n_targets, 1)
     noise = _check_nonneg_real("noise", noise)
     gate_scale = _check_nonneg_real("gate_scale", gate_scale)
+    n_informative = _check_n_informative(n_informative, n_features)
     rng = check_random_state(random_state)
 
     n_leaves = branching**depth
@@ -381,6 +431,7 @@ def make_hme_regression(
     coef, intercept, noise_variance = _draw_linear_gaussian_experts(
         n_leaves, n_targets, n_features, noise, rng
     )
+    gate_coef, coef = _keep_informative(gate_coef, coef, n_informative, gate_scale)
 
     X = rng.standard_normal(size=(n_samples, n_features))
     node = np.zeros(n_samples, dtype=np.int64)

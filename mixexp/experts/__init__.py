@@ -10,14 +10,16 @@ from .zip import ZeroInflatedPoissonExperts
 #: task -> ``expert=`` name -> factory of the family from the estimator's parameters.
 EXPERTS = {
     "regression": {
-        "linear": lambda params: LinearGaussianExperts(params["alpha"], params["reg_variance"]),
+        "linear": lambda params: LinearGaussianExperts(
+            params["alpha"], params["reg_variance"], params.get("l1_ratio", 0.0)
+        ),
         "student_t": lambda params: StudentTExperts(params["alpha"], params["reg_variance"]),
         "poisson": lambda params: PoissonExperts(params["alpha"]),
         "gamma": lambda params: GammaExperts(params["alpha"], params["reg_variance"]),
         "zip": lambda params: ZeroInflatedPoissonExperts(params["alpha"]),
     },
     "classification": {
-        "linear": lambda params: MultinomialExperts(params["alpha"]),
+        "linear": lambda params: MultinomialExperts(params["alpha"], params.get("l1_ratio", 0.0)),
     },
 }
 
@@ -41,6 +43,11 @@ def make_experts(task, n_leaves, params):
             raise ValueError(
                 f"expert={expert!r} is not an expert family for {task}; choose one of "
                 f"{sorted(EXPERTS[task])} or a scikit-learn estimator."
+            )
+        if params.get("l1_ratio", 0.0) > 0 and expert != "linear":
+            raise ValueError(
+                f"l1_ratio > 0 (an elastic-net penalty) is implemented for expert='linear' "
+                f"only, not for expert={expert!r}; use l1_ratio=0."
             )
         return EXPERTS[task][expert](params)
     templates = check_expert_estimators(expert, task, n_leaves)

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 from .._design import rows_to_original
 from .._kernels import multinomial_logdens, multinomial_residual
 from .._linalg import tdot, weighted_grams
+from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
 
 
@@ -21,14 +22,17 @@ class MultinomialExperts:
     Parameters
     ----------
     alpha : float
-        L2 penalty on the coefficients (not intercepts), standardised units.
+        Penalty on the coefficients (not intercepts), standardised units.
+    l1_ratio : float, default=0.0
+        Elastic-net mixing of ``alpha`` (0: ridge; see :mod:`mixexp._prox`).
     """
 
     exact = True
     closed_form = False  # one update is the whole M-step for given posteriors
 
-    def __init__(self, alpha):
+    def __init__(self, alpha, l1_ratio=0.0):
         self.alpha = alpha
+        self.l1_ratio = l1_ratio
 
     # -- targets ------------------------------------------------------------
     def prepare_target(self, y, sw):
@@ -85,15 +89,20 @@ class MultinomialExperts:
         """One bound step for each leaf whose ``active`` flag is set."""
         state = {key: params[key] for key in ("scale", "step", "slope")}
         coef, state, extrapolated = blocks_update(
-            params["coef"], S["grad"], S["grams"], self.alpha, state, np.flatnonzero(active), safe
+            params["coef"], S["grad"], S["grams"], self.alpha, state, np.flatnonzero(active), safe,
+            self.l1_ratio,
         )
         return {"coef": coef, **state}, extrapolated
 
     def penalty(self, params):
+        if self.l1_ratio > 0.0:
+            return float(np.sum(elastic_net_penalty(params["coef"], self.alpha, self.l1_ratio)))
         return 0.5 * self.alpha * np.sum(params["coef"][:, :, :-1] ** 2)
 
     def n_free_params(self, params):
         n_leaves, n_classes, p = params["coef"].shape
+        if self.l1_ratio > 0.0:
+            return softmax_n_nonzero(params["coef"])
         return n_leaves * (n_classes - 1) * p
 
     # -- fitted attributes and predictions --------------------------------------

@@ -5,7 +5,9 @@ from .softmax import SoftmaxGate
 
 #: ``gate=`` name -> factory of the component from the tree and the estimator's parameters.
 GATES = {
-    "softmax": lambda tree, params: SoftmaxGate(tree, params["gate_alpha"]),
+    "softmax": lambda tree, params: SoftmaxGate(
+        tree, params["gate_alpha"], params.get("l1_ratio", 0.0)
+    ),
     "gaussian": lambda tree, params: GaussianGate(
         tree, params["covariance_type"], params["reg_covar"]
     ),

@@ -13,6 +13,7 @@ import numpy as np
 from .._design import rows_to_original
 from .._kernels import gate_residual, log_softmax_groups
 from .._linalg import tdot, weighted_grams
+from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
 
 
@@ -23,16 +24,20 @@ class SoftmaxGate:
     ----------
     tree : mixexp._tree.Tree
     alpha : float
-        L2 penalty on the coefficients (not the intercepts).
+        Penalty on the coefficients (not the intercepts).
+    l1_ratio : float, default=0.0
+        Elastic-net mixing of ``alpha`` (0: ridge ``alpha / 2 |V|^2``; see
+        :mod:`mixexp._prox`).
     """
 
     exact = True  # every update never decreases the penalised objective
     models_x = False  # whether the objective includes log p(x)
     closed_form = False  # one update is the whole M-step for given posteriors
 
-    def __init__(self, tree, alpha):
+    def __init__(self, tree, alpha, l1_ratio=0.0):
         self.tree = tree
         self.alpha = alpha
+        self.l1_ratio = l1_ratio
 
     def init_params(self, n_params):
         t = self.tree
@@ -73,7 +78,7 @@ class SoftmaxGate:
         state = {key: params[key] for key in ("scale", "step", "slope")}
         nodes = np.flatnonzero(active[: self.tree.n_inner])
         coef, state, extrapolated = blocks_update(
-            params["coef"], S["grad"], grams, self.alpha, state, nodes, safe
+            params["coef"], S["grad"], grams, self.alpha, state, nodes, safe, self.l1_ratio
         )
         return {"coef": coef, **state}, extrapolated
 
@@ -82,10 +87,14 @@ class SoftmaxGate:
         return 0.0
 
     def penalty(self, params):
+        if self.l1_ratio > 0.0:
+            return float(np.sum(elastic_net_penalty(params["coef"], self.alpha, self.l1_ratio)))
         return 0.5 * self.alpha * np.sum(params["coef"][..., :-1] ** 2)
 
     def n_free_params(self, params):
         n_inner, b, p = params["coef"].shape
+        if self.l1_ratio > 0.0:
+            return softmax_n_nonzero(params["coef"])
         return n_inner * (b - 1) * p
 
     def attributes(self, params, coords, flat):
