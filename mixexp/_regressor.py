@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
+from ._routing import route, routed_leaf_outputs
 
 REG_VARIANCE_CONSTRAINT = {"reg_variance": [Interval(Real, 0, None, closed="neither")]}
 
@@ -32,9 +33,19 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         )
 
     def _mixture(self, X):
-        """Gate probabilities ``(n, L)`` and each leaf's mean and variance ``(n, L, T)``."""
+        """Gate probabilities ``(n, L)`` and each leaf's mean and variance ``(n, L, T)``.
+
+        With ``top_k`` set, the routed gates and only the routed leaves' moments (0 elsewhere).
+        """
         (gates, _), design, state = self._e_step(X, experts=False)
-        mean, var = state.experts.moments(design.expert_X, state.params["experts"], state.info)
+        gates, mask = route(gates, self._top_k(state))
+        if mask is None:
+            mean, var = state.experts.moments(design.expert_X, state.params["experts"], state.info)
+        else:
+            mean, var = routed_leaf_outputs(
+                state.experts, state.experts.moments, design.expert_X,
+                state.params["experts"], state.info, mask,
+            )
         return gates, mean, var, design, state
 
     @staticmethod
@@ -50,7 +61,8 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Inputs.
         return_std : bool, default=False
             Also return the standard deviation of the predictive mixture
-            ``sum_k g_k(x) p_k(y | x)``.
+            ``sum_k g_k(x) p_k(y | x)``.  With ``top_k`` set, the mixture of
+            each sample's ``top_k`` most probable experts, gates renormalised.
 
         Returns
         -------
@@ -101,6 +113,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         """
         rs = check_random_state(random_state)
         (gates, _), design, state = self._e_step(X, experts=False)
+        gates = route(gates, self._top_k(state))[0]  # draws from the routed mixture
         cum = np.cumsum(gates, axis=1)
         u = rs.uniform(size=(design.n_rows, n_samples)) * cum[:, -1:]
         leaf = np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), gates.shape[1] - 1)

@@ -16,7 +16,7 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
     ----------
     n_experts : int, default=3
         Number of experts.
-    gate : {"softmax", "gaussian"}, default="softmax"
+    gate : {"softmax", "gaussian", "attention"}, default="softmax"
         ``"softmax"``: a softmax of linear functions of ``x``.  ``"gaussian"``:
         the localized gate of Xu, Jordan & Hinton, ``g_k(x) ∝ a_k N(x; m_k,
         S_k)``, whose M-step is closed form; EM then maximises the joint
@@ -46,6 +46,27 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
+    top_k : int, default=None
+        Sparse routing at prediction: only the ``top_k`` most probable
+        experts of each sample (under the gate) are evaluated, and their gate
+        probabilities are renormalised to sum to 1; the others are skipped
+        (estimator experts are evaluated on their routed rows only).  None:
+        every expert (dense).  Fitting is always dense (EM); ``predict_gate``,
+        ``responsibilities`` and ``log_likelihood`` stay dense.
+    balance_alpha : float, default=0.0
+        Load-balance penalty on the softmax gate (``gate="softmax"`` or
+        ``"attention"``): ``balance_alpha`` times the squared coefficient of
+        variation of the experts' mean gate probabilities (Shazeer et al.
+        2017), per sample; it counters the collapse of the gate onto few
+        experts.  EM stays monotone in the penalised log-likelihood.
+    specialization_alpha : float, default=0.0
+        Specialization penalty on the gate (Krishnamurthy, Watkins & Gärtner
+        2023): ``specialization_alpha`` times each expert's share times its
+        gate-weighted scatter of the gate's standardised features, per
+        sample, i.e. the gate-weighted sum of squared distances between rows
+        routed to the same expert.  It favours experts that each take a
+        compact region of the inputs.  EM stays monotone in the penalised
+        log-likelihood.  See :mod:`mixexp.gates.penalties`.
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation.
     tol : float, default=1e-4
@@ -138,6 +159,9 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
+        top_k=None,
+        balance_alpha=0.0,
+        specialization_alpha=0.0,
         max_iter=100,
         tol=1e-4,
         n_init=1,
@@ -165,7 +189,7 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         Levels of gates.
     branching : int, default=2
         Children of every inner node.
-    gate : {"softmax", "gaussian"}, default="softmax"
+    gate : {"softmax", "gaussian", "attention"}, default="softmax"
         The gate of every inner node.  ``"gaussian"``: every leaf has a
         Gaussian over ``x`` and every inner node mixing weights; a node's gate
         weighs its children by their mixtures of the Gaussians below them
@@ -192,6 +216,27 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
+    top_k : int, default=None
+        Sparse routing at prediction: only the ``top_k`` most probable
+        experts of each sample (under the gate) are evaluated, and their gate
+        probabilities are renormalised to sum to 1; the others are skipped
+        (estimator experts are evaluated on their routed rows only).  None:
+        every expert (dense).  Fitting is always dense (EM); ``predict_gate``,
+        ``responsibilities`` and ``log_likelihood`` stay dense.
+    balance_alpha : float, default=0.0
+        Load-balance penalty on every softmax gate (``gate="softmax"`` or
+        ``"attention"``): ``balance_alpha`` times the squared coefficient of
+        variation of the children's mean gate probabilities at every inner
+        node (Shazeer et al. 2017), per sample; it counters the collapse of the gate onto few
+        experts.  EM stays monotone in the penalised log-likelihood.
+    specialization_alpha : float, default=0.0
+        Specialization penalty on every inner node's gate (Krishnamurthy, Watkins & Gärtner
+        2023): ``specialization_alpha`` times each expert's share times its
+        gate-weighted scatter of the gate's standardised features, per
+        sample, i.e. the gate-weighted sum of squared distances between rows
+        routed to the same expert.  It favours experts that each take a
+        compact region of the inputs.  EM stays monotone in the penalised
+        log-likelihood.  See :mod:`mixexp.gates.penalties`.
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation.
     tol : float, default=1e-4
@@ -276,6 +321,9 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
+        top_k=None,
+        balance_alpha=0.0,
+        specialization_alpha=0.0,
         max_iter=100,
         tol=1e-4,
         n_init=1,
