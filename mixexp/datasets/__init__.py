@@ -6,6 +6,7 @@ the package (see ``data/README.md`` for their provenance).
 """
 
 from ._generators import make_hme_regression, make_moe_classification, make_moe_regression
+from ._patches import make_cluster_patches
 from ._loaders import (
     list_datasets,
     load_concrete,
@@ -20,6 +21,7 @@ __all__ = [
     "make_moe_regression",
     "make_moe_classification",
     "make_hme_regression",
+    "make_cluster_patches",
     "list_datasets",
     "load_dataset",
     "load_mcycle",

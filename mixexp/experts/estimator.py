@@ -16,6 +16,7 @@ targets are standardised too.  The row sums an estimator's M-step needs are
 its rows and weights themselves.
 """
 
+import copy
 import numbers
 
 import numpy as np
@@ -164,7 +165,11 @@ class EstimatorExperts:
             new["var"] = params["var"].copy()
         for leaf in np.flatnonzero(active):
             w = W[:, leaf]
-            est = clone(self.templates[leaf])
+            previous = params["estimators"][leaf]
+            if previous is not None and self.templates[leaf].get_params().get("warm_start") is True:
+                est = copy.deepcopy(previous)  # warm_start=True: continue from the last M-step
+            else:
+                est = clone(self.templates[leaf])
             est.fit(X, y, **{_weight_route(est): w})
             estimators[leaf] = est
             if self.task == "regression":
