@@ -21,6 +21,10 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         the localized gate of Xu, Jordan & Hinton, ``g_k(x) ∝ a_k N(x; m_k,
         S_k)``, whose M-step is closed form; EM then maximises the joint
         likelihood ``p(x, y)`` and :meth:`score_samples` gives ``log p(x)``.
+        ``"attention"``: the attention-like gate of Krishnamurthy et al.
+        (2023), ``g_k(x) = softmax_k(q(x)^T r_k(x))`` with a query ``q(x)``
+        linear in ``x`` and each expert's own representation ``r_k(x)`` (its
+        centred logits or mean, an MLP's hidden layer); fitted by ECM.
     expert : "linear", estimator or list of estimators, default="linear"
         ``"linear"``: multinomial-logistic experts.  A scikit-learn classifier
         whose ``fit`` takes ``sample_weight`` and which has ``predict_proba``
@@ -106,6 +110,12 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         Gaussian gate means (``gate="gaussian"``).
     gate_covariances_ : ndarray of shape (n_experts, n_features, n_features) or (n_experts, n_features)
         Gaussian gate covariances, full or diagonal (``gate="gaussian"``).
+    gate_query_coef_ : ndarray of shape (n_repr, n_features)
+        Attention gate (``gate="attention"``): ``q(x) = gate_query_coef_ @ x
+        + gate_query_intercept_`` meets each expert's representation (HME: one
+        per inner node, a leading axis).
+    gate_query_intercept_ : ndarray of shape (n_repr,)
+        Attention gate's query intercept.
     expert_coef_ : ndarray of shape (n_experts, n_classes, n_features)
         Linear experts' coefficients (``expert="linear"``).
     expert_intercept_ : ndarray of shape (n_experts, n_classes)
@@ -194,6 +204,10 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         Gaussian over ``x`` and every inner node mixing weights; a node's gate
         weighs its children by their mixtures of the Gaussians below them
         (Xu, Jordan & Hinton), and EM maximises ``p(x, y)``.
+        ``"attention"``: the attention-like gate of Krishnamurthy et al.
+        (2023), ``g_k(x) = softmax_k(q(x)^T r_k(x))`` with a query ``q(x)``
+        linear in ``x`` and each expert's own representation ``r_k(x)`` (its
+        centred logits or mean, an MLP's hidden layer); fitted by ECM.
     expert : "linear", estimator or list of estimators, default="linear"
         ``"linear"``: multinomial-logistic experts.  A scikit-learn classifier
         whose ``fit`` takes ``sample_weight`` is cloned for every leaf (a list:
@@ -271,6 +285,12 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         Mixing weights of every inner node (``gate="gaussian"``).
     gate_means_, gate_covariances_ : ndarray
         Each leaf's Gaussian over ``x`` (``gate="gaussian"``).
+    gate_query_coef_ : ndarray of shape (n_repr, n_features)
+        Attention gate (``gate="attention"``): ``q(x) = gate_query_coef_ @ x
+        + gate_query_intercept_`` meets each expert's representation (HME: one
+        per inner node, a leading axis).
+    gate_query_intercept_ : ndarray of shape (n_repr,)
+        Attention gate's query intercept.
     expert_coef_ : ndarray of shape (n_leaves, n_classes, n_features)
         Linear experts' coefficients, leaves in breadth-first order.
     expert_intercept_ : ndarray of shape (n_leaves, n_classes)

@@ -73,7 +73,7 @@ def _entropy(p, base, axis=-1):
     p = np.asarray(p, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(p), 0.0)
-    return -terms.sum(axis=axis) / np.log(base)
+    return -terms.sum(axis=axis) / np.log(base) + 0.0  # + 0.0: no -0.0
 
 
 def _labels(y, n, name):
