@@ -35,6 +35,7 @@ from .._kernels import gate_residual
 from .._linalg import tdot, weighted_grams
 from .._softmax import blocks_update, init_step_state
 from .penalties import GatePenalties, _squared_norms
+from .softmax import SoftmaxGate
 
 
 class AttentionGate:
@@ -156,14 +157,10 @@ class AttentionGate:
         )
         return {"coef": coef, **state}, extrapolated
 
-    def loglik_shift(self, coords):
-        return 0.0
-
-    def penalty(self, params):
-        return 0.5 * self.alpha * np.sum(params["coef"][..., :-1] ** 2)
-
-    def data_penalty(self, S):
-        return self.penalties.value(S) if self.penalties.active else 0.0
+    # as the softmax gate: no change of units, the L2 penalty, the data-dependent penalties
+    loglik_shift = SoftmaxGate.loglik_shift
+    penalty = SoftmaxGate.penalty
+    data_penalty = SoftmaxGate.data_penalty
 
     def n_free_params(self, params):
         return params["coef"].size
