@@ -64,6 +64,7 @@ def test_exports():
             "make_moe_regression",
             "make_moe_classification",
             "make_hme_regression",
+            "make_cluster_patches",
             "list_datasets",
             "load_dataset",
             "load_mcycle",
