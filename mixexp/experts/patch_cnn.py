@@ -147,7 +147,9 @@ class PatchCNNClassifier(ClassifierMixin, BaseEstimator):
         d = self._patches(X[:1]).shape[1]
         C, J = classes.shape[0], self.n_filters
         shape = (C, J, d)
-        keep = sw > _SKIP * sw.max() if sw.max() > 0 else np.ones(X.shape[0], dtype=bool)
+        if not sw.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        keep = sw > _SKIP * sw.max()
         w = sw[keep] / sw[keep].sum()
         onehot = np.eye(C)[index[keep]]
         if self.warm_start and getattr(self, "coef_", None) is not None and self.coef_.shape == shape:
