@@ -32,6 +32,7 @@ from ._init import initial_params
 from .inference import parameter_inference, summary_table
 from ._kernels import tree_posteriors
 from ._parallel import blas_single_thread, runner
+from ._routing import check_top_k
 from ._tree import Tree
 from .selection import assignment_entropy
 from .experts import make_experts
@@ -46,6 +47,9 @@ _EM_CONSTRAINTS = {
     "covariance_type": [StrOptions({"full", "diag"})],
     "gate_features": [None, "array-like"],
     "expert_features": [None, "array-like"],
+    "top_k": [None, Interval(Integral, 1, None, closed="left")],
+    "balance_alpha": [Interval(Real, 0, None, closed="left")],
+    "specialization_alpha": [Interval(Real, 0, None, closed="left")],
     "reg_covar": [Interval(Real, 0, None, closed="neither")],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -192,6 +196,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         names = getattr(self, "feature_names_in_", None)
         gate_columns = resolve_columns(self.gate_features, X.shape[1], names, "gate_features")
         expert_columns = resolve_columns(self.expert_features, X.shape[1], names, "expert_features")
+        check_top_k(self.top_k, tree.n_leaves)
+        if self.gate == "gaussian" and (self.balance_alpha > 0 or self.specialization_alpha > 0):
+            raise ValueError(
+                "balance_alpha and specialization_alpha penalise a softmax or attention gate; "
+                "with gate='gaussian' they must be 0."
+            )
         if self.gate == "gaussian" and gate_columns is not None and gate_columns.size == 0:
             raise ValueError(
                 "gate='gaussian' needs at least one gate feature; gate_features=[] (constant "
@@ -336,6 +346,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         return self._fitted
 
+    def _top_k(self, state):
+        """``top_k`` for prediction: a prediction setting, read when predicting, so that
+        ``set_params(top_k=...)`` after fit compares routings of one fitted model."""
+        return check_top_k(getattr(self, "top_k", None), state.tree.n_leaves)
+
     def _design(self, X, y=None, exposure=None):
         """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted state."""
         state = self._state()
@@ -389,7 +404,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         design, state = self._design(X)
         t = state.tree
         out = np.empty((design.n_rows, t.n_nodes))
-        log_gate = state.gate.scores(design.gate_X, state.params["gate"])
+        log_gate = state.engine().gate_scores(design.gate_X, design.expert_X, state.params)[0]
         zeros = np.zeros((design.n_rows, t.n_leaves))
         tree_posteriors(log_gate, zeros, t.branching, out, np.empty(design.n_rows), True)
         return out[:, 1:].reshape(design.n_rows, t.n_inner, t.branching)

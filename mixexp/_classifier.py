@@ -7,6 +7,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
+from ._routing import route, routed_leaf_outputs
 
 
 class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
@@ -32,6 +33,9 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed in log space.
 
+        With ``top_k`` set, the mixture of each sample's ``top_k`` most
+        probable experts, their gates renormalised.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -43,9 +47,17 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
             Columns follow ``classes_``.
         """
         (gates, _), design, state = self._e_step(X, experts=False)
+        gates, mask = route(gates, self._top_k(state))
+        if mask is None:
+            leaf = self._leaf_log_proba(design, state)
+        else:  # only the routed experts, each on its rows
+            leaf = routed_leaf_outputs(
+                state.experts, state.experts.leaf_log_proba, design.expert_X,
+                state.params["experts"], state.info, mask,
+            )
         with np.errstate(divide="ignore"):
             log_gate = np.log(gates)
-        return logsumexp(log_gate[:, :, None] + self._leaf_log_proba(design, state), axis=1)
+        return logsumexp(log_gate[:, :, None] + leaf, axis=1)
 
     def predict_proba(self, X):
         """Class probabilities of the mixture, ``sum_k g_k(x) p_k(c | x)``.

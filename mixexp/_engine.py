@@ -14,6 +14,11 @@ coordinates, parameters as dicts of small arrays):
     ``stats(Xa, target, W, P, ctx)``, ``update(S, P, active, safe)``,
     ``penalty(P)``, ``n_free_params(P)``.
 
+A gate whose scores depend on the experts (``uses_experts = True``, the
+attention gate) receives the experts' ``representation(Xa, P)`` of the rows,
+``(n, n_leaves, r)``, as a last argument of ``scores`` and ``stats``; EM then
+runs as ECM (see :meth:`EMEngine.run`).
+
 ``stats`` return dicts of row sums, additive over chunks (arrays are added,
 lists concatenated).  One EM iteration is one pass: for every chunk, the
 E-step and every component's ``stats``, summed in chunk order (so results do
@@ -88,8 +93,13 @@ class EMEngine:
             "experts": self.experts.init_params(self.tree.n_leaves, design.expert_X.shape[1], info),
         }
 
-    def penalty(self, params):
-        return self.gate.penalty(params["gate"]) + self.experts.penalty(params["experts"])
+    def penalty(self, params, S=None):
+        """The penalties at ``params``; with the sums ``S`` of a pass at ``params``, also a
+        gate's data-dependent penalties (``gate.data_penalty``), which need all rows."""
+        value = self.gate.penalty(params["gate"]) + self.experts.penalty(params["experts"])
+        if S is not None and "gate" in S and hasattr(self.gate, "data_penalty"):
+            value += self.gate.data_penalty(S["gate"])
+        return value
 
     def n_free_params(self, params):
         return self.gate.n_free_params(params["gate"]) + self.experts.n_free_params(
@@ -113,10 +123,17 @@ class EMEngine:
             self._map(lambda s: self.gate.constant_stats(design.gate_X[s], design.sw[s]), design)
         )
 
+    def gate_scores(self, Xg, Xe, params):
+        """The gate's log terms of the rows, and the experts' representations when it uses them."""
+        if getattr(self.gate, "uses_experts", False):
+            rep = self.experts.representation(Xe, params["experts"])
+            return self.gate.scores(Xg, params["gate"], rep), rep
+        return self.gate.scores(Xg, params["gate"]), None
+
     def _chunk_stats(self, params, design, s, post, parts):
         t = self.tree
         Xg, Xe, target, sw = design.rows(s)
-        log_gate = self.gate.scores(Xg, params["gate"])
+        log_gate, rep = self.gate_scores(Xg, Xe, params)
         logdens, ctx = self.experts.scores(Xe, target, params["experts"])
         S = {}
         if post is None:
@@ -136,7 +153,8 @@ class EMEngine:
             )
         S["mass"] = node_weight.sum(axis=0)
         if "gate" in parts:
-            S["gate"] = self.gate.stats(Xg, log_gate, node_weight, params["gate"])
+            extra = () if rep is None else (rep,)
+            S["gate"] = self.gate.stats(Xg, log_gate, node_weight, params["gate"], *extra)
         if "experts" in parts:
             W = node_weight[:, t.n_inner :]
             S["experts"] = self.experts.stats(Xe, target, W, params["experts"], ctx)
@@ -166,7 +184,7 @@ class EMEngine:
 
         def chunk(s):
             Xg, Xe, target, _ = design.rows(s)
-            log_gate = self.gate.scores(Xg, params["gate"])
+            log_gate = self.gate_scores(Xg, Xe, params)[0]
             if experts:
                 logdens = self.experts.scores(Xe, target, params["experts"])[0]
             else:
@@ -181,7 +199,7 @@ class EMEngine:
 
     def objective(self, params, S, total_weight):
         """Mean per-sample penalised log-likelihood (internal coordinates)."""
-        return (S["loglik"] - self.penalty(params)) / total_weight
+        return (S["loglik"] - self.penalty(params, S)) / total_weight
 
     # -- updates ------------------------------------------------------------
     def update(self, S, C, params, total_weight, safe=False):
@@ -209,7 +227,7 @@ class EMEngine:
         total = design.sw.sum()
         C = self.constant_stats(design)
         S = self.pass_stats(params, design, post)
-        Q = S["q"] - self.penalty(params)
+        Q = S["q"] - self.penalty(params, S)
         # after the first step only the components that iterate need their sums
         iterative = tuple(
             name for name in ("gate", "experts") if not getattr(self, name).closed_form
@@ -219,16 +237,53 @@ class EMEngine:
                 break
             new, extrapolated = self.update(S, C, params, total)
             S_new = self.pass_stats(new, design, post, iterative)
-            Q_new = S_new["q"] - self.penalty(new)
+            Q_new = S_new["q"] - self.penalty(new, S_new)
             if extrapolated and not Q_new >= Q:
                 new, _ = self.update(S, C, params, total, safe=True)
                 S_new = self.pass_stats(new, design, post, iterative)
-                Q_new = S_new["q"] - self.penalty(new)
+                Q_new = S_new["q"] - self.penalty(new, S_new)
             gain = Q_new - Q
             params, S, Q = new, S_new, Q_new
             if step > 0 and not gain > tol * max(1.0, abs(Q)):
                 break
         return params
+
+    # -- iterations -----------------------------------------------------------
+    def _step(self, S, C, params, design, total, parts, obj):
+        """Update the components in ``parts`` from ``S``; a pass at the result.
+
+        An extrapolated step whose objective fell below ``obj`` is replaced by
+        the safe step from the same sums.
+        """
+        sums = {key: value for key, value in S.items() if key not in ("gate", "experts") or key in parts}
+        new, extrapolated = self.update(sums, C, params, total)
+        S_new = self.pass_stats(new, design)
+        obj_new = self.objective(new, S_new, total)
+        if extrapolated and not obj_new >= obj:
+            new, _ = self.update(sums, C, params, total, safe=True)
+            S_new = self.pass_stats(new, design)
+            obj_new = self.objective(new, S_new, total)
+        return new, S_new, obj_new
+
+    def _em_step(self, params, S, obj, C, design, total):
+        """One EM iteration: every component's update from one pass's sums."""
+        return self._step(S, C, params, design, total, ("gate", "experts"), obj)
+
+    def _ecm_step(self, params, S, obj, C, design, total):
+        """One ECM iteration for a gate that depends on the experts (two passes).
+
+        The gate's step (experts fixed) is an EM step for the gate alone; the
+        experts' step then maximises their part of the expected log-likelihood
+        but also moves the gate's scores, so it is kept only if the objective
+        did not decrease.  (The gate's step is checked too, as any step.)
+        """
+        mid, S_mid, obj_mid = self._step(S, C, params, design, total, ("gate",), obj)
+        if not obj_mid >= obj:  # only rounding can do this: keep the parameters
+            mid, S_mid, obj_mid = params, S, obj
+        new, S_new, obj_new = self._step(S_mid, C, mid, design, total, ("experts",), obj_mid)
+        if not obj_new >= obj_mid:
+            return mid, S_mid, obj_mid
+        return new, S_new, obj_new
 
     # -- the loop -------------------------------------------------------------
     def run(self, params, design, max_iter, tol, verbose=0, verbose_interval=10):
@@ -239,6 +294,8 @@ class EMEngine:
         params, lower_bounds (list, one per iteration), converged (bool), n_iter (int).
 
         With components whose updates are exact, the objective never decreases.
+        A gate that uses the experts' representations runs ECM
+        (:meth:`_ecm_step`, two passes per iteration), monotone by its checks.
         Otherwise (``exact`` False: refits that only approximate the M-step) an
         iteration that does not gain keeps the previous parameters and ends EM.
         """
@@ -254,14 +311,9 @@ class EMEngine:
         converged = False
         start = last = time.time()
         n_iter = 0
+        step = self._ecm_step if getattr(self.gate, "uses_experts", False) else self._em_step
         for n_iter in range(1, max_iter + 1):
-            new, extrapolated = self.update(S, C, params, total)
-            S_new = self.pass_stats(new, design)
-            obj_new = self.objective(new, S_new, total)
-            if extrapolated and not obj_new >= obj:
-                new, _ = self.update(S, C, params, total, safe=True)
-                S_new = self.pass_stats(new, design)
-                obj_new = self.objective(new, S_new, total)
+            new, S_new, obj_new = step(params, S, obj, C, design, total)
             if not np.isfinite(obj_new) or (not exact and not obj_new > obj):
                 # keep the best parameters; a non-finite objective is not convergence
                 lower_bounds.append(obj)

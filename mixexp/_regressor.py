@@ -10,6 +10,7 @@ from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
 from ._exposure import offset_kwargs
+from ._routing import route, routed_leaf_outputs
 from .experts import target_tags
 
 REG_VARIANCE_CONSTRAINT = {"reg_variance": [Interval(Real, 0, None, closed="neither")]}
@@ -67,10 +68,22 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         )
 
     def _mixture(self, X, exposure=None):
-        """Gate probabilities ``(n, L)`` and each leaf's mean and variance ``(n, L, T)``."""
+        """Gate probabilities ``(n, L)`` and each leaf's mean and variance ``(n, L, T)``.
+
+        With ``top_k`` set, the routed gates and only the routed leaves' moments (0 elsewhere).
+        """
         (gates, _), design, state = self._e_step(X, experts=False)
         offset = offset_kwargs(exposure, design.n_rows, state.experts)
-        mean, var = state.experts.moments(design.expert_X, state.params["experts"], state.info, **offset)
+        gates, mask = route(gates, self._top_k(state))
+        if mask is None:
+            mean, var = state.experts.moments(
+                design.expert_X, state.params["experts"], state.info, **offset
+            )
+        else:
+            mean, var = routed_leaf_outputs(
+                state.experts, state.experts.moments, design.expert_X,
+                state.params["experts"], state.info, mask, **offset,
+            )
         return gates, mean, var, design, state
 
     @staticmethod
@@ -87,7 +100,9 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         return_std : bool, default=False
             Also return the standard deviation of the predictive mixture
             ``sum_k g_k(x) p_k(y | x)``.  For ``expert="student_t"`` it is
-            infinite where an expert with ``nu_ <= 2`` has weight.
+            infinite where an expert with ``nu_ <= 2`` has weight.  With
+            ``top_k`` set, the mixture of each sample's ``top_k`` most probable
+            experts, gates renormalised.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
             ``"zip"``); None: predictions per unit of exposure.
@@ -148,6 +163,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         """
         rs = check_random_state(random_state)
         (gates, _), design, state = self._e_step(X, experts=False)
+        gates = route(gates, self._top_k(state))[0]  # draws from the routed mixture
         cum = np.cumsum(gates, axis=1)
         u = rs.uniform(size=(design.n_rows, n_samples)) * cum[:, -1:]
         leaf = np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), gates.shape[1] - 1)

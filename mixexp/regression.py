@@ -16,11 +16,15 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     ----------
     n_experts : int, default=3
         Number of experts.
-    gate : {"softmax", "gaussian"}, default="softmax"
+    gate : {"softmax", "gaussian", "attention"}, default="softmax"
         ``"softmax"``: a softmax of linear functions of ``x``.  ``"gaussian"``:
         the localized gate of Xu, Jordan & Hinton, ``g_k(x) ∝ a_k N(x; m_k,
         S_k)``, whose M-step is closed form; EM then maximises the joint
         likelihood ``p(x, y)`` and :meth:`score_samples` gives ``log p(x)``.
+        ``"attention"``: the attention-like gate of Krishnamurthy et al.
+        (2023), ``g_k(x) = softmax_k(q(x)^T r_k(x))`` with a query ``q(x)``
+        linear in ``x`` and each expert's own representation ``r_k(x)`` (its
+        centred logits or mean, an MLP's hidden layer); fitted by ECM.
     expert : {"linear", "student_t", "poisson", "gamma", "zip"}, estimator or list of estimators, default="linear"
         ``"linear"``: linear-Gaussian experts.  ``"student_t"``: linear
         experts with Student-t noise, robust to outliers, a scale and degrees
@@ -66,6 +70,27 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
+    top_k : int, default=None
+        Sparse routing at prediction: only the ``top_k`` most probable
+        experts of each sample (under the gate) are evaluated, and their gate
+        probabilities are renormalised to sum to 1; the others are skipped
+        (estimator experts are evaluated on their routed rows only).  None:
+        every expert (dense).  Fitting is always dense (EM); ``predict_gate``,
+        ``responsibilities`` and ``log_likelihood`` stay dense.
+    balance_alpha : float, default=0.0
+        Load-balance penalty on the softmax gate (``gate="softmax"`` or
+        ``"attention"``): ``balance_alpha`` times the squared coefficient of
+        variation of the experts' mean gate probabilities (Shazeer et al.
+        2017), per sample; it counters the collapse of the gate onto few
+        experts.  EM stays monotone in the penalised log-likelihood.
+    specialization_alpha : float, default=0.0
+        Specialization penalty on the gate (Krishnamurthy, Watkins & Gärtner
+        2023): ``specialization_alpha`` times each expert's share times its
+        gate-weighted scatter of the gate's standardised features, per
+        sample, i.e. the gate-weighted sum of squared distances between rows
+        routed to the same expert.  It favours experts that each take a
+        compact region of the inputs.  EM stays monotone in the penalised
+        log-likelihood.  See :mod:`mixexp.gates.penalties`.
     max_iter : int, default=200
         Maximum number of EM iterations per initialisation (at ``tol=1e-4``,
         99% of the fits on the development datasets need at most 83, all at
@@ -113,6 +138,12 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         Gaussian gate means (``gate="gaussian"``).
     gate_covariances_ : ndarray of shape (n_experts, n_features, n_features) or (n_experts, n_features)
         Gaussian gate covariances, full or diagonal (``gate="gaussian"``).
+    gate_query_coef_ : ndarray of shape (n_repr, n_features)
+        Attention gate (``gate="attention"``): ``q(x) = gate_query_coef_ @ x
+        + gate_query_intercept_`` meets each expert's representation (HME: one
+        per inner node, a leading axis).
+    gate_query_intercept_ : ndarray of shape (n_repr,)
+        Attention gate's query intercept.
     expert_coef_ : ndarray of shape (n_experts, n_targets, n_features)
         Linear experts' coefficients (the GLM families: of ``log`` of the
         mean, with ``n_targets`` 1).
@@ -182,6 +213,9 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
+        top_k=None,
+        balance_alpha=0.0,
+        specialization_alpha=0.0,
         max_iter=200,
         tol=1e-4,
         n_init=1,
@@ -210,11 +244,15 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         Levels of gates.
     branching : int, default=2
         Children of every inner node.
-    gate : {"softmax", "gaussian"}, default="softmax"
+    gate : {"softmax", "gaussian", "attention"}, default="softmax"
         The gate of every inner node.  ``"gaussian"``: every leaf has a
         Gaussian over ``x`` and every inner node mixing weights; a node's gate
         weighs its children by their mixtures of the Gaussians below them
         (Xu, Jordan & Hinton), and EM maximises ``p(x, y)``.
+        ``"attention"``: the attention-like gate of Krishnamurthy et al.
+        (2023), ``g_k(x) = softmax_k(q(x)^T r_k(x))`` with a query ``q(x)``
+        linear in ``x`` and each expert's own representation ``r_k(x)`` (its
+        centred logits or mean, an MLP's hidden layer); fitted by ECM.
     expert : {"linear", "student_t", "poisson", "gamma", "zip"}, estimator or list of estimators, default="linear"
         ``"linear"``: linear-Gaussian experts; ``"student_t"``, ``"poisson"``,
         ``"gamma"``, ``"zip"``: the other families, as in
@@ -247,6 +285,27 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
+    top_k : int, default=None
+        Sparse routing at prediction: only the ``top_k`` most probable
+        experts of each sample (under the gate) are evaluated, and their gate
+        probabilities are renormalised to sum to 1; the others are skipped
+        (estimator experts are evaluated on their routed rows only).  None:
+        every expert (dense).  Fitting is always dense (EM); ``predict_gate``,
+        ``responsibilities`` and ``log_likelihood`` stay dense.
+    balance_alpha : float, default=0.0
+        Load-balance penalty on every softmax gate (``gate="softmax"`` or
+        ``"attention"``): ``balance_alpha`` times the squared coefficient of
+        variation of the children's mean gate probabilities at every inner
+        node (Shazeer et al. 2017), per sample; it counters the collapse of the gate onto few
+        experts.  EM stays monotone in the penalised log-likelihood.
+    specialization_alpha : float, default=0.0
+        Specialization penalty on every inner node's gate (Krishnamurthy, Watkins & Gärtner
+        2023): ``specialization_alpha`` times each expert's share times its
+        gate-weighted scatter of the gate's standardised features, per
+        sample, i.e. the gate-weighted sum of squared distances between rows
+        routed to the same expert.  It favours experts that each take a
+        compact region of the inputs.  EM stays monotone in the penalised
+        log-likelihood.  See :mod:`mixexp.gates.penalties`.
     max_iter : int, default=200
         Maximum number of EM iterations per initialisation (at ``tol=1e-4``,
         99% of the fits on the development datasets need at most 83, all at
@@ -285,6 +344,12 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         Mixing weights of every inner node (``gate="gaussian"``).
     gate_means_, gate_covariances_ : ndarray
         Each leaf's Gaussian over ``x`` (``gate="gaussian"``).
+    gate_query_coef_ : ndarray of shape (n_repr, n_features)
+        Attention gate (``gate="attention"``): ``q(x) = gate_query_coef_ @ x
+        + gate_query_intercept_`` meets each expert's representation (HME: one
+        per inner node, a leading axis).
+    gate_query_intercept_ : ndarray of shape (n_repr,)
+        Attention gate's query intercept.
     expert_coef_ : ndarray of shape (n_leaves, n_targets, n_features)
         Linear experts' coefficients, leaves in breadth-first order.
     expert_intercept_ : ndarray of shape (n_leaves, n_targets)
@@ -345,6 +410,9 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
+        top_k=None,
+        balance_alpha=0.0,
+        specialization_alpha=0.0,
         max_iter=200,
         tol=1e-4,
         n_init=1,

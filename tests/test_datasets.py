@@ -68,6 +68,7 @@ def test_exports():
             "make_gaussian_gated_regression",
             "make_moe_family",
             "make_npreg",
+            "make_cluster_patches",
             "list_datasets",
             "load_dataset",
             "load_mcycle",

@@ -8,6 +8,7 @@ the package (see ``data/README.md`` for their provenance).
 from ._families import make_moe_family, make_npreg
 from ._gaussian_gate import make_gaussian_gated_regression
 from ._generators import make_hme_regression, make_moe_classification, make_moe_regression
+from ._patches import make_cluster_patches
 from ._loaders import (
     list_datasets,
     load_concrete,
@@ -25,6 +26,7 @@ __all__ = [
     "make_gaussian_gated_regression",
     "make_moe_family",
     "make_npreg",
+    "make_cluster_patches",
     "list_datasets",
     "load_dataset",
     "load_mcycle",

@@ -31,6 +31,7 @@ keeps that state (a frozen expert).  Otherwise the first refit would have no
 estimator to predict with.
 """
 
+import copy
 import numbers
 
 import numpy as np
@@ -45,6 +46,7 @@ from sklearn.utils.validation import has_fit_parameter
 from .._kernels import gaussian_logdens
 from .gaussian import LinearGaussianExperts
 from .multinomial import MultinomialExperts
+from .representation import estimator_representation
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -287,7 +289,11 @@ class EstimatorExperts:
         fit = [leaf for leaf in range(W.shape[1]) if active[leaf] or estimators[leaf] is None]
         for leaf in fit:
             w = W[:, leaf] if active[leaf] else sw
-            est = clone(self.templates[leaf]).set_params(**self.seeds[leaf])
+            previous = params["estimators"][leaf]
+            if previous is not None and self.templates[leaf].get_params().get("warm_start") is True:
+                est = copy.deepcopy(previous)  # warm_start=True: continue from the last M-step
+            else:
+                est = clone(self.templates[leaf]).set_params(**self.seeds[leaf])
             _fit_weighted(est, X, y, w)
             estimators[leaf] = est
             if self.task == "regression":
@@ -355,6 +361,28 @@ class EstimatorExperts:
                 n -= n // coef.shape[0]  # softmax rows are defined up to a common shift
             count += n
         return count
+
+    def representation(self, Xa, params):
+        """Each leaf's representation of the rows for an attention gate, ``(n, n_leaves, r)``
+        (see :mod:`mixexp.experts.representation`); before the first fit, zeros."""
+        n_leaves = len(params["estimators"])
+        if params["estimators"][0] is None:
+            return np.zeros((Xa.shape[0], n_leaves, 1))
+        X = self._inputs(Xa)
+        reps = [estimator_representation(est, X, self.task, params.get("n_classes")) for est in params["estimators"]]
+        if len({r.shape[1] for r in reps}) > 1:
+            raise ValueError(
+                "gate='attention' compares the experts' representations, which must have one size; "
+                f"these experts give sizes {sorted({r.shape[1] for r in reps})}."
+            )
+        return np.stack(reps, axis=1)
+
+    def leaf_params(self, params, leaves):
+        """The estimators (and variances) of the leaves ``leaves`` only (for top-k prediction)."""
+        new = {**params, "estimators": [params["estimators"][leaf] for leaf in leaves]}
+        if "var" in params:
+            new["var"] = params["var"][leaves]
+        return new
 
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):

@@ -144,6 +144,15 @@ class LinearGaussianExperts:
             return int(np.count_nonzero(coef[..., :-1]) + coef[..., -1].size + params["var"].size)
         return coef.size + params["var"].size
 
+    def representation(self, Xa, params):
+        """Each leaf's own view of the rows for an attention gate: its mean, ``(n, n_leaves, n_targets)``
+        (standardised units)."""
+        return self._means(Xa, params).reshape(Xa.shape[0], params["var"].shape[0], -1)
+
+    def leaf_params(self, params, leaves):
+        """The parameters of the leaves ``leaves`` only (for top-k prediction)."""
+        return {"coef": params["coef"][leaves], "var": params["var"][leaves]}
+
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):
         ym, ys = info["mean"], info["scale"]

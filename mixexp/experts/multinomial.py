@@ -105,6 +105,17 @@ class MultinomialExperts:
             return softmax_n_nonzero(params["coef"])
         return n_leaves * (n_classes - 1) * p
 
+    def representation(self, Xa, params):
+        """Each leaf's own view of the rows for an attention gate: its logits, centred over
+        the classes (the identified part), ``(n, n_leaves, n_classes)``."""
+        coef = params["coef"]
+        logits = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T).reshape(Xa.shape[0], *coef.shape[:2])
+        return logits - logits.mean(axis=2, keepdims=True)
+
+    def leaf_params(self, params, leaves):
+        """The parameters of the leaves ``leaves`` only (for top-k prediction)."""
+        return {"coef": params["coef"][leaves]}
+
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):
         coef, intercept = rows_to_original(params["coef"], coords)

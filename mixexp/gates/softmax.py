@@ -6,6 +6,11 @@ of :mod:`mixexp._softmax` with the children's posteriors as targets and the
 node's posterior as weight; one bound step per EM iteration, from the
 gradient and Gram matrix summed during the E-step pass.  The root's Gram
 matrix (weights: the sample weights) does not change and is summed once.
+Optional load-balance and specialization penalties
+(:mod:`mixexp.gates.penalties`) add their gradient and a curvature bound to
+that step, which then still never decreases the penalised objective.  With
+``l1_ratio > 0`` the coefficient penalty is an elastic net and the step is
+proximal (:mod:`mixexp._prox`).
 """
 
 import numpy as np
@@ -15,6 +20,7 @@ from .._kernels import gate_residual, log_softmax_groups
 from .._linalg import tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
+from .penalties import GatePenalties
 
 
 class SoftmaxGate:
@@ -25,6 +31,8 @@ class SoftmaxGate:
     tree : mixexp._tree.Tree
     alpha : float
         Penalty on the coefficients (not the intercepts).
+    balance_alpha, specialization_alpha : float, default=0.0
+        Weights of the data-dependent penalties of :mod:`mixexp.gates.penalties`.
     l1_ratio : float, default=0.0
         Elastic-net mixing of ``alpha`` (0: ridge ``alpha / 2 |V|^2``; see
         :mod:`mixexp._prox`).
@@ -34,9 +42,10 @@ class SoftmaxGate:
     models_x = False  # whether the objective includes log p(x)
     closed_form = False  # one update is the whole M-step for given posteriors
 
-    def __init__(self, tree, alpha, l1_ratio=0.0):
+    def __init__(self, tree, alpha, balance_alpha=0.0, specialization_alpha=0.0, l1_ratio=0.0):
         self.tree = tree
         self.alpha = alpha
+        self.penalties = GatePenalties(tree, balance_alpha, specialization_alpha)
         self.l1_ratio = l1_ratio
 
     def init_params(self, n_params):
@@ -50,7 +59,10 @@ class SoftmaxGate:
         """The softmax gate takes dense and sparse designs alike."""
 
     def constant_stats(self, Xa, sw):
-        return {"root_gram": weighted_grams(Xa, sw[:, None])[0]}
+        return {
+            "root_gram": weighted_grams(Xa, sw[:, None])[0],
+            **self.penalties.constant_stats(Xa, sw),
+        }
 
     def scores(self, Xa, params):
         """Log gate probabilities of every edge, ``(n, n_inner * branching)``."""
@@ -67,6 +79,8 @@ class SoftmaxGate:
         S = {"grad": tdot(residual, Xa).reshape(params["coef"].shape)}
         if t.n_inner > 1:
             S["grams"] = weighted_grams(Xa, node_weight[:, 1 : t.n_inner])
+        if self.penalties.active:  # the root's weight is the sample weight
+            S.update(self.penalties.stats(Xa, log_gate, node_weight[:, 0]))
         return S
 
     def update(self, S, C, params, active, safe=False):
@@ -75,10 +89,16 @@ class SoftmaxGate:
         ``active`` : boolean mask over all nodes of the tree.
         """
         grams = [C["root_gram"], *(S["grams"] if "grams" in S else [])]
+        grad = S["grad"]
+        if self.penalties.active:
+            # bound_factor halves the Grams: twice the penalties' curvature makes it their bound
+            extra = 2.0 * self.penalties.curvature(C)
+            grams = [gram + extra for gram in grams]
+            grad = grad + self.penalties.gradient(S, grad.shape[2])
         state = {key: params[key] for key in ("scale", "step", "slope")}
         nodes = np.flatnonzero(active[: self.tree.n_inner])
         coef, state, extrapolated = blocks_update(
-            params["coef"], S["grad"], grams, self.alpha, state, nodes, safe, self.l1_ratio
+            params["coef"], grad, grams, self.alpha, state, nodes, safe, self.l1_ratio
         )
         return {"coef": coef, **state}, extrapolated
 
@@ -90,6 +110,10 @@ class SoftmaxGate:
         if self.l1_ratio > 0.0:
             return float(np.sum(elastic_net_penalty(params["coef"], self.alpha, self.l1_ratio)))
         return 0.5 * self.alpha * np.sum(params["coef"][..., :-1] ** 2)
+
+    def data_penalty(self, S):
+        """The data-dependent penalties at the parameters of the pass whose gate sums are ``S``."""
+        return self.penalties.value(S) if self.penalties.active else 0.0
 
     def n_free_params(self, params):
         n_inner, b, p = params["coef"].shape
