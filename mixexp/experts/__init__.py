@@ -1,6 +1,6 @@
 """Expert families, by task and by the name the estimators' ``expert`` parameter takes."""
 
-from .estimator import EstimatorExperts, check_expert_estimators
+from .estimator import EstimatorExperts, check_expert_estimators, check_incremental
 from .gaussian import LinearGaussianExperts
 from .multinomial import MultinomialExperts
 

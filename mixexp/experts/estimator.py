@@ -16,6 +16,8 @@ targets are standardised too.  The row sums an estimator's M-step needs are
 its rows and weights themselves.
 """
 
+import copy
+import inspect
 import numbers
 
 import numpy as np
@@ -63,6 +65,35 @@ def check_expert_estimators(expert, task, n_leaves):
                 "with its posterior weights, so an expert must take them."
             )
     return templates
+
+
+def check_incremental(expert):
+    """A ValueError unless every estimator of ``expert`` learns incrementally with weights.
+
+    Online EM (``partial_fit`` of the mixture) updates each expert with its
+    own ``partial_fit(X, y, sample_weight=...)``.
+    """
+    templates = list(expert) if isinstance(expert, (list, tuple)) else [expert]
+    for est in templates:
+        method = getattr(est, "partial_fit", None)
+        if method is None or "sample_weight" not in inspect.signature(method).parameters:
+            raise ValueError(
+                f"partial_fit needs experts that learn incrementally: expert {est!r} has no "
+                "partial_fit taking sample_weight. Use expert='linear' or an estimator such "
+                "as SGDRegressor, SGDClassifier or MLPRegressor."
+            )
+
+
+def _stacked(rows):
+    """The rows ``[(Xa, target, W), ...]`` of the stats, stacked into one ``(Xa, target, W)``."""
+    if len(rows) == 1:
+        return rows[0]
+    stack = sp.vstack if sp.issparse(rows[0][0]) else np.vstack
+    return (
+        stack([r[0] for r in rows]),
+        np.concatenate([r[1] for r in rows]),
+        np.vstack([r[2] for r in rows]),
+    )
 
 
 class EstimatorExperts:
@@ -150,11 +181,7 @@ class EstimatorExperts:
 
     def update(self, S, params, active, safe=False):
         """Refit the experts whose ``active`` flag is set, with their posterior weights."""
-        rows = S["rows"]
-        stack = sp.vstack if sp.issparse(rows[0][0]) else np.vstack
-        Xa = stack([r[0] for r in rows]) if len(rows) > 1 else rows[0][0]
-        target = np.concatenate([r[1] for r in rows]) if len(rows) > 1 else rows[0][1]
-        W = np.vstack([r[2] for r in rows]) if len(rows) > 1 else rows[0][2]
+        Xa, target, W = _stacked(S["rows"])
         X = self._inputs(Xa)
         y = target[:, 0] if self.task == "regression" and target.shape[1] == 1 else target
         estimators = list(params["estimators"])
@@ -170,6 +197,33 @@ class EstimatorExperts:
                 resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
                 new["var"][leaf] = np.maximum(w @ resid**2 / w.sum(), self.reg_variance)
         return new, False
+
+    def partial_update(self, S, params, active, gamma):
+        """Online EM's step: each active expert's ``partial_fit`` on one batch.
+
+        The batch's rows (``S``, its stats) are weighted by the leaf's
+        posteriors; a regression expert's noise variance moves a fraction
+        ``gamma`` of the way to the batch's weighted residual variance.
+        The experts' own learning rates set how far they move.
+        """
+        Xa, target, W = _stacked(S["rows"])
+        X = self._inputs(Xa)
+        y = target[:, 0] if self.task == "regression" and target.shape[1] == 1 else target
+        estimators = list(params["estimators"])
+        new = {**params, "estimators": estimators}
+        if self.task == "regression":
+            new["var"] = params["var"].copy()
+        for leaf in np.flatnonzero(active):
+            w = W[:, leaf]
+            est = copy.deepcopy(estimators[leaf])  # the previous model stays as it was
+            est.partial_fit(X, y, sample_weight=w)
+            estimators[leaf] = est
+            if self.task == "regression":
+                resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
+                batch_var = w @ resid**2 / w.sum()
+                blended = (1.0 - gamma) * params["var"][leaf] + gamma * batch_var
+                new["var"][leaf] = np.maximum(blended, self.reg_variance)
+        return new
 
     def penalty(self, params):
         return 0.0
