@@ -179,8 +179,10 @@ class EstimatorExperts:
     def stats(self, Xa, target, W, params, ctx):
         return {"rows": [(Xa, target, W)]}
 
-    def update(self, S, params, active, safe=False):
-        """Refit the experts whose ``active`` flag is set, with their posterior weights."""
+    def _refit(self, S, params, active, learn, gamma=1.0):
+        """Each active leaf's estimator from ``learn(leaf, X, y, w)``, with its posterior
+        weights ``w``; a regression expert's noise variance moves a fraction ``gamma`` of
+        the way to its weighted residual variance."""
         Xa, target, W = _stacked(S["rows"])
         X = self._inputs(Xa)
         y = target[:, 0] if self.task == "regression" and target.shape[1] == 1 else target
@@ -190,13 +192,22 @@ class EstimatorExperts:
             new["var"] = params["var"].copy()
         for leaf in np.flatnonzero(active):
             w = W[:, leaf]
-            est = clone(self.templates[leaf])
-            est.fit(X, y, **{_weight_route(est): w})
+            est = learn(leaf, X, y, w)
             estimators[leaf] = est
             if self.task == "regression":
                 resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
-                new["var"][leaf] = np.maximum(w @ resid**2 / w.sum(), self.reg_variance)
-        return new, False
+                var = (1.0 - gamma) * params["var"][leaf] + gamma * (w @ resid**2 / w.sum())
+                new["var"][leaf] = np.maximum(var, self.reg_variance)
+        return new
+
+    def update(self, S, params, active, safe=False):
+        """Refit the experts whose ``active`` flag is set, with their posterior weights."""
+
+        def refit(leaf, X, y, w):
+            est = clone(self.templates[leaf])
+            return est.fit(X, y, **{_weight_route(est): w})
+
+        return self._refit(S, params, active, refit), False
 
     def partial_update(self, S, params, active, gamma):
         """Online EM's step: each active expert's ``partial_fit`` on one batch.
@@ -206,24 +217,13 @@ class EstimatorExperts:
         ``gamma`` of the way to the batch's weighted residual variance.
         The experts' own learning rates set how far they move.
         """
-        Xa, target, W = _stacked(S["rows"])
-        X = self._inputs(Xa)
-        y = target[:, 0] if self.task == "regression" and target.shape[1] == 1 else target
-        estimators = list(params["estimators"])
-        new = {**params, "estimators": estimators}
-        if self.task == "regression":
-            new["var"] = params["var"].copy()
-        for leaf in np.flatnonzero(active):
-            w = W[:, leaf]
-            est = copy.deepcopy(estimators[leaf])  # the previous model stays as it was
+
+        def learn(leaf, X, y, w):
+            est = copy.deepcopy(params["estimators"][leaf])  # the previous model stays as it was
             est.partial_fit(X, y, sample_weight=w)
-            estimators[leaf] = est
-            if self.task == "regression":
-                resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
-                batch_var = w @ resid**2 / w.sum()
-                blended = (1.0 - gamma) * params["var"][leaf] + gamma * batch_var
-                new["var"][leaf] = np.maximum(blended, self.reg_variance)
-        return new
+            return est
+
+        return self._refit(S, params, active, learn, gamma)
 
     def penalty(self, params):
         return 0.0
