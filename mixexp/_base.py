@@ -151,11 +151,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Training inputs.  Sparse input is kept sparse (scaled, not centred)
-            with a softmax gate.
+            with a softmax gate.  A dask array is fitted block by block on the
+            current dask scheduler (:mod:`mixexp.dask`, the ``dask`` extra).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Targets (class labels for classifiers).
+            Targets (class labels for classifiers); a dask array with dask ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the log-likelihood is weighted by them.
 

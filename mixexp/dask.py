@@ -12,7 +12,8 @@ The internal standardisation of ``X`` and ``y`` and the classes come from
 all rows (a few passes before EM).  EM starts from ``init_params`` on a
 uniform sample of ``INIT_ROWS`` rows, in memory (all rows when there are
 fewer: then the fit equals the in-memory fit of the same rows to rounding);
-``warm_start=True`` starts from the fitted model instead.
+``warm_start=True`` starts from the fitted model instead (1000 sampled rows
+then only check the input).
 
 Needs the ``dask`` extra (``pip install "mixexp[dask]"``); ``import mixexp``
 never imports dask.  Expert estimators refit on all rows at once and are
@@ -134,7 +135,10 @@ class DaskRows(Elsewhere):
         return location_scale_from_moments(safe, mean_s, second)
 
     def _target_info(self, experts):
-        info = dict(experts.prepare_target(*self.sample_rows(min(self.n_rows, 1000))[1:])[1])
+        # the structure of the information from the first rows, its values from all rows
+        head = min(self.n_rows, 1000)
+        y, sw = dask.compute(self.y[:head], self._weights[:head])
+        info = dict(experts.prepare_target(y, sw)[1])
         if "classes" in info:
             info["classes"] = np.unique(da.unique(self.y).compute())
             info["n_outputs"] = info["classes"].shape[0]
@@ -208,5 +212,7 @@ def fit_dask(estimator, X, y, sample_weight=None):
             "with an incremental estimator."
         )
     rows = DaskRows(X, y, sample_weight)
-    X_s, y_s, sw_s = rows.sample_rows(INIT_ROWS, estimator.random_state)
+    warm = estimator.warm_start and getattr(estimator, "_fitted", None) is not None
+    # a warm start needs no sample to start from: a few rows to validate suffice
+    X_s, y_s, sw_s = rows.sample_rows(1000 if warm else INIT_ROWS, estimator.random_state)
     return estimator._fit(X_s, y_s, sw_s, rows)
