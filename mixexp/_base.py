@@ -12,7 +12,7 @@ make predictions disagree with the model.
 
 import warnings
 from abc import ABCMeta
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,8 +34,9 @@ from ._kernels import tree_posteriors
 from ._parallel import blas_single_thread, runner
 from ._routing import check_top_k
 from ._tree import Tree
+from ._online import FIT_ATTRIBUTES, ONLINE_ATTRIBUTES, online_step
+from .experts import check_incremental, check_summable, make_experts
 from .selection import assignment_entropy
-from .experts import make_experts
 from .gates import GATES, make_gate
 
 _EM_CONSTRAINTS = {
@@ -59,6 +60,8 @@ _EM_CONSTRAINTS = {
     "warm_start": ["boolean"],
     "verbose": ["verbose"],
     "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    "learning_decay": [Interval(Real, 0.5, 1, closed="right")],
+    "learning_offset": [Interval(Real, 0, None, closed="left")],
 }
 FLAT_CONSTRAINTS = {"n_experts": [Interval(Integral, 1, None, closed="left")], **_EM_CONSTRAINTS}
 TREE_CONSTRAINTS = {
@@ -81,6 +84,27 @@ def _expert_kind(expert):
         return expert
     items = expert if isinstance(expert, (list, tuple)) else [expert]
     return tuple(type(e).__name__ for e in items)
+
+
+def _is_dask(A):
+    """Whether ``A`` is a dask collection (checked without importing dask)."""
+    return type(A).__module__.split(".")[0] == "dask"
+
+
+@dataclass
+class Elsewhere:
+    """What a fit on some rows takes from all the rows (the dask fit: from its blocks).
+
+    location : callable () -> (x_mean, x_scale), or None: from the rows fitted.
+    info : callable (expert family) -> target information (classes; target
+        mean and scale), or None: from the rows fitted.
+    run : callable (engine, state) -> (engine, design) that EM runs on, or
+        None: the rows fitted.  The rows fitted always give the start.
+    """
+
+    location: object = None
+    info: object = None
+    run: object = None
 
 
 @dataclass
@@ -151,11 +175,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Training inputs.  Sparse input is kept sparse (scaled, not centred)
-            with a softmax gate.
+            with a softmax gate.  A dask array is fitted block by block on the
+            current dask scheduler (:mod:`mixexp.dask`, the ``dask`` extra).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Targets (class labels for classifiers).
+            Targets (class labels for classifiers); a dask array with dask ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the log-likelihood is weighted by them.
 
@@ -167,17 +192,27 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return self._fit_or_restore(X, y, sample_weight)
 
     def _fit_or_restore(self, X, y, sample_weight, exposure=None):
+        if _is_dask(X):
+            if exposure is not None:
+                raise ValueError("exposure is not supported with dask input; fit in memory.")
+            from .dask import fit_dask  # the optional extra, imported for dask input only
+
+            return self._atomic(fit_dask, self, X, y, sample_weight)
+        return self._atomic(self._fit, X, y, sample_weight, exposure)
+
+    def _atomic(self, func, *args):
+        """``func(*args)``; when it fails, the estimator is left as it was."""
         snapshot = dict(self.__dict__)
         try:
             with blas_single_thread():
-                return self._fit(X, y, sample_weight, exposure)
+                return func(*args)
         except BaseException:
-            # a failed or interrupted fit leaves the estimator as it was
             self.__dict__.clear()
             self.__dict__.update(snapshot)
             raise
 
-    def _fit(self, X, y, sample_weight, exposure=None):
+    def _fit(self, X, y, sample_weight, exposure=None, elsewhere=None):
+        elsewhere = elsewhere or Elsewhere()
         self._validate_params()
         params = self.get_params(deep=False)
         fitted = getattr(self, "_fitted", None)
@@ -212,12 +247,22 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             x_mean, x_scale = fitted.x_mean, fitted.x_scale
             if fitted.dense and sp.issparse(X):
                 X = X.toarray()  # the fitted coordinates are centred: as in prediction
-            target, info = experts.prepare_target(y, sw)
+            if elsewhere.info is None:
+                target, info = experts.prepare_target(y, sw)
+            else:
+                info = elsewhere.info(experts)
             self._check_warm_target(fitted, info)
             target, info = fitted.experts.check_target(y, n_samples, fitted.info), fitted.info
         else:
-            x_mean, x_scale = weighted_location_scale(X, sw, center=not sp.issparse(X))
-            target, info = experts.prepare_target(y, sw)
+            if elsewhere.location is None:
+                x_mean, x_scale = weighted_location_scale(X, sw, center=not sp.issparse(X))
+            else:
+                x_mean, x_scale = elsewhere.location()
+            if elsewhere.info is None:
+                target, info = experts.prepare_target(y, sw)
+            else:
+                info = elsewhere.info(experts)
+                target = experts.check_target(y, n_samples, info)
         offset = check_exposure(exposure, n_samples, experts)
         if offset is not None:
             target = experts.offset_target(target, offset)
@@ -233,6 +278,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         with runner(n_samples) as run:
             engine = EMEngine(tree, gate, experts, run)
+            em, em_design = elsewhere.run(engine, state) if elsewhere.run else (engine, design)
             best = None
             for init in range(1 if warm else self.n_init):
                 if self.verbose:
@@ -248,11 +294,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                         engine, flat, design, info, rs, self.init_params, self.max_iter,
                         self.tol, self.gate_alpha, run.n_threads,
                     )
-                result = engine.run(
-                    start, design, self.max_iter, self.tol, self.verbose, self.verbose_interval
+                result = em.run(
+                    start, em_design, self.max_iter, self.tol, self.verbose, self.verbose_interval
                 )
                 if best is None or result[1][-1] > best[1][-1]:
-                    best = (*result, sorted(engine.frozen_leaves))
+                    best = (*result, sorted(em.frozen_leaves))
         state.params, bounds, converged, n_iter, frozen = best
         attributes = self._public_attributes(state)
         if frozen:
@@ -276,6 +322,92 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.lower_bound_ = float(self.lower_bounds_[-1])
         self.converged_ = bool(converged)
         self.n_iter_ = int(n_iter)
+        for name in ("_online", *ONLINE_ATTRIBUTES):
+            self.__dict__.pop(name, None)
+        return self
+
+    # -- online EM ------------------------------------------------------------
+    def _can_partial_fit(self):
+        """Whether online EM can serve the experts: running sums, or estimators that
+        learn incrementally with sample weights (``partial_fit`` exists only then)."""
+        try:
+            if not isinstance(self.expert, str):
+                check_incremental(self.expert)
+            check_summable(self._task, self.expert, "partial_fit (online EM)")
+        except (ValueError, TypeError) as exc:
+            # what available_if reports when partial_fit is asked for
+            raise AttributeError(str(exc)) from exc
+        return True
+
+    @available_if(_can_partial_fit)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the mixture with one batch of rows: a step of online EM.
+
+        Each call runs the E-step on the batch, blends its row sums into
+        running sums with step size ``(learning_offset + t) ** -learning_decay``
+        for the ``t``-th batch, and takes the M-step from the running sums
+        (Cappé & Moulines 2009; see ``mixexp._online``).  The first call fits
+        the batch as :meth:`fit` does (``init_params``, ``n_init``,
+        ``max_iter``) unless ``warm_start`` is True and the estimator is
+        fitted, in which case it continues that model; either way its step is
+        one EM iteration on the batch.  The internal standardisation of ``X``
+        (and of regression targets) comes from that first batch or model and
+        stays fixed, so the first batch should be representative of the
+        stream's scale; nothing has to be scaled beforehand.  A later
+        :meth:`fit` starts anew.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The batch's inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            The batch's targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._atomic(self._partial_fit, X, y, sample_weight, None)
+
+    def _first_batch_info(self, classes):
+        """What gives the target information of a first ``partial_fit`` (classifiers:
+        ``classes``): a callable of the expert family, or None (the batch)."""
+        return None
+
+    def _partial_fit(self, X, y, sample_weight, classes):
+        self._validate_params()
+        if not isinstance(self.expert, str):
+            check_incremental(self.expert)
+        check_summable(self._task, self.expert, "partial_fit (online EM)")
+        running = getattr(self, "_online", None)
+        if running is None and not (self.warm_start and getattr(self, "_fitted", None) is not None):
+            self._fit(X, y, sample_weight, elsewhere=Elsewhere(info=self._first_batch_info(classes)))
+        elif classes is not None:
+            self._check_classes(classes)
+        design, state = self._design(X, y)
+        sw = _check_sample_weight(sample_weight, design.Xa, dtype=np.float64, ensure_non_negative=True)
+        if not sw.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        design.sw = sw
+        state.experts.check_input(design.expert_X)
+        with runner(design.n_rows) as run:
+            params, running, loglik = online_step(
+                state.engine(run), state.params, design, running, self.learning_decay, self.learning_offset
+            )
+        state = replace(state, params=params)
+        attributes = self._public_attributes(state)
+        self._fitted, self._online = state, running
+        for name, value in attributes.items():
+            setattr(self, name, value)
+        for name in FIT_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+        shift = state.experts.loglik_shift(state.info) + state.gate.loglik_shift(state.coordinates("gate"))
+        self.n_batch_iter_ = running.n_steps
+        self.n_samples_seen_ = running.n_seen
+        self.batch_log_likelihood_ = float(loglik + shift)
         return self
 
     def _public_attributes(self, state):

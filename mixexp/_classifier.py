@@ -3,6 +3,7 @@
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import ClassifierMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
@@ -26,6 +27,59 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
                 f"y has 1 class ({np.unique(y)[0]!r})."
             )
         return X, y
+
+    @available_if(BaseMixtureOfExperts._can_partial_fit)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the mixture with one batch of rows: a step of online EM.
+
+        Each call runs the E-step on the batch, blends its row sums into
+        running sums with step size ``(learning_offset + t) ** -learning_decay``
+        for the ``t``-th batch, and takes the M-step from the running sums
+        (Cappé & Moulines 2009; see ``mixexp._online``).  The first call fits
+        the batch as :meth:`fit` does unless ``warm_start`` is True and the
+        estimator is fitted, in which case it continues that model; either
+        way its step is one EM iteration on the batch.  The internal
+        standardisation of ``X`` comes from that first batch or model and
+        stays fixed.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The batch's inputs.
+        y : array-like of shape (n_samples,)
+            The batch's labels, all among ``classes``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+        classes : array-like of shape (n_classes,), default=None
+            Every class the stream holds.  Required on the first call (a
+            fitted estimator's ``classes_`` stand in for it); later calls
+            may omit it or must repeat it.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._atomic(self._partial_fit, X, y, sample_weight, classes)
+
+    def _first_batch_info(self, classes):
+        if classes is None:
+            fitted = getattr(self, "_fitted", None)
+            if fitted is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            return lambda experts: fitted.info
+        classes = np.unique(np.asarray(classes))
+        if classes.shape[0] < 2:
+            raise ValueError(f"classes must hold at least 2 classes, got {classes!r}.")
+        return lambda experts: experts.prepare_target(classes, np.ones(classes.shape[0]))[1]
+
+    def _check_classes(self, classes):
+        fitted = self._state().info["classes"]
+        if not np.array_equal(np.unique(np.asarray(classes)), fitted):
+            raise ValueError(
+                f"classes={classes!r} is not the same as the model's classes {fitted!r}; "
+                "partial_fit cannot add classes. Fit anew to change them."
+            )
 
     def _leaf_log_proba(self, design, state):
         return state.experts.leaf_log_proba(design.expert_X, state.params["experts"], state.info)

@@ -37,6 +37,16 @@ def weighted_location_scale(A, sw, center=True):
         scaled = A / safe
         mean_s = np.average(scaled, axis=0, weights=sw) if center else np.zeros(A.shape[1])
         second = np.average((scaled - mean_s) ** 2, axis=0, weights=sw)
+    return location_scale_from_moments(safe, mean_s, second)
+
+
+def location_scale_from_moments(safe, mean_s, second):
+    """Mean and scale from the moments of each column divided by its magnitude ``safe``.
+
+    ``mean_s`` and ``second`` are the weighted mean and central second moment
+    of ``column / safe``; :func:`weighted_location_scale` and the dask fit
+    (``mixexp.dask``, which sums them over blocks) share this last step.
+    """
     scale_s = np.sqrt(second)
     constant = scale_s <= 1e-12 * np.maximum(np.abs(mean_s), 1e-300)
     scale = np.where(constant, 1.0, scale_s * safe)

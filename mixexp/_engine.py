@@ -197,6 +197,10 @@ class EMEngine:
             pass
         return leaf_post, loglik
 
+    def total_weight(self, design):
+        """The sum of the sample weights of the rows a pass covers."""
+        return design.sw.sum()
+
     def objective(self, params, S, total_weight):
         """Mean per-sample penalised log-likelihood (internal coordinates)."""
         return (S["loglik"] - self.penalty(params, S)) / total_weight
@@ -224,7 +228,7 @@ class EMEngine:
         when its gain falls below ``tol`` relative to its size.  Components whose
         update is closed form are updated in the first step only.
         """
-        total = design.sw.sum()
+        total = self.total_weight(design)
         C = self.constant_stats(design)
         S = self.pass_stats(params, design, post)
         Q = S["q"] - self.penalty(params, S)
@@ -300,7 +304,7 @@ class EMEngine:
         iteration that does not gain keeps the previous parameters and ends EM.
         """
         self.frozen_leaves = set()
-        total = design.sw.sum()
+        total = self.total_weight(design)
         exact = self.gate.exact and self.experts.exact
         C = self.constant_stats(design)
         S = self.pass_stats(params, design)

@@ -112,6 +112,13 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         ``verbose_interval`` iterations.
     verbose_interval : int, default=10
         Iterations between progress lines with ``verbose=2``.
+    learning_decay : float, default=0.7
+        Online EM (:meth:`partial_fit`): the ``t``-th batch is blended into
+        the running statistics with weight ``(learning_offset + t) **
+        -learning_decay``; in (0.5, 1] (Cappé & Moulines 2009; the name is
+        ``LatentDirichletAllocation``'s).
+    learning_offset : float, default=10.0
+        Online EM: a non-negative offset that shortens the first steps.
 
     Attributes
     ----------
@@ -202,6 +209,8 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        learning_decay=0.7,
+        learning_offset=10.0,
     ):
         store_init_params(self, locals())
 
@@ -306,6 +315,13 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         ``verbose_interval`` iterations.
     verbose_interval : int, default=10
         Iterations between progress lines with ``verbose=2``.
+    learning_decay : float, default=0.7
+        Online EM (:meth:`partial_fit`): the ``t``-th batch is blended into
+        the running statistics with weight ``(learning_offset + t) **
+        -learning_decay``; in (0.5, 1] (Cappé & Moulines 2009; the name is
+        ``LatentDirichletAllocation``'s).
+    learning_offset : float, default=10.0
+        Online EM: a non-negative offset that shortens the first steps.
 
     Attributes
     ----------
@@ -391,5 +407,7 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        learning_decay=0.7,
+        learning_offset=10.0,
     ):
         store_init_params(self, locals())

@@ -1,6 +1,6 @@
 """Expert families, by task and by the name the estimators' ``expert`` parameter takes."""
 
-from .estimator import EstimatorExperts, check_expert_estimators
+from .estimator import EstimatorExperts, check_expert_estimators, check_incremental
 from .gaussian import LinearGaussianExperts
 from .glm import GammaExperts, PoissonExperts
 from .multinomial import MultinomialExperts
@@ -54,3 +54,16 @@ def make_experts(task, n_leaves, params):
     return EstimatorExperts(
         templates, task, params.get("reg_variance", 1e-6), params.get("random_state")
     )
+
+
+def check_summable(task, expert, what):
+    """A ValueError when the family named ``expert`` refits on all rows at once, so that
+    ``what`` (online EM, a dask fit), which works from running or distributed sums, cannot
+    serve it."""
+    if isinstance(expert, str) and expert in EXPERTS[task]:
+        family = EXPERTS[task][expert]({"alpha": 0.0, "reg_variance": 1.0, "l1_ratio": 0.0})
+        if getattr(family, "needs_all_rows", False):
+            raise ValueError(
+                f"expert={expert!r} refits its experts on all rows at every M-step (Newton "
+                f"to convergence), so {what} cannot serve it; fit the data in memory."
+            )

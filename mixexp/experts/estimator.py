@@ -32,6 +32,7 @@ estimator to predict with.
 """
 
 import copy
+import inspect
 import numbers
 
 import numpy as np
@@ -175,6 +176,35 @@ def _unset_seeds(estimator):
     ]
 
 
+def check_incremental(expert):
+    """A ValueError unless every estimator of ``expert`` learns incrementally with weights.
+
+    Online EM (``partial_fit`` of the mixture) updates each expert with its
+    own ``partial_fit(X, y, sample_weight=...)``.
+    """
+    templates = list(expert) if isinstance(expert, (list, tuple)) else [expert]
+    for est in templates:
+        method = getattr(est, "partial_fit", None)
+        if method is None or "sample_weight" not in inspect.signature(method).parameters:
+            raise ValueError(
+                f"partial_fit needs experts that learn incrementally: expert {est!r} has no "
+                "partial_fit taking sample_weight. Use expert='linear' or an estimator such "
+                "as SGDRegressor, SGDClassifier or MLPRegressor."
+            )
+
+
+def _stacked(rows):
+    """The rows ``[(Xa, target, W), ...]`` of the stats, stacked into one ``(Xa, target, W)``."""
+    if len(rows) == 1:
+        return rows[0]
+    stack = sp.vstack if sp.issparse(rows[0][0]) else np.vstack
+    return (
+        stack([r[0] for r in rows]),
+        np.concatenate([r[1] for r in rows]),
+        np.vstack([r[2] for r in rows]),
+    )
+
+
 class EstimatorExperts:
     """scikit-learn estimators as the leaf experts.
 
@@ -270,13 +300,11 @@ class EstimatorExperts:
     def stats(self, Xa, target, W, params, ctx):
         return {"rows": [(Xa, target, W)]}
 
-    def update(self, S, params, active, safe=False):
-        """Refit the experts whose ``active`` flag is set, with their posterior weights."""
-        rows = S["rows"]
-        stack = sp.vstack if sp.issparse(rows[0][0]) else np.vstack
-        Xa = stack([r[0] for r in rows]) if len(rows) > 1 else rows[0][0]
-        target = np.concatenate([r[1] for r in rows]) if len(rows) > 1 else rows[0][1]
-        W = np.vstack([r[2] for r in rows]) if len(rows) > 1 else rows[0][2]
+    def _refit(self, S, params, active, learn, gamma=1.0):
+        """Each active leaf's estimator from ``learn(leaf, X, y, w)``, with its posterior
+        weights ``w``; a regression expert's noise variance moves a fraction ``gamma`` of
+        the way to its weighted residual variance."""
+        Xa, target, W = _stacked(S["rows"])
         X = self._inputs(Xa)
         y = target[:, 0] if self.task == "regression" and target.shape[1] == 1 else target
         estimators = list(params["estimators"])
@@ -289,12 +317,7 @@ class EstimatorExperts:
         fit = [leaf for leaf in range(W.shape[1]) if active[leaf] or estimators[leaf] is None]
         for leaf in fit:
             w = W[:, leaf] if active[leaf] else sw
-            previous = params["estimators"][leaf]
-            if previous is not None and self.templates[leaf].get_params().get("warm_start") is True:
-                est = copy.deepcopy(previous)  # warm_start=True: continue from the last M-step
-            else:
-                est = clone(self.templates[leaf]).set_params(**self.seeds[leaf])
-            _fit_weighted(est, X, y, w)
+            est = learn(leaf, X, y, w)
             estimators[leaf] = est
             if self.task == "regression":
                 resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
@@ -302,8 +325,45 @@ class EstimatorExperts:
                 alpha = _ridge_alpha(est)
                 if alpha is not None:  # the exact M-step of the ridge prior alpha / (2 var)
                     rss = rss + alpha * self._sq_coef(est, target.shape[1])
-                new["var"][leaf] = np.maximum(rss / w.sum(), self.reg_variance)
-        return new, False
+                var = (1.0 - gamma) * params["var"][leaf] + gamma * (rss / w.sum())
+                new["var"][leaf] = np.maximum(var, self.reg_variance)
+        return new
+
+    def _fresh(self, leaf):
+        """An unfitted clone of leaf ``leaf``'s template, with its seed."""
+        return clone(self.templates[leaf]).set_params(**self.seeds[leaf])
+
+    def update(self, S, params, active, safe=False):
+        """Refit the experts whose ``active`` flag is set, with their posterior weights."""
+
+        def refit(leaf, X, y, w):
+            previous = params["estimators"][leaf]
+            if previous is not None and self.templates[leaf].get_params().get("warm_start") is True:
+                est = copy.deepcopy(previous)  # warm_start=True: continue from the last M-step
+            else:
+                est = self._fresh(leaf)
+            _fit_weighted(est, X, y, w)
+            return est
+
+        return self._refit(S, params, active, refit), False
+
+    def partial_update(self, S, params, active, gamma):
+        """Online EM's step: each active expert's ``partial_fit`` on one batch.
+
+        The batch's rows (``S``, its stats) are weighted by the leaf's
+        posteriors; a regression expert's noise variance moves a fraction
+        ``gamma`` of the way to the batch's weighted residual variance.
+        The experts' own learning rates set how far they move.
+        """
+
+        def learn(leaf, X, y, w):
+            previous = params["estimators"][leaf]
+            # the previous model stays as it was
+            est = self._fresh(leaf) if previous is None else copy.deepcopy(previous)
+            est.partial_fit(X, y, sample_weight=w)
+            return est
+
+        return self._refit(S, params, active, learn, gamma)
 
     @staticmethod
     def _sq_coef(est, n_outputs):

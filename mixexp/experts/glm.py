@@ -110,6 +110,7 @@ class LogLinkExperts:
 
     exact = True
     closed_form = True  # one update is the whole M-step for given posteriors
+    needs_all_rows = True  # Newton to convergence on the rows: no running sums (partial_fit, dask)
     uses_exposure = True
     multi_output = False
     positive_only = True  # scikit-learn's checks then draw y > 0

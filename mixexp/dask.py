@@ -1,0 +1,226 @@
+"""Distributed EM on dask arrays: ``fit`` of any mixexp estimator accepts them.
+
+EM's M-step needs only sums over rows, so each EM iteration maps the E-step
+and the components' ``stats`` over the row blocks of a dask array, sums them
+in a tree on the workers, and runs the small M-step (the components' own
+``update``, through :meth:`mixexp._engine.EMEngine.run`) on the client; the
+parameters are sent to the workers with every pass.  The same code runs on
+dask's local threads, a ``distributed.LocalCluster`` or a real cluster: it
+uses whatever scheduler is current (a ``distributed.Client`` once made).
+
+The internal standardisation of ``X`` and ``y`` and the classes come from
+all rows (a few passes before EM).  EM starts from ``init_params`` on a
+uniform sample of ``INIT_ROWS`` rows, in memory (all rows when there are
+fewer: then the fit equals the in-memory fit of the same rows to rounding);
+``warm_start=True`` starts from the fitted model instead (1000 sampled rows
+then only check the input).
+
+Needs the ``dask`` extra (``pip install "mixexp[dask]"``); ``import mixexp``
+never imports dask.  Expert estimators refit on all rows at once and are
+not supported here (their stats are the rows themselves).
+
+Examples
+--------
+>>> import dask.array as da
+>>> from mixexp import MixtureOfExpertsRegressor
+>>> from mixexp.datasets import make_moe_regression
+>>> X, y = make_moe_regression(n_samples=2000, n_experts=2, random_state=0)
+>>> Xd, yd = da.from_array(X, chunks=500), da.from_array(y, chunks=500)
+>>> model = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(Xd, yd)
+>>> model.predict(X[:2]).shape
+(2,)
+"""
+
+import copy
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._base import Elsewhere
+from ._design import design_matrix, location_scale_from_moments
+from ._engine import EMEngine, add_stats
+from ._parallel import blas_single_thread
+from .experts import check_summable
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'mixexp.dask needs dask: pip install "mixexp[dask]" (dask[array,distributed]).'
+    ) from error
+
+#: rows of the sample that initialisation (k-means, short EM runs) uses, in memory
+INIT_ROWS = 100_000
+_FAN_IN = 8  # blocks' sums added per task of the reduction tree
+
+
+def _as_rows(A, chunks, name):
+    """``A`` (dask or numpy) as a dask array with row blocks ``chunks``, all columns in one block."""
+    if not isinstance(A, da.Array):
+        A = da.from_array(np.asarray(A), chunks=-1)
+    if A.shape[0] != sum(chunks):
+        raise ValueError(f"{name} has {A.shape[0]} rows, X has {sum(chunks)}.")
+    return A.rechunk((chunks,) + tuple((-1,) * (A.ndim - 1)))
+
+
+def _block_design(state, Xb, yb, swb):
+    """The internal design of one block, as the in-memory fit builds it."""
+    sw = np.ones(Xb.shape[0]) if swb is None else np.asarray(swb, dtype=np.float64)
+    Xa = design_matrix(np.asarray(Xb, dtype=np.float64), state.x_mean, state.x_scale)
+    return state.design(Xa, state.experts.check_target(yb, Xb.shape[0], state.info), sw)
+
+
+# On the workers BLAS is held to one thread, as inside the in-memory fit: the
+# blocks already use the cores, and BLAS threads would compete with them
+# (measured on 2 cores: 5 times slower without the limit).
+def _block_stats(state, params, parts, Xb, yb, swb):
+    with blas_single_thread():
+        return state.engine().pass_stats(params, _block_design(state, Xb, yb, swb), parts=parts)
+
+
+def _block_constant_stats(state, Xb, yb, swb):
+    with blas_single_thread():
+        return state.engine().constant_stats(_block_design(state, Xb, yb, swb))
+
+
+def _sum_stats(*parts):
+    """The sum of stats dicts, in order (the first is copied, not changed)."""
+    total = copy.deepcopy(parts[0])
+    for part in parts[1:]:
+        total = add_stats(total, part)
+    return total
+
+
+class DaskRows(Elsewhere):
+    """``X``, ``y`` and sample weights as aligned row blocks: what the fit on a
+    sample takes from all rows (standardisation, target information, EM's passes).
+    """
+
+    def __init__(self, X, y, sample_weight):
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2D dask array X, got {X.ndim} dimensions.")
+        if X.shape[0] == 0:
+            raise ValueError("X has 0 samples; at least one is required.")
+        if not isinstance(X._meta, np.ndarray):
+            raise TypeError("dask input must have numpy blocks (sparse blocks are not supported).")
+        if X.dtype.kind not in "fiub":
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
+        self.X = X.rechunk({1: -1})
+        chunks = self.X.chunks[0]
+        self.y = _as_rows(y, chunks, "y")
+        self.sw = None if sample_weight is None else _as_rows(sample_weight, chunks, "sample_weight")
+        self.n_rows = X.shape[0]
+        self._blocks = list(zip(
+            self.X.to_delayed().ravel(),
+            self.y.to_delayed().ravel(),
+            [None] * len(chunks) if self.sw is None else self.sw.to_delayed().ravel(),
+        ))
+        weights = da.ones(self.n_rows, chunks=chunks) if self.sw is None else self.sw.astype(np.float64)
+        checks = dask.compute(
+            weights.sum(), weights.min(), da.isfinite(self.X).all(),
+            da.isfinite(self.y).all() if self.y.dtype.kind == "f" else True,
+        )
+        self.total, low, finite_x, finite_y = checks
+        if not (finite_x and finite_y):
+            raise ValueError("Input X or y contains NaN or infinity.")
+        if low < 0 or not self.total > 0:
+            raise ValueError("sample_weight must be non-negative with a positive sum.")
+        self._weights = weights
+        self.location = lambda: self._location_scale(self.X)
+        self.info = self._target_info
+
+    # -- what fit takes from all rows -------------------------------------------
+    def _location_scale(self, A):
+        """Weighted mean and scale of every column, as ``weighted_location_scale`` (3 passes)."""
+        A = A.astype(np.float64)
+        w = self._weights[:, None]
+        peak = abs(A).max(axis=0).compute()
+        safe = np.where(peak > 0, peak, 1.0)
+        mean_s = ((A / safe) * w).sum(axis=0).compute() / self.total
+        second = (((A / safe - mean_s) ** 2) * w).sum(axis=0).compute() / self.total
+        return location_scale_from_moments(safe, mean_s, second)
+
+    def _target_info(self, experts):
+        # the structure of the information from the first rows, its values from all rows
+        head = min(self.n_rows, 1000)
+        y, sw = dask.compute(self.y[:head], self._weights[:head])
+        info = dict(experts.prepare_target(y, sw)[1])
+        if "classes" in info:
+            info["classes"] = np.unique(da.unique(self.y).compute())
+            info["n_outputs"] = info["classes"].shape[0]
+        if "mean" in info:
+            info["mean"], info["scale"] = self._location_scale(self.y.reshape(self.n_rows, -1))
+        return info
+
+    def sample_rows(self, size, random_state=None):
+        """``size`` rows drawn uniformly without replacement (all rows, in order, if fewer)."""
+        if size >= self.n_rows:
+            rows = slice(None)
+        else:
+            rows = np.sort(check_random_state(random_state).choice(self.n_rows, size, replace=False))
+        sw = None if self.sw is None else self.sw[rows]
+        X, y, sw = dask.compute(self.X[rows], self.y[rows], sw)
+        return X, y, (np.ones(X.shape[0]) if sw is None else sw)
+
+    # -- EM's passes ----------------------------------------------------------
+    def map_sum(self, func, *args):
+        """``func(*args, X_block, y_block, sw_block)`` summed over the blocks (a tree on the workers)."""
+        shared = [dask.delayed(a, traverse=False) for a in args]  # sent once per worker
+        parts = [dask.delayed(func, pure=True)(*shared, *block) for block in self._blocks]
+        while len(parts) > 1:
+            parts = [dask.delayed(_sum_stats, pure=True)(*parts[i : i + _FAN_IN])
+                     for i in range(0, len(parts), _FAN_IN)]
+        return parts[0].compute()
+
+    def run(self, engine, state):
+        return DaskEngine(engine, self, state), self
+
+
+class DaskEngine(EMEngine):
+    """:class:`EMEngine` whose passes run over the blocks of :class:`DaskRows`."""
+
+    def __init__(self, engine, rows, state):
+        super().__init__(engine.tree, engine.gate, engine.experts)
+        self.rows = rows
+        self.state = copy.copy(state)  # the blocks need its components and coordinates only
+        self.state.params = None
+
+    def total_weight(self, design):
+        return self.rows.total
+
+    def constant_stats(self, design):
+        return self.rows.map_sum(_block_constant_stats, self.state)
+
+    def pass_stats(self, params, design, post=None, parts=("gate", "experts")):
+        if post is not None:
+            raise NotImplementedError("fixed posteriors are fitted in memory (on the sample).")
+        return self.rows.map_sum(_block_stats, self.state, params, parts)
+
+
+def fit_dask(estimator, X, y, sample_weight=None):
+    """Fit ``estimator`` on dask arrays: ``estimator.fit`` calls this for dask ``X``.
+
+    Parameters
+    ----------
+    estimator : a mixexp estimator.
+    X : dask array of shape (n_samples, n_features)
+    y : dask or numpy array of shape (n_samples,) or (n_samples, n_targets)
+    sample_weight : dask or numpy array of shape (n_samples,), default=None
+
+    Returns
+    -------
+    estimator : the fitted estimator.
+    """
+    check_summable(estimator._task, estimator.expert, "a dask fit")
+    if not isinstance(estimator.expert, str):
+        raise ValueError(
+            "A dask fit needs experts whose M-step uses row sums (expert='linear'); expert "
+            "estimators refit on all rows at once. Fit them in memory, or use partial_fit "
+            "with an incremental estimator."
+        )
+    rows = DaskRows(X, y, sample_weight)
+    warm = estimator.warm_start and getattr(estimator, "_fitted", None) is not None
+    # a warm start needs no sample to start from: a few rows to validate suffice
+    X_s, y_s, sw_s = rows.sample_rows(1000 if warm else INIT_ROWS, estimator.random_state)
+    return estimator._fit(X_s, y_s, sw_s, elsewhere=rows)

@@ -1,0 +1,110 @@
+"""Distributed EM on dask: the fit on a LocalCluster (2 worker processes) equals the in-memory fit."""
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import Ridge
+
+from mixexp import (
+    HierarchicalMixtureOfExpertsRegressor,
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+)
+from mixexp.datasets import make_moe_classification, make_moe_regression
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as c:
+            yield c
+
+
+CASES = [
+    (MixtureOfExpertsRegressor(3), make_moe_regression, 3),
+    (MixtureOfExpertsClassifier(3), make_moe_classification, 3),
+    (HierarchicalMixtureOfExpertsRegressor(2, 2), make_moe_regression, 4),
+]
+
+
+def _data(make, n_experts, n=3000):
+    X, y = make(n_samples=n, n_experts=n_experts, random_state=0)
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, size=n)
+    return X, y, sw
+
+
+def _assert_same_fit(a, b, tol=1e-8):
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=0, atol=tol)
+    for name in ("x_mean_", "x_scale_", "gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=tol, err_msg=name)
+    if hasattr(a, "noise_variance_"):
+        np.testing.assert_allclose(a.noise_variance_, b.noise_variance_, rtol=tol, err_msg="noise_variance_")
+
+
+@pytest.mark.parametrize("model, make, n_experts", CASES, ids=["moe-reg", "moe-clf", "hme-reg"])
+def test_dask_fit_equals_in_memory_fit(client, model, make, n_experts):
+    """Fewer rows than INIT_ROWS: the same start; 12 EM iterations over 5 blocks on 2 processes."""
+    X, y, sw = _data(make, n_experts)
+    model = clone(model).set_params(max_iter=12, tol=0.0, random_state=0)
+    memory = clone(model).fit(X, y, sample_weight=sw)
+    Xd, yd, swd = (da.from_array(a, chunks=700) for a in (X, y, sw))
+    dask_fit = clone(model).fit(Xd, yd, sample_weight=swd)
+    assert dask_fit.n_iter_ == memory.n_iter_ == 12
+    _assert_same_fit(dask_fit, memory)
+    np.testing.assert_allclose(dask_fit.log_likelihood(X, y), memory.log_likelihood(X, y), atol=1e-8)
+
+
+def test_dask_fit_from_a_given_model(client):
+    """warm_start: EM on the blocks continues a given model exactly as in memory."""
+    X, y, sw = _data(make_moe_classification, 3)
+    start = MixtureOfExpertsClassifier(3, max_iter=2, random_state=0).fit(X, y, sample_weight=sw)
+    memory = copy.deepcopy(start).set_params(warm_start=True, max_iter=10, tol=0.0)
+    memory.fit(X, y, sample_weight=sw)
+    dask_fit = copy.deepcopy(start).set_params(warm_start=True, max_iter=10, tol=0.0)
+    dask_fit.fit(da.from_array(X, chunks=1000), da.from_array(y, chunks=1000), sample_weight=sw)
+    assert dask_fit.n_iter_ == memory.n_iter_ == 10
+    _assert_same_fit(dask_fit, memory)
+
+
+def test_dask_fit_starts_on_a_sample(client, monkeypatch):
+    """More rows than INIT_ROWS: the start is fitted on a sample, EM on all rows (monotone)."""
+    import mixexp.dask
+
+    monkeypatch.setattr(mixexp.dask, "INIT_ROWS", 500)
+    X, y, _ = _data(make_moe_regression, 3, n=4000)
+    model = MixtureOfExpertsRegressor(3, random_state=0, max_iter=30)
+    fitted = model.fit(da.from_array(X, chunks=1000), da.from_array(y, chunks=1000))
+    assert np.min(np.diff(fitted.lower_bounds_)) >= -1e-10
+    memory = clone(model).fit(X, y)  # same standardisation from all rows
+    np.testing.assert_allclose(fitted.x_scale_, memory.x_scale_, rtol=1e-12)
+    assert abs(fitted.log_likelihood(X, y).mean() - memory.log_likelihood(X, y).mean()) < 0.05
+
+
+def test_dask_fit_errors():
+    X, y, _ = _data(make_moe_regression, 2, n=400)
+    Xd, yd = da.from_array(X, chunks=100), da.from_array(y, chunks=100)
+    model = MixtureOfExpertsRegressor(2, random_state=0)
+    with pytest.raises(ValueError, match="expert='linear'"):
+        clone(model).set_params(expert=Ridge()).fit(Xd, yd)
+    bad = X.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clone(model).fit(da.from_array(bad, chunks=100), yd)
+    with pytest.raises(ValueError, match="rows"):
+        clone(model).fit(Xd, yd[:-1])
+    assert not hasattr(model, "n_features_in_")
+
+
+def test_import_mixexp_does_not_import_dask():
+    code = "import sys, mixexp; mixexp.MixtureOfExpertsRegressor(); assert 'dask' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
