@@ -315,13 +315,30 @@ def test_count_convergence_warnings():
 def test_models_are_valid_for_both_tasks():
     for task in compare.TASKS:
         for name in compare.MODELS:
-            model = compare.make_model(name, task, n_samples=200)
+            model = compare.make_model(name, task, n_samples=200, n_features=3)
             assert hasattr(model, "fit") and hasattr(model, "predict")
     # tiny data: grids drop numbers of experts that would leave experts ~empty
     search = compare.make_model("moe", "regression", n_samples=40)
     assert search.param_grid == {"moe__n_experts": [2]}
     with pytest.raises(ValueError, match="unknown model 'svm'"):
         compare.make_model("svm", "regression")
+    with pytest.raises(ValueError, match="needs n_features"):
+        compare.make_model("moe-quad", "regression")
+
+
+def test_quadratic_experts_see_squares_and_the_gate_does_not():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(400, 2))
+    # two regimes split on x0, each quadratic in x1
+    y = np.where(X[:, 0] > 0, X[:, 1] ** 2, -(X[:, 1] ** 2) + 1.0) + 0.05 * rng.normal(size=400)
+    settings = compare.Settings(moe_experts=(2,), quad_alphas=(0.1,), inner_splits=2)
+    quad = compare.make_model("moe-quad", "regression", settings, 400, 2).fit(X, y)
+    moe = quad.best_estimator_[-1]
+    assert moe.gate_features == [0, 1]
+    # the experts use x0, x1 and the three quadratic terms; the gate only x0, x1
+    assert np.all(moe.gate_coef_[:, 2:] == 0) and np.any(moe.expert_coef_[..., 2:] != 0)
+    linear = compare.make_model("moe", "regression", settings, 400).fit(X, y)
+    assert quad.score(X, y) > 0.95 > linear.score(X, y)
 
 
 def test_read_csv_dataset_infers_the_task(tmp_path):

@@ -14,8 +14,9 @@ The steps are:
    (a user's CSV file) or :func:`make_dataset` (any arrays).
 2. **Models** -- :func:`make_model` builds each contender: the mixtures of
    experts (``StandardScaler`` then the estimator, the number of experts or
-   the depth chosen by an inner :class:`~sklearn.model_selection.GridSearchCV`),
-   CART (depth tuned by inner CV), stacking (a linear model, a tree and
+   the depth chosen by an inner :class:`~sklearn.model_selection.GridSearchCV`;
+   ``moe-quad``: experts quadratic in x behind a gate linear in x, with the
+   expert penalty searched too), CART (depth tuned by inner CV), stacking (a linear model, a tree and
    k-nearest neighbours under a linear final model), a plain linear model
    and histogram gradient boosting as a strong reference.
 3. **Cross-validation** -- :func:`run_comparison` scores every model on the

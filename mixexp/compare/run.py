@@ -92,17 +92,19 @@ class _Progress:
 
 
 def _chosen(estimators):
-    """'n_experts=4×5, 8×1' from fitted GridSearchCVs (most frequent first), and the mode."""
+    """'n_experts=4×5, 8×1' from fitted GridSearchCVs (most frequent first; one such
+    part per searched parameter, joined by '; '), and the most frequent combination."""
     inner = [e.estimator_ for e in estimators]
     if not all(hasattr(e, "best_params_") for e in inner):
         return "", {}
     counts = Counter(tuple(sorted(e.best_params_.items())) for e in inner)
     mode = dict(counts.most_common(1)[0][0])
-    key = next(iter(mode))
-    label = key.split("__")[-1]
-    values = Counter(dict(params)[key] for params in counts.elements())
-    text = ", ".join(f"{v}×{c}" for v, c in values.most_common())
-    return f"{label}={text}", mode
+    parts = []
+    for key in sorted(mode, key=lambda k: "alpha" in k):  # the size of the model first
+        values = Counter(dict(params)[key] for params in counts.elements())
+        text = ", ".join(f"{v}×{c}" for v, c in values.most_common())
+        parts.append(f"{key.split('__')[-1]}={text}")
+    return "; ".join(parts), mode
 
 
 def _clipped_log_loss(y_true, y_prob, **kwargs):
@@ -132,7 +134,8 @@ def _cross_validate_one(data, name, splits, settings, n_jobs):
         "fit_seconds_mean": math.nan, "n_splits": len(splits), "convergence_warnings": 0,
         "chosen": "", "best": False, "error": "",
     }
-    model = CountConvergenceWarnings(make_model(name, data.task, settings, data.n_samples))
+    model = CountConvergenceWarnings(make_model(name, data.task, settings, data.n_samples,
+                                                  data.X.shape[1]))
     try:
         cv = cross_validate(model, data.X, data.y, cv=splits, scoring=scoring, n_jobs=n_jobs,
                             return_estimator=True, error_score="raise")

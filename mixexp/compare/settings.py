@@ -33,6 +33,9 @@ class Settings:
         Grid of ``n_experts`` for the flat mixture.
     hme_depths : tuple of int, default=(1, 2, 3)
         Grid of ``depth`` for the binary hierarchical mixture (2, 4, 8 leaves).
+    quad_alphas : tuple of float, default=(0.1, 1.0, 10.0)
+        Grid of the expert penalty ``alpha`` of the quadratic-expert mixture
+        (``"moe-quad"``), searched jointly with ``moe_experts``.
     cart_depths : tuple of int or None, default=(2, 3, 4, 6, 8, 12, None)
         Grid of ``max_depth`` for CART.
     max_samples : int, default=2000
@@ -49,6 +52,7 @@ class Settings:
     tol: float = 1e-4
     moe_experts: tuple = (2, 4, 8)
     hme_depths: tuple = (1, 2, 3)
+    quad_alphas: tuple = (0.1, 1.0, 10.0)
     cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
     max_samples: int = 2000
     random_state: int = 0
@@ -61,7 +65,7 @@ class Settings:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
-        for name in ("moe_experts", "hme_depths", "cart_depths"):
+        for name in ("moe_experts", "hme_depths", "quad_alphas", "cart_depths"):
             if len(getattr(self, name)) == 0:
                 raise ValueError(f"{name} must not be empty")
 
@@ -75,7 +79,7 @@ class Settings:
 #: Small grids and few folds: a smoke test in seconds (``mixexp compare --quick``).
 QUICK_SETTINGS = Settings(
     n_splits=2, n_repeats=1, inner_splits=2, max_iter=30, moe_experts=(2, 4),
-    hme_depths=(1, 2), cart_depths=(2, 4, 8), max_samples=500,
+    hme_depths=(1, 2), quad_alphas=(1.0,), cart_depths=(2, 4, 8), max_samples=500,
 )
 
 
