@@ -87,7 +87,7 @@ def build_parser():
     models.add_argument("--repeats", type=_positive_int(1), metavar="R",
                         help="repeats of the K-fold (default 2, --quick 1)")
     models.add_argument("--max-iter", type=_positive_int(1), metavar="N",
-                        help="EM iterations cap of the mixtures (default 50, --quick 30)")
+                        help="EM iterations cap of the mixtures (default 200, --quick 30)")
     models.add_argument("--random-state", type=int, default=0, metavar="SEED",
                         help="seed of the splits, subsampling and models (default 0)")
     models.add_argument("--quick", action="store_true",
