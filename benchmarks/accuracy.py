@@ -97,7 +97,7 @@ def main(argv=None):
     parser.add_argument("--max-samples", type=int, default=2000)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--max-iter", type=int, default=50)
+    parser.add_argument("--max-iter", type=int, default=compare.Settings().max_iter)
     parser.add_argument("--n-jobs", type=int, default=-1)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
