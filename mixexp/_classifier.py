@@ -8,6 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
+from ._partial_fit import PartialFitMixin
 from ._routing import route, routed_leaf_outputs
 
 
@@ -28,7 +29,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
             )
         return X, y
 
-    @available_if(BaseMixtureOfExperts._can_partial_fit)
+    @available_if(PartialFitMixin._can_partial_fit)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the mixture with one batch of rows: a step of online EM.
 
