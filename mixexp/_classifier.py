@@ -9,7 +9,6 @@ from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
 from ._partial_fit import PartialFitMixin
-from ._routing import route, routed_leaf_outputs
 
 
 class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
@@ -82,9 +81,6 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
                 "partial_fit cannot add classes. Fit anew to change them."
             )
 
-    def _leaf_log_proba(self, design, state):
-        return state.experts.leaf_log_proba(design.expert_X, state.params["experts"], state.info)
-
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed in log space.
 
@@ -101,15 +97,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        (gates, _), design, state = self._e_step(X, experts=False)
-        gates, mask = route(gates, self._top_k(state))
-        if mask is None:
-            leaf = self._leaf_log_proba(design, state)
-        else:  # only the routed experts, each on its rows
-            leaf = routed_leaf_outputs(
-                state.experts, state.experts.leaf_log_proba, design.expert_X,
-                state.params["experts"], state.info, mask,
-            )
+        gates, leaf = self._routed_leaves(X, "leaf_log_proba")[:2]
         with np.errstate(divide="ignore"):
             log_gate = np.log(gates)
         return logsumexp(log_gate[:, :, None] + leaf, axis=1)
@@ -157,4 +145,4 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         proba : ndarray of shape (n_samples, n_experts, n_classes)
         """
         design, state = self._design(X)
-        return np.exp(self._leaf_log_proba(design, state))
+        return np.exp(state.experts.leaf_log_proba(design.expert_X, state.params["experts"], state.info))

@@ -13,10 +13,10 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._design import design_matrix
-from ._exposure import check_exposure
+from ._exposure import check_exposure, offset_kwargs
 from ._kernels import tree_posteriors
 from ._parallel import runner
-from ._routing import check_top_k
+from ._routing import check_top_k, route, routed_leaf_outputs
 from .inference import parameter_inference, summary_table
 from .selection import assignment_entropy
 
@@ -59,6 +59,25 @@ class InspectionMixin:
         design, state = self._design(X, y, exposure)
         with runner(design.n_rows) as run:
             return state.engine(run).e_step(state.params, design, experts), design, state
+
+    def _routed_leaves(self, X, output, exposure=None):
+        """Gate probabilities ``(n, L)`` and each leaf expert's ``output``, with the design and state.
+
+        ``output`` names the expert family's method ``(Xa, params, info, **offset)``
+        whose arrays have shape ``(n, L, ...)`` (``"moments"``, ``"leaf_log_proba"``).
+        With ``top_k`` set, the routed gates and only the routed leaves' outputs (0 elsewhere).
+        """
+        (gates, _), design, state = self._e_step(X, experts=False)
+        offset = offset_kwargs(exposure, design.n_rows, state.experts)
+        gates, mask = route(gates, self._top_k(state))
+        method = getattr(state.experts, output)
+        if mask is None:
+            leaves = method(design.expert_X, state.params["experts"], state.info, **offset)
+        else:  # only the routed experts, each on its rows
+            leaves = routed_leaf_outputs(
+                state.experts, method, design.expert_X, state.params["experts"], state.info, mask, **offset
+            )
+        return gates, leaves, design, state
 
     def predict_gate(self, X):
         """Gate probability of each leaf expert (path products for a tree).
