@@ -192,27 +192,26 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
                 "gate='gaussian' needs at least one gate feature; gate_features=[] (constant "
                 "mixing weights) goes with gate='softmax'."
             )
+        # internal coordinates: the fitted model's, or from these rows or all the rows
         if warm:
             check_warm_start(self, fitted, tree, X, old_n_features, gate_columns, expert_columns)
             x_mean, x_scale = fitted.x_mean, fitted.x_scale
             if fitted.dense and sp.issparse(X):
                 X = X.toarray()  # the fitted coordinates are centred: as in prediction
-            if elsewhere.info is None:
-                target, info = experts.prepare_target(y, sw)
-            else:
-                info = elsewhere.info(experts)
+        elif elsewhere.location is None:
+            x_mean, x_scale = weighted_location_scale(X, sw, center=not sp.issparse(X))
+        else:
+            x_mean, x_scale = elsewhere.location()
+        # target information: from these rows or all the rows; a warm start keeps the fitted one
+        if elsewhere.info is None:
+            target, info = experts.prepare_target(y, sw)
+        else:
+            info = elsewhere.info(experts)
+        if warm:
             check_warm_target(fitted, info)
             target, info = fitted.experts.check_target(y, n_samples, fitted.info), fitted.info
-        else:
-            if elsewhere.location is None:
-                x_mean, x_scale = weighted_location_scale(X, sw, center=not sp.issparse(X))
-            else:
-                x_mean, x_scale = elsewhere.location()
-            if elsewhere.info is None:
-                target, info = experts.prepare_target(y, sw)
-            else:
-                info = elsewhere.info(experts)
-                target = experts.check_target(y, n_samples, info)
+        elif elsewhere.info is not None:
+            target = experts.check_target(y, n_samples, info)
         offset = check_exposure(exposure, n_samples, experts)
         if offset is not None:
             target = experts.offset_target(target, offset)
