@@ -8,7 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
-from ._routing import route, routed_leaf_outputs
+from ._partial_fit import PartialFitMixin
 
 
 class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
@@ -28,7 +28,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
             )
         return X, y
 
-    @available_if(BaseMixtureOfExperts._can_partial_fit)
+    @available_if(PartialFitMixin._can_partial_fit)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the mixture with one batch of rows: a step of online EM.
 
@@ -81,9 +81,6 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
                 "partial_fit cannot add classes. Fit anew to change them."
             )
 
-    def _leaf_log_proba(self, design, state):
-        return state.experts.leaf_log_proba(design.expert_X, state.params["experts"], state.info)
-
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed in log space.
 
@@ -100,15 +97,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        (gates, _), design, state = self._e_step(X, experts=False)
-        gates, mask = route(gates, self._top_k(state))
-        if mask is None:
-            leaf = self._leaf_log_proba(design, state)
-        else:  # only the routed experts, each on its rows
-            leaf = routed_leaf_outputs(
-                state.experts, state.experts.leaf_log_proba, design.expert_X,
-                state.params["experts"], state.info, mask,
-            )
+        gates, leaf = self._routed_leaves(X, "leaf_log_proba")[:2]
         with np.errstate(divide="ignore"):
             log_gate = np.log(gates)
         return logsumexp(log_gate[:, :, None] + leaf, axis=1)
@@ -156,4 +145,4 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         proba : ndarray of shape (n_samples, n_experts, n_classes)
         """
         design, state = self._design(X)
-        return np.exp(self._leaf_log_proba(design, state))
+        return np.exp(state.experts.leaf_log_proba(design.expert_X, state.params["experts"], state.info))

@@ -10,7 +10,7 @@ from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
 from ._exposure import offset_kwargs
-from ._routing import route, routed_leaf_outputs
+from ._routing import route
 from .experts import target_tags
 
 REG_VARIANCE_CONSTRAINT = {"reg_variance": [Interval(Real, 0, None, closed="neither")]}
@@ -72,18 +72,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
 
         With ``top_k`` set, the routed gates and only the routed leaves' moments (0 elsewhere).
         """
-        (gates, _), design, state = self._e_step(X, experts=False)
-        offset = offset_kwargs(exposure, design.n_rows, state.experts)
-        gates, mask = route(gates, self._top_k(state))
-        if mask is None:
-            mean, var = state.experts.moments(
-                design.expert_X, state.params["experts"], state.info, **offset
-            )
-        else:
-            mean, var = routed_leaf_outputs(
-                state.experts, state.experts.moments, design.expert_X,
-                state.params["experts"], state.info, mask, **offset,
-            )
+        gates, (mean, var), design, state = self._routed_leaves(X, "moments", exposure)
         return gates, mean, var, design, state
 
     @staticmethod

@@ -36,9 +36,9 @@ import copy
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._base import Elsewhere
 from ._design import design_matrix, location_scale_from_moments
 from ._engine import EMEngine, add_stats
+from ._fitted import Elsewhere
 from ._parallel import blas_single_thread
 from .experts import check_summable
 

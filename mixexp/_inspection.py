@@ -1,0 +1,303 @@
+"""What a fitted mixture tells about data: its gates, the posterior of each
+expert, the log-likelihood and the information criteria, the parameter table.
+
+:class:`InspectionMixin` reads only the fitted state (``_fitted``, a
+:class:`mixexp._fitted.FittedMixture`), never the estimator's current
+parameters; its E-step on new data (``_design``, ``_e_step``) is also what
+the regressors' and classifiers' predictions start from.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._design import design_matrix
+from ._exposure import check_exposure, offset_kwargs
+from ._kernels import tree_posteriors
+from ._parallel import runner
+from ._routing import check_top_k, route, routed_leaf_outputs
+from .inference import parameter_inference, summary_table
+from .selection import assignment_entropy
+
+
+class InspectionMixin:
+    """Inspection of a fitted mixture: gates, responsibilities, likelihoods, criteria, summary.
+
+    Mixed into :class:`mixexp._base.BaseMixtureOfExperts`, left of
+    ``BaseEstimator``.
+    """
+
+    # -- the fitted state on new data ---------------------------------------
+    def _state(self):
+        check_is_fitted(self)
+        return self._fitted
+
+    def _top_k(self, state):
+        """``top_k`` for prediction: a prediction setting, read when predicting, so that
+        ``set_params(top_k=...)`` after fit compares routings of one fitted model."""
+        return check_top_k(getattr(self, "top_k", None), state.tree.n_leaves)
+
+    def _design(self, X, y=None, exposure=None):
+        """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted state."""
+        state = self._state()
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
+        if sp.issparse(X) and state.dense:
+            # fitted on dense data: centring needs dense rows, and so may the components
+            # (whether the mean happens to be 0 must not matter)
+            X = X.toarray()
+        Xa = design_matrix(X, state.x_mean, state.x_scale)
+        target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
+        offset = None if y is None else check_exposure(exposure, X.shape[0], state.experts)
+        if offset is not None:
+            target = state.experts.offset_target(target, offset)
+        design = state.design(Xa, target, np.ones(X.shape[0]))
+        state.gate.check_input(design.gate_X)
+        return design, state
+
+    def _e_step(self, X, y=None, experts=True, exposure=None):
+        design, state = self._design(X, y, exposure)
+        with runner(design.n_rows) as run:
+            return state.engine(run).e_step(state.params, design, experts), design, state
+
+    def _routed_leaves(self, X, output, exposure=None):
+        """Gate probabilities ``(n, L)`` and each leaf expert's ``output``, with the design and state.
+
+        ``output`` names the expert family's method ``(Xa, params, info, **offset)``
+        whose arrays have shape ``(n, L, ...)`` (``"moments"``, ``"leaf_log_proba"``).
+        With ``top_k`` set, the routed gates and only the routed leaves' outputs (0 elsewhere).
+        """
+        (gates, _), design, state = self._e_step(X, experts=False)
+        offset = offset_kwargs(exposure, design.n_rows, state.experts)
+        gates, mask = route(gates, self._top_k(state))
+        method = getattr(state.experts, output)
+        if mask is None:
+            leaves = method(design.expert_X, state.params["experts"], state.info, **offset)
+        else:  # only the routed experts, each on its rows
+            leaves = routed_leaf_outputs(
+                state.experts, method, design.expert_X, state.params["experts"], state.info, mask, **offset
+            )
+        return gates, leaves, design, state
+
+    def predict_gate(self, X):
+        """Gate probability of each leaf expert (path products for a tree).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        gates : ndarray of shape (n_samples, n_experts)
+            Rows sum to 1.
+        """
+        return self._e_step(X, experts=False)[0][0]
+
+    def predict_node_gates(self, X):
+        """Each inner node's gate probabilities over its children.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        gates : ndarray of shape (n_samples, n_inner_nodes, branching)
+            Inner nodes in breadth-first order (a flat mixture has one, the root).
+        """
+        design, state = self._design(X)
+        t = state.tree
+        out = np.empty((design.n_rows, t.n_nodes))
+        log_gate = state.engine().gate_scores(design.gate_X, design.expert_X, state.params)[0]
+        zeros = np.zeros((design.n_rows, t.n_leaves))
+        tree_posteriors(log_gate, zeros, t.branching, out, np.empty(design.n_rows), True)
+        return out[:, 1:].reshape(design.n_rows, t.n_inner, t.branching)
+
+    def responsibilities(self, X, y, exposure=None):
+        """Posterior probability of each expert given ``(x, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            every exposure is 1.
+
+        Returns
+        -------
+        responsibilities : ndarray of shape (n_samples, n_experts)
+            Rows sum to 1.
+        """
+        return self._e_step(X, y, exposure=exposure)[0][0]
+
+    def log_likelihood(self, X, y, exposure=None):
+        """``log p(y_i | x_i)`` of each sample under the fitted model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            every exposure is 1.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+        """
+        (_, joint), design, state = self._e_step(X, y, exposure=exposure)
+        if state.gate.models_x:  # the objective is log p(x, y): subtract log p(x)
+            with runner(design.n_rows) as run:
+                joint = joint - state.engine(run).e_step(state.params, design, experts=False)[1]
+        return joint + state.experts.loglik_shift(state.info)
+
+    def _models_x(self):
+        """Whether the model has a density of x: the fitted gate's, else the parameter's."""
+        fitted = getattr(self, "_fitted", None)
+        return fitted.gate.models_x if fitted is not None else self.gate == "gaussian"
+
+    @available_if(_models_x)
+    def score_samples(self, X):
+        """Log-density ``log p(x)`` of the inputs under the Gaussian gate's mixture.
+
+        Inputs unlike the training inputs get low values: an outlier score.
+        Only with ``gate="gaussian"``, which models ``x`` (after ``fit``: the
+        fitted gate decides, whatever ``set_params`` changed since).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            In the units of the raw features.
+        """
+        (_, log_px), _, state = self._e_step(X, experts=False)
+        if not state.gate.models_x:
+            raise ValueError(
+                f"score_samples needs a model of x (gate='gaussian'); this model was "
+                f"fitted with gate={state.gate_name!r}."
+            )
+        return log_px + state.gate.loglik_shift(state.coordinates("gate"))
+
+    def _n_parameters(self):
+        state = self._state()
+        return state.engine().n_free_params(state.params)
+
+    def bic(self, X, y, exposure=None):
+        """Bayesian information criterion on ``(X, y)``; lower is better.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            every exposure is 1.
+
+        Returns
+        -------
+        bic : float
+        """
+        ll = self.log_likelihood(X, y, exposure)
+        return float(-2.0 * ll.sum() + self._n_parameters() * np.log(ll.shape[0]))
+
+    def aic(self, X, y, exposure=None):
+        """Akaike information criterion on ``(X, y)``; lower is better.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            every exposure is 1.
+
+        Returns
+        -------
+        aic : float
+        """
+        return float(-2.0 * self.log_likelihood(X, y, exposure).sum() + 2.0 * self._n_parameters())
+
+    def icl(self, X, y, exposure=None):
+        """Integrated completed likelihood on ``(X, y)``; lower is better.
+
+        BIC plus twice the entropy of the posterior assignment of samples to
+        experts (Biernacki, Celeux & Govaert 2000): it also penalises experts
+        that overlap, so it prefers fewer, well-separated experts.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        exposure : array-like of shape (n_samples,), default=None
+            Exposures of the log-link families (see ``fit``); None: all 1.
+
+        Returns
+        -------
+        icl : float
+        """
+        entropy = assignment_entropy(self.responsibilities(X, y, exposure))
+        return self.bic(X, y, exposure) + 2.0 * entropy
+
+    def summary(self, X, y, sample_weight=None, *, cov_type="observed"):
+        """Estimate, standard error, z and p-value of every gate and expert parameter.
+
+        Standard errors come from the observed information of the
+        log-likelihood on ``(X, y)`` (usually the training data) at the
+        fitted parameters, in the units of the raw data.  Every softmax is
+        reported relative to its first row (expert 0 of the gate, the first
+        class of a multinomial expert), whose coefficients are fixed at 0 as
+        in flexmix: only differences of rows are identified.  Gaussian
+        experts' variances are reported as ``log_noise_variance``.  See
+        :mod:`mixexp.inference`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights.
+        cov_type : {"observed", "sandwich"}, default="observed"
+            The inverse observed information, or the robust sandwich
+            covariance.
+
+        Returns
+        -------
+        table : pandas.DataFrame or numpy structured array
+            Columns ``component``, ``parameter``, ``estimate``,
+            ``std_error``, ``z``, ``p_value``; a DataFrame's ``attrs`` hold
+            ``cov_type`` and ``n_nonzero`` (nonzero coefficients).
+
+        Examples
+        --------
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> from mixexp.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(400, n_features=2, n_experts=2, random_state=0)
+        >>> model = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> table = model.summary(X, y)
+        >>> list(table.columns)
+        ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
+        """
+        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type))

@@ -1,0 +1,104 @@
+"""``partial_fit``: online EM on an estimator, one batch of rows at a time.
+
+:class:`PartialFitMixin` holds the estimator's side: which experts allow
+it, the first batch (fitted as ``fit`` does, or a warm start), the fitted
+state and attributes after each batch.  The algorithm itself, running sums
+blended batch by batch, is :func:`mixexp._online.online_step`.
+"""
+
+from dataclasses import replace
+
+from sklearn.utils.metaestimators import available_if
+
+from ._fitted import Elsewhere
+from ._online import FIT_ATTRIBUTES, online_step
+from ._parallel import runner
+from .experts import check_incremental, check_summable
+
+
+class PartialFitMixin:
+    """Online EM (``partial_fit``) for the estimators whose experts allow it.
+
+    Mixed into :class:`mixexp._base.BaseMixtureOfExperts`, left of
+    ``BaseEstimator``; uses its ``_fit``, ``_atomic``, ``_design``, ``_sample_weight``
+    and ``_set_fitted``.
+    Classifiers override ``partial_fit`` (for ``classes``) under the same
+    ``available_if(PartialFitMixin._can_partial_fit)``.
+    """
+
+    def _can_partial_fit(self):
+        """Whether online EM can serve the experts: running sums, or estimators that
+        learn incrementally with sample weights (``partial_fit`` exists only then)."""
+        try:
+            self._check_partial_fit()
+        except (ValueError, TypeError) as exc:
+            # what available_if reports when partial_fit is asked for
+            raise AttributeError(str(exc)) from exc
+        return True
+
+    def _check_partial_fit(self):
+        """A ValueError or TypeError, in words, where online EM cannot serve the experts."""
+        if not isinstance(self.expert, str):
+            check_incremental(self.expert)
+        check_summable(self._task, self.expert, "partial_fit (online EM)")
+
+    @available_if(_can_partial_fit)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the mixture with one batch of rows: a step of online EM.
+
+        Each call runs the E-step on the batch, blends its row sums into
+        running sums with step size ``(learning_offset + t) ** -learning_decay``
+        for the ``t``-th batch, and takes the M-step from the running sums
+        (Cappé & Moulines 2009; see ``mixexp._online``).  The first call fits
+        the batch as :meth:`fit` does (``init_params``, ``n_init``,
+        ``max_iter``) unless ``warm_start`` is True and the estimator is
+        fitted, in which case it continues that model; either way its step is
+        one EM iteration on the batch.  The internal standardisation of ``X``
+        (and of regression targets) comes from that first batch or model and
+        stays fixed, so the first batch should be representative of the
+        stream's scale; nothing has to be scaled beforehand.  A later
+        :meth:`fit` starts anew.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The batch's inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            The batch's targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._atomic(self._partial_fit, X, y, sample_weight, None)
+
+    def _first_batch_info(self, classes):
+        """What gives the target information of a first ``partial_fit`` (classifiers:
+        ``classes``): a callable of the expert family, or None (the batch)."""
+        return None
+
+    def _partial_fit(self, X, y, sample_weight, classes):
+        self._validate_params()
+        self._check_partial_fit()
+        running = getattr(self, "_online", None)
+        if running is None and not (self.warm_start and getattr(self, "_fitted", None) is not None):
+            self._fit(X, y, sample_weight, elsewhere=Elsewhere(info=self._first_batch_info(classes)))
+        elif classes is not None:
+            self._check_classes(classes)
+        design, state = self._design(X, y)
+        design.sw = self._sample_weight(sample_weight, design.Xa)
+        state.experts.check_input(design.expert_X)
+        with runner(design.n_rows) as run:
+            params, running, loglik = online_step(
+                state.engine(run), state.params, design, running, self.learning_decay, self.learning_offset
+            )
+        state = replace(state, params=params)
+        self._set_fitted(state, state.public_attributes(self._is_flat), drop=FIT_ATTRIBUTES)
+        self._online = running
+        self.n_batch_iter_ = running.n_steps
+        self.n_samples_seen_ = running.n_seen
+        self.batch_log_likelihood_ = float(loglik + state.loglik_shift())
+        return self
