@@ -195,8 +195,22 @@ class InspectionMixin:
         state = self._state()
         return state.engine().n_free_params(state.params)
 
+    def _criterion_log_likelihood(self, X, y, exposure=None):
+        """Per-row log-likelihood of the objective EM maximised: ``log p(y | x)``,
+        plus ``log p(x)`` when the gate models ``x`` (``gate="gaussian"``), whose
+        means and covariances the parameter count then includes."""
+        ll = self.log_likelihood(X, y, exposure)
+        if self._models_x():
+            ll = ll + self.score_samples(X)
+        return ll
+
     def bic(self, X, y, exposure=None):
         """Bayesian information criterion on ``(X, y)``; lower is better.
+
+        ``-2 log L + k log n`` with ``k`` free parameters.  ``L`` is the
+        likelihood EM maximised: of ``y`` given ``x``, or, with
+        ``gate="gaussian"``, of ``(x, y)`` (the gate's model of ``x`` counts
+        in ``k``), as :meth:`sklearn.mixture.GaussianMixture.bic`.
 
         Parameters
         ----------
@@ -213,11 +227,13 @@ class InspectionMixin:
         -------
         bic : float
         """
-        ll = self.log_likelihood(X, y, exposure)
+        ll = self._criterion_log_likelihood(X, y, exposure)
         return float(-2.0 * ll.sum() + self._n_parameters() * np.log(ll.shape[0]))
 
     def aic(self, X, y, exposure=None):
         """Akaike information criterion on ``(X, y)``; lower is better.
+
+        ``-2 log L + 2 k``, with ``L`` the likelihood EM maximised (see :meth:`bic`).
 
         Parameters
         ----------
@@ -234,7 +250,8 @@ class InspectionMixin:
         -------
         aic : float
         """
-        return float(-2.0 * self.log_likelihood(X, y, exposure).sum() + 2.0 * self._n_parameters())
+        ll = self._criterion_log_likelihood(X, y, exposure)
+        return float(-2.0 * ll.sum() + 2.0 * self._n_parameters())
 
     def icl(self, X, y, exposure=None):
         """Integrated completed likelihood on ``(X, y)``; lower is better.

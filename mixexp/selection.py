@@ -41,9 +41,10 @@ def information_criteria(estimator, X, y, sample_weight=None):
     """BIC, ICL, AIC, log-likelihood and parameter count of a fitted estimator on ``(X, y)``.
 
     With sample weights the log-likelihood and the entropy are weighted and
-    BIC's ``log n`` becomes ``log sum w``.
+    BIC's ``log n`` becomes ``log sum w``.  The log-likelihood is that of the
+    objective EM maximised (with ``gate="gaussian"``: of ``(x, y)``).
     """
-    ll = estimator.log_likelihood(X, y)
+    ll = estimator._criterion_log_likelihood(X, y)
     sw = np.ones_like(ll) if sample_weight is None else sample_weight
     loglik = float(sw @ ll)
     k = estimator._n_parameters()

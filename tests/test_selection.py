@@ -127,3 +127,20 @@ def test_selector_errors_and_settings_that_cannot_be_fitted(three_experts):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_selector_is_a_scikit_learn_estimator(estimator, check):
     check(estimator)
+
+
+def test_criteria_of_a_gaussian_gate_use_the_joint_likelihood():
+    # EM maximised log p(x, y) and the count includes the gate's means and covariances
+    from mixexp.datasets import make_gaussian_gated_regression
+
+    X, y = make_gaussian_gated_regression(n_samples=300, n_experts=2, random_state=0)[:2]
+    model = MixtureOfExpertsRegressor(2, gate="gaussian", random_state=0).fit(X, y)
+    joint = model.log_likelihood(X, y) + model.score_samples(X)
+    k = model._n_parameters()
+    assert model.bic(X, y) == pytest.approx(-2 * joint.sum() + k * np.log(300), rel=1e-12)
+    assert model.aic(X, y) == pytest.approx(-2 * joint.sum() + 2 * k, rel=1e-12)
+    # a softmax gate models y given x only
+    softmax = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
+    k = softmax._n_parameters()
+    expected = -2 * softmax.log_likelihood(X, y).sum() + k * np.log(300)
+    assert softmax.bic(X, y) == pytest.approx(expected, rel=1e-12)
