@@ -39,6 +39,10 @@ from ._parallel import Runner
 # total weight keeps its parameters (the M-step would be singular for it);
 # fit() then warns once with FrozenExpertWarning.
 MIN_WEIGHT_FRACTION = 1e-10
+#: Iterations in a row without gain that EM goes through with approximate
+#: (estimator) experts before it returns its best iterate.  Stopping at the first
+#: one ended MLP experts after a single refit (R² 0.88 where 5 gave 0.95).
+NON_GAIN_PATIENCE = 5
 
 
 class FrozenExpertWarning(UserWarning):
@@ -300,8 +304,10 @@ class EMEngine:
         With components whose updates are exact, the objective never decreases.
         A gate that uses the experts' representations runs ECM
         (:meth:`_ecm_step`, two passes per iteration), monotone by its checks.
-        Otherwise (``exact`` False: refits that only approximate the M-step) an
-        iteration that does not gain keeps the previous parameters and ends EM.
+        Otherwise (``exact`` False: refits that only approximate the M-step) EM
+        goes on from an iteration that does not gain, for at most
+        :data:`NON_GAIN_PATIENCE` such iterations in a row, and returns the best
+        iterate; the bound recorded for an iteration without gain repeats the best.
         """
         self.frozen_leaves = set()
         total = self.total_weight(design)
@@ -316,21 +322,30 @@ class EMEngine:
         start = last = time.time()
         n_iter = 0
         step = self._ecm_step if getattr(self.gate, "uses_experts", False) else self._em_step
+        best, misses = (params, obj), 0
         for n_iter in range(1, max_iter + 1):
             new, S_new, obj_new = step(params, S, obj, C, design, total)
-            if not np.isfinite(obj_new) or (not exact and not obj_new > obj):
+            if not np.isfinite(obj_new):
                 # keep the best parameters; a non-finite objective is not convergence
-                lower_bounds.append(obj)
-                converged = bool(np.isfinite(obj_new))
-                if not converged:
-                    warnings.warn(
-                        "EM stopped: the log-likelihood of the next parameters is not finite; "
-                        "the last finite parameters are kept.",
-                        RuntimeWarning,
-                    )
+                lower_bounds.append(best[1])
+                warnings.warn(
+                    "EM stopped: the log-likelihood of the next parameters is not finite; "
+                    "the last finite parameters are kept.",
+                    RuntimeWarning,
+                )
                 break
-            change = obj_new - obj
+            if not exact and not obj_new > best[1]:
+                # an approximate refit may lose a little and gain again after it
+                misses += 1
+                lower_bounds.append(best[1])
+                if misses > NON_GAIN_PATIENCE:
+                    converged = True
+                    break
+                params, S, obj = new, S_new, obj_new
+                continue
+            change = obj_new - best[1]
             params, S, obj = new, S_new, obj_new
+            best, misses = (params, obj), 0
             lower_bounds.append(obj)
             if verbose >= 2 and n_iter % verbose_interval == 0:
                 now = time.time()
@@ -342,6 +357,7 @@ class EMEngine:
             if change < tol:
                 converged = True
                 break
+        params, obj = best
         if verbose >= 1:
             state = "converged" if converged else "did not converge"
             print(

@@ -152,10 +152,10 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
         Whether the best initialisation met ``tol`` (not stopped by
-        ``max_iter``).  With estimator experts EM also stops, converged, at the
-        first iteration that does not gain: that iteration counts in
-        ``n_iter_``, its parameters are discarded and its entry of
-        ``lower_bounds_`` repeats the best value.
+        ``max_iter``).  With estimator experts EM also stops, converged, after
+        5 iterations in a row without gain: they count in ``n_iter_``, the best
+        iterate's parameters are kept and their entries of ``lower_bounds_``
+        repeat the best value.
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
@@ -351,10 +351,10 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         The internal standardisation of the features.
     converged_ : bool
         Whether the best initialisation met ``tol`` (not stopped by
-        ``max_iter``).  With estimator experts EM also stops, converged, at the
-        first iteration that does not gain: that iteration counts in
-        ``n_iter_``, its parameters are discarded and its entry of
-        ``lower_bounds_`` repeats the best value.
+        ``max_iter``).  With estimator experts EM also stops, converged, after
+        5 iterations in a row without gain: they count in ``n_iter_``, the best
+        iterate's parameters are kept and their entries of ``lower_bounds_``
+        repeat the best value.
     n_iter_ : int
         EM iterations of the best initialisation (after its flat start).
     lower_bound_ : float

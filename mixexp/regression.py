@@ -39,7 +39,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         for every expert, a list gives one per expert; each is refitted with
         its posterior weights and has a Gaussian noise variance from its
         weighted residuals.  Such refits only approximate the M-step: EM keeps
-        its best iterate and stops when an iteration does not gain.  A
+        its best iterate after at most 5 iterations in a row without gain.  A
         ``Ridge`` expert's penalty counts in the objective (and its variance),
         so ``expert=Ridge(alpha=a)`` fits the same model as ``alpha=a``.
     gate_alpha : float, default=1e-3
@@ -174,10 +174,10 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
         Whether the best initialisation met ``tol`` (not stopped by
-        ``max_iter``).  With estimator experts EM also stops, converged, at the
-        first iteration that does not gain: that iteration counts in
-        ``n_iter_``, its parameters are discarded and its entry of
-        ``lower_bounds_`` repeats the best value.
+        ``max_iter``).  With estimator experts EM also stops, converged, after
+        5 iterations in a row without gain: they count in ``n_iter_``, the best
+        iterate's parameters are kept and their entries of ``lower_bounds_``
+        repeat the best value.
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
@@ -381,10 +381,10 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         The internal standardisation of the features.
     converged_ : bool
         Whether the best initialisation met ``tol`` (not stopped by
-        ``max_iter``).  With estimator experts EM also stops, converged, at the
-        first iteration that does not gain: that iteration counts in
-        ``n_iter_``, its parameters are discarded and its entry of
-        ``lower_bounds_`` repeats the best value.
+        ``max_iter``).  With estimator experts EM also stops, converged, after
+        5 iterations in a row without gain: they count in ``n_iter_``, the best
+        iterate's parameters are kept and their entries of ``lower_bounds_``
+        repeat the best value.
     n_iter_ : int
         EM iterations of the best initialisation (after its flat start).
     lower_bound_ : float

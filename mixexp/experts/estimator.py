@@ -9,8 +9,9 @@ target from its weighted residuals; a classification expert's density is its
 
 A weighted refit need not maximise the weighted log-likelihood (a tree, a
 network or a penalised model maximises something else), so EM with such
-experts is only approximately monotone: the engine keeps the best iterate
-and stops at the first iteration that does not gain.  Penalised linear
+experts is only approximately monotone: the engine goes on through at most
+``NON_GAIN_PATIENCE`` (5) iterations in a row without gain and returns the best
+iterate.  Penalised linear
 models whose penalty is known (:class:`~sklearn.linear_model.Ridge`,
 :class:`~sklearn.linear_model.LogisticRegression`, also as the last step of a
 pipeline) count it in the objective, as the built-in linear experts do: their
