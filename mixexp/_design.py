@@ -113,8 +113,17 @@ class Design:
         self.target = target
         self.sw = sw
         self.chunk_rows = chunk_rows
+        self.gate_columns = gate_columns
+        self.expert_columns = expert_columns
         self.gate_X = _with_ones(Xa, gate_columns)
         self.expert_X = _with_ones(Xa, expert_columns)
+
+    def subset(self, rows):
+        """The design of the rows ``rows`` (an index array): a copy of those rows."""
+        return Design(
+            self.Xa[rows], take_rows(self.target, rows), self.sw[rows], self.chunk_rows,
+            self.gate_columns, self.expert_columns,
+        )
 
     @property
     def n_rows(self):
