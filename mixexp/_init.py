@@ -35,7 +35,6 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances_argmin
-from sklearn.utils.extmath import row_norms
 
 from ._design import take_rows
 from ._parallel import openmp_threads
@@ -81,14 +80,9 @@ def kmeans_labels(F, sw, n_clusters, rs, n_threads=1):
 
 
 def nearest_centre(F, centres):
-    """Index of the nearest of ``centres`` (Euclidean) for every row of ``F``."""
-    if sp.issparse(F):
-        with openmp_threads(1):
-            return pairwise_distances_argmin(F, centres)
-    # |f - c|^2 = |f|^2 - 2 f.c + |c|^2; |f|^2 does not change the nearest centre
-    scores = F @ (-2.0 * np.asarray(centres).T)
-    scores += row_norms(centres, squared=True)
-    return np.argmin(scores, axis=1)
+    """Index of the nearest of ``centres`` (Euclidean) for every row of ``F``, on one thread."""
+    with openmp_threads(1):
+        return pairwise_distances_argmin(F, centres)
 
 
 def random_centres(sw, n_clusters, rs):
