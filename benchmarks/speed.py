@@ -222,8 +222,14 @@ def task_numpy(c):
     from sklearn.cluster import KMeans
 
     labels = KMeans(c["K"], n_init=1, random_state=0).fit(np.column_stack([X, y])).labels_
-    em = PlainNumpyMoE(n_experts=c["K"], max_iter=c["numpy_iter"], tol=0.0).fit(X, y, labels)
-    return dict(mixexp=probe.iteration(), numpy=float(np.median(em.iter_times_)),
+    from threadpoolctl import threadpool_limits
+
+    numpy = {}
+    for t in sorted({1, c["threads"]}):  # plain numpy's BLAS on 1 and on all threads: the faster
+        with threadpool_limits(t, user_api="blas"):
+            em = PlainNumpyMoE(n_experts=c["K"], max_iter=c["numpy_iter"], tol=0.0).fit(X, y, labels)
+        numpy[t] = float(np.median(em.iter_times_))
+    return dict(mixexp=probe.iteration(), numpy=min(numpy.values()), numpy_by_threads=numpy,
                 numpy_iters=len(em.iter_times_), load=os.getloadavg()[0])
 
 
@@ -354,6 +360,8 @@ def main(argv=None):
     ap.add_argument("--only", default="compile,targets,numpy,flexmix,threads,scale")
     ap.add_argument("--out", default=None)
     ap.add_argument("--render", help="re-render the markdown of a results JSON")
+    ap.add_argument("--update", help="a results JSON whose parts this run replaces")
+    ap.add_argument("--kinds", default="reg,clf,hme,gauss", help="the models of the targets part")
     a = ap.parse_args(argv)
     if a.worker:
         return worker(a.worker)
@@ -366,13 +374,21 @@ def main(argv=None):
                commit=_git("rev-parse", "--short", "HEAD"), dirty=bool(_git("status", "--porcelain", "mixexp")),
                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
                f"{platform.python_version()}", threads=T, quick=a.quick, N=P["N"])
+    if a.update:  # earlier results; the parts run now replace theirs, the header keeps both runs
+        old = json.loads(Path(a.update).read_text())
+        res["command"] = old["command"] + "  # then, for " + a.only + ":\n" + res["command"]
+        res = dict(old, **{k: res[k] for k in ("command",)}, update={k: res[k] for k in ("date", "commit", "dirty")},
+                   update_load_start=res["load_start"])
     t0 = time.perf_counter()
     if "compile" in only:
         with tempfile.TemporaryDirectory() as cache:
             env = {"NUMBA_CACHE_DIR": cache}
             res["compile"] = [run_worker(dict(task="compile"), T, env) for _ in range(2)]
     if "targets" in only:
-        res["targets"] = [dict(c, **run_worker(c, T)) for c in P["targets"]]
+        kinds = a.kinds.split(",")
+        prev = {t["kind"]: t for t in res.get("targets", [])}
+        res["targets"] = [dict(c, **run_worker(c, T)) if c["kind"] in kinds else prev[c["kind"]]
+                          for c in P["targets"] if c["kind"] in kinds or c["kind"] in prev]
     if "numpy" in only:
         res["numpy"] = dict(P["numpy"], **run_worker(P["numpy"], T))
     if "flexmix" in only:
@@ -382,8 +398,12 @@ def main(argv=None):
     if "scale" in only:
         res["scale_n"] = [dict(c, **run_worker(c, T)) for c in P["scale_n"]]
         res["scale_k"] = [dict(c, **run_worker(c, T)) for c in P["scale_k"]]
-    res["total"] = time.perf_counter() - t0
-    res["load_end"] = os.getloadavg()
+    if a.update:
+        res["update"].update(total=time.perf_counter() - t0, load_start=res.pop("update_load_start"),
+                             load_end=os.getloadavg())
+    else:
+        res["total"] = time.perf_counter() - t0
+        res["load_end"] = os.getloadavg()
     stem = a.out or str(HERE / "results" / ("speed-quick" if a.quick else "speed"))
     Path(stem + ".json").write_text(json.dumps(res, indent=1, default=float))
     Path(stem + ".md").write_text(render(res))
@@ -475,7 +495,10 @@ def render(r):
         f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.1f}' for x in r['load_start'])}, "
         f"at end {', '.join(f'{x:.1f}' for x in r['load_end'])} on 2 cores: the machine is shared, so "
         f"absolute times carry that noise; ratios are measured side by side in one worker.  "
-        f"Total {r['total'] / 60:.1f} min.", "",
+        f"Total {r['total'] / 60:.1f} min." + (
+            f"  Parts rerun ({r['update']['date']}, commit {r['update']['commit']}, load "
+            f"{r['update']['load_start'][0]:.1f} → {r['update']['load_end'][0]:.1f}, "
+            f"{r['update']['total'] / 60:.1f} min): see the second command." if "update" in r else ""), "",
         "Definitions: *iteration* = one EM iteration of the main run (update + one pass over the rows; "
         "starts excluded); *flop limit* = 2·n·d²·K flops (classifier: + 2·n·d·3·K gradients; HME: + "
         "the 6 inner gates' Grams; gaussian gate: twice, for its weighted second moments) at the "
@@ -512,7 +535,8 @@ def render(r):
     if "numpy" in r and "error" not in r["numpy"]:
         c = r["numpy"]
         L += ["", f"Plain-numpy EM (`benchmarks/plain_numpy_em.py`, full Newton gate step): median of "
-              f"{c['numpy_iters']} iterations {ft(c['numpy'])}; mixexp {ft(c['mixexp'])} (mean EM "
+              f"{c['numpy_iters']} iterations {ft(c['numpy'])} (the faster of BLAS on 1 and on all threads: "
+              f"{', '.join(f'{k}: {ft(v)}' for k, v in c.get('numpy_by_threads', {}).items())}); mixexp {ft(c['mixexp'])} (mean EM "
               f"iteration, init_params='kmeans', 30 iterations), same data, same worker."]
     for key, what in (("scale_n", "n (d=20, K=8)"), ("scale_k", "K (n=2·10^4, d=20)")):
         if r.get(key):

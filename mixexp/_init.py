@@ -52,7 +52,7 @@ SHORT_RUNS = 5  # short EM runs of "short_em"
 SHORT_TOL = 1e-3  # their tolerance (gain in nats per sample per iteration)
 SHORT_MAX_ITER = 50
 # the start works on at most this many rows, drawn at random (see the module's doc)
-START_MAX_ROWS = 50000
+START_MAX_ROWS = 100_000
 
 
 def start_features(Xa, extra):
