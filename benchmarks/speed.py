@@ -496,9 +496,10 @@ def render(r):
         f"at end {', '.join(f'{x:.1f}' for x in r['load_end'])} on 2 cores: the machine is shared, so "
         f"absolute times carry that noise; ratios are measured side by side in one worker.  "
         f"Total {r['total'] / 60:.1f} min." + (
-            f"  Parts rerun ({r['update']['date']}, commit {r['update']['commit']}, load "
+            f"  Parts were then rerun by the later commands (each replaces the parts it names; the last "
+            f"at {r['update']['date']}, commit {r['update']['commit']}, load "
             f"{r['update']['load_start'][0]:.1f} → {r['update']['load_end'][0]:.1f}, "
-            f"{r['update']['total'] / 60:.1f} min): see the second command." if "update" in r else ""), "",
+            f"{r['update']['total'] / 60:.1f} min)." if "update" in r else ""), "",
         "Definitions: *iteration* = one EM iteration of the main run (update + one pass over the rows; "
         "starts excluded); *flop limit* = 2·n·d²·K flops (classifier: + 2·n·d·3·K gradients; HME: + "
         "the 6 inner gates' Grams; gaussian gate: twice, for its weighted second moments) at the "
