@@ -31,12 +31,24 @@ def weighted_location_scale(A, sw, center=True):
         second = np.asarray(scaled.multiply(scaled).T @ sw).ravel() / sw.sum()
         mean_s = np.zeros_like(peak)
     else:
+        # chunk by chunk: no temporary of A's size
         A = np.asarray(A, dtype=np.float64)
-        peak = np.max(np.abs(A), axis=0) if A.shape[0] else np.zeros(A.shape[1])
+        n, p = A.shape
+        chunks = chunk_slices(n, 8 * CHUNK_ROWS)
+        peak = np.zeros(p)
+        for s in chunks:
+            np.maximum(peak, np.max(np.abs(A[s]), axis=0), out=peak)
         safe = np.where(peak > 0, peak, 1.0)
-        scaled = A / safe
-        mean_s = np.average(scaled, axis=0, weights=sw) if center else np.zeros(A.shape[1])
-        second = np.average((scaled - mean_s) ** 2, axis=0, weights=sw)
+        total = sw.sum()
+        mean_s = np.zeros(p)
+        if center:
+            for s in chunks:
+                mean_s += sw[s] @ (A[s] / safe)
+            mean_s /= total
+        second = np.zeros(p)
+        for s in chunks:
+            second += sw[s] @ ((A[s] / safe - mean_s) ** 2)
+        second /= total
     return location_scale_from_moments(safe, mean_s, second)
 
 
@@ -113,8 +125,17 @@ class Design:
         self.target = target
         self.sw = sw
         self.chunk_rows = chunk_rows
+        self.gate_columns = gate_columns
+        self.expert_columns = expert_columns
         self.gate_X = _with_ones(Xa, gate_columns)
         self.expert_X = _with_ones(Xa, expert_columns)
+
+    def subset(self, rows):
+        """The design of the rows ``rows`` (an index array): a copy of those rows."""
+        return Design(
+            self.Xa[rows], take_rows(self.target, rows), self.sw[rows], self.chunk_rows,
+            self.gate_columns, self.expert_columns,
+        )
 
     @property
     def n_rows(self):

@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from ._kernels import tree_posteriors
+from ._kernels import tree_posteriors_rows
 from ._parallel import Runner
 
 # A leaf or gate whose total weight falls below this fraction of the data's
@@ -143,7 +143,7 @@ class EMEngine:
         if post is None:
             node_post = np.empty((Xg.shape[0], t.n_nodes))
             loglik = np.empty(Xg.shape[0])
-            tree_posteriors(log_gate, logdens, t.branching, node_post, loglik)
+            tree_posteriors_rows(log_gate, logdens, t.branching, node_post, loglik)
             S["loglik"] = float(sw @ loglik)
             node_weight = node_post * sw[:, None]
         else:
@@ -194,7 +194,7 @@ class EMEngine:
             else:
                 logdens = np.zeros((Xg.shape[0], t.n_leaves))
             node_post = np.empty((Xg.shape[0], t.n_nodes))
-            tree_posteriors(log_gate, logdens, t.branching, node_post, loglik[s])
+            tree_posteriors_rows(log_gate, logdens, t.branching, node_post, loglik[s])
             leaf_post[s] = node_post[:, t.n_inner :]
 
         for _ in self._map(chunk, design):

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original
-from .._kernels import multinomial_logdens, multinomial_residual
+from .._kernels import multinomial_logdens, multinomial_residual_rows
 from .._linalg import tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
@@ -79,7 +79,7 @@ class MultinomialExperts:
 
     def stats(self, Xa, y_index, W, params, log_proba):
         residual = np.empty_like(log_proba)
-        multinomial_residual(log_proba, y_index, W, residual)
+        multinomial_residual_rows(log_proba, y_index, W, residual)
         return {
             "grad": tdot(residual, Xa).reshape(params["coef"].shape),
             "grams": weighted_grams(Xa, W),

@@ -16,7 +16,7 @@ proximal (:mod:`mixexp._prox`).
 import numpy as np
 
 from .._design import rows_to_original
-from .._kernels import gate_residual, log_softmax_groups
+from .._kernels import gate_residual_rows, log_softmax_groups
 from .._linalg import tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
@@ -75,7 +75,7 @@ class SoftmaxGate:
     def stats(self, Xa, log_gate, node_weight, params):
         t = self.tree
         residual = np.empty_like(log_gate)
-        gate_residual(log_gate, node_weight, t.branching, residual)
+        gate_residual_rows(log_gate, node_weight, t.branching, residual)
         S = {"grad": tdot(residual, Xa).reshape(params["coef"].shape)}
         if t.n_inner > 1:
             S["grams"] = weighted_grams(Xa, node_weight[:, 1 : t.n_inner])
