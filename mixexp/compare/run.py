@@ -134,9 +134,9 @@ def _cross_validate_one(data, name, splits, settings, n_jobs):
         "fit_seconds_mean": math.nan, "n_splits": len(splits), "convergence_warnings": 0,
         "chosen": "", "best": False, "error": "",
     }
-    model = CountConvergenceWarnings(make_model(name, data.task, settings, data.n_samples,
-                                                  data.X.shape[1]))
     try:
+        model = CountConvergenceWarnings(make_model(name, data.task, settings, data.n_samples,
+                                                      data.X.shape[1]))
         cv = cross_validate(model, data.X, data.y, cv=splits, scoring=scoring, n_jobs=n_jobs,
                             return_estimator=True, error_score="raise")
     except Exception as exc:  # one failing model must not lose the others' results
