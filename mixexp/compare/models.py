@@ -35,9 +35,10 @@ MODELS = {
 }
 
 
-#: Most features the quadratic-expert mixture takes: 24 give its experts 324 inputs
-#: (its 2000-row fits on 16 features already took minutes per fold).
-QUAD_MAX_FEATURES = 24
+#: Most features the quadratic-expert mixture takes: 16 give its experts 152 inputs,
+#: and its 2000-row fits took 3-4 minutes per fold there (letter, pendigits); at 21
+#: features (waveform_21) one fold ran over 15 minutes.
+QUAD_MAX_FEATURES = 16
 
 
 def _inner_cv(task, settings):
