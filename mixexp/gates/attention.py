@@ -74,12 +74,6 @@ class AttentionGate:
     def check_input(self, Xa):
         """Dense and sparse designs alike."""
 
-    def constant_stats(self, Xa, sw):
-        return {
-            "root_gram": weighted_grams(Xa, sw[:, None])[0],
-            **self.penalties.constant_stats(Xa, sw),
-        }
-
     def _child_repr(self, rep):
         """Each inner node's children's representations, ``(n, n_inner * b, r)``."""
         return np.einsum("nlr,lc->ncr", rep, self._child_mean)
@@ -158,7 +152,9 @@ class AttentionGate:
         )
         return {"coef": coef, **state}, extrapolated
 
-    # as the softmax gate: no change of units, the L2 penalty, the data-dependent penalties
+    # as the softmax gate: the root's sums, no change of units, the L2 penalty, the
+    # data-dependent penalties
+    constant_stats = SoftmaxGate.constant_stats
     loglik_shift = SoftmaxGate.loglik_shift
     penalty = SoftmaxGate.penalty
     data_penalty = SoftmaxGate.data_penalty
