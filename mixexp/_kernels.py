@@ -208,30 +208,6 @@ def multinomial_logdens(logits, y_index, n_classes, log_proba, out):
 
 
 @njit(nogil=True, cache=True)
-def multinomial_residual(log_proba, y_index, weight, out):
-    """Gradient rows of every softmax expert: ``w_il (p_ilc - [c = y_i])``.
-
-    log_proba : (n, n_leaves * n_classes); weight : (n, n_leaves); out like log_proba.
-    """
-    n, m = log_proba.shape
-    n_leaves = weight.shape[1]
-    if n_leaves < 1 or m % n_leaves != 0 or weight.shape[0] != n or y_index.shape[0] != n:
-        raise ValueError("multinomial_residual: array shapes do not match")
-    if out.shape[0] != n or out.shape[1] != m:
-        raise ValueError("multinomial_residual: array shapes do not match")
-    k = m // n_leaves
-    for i in range(n):
-        if y_index[i] < 0 or y_index[i] >= k:
-            raise ValueError("multinomial_residual: class index out of range")
-        for leaf in range(n_leaves):
-            w = weight[i, leaf]
-            o = leaf * k
-            for c in range(k):
-                out[i, o + c] = w * np.exp(log_proba[i, o + c])
-            out[i, o + y_index[i]] -= w
-
-
-@njit(nogil=True, cache=True)
 def gram_block(Z, W, out):
     """Add ``sum_i W[i, k] z_i z_i^T`` over all rows to ``out[k]`` (upper triangles).
 
@@ -282,36 +258,15 @@ def gram_block(Z, W, out):
 
 
 @njit(nogil=True, cache=True)
-def _flat_joint(log_gate, leaf_logdens, A, shift):
-    """The exponents of :func:`tree_posteriors` for a flat tree, ``log_gate + (logdens - mb) - m``
-    (as the kernel: the leaves' log-likelihoods are shifted by their maximum ``mb`` before
-    the log gates are added), and the shifts ``mb`` and ``m`` of every row."""
-    n, b = A.shape
+def _gate_residual_from_proba(out, node_weight, branching):
+    """``out = w_j g_jc - w_c`` in place, ``out`` holding the gate probabilities ``g``."""
+    n, m = out.shape
+    b = branching
     for i in range(n):
-        mb = -np.inf
-        for c in range(b):
-            mb = max(mb, leaf_logdens[i, c])
-        m = -np.inf
-        for c in range(b):
-            A[i, c] = log_gate[i, c] + (leaf_logdens[i, c] - mb)
-            m = max(m, A[i, c])
-        for c in range(b):
-            A[i, c] -= m
-        shift[i, 0] = mb
-        shift[i, 1] = m
-
-
-@njit(nogil=True, cache=True)
-def _flat_normalise(E, shift, node_post, loglik):
-    n, b = E.shape
-    for i in range(n):
-        s = 0.0
-        for c in range(b):
-            s += E[i, c]
-        node_post[i, 0] = 1.0
-        for c in range(b):
-            node_post[i, 1 + c] = E[i, c] / s
-        loglik[i] = shift[i, 0] + (shift[i, 1] + np.log(s))
+        for j in range(m // b):
+            w = node_weight[i, j]
+            for c in range(b):
+                out[i, j * b + c] = w * out[i, j * b + c] - node_weight[i, j * b + 1 + c]
 
 
 def gate_residual_rows(log_gate, node_weight, branching, out):
@@ -322,24 +277,39 @@ def gate_residual_rows(log_gate, node_weight, branching, out):
     if b < 1 or n_inner * b != m or node_weight.shape[0] != n or node_weight.shape[1] < m + 1 or out.shape != log_gate.shape:
         raise ValueError("gate_residual: array shapes do not match the tree")
     np.exp(log_gate, out=out)
-    O = out.reshape(n, n_inner, b)
-    O *= node_weight[:, :n_inner, None]
-    out -= node_weight[:, 1 : m + 1]
+    _gate_residual_from_proba(out, node_weight, b)
     return out
 
 
 def tree_posteriors_rows(log_gate, leaf_logdens, branching, node_post, loglik):
-    """:func:`tree_posteriors` (posteriors, not conditional) with numpy's vectorised exp
-    for a flat tree (one inner node); deeper trees go to the kernel."""
+    """:func:`tree_posteriors` (posteriors, not conditional) with numpy's vectorised exp.
+
+    The E-step is a softmax over the leaves of the sum of the log gates along
+    each leaf's path plus its log-density (:func:`_tree_joint`); an inner
+    node's posterior is the sum of its leaves'.  One exponential per row and leaf, against one
+    per edge (and a log per inner node) in the kernel's upward pass.
+    """
     n, m = log_gate.shape
-    if m != branching or leaf_logdens.shape != (n, m) or node_post.shape != (n, m + 1) or loglik.shape != (n,):
-        tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik)
+    b = branching
+    n_inner = m // b if b >= 1 else 0
+    n_leaves = leaf_logdens.shape[1]
+    if (
+        b < 1
+        or n_inner * b != m
+        or n_inner + n_leaves != m + 1
+        or leaf_logdens.shape[0] != n
+        or node_post.shape != (n, m + 1)
+        or loglik.shape != (n,)
+    ):
+        tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik)  # raises
         return
-    A = np.empty((n, m))
+    log_gate = np.ascontiguousarray(log_gate)
+    leaf_logdens = np.ascontiguousarray(leaf_logdens)
+    A = np.empty((n, n_leaves))
     shift = np.empty((n, 2))
-    _flat_joint(np.ascontiguousarray(log_gate), np.ascontiguousarray(leaf_logdens), A, shift)
+    _tree_joint(log_gate, leaf_logdens, b, A, shift)
     np.exp(A, out=A)
-    _flat_normalise(A, shift, node_post, loglik)
+    _tree_normalise(A, shift, b, node_post, loglik)
     bad = ~np.isfinite(loglik)
     if bad.any():  # every leaf impossible, or infinite terms: the kernel's own handling
         rows = np.flatnonzero(bad)
@@ -350,17 +320,210 @@ def tree_posteriors_rows(log_gate, leaf_logdens, branching, node_post, loglik):
         loglik[rows] = sub_ll
 
 
-def multinomial_residual_rows(log_proba, y_index, weight, out):
-    """:func:`multinomial_residual` with numpy's vectorised exp."""
-    n, m = log_proba.shape
+# Logits within this magnitude are exponentiated as they are, without the
+# shift by their group's maximum (a pass of scalar code as long as the exp):
+# the exponentials lie in [1e-87, 1e87], so no group's sum overflows or
+# underflows, and ``log p = logit - log(sum)`` is off by at most 200 eps
+# (4e-14) in absolute terms.  Larger logits take the shifted route.
+_UNSHIFTED_LIMIT = 200.0
+
+
+@njit(nogil=True, cache=True)
+def _group_shift(logits, group_size, out):
+    """``out = logits - max`` within each group of columns; returns whether every
+    group's maximum is finite."""
+    n, m = logits.shape
+    finite = True
+    for i in range(n):
+        for g in range(m // group_size):
+            o = g * group_size
+            mx = -np.inf
+            for c in range(o, o + group_size):
+                mx = max(mx, logits[i, c])
+            finite &= np.isfinite(mx)
+            for c in range(o, o + group_size):
+                out[i, c] = logits[i, c] - mx
+    return finite
+
+
+@njit(nogil=True, cache=True)
+def _group_sum(E, group_size, total, normalise):
+    """``total`` (n, n_groups): the sum of ``E`` within each group of columns; with
+    ``normalise``, ``E`` is divided by it in place."""
+    n, m = E.shape
+    for i in range(n):
+        for g in range(m // group_size):
+            o = g * group_size
+            s = 0.0
+            for c in range(o, o + group_size):
+                s += E[i, c]
+            total[i, g] = s
+            if normalise:
+                for c in range(o, o + group_size):
+                    E[i, c] /= s
+
+
+@njit(nogil=True, cache=True)
+def _group_subtract(A, group_size, log_total, out):
+    """``out = A - log_total`` of each column's group."""
+    n, m = A.shape
+    for i in range(n):
+        for g in range(m // group_size):
+            for c in range(g * group_size, (g + 1) * group_size):
+                out[i, c] = A[i, c] - log_total[i, g]
+
+
+@njit(nogil=True, cache=True)
+def _group_pick(A, y_index, group_size, log_total, out):
+    """``out[i, g] = A[i, g * group_size + y_i] - log_total[i, g]``."""
+    n, m = A.shape
+    for i in range(n):
+        for g in range(m // group_size):
+            out[i, g] = A[i, g * group_size + y_index[i]] - log_total[i, g]
+
+
+def _group_exponents(logits, group_size):
+    """Exponents whose softmax within groups is that of ``logits``: the logits themselves
+    when they are small (:data:`_UNSHIFTED_LIMIT`), else shifted by each group's maximum;
+    None when some maximum is not finite (left to the kernels)."""
+    logits = np.ascontiguousarray(logits)
+    if logits.size == 0 or (logits.max() < _UNSHIFTED_LIMIT and logits.min() > -_UNSHIFTED_LIMIT):
+        return logits
+    A = np.empty_like(logits)
+    return A if _group_shift(logits, group_size, A) else None
+
+
+def log_softmax_groups_rows(logits, group_size, out):
+    """:func:`log_softmax_groups` with numpy's vectorised exp and log."""
+    n, m = logits.shape
+    if group_size < 1 or m % group_size != 0 or out.shape != (n, m):
+        raise ValueError("log_softmax_groups: array shapes do not match")
+    A = _group_exponents(logits, group_size)
+    if A is None:
+        log_softmax_groups(logits, group_size, out)
+        return out
+    total = np.empty((n, m // group_size))
+    _group_sum(np.exp(A), group_size, total, False)
+    np.log(total, out=total)
+    _group_subtract(A, group_size, total, out)
+    return out
+
+
+def multinomial_proba_rows(logits, y_index, n_classes, proba, out):
+    """Each leaf's class probabilities and the log-probability of the observed class.
+
+    The numbers of :func:`multinomial_logdens` (whose ``log_proba`` is ``log(proba)``)
+    with numpy's vectorised exp and log: probabilities are what the M-step's
+    gradient needs, and only the observed class's log is taken.
+
+    logits : (n, n_leaves * n_classes); y_index : (n,) in [0, n_classes);
+    proba : (n, n_leaves * n_classes) output; out : (n, n_leaves) output.
+    """
+    n = logits.shape[0]
+    if n_classes < 1 or logits.shape[1] % n_classes != 0:
+        raise ValueError("multinomial_logdens: logits do not hold whole leaves")
+    n_leaves = logits.shape[1] // n_classes
+    if y_index.shape != (n,) or proba.shape != logits.shape or out.shape != (n, n_leaves):
+        raise ValueError("multinomial_logdens: array shapes do not match")
+    if n and (y_index.min() < 0 or y_index.max() >= n_classes):
+        raise ValueError("multinomial_logdens: class index out of range")
+    A = _group_exponents(logits, n_classes)
+    if A is None:
+        log_proba = np.empty_like(logits)
+        multinomial_logdens(logits, y_index, n_classes, log_proba, out)
+        np.exp(log_proba, out=proba)
+        return proba, out
+    np.exp(A, out=proba)
+    total = np.empty((n, n_leaves))
+    _group_sum(proba, n_classes, total, True)
+    np.log(total, out=total)
+    _group_pick(A, y_index, n_classes, total, out)
+    return proba, out
+
+
+@njit(nogil=True, cache=True)
+def multinomial_residual(proba, y_index, weight, out):
+    """Gradient rows of every softmax expert: ``w_il (p_ilc - [c = y_i])``.
+
+    proba : (n, n_leaves * n_classes); weight : (n, n_leaves); out like proba.
+    """
+    n, m = proba.shape
     n_leaves = weight.shape[1]
-    if n_leaves < 1 or m % n_leaves != 0 or weight.shape[0] != n or y_index.shape[0] != n or out.shape != log_proba.shape:
+    if n_leaves < 1 or m % n_leaves != 0 or weight.shape[0] != n or y_index.shape[0] != n:
+        raise ValueError("multinomial_residual: array shapes do not match")
+    if out.shape[0] != n or out.shape[1] != m:
         raise ValueError("multinomial_residual: array shapes do not match")
     k = m // n_leaves
-    if n and (y_index.min() < 0 or y_index.max() >= k):
-        raise ValueError("multinomial_residual: class index out of range")
-    np.exp(log_proba, out=out)
-    O = out.reshape(n, n_leaves, k)
-    O *= weight[:, :, None]
-    O[np.arange(n), :, y_index] -= weight
-    return out
+    for i in range(n):
+        if y_index[i] < 0 or y_index[i] >= k:
+            raise ValueError("multinomial_residual: class index out of range")
+        for leaf in range(n_leaves):
+            w = weight[i, leaf]
+            o = leaf * k
+            for c in range(k):
+                out[i, o + c] = w * proba[i, o + c]
+            out[i, o + y_index[i]] -= w
+
+
+@njit(nogil=True, cache=True)
+def _tree_joint(log_gate, leaf_logdens, branching, A, shift):
+    """The exponents of a tree's E-step as a flat one over its leaves.
+
+    A leaf's joint log term is the sum of the log gates on its path plus its
+    log-density.  The order of the sums keeps the terms that decide the
+    posteriors exact, as :func:`tree_posteriors` does level by level: the
+    log-densities are shifted by their maximum ``mb`` before the log gates of
+    the edges into the leaves are added (far from the data, at -1e13, they
+    would round those gates away), and that bottom term by its own maximum
+    ``mB`` before the log gates above it are added (a Gaussian gate's edges
+    into leaves carry log p(x), which may be -1e13 as well).  ``A`` (n,
+    n_leaves) receives the joint less its row maximum ``m``, ``shift`` (n, 2)
+    the pair ``(mb, mB + m)``.
+    """
+    n, n_leaves = A.shape
+    b = branching
+    n_inner = log_gate.shape[1] // b
+    upper = np.empty(n_inner)  # sum of the log gates from the root to each inner node
+    upper[0] = 0.0
+    for i in range(n):
+        for node in range(1, n_inner):
+            upper[node] = upper[(node - 1) // b] + log_gate[i, node - 1]
+        mb = -np.inf
+        for leaf in range(n_leaves):
+            mb = max(mb, leaf_logdens[i, leaf])
+        mB = -np.inf
+        for leaf in range(n_leaves):
+            a = log_gate[i, n_inner - 1 + leaf] + (leaf_logdens[i, leaf] - mb)
+            A[i, leaf] = a
+            mB = max(mB, a)
+        m = -np.inf
+        for leaf in range(n_leaves):
+            a = upper[(n_inner + leaf - 1) // b] + (A[i, leaf] - mB)
+            A[i, leaf] = a
+            m = max(m, a)
+        for leaf in range(n_leaves):
+            A[i, leaf] -= m
+        shift[i, 0] = mb
+        shift[i, 1] = mB + m
+
+
+@njit(nogil=True, cache=True)
+def _tree_normalise(E, shift, branching, node_post, loglik):
+    """Leaf posteriors from the exponentials ``E`` of :func:`_tree_joint`; an inner
+    node's posterior is the sum of its children's."""
+    n, n_leaves = E.shape
+    b = branching
+    n_inner = node_post.shape[1] - n_leaves
+    for i in range(n):
+        s = 0.0
+        for leaf in range(n_leaves):
+            s += E[i, leaf]
+        for leaf in range(n_leaves):
+            node_post[i, n_inner + leaf] = E[i, leaf] / s
+        for j in range(n_inner - 1, -1, -1):
+            t = 0.0
+            for c in range(b):
+                t += node_post[i, j * b + 1 + c]
+            node_post[i, j] = t
+        node_post[i, 0] = 1.0
+        loglik[i] = shift[i, 0] + (shift[i, 1] + np.log(s))

@@ -26,7 +26,7 @@ safe steps (``t = 1``) from the same sums instead.
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from ._kernels import gate_residual_rows, log_softmax_groups
+from ._kernels import gate_residual_rows, log_softmax_groups_rows
 from ._linalg import tdot, weighted_grams
 from ._prox import l1_weights, softmax_prox_step
 
@@ -185,7 +185,7 @@ def soft_label_objective(Xa, U, alpha, n_steps):
     residual = np.empty((n, k))
 
     def evaluate(coef):
-        log_softmax_groups(np.asarray(Xa @ coef[0].T), k, log_gate)
+        log_softmax_groups_rows(np.asarray(Xa @ coef[0].T), k, log_gate)
         value = np.sum(np.where(U > 0, U * log_gate, 0.0)) - 0.5 * alpha * np.sum((coef[0] * mask) ** 2)
         gate_residual_rows(log_gate, node_weight, k, residual)
         return value, tdot(residual, Xa)[None]

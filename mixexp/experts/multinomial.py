@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original
-from .._kernels import multinomial_logdens, multinomial_residual_rows
+from .._kernels import log_softmax_groups_rows, multinomial_proba_rows, multinomial_residual
 from .._linalg import tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
@@ -68,18 +68,25 @@ class MultinomialExperts:
     def check_input(self, Xa):
         """Dense and sparse designs alike."""
 
-    def scores(self, Xa, y_index, params):
-        """Log-probability of the observed class under each leaf, and every class's (the context)."""
+    @staticmethod
+    def _logits(Xa, params):
+        """Every leaf's class logits, ``(n, n_leaves * n_classes)``, leaf-major."""
         coef = params["coef"]
-        logits = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
-        log_proba = np.empty_like(logits)
-        out = np.empty((logits.shape[0], coef.shape[0]))
-        multinomial_logdens(logits, y_index, coef.shape[1], log_proba, out)
-        return out, log_proba
+        return np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
 
-    def stats(self, Xa, y_index, W, params, log_proba):
-        residual = np.empty_like(log_proba)
-        multinomial_residual_rows(log_proba, y_index, W, residual)
+    def scores(self, Xa, y_index, params):
+        """Log-probability of the observed class under each leaf, and every class's
+        probability (the context)."""
+        coef = params["coef"]
+        logits = self._logits(Xa, params)
+        proba = np.empty_like(logits)
+        out = np.empty((logits.shape[0], coef.shape[0]))
+        multinomial_proba_rows(logits, y_index, coef.shape[1], proba, out)
+        return out, proba
+
+    def stats(self, Xa, y_index, W, params, proba):
+        residual = np.empty_like(proba)
+        multinomial_residual(proba, y_index, W, residual)
         return {
             "grad": tdot(residual, Xa).reshape(params["coef"].shape),
             "grams": weighted_grams(Xa, W),
@@ -109,7 +116,7 @@ class MultinomialExperts:
         """Each leaf's own view of the rows for an attention gate: its logits, centred over
         the classes (the identified part), ``(n, n_leaves, n_classes)``."""
         coef = params["coef"]
-        logits = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T).reshape(Xa.shape[0], *coef.shape[:2])
+        logits = self._logits(Xa, params).reshape(Xa.shape[0], *coef.shape[:2])
         return logits - logits.mean(axis=2, keepdims=True)
 
     def leaf_params(self, params, leaves):
@@ -123,6 +130,9 @@ class MultinomialExperts:
 
     def leaf_log_proba(self, Xa, params, info):
         """Each leaf's class log-probabilities, ``(n, n_leaves, n_classes)``."""
-        n_leaves, k, _ = params["coef"].shape
-        log_proba = self.scores(Xa, np.zeros(Xa.shape[0], dtype=np.int64), params)[1]
+        coef = params["coef"]
+        n_leaves, k, _ = coef.shape
+        logits = self._logits(Xa, params)
+        log_proba = np.empty_like(logits)
+        log_softmax_groups_rows(logits, k, log_proba)
         return log_proba.reshape(Xa.shape[0], n_leaves, k)

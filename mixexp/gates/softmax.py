@@ -16,7 +16,7 @@ proximal (:mod:`mixexp._prox`).
 import numpy as np
 
 from .._design import rows_to_original
-from .._kernels import gate_residual_rows, log_softmax_groups
+from .._kernels import gate_residual_rows, log_softmax_groups_rows
 from .._linalg import tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
@@ -69,7 +69,7 @@ class SoftmaxGate:
         coef = params["coef"]
         logits = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
         out = np.empty_like(logits)
-        log_softmax_groups(logits, self.tree.branching, out)
+        log_softmax_groups_rows(logits, self.tree.branching, out)
         return out
 
     def stats(self, Xa, log_gate, node_weight, params):
