@@ -93,11 +93,15 @@ class LinearGaussianExperts:
         gaussian_logdens(self._means(Xa, params), Y, params["var"], out)
         return out, None
 
-    def stats(self, Xa, Y, W, params, ctx):
+    def gram_nodes(self, tree):
+        """The leaves, whose weighted Grams :meth:`stats` sums."""
+        return slice(tree.n_inner, tree.n_nodes)
+
+    def stats(self, Xa, Y, W, params, ctx, grams=None):
         m, n_targets = Y.shape
         WY = (W[:, :, None] * Y[:, None, :]).reshape(m, -1)
         return {
-            "grams": weighted_grams(Xa, W),
+            "grams": weighted_grams(Xa, W) if grams is None else grams,
             "xty": tdot(Xa, WY).reshape(Xa.shape[1], W.shape[1], n_targets),
             "yty": W.T @ (Y * Y),
         }

@@ -84,12 +84,16 @@ class MultinomialExperts:
         multinomial_proba_rows(logits, y_index, coef.shape[1], proba, out)
         return out, proba
 
-    def stats(self, Xa, y_index, W, params, proba):
+    def gram_nodes(self, tree):
+        """The leaves, whose weighted Grams :meth:`stats` sums."""
+        return slice(tree.n_inner, tree.n_nodes)
+
+    def stats(self, Xa, y_index, W, params, proba, grams=None):
         residual = np.empty_like(proba)
         multinomial_residual(proba, y_index, W, residual)
         return {
             "grad": tdot(residual, Xa).reshape(params["coef"].shape),
-            "grams": weighted_grams(Xa, W),
+            "grams": weighted_grams(Xa, W) if grams is None else grams,
         }
 
     def update(self, S, params, active, safe=False):

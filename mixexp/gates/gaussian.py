@@ -107,7 +107,11 @@ class GaussianGate:
         out[:, t.n_inner - 1 :] += self.log_densities(np.asarray(Xa[:, :-1]), params)
         return out
 
-    def stats(self, Xa, log_gate, node_weight, params):
+    def gram_nodes(self, tree):
+        """The leaves, whose weighted Grams :meth:`stats` sums (full covariances)."""
+        return slice(tree.n_inner, tree.n_nodes) if self.covariance_type == "full" else None
+
+    def stats(self, Xa, log_gate, node_weight, params, grams=None):
         t = self.tree
         W = node_weight[:, t.n_inner :]
         S = {"mass": node_weight.sum(axis=0)}
@@ -116,7 +120,8 @@ class GaussianGate:
             S["sum_x"] = W.T @ X
             S["sum_xx"] = W.T @ (X * X)
         else:
-            S["grams"] = weighted_grams(Xa, W)  # [x, 1][x, 1]^T: holds sum w, sum w x, sum w x x^T
+            # [x, 1][x, 1]^T: holds sum w, sum w x, sum w x x^T
+            S["grams"] = weighted_grams(Xa, W) if grams is None else grams
         return S
 
     def update(self, S, C, params, active, safe=False):

@@ -72,13 +72,18 @@ class SoftmaxGate:
         log_softmax_groups_rows(logits, self.tree.branching, out)
         return out
 
-    def stats(self, Xa, log_gate, node_weight, params):
+    def gram_nodes(self, tree):
+        """The nodes whose weighted Grams :meth:`stats` sums: the inner nodes below the root
+        (the root's weights are the sample weights: its Gram is a constant)."""
+        return slice(1, tree.n_inner)
+
+    def stats(self, Xa, log_gate, node_weight, params, grams=None):
         t = self.tree
         residual = np.empty_like(log_gate)
         gate_residual_rows(log_gate, node_weight, t.branching, residual)
         S = {"grad": tdot(residual, Xa).reshape(params["coef"].shape)}
         if t.n_inner > 1:
-            S["grams"] = weighted_grams(Xa, node_weight[:, 1 : t.n_inner])
+            S["grams"] = weighted_grams(Xa, node_weight[:, 1 : t.n_inner]) if grams is None else grams
         if self.penalties.active:  # the root's weight is the sample weight
             S.update(self.penalties.stats(Xa, log_gate, node_weight[:, 0]))
         return S
