@@ -11,6 +11,36 @@ from ._base import BaseMixtureOfExperts
 from ._partial_fit import PartialFitMixin
 
 
+# Below this the probability-space sum of the mixture may have lost terms that
+# underflowed (to subnormals or 0): such rows are summed again in log space.
+TINY_PROBA = 1e-250
+
+
+def _mixture_proba(chunk, log):
+    """The mixture's class probabilities ``(n, n_classes)`` of the rows of ``chunk`` (a
+    :class:`~mixexp._inspection.RoutedRows`), as a tuple, with ``log`` followed by their logs.
+
+    Summed in probability space; rows where a class's probability is below
+    :data:`TINY_PROBA` are summed in log space (``logsumexp``), where nothing underflows.
+    """
+    experts = chunk.state.experts
+    if hasattr(experts, "leaf_proba"):
+        leaf = chunk.leaves("leaf_proba")
+    else:
+        leaf = np.exp(chunk.leaves("leaf_log_proba"))
+    proba = np.einsum("nk,nkc->nc", chunk.gates, leaf)
+    with np.errstate(divide="ignore"):
+        log_proba = np.log(proba) if log else None
+        tiny = np.flatnonzero(~(proba.min(axis=1) >= TINY_PROBA))  # NaN too
+        if tiny.size:
+            log_gate = np.log(chunk.gates[tiny])
+            exact = logsumexp(log_gate[:, :, None] + chunk.leaves("leaf_log_proba", tiny), axis=1)
+            proba[tiny] = np.exp(exact)
+            if log:
+                log_proba[tiny] = exact
+    return (proba, log_proba) if log else (proba,)
+
+
 class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
     """Classification experts over the classes seen in ``fit``."""
 
@@ -82,7 +112,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
             )
 
     def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed in log space.
+        """Log of :meth:`predict_proba`, accurate for probabilities far below 1e-308.
 
         With ``top_k`` set, the mixture of each sample's ``top_k`` most
         probable experts, their gates renormalised.
@@ -97,10 +127,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        gates, leaf = self._routed_leaves(X, "leaf_log_proba")[:2]
-        with np.errstate(divide="ignore"):
-            log_gate = np.log(gates)
-        return logsumexp(log_gate[:, :, None] + leaf, axis=1)
+        return self._routed_rows(X, lambda chunk: _mixture_proba(chunk, log=True))[1]
 
     def predict_proba(self, X):
         """Class probabilities of the mixture, ``sum_k g_k(x) p_k(c | x)``.
@@ -115,7 +142,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         proba : ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns follow ``classes_``.
         """
-        return np.exp(self.predict_log_proba(X))
+        return self._routed_rows(X, lambda chunk: _mixture_proba(chunk, log=False))[0]
 
     def predict(self, X):
         """Most probable class under the mixture.

@@ -8,6 +8,7 @@ by its largest magnitude.
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from ._parallel import CHUNK_ROWS, chunk_slices
 
@@ -81,6 +82,28 @@ def design_matrix(X, mean, scale):
     np.divide(X, scale, out=Xa[:, :-1])
     Xa[:, :-1] -= mean / scale
     Xa[:, -1] = 1.0
+    return Xa
+
+
+@njit(nogil=True, cache=True)
+def _standardize_rows(X, scale, shift, out):
+    # one pass, the same two roundings as design_matrix: x / scale, then - mean / scale
+    n, d = X.shape
+    for i in range(n):
+        for j in range(d):
+            out[i, j] = X[i, j] / scale[j] - shift[j]
+        out[i, d] = 1.0
+
+
+def design_rows(X, mean, scale):
+    """:func:`design_matrix` of a block of rows, equal to it, in one pass over dense ``X``.
+
+    Releases the GIL, so that blocks of rows are standardised on several threads.
+    """
+    if sp.issparse(X):
+        return design_matrix(X, mean, scale)
+    Xa = np.empty((X.shape[0], X.shape[1] + 1))
+    _standardize_rows(X, scale, mean / scale, Xa)
     return Xa
 
 

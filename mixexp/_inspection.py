@@ -13,12 +13,56 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._design import design_matrix
-from ._exposure import check_exposure, offset_kwargs
+from ._exposure import check_exposure
 from ._kernels import tree_posteriors
 from ._parallel import runner
+from ._predict import chunk_design, gate_probabilities, map_rows
 from ._routing import check_top_k, route, routed_leaf_outputs
 from .inference import parameter_inference, summary_table
 from .selection import assignment_entropy
+
+
+class RoutedRows:
+    """A chunk of rows to predict: its design, its routed gates, its experts' outputs.
+
+    Parameters
+    ----------
+    state : mixexp._fitted.FittedMixture
+    design : mixexp._design.Design of the chunk's rows.
+    top_k : int or None
+    offset : ndarray of shape (n,) or None, the log-exposures of the rows.
+
+    Attributes
+    ----------
+    gates : ndarray of shape (n, n_leaves)
+        Gate probabilities; with ``top_k`` the routed ones, renormalised.
+    mask : ndarray of bool of the same shape, or None without ``top_k``.
+    """
+
+    def __init__(self, state, design, top_k, offset):
+        self.state = state
+        self.design = design
+        self.offset = offset
+        self.gates, self.mask = route(gate_probabilities(state, design), top_k)
+
+    def leaves(self, output, rows=None):
+        """Each leaf expert's ``output`` on the chunk (or its rows ``rows``), ``(n, L, ...)``.
+
+        ``output`` names the expert family's method ``(Xa, params, info, **offset)``
+        (``"moments"``, ``"leaf_log_proba"``, ...).  With ``top_k`` set, only the
+        routed leaves' outputs (0 elsewhere).
+        """
+        state, Xe, mask, offset = self.state, self.design.expert_X, self.mask, self.offset
+        if rows is not None:
+            Xe = Xe[rows]
+            mask = None if mask is None else mask[rows]
+            offset = None if offset is None else offset[rows]
+        kwargs = {} if offset is None else {"offset": offset}
+        method = getattr(state.experts, output)
+        if mask is None:
+            return method(Xe, state.params["experts"], state.info, **kwargs)
+        # only the routed experts, each on its rows
+        return routed_leaf_outputs(state.experts, method, Xe, state.params["experts"], state.info, mask, **kwargs)
 
 
 class InspectionMixin:
@@ -38,14 +82,19 @@ class InspectionMixin:
         ``set_params(top_k=...)`` after fit compares routings of one fitted model."""
         return check_top_k(getattr(self, "top_k", None), state.tree.n_leaves)
 
-    def _design(self, X, y=None, exposure=None):
-        """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted state."""
+    def _validated(self, X):
+        """Validated ``X`` (dense when the model was fitted on dense data) and the fitted state."""
         state = self._state()
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
         if sp.issparse(X) and state.dense:
             # fitted on dense data: centring needs dense rows, and so may the components
             # (whether the mean happens to be 0 must not matter)
             X = X.toarray()
+        return X, state
+
+    def _design(self, X, y=None, exposure=None):
+        """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted state."""
+        X, state = self._validated(X)
         Xa = design_matrix(X, state.x_mean, state.x_scale)
         target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
         offset = None if y is None else check_exposure(exposure, X.shape[0], state.experts)
@@ -60,24 +109,23 @@ class InspectionMixin:
         with runner(design.n_rows) as run:
             return state.engine(run).e_step(state.params, design, experts), design, state
 
-    def _routed_leaves(self, X, output, exposure=None):
-        """Gate probabilities ``(n, L)`` and each leaf expert's ``output``, with the design and state.
+    def _routed_rows(self, X, reduce, exposure=None):
+        """``reduce(chunk)`` of every chunk of rows of ``X``, gathered into whole arrays.
 
-        ``output`` names the expert family's method ``(Xa, params, info, **offset)``
-        whose arrays have shape ``(n, L, ...)`` (``"moments"``, ``"leaf_log_proba"``).
-        With ``top_k`` set, the routed gates and only the routed leaves' outputs (0 elsewhere).
+        ``chunk`` is a :class:`RoutedRows`: the chunk's design, routed gate
+        probabilities and its experts' outputs.  ``reduce`` returns a tuple of
+        arrays with one entry per row of the chunk (see :func:`mixexp._predict.map_rows`).
         """
-        (gates, _), design, state = self._e_step(X, experts=False)
-        offset = offset_kwargs(exposure, design.n_rows, state.experts)
-        gates, mask = route(gates, self._top_k(state))
-        method = getattr(state.experts, output)
-        if mask is None:
-            leaves = method(design.expert_X, state.params["experts"], state.info, **offset)
-        else:  # only the routed experts, each on its rows
-            leaves = routed_leaf_outputs(
-                state.experts, method, design.expert_X, state.params["experts"], state.info, mask, **offset
-            )
-        return gates, leaves, design, state
+        X, state = self._validated(X)
+        state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
+        offset = check_exposure(exposure, X.shape[0], state.experts)
+        top_k = self._top_k(state)
+
+        def chunk(rows):
+            design = chunk_design(state, X, rows)
+            return reduce(RoutedRows(state, design, top_k, None if offset is None else offset[rows]))
+
+        return map_rows(X.shape[0], chunk)
 
     def predict_gate(self, X):
         """Gate probability of each leaf expert (path products for a tree).

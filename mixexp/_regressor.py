@@ -13,6 +13,19 @@ from ._exposure import offset_kwargs
 from ._routing import route
 from .experts import target_tags
 
+def _mixture_moments(chunk, return_std):
+    """The mixture's mean of the rows of ``chunk`` (a :class:`~mixexp._inspection.RoutedRows`),
+    ``(n, n_targets)``, and with ``return_std`` its standard deviation, as a tuple."""
+    means, var = chunk.leaves("moments")
+    gates = chunk.gates
+    mean = np.einsum("nk,nkt->nt", gates, means)
+    if not return_std:
+        return (mean,)
+    # law of total variance, around the mixture mean (no cancellation)
+    spread = np.einsum("nk,nkt->nt", gates, var + (means - mean[:, None, :]) ** 2)
+    return mean, np.sqrt(spread)
+
+
 REG_VARIANCE_CONSTRAINT = {"reg_variance": [Interval(Real, 0, None, closed="neither")]}
 
 
@@ -67,14 +80,6 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
         )
 
-    def _mixture(self, X, exposure=None):
-        """Gate probabilities ``(n, L)`` and each leaf's mean and variance ``(n, L, T)``.
-
-        With ``top_k`` set, the routed gates and only the routed leaves' moments (0 elsewhere).
-        """
-        gates, (mean, var), design, state = self._routed_leaves(X, "moments", exposure)
-        return gates, mean, var, design, state
-
     @staticmethod
     def _squeeze(a, state):
         return a[..., 0] if state.info["ndim"] == 1 else a
@@ -103,13 +108,9 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         y_std : ndarray of the same shape
             Only when ``return_std`` is True.
         """
-        gates, means, var, _, state = self._mixture(X, exposure)
-        mean = np.einsum("nk,nkt->nt", gates, means)
-        if not return_std:
-            return self._squeeze(mean, state)
-        # law of total variance, around the mixture mean (no cancellation)
-        spread = np.einsum("nk,nkt->nt", gates, var + (means - mean[:, None, :]) ** 2)
-        return self._squeeze(mean, state), self._squeeze(np.sqrt(spread), state)
+        out = self._routed_rows(X, lambda chunk: _mixture_moments(chunk, return_std), exposure)
+        state = self._state()
+        return tuple(self._squeeze(a, state) for a in out) if return_std else self._squeeze(out[0], state)
 
     def predict_experts(self, X, exposure=None):
         """Each expert's own prediction (its mean).

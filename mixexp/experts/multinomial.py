@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 from .._design import rows_to_original
 from .._kernels import log_softmax_groups_rows, multinomial_proba_rows, multinomial_residual
 from .._linalg import tdot, weighted_grams
+from .._predict import softmax_groups
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
 
@@ -140,3 +141,13 @@ class MultinomialExperts:
         log_proba = np.empty_like(logits)
         log_softmax_groups_rows(logits, k, log_proba)
         return log_proba.reshape(Xa.shape[0], n_leaves, k)
+
+    def leaf_proba(self, Xa, params, info):
+        """Each leaf's class probabilities, ``(n, n_leaves, n_classes)``.
+
+        The exp of :meth:`leaf_log_proba` up to rounding, with numpy's vectorised exp;
+        probabilities below about 1e-308 may be 0 here.
+        """
+        coef = params["coef"]
+        logits = np.ascontiguousarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
+        return softmax_groups(logits, coef.shape[1]).reshape(Xa.shape[0], *coef.shape[:2])
