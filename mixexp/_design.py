@@ -73,21 +73,9 @@ def standardize(A, mean, scale):
     return A / scale - mean / scale
 
 
-def design_matrix(X, mean, scale):
-    """``[(X - mean) / scale, 1]``: dense float64, or CSR for sparse ``X``."""
-    if sp.issparse(X):
-        Xs = sp.csr_matrix(X, dtype=np.float64) @ sp.diags(1.0 / scale)
-        return sp.hstack([Xs, np.ones((X.shape[0], 1))], format="csr")
-    Xa = np.empty((X.shape[0], X.shape[1] + 1))
-    np.divide(X, scale, out=Xa[:, :-1])
-    Xa[:, :-1] -= mean / scale
-    Xa[:, -1] = 1.0
-    return Xa
-
-
 @njit(nogil=True, cache=True)
 def _standardize_rows(X, scale, shift, out):
-    # one pass, the same two roundings as design_matrix: x / scale, then - mean / scale
+    # (x - m) / s as x / s - m / s: dividing first keeps huge values finite
     n, d = X.shape
     for i in range(n):
         for j in range(d):
@@ -95,13 +83,15 @@ def _standardize_rows(X, scale, shift, out):
         out[i, d] = 1.0
 
 
-def design_rows(X, mean, scale):
-    """:func:`design_matrix` of a block of rows, equal to it, in one pass over dense ``X``.
+def design_matrix(X, mean, scale):
+    """``[(X - mean) / scale, 1]``: dense float64, or CSR for sparse ``X``.
 
-    Releases the GIL, so that blocks of rows are standardised on several threads.
+    Dense ``X`` is standardised in one pass that releases the GIL (blocks of
+    rows are standardised on several threads when predicting).
     """
     if sp.issparse(X):
-        return design_matrix(X, mean, scale)
+        Xs = sp.csr_matrix(X, dtype=np.float64) @ sp.diags(1.0 / scale)
+        return sp.hstack([Xs, np.ones((X.shape[0], 1))], format="csr")
     Xa = np.empty((X.shape[0], X.shape[1] + 1))
     _standardize_rows(X, scale, mean / scale, Xa)
     return Xa

@@ -430,6 +430,22 @@ def log_softmax_groups_rows(logits, group_size, out):
     return out
 
 
+def softmax_groups_rows(logits, group_size, out):
+    """Softmax within consecutive groups of ``group_size`` columns, with numpy's
+    vectorised exp: ``exp`` of :func:`log_softmax_groups`, probabilities below about
+    1e-307 being 0."""
+    n, m = logits.shape
+    if group_size < 1 or m % group_size != 0 or out.shape != (n, m):
+        raise ValueError("softmax_groups: array shapes do not match")
+    A = _group_exponents(logits, group_size)
+    if A is None:
+        log_softmax_groups(logits, group_size, out)
+        return np.exp(out, out=out)
+    _exp_floored(A, out)
+    _group_sum(out, group_size, np.empty((n, m // group_size)), True)
+    return out
+
+
 def multinomial_proba_rows(logits, y_index, n_classes, proba, out):
     """Each leaf's class probabilities and the log-probability of the observed class.
 

@@ -10,7 +10,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp._design import design_matrix, design_rows
+from mixexp._design import design_matrix, standardize
 from mixexp._predict import PREDICT_CHUNK_ROWS
 from mixexp._routing import route, routed_leaf_outputs
 
@@ -147,9 +147,10 @@ def test_log_proba_of_underflowing_probabilities():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_design_rows_equals_design_matrix(dtype, order):
+def test_design_matrix_is_the_standardised_design(dtype, order):
     X = np.asarray(_data(1000)[0] * 1e150, dtype=np.float64)
     X[3, 2] = 1e300
     X = np.asarray(X if dtype == np.float64 else _data(1000)[0], dtype=dtype, order=order)
     mean, scale = np.array([1.0, -2e140, 0.0, 3.0]), np.array([2.0, 1e150, 1e-3, 7.0])
-    np.testing.assert_array_equal(design_rows(X, mean, scale), design_matrix(X, mean, scale))
+    expected = np.column_stack([standardize(X, mean, scale), np.ones(X.shape[0])])
+    np.testing.assert_array_equal(design_matrix(X, mean, scale), expected)

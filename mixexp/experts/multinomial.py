@@ -10,9 +10,8 @@ import numpy as np
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original
-from .._kernels import log_softmax_groups_rows, multinomial_proba_rows, multinomial_residual
+from .._kernels import log_softmax_groups_rows, multinomial_proba_rows, multinomial_residual, softmax_groups_rows
 from .._linalg import tdot, weighted_grams
-from .._predict import softmax_groups
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
 
@@ -146,8 +145,9 @@ class MultinomialExperts:
         """Each leaf's class probabilities, ``(n, n_leaves, n_classes)``.
 
         The exp of :meth:`leaf_log_proba` up to rounding, with numpy's vectorised exp;
-        probabilities below about 1e-308 may be 0 here.
+        probabilities below about 1e-307 are 0 here.
         """
         coef = params["coef"]
-        logits = np.ascontiguousarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
-        return softmax_groups(logits, coef.shape[1]).reshape(Xa.shape[0], *coef.shape[:2])
+        logits = self._logits(Xa, params)
+        proba = softmax_groups_rows(logits, coef.shape[1], np.empty_like(logits))
+        return proba.reshape(Xa.shape[0], *coef.shape[:2])

@@ -16,7 +16,7 @@ proximal (:mod:`mixexp._prox`).
 import numpy as np
 
 from .._design import rows_to_original
-from .._kernels import gate_residual_rows, log_softmax_groups_rows
+from .._kernels import gate_residual_rows, log_softmax_groups_rows, softmax_groups_rows
 from .._linalg import tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
@@ -71,6 +71,24 @@ class SoftmaxGate:
         out = np.empty_like(logits)
         log_softmax_groups_rows(logits, self.tree.branching, out)
         return out
+
+    def leaf_probabilities(self, Xa, params):
+        """The gate's probability of every leaf, ``(n, n_leaves)``: the products of the
+        softmaxes along each leaf's path (what the E-step without experts gives, with
+        one exponential per edge and no logs)."""
+        t = self.tree
+        coef = params["coef"]
+        logits = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
+        cond = softmax_groups_rows(logits, t.branching, np.empty_like(logits))
+        n = cond.shape[0]
+        level = cond[:, : t.branching]
+        start = 1  # first inner node of the next level
+        while start < t.n_inner:
+            width = level.shape[1]  # that level's inner nodes
+            edges = cond[:, start * t.branching : (start + width) * t.branching].reshape(n, width, t.branching)
+            level = (level[:, :, None] * edges).reshape(n, width * t.branching)
+            start += width
+        return level
 
     def gram_nodes(self, tree):
         """The nodes whose weighted Grams :meth:`stats` sums: the inner nodes below the root
