@@ -39,7 +39,7 @@ import warnings
 import numpy as np
 
 from ._kernels import tree_posteriors_rows
-from ._linalg import weighted_grams
+from ._linalg import column_sums, weighted_grams
 from ._parallel import Runner
 
 # A leaf or gate whose total weight falls below this fraction of the data's
@@ -175,7 +175,7 @@ class EMEngine:
             S["q"] = _weighted_sum(node_weight[:, 1:], log_gate) + _weighted_sum(
                 node_weight[:, t.n_inner :], logdens
             )
-        S["mass"] = node_weight.sum(axis=0)
+        S["mass"] = column_sums(node_weight)
         grams = self._shared_grams(design, Xg, node_weight, parts)
         if "gate" in parts:
             extra = () if rep is None else (rep,)

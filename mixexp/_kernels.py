@@ -256,12 +256,12 @@ def gram_block(Z, W, out):
 # are not finite are recomputed by the kernel itself, so the edge cases (every
 # child impossible, infinite logits) behave exactly as the kernel's.
 #
-# numpy's exp leaves its SIMD path for arguments below -708 (results that are
-# subnormal or 0, and -inf): 6 to 50 times slower per element.  Far leaves and
+# numpy's exp leaves its SIMD path for arguments from -708 down (results near
+# the subnormals, subnormal or 0, and -inf): 6 to 50 times slower per element.  Far leaves and
 # confident gates give such arguments in bulk, so they are raised to
 # ``_EXP_FLOOR`` first and the results at the floor (up to ``_EXP_TINY``, twice
 # it whatever the last bit of a SIMD exp) read as 0.
-_EXP_FLOOR = -708.0
+_EXP_FLOOR = -700.0
 _EXP_TINY = 2.0 * float(np.exp(_EXP_FLOOR))
 
 
@@ -433,7 +433,7 @@ def log_softmax_groups_rows(logits, group_size, out):
 def softmax_groups_rows(logits, group_size, out):
     """Softmax within consecutive groups of ``group_size`` columns, with numpy's
     vectorised exp: ``exp`` of :func:`log_softmax_groups`, probabilities below about
-    1e-307 being 0."""
+    1e-304 being 0."""
     n, m = logits.shape
     if group_size < 1 or m % group_size != 0 or out.shape != (n, m):
         raise ValueError("softmax_groups: array shapes do not match")

@@ -145,7 +145,7 @@ class MultinomialExperts:
         """Each leaf's class probabilities, ``(n, n_leaves, n_classes)``.
 
         The exp of :meth:`leaf_log_proba` up to rounding, with numpy's vectorised exp;
-        probabilities below about 1e-307 are 0 here.
+        probabilities below about 1e-304 are 0 here.
         """
         coef = params["coef"]
         logits = self._logits(Xa, params)

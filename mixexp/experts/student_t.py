@@ -34,7 +34,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import digamma, gammaln
 
-from .._linalg import solve_psd, tdot, weighted_grams
+from .._linalg import column_sums, solve_psd, tdot, weighted_grams
 from .gaussian import LinearGaussianExperts
 
 NU_MIN = 1e-2  # bounds of the degrees of freedom
@@ -112,7 +112,7 @@ class StudentTExperts(LinearGaussianExperts):
             "grams": weighted_grams(Xa, flat),  # (L * T, p, p)
             "xty": tdot(Xa, flat * np.tile(Y, n_leaves)),  # (p, L * T)
             "yty": np.einsum("nlt,nt->lt", WU, Y * Y),
-            "mass": W.sum(axis=0),
+            "mass": column_sums(W),
             "log_u_minus_u": np.einsum("nl,nlt->lt", W, np.log(u) - u),
         }
 

@@ -22,7 +22,7 @@ instead, which is not a maximiser).
 import numpy as np
 import scipy.sparse as sp
 
-from .._linalg import weighted_grams
+from .._linalg import column_sums, weighted_grams
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -114,7 +114,7 @@ class GaussianGate:
     def stats(self, Xa, log_gate, node_weight, params, grams=None):
         t = self.tree
         W = node_weight[:, t.n_inner :]
-        S = {"mass": node_weight.sum(axis=0)}
+        S = {"mass": column_sums(node_weight)}
         if self.covariance_type == "diag":
             X = np.asarray(Xa[:, :-1])
             S["sum_x"] = W.T @ X
