@@ -327,7 +327,11 @@ def tree_posteriors_rows(log_gate, leaf_logdens, branching, node_post, loglik):
     shift = np.empty((n, 2))
     _tree_joint(log_gate, leaf_logdens, b, A, shift)
     np.exp(A, out=A)
-    _tree_normalise(A, shift, b, node_post, loglik)
+    _tree_normalise(A, b, node_post, loglik)
+    with np.errstate(invalid="ignore"):  # rows with infinite terms: recomputed below
+        np.log(loglik, out=loglik)  # numpy's vectorised log, not one libm call per row
+        loglik += shift[:, 1]
+        loglik += shift[:, 0]
     bad = ~np.isfinite(loglik)
     if bad.any():  # every leaf impossible, or infinite terms: the kernel's own handling
         rows = np.flatnonzero(bad)
@@ -364,7 +368,8 @@ def _group_shift(logits, group_size, out):
     return finite
 
 
-@njit(nogil=True, cache=True)
+# reassociated sums vectorise (a row's sum in SIMD lanes, not one long chain)
+@njit(nogil=True, cache=True, fastmath={"reassoc"})
 def _group_sum(E, group_size, total, normalise):
     """``total`` (n, n_groups): the sum of ``E`` (from :func:`_exp_floored`, its
     entries at the floor set to 0) within each group of columns; with
@@ -375,13 +380,14 @@ def _group_sum(E, group_size, total, normalise):
             o = g * group_size
             s = 0.0
             for c in range(o, o + group_size):
-                if E[i, c] <= _EXP_TINY:
-                    E[i, c] = 0.0
-                s += E[i, c]
+                e = 0.0 if E[i, c] <= _EXP_TINY else E[i, c]  # NaN stays NaN
+                E[i, c] = e
+                s += e
             total[i, g] = s
             if normalise:
+                r = 1.0 / s
                 for c in range(o, o + group_size):
-                    E[i, c] /= s
+                    E[i, c] *= r
 
 
 @njit(nogil=True, cache=True)
@@ -544,25 +550,26 @@ def _tree_joint(log_gate, leaf_logdens, branching, A, shift):
         shift[i, 1] = mB + m
 
 
-@njit(nogil=True, cache=True)
-def _tree_normalise(E, shift, branching, node_post, loglik):
-    """Leaf posteriors from the exponentials ``E`` of :func:`_tree_joint`; an inner
-    node's posterior is the sum of its children's."""
+@njit(nogil=True, cache=True, fastmath={"reassoc"})
+def _tree_normalise(E, branching, node_post, total):
+    """Leaf posteriors from the exponentials ``E`` of :func:`_tree_joint`, and each
+    row's sum of them in ``total``; an inner node's posterior is the sum of its children's."""
     n, n_leaves = E.shape
     b = branching
     n_inner = node_post.shape[1] - n_leaves
     for i in range(n):
         s = 0.0
         for leaf in range(n_leaves):
-            if E[i, leaf] <= _EXP_TINY:
-                E[i, leaf] = 0.0
-            s += E[i, leaf]
+            e = 0.0 if E[i, leaf] <= _EXP_TINY else E[i, leaf]  # NaN stays NaN
+            E[i, leaf] = e
+            s += e
+        r = 1.0 / s
         for leaf in range(n_leaves):
-            node_post[i, n_inner + leaf] = E[i, leaf] / s
+            node_post[i, n_inner + leaf] = E[i, leaf] * r
         for j in range(n_inner - 1, -1, -1):
             t = 0.0
             for c in range(b):
                 t += node_post[i, j * b + 1 + c]
             node_post[i, j] = t
         node_post[i, 0] = 1.0
-        loglik[i] = shift[i, 0] + (shift[i, 1] + np.log(s))
+        total[i] = s

@@ -228,7 +228,7 @@ def _chunk_information(layout, params, Xg, Xe, target, sw):
                 H[eta, eta] = -np.sum(a * res**2) / (2.0 * v)
         else:
             k = layout.n_out
-            probs = np.exp(ctx.reshape(n, t.n_leaves, k)[:, leaf])
+            probs = ctx.reshape(n, t.n_leaves, k)[:, leaf]  # the experts' class probabilities
             H[block, block] = _softmax_block(probs, a, Xe)
             e = -probs[:, 1:]
             hit = target > 0

@@ -186,3 +186,23 @@ def test_chunked_em_equals_unchunked(kind, depth, b, gate):
         for part in ("gate", "experts"):
             for key, value in whole[part].items():
                 np.testing.assert_allclose(params[part][key], value, rtol=0, atol=1e-10, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "kind, depth, gate", [("gaussian", 2, "softmax"), ("multinomial", 2, "softmax"), ("gaussian", 1, "gaussian")]
+)
+def test_shared_grams_equal_each_components_own(kind, depth, gate):
+    """Gate and experts on one design take their Grams from one product per chunk;
+    the sums are those each computes on its own."""
+    X, y, sw = _data(kind)
+    engine, design, info, _ = _setup(kind, depth, 2, X, y, sw, gate=gate, chunk_rows=70)
+    assert engine._gram_nodes is not None  # the shared route is taken
+    post = np.random.RandomState(3).dirichlet(np.ones(2**depth), size=X.shape[0])
+    params = engine.fit_posteriors(post, design, engine.zero_params(design, info), 3)
+    shared = engine.pass_stats(params, design)
+    engine._gram_nodes = None
+    own = engine.pass_stats(params, design)
+    for part in ("gate", "experts"):
+        np.testing.assert_allclose(shared[part]["grams"], own[part]["grams"], rtol=1e-13, atol=1e-12)
+        for key in own[part]:
+            np.testing.assert_allclose(shared[part][key], own[part][key], rtol=1e-13, atol=1e-12)

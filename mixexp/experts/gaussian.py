@@ -170,12 +170,11 @@ class LinearGaussianExperts:
     def moments(self, Xa, params, info):
         """Each leaf's predictive mean and variance in the units of y, ``(n, n_leaves, n_targets)``."""
         n_leaves, n_targets = params["var"].shape
-        # on the 2-D (n, n_leaves * n_targets) array: numpy's loops over a last axis of
-        # length 1 (one target) are an order of magnitude slower
-        means = self._means(Xa, params)
-        means *= np.tile(info["scale"], n_leaves)
-        means += np.tile(info["mean"], n_leaves)
-        means = means.reshape(-1, n_leaves, n_targets)
+        # y's units folded into the coefficients (the design's last column is the
+        # intercept's ones): one product, no pass over the (n, n_leaves) means
+        coef = params["coef"] * info["scale"][None, :, None]
+        coef[:, :, -1] += info["mean"]
+        means = self._means(Xa, {"coef": coef}).reshape(-1, n_leaves, n_targets)
         var = np.broadcast_to(params["var"] * info["scale"] ** 2, means.shape)
         return means, var
 

@@ -102,6 +102,11 @@ class StudentTExperts(LinearGaussianExperts):
         resid2 = self._resid2(Xa, Y, params)  # (n, n_leaves, n_targets)
         return t_logdens(resid2, params["var"], params["nu"]).sum(axis=2), resid2
 
+    def gram_nodes(self, tree):
+        """None: the Grams of :meth:`stats` are weighted by the E-step's scale weights too,
+        not by the leaves' posteriors alone."""
+        return None
+
     def stats(self, Xa, Y, W, params, resid2):
         m, n_leaves = W.shape
         nu = params["nu"]
