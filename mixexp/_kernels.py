@@ -177,20 +177,17 @@ def gaussian_logdens(means, y, var, out):
 
 
 @njit(nogil=True, cache=True)
-def multinomial_logdens(logits, y_index, n_classes, log_proba, out):
-    """Each leaf's class log-probabilities and the one of the observed class.
-
-    logits : (n, n_leaves * n_classes); y_index : (n,) in [0, n_classes);
-    log_proba : (n, n_leaves * n_classes) output; out : (n, n_leaves) output.
-    """
+def _check_multinomial(logits, y_index, n_classes, per_class, out):
+    """The number of leaves of ``logits`` (n, n_leaves * n_classes); ValueError unless
+    ``per_class`` has its shape, ``out`` is (n, n_leaves) and every ``y_index`` is a class."""
     n = logits.shape[0]
     if n_classes < 1 or logits.shape[1] % n_classes != 0:
         raise ValueError("multinomial_logdens: logits do not hold whole leaves")
     n_leaves = logits.shape[1] // n_classes
     if (
         y_index.shape[0] != n
-        or log_proba.shape[0] != n
-        or log_proba.shape[1] != logits.shape[1]
+        or per_class.shape[0] != n
+        or per_class.shape[1] != logits.shape[1]
         or out.shape[0] != n
         or out.shape[1] != n_leaves
     ):
@@ -198,6 +195,18 @@ def multinomial_logdens(logits, y_index, n_classes, log_proba, out):
     for i in range(n):
         if y_index[i] < 0 or y_index[i] >= n_classes:
             raise ValueError("multinomial_logdens: class index out of range")
+    return n_leaves
+
+
+@njit(nogil=True, cache=True)
+def multinomial_logdens(logits, y_index, n_classes, log_proba, out):
+    """Each leaf's class log-probabilities and the one of the observed class.
+
+    logits : (n, n_leaves * n_classes); y_index : (n,) in [0, n_classes);
+    log_proba : (n, n_leaves * n_classes) output; out : (n, n_leaves) output.
+    """
+    n = logits.shape[0]
+    n_leaves = _check_multinomial(logits, y_index, n_classes, log_proba, out)
     for i in range(n):
         for leaf in range(n_leaves):
             o = leaf * n_classes
@@ -409,10 +418,14 @@ def _group_pick(A, y_index, group_size, log_total, out):
             out[i, g] = A[i, g * group_size + y_index[i]] - log_total[i, g]
 
 
-def _group_exponents(logits, group_size):
+def _group_exponents(logits, group_size, out):
     """Exponents whose softmax within groups is that of ``logits``: the logits themselves
     when they are small (:data:`_UNSHIFTED_LIMIT`), else shifted by each group's maximum;
-    None when some maximum is not finite (left to the kernels)."""
+    None when some maximum is not finite (left to the kernels).  ValueError unless the
+    groups divide the columns and ``out`` (the caller's output) has the shape of ``logits``."""
+    n, m = logits.shape
+    if group_size < 1 or m % group_size != 0 or out.shape != (n, m):
+        raise ValueError("softmax_groups: array shapes do not match")
     logits = np.ascontiguousarray(logits)
     if logits.size == 0 or (logits.max() < _UNSHIFTED_LIMIT and logits.min() > -_UNSHIFTED_LIMIT):
         return logits
@@ -423,9 +436,7 @@ def _group_exponents(logits, group_size):
 def log_softmax_groups_rows(logits, group_size, out):
     """:func:`log_softmax_groups` with numpy's vectorised exp and log."""
     n, m = logits.shape
-    if group_size < 1 or m % group_size != 0 or out.shape != (n, m):
-        raise ValueError("log_softmax_groups: array shapes do not match")
-    A = _group_exponents(logits, group_size)
+    A = _group_exponents(logits, group_size, out)
     if A is None:
         log_softmax_groups(logits, group_size, out)
         return out
@@ -441,9 +452,7 @@ def softmax_groups_rows(logits, group_size, out):
     vectorised exp: ``exp`` of :func:`log_softmax_groups`, probabilities below about
     1e-304 being 0."""
     n, m = logits.shape
-    if group_size < 1 or m % group_size != 0 or out.shape != (n, m):
-        raise ValueError("softmax_groups: array shapes do not match")
-    A = _group_exponents(logits, group_size)
+    A = _group_exponents(logits, group_size, out)
     if A is None:
         log_softmax_groups(logits, group_size, out)
         return np.exp(out, out=out)
@@ -463,14 +472,8 @@ def multinomial_proba_rows(logits, y_index, n_classes, proba, out):
     proba : (n, n_leaves * n_classes) output; out : (n, n_leaves) output.
     """
     n = logits.shape[0]
-    if n_classes < 1 or logits.shape[1] % n_classes != 0:
-        raise ValueError("multinomial_logdens: logits do not hold whole leaves")
-    n_leaves = logits.shape[1] // n_classes
-    if y_index.shape != (n,) or proba.shape != logits.shape or out.shape != (n, n_leaves):
-        raise ValueError("multinomial_logdens: array shapes do not match")
-    if n and (y_index.min() < 0 or y_index.max() >= n_classes):
-        raise ValueError("multinomial_logdens: class index out of range")
-    A = _group_exponents(logits, n_classes)
+    n_leaves = _check_multinomial(logits, y_index, n_classes, proba, out)
+    A = _group_exponents(logits, n_classes, proba)
     if A is None:
         log_proba = np.empty_like(logits)
         multinomial_logdens(logits, y_index, n_classes, log_proba, out)
