@@ -266,7 +266,7 @@ def gram_block(Z, W, out):
 # child impossible, infinite logits) behave exactly as the kernel's.
 #
 # numpy's exp leaves its SIMD path for arguments from -708 down (results near
-# the subnormals, subnormal or 0, and -inf): 6 to 50 times slower per element.  Far leaves and
+# the subnormals, subnormal or 0, and -inf): 4 to 50 times slower per element.  Far leaves and
 # confident gates give such arguments in bulk, so they are raised to
 # ``_EXP_FLOOR`` first and the results at the floor (up to ``_EXP_TINY``, twice
 # it whatever the last bit of a SIMD exp) read as 0.
