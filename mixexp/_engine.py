@@ -38,7 +38,7 @@ import warnings
 
 import numpy as np
 
-from ._kernels import tree_posteriors_rows
+from ._vectorised import tree_posteriors_rows
 from ._linalg import column_sums, weighted_grams
 from ._parallel import Runner
 

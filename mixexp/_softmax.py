@@ -26,7 +26,7 @@ safe steps (``t = 1``) from the same sums instead.
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from ._kernels import gate_residual_rows, log_softmax_groups_rows
+from ._vectorised import gate_residual_rows, log_softmax_groups_rows
 from ._linalg import tdot, weighted_grams
 from ._prox import l1_weights, softmax_prox_step
 

@@ -11,13 +11,15 @@ import pytest
 
 from mixexp._kernels import (
     gate_residual,
-    gate_residual_rows,
     log_softmax_groups,
-    log_softmax_groups_rows,
     multinomial_logdens,
-    multinomial_proba_rows,
     multinomial_residual,
     tree_posteriors,
+)
+from mixexp._vectorised import (
+    gate_residual_rows,
+    log_softmax_groups_rows,
+    multinomial_proba_rows,
     tree_posteriors_rows,
 )
 

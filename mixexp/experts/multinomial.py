@@ -10,7 +10,8 @@ import numpy as np
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original
-from .._kernels import log_softmax_groups_rows, multinomial_proba_rows, multinomial_residual, softmax_groups_rows
+from .._kernels import multinomial_residual
+from .._vectorised import log_softmax_groups_rows, multinomial_proba_rows, softmax_groups_rows
 from .._linalg import tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state

@@ -16,7 +16,7 @@ proximal (:mod:`mixexp._prox`).
 import numpy as np
 
 from .._design import rows_to_original
-from .._kernels import gate_residual_rows, log_softmax_groups_rows, softmax_groups_rows
+from .._vectorised import gate_residual_rows, log_softmax_groups_rows, softmax_groups_rows
 from .._linalg import tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
