@@ -13,7 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._design import design_matrix
-from ._exposure import check_exposure
+from ._exposure import check_exposure, offset_kwargs
 from ._kernels import tree_posteriors
 from ._parallel import runner
 from ._predict import chunk_design, gate_probabilities, map_rows
@@ -30,7 +30,8 @@ class RoutedRows:
     state : mixexp._fitted.FittedMixture
     design : mixexp._design.Design of the chunk's rows.
     top_k : int or None
-    offset : ndarray of shape (n,) or None, the log-exposures of the rows.
+    row_kwargs : dict of per-row arrays the experts' outputs take (``{"offset": ...}``
+        with exposures, see :func:`mixexp._exposure.offset_kwargs`; else empty).
 
     Attributes
     ----------
@@ -39,10 +40,10 @@ class RoutedRows:
     mask : ndarray of bool of the same shape, or None without ``top_k``.
     """
 
-    def __init__(self, state, design, top_k, offset):
+    def __init__(self, state, design, top_k, row_kwargs):
         self.state = state
         self.design = design
-        self.offset = offset
+        self.row_kwargs = row_kwargs
         self.gates, self.mask = route(gate_probabilities(state, design), top_k)
 
     def leaves(self, output, rows=None):
@@ -52,12 +53,11 @@ class RoutedRows:
         (``"moments"``, ``"leaf_log_proba"``, ...).  With ``top_k`` set, only the
         routed leaves' outputs (0 elsewhere).
         """
-        state, Xe, mask, offset = self.state, self.design.expert_X, self.mask, self.offset
+        state, Xe, mask, kwargs = self.state, self.design.expert_X, self.mask, self.row_kwargs
         if rows is not None:
             Xe = Xe[rows]
             mask = None if mask is None else mask[rows]
-            offset = None if offset is None else offset[rows]
-        kwargs = {} if offset is None else {"offset": offset}
+            kwargs = {key: value[rows] for key, value in kwargs.items()}
         method = getattr(state.experts, output)
         if mask is None:
             return method(Xe, state.params["experts"], state.info, **kwargs)
@@ -118,12 +118,12 @@ class InspectionMixin:
         """
         X, state = self._validated(X)
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
-        offset = check_exposure(exposure, X.shape[0], state.experts)
+        row_kwargs = offset_kwargs(exposure, X.shape[0], state.experts)
         top_k = self._top_k(state)
 
         def chunk(rows):
             design = chunk_design(state, X, rows)
-            return reduce(RoutedRows(state, design, top_k, None if offset is None else offset[rows]))
+            return reduce(RoutedRows(state, design, top_k, {key: value[rows] for key, value in row_kwargs.items()}))
 
         return map_rows(X.shape[0], chunk)
 

@@ -42,6 +42,12 @@ def _triangle_positions(q):
     return rows * q + cols, cols * q + rows
 
 
+def block_products(Xa, coef):
+    """Every row of coefficients of ``coef`` (B, k, p) applied to the rows of ``Xa`` (n, p):
+    ``(n, B * k)`` as a dense array, block-major (dense or sparse ``Xa``)."""
+    return np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
+
+
 def column_sums(A):
     """``A.sum(axis=0)`` of a dense 2-D array as one matrix-vector product: numpy's
     reduction down the rows of a narrow array is six times slower."""

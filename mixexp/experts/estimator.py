@@ -466,7 +466,3 @@ class EstimatorExperts:
     def leaf_log_proba(self, Xa, params, info):
         """Each leaf's class log-probabilities, ``(n, n_leaves, n_classes)``."""
         return self._predictions(Xa, params)
-
-    def leaf_proba(self, Xa, params, info):
-        """Each leaf's class probabilities, ``(n, n_leaves, n_classes)``."""
-        return np.exp(self._predictions(Xa, params))

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original, weighted_location_scale
 from .._kernels import gaussian_logdens
-from .._linalg import solve_psd, tdot, weighted_grams
+from .._linalg import block_products, solve_psd, tdot, weighted_grams
 from .._prox import elastic_net_penalty, elastic_net_solve, l1_weights
 
 
@@ -86,7 +86,7 @@ class LinearGaussianExperts:
 
     def _means(self, Xa, params):
         coef = params["coef"]
-        return np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
+        return block_products(Xa, coef)
 
     def scores(self, Xa, Y, params):
         out = np.empty((Xa.shape[0], params["coef"].shape[0]))

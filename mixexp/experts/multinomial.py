@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 from .._design import rows_to_original
 from .._kernels import multinomial_residual
 from .._vectorised import log_softmax_groups_rows, multinomial_proba_rows, softmax_groups_rows
-from .._linalg import tdot, weighted_grams
+from .._linalg import block_products, tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
 
@@ -69,17 +69,11 @@ class MultinomialExperts:
     def check_input(self, Xa):
         """Dense and sparse designs alike."""
 
-    @staticmethod
-    def _logits(Xa, params):
-        """Every leaf's class logits, ``(n, n_leaves * n_classes)``, leaf-major."""
-        coef = params["coef"]
-        return np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
-
     def scores(self, Xa, y_index, params):
         """Log-probability of the observed class under each leaf, and every class's
         probability (the context)."""
         coef = params["coef"]
-        logits = self._logits(Xa, params)
+        logits = block_products(Xa, coef)
         proba = np.empty_like(logits)
         out = np.empty((logits.shape[0], coef.shape[0]))
         multinomial_proba_rows(logits, y_index, coef.shape[1], proba, out)
@@ -121,7 +115,7 @@ class MultinomialExperts:
         """Each leaf's own view of the rows for an attention gate: its logits, centred over
         the classes (the identified part), ``(n, n_leaves, n_classes)``."""
         coef = params["coef"]
-        logits = self._logits(Xa, params).reshape(Xa.shape[0], *coef.shape[:2])
+        logits = block_products(Xa, coef).reshape(Xa.shape[0], *coef.shape[:2])
         return logits - logits.mean(axis=2, keepdims=True)
 
     def leaf_params(self, params, leaves):
@@ -137,7 +131,7 @@ class MultinomialExperts:
         """Each leaf's class log-probabilities, ``(n, n_leaves, n_classes)``."""
         coef = params["coef"]
         n_leaves, k, _ = coef.shape
-        logits = self._logits(Xa, params)
+        logits = block_products(Xa, coef)
         log_proba = np.empty_like(logits)
         log_softmax_groups_rows(logits, k, log_proba)
         return log_proba.reshape(Xa.shape[0], n_leaves, k)
@@ -149,6 +143,6 @@ class MultinomialExperts:
         probabilities below about 1e-304 are 0 here.
         """
         coef = params["coef"]
-        logits = self._logits(Xa, params)
+        logits = block_products(Xa, coef)
         proba = softmax_groups_rows(logits, coef.shape[1], np.empty_like(logits))
         return proba.reshape(Xa.shape[0], *coef.shape[:2])

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._design import rows_to_original
 from .._kernels import gate_residual
-from .._linalg import tdot, weighted_grams
+from .._linalg import block_products, tdot, weighted_grams
 from .._softmax import blocks_update, init_step_state
 from .penalties import GatePenalties, _squared_norms
 from .softmax import SoftmaxGate
@@ -83,7 +83,7 @@ class AttentionGate:
         n = Xa.shape[0]
         if coef.shape[1] != child.shape[2]:  # not fitted to these representations yet
             return np.zeros((n, t.n_inner * t.branching))
-        query = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T).reshape(n, t.n_inner, 1, -1)
+        query = block_products(Xa, coef).reshape(n, t.n_inner, 1, -1)
         child = child.reshape(n, t.n_inner, t.branching, -1)
         return np.sum(query * child, axis=3).reshape(n, -1)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._design import rows_to_original
 from .._vectorised import gate_residual_rows, log_softmax_groups_rows, softmax_groups_rows
-from .._linalg import tdot, weighted_grams
+from .._linalg import block_products, tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
 from .penalties import GatePenalties
@@ -66,8 +66,7 @@ class SoftmaxGate:
 
     def scores(self, Xa, params):
         """Log gate probabilities of every edge, ``(n, n_inner * branching)``."""
-        coef = params["coef"]
-        logits = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
+        logits = block_products(Xa, params["coef"])
         out = np.empty_like(logits)
         log_softmax_groups_rows(logits, self.tree.branching, out)
         return out
@@ -77,8 +76,7 @@ class SoftmaxGate:
         softmaxes along each leaf's path (what the E-step without experts gives, with
         one exponential per edge and no logs)."""
         t = self.tree
-        coef = params["coef"]
-        logits = np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
+        logits = block_products(Xa, params["coef"])
         cond = softmax_groups_rows(logits, t.branching, np.empty_like(logits))
         n = cond.shape[0]
         level = cond[:, : t.branching]
