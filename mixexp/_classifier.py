@@ -18,7 +18,7 @@ TINY_PROBA = 1e-250
 
 def _mixture_proba(chunk, log):
     """The mixture's class probabilities ``(n, n_classes)`` of the rows of ``chunk`` (a
-    :class:`~mixexp._inspection.RoutedRows`), as a tuple, with ``log`` followed by their logs.
+    :class:`~mixexp._predict.RoutedRows`), as a tuple, with ``log`` followed by their logs.
 
     Summed in probability space; rows where a class's probability is below
     :data:`TINY_PROBA` are summed in log space (``logsumexp``), where nothing underflows.

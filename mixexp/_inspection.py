@@ -16,53 +16,10 @@ from ._design import design_matrix
 from ._exposure import check_exposure, offset_kwargs
 from ._kernels import tree_posteriors
 from ._parallel import runner
-from ._predict import chunk_design, gate_probabilities, map_rows
-from ._routing import check_top_k, route, routed_leaf_outputs
+from ._predict import LinearMaps, RoutedRows, chunk_design, map_rows
+from ._routing import check_top_k
 from .inference import parameter_inference, summary_table
 from .selection import assignment_entropy
-
-
-class RoutedRows:
-    """A chunk of rows to predict: its design, its routed gates, its experts' outputs.
-
-    Parameters
-    ----------
-    state : mixexp._fitted.FittedMixture
-    design : mixexp._design.Design of the chunk's rows.
-    top_k : int or None
-    row_kwargs : dict of per-row arrays the experts' outputs take (``{"offset": ...}``
-        with exposures, see :func:`mixexp._exposure.offset_kwargs`; else empty).
-
-    Attributes
-    ----------
-    gates : ndarray of shape (n, n_leaves)
-        Gate probabilities; with ``top_k`` the routed ones, renormalised.
-    mask : ndarray of bool of the same shape, or None without ``top_k``.
-    """
-
-    def __init__(self, state, design, top_k, row_kwargs):
-        self.state = state
-        self.design = design
-        self.row_kwargs = row_kwargs
-        self.gates, self.mask = route(gate_probabilities(state, design), top_k)
-
-    def leaves(self, output, rows=None):
-        """Each leaf expert's ``output`` on the chunk (or its rows ``rows``), ``(n, L, ...)``.
-
-        ``output`` names the expert family's method ``(Xa, params, info, **offset)``
-        (``"moments"``, ``"leaf_log_proba"``, ...).  With ``top_k`` set, only the
-        routed leaves' outputs (0 elsewhere).
-        """
-        state, Xe, mask, kwargs = self.state, self.design.expert_X, self.mask, self.row_kwargs
-        if rows is not None:
-            Xe = Xe[rows]
-            mask = None if mask is None else mask[rows]
-            kwargs = {key: value[rows] for key, value in kwargs.items()}
-        method = getattr(state.experts, output)
-        if mask is None:
-            return method(Xe, state.params["experts"], state.info, **kwargs)
-        # only the routed experts, each on its rows
-        return routed_leaf_outputs(state.experts, method, Xe, state.params["experts"], state.info, mask, **kwargs)
 
 
 class InspectionMixin:
@@ -120,10 +77,11 @@ class InspectionMixin:
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
         row_kwargs = offset_kwargs(exposure, X.shape[0], state.experts)
         top_k = self._top_k(state)
+        linear = LinearMaps(state)
 
         def chunk(rows):
-            design = chunk_design(state, X, rows)
-            return reduce(RoutedRows(state, design, top_k, {key: value[rows] for key, value in row_kwargs.items()}))
+            kwargs = {key: value[rows] for key, value in row_kwargs.items()}
+            return reduce(RoutedRows(state, X[rows], top_k, kwargs, linear))
 
         return map_rows(X.shape[0], chunk)
 

@@ -5,6 +5,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, lstsq
+from scipy.linalg.blas import dgemm
 
 from ._kernels import gram_block
 
@@ -43,9 +44,27 @@ def _triangle_positions(q):
 
 
 def block_products(Xa, coef):
-    """Every row of coefficients of ``coef`` (B, k, p) applied to the rows of ``Xa`` (n, p):
-    ``(n, B * k)`` as a dense array, block-major (dense or sparse ``Xa``)."""
-    return np.asarray(Xa @ coef.reshape(-1, coef.shape[2]).T)
+    """Every row of coefficients of ``coef`` (B, k, p) or (m, p) applied to the rows of
+    ``Xa`` (n, p): ``(n, B * k)`` as a dense array, block-major (dense or sparse ``Xa``)."""
+    return np.asarray(Xa @ coef.reshape(-1, coef.shape[-1]).T)
+
+
+def affine_rows(X, coef_t, intercept):
+    """``X @ coef_t + intercept`` for rows ``X`` (n, d), ``coef_t`` (d, m), ``intercept`` (m,).
+
+    Dense float64 ``X``: the intercept is written first and BLAS adds the
+    product to it (numpy's broadcast add of a short row is a slow pass of its own).
+    """
+    if sp.issparse(X) or X.dtype != np.float64 or not X.flags.c_contiguous:
+        out = np.asarray(X @ coef_t)
+        out += intercept
+        return out
+    out = np.empty((X.shape[0], coef_t.shape[1]))
+    out[:] = intercept
+    if X.shape[0]:
+        # row-major arrays are the transposes of column-major ones: out.T += coef_t.T @ X.T
+        dgemm(1.0, coef_t.T, X.T, beta=1.0, c=out.T, overwrite_c=1)
+    return out
 
 
 def column_sums(A):

@@ -1,22 +1,38 @@
 """Prediction over chunks of rows.
 
-A prediction validates ``X`` once, then runs every chunk of rows on its own:
-the chunk's internal design, its gate probabilities and its experts' outputs,
+A prediction validates ``X`` once, then runs every chunk of rows on its own
+(:class:`RoutedRows`): its gate probabilities and its experts' outputs,
 reduced to per-row results that are written into the output.  The
 temporaries of a chunk (a few ``(rows, n_leaves)`` arrays) stay in cache,
 and the chunks run on the threads of :mod:`mixexp._parallel`.  Every row's
 result depends on that row alone, so it does not depend on the chunking.
+
+Components that are linear in the internal design (the softmax gate, Gaussian
+and multinomial experts) start from products ``design @ rows.T``.  Their
+coefficient rows are folded into the raw features once per prediction
+(:class:`LinearMaps`), so a chunk's products are one GEMM on its raw rows:
+the standardised chunk is not formed and the gate and the experts share the
+pass over ``X``.  Other components get the chunk's internal design.
 """
+
+from functools import cached_property
 
 import numpy as np
 
-from ._design import design_matrix
+from ._design import design_matrix, rows_to_original
+from ._linalg import affine_rows
 from ._parallel import Runner, chunk_slices, runner
+from ._routing import route, routed_leaf_outputs
 
 # Rows per chunk of a prediction (measured at 10^6 rows, 2 cores: 4096 to 16384
 # rows are within a few percent of each other; smaller chunks pay per-call overhead,
 # larger ones leave the cache)
 PREDICT_CHUNK_ROWS = 8192
+
+# Largest |mean / scale| of a feature for which the standardisation is folded into
+# the coefficients: ``x @ (c / s) - (m / s) @ c`` loses about log10(1 + |m / s|)
+# digits to cancellation that ``((x - m) / s) @ c`` does not, 4 at this bound.
+RAW_MAX_OFFSET = 1e4
 
 
 def map_rows(n_rows, func, chunk_rows=PREDICT_CHUNK_ROWS):
@@ -60,3 +76,111 @@ def gate_probabilities(state, design):
     if hasattr(gate, "leaf_probabilities"):
         return gate.leaf_probabilities(design.gate_X, state.params["gate"])
     return state.engine(Runner(1)).e_step(state.params, design, experts=False)[0]
+
+
+class LinearMaps:
+    """The linear components of a fitted mixture, folded into the raw features.
+
+    A gate with ``linear_rows(params)`` (and ``leaf_probabilities_from_logits``)
+    or an expert family with ``linear_rows(params, info)`` (and
+    ``<output>_from_products`` for its outputs) starts its predictions from the
+    products of the internal design ``[(x - mean) / scale, 1]`` with those rows
+    of coefficients.  Folded into raw features once (:func:`rows_to_original`),
+    the products of a chunk are ``X @ coef.T + intercept``: one GEMM for every
+    linear component together.  A component stays with the internal design
+    when a feature's ``|mean / scale|`` exceeds :data:`RAW_MAX_OFFSET` or the
+    folded coefficients overflow.
+
+    Parameters
+    ----------
+    state : mixexp._fitted.FittedMixture
+    """
+
+    def __init__(self, state):
+        maps = []
+        if hasattr(state.gate, "linear_rows"):
+            maps.append(("gate", state.gate.linear_rows(state.params["gate"]), state.coordinates("gate")))
+        if hasattr(state.experts, "linear_rows"):
+            rows = state.experts.linear_rows(state.params["experts"], state.info)
+            maps.append(("experts", rows, state.coordinates("experts")))
+        coefs, intercepts, self.parts = [], [], {}
+        start = 0
+        for name, rows, coords in maps:
+            with np.errstate(all="ignore"):
+                offset = np.max(np.abs(coords.mean / coords.scale), initial=0.0)
+                coef, intercept = rows_to_original(rows, coords)
+            if not (offset <= RAW_MAX_OFFSET and np.isfinite(coef).all() and np.isfinite(intercept).all()):
+                continue
+            coefs.append(coef)
+            intercepts.append(intercept)
+            self.parts[name] = slice(start, start + coef.shape[0])
+            start += coef.shape[0]
+        if self.parts:
+            self.coef_t = np.ascontiguousarray(np.vstack(coefs).T)
+            self.intercept = np.concatenate(intercepts)
+
+    def products(self, X):
+        """``{component: (n, m) products}`` of the raw rows ``X`` (validated)."""
+        if not self.parts:
+            return {}
+        Z = affine_rows(X, self.coef_t, self.intercept)
+        return {name: Z[:, cols] for name, cols in self.parts.items()}
+
+
+class RoutedRows:
+    """A chunk of rows to predict: its routed gates and its experts' outputs.
+
+    Parameters
+    ----------
+    state : mixexp._fitted.FittedMixture
+    X : validated raw rows of the chunk (dense, or sparse for a model fitted on sparse data).
+    top_k : int or None
+    row_kwargs : dict of per-row arrays the experts' outputs take (``{"offset": ...}``
+        with exposures, see :func:`mixexp._exposure.offset_kwargs`; else empty).
+    linear : LinearMaps or None
+
+    Attributes
+    ----------
+    gates : ndarray of shape (n, n_leaves)
+        Gate probabilities; with ``top_k`` the routed ones, renormalised.
+    mask : ndarray of bool of the same shape, or None without ``top_k``.
+    """
+
+    def __init__(self, state, X, top_k, row_kwargs, linear=None):
+        self.state = state
+        self.X = X
+        self.row_kwargs = row_kwargs
+        self.products = linear.products(X) if linear is not None else {}
+        if "gate" in self.products:
+            gates = state.gate.leaf_probabilities_from_logits(self.products["gate"])
+        else:
+            gates = gate_probabilities(state, self.design)
+        self.gates, self.mask = route(gates, top_k)
+
+    @cached_property
+    def design(self):
+        """The chunk's internal design (formed only for components that need it)."""
+        return chunk_design(self.state, self.X, slice(None))
+
+    def leaves(self, output, rows=None):
+        """Each leaf expert's ``output`` on the chunk (or its rows ``rows``), ``(n, L, ...)``.
+
+        ``output`` names the expert family's method ``(Xa, params, info, **offset)``
+        (``"moments"``, ``"leaf_log_proba"``, ...).  With ``top_k`` set, only the
+        routed leaves' outputs (0 elsewhere).
+        """
+        state, mask, kwargs = self.state, self.mask, self.row_kwargs
+        params = state.params["experts"]
+        from_products = getattr(state.experts, output + "_from_products", None)
+        if rows is None and mask is None and from_products is not None and "experts" in self.products:
+            return from_products(self.products["experts"], params, state.info, **kwargs)
+        Xe = self.design.expert_X
+        if rows is not None:
+            Xe = Xe[rows]
+            mask = None if mask is None else mask[rows]
+            kwargs = {key: value[rows] for key, value in kwargs.items()}
+        method = getattr(state.experts, output)
+        if mask is None:
+            return method(Xe, params, state.info, **kwargs)
+        # only the routed experts, each on its rows
+        return routed_leaf_outputs(state.experts, method, Xe, params, state.info, mask, **kwargs)

@@ -14,7 +14,7 @@ from ._routing import route
 from .experts import target_tags
 
 def _mixture_moments(chunk, return_std):
-    """The mixture's mean of the rows of ``chunk`` (a :class:`~mixexp._inspection.RoutedRows`),
+    """The mixture's mean of the rows of ``chunk`` (a :class:`~mixexp._predict.RoutedRows`),
     ``(n, n_targets)``, and with ``return_std`` its standard deviation, as a tuple."""
     means, var = chunk.leaves("moments")
     gates = chunk.gates

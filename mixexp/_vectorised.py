@@ -175,29 +175,36 @@ def _group_pick(A, y_index, group_size, log_total, out):
 
 
 def _group_exponents(logits, group_size, out):
-    """Exponents whose softmax within groups is that of ``logits``: the logits themselves
-    when they are small (:data:`_UNSHIFTED_LIMIT`), else shifted by each group's maximum;
-    None when some maximum is not finite (left to the kernels).  ValueError unless the
-    groups divide the columns and ``out`` (the caller's output) has the shape of ``logits``."""
+    """Exponents whose softmax within groups is that of ``logits``, and whether they are
+    the logits themselves: so when the logits are small (:data:`_UNSHIFTED_LIMIT`), else
+    they are shifted by each group's maximum; ``(None, False)`` when some maximum is not
+    finite (left to the kernels).  ValueError unless the groups divide the columns and
+    ``out`` (the caller's output) has the shape of ``logits``."""
     n, m = logits.shape
     if group_size < 1 or m % group_size != 0 or out.shape != (n, m):
         raise ValueError("softmax_groups: array shapes do not match")
     logits = np.ascontiguousarray(logits)
     if logits.size == 0 or (logits.max() < _UNSHIFTED_LIMIT and logits.min() > -_UNSHIFTED_LIMIT):
-        return logits
+        return logits, True
     A = np.empty_like(logits)
-    return A if _group_shift(logits, group_size, A) else None
+    return (A, False) if _group_shift(logits, group_size, A) else (None, False)
+
+
+def _group_exp(A, unshifted, out):
+    """``exp(A)`` into ``out``; shifted exponents go through :func:`_exp_floored`
+    (unshifted ones are above -200: exp has no slow path there and nothing is tiny)."""
+    return np.exp(A, out=out) if unshifted else _exp_floored(A, out)
 
 
 def log_softmax_groups_rows(logits, group_size, out):
     """:func:`log_softmax_groups` with numpy's vectorised exp and log."""
     n, m = logits.shape
-    A = _group_exponents(logits, group_size, out)
+    A, unshifted = _group_exponents(logits, group_size, out)
     if A is None:
         log_softmax_groups(logits, group_size, out)
         return out
     total = np.empty((n, m // group_size))
-    _group_sum(_exp_floored(A, np.empty_like(A)), group_size, total, False)
+    _group_sum(_group_exp(A, unshifted, np.empty_like(A)), group_size, total, False)
     np.log(total, out=total)
     _group_subtract(A, group_size, total, out)
     return out
@@ -208,12 +215,16 @@ def softmax_groups_rows(logits, group_size, out):
     vectorised exp: ``exp`` of :func:`log_softmax_groups`, probabilities below about
     1e-304 being 0."""
     n, m = logits.shape
-    A = _group_exponents(logits, group_size, out)
+    A, unshifted = _group_exponents(logits, group_size, out)
     if A is None:
         log_softmax_groups(logits, group_size, out)
         return np.exp(out, out=out)
-    _exp_floored(A, out)
-    _group_sum(out, group_size, np.empty((n, m // group_size)), True)
+    _group_exp(A, unshifted, out)
+    if unshifted and group_size == m:
+        # one group per row (a flat gate): BLAS sums the rows, half the numba pass's time
+        out /= (out @ np.ones(m))[:, None]
+    else:
+        _group_sum(out, group_size, np.empty((n, m // group_size)), True)
     return out
 
 
@@ -229,13 +240,13 @@ def multinomial_proba_rows(logits, y_index, n_classes, proba, out):
     """
     n = logits.shape[0]
     n_leaves = check_multinomial(logits, y_index, n_classes, proba, out)
-    A = _group_exponents(logits, n_classes, proba)
+    A, unshifted = _group_exponents(logits, n_classes, proba)
     if A is None:
         log_proba = np.empty_like(logits)
         multinomial_logdens(logits, y_index, n_classes, log_proba, out)
         np.exp(log_proba, out=proba)
         return proba, out
-    _exp_floored(A, proba)
+    _group_exp(A, unshifted, proba)
     total = np.empty((n, n_leaves))
     _group_sum(proba, n_classes, total, True)
     np.log(total, out=total)

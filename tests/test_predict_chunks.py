@@ -11,7 +11,7 @@ from mixexp import (
     MixtureOfExpertsRegressor,
 )
 from mixexp._design import design_matrix, standardize
-from mixexp._predict import PREDICT_CHUNK_ROWS
+from mixexp._predict import PREDICT_CHUNK_ROWS, RAW_MAX_OFFSET, LinearMaps
 from mixexp._routing import route, routed_leaf_outputs
 
 # 2 full chunks and a partial one (threads), and fewer rows than a chunk (serial)
@@ -81,6 +81,22 @@ def test_regressor_predict_equals_whole_array(name, n):
     _close(model.predict(X), ref_mean)
     _close(mean, ref_mean)
     _close(std, ref_std)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("offset", [1e3, 1e7])
+def test_raw_feature_products_and_their_bound(offset):
+    """Far from 0 in units of their spread, features go through the standardised design
+    (beyond RAW_MAX_OFFSET); below it the products on raw rows agree to about 1e-12."""
+    X, y = _data(2 * PREDICT_CHUNK_ROWS + 37)
+    X[:, 2] += offset * X[:, 2].std()
+    model = MixtureOfExpertsRegressor(n_experts=4, max_iter=5, random_state=0).fit(X[:500], y[:500])
+    parts = LinearMaps(model._fitted).parts
+    assert sorted(parts) == ([] if offset > RAW_MAX_OFFSET else ["experts", "gate"])
+    mean, std = model.predict(X, return_std=True)
+    ref_mean, ref_std = _whole_predict(model, X)
+    _close(mean, ref_mean, rtol=1e-11)
+    _close(std, ref_std, rtol=1e-11)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

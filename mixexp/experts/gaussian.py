@@ -167,14 +167,24 @@ class LinearGaussianExperts:
             "noise_variance_": params["var"] * ys**2,
         }
 
-    def moments(self, Xa, params, info):
-        """Each leaf's predictive mean and variance in the units of y, ``(n, n_leaves, n_targets)``."""
-        n_leaves, n_targets = params["var"].shape
+    def linear_rows(self, params, info):
+        """The rows of coefficients whose products with the design are the leaves' means in
+        the units of y, ``(n_leaves * n_targets, n_params)`` (:meth:`moments_from_products`
+        takes the products)."""
         # y's units folded into the coefficients (the design's last column is the
         # intercept's ones): one product, no pass over the (n, n_leaves) means
         coef = params["coef"] * info["scale"][None, :, None]
         coef[:, :, -1] += info["mean"]
-        means = self._means(Xa, {"coef": coef}).reshape(-1, n_leaves, n_targets)
+        return coef.reshape(-1, coef.shape[2])
+
+    def moments(self, Xa, params, info):
+        """Each leaf's predictive mean and variance in the units of y, ``(n, n_leaves, n_targets)``."""
+        return self.moments_from_products(block_products(Xa, self.linear_rows(params, info)), params, info)
+
+    def moments_from_products(self, P, params, info):
+        """:meth:`moments` from the products ``design @ linear_rows(params, info).T``."""
+        n_leaves, n_targets = params["var"].shape
+        means = P.reshape(-1, n_leaves, n_targets)
         var = np.broadcast_to(params["var"] * info["scale"] ** 2, means.shape)
         return means, var
 

@@ -136,13 +136,21 @@ class MultinomialExperts:
         log_softmax_groups_rows(logits, k, log_proba)
         return log_proba.reshape(Xa.shape[0], n_leaves, k)
 
+    def linear_rows(self, params, info):
+        """The rows of coefficients whose products with the design are the leaves' logits,
+        ``(n_leaves * n_classes, n_params)`` (:meth:`leaf_proba_from_products` takes them)."""
+        return params["coef"].reshape(-1, params["coef"].shape[2])
+
     def leaf_proba(self, Xa, params, info):
         """Each leaf's class probabilities, ``(n, n_leaves, n_classes)``.
 
         The exp of :meth:`leaf_log_proba` up to rounding, with numpy's vectorised exp;
         probabilities below about 1e-304 are 0 here.
         """
-        coef = params["coef"]
-        logits = block_products(Xa, coef)
-        proba = softmax_groups_rows(logits, coef.shape[1], np.empty_like(logits))
-        return proba.reshape(Xa.shape[0], *coef.shape[:2])
+        return self.leaf_proba_from_products(block_products(Xa, params["coef"]), params, info)
+
+    def leaf_proba_from_products(self, logits, params, info):
+        """:meth:`leaf_proba` from the logits ``design @ linear_rows(params, info).T``."""
+        n_leaves, n_classes, _ = params["coef"].shape
+        proba = softmax_groups_rows(logits, n_classes, np.empty_like(logits))
+        return proba.reshape(logits.shape[0], n_leaves, n_classes)

@@ -152,18 +152,19 @@ class StudentTExperts(LinearGaussianExperts):
         attrs["nu_"] = params["nu"].copy()
         return attrs
 
-    def moments(self, Xa, params, info):
-        """Each leaf's location and variance in the units of y, ``(n, n_leaves, n_targets)``.
+    def moments_from_products(self, P, params, info):
+        """Each leaf's location and variance in the units of y, ``(n, n_leaves, n_targets)``,
+        from the products ``design @ linear_rows(params, info).T`` (the locations).
 
         The variance is ``sigma^2 nu / (nu - 2)``, infinite where ``nu <= 2``.
         """
         n_leaves, n_targets = params["var"].shape
-        means = self._means(Xa, params).reshape(-1, n_leaves, n_targets)
+        means = P.reshape(-1, n_leaves, n_targets)
         nu = params["nu"]
         with np.errstate(divide="ignore"):
             factor = np.where(nu > 2.0, nu / np.maximum(nu - 2.0, 1e-300), np.inf)
         var = np.broadcast_to(params["var"] * info["scale"] ** 2 * factor, means.shape)
-        return means * info["scale"] + info["mean"], var
+        return means, var
 
     def sample(self, Xa, params, info, leaf, rs):
         """Draws ``(n, n_draws, n_targets)`` from the leaves ``leaf`` (n, n_draws)."""

@@ -71,12 +71,20 @@ class SoftmaxGate:
         log_softmax_groups_rows(logits, self.tree.branching, out)
         return out
 
+    def linear_rows(self, params):
+        """The rows of coefficients whose products with the design are the logits,
+        ``(n_inner * branching, n_params)`` (:meth:`leaf_probabilities_from_logits` takes the products)."""
+        return params["coef"].reshape(-1, params["coef"].shape[2])
+
     def leaf_probabilities(self, Xa, params):
         """The gate's probability of every leaf, ``(n, n_leaves)``: the products of the
         softmaxes along each leaf's path (what the E-step without experts gives, with
         one exponential per edge and no logs)."""
+        return self.leaf_probabilities_from_logits(block_products(Xa, params["coef"]))
+
+    def leaf_probabilities_from_logits(self, logits):
+        """:meth:`leaf_probabilities` from the logits ``design @ linear_rows(params).T``."""
         t = self.tree
-        logits = block_products(Xa, params["coef"])
         cond = softmax_groups_rows(logits, t.branching, np.empty_like(logits))
         n = cond.shape[0]
         level = cond[:, : t.branching]
