@@ -20,6 +20,7 @@ from mixexp._vectorised import (
     gate_residual_rows,
     log_softmax_groups_rows,
     multinomial_proba_rows,
+    path_softmax_rows,
     softmax_groups_rows,
     tree_posteriors_rows,
 )
@@ -156,6 +157,31 @@ def test_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale)
         np.testing.assert_allclose(out, np.exp(expected), rtol=1e-12, atol=1e-300)
     if not edge:
         np.testing.assert_allclose(out.reshape(200, n_groups, group_size).sum(axis=2), 1.0)
+
+
+@pytest.mark.parametrize("depth,b", [(2, 2), (3, 2), (2, 3)])
+def test_path_softmax_rows_is_the_product_of_the_gates_on_each_path(depth, b):
+    from mixexp._tree import Tree
+    from mixexp.gates.softmax import _paths
+
+    tree = Tree(depth, b)
+    rng = np.random.default_rng(depth * 10 + b)
+    logits = 30.0 * rng.standard_normal((300, tree.n_inner * b))
+    cond = np.exp(_log_gates_of(logits, b))
+    expected = np.ones((300, tree.n_leaves))
+    for leaf in range(tree.n_leaves):  # walk up from the leaf, one gate per edge
+        node = tree.n_inner + leaf
+        while node > 0:
+            expected[:, leaf] *= cond[:, node - 1]
+            node = (node - 1) // b
+    np.testing.assert_allclose(path_softmax_rows(logits, b, *_paths(tree)), expected, rtol=1e-12, atol=1e-300)
+    assert path_softmax_rows(10.0 * logits, b, *_paths(tree)) is None  # beyond the unshifted route
+
+
+def _log_gates_of(logits, b):
+    out = np.empty_like(logits)
+    log_softmax_groups(logits, b, out)
+    return out
 
 
 @pytest.mark.parametrize("scale", [3.0, 300.0])  # within and beyond the unshifted route
