@@ -124,7 +124,10 @@ def test_tree_posteriors_rows_rejects_shapes_that_do_not_match():
 @pytest.mark.parametrize("group_size,n_groups", [(2, 7), (3, 16), (16, 1), (1, 4)])
 @pytest.mark.parametrize("edge", [False, True])
 @pytest.mark.parametrize("scale", [4.0, 400.0])  # within and beyond the unshifted route
-def test_log_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale):
+@pytest.mark.parametrize("log", [True, False])
+def test_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale, log):
+    """Log-probabilities and probabilities; one group per row (16, 1) takes the BLAS
+    route of softmax_groups_rows on the unshifted logits."""
     rng = np.random.default_rng(group_size)
     logits = scale * rng.standard_normal((200, group_size * n_groups))
     if edge:
@@ -133,30 +136,15 @@ def test_log_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, sc
     out = np.full_like(logits, np.nan)
     with np.errstate(all="ignore"):
         log_softmax_groups(logits, group_size, expected)
-        log_softmax_groups_rows(logits, group_size, out)
-    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12 * scale)
+        if log:
+            log_softmax_groups_rows(logits, group_size, out)
+            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12 * scale)
+        else:
+            softmax_groups_rows(logits, group_size, out)
+            np.testing.assert_allclose(out, np.exp(expected), rtol=1e-12, atol=1e-300)
     if not edge:  # normalised within every group
-        sums = np.exp(out).reshape(200, n_groups, group_size).sum(axis=2)
-        np.testing.assert_allclose(sums, 1.0)
-
-
-@pytest.mark.parametrize("group_size,n_groups", [(2, 7), (3, 16), (16, 1), (1, 4)])
-@pytest.mark.parametrize("edge", [False, True])
-@pytest.mark.parametrize("scale", [4.0, 400.0])  # within and beyond the unshifted route
-def test_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale):
-    """One group per row (16, 1) takes the BLAS route on the unshifted logits."""
-    rng = np.random.default_rng(group_size)
-    logits = scale * rng.standard_normal((200, group_size * n_groups))
-    if edge:
-        logits = _with_edge_rows(logits, rng)
-    expected = np.empty_like(logits)
-    out = np.full_like(logits, np.nan)
-    with np.errstate(all="ignore"):
-        log_softmax_groups(logits, group_size, expected)
-        softmax_groups_rows(logits, group_size, out)
-        np.testing.assert_allclose(out, np.exp(expected), rtol=1e-12, atol=1e-300)
-    if not edge:
-        np.testing.assert_allclose(out.reshape(200, n_groups, group_size).sum(axis=2), 1.0)
+        proba = np.exp(out) if log else out
+        np.testing.assert_allclose(proba.reshape(200, n_groups, group_size).sum(axis=2), 1.0)
 
 
 @pytest.mark.parametrize("depth,b", [(2, 2), (3, 2), (2, 3)])
