@@ -273,7 +273,7 @@ def test_pandas_and_float32():
     model = MixtureOfExpertsRegressor(random_state=0).fit(frame, pd.Series(y))
     np.testing.assert_array_equal(model.feature_names_in_, ["a", "b", "c"])
     m32 = MixtureOfExpertsRegressor(random_state=0).fit(X.astype(np.float32), y.astype(np.float32))
-    np.testing.assert_allclose(m32.predict(X), model.predict(X), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(m32.predict(X), model.predict(frame), rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.parametrize("make", ALL)
