@@ -98,11 +98,13 @@ def design_matrix(X, mean, scale):
 
 
 def take_rows(target, rows):
-    """Rows of a target that is an array, a tuple of arrays, or None."""
+    """Rows of a target that is an array, a tuple or a dict of arrays, or None."""
     if target is None:
         return None
     if isinstance(target, tuple):
         return tuple(t[rows] for t in target)
+    if isinstance(target, dict):
+        return {key: value[rows] for key, value in target.items()}
     return target[rows]
 
 

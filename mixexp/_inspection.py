@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._design import design_matrix
+from ._design import design_matrix, take_rows
 from ._exposure import check_exposure, offset_kwargs
 from ._kernels import tree_posteriors
 from ._parallel import runner
@@ -66,22 +66,22 @@ class InspectionMixin:
         with runner(design.n_rows) as run:
             return state.engine(run).e_step(state.params, design, experts), design, state
 
-    def _routed_rows(self, X, reduce, exposure=None):
+    def _routed_rows(self, X, reduce, exposure=None, routed=True):
         """``reduce(chunk)`` of every chunk of rows of ``X``, gathered into whole arrays.
 
-        ``chunk`` is a :class:`RoutedRows`: the chunk's design, routed gate
-        probabilities and its experts' outputs.  ``reduce`` returns a tuple of
-        arrays with one entry per row of the chunk (see :func:`mixexp._predict.map_rows`).
+        ``chunk`` is a :class:`RoutedRows`: the chunk's routed gate probabilities
+        (``routed=False``: all of them, whatever ``top_k``) and its experts'
+        outputs.  ``reduce`` returns a tuple of arrays with one entry per row of
+        the chunk (see :func:`mixexp._predict.map_rows`).
         """
         X, state = self._validated(X)
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
         row_kwargs = offset_kwargs(exposure, X.shape[0], state.experts)
-        top_k = self._top_k(state)
+        top_k = self._top_k(state) if routed else None
         linear = LinearMaps(state)
 
         def chunk(rows):
-            kwargs = {key: value[rows] for key, value in row_kwargs.items()}
-            return reduce(RoutedRows(state, X[rows], top_k, kwargs, linear))
+            return reduce(RoutedRows(state, X[rows], top_k, take_rows(row_kwargs, rows), linear))
 
         return map_rows(X.shape[0], chunk)
 
@@ -98,7 +98,7 @@ class InspectionMixin:
         gates : ndarray of shape (n_samples, n_experts)
             Rows sum to 1.
         """
-        return self._e_step(X, experts=False)[0][0]
+        return self._routed_rows(X, lambda chunk: (chunk.gates,), routed=False)[0]
 
     def predict_node_gates(self, X):
         """Each inner node's gate probabilities over its children.

@@ -19,7 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ._design import design_matrix, rows_to_original
+from ._design import design_matrix, rows_to_original, take_rows
 from ._linalg import affine_rows
 from ._parallel import Runner, chunk_slices, runner
 from ._routing import route, routed_leaf_outputs
@@ -178,7 +178,7 @@ class RoutedRows:
         if rows is not None:
             Xe = Xe[rows]
             mask = None if mask is None else mask[rows]
-            kwargs = {key: value[rows] for key, value in kwargs.items()}
+            kwargs = take_rows(kwargs, rows)
         method = getattr(state.experts, output)
         if mask is None:
             return method(Xe, params, state.info, **kwargs)

@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from ._design import take_rows
+
 
 def check_top_k(top_k, n_leaves):
     """``top_k`` as an int in ``[1, n_leaves]`` or None; ValueError otherwise."""
@@ -64,7 +66,7 @@ def routed_leaf_outputs(experts, method, Xa, params, info, mask, **row_arrays):
         rows = np.flatnonzero(mask[:, leaf])
         if rows.size == 0:
             continue
-        kwargs = {key: value[rows] for key, value in row_arrays.items()}
+        kwargs = take_rows(row_arrays, rows)
         out = method(Xa[rows], experts.leaf_params(params, [leaf]), info, **kwargs)
         parts = out if isinstance(out, tuple) else (out,)
         if result is None:

@@ -84,6 +84,17 @@ def test_regressor_predict_equals_whole_array(name, n):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", sorted(REGRESSORS))
+def test_predict_gate_equals_the_e_step(name):
+    """predict_gate runs in chunks and is never routed (top_k models give every gate)."""
+    X, y = _data(N_ROWS[0])
+    model = REGRESSORS[name]().fit(X[:500], y[:500])
+    design, state = model._design(X)
+    expected = state.engine().e_step(state.params, design, experts=False)[0]
+    _close(model.predict_gate(X), expected)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("offset", [1e3, 1e7])
 def test_raw_feature_products_and_their_bound(offset):
     """Far from 0 in units of their spread, features go through the standardised design
