@@ -15,6 +15,7 @@ from mixexp import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegres
 from mixexp._kernels import add_squares_interleaved, diag_squares
 from mixexp._parallel import Runner
 from mixexp._tree import Tree
+from mixexp._vectorised import gaussian_leaf_softmax, tree_posteriors_rows
 from mixexp.gates.gaussian import _BLOCK_ROWS, GaussianGate
 
 from test_predict_chunks import _close, _whole_predict
@@ -99,6 +100,8 @@ def test_squares_kernels_check_shapes():
         diag_squares(Z, np.ones((7, 2)), np.ones((7, 2)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="shapes"):
         diag_squares(Z, np.ones((3, 2)), np.ones((3, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="shapes"):
+        gaussian_leaf_softmax(np.ones((4, 3)), np.zeros(3), np.zeros(2), np.empty((4, 3)))
     out = np.zeros((4, 3))
     add_squares_interleaved(np.arange(24.0).reshape(4, 6), 3, out)
     np.testing.assert_array_equal(out[1], [6.0**2 + 9.0**2, 7.0**2 + 10.0**2, 8.0**2 + 11.0**2])
@@ -135,6 +138,22 @@ def test_leaf_probabilities_are_the_product_of_node_gates(covariance_type, depth
     got = gate.leaf_probabilities(Xa, params)
     np.testing.assert_allclose(got, _node_gate_product(gate, params, Xa[:, :-1]), rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-13)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_leaf_probabilities_of_overflowing_rows_are_the_e_step_s(depth):
+    """Rows whose squared norms overflow (every density 0) take the E-step's own handling."""
+    rng = np.random.default_rng(3)
+    gate, params = _random_gate(rng, 3, "full", depth=depth, branching=2, log_eig=(-1, 1))
+    Xa = _design(rng, 6, 3)
+    Xa[0, 0], Xa[1, :3] = 1e200, 1e160
+    got = gate.leaf_probabilities(Xa, params)
+    t = gate.tree
+    node_post = np.empty((6, t.n_nodes))
+    tree_posteriors_rows(gate.scores(Xa, params), np.zeros((6, t.n_leaves)), 2, node_post, np.empty(6))
+    assert np.all(np.isinf(gate.log_densities(Xa[:2], params)))
+    np.testing.assert_allclose(got, node_post[:, t.n_inner :], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got[:2], 1.0 / t.n_leaves)
 
 
 def _far_rows(model, X, rng, n=50):

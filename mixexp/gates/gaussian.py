@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from .._kernels import add_squares_interleaved, diag_squares
 from .._linalg import column_sums, weighted_grams
-from .._vectorised import softmax_groups_rows, tree_posteriors_rows
+from .._vectorised import gaussian_leaf_softmax, tree_posteriors_rows
 
 _LOG_2PI = np.log(2.0 * np.pi)
 # Rows per product in log_densities: the products (512 x 16 leaves x 4 columns)
@@ -54,6 +54,11 @@ def _stacks(means, prec_chol):
         W[-1] = shift[:, a:b].T
         stacks.append(W.reshape(d + 1 - a, -1))
     return stacks
+
+
+def _log_constants(params):
+    """``log N`` less ``-|z|^2 / 2`` of every leaf: ``-d/2 log(2 pi) + log |Q_l|``."""
+    return params["log_det"] - 0.5 * params["means"].shape[1] * _LOG_2PI
 
 
 def _path_log_weights(log_weights, branching):
@@ -128,32 +133,35 @@ class GaussianGate:
 
     def log_densities(self, Xa, params):
         """``log N(x; m_l, S_l)`` of every leaf, ``(n, n_leaves)``, for internal design
-        rows ``Xa`` (the gate's features and a last column of ones).
+        rows ``Xa`` (the gate's features and a last column of ones)."""
+        out = self._squared_norms(Xa, params)
+        out *= -0.5
+        out += _log_constants(params)
+        return out
 
-        Full covariances: ``z = Q_l^T (x - m_l)`` with ``S_l^-1 = Q_l Q_l^T``, ``Q_l``
-        lower triangular, for all leaves at once: products of a few columns of
-        ``Xa`` (a column of ``z`` needs the features from its own on, and the ones
-        that carry the mean) with the leaves' stacked factors, on blocks of rows
-        that stay in cache (:func:`_stacks`).
+    def _squared_norms(self, Xa, params):
+        """``|z|^2`` of every row and leaf, ``z = Q_l^T (x - m_l)``, ``S_l^-1 = Q_l Q_l^T``.
+
+        Full covariances (``Q_l`` lower triangular): all leaves at once, in
+        products of a few columns of ``Xa`` (a column of ``z`` needs the features
+        from its own on, and the ones that carry the mean) with the leaves'
+        stacked factors (:func:`_stacks`), on blocks of rows that stay in cache.
         """
-        means, log_det = params["means"], params["log_det"]
+        means = params["means"]
         n, d = Xa.shape[0], means.shape[1]
-        const = log_det - 0.5 * d * _LOG_2PI
         Xa = np.ascontiguousarray(Xa)
         if self.covariance_type == "diag":
             out = np.empty((n, means.shape[0]))
             diag_squares(Xa, np.ascontiguousarray(means.T), np.ascontiguousarray(params["prec_chol"].T), out)
-        else:
-            out = np.zeros((n, means.shape[0]))
-            stacks = params["stacks"]
-            buffers = [np.empty((_BLOCK_ROWS, W.shape[1])) for W in stacks]
-            for start in range(0, n, _BLOCK_ROWS):
-                rows = slice(start, min(start + _BLOCK_ROWS, n))
-                for W, buffer in zip(stacks, buffers):
-                    Z = np.matmul(Xa[rows, d + 1 - W.shape[0] :], W, out=buffer[: rows.stop - start])
-                    add_squares_interleaved(Z, means.shape[0], out[rows])
-        out *= -0.5
-        out += const
+            return out
+        out = np.zeros((n, means.shape[0]))
+        stacks = params["stacks"]
+        buffers = [np.empty((_BLOCK_ROWS, W.shape[1])) for W in stacks]
+        for start in range(0, n, _BLOCK_ROWS):
+            rows = slice(start, min(start + _BLOCK_ROWS, n))
+            for W, buffer in zip(stacks, buffers):
+                Z = np.matmul(Xa[rows, d + 1 - W.shape[0] :], W, out=buffer[: rows.stop - start])
+                add_squares_interleaved(Z, means.shape[0], out[rows])
         return out
 
     def leaf_probabilities(self, Xa, params):
@@ -162,19 +170,14 @@ class GaussianGate:
         The product of the node gates ``a_jc p_c(x) / p_j(x)`` along a leaf's path
         telescopes to ``(prod of a on the path) N(x; m_l, S_l) / p_root(x)``: a
         softmax over the leaves of the path's log weights plus the log density
-        (what the E-step without experts gives).  The log densities are shifted
-        by their row maximum first, so far rows keep the weights exact.
+        (what the E-step without experts gives; :func:`gaussian_leaf_softmax`).
         """
         t = self.tree
-        logdens = self.log_densities(Xa, params)
-        top = logdens.max(axis=1, keepdims=True)
-        A = logdens
-        A -= top
-        A += _path_log_weights(params["log_weights"], t.branching)
-        out = softmax_groups_rows(A, t.n_leaves, np.empty_like(A))
-        bad = ~np.isfinite(top[:, 0])
-        if bad.any():  # every density 0 or not a number: the E-step's own handling
-            rows = np.flatnonzero(bad)
+        sq_norms = self._squared_norms(Xa, params)
+        path = _path_log_weights(params["log_weights"], t.branching)
+        out = np.empty_like(sq_norms)
+        rows = gaussian_leaf_softmax(sq_norms, _log_constants(params), path, out)
+        if rows.size:  # every density 0 or not a number: the E-step's own handling
             node_post = np.empty((rows.size, t.n_nodes))
             log_gate = self.scores(Xa[rows], params)
             tree_posteriors_rows(log_gate, np.zeros((rows.size, t.n_leaves)), t.branching, node_post, np.empty(rows.size))
