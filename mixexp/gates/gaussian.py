@@ -27,23 +27,18 @@ from .._linalg import column_sums, weighted_grams
 from .._vectorised import gaussian_leaf_softmax, tree_posteriors_rows
 
 _LOG_2PI = np.log(2.0 * np.pi)
-# Rows per product in log_densities: the products (512 x 16 leaves x 4 columns)
-# stay in the core's cache (measured at d = 20, K = 16: 256 to 1024 rows within a
-# few percent; the whole 4096-row chunk at once is 1.6 times slower)
+# Rows and columns of z per stacked product (measured at d = 20, K = 16, one core,
+# under load): 256 to 1024 rows and 3 to 5 columns within 10%; whole 8192-row
+# chunks, or all columns in one product (twice the flops, on the zeros of Q), 1.4-1.7x slower
 _BLOCK_ROWS = 512
-# Columns of z per stacked product: 3 to 5 within a few percent at d = 20, K = 16
-# (one product of all columns: 1.4 times slower, twice the flops on the zeros of Q)
 _STACK_COLUMNS = 4
 
 
 def _stacks(means, prec_chol):
-    """The stacked factors of the full-covariance log densities.
-
-    Columns ``a`` to ``b`` of every leaf's ``z = Q^T x - Q^T m`` depend on the
-    features from ``a`` on (``Q`` lower triangular) and on the ones of the design
-    (the means' term): one ``(d + 1 - a, (b - a) * n_leaves)`` matrix per group of
-    ``_STACK_COLUMNS`` columns, its columns leaf-interleaved (``(j - a) * n_leaves + l``).
-    """
+    """The stacked factors of the full-covariance log densities: columns ``a`` to ``b``
+    of every leaf's ``z = Q^T x - Q^T m`` need the features from ``a`` on (``Q`` lower
+    triangular) and the design's ones (the means' term), in one ``(d + 1 - a, (b - a) *
+    n_leaves)`` matrix per group of columns, leaf-interleaved (``(j - a) * n_leaves + l``)."""
     n_leaves, d = means.shape
     shift = -np.einsum("li,lij->lj", means, prec_chol)  # -m^T Q of each leaf
     stacks = []
@@ -62,8 +57,7 @@ def _log_constants(params):
 
 
 def _path_log_weights(log_weights, branching):
-    """The sum of the log weights on every leaf's path, ``(n_leaves,)``
-    (nodes in breadth-first order: node ``c``'s edge weight is ``log_weights.flat[c - 1]``)."""
+    """The sum of the log weights on every leaf's path, ``(n_leaves,)``."""
     edges = log_weights.reshape(-1)
     upper = np.zeros(edges.size + 1)
     for node in range(1, upper.size):
@@ -140,26 +134,20 @@ class GaussianGate:
         return out
 
     def _squared_norms(self, Xa, params):
-        """``|z|^2`` of every row and leaf, ``z = Q_l^T (x - m_l)``, ``S_l^-1 = Q_l Q_l^T``.
-
-        Full covariances (``Q_l`` lower triangular): all leaves at once, in
-        products of a few columns of ``Xa`` (a column of ``z`` needs the features
-        from its own on, and the ones that carry the mean) with the leaves'
-        stacked factors (:func:`_stacks`), on blocks of rows that stay in cache.
-        """
+        """``|z|^2`` of every row and leaf, ``z = Q_l^T (x - m_l)``, ``S_l^-1 = Q_l Q_l^T``;
+        full covariances: all leaves at once, in products of the last columns of ``Xa``
+        with the stacked factors of :func:`_stacks`, on blocks of rows that stay in cache."""
         means = params["means"]
         n, d = Xa.shape[0], means.shape[1]
         Xa = np.ascontiguousarray(Xa)
+        out = np.zeros((n, means.shape[0]))
         if self.covariance_type == "diag":
-            out = np.empty((n, means.shape[0]))
             diag_squares(Xa, np.ascontiguousarray(means.T), np.ascontiguousarray(params["prec_chol"].T), out)
             return out
-        out = np.zeros((n, means.shape[0]))
-        stacks = params["stacks"]
-        buffers = [np.empty((_BLOCK_ROWS, W.shape[1])) for W in stacks]
+        buffers = [np.empty((_BLOCK_ROWS, W.shape[1])) for W in params["stacks"]]
         for start in range(0, n, _BLOCK_ROWS):
             rows = slice(start, min(start + _BLOCK_ROWS, n))
-            for W, buffer in zip(stacks, buffers):
+            for W, buffer in zip(params["stacks"], buffers):
                 Z = np.matmul(Xa[rows, d + 1 - W.shape[0] :], W, out=buffer[: rows.stop - start])
                 add_squares_interleaved(Z, means.shape[0], out[rows])
         return out
@@ -178,10 +166,9 @@ class GaussianGate:
         out = np.empty_like(sq_norms)
         rows = gaussian_leaf_softmax(sq_norms, _log_constants(params), path, out)
         if rows.size:  # every density 0 or not a number: the E-step's own handling
-            node_post = np.empty((rows.size, t.n_nodes))
-            log_gate = self.scores(Xa[rows], params)
-            tree_posteriors_rows(log_gate, np.zeros((rows.size, t.n_leaves)), t.branching, node_post, np.empty(rows.size))
-            out[rows] = node_post[:, t.n_inner :]
+            post, size = np.empty((rows.size, t.n_nodes)), rows.size
+            tree_posteriors_rows(self.scores(Xa[rows], params), np.zeros((size, t.n_leaves)), t.branching, post, np.empty(size))
+            out[rows] = post[:, t.n_inner :]
         return out
 
     def scores(self, Xa, params):
