@@ -166,8 +166,8 @@ class GaussianGate:
         out = np.empty_like(sq_norms)
         rows = gaussian_leaf_softmax(sq_norms, _log_constants(params), path, out)
         if rows.size:  # every density 0 or not a number: the E-step's own handling
-            post, size = np.empty((rows.size, t.n_nodes)), rows.size
-            tree_posteriors_rows(self.scores(Xa[rows], params), np.zeros((size, t.n_leaves)), t.branching, post, np.empty(size))
+            post, zeros = np.empty((rows.size, t.n_nodes)), np.zeros((rows.size, t.n_leaves))
+            tree_posteriors_rows(self.scores(Xa[rows], params), zeros, t.branching, post, np.empty(rows.size))
             out[rows] = post[:, t.n_inner :]
         return out
 
