@@ -281,3 +281,46 @@ def gram_block(Z, W, out):
         else:
             total += np.dot(np.ascontiguousarray(Q[:, :r]), W[start:stop])
     out += total.T
+
+
+# -- Gaussian gate: squared norms of whitened rows ------------------------------
+# Reassociated sums vectorise over the leaves (contiguous in both kernels).
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def add_squares_interleaved(Z, n_leaves, out):
+    """``out[i, k] += sum_j Z[i, j * n_leaves + k] ** 2``: squared norms of the leaves'
+    whitened rows from one stacked product whose columns interleave the leaves.
+
+    Z : (n, m * n_leaves); out : (n, n_leaves).
+    """
+    n, m = Z.shape
+    K = n_leaves
+    if K < 1 or m % K != 0 or out.shape[0] != n or out.shape[1] != K:
+        raise ValueError("add_squares_interleaved: array shapes do not match")
+    for i in range(n):
+        for j in range(m // K):
+            for k in range(K):
+                z = Z[i, j * K + k]
+                out[i, k] += z * z
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def diag_squares(X, means_t, prec_t, out):
+    """``out[i, k] = sum_j ((X[i, j] - means_t[j, k]) * prec_t[j, k]) ** 2`` over the
+    first ``d`` columns of ``X``: squared norms of whitened rows, diagonal covariances.
+
+    X : (n, >= d); means_t, prec_t : (d, n_leaves); out : (n, n_leaves).
+    """
+    n = X.shape[0]
+    d, K = means_t.shape
+    if X.shape[1] < d or prec_t.shape[0] != d or prec_t.shape[1] != K or out.shape[0] != n or out.shape[1] != K:
+        raise ValueError("diag_squares: array shapes do not match")
+    for i in range(n):
+        for k in range(K):
+            out[i, k] = 0.0
+        for j in range(d):
+            x = X[i, j]
+            for k in range(K):
+                z = (x - means_t[j, k]) * prec_t[j, k]
+                out[i, k] += z * z

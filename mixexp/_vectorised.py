@@ -340,3 +340,49 @@ def _tree_normalise(E, branching, node_post, total):
             node_post[i, j] = t
         node_post[i, 0] = 1.0
         total[i] = s
+
+
+# -- Gaussian gate: leaf probabilities from squared whitened norms ------------------
+
+
+@njit(nogil=True, cache=True)
+def _gaussian_leaf_exponents(sq_norms, const, path, out, top):
+    """``out``: the exponents of :func:`gaussian_leaf_softmax`, floored at ``_EXP_FLOOR``;
+    ``top``: each row's maximum log density plus the maximum exponent before the
+    second shift (not finite when that row needs the E-step's own handling)."""
+    n, K = sq_norms.shape
+    for i in range(n):
+        m = -np.inf
+        for k in range(K):
+            v = const[k] - 0.5 * sq_norms[i, k]
+            out[i, k] = v
+            m = max(m, v)
+        m2 = -np.inf
+        for k in range(K):
+            v = (out[i, k] - m) + path[k]
+            out[i, k] = v
+            m2 = max(m2, v)
+        for k in range(K):
+            out[i, k] = max(out[i, k] - m2, _EXP_FLOOR)
+        top[i] = m + m2
+
+
+def gaussian_leaf_softmax(sq_norms, const, path, out):
+    """Softmax over the leaves of ``path + const - sq_norms / 2`` (path log weights plus
+    log densities) into ``out``, with numpy's vectorised exp; returns the rows whose
+    terms are not finite (left to the caller).
+
+    The log densities are shifted by their row maximum before the path weights
+    are added, and the sum by its own maximum, as :func:`_tree_joint` orders the
+    E-step's sums: far rows (log densities of -1e13) keep the weights exact.
+
+    sq_norms : (n, n_leaves); const, path : (n_leaves,); out : (n, n_leaves).
+    """
+    n, K = sq_norms.shape
+    if const.shape != (K,) or path.shape != (K,) or out.shape != (n, K):
+        raise ValueError("gaussian_leaf_softmax: array shapes do not match")
+    top = np.empty(n)
+    _gaussian_leaf_exponents(np.ascontiguousarray(sq_norms), const, path, out, top)
+    np.exp(out, out=out)
+    _group_sum(out, K, np.empty((n, 1)), True)
+    return np.flatnonzero(~np.isfinite(top))

@@ -150,7 +150,7 @@ def test_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale,
 @pytest.mark.parametrize("depth,b", [(2, 2), (3, 2), (2, 3)])
 def test_path_softmax_rows_is_the_product_of_the_gates_on_each_path(depth, b):
     from mixexp._tree import Tree
-    from mixexp.gates.softmax import _paths
+    from mixexp._tree import leaf_paths as _paths
 
     tree = Tree(depth, b)
     rng = np.random.default_rng(depth * 10 + b)

@@ -13,24 +13,15 @@ that step, which then still never decreases the penalised objective.  With
 proximal (:mod:`mixexp._prox`).
 """
 
-from functools import lru_cache
-
 import numpy as np
 
 from .._design import rows_to_original
 from .._vectorised import gate_residual_rows, log_softmax_groups_rows, path_softmax_rows, softmax_groups_rows
 from .._linalg import block_products, tdot, weighted_grams
+from .._tree import leaf_paths
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
 from .penalties import GatePenalties
-
-
-@lru_cache(maxsize=16)
-def _paths(tree):
-    """The edges ``(n_edges, n_leaves)`` and the inner nodes ``(n_inner, n_leaves)`` on
-    each leaf's path (edge ``e`` leads into node ``e + 1``)."""
-    below = tree.leaf_to_subtree.T  # (n_nodes, n_leaves): leaf under node
-    return np.ascontiguousarray(below[1:]), np.ascontiguousarray(below[: tree.n_inner])
 
 
 class SoftmaxGate:
@@ -96,7 +87,7 @@ class SoftmaxGate:
         """:meth:`leaf_probabilities` from the logits ``design @ linear_rows(params).T``."""
         t = self.tree
         if t.n_inner > 1:  # path sums of log gates, when the logits allow (see path_softmax_rows)
-            proba = path_softmax_rows(logits, t.branching, *_paths(t))
+            proba = path_softmax_rows(logits, t.branching, *leaf_paths(t))
             if proba is not None:
                 return proba
         cond = softmax_groups_rows(logits, t.branching, np.empty_like(logits))
