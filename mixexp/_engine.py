@@ -158,7 +158,10 @@ class EMEngine:
         t = self.tree
         Xg, Xe, target, sw = design.rows(s)
         log_gate, rep = self.gate_scores(Xg, Xe, params)
-        logdens, ctx = self.experts.scores(Xe, target, params["experts"])
+        # with fixed posteriors, experts that do not move need no densities (fit_posteriors
+        # keeps their part of the expected log-likelihood from an earlier pass)
+        experts_scored = post is None or "experts" in parts
+        logdens, ctx = self.experts.scores(Xe, target, params["experts"]) if experts_scored else (None, None)
         S = {}
         if post is None:
             node_post = np.empty((Xg.shape[0], t.n_nodes))
@@ -171,10 +174,11 @@ class EMEngine:
                 node_weight = self._leaf_to_subtree[post[s]] * sw[:, None]
             else:
                 node_weight = (post[s] @ self._leaf_to_subtree) * sw[:, None]
-            # the expected complete-data log-likelihood, which a fixed-posterior M-step increases
-            S["q"] = _weighted_sum(node_weight[:, 1:], log_gate) + _weighted_sum(
-                node_weight[:, t.n_inner :], logdens
-            )
+            # the expected complete-data log-likelihood, which a fixed-posterior M-step
+            # increases: the gate's and the experts' parts
+            S["q_gate"] = _weighted_sum(node_weight[:, 1:], log_gate)
+            if experts_scored:
+                S["q_experts"] = _weighted_sum(node_weight[:, t.n_inner :], logdens)
         S["mass"] = column_sums(node_weight)
         grams = self._shared_grams(design, Xg, node_weight, parts)
         if "gate" in parts:
@@ -271,21 +275,33 @@ class EMEngine:
         total = self.total_weight(design)
         C = self.constant_stats(design)
         S = self.pass_stats(params, design, post)
-        Q = S["q"] - self.penalty(params, S)
-        # after the first step only the components that iterate need their sums
+        # after the first step only the components that iterate need their sums; the
+        # experts' part of Q stays that of the first step's update when they do not iterate
         iterative = tuple(
             name for name in ("gate", "experts") if not getattr(self, name).closed_form
         )
+        q_experts = None
+
+        def objective(params, S):
+            return S["q_gate"] + S.get("q_experts", q_experts) - self.penalty(params, S)
+
+        Q = objective(params, S)
         for step in range(n_steps):
             if step > 0 and not iterative:
                 break
+            # the first step's pass also scores the experts (their stats come along)
+            parts = iterative if step > 0 or "experts" in iterative else iterative + ("experts",)
             new, extrapolated = self.update(S, C, params, total)
-            S_new = self.pass_stats(new, design, post, iterative)
-            Q_new = S_new["q"] - self.penalty(new, S_new)
+            S_new = self.pass_stats(new, design, post, parts)
+            Q_new = objective(new, S_new)
             if extrapolated and not Q_new >= Q:
                 new, _ = self.update(S, C, params, total, safe=True)
-                S_new = self.pass_stats(new, design, post, iterative)
-                Q_new = S_new["q"] - self.penalty(new, S_new)
+                S_new = self.pass_stats(new, design, post, parts)
+                Q_new = objective(new, S_new)
+            if step == 0 and "experts" not in iterative:
+                # the experts keep these parameters from now on: their part of Q too
+                q_experts = S_new["q_experts"]
+                S_new = {key: value for key, value in S_new.items() if key != "experts"}
             gain = Q_new - Q
             params, S, Q = new, S_new, Q_new
             if step > 0 and not gain > tol * max(1.0, abs(Q)):
