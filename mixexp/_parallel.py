@@ -133,3 +133,21 @@ def runner(n_rows, chunk_rows=CHUNK_ROWS):
 def chunk_slices(n_rows, chunk_rows=CHUNK_ROWS):
     """Consecutive ``slice`` objects of ``chunk_rows`` rows covering ``n_rows``."""
     return [slice(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]
+
+
+def balanced_chunk_slices(n_rows, chunk_rows=CHUNK_ROWS):
+    """Consecutive ``slice`` objects covering ``n_rows``: one chunk, or an even number
+    of chunks of equal size (give or take a row), each of at most ``1.5 * chunk_rows``
+    rows (an odd number of ``chunk_rows`` chunks becomes one fewer).
+
+    Two threads then get the same number of rows, and small passes have fewer
+    chunks: 10,000 rows as 4096 + 4096 + 1808 kept one thread busy for 5904 of them
+    and the pass for three chunks' fixed costs, as 2 x 5000 for 5000 and two.
+    """
+    n_chunks = -(-n_rows // chunk_rows)
+    if n_chunks == 0:
+        return []
+    if n_chunks > 1 and n_chunks % 2:
+        n_chunks -= 1
+    bounds = [i * n_rows // n_chunks for i in range(n_chunks + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
