@@ -35,6 +35,7 @@ next pass fell, the engine takes the safe steps from the same sums instead.
 
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -109,6 +110,7 @@ class EMEngine:
         self._leaf_to_subtree = tree.leaf_to_subtree
         self.frozen_leaves = set()  # leaves kept unchanged by some update of the last run
         self._gram_nodes = _shared_gram_nodes(tree, gate, experts)
+        self._constant = None  # (weak reference to a design, its constant sums)
 
     # -- parameters -------------------------------------------------------
     def zero_params(self, design, info):
@@ -142,10 +144,19 @@ class EMEngine:
         return total
 
     def constant_stats(self, design):
-        """Row sums that do not depend on the parameters (e.g. the root gate's Gram)."""
-        return self._sum(
+        """Row sums that do not depend on the parameters (e.g. the root gate's Gram).
+
+        Summed once per design: the starts' fits and runs and the final run all use
+        them (eleven passes of a default fit).  Callers must not modify them.
+        """
+        cached = self._constant
+        if cached is not None and cached[0]() is design:
+            return cached[1]
+        C = self._sum(
             self._map(lambda s: self.gate.constant_stats(design.gate_X[s], design.sw[s]), design)
         )
+        self._constant = (weakref.ref(design), C)
+        return C
 
     def gate_scores(self, Xg, Xe, params):
         """The gate's log terms of the rows, and the experts' representations when it uses them."""
