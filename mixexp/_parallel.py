@@ -69,20 +69,23 @@ def openmp_threads(n_threads):
 
 
 class Runner:
-    """Maps a function over chunks of rows on ``n_threads`` threads.
+    """Maps a function over chunks of rows on ``n_threads`` threads: the calling
+    thread and ``n_threads - 1`` workers.
 
     Results come back in chunk order whatever the number of threads.
     """
 
     def __init__(self, n_threads):
         self.n_threads = n_threads
-        self._pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+        self._pool = ThreadPoolExecutor(n_threads - 1) if n_threads > 1 else None
 
     def map(self, func, chunks):
         """``func(chunk)`` for every chunk, yielded in chunk order.
 
-        At most one task per thread waits beyond the one being consumed, so
-        the results held at once (e.g. every chunk's row sums) do not grow
+        Every ``n_threads``-th chunk runs on the calling thread, which would
+        otherwise only wait (a pass of two chunks hands one to a worker, not
+        two).  At most one task per thread waits beyond the one being consumed,
+        so the results held at once (e.g. every chunk's row sums) do not grow
         with the number of chunks.
         """
         chunks = list(chunks)
@@ -90,12 +93,21 @@ class Runner:
             yield from map(func, chunks)
             return
         ahead = self.n_threads + 1
-        pending = deque(self._pool.submit(func, c) for c in chunks[:ahead])
-        for c in chunks[ahead:]:
-            yield pending.popleft().result()
-            pending.append(self._pool.submit(func, c))
+        pending = deque()  # (chunk, its future, or None for the calling thread)
+        queued = 0
+
+        def queue():
+            nonlocal queued
+            while queued < len(chunks) and len(pending) < ahead:
+                c = chunks[queued]
+                pending.append((c, None if queued % self.n_threads == 0 else self._pool.submit(func, c)))
+                queued += 1
+
+        queue()
         while pending:
-            yield pending.popleft().result()
+            c, future = pending.popleft()
+            queue()
+            yield func(c) if future is None else future.result()
 
     def close(self):
         if self._pool is not None:
