@@ -150,7 +150,7 @@ def chunk_slices(n_rows, chunk_rows=CHUNK_ROWS):
 def balanced_chunk_slices(n_rows, chunk_rows=CHUNK_ROWS):
     """Consecutive ``slice`` objects covering ``n_rows``: one chunk, or an even number
     of chunks of equal size (give or take a row), each of at most ``1.5 * chunk_rows``
-    rows (an odd number of ``chunk_rows`` chunks becomes one fewer).
+    rows, rounded up (an odd number of ``chunk_rows`` chunks becomes one fewer).
 
     Two threads then get the same number of rows, and small passes have fewer
     chunks: 10,000 rows as 4096 + 4096 + 1808 kept one thread busy for 5904 of them
