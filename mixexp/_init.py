@@ -46,12 +46,8 @@ MAX_GROUPINGS = 300
 _GROUPING_STEPS = 30
 INIT_STEPS = 10  # softmax M-steps (bound steps) fitted to the initial responsibilities
 # k-means runs on at most this many rows (drawn at random); every row then goes
-# to its nearest centre, chunk by chunk: the start needs no copy of all of X.
-# Lloyd's iterations on 10,000 rows cost 20 ms of a 0.4 s default fit (three
-# k-means starts); on 4096 rows 7.5 ms, and the default fits on eight datasets of
-# 5,000-40,000 rows ended as close to their best of 15 fits as with 20,000
-# (benchmarks/kmeans_rows.py)
-KMEANS_MAX_ROWS = 4096
+# to its nearest centre, chunk by chunk: the start needs no copy of all of X
+KMEANS_MAX_ROWS = 20000
 SHORT_RUNS = 5  # short EM runs of "short_em"
 SHORT_TOL = 1e-3  # their tolerance (gain in nats per sample per iteration)
 SHORT_MAX_ITER = 50
