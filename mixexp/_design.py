@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from ._parallel import CHUNK_ROWS, chunk_slices
+from ._parallel import CHUNK_ROWS, balanced_chunk_slices, chunk_slices
 
 
 def weighted_location_scale(A, sw, center=True):
@@ -124,7 +124,7 @@ class Design:
     Xa : ndarray or sparse matrix of shape (n, p), last column all ones.
     target : whatever the experts consume (array or tuple of arrays), or None.
     sw : ndarray of shape (n,), sample weights.
-    chunk_rows : int, rows per chunk.
+    chunk_rows : int, most rows per chunk (:func:`mixexp._parallel.balanced_chunk_slices`).
     gate_columns, expert_columns : index arrays or None
         The features the gate and the experts see (None: all); each also
         sees the column of ones.
@@ -161,7 +161,7 @@ class Design:
         return sp.issparse(self.Xa)
 
     def chunks(self):
-        return chunk_slices(self.n_rows, self.chunk_rows)
+        return balanced_chunk_slices(self.n_rows, self.chunk_rows)
 
     def rows(self, s):
         """``(gate_X, expert_X, target, sw)`` of the rows ``s``."""

@@ -35,6 +35,7 @@ next pass fell, the engine takes the safe steps from the same sums instead.
 
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -109,6 +110,7 @@ class EMEngine:
         self._leaf_to_subtree = tree.leaf_to_subtree
         self.frozen_leaves = set()  # leaves kept unchanged by some update of the last run
         self._gram_nodes = _shared_gram_nodes(tree, gate, experts)
+        self._constant = None  # (weak reference to a design, its constant sums)
 
     # -- parameters -------------------------------------------------------
     def zero_params(self, design, info):
@@ -142,10 +144,19 @@ class EMEngine:
         return total
 
     def constant_stats(self, design):
-        """Row sums that do not depend on the parameters (e.g. the root gate's Gram)."""
-        return self._sum(
+        """Row sums that do not depend on the parameters (e.g. the root gate's Gram).
+
+        Summed once per design: the starts' fits and runs and the final run all use
+        them (eleven passes of a default fit).  Callers must not modify them.
+        """
+        cached = self._constant
+        if cached is not None and cached[0]() is design:
+            return cached[1]
+        C = self._sum(
             self._map(lambda s: self.gate.constant_stats(design.gate_X[s], design.sw[s]), design)
         )
+        self._constant = (weakref.ref(design), C)
+        return C
 
     def gate_scores(self, Xg, Xe, params):
         """The gate's log terms of the rows, and the experts' representations when it uses them."""
@@ -158,7 +169,10 @@ class EMEngine:
         t = self.tree
         Xg, Xe, target, sw = design.rows(s)
         log_gate, rep = self.gate_scores(Xg, Xe, params)
-        logdens, ctx = self.experts.scores(Xe, target, params["experts"])
+        # with fixed posteriors, experts that do not move need no densities (fit_posteriors
+        # keeps their part of the expected log-likelihood from an earlier pass)
+        experts_scored = post is None or "experts" in parts
+        logdens, ctx = self.experts.scores(Xe, target, params["experts"]) if experts_scored else (None, None)
         S = {}
         if post is None:
             node_post = np.empty((Xg.shape[0], t.n_nodes))
@@ -171,10 +185,11 @@ class EMEngine:
                 node_weight = self._leaf_to_subtree[post[s]] * sw[:, None]
             else:
                 node_weight = (post[s] @ self._leaf_to_subtree) * sw[:, None]
-            # the expected complete-data log-likelihood, which a fixed-posterior M-step increases
-            S["q"] = _weighted_sum(node_weight[:, 1:], log_gate) + _weighted_sum(
-                node_weight[:, t.n_inner :], logdens
-            )
+            # the expected complete-data log-likelihood, which a fixed-posterior M-step
+            # increases: the gate's and the experts' parts
+            S["q_gate"] = _weighted_sum(node_weight[:, 1:], log_gate)
+            if experts_scored:
+                S["q_experts"] = _weighted_sum(node_weight[:, t.n_inner :], logdens)
         S["mass"] = column_sums(node_weight)
         grams = self._shared_grams(design, Xg, node_weight, parts)
         if "gate" in parts:
@@ -271,21 +286,33 @@ class EMEngine:
         total = self.total_weight(design)
         C = self.constant_stats(design)
         S = self.pass_stats(params, design, post)
-        Q = S["q"] - self.penalty(params, S)
-        # after the first step only the components that iterate need their sums
+        # after the first step only the components that iterate need their sums; the
+        # experts' part of Q stays that of the first step's update when they do not iterate
         iterative = tuple(
             name for name in ("gate", "experts") if not getattr(self, name).closed_form
         )
+        q_experts = None
+
+        def objective(params, S):
+            return S["q_gate"] + S.get("q_experts", q_experts) - self.penalty(params, S)
+
+        Q = objective(params, S)
         for step in range(n_steps):
             if step > 0 and not iterative:
                 break
+            # the first step's pass also scores the experts (their stats come along)
+            parts = iterative if step > 0 or "experts" in iterative else iterative + ("experts",)
             new, extrapolated = self.update(S, C, params, total)
-            S_new = self.pass_stats(new, design, post, iterative)
-            Q_new = S_new["q"] - self.penalty(new, S_new)
+            S_new = self.pass_stats(new, design, post, parts)
+            Q_new = objective(new, S_new)
             if extrapolated and not Q_new >= Q:
                 new, _ = self.update(S, C, params, total, safe=True)
-                S_new = self.pass_stats(new, design, post, iterative)
-                Q_new = S_new["q"] - self.penalty(new, S_new)
+                S_new = self.pass_stats(new, design, post, parts)
+                Q_new = objective(new, S_new)
+            if step == 0 and "experts" not in iterative:
+                # the experts keep these parameters from now on: their part of Q too
+                q_experts = S_new["q_experts"]
+                S_new = {key: value for key, value in S_new.items() if key != "experts"}
             gain = Q_new - Q
             params, S, Q = new, S_new, Q_new
             if step > 0 and not gain > tol * max(1.0, abs(Q)):

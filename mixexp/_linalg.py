@@ -93,3 +93,20 @@ def solve_psd(A, B):
     except LinAlgError:
         pass
     return lstsq(A, B, check_finite=False)[0]
+
+
+def solve_psd_stack(A, B):
+    """:func:`solve_psd` for every matrix of a stack: ``A`` (L, p, p), ``B`` (L, p, m).
+
+    When every ``A[l]`` is definite (one batched Cholesky factorisation says so)
+    the systems are solved in one batched call; otherwise each by :func:`solve_psd`.
+    A dozen small systems solved one by one cost most of an EM iteration's M-step.
+    """
+    try:
+        np.linalg.cholesky(A)
+        X = np.linalg.solve(A, B)
+        if np.all(np.isfinite(X)):
+            return X
+    except np.linalg.LinAlgError:
+        pass
+    return np.stack([solve_psd(a, b) for a, b in zip(A, B)])

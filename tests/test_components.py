@@ -420,7 +420,7 @@ def test_ridge_experts_equal_linear_experts(alpha, n):
     """Same penalty (standardised units), same starts, exact M-steps: the same EM path.
     The ridge penalty and its share of the noise variance count for Ridge experts, so
     the two agree at any alpha (before, only at small alpha: 4e-2 apart at alpha=1).
-    9000 rows are passed in 3 chunks (on 2 threads), whose rows the refits concatenate."""
+    9000 rows are passed in 2 chunks (on 2 threads), whose rows the refits concatenate."""
     X, y = make_moe_regression(n, n_features=3, n_experts=3, noise=0.3, random_state=0)
     kw = dict(n_experts=3, tol=1e-10, max_iter=500, random_state=0)
     linear = MixtureOfExpertsRegressor(alpha=alpha, **kw).fit(X, y)

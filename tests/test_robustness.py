@@ -388,11 +388,12 @@ def _assert_same_model(a, b):
     [(kind, 9000, 5) for kind in KINDS] + [("moe_regressor", 66000, 3)],
 )
 def test_same_fit_for_any_number_of_numba_threads(kind, n, max_iter):
-    # A pass over the rows runs fixed chunks of 4096 rows (mixexp._parallel)
-    # on as many threads as numba's limit allows; every chunk's sums are
-    # added in chunk order, and the chunks depend on n, never on the number
-    # of threads, so the thread count cannot change a single bit: exact
-    # equality.  n = 9000 is three chunks, n = 66000 seventeen.
+    # A pass over the rows runs fixed chunks of at most 1.5 x 4096 rows
+    # (mixexp._parallel.balanced_chunk_slices) on as many threads as numba's
+    # limit allows; every chunk's sums are added in chunk order, and the chunks
+    # depend on n, never on the number of threads, so the thread count cannot
+    # change a single bit: exact equality.  n = 9000 is two chunks, n = 66000
+    # sixteen.
     models = []
     for threads in (1, 2):
         with numba_threads(threads):

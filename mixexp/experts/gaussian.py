@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original, weighted_location_scale
 from .._kernels import gaussian_logdens
-from .._linalg import block_products, solve_psd, tdot, weighted_grams
+from .._linalg import block_products, solve_psd_stack, tdot, weighted_grams
 from .._prox import elastic_net_penalty, elastic_net_solve, l1_weights
 
 
@@ -115,25 +115,30 @@ class LinearGaussianExperts:
         ridge = np.full(p, self.alpha * (1.0 - self.l1_ratio) if sparse else self.alpha)
         ridge[-1] = 0.0
         lam = l1_weights(p, self.alpha, self.l1_ratio)
-        for leaf in np.flatnonzero(active):
-            G = S["grams"][leaf]
-            total = G[-1, -1]  # sum_i W[i, leaf]: the last column of Xa is ones
-            b = S["xty"][:, leaf]
-            if sparse:  # from the current weights, so the penalised RSS never rises
-                beta = elastic_net_solve(G + np.diag(ridge), -b, coef[leaf].T, lam)
-            else:
-                beta = solve_psd(G + np.diag(ridge), b)  # (p, n_targets)
-            # RSS = y'Wy - 2 beta'X'Wy + beta'X'WX beta, clipped at 0 against rounding
-            rss = np.maximum(
-                S["yty"][leaf] - 2.0 * np.sum(beta * b, axis=0) + np.sum(beta * (G @ beta), axis=0),
-                0.0,
+        leaves = np.flatnonzero(active)
+        if leaves.size == 0:
+            return {"coef": coef, "var": var}, False
+        G = S["grams"][leaves]  # (L, p, p)
+        b = S["xty"][:, leaves].transpose(1, 0, 2)  # (L, p, n_targets)
+        A = G + np.diag(ridge)
+        if sparse:  # from the current weights, so the penalised RSS never rises
+            beta = np.stack(
+                [elastic_net_solve(a, -bl, coef[leaf].T, lam) for a, bl, leaf in zip(A, b, leaves)]
             )
-            if sparse:
-                pen = 2.0 * elastic_net_penalty(beta.T, self.alpha, self.l1_ratio)
-            else:
-                pen = self.alpha * np.sum(beta[:-1] ** 2, axis=0)
-            coef[leaf] = beta.T
-            var[leaf] = np.maximum((rss + pen) / total, self.reg_variance)
+        else:
+            beta = solve_psd_stack(A, b)  # all leaves at once: per-leaf calls cost more than the solves
+        # RSS = y'Wy - 2 beta'X'Wy + beta'X'WX beta, clipped at 0 against rounding
+        rss = np.maximum(
+            S["yty"][leaves] - 2.0 * np.sum(beta * b, axis=1) + np.sum(beta * (G @ beta), axis=1),
+            0.0,
+        )
+        if sparse:
+            pen = 2.0 * elastic_net_penalty(beta.transpose(0, 2, 1), self.alpha, self.l1_ratio)
+        else:
+            pen = self.alpha * np.sum(beta[:, :-1] ** 2, axis=1)
+        total = G[:, -1, -1, None]  # sum_i W[i, leaf]: the last column of Xa is ones
+        coef[leaves] = beta.transpose(0, 2, 1)
+        var[leaves] = np.maximum((rss + pen) / total, self.reg_variance)
         return {"coef": coef, "var": var}, False
 
     def penalty(self, params):
