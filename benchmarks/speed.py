@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TAG = "@@RESULT "
 LL_TOL = 1e-3  # nats per sample: "the same log-likelihood"
+FLEXMIX_SEEDS = 10  # random_state 0..9 of mixexp's default fit against flexmix
 
 
 # -- inside a worker ------------------------------------------------------------
@@ -295,19 +296,27 @@ def task_flexmix(c):
             raise Reached
 
     probe = Probe(stop)
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        est.fit(X, y)
-    except Reached:
-        pass
-    best = max(p[1] for p in probe.passes) + shift
+    seeds = []  # random_state 0..9: whether a short run of the start gets there is luck
+    for seed in range(FLEXMIX_SEEDS):
+        est.set_params(random_state=seed)
+        hit.clear()
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            est.fit(X, y)
+        except Reached:
+            pass
+        seeds.append(hit.get("t", np.nan) - t0)
+        if seed == 0:
+            first = dict(hit, t0=t0, c0=c0, best=max(p[1] for p in probe.passes) + shift)
+    hit, t0, c0, best = first, first["t0"], first["c0"], first["best"]
+    est.set_params(random_state=0)
     probe.stop = None
     t1 = time.perf_counter()
     est.fit(X, y)
     return dict(fx_iters=len(trace), fx_seconds=secs, fx_final=final, fx_target_iters=it_target,
                 fx_time=fx_time, mx_time=hit.get("t", np.nan) - t0, mx_cpu=hit.get("cpu", np.nan) - c0, mx_best=best,
                 mx_fit=time.perf_counter() - t1, mx_fit_ll=float(est.lower_bound_),
-                mx_iters=int(est.n_iter_), load=os.getloadavg()[0])
+                mx_iters=int(est.n_iter_), mx_seeds=seeds, load=os.getloadavg()[0])
 
 
 def task_compile(c):
@@ -500,8 +509,14 @@ def targets_table(r):
     if "flexmix" in r and "error" not in r["flexmix"]:
         c = r["flexmix"]
         s = c["fx_time"] / c["mx_time"]
-        rows.append((f"≥ 100× faster than flexmix to the same log-likelihood (n={fn(c['n'])}, d={c['d']}, K={c['K']})",
-                     f"{ft(c['fx_time'])} vs {ft(c['mx_time'])}: {s:.0f}×", yes(s >= 100)))
+        label = f"≥ 100× faster than flexmix to the same log-likelihood (n={fn(c['n'])}, d={c['d']}, K={c['K']})"
+        if "mx_seeds" in c:  # judged on the median over random_state 0..9
+            med = float(np.median(c["mx_seeds"]))
+            rows.append((label, f"{ft(c['fx_time'])} vs median {ft(med)} over random_state 0..{len(c['mx_seeds']) - 1} "
+                         f"({c['fx_time'] / med:.0f}×; random_state=0: {ft(c['mx_time'])}, {s:.0f}×)",
+                         yes(c["fx_time"] / med >= 100)))
+        else:
+            rows.append((label, f"{ft(c['fx_time'])} vs {ft(c['mx_time'])}: {s:.0f}×", yes(s >= 100)))
     if "compile" in r and all("error" not in x for x in r["compile"]):
         a, b = r["compile"]
         rows.append(("first-start compile < 10 s (4 models fitted, first − second fit)",
@@ -568,6 +583,10 @@ def render(r):
               f"over its threads; its best "
               f"{c['mx_best']:.5f}).  mixexp's full default fit: {ft(c['mx_fit'])}, {c['mx_iters']} "
               f"iterations, lower bound {c['mx_fit_ll']:.5f}."]
+        if "mx_seeds" in c:
+            L[-1] += (f"  The same measurement for random_state 0..{len(c['mx_seeds']) - 1}: "
+                      f"{', '.join(f'{1e3 * t:.0f}' for t in c['mx_seeds'])} ms (most seeds get there only in the "
+                      f"final EM run, after the five short runs of init_params='short_em').")
     if "numpy" in r and "error" not in r["numpy"]:
         c = r["numpy"]
         L += ["", f"Plain-numpy EM (`benchmarks/plain_numpy_em.py`, full Newton gate step): median of "
