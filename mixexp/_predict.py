@@ -68,8 +68,8 @@ def chunk_design(state, X, rows):
 def gate_probabilities(state, design):
     """The gate's probability of every leaf on the rows of ``design``, ``(n, n_leaves)``.
 
-    A gate that computes them directly (``leaf_probabilities``, the softmax gate)
-    does; for any other the engine's E-step without experts gives them.  Both
+    A gate that computes them directly (``leaf_probabilities``: the softmax and
+    Gaussian gates) does; for any other the engine's E-step without experts gives them.  Both
     give the same numbers up to rounding (tests/test_predict_chunks.py).
     """
     gate = state.gate

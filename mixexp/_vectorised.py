@@ -174,14 +174,14 @@ def _group_pick(A, y_index, group_size, log_total, out):
             out[i, g] = A[i, g * group_size + y_index[i]] - log_total[i, g]
 
 
-def _group_exponents(logits, group_size, out):
+def _group_exponents(logits, group_size, out=None):
     """Exponents whose softmax within groups is that of ``logits``, and whether they are
     the logits themselves: so when the logits are small (:data:`_UNSHIFTED_LIMIT`), else
     they are shifted by each group's maximum; ``(None, False)`` when some maximum is not
     finite (left to the kernels).  ValueError unless the groups divide the columns and
-    ``out`` (the caller's output) has the shape of ``logits``."""
+    ``out`` (the caller's output, if any) has the shape of ``logits``."""
     n, m = logits.shape
-    if group_size < 1 or m % group_size != 0 or out.shape != (n, m):
+    if group_size < 1 or m % group_size != 0 or (out is not None and out.shape != (n, m)):
         raise ValueError("softmax_groups: array shapes do not match")
     logits = np.ascontiguousarray(logits)
     if logits.size == 0 or (logits.max() < _UNSHIFTED_LIMIT and logits.min() > -_UNSHIFTED_LIMIT):
@@ -239,7 +239,7 @@ def path_softmax_rows(logits, group_size, edge_paths, node_paths):
     about 1e-304 are 0.
     """
     n, m = logits.shape
-    A, unshifted = _group_exponents(logits, group_size, np.empty((n, m)))
+    A, unshifted = _group_exponents(logits, group_size)
     if not unshifted:
         return None
     total = np.empty((n, m // group_size))

@@ -48,7 +48,6 @@ def _with_edge_gates(log_gate, n_inner, b, rng):
     """Log gates whose first rows hold the edge cases a gate can produce: groups
     normalised as a softmax's (confident ones: log probabilities of -1e8), or a
     Gaussian gate's edges into leaves carrying log p(x) far from the data."""
-    n = log_gate.shape[0]
     edge = np.empty((5, n_inner * b))
     log_softmax_groups(1e8 * rng.standard_normal((5, n_inner * b)), b, edge)
     log_gate = log_gate.copy()
