@@ -23,7 +23,7 @@ A component whose sums include weighted Gram matrices of its design names
 the tree's nodes whose weights they use (``gram_nodes(tree)``, a slice of
 node indices) and takes them as ``stats(..., grams=...)``: when the gate and
 the experts see the same features, the engine computes the Grams of both
-from one product per chunk (the rows' outer products are built once).
+from one product per chunk (:mod:`mixexp._shared_grams`).
 
 ``stats`` return dicts of row sums, additive over chunks (arrays are added,
 lists concatenated).  One EM iteration is one pass: for every chunk, the
@@ -40,8 +40,9 @@ import weakref
 import numpy as np
 
 from ._vectorised import tree_posteriors_rows
-from ._linalg import column_sums, weighted_grams
+from ._linalg import column_sums
 from ._parallel import Runner
+from ._shared_grams import SharedGrams
 
 # A leaf or gate whose total weight falls below this fraction of the data's
 # total weight keeps its parameters (the M-step would be singular for it);
@@ -78,18 +79,6 @@ def _weighted_sum(weight, values):
     return float(np.sum(np.where(weight > 0, weight * values, 0.0)))
 
 
-def _shared_gram_nodes(tree, gate, experts):
-    """The node slices whose Grams the gate and the experts both take, or None."""
-    if not (hasattr(gate, "gram_nodes") and hasattr(experts, "gram_nodes")):
-        return None
-    gate_nodes, expert_nodes = gate.gram_nodes(tree), experts.gram_nodes(tree)
-    if gate_nodes is None or expert_nodes is None or gate_nodes.start >= gate_nodes.stop:
-        return None
-    if gate_nodes.stop < expert_nodes.start or expert_nodes.stop < gate_nodes.start:
-        return None  # not one contiguous block of weights
-    return gate_nodes, expert_nodes
-
-
 class EMEngine:
     """E-step, statistics, updates and the EM loop for one tree of components.
 
@@ -109,7 +98,7 @@ class EMEngine:
         self.runner = runner or Runner(1)
         self._leaf_to_subtree = tree.leaf_to_subtree
         self.frozen_leaves = set()  # leaves kept unchanged by some update of the last run
-        self._gram_nodes = _shared_gram_nodes(tree, gate, experts)
+        self._shared_grams = SharedGrams(tree, gate, experts)
         self._constant = None  # (weak reference to a design, its constant sums)
 
     # -- parameters -------------------------------------------------------
@@ -199,21 +188,6 @@ class EMEngine:
             W = node_weight[:, t.n_inner :]
             S["experts"] = self.experts.stats(Xe, target, W, params["experts"], ctx, **grams["experts"])
         return S
-
-    def _shared_grams(self, design, X, node_weight, parts):
-        """The keyword ``grams`` of the gate's and the experts' ``stats`` when both take
-        Grams of one design: all from one product, each its own array."""
-        grams = {"gate": {}, "experts": {}}
-        if self._gram_nodes is None or design.gate_X is not design.expert_X or len(parts) < 2:
-            return grams
-        gate_nodes, expert_nodes = self._gram_nodes
-        first = min(gate_nodes.start, expert_nodes.start)
-        G = weighted_grams(X, node_weight[:, first : max(gate_nodes.stop, expert_nodes.stop)])
-        gate_G = G[gate_nodes.start - first : gate_nodes.stop - first]
-        overlap = gate_nodes.start < expert_nodes.stop and expert_nodes.start < gate_nodes.stop
-        grams["gate"]["grams"] = gate_G.copy() if overlap else gate_G  # sums are added in place
-        grams["experts"]["grams"] = G[expert_nodes.start - first : expert_nodes.stop - first]
-        return grams
 
     def pass_stats(self, params, design, post=None, parts=("gate", "experts")):
         """The row sums of the components in ``parts`` at ``params``: one pass over the rows.

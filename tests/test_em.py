@@ -196,11 +196,11 @@ def test_shared_grams_equal_each_components_own(kind, depth, gate):
     the sums are those each computes on its own."""
     X, y, sw = _data(kind)
     engine, design, info, _ = _setup(kind, depth, 2, X, y, sw, gate=gate, chunk_rows=70)
-    assert engine._gram_nodes is not None  # the shared route is taken
+    assert engine._shared_grams.nodes is not None  # the shared route is taken
     post = np.random.RandomState(3).dirichlet(np.ones(2**depth), size=X.shape[0])
     params = engine.fit_posteriors(post, design, engine.zero_params(design, info), 3)
     shared = engine.pass_stats(params, design)
-    engine._gram_nodes = None
+    engine._shared_grams.nodes = None
     own = engine.pass_stats(params, design)
     for part in ("gate", "experts"):
         np.testing.assert_allclose(shared[part]["grams"], own[part]["grams"], rtol=1e-13, atol=1e-12)
