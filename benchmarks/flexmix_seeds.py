@@ -47,7 +47,7 @@ def worker(n_seeds, settings):
             hit["t"] = t
             raise Reached
 
-    Probe(stop)
+    Probe(stop, n_rows=X.shape[0])
     times = []
     for rs in range(n_seeds):
         est.set_params(random_state=rs)

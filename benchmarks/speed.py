@@ -109,9 +109,12 @@ def flop_limit_flops(kind, n, d, K):
 
 
 class Probe:
-    """Wraps EMEngine.run / pass_stats: per-run pass end times, optional stop rule."""
+    """Wraps EMEngine.run / pass_stats: per-run pass end times, optional stop rule.
 
-    def __init__(self, stop=None):
+    With ``n_rows``, only passes over that many rows count for the stop rule (a start
+    on a subsample has its own mean log-likelihood, not the data's)."""
+
+    def __init__(self, stop=None, n_rows=None):
         from mixexp import _engine
 
         self.runs, self.passes, self.stop = [], [], stop
@@ -131,7 +134,7 @@ class Probe:
             t = time.perf_counter()
             if post is None and probe.runs and "end" not in probe.runs[-1]:
                 probe.runs[-1]["passes"].append(t)
-            if post is None and "loglik" in S:
+            if post is None and "loglik" in S and n_rows in (None, design.n_rows):
                 probe.passes.append((t, S["loglik"] / eng.total_weight(design)))
                 if probe.stop is not None:
                     probe.stop(t, probe.passes[-1][1])
@@ -296,7 +299,7 @@ def task_flexmix(c):
             hit["t"], hit["cpu"] = t, time.process_time()
             raise Reached
 
-    probe = Probe(stop)
+    probe = Probe(stop, n_rows=c["n"])
     seeds = []  # random_state 0..9: whether a short run of the start gets there is luck
     for seed in range(FLEXMIX_SEEDS):
         est.set_params(random_state=seed)

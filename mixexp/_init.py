@@ -11,10 +11,11 @@ flexmix's ``initFlexmix``): several short EM runs from k-means and random
 partitions in turn, stopped at a loose tolerance; EM continues from the best.
 Each set of responsibilities is turned into parameters by an M-step.
 
-On more than ``START_MAX_ROWS`` rows the whole start (k-means, the short runs,
-a tree's flat mixture and its arrangement) works on that many rows drawn at
-random: its cost then does not grow with n, and EM on all the rows starts
-from its result.  k-means and the nearest-centre assignment run on one thread:
+The whole start (k-means, the short runs, a tree's flat mixture and its
+arrangement) works on a random subsample of :func:`start_rows` rows: all rows
+up to ``START_MIN_ROWS`` (3000), else 30 rows per free parameter of the flat
+mixture, at least 3000 and at most ``START_MAX_ROWS`` (100,000).  Its cost
+then does not grow with n, and EM on all the rows starts from its result.  k-means and the nearest-centre assignment run on one thread:
 scikit-learn's OpenMP threads spin at every barrier, and on a busy 2-core
 machine two of them made k-means on 20,000 rows ten times slower than one.
 
@@ -51,7 +52,11 @@ KMEANS_MAX_ROWS = 20000
 SHORT_RUNS = 5  # short EM runs of "short_em"
 SHORT_TOL = 1e-3  # their tolerance (gain in nats per sample per iteration)
 SHORT_MAX_ITER = 50
-# the start works on at most this many rows, drawn at random (see the module's doc)
+# the start works on a random subsample of the rows (see the module's doc): all rows
+# up to START_MIN_ROWS, else START_ROWS_PER_PARAM rows per free parameter of the flat
+# mixture, at most START_MAX_ROWS (benchmarks/start_rows.py measured the choice)
+START_MIN_ROWS = 3000
+START_ROWS_PER_PARAM = 30
 START_MAX_ROWS = 100_000
 
 
@@ -187,6 +192,25 @@ def initial_labels(kind, engine, design, rs, n_threads=1):
     return labels
 
 
+def start_rows(n_rows, n_free_params):
+    """How many rows the start works on, for ``n_rows`` rows and a flat mixture with
+    ``n_free_params`` free parameters (see the module's doc)."""
+    wanted = max(START_MIN_ROWS, START_ROWS_PER_PARAM * n_free_params)
+    return min(n_rows, START_MAX_ROWS, wanted)
+
+
+def _n_free_params(flat, design, info):
+    """Free parameters of the flat mixture.  Experts that count theirs only once fitted
+    (estimator experts) count as linear experts with a variance per output: a Ridge
+    expert then starts on the same rows as the built-in linear one."""
+    zero = flat.zero_params(design, info)
+    try:
+        return flat.n_free_params(zero)
+    except ValueError:
+        n_leaves, n_outputs = flat.tree.n_leaves, info.get("n_outputs", 1)
+        return flat.gate.n_free_params(zero["gate"]) + n_leaves * n_outputs * (design.expert_X.shape[1] + 1)
+
+
 def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1):
     """Parameters for ``engine`` to start EM from.
 
@@ -194,8 +218,9 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
     same as ``engine`` for a flat mixture); a deeper tree starts from that
     mixture, fitted by EM and arranged into the tree.
     """
-    if design.n_rows > START_MAX_ROWS:
-        rows = np.sort(rs.choice(design.n_rows, size=START_MAX_ROWS, replace=False))
+    size = start_rows(design.n_rows, _n_free_params(flat, design, info))
+    if size < design.n_rows:
+        rows = np.sort(rs.choice(design.n_rows, size=size, replace=False))
         design = design.subset(rows)
 
     def from_partition(kind):

@@ -101,6 +101,9 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         ``"short_em"``: five short EM runs from k-means and random partitions
         in turn (tolerance 1e-3, at most 50 iterations), then EM from the best
         (Biernacki, Celeux & Govaert 2003).
+        The start works on a random subsample of 30 rows per free
+        parameter (at least 3000, at most 100,000); EM on all rows goes on
+        from it.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisations, and of estimator experts whose own
         ``random_state`` is None (each expert gets a seed of its own).
@@ -304,6 +307,9 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         How the flat start begins: k-means on the standardised ``X``, the
         nearest of as many rows drawn at random as there are leaves, or the
         best of five short EM runs from those (``"short_em"``).
+        The start works on a random subsample of 30 rows per free
+        parameter (at least 3000, at most 100,000); EM on all rows goes on
+        from it.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisations, and of estimator experts whose own
         ``random_state`` is None (each expert gets a seed of its own).

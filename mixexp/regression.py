@@ -109,6 +109,9 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         (Biernacki, Celeux & Govaert 2003).  On the development datasets it
         reaches the best of 20 starts more often than either alone
         (benchmarks/start_quality.py).
+        The start works on a random subsample of 30 rows per free
+        parameter (at least 3000, at most 100,000); EM on all rows goes on
+        from it.
     reg_variance : float, default=1e-6
         Lower bound on every expert's noise variance, relative to the variance
         of each target (like ``reg_covar`` of ``GaussianMixture``, but scale
@@ -328,6 +331,9 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         How the flat start begins: k-means on the standardised ``[X, y]``,
         the nearest of as many rows drawn at random as there are leaves, or
         the best of five short EM runs from those (``"short_em"``).
+        The start works on a random subsample of 30 rows per free
+        parameter (at least 3000, at most 100,000); EM on all rows goes on
+        from it.
     reg_variance : float, default=1e-6
         Lower bound on every expert's noise variance, relative to the variance
         of each target.

@@ -85,3 +85,40 @@ def test_constant_stats_are_summed_once_per_design():
     assert C_half is not C
     np.testing.assert_allclose(C_half["root_gram"], half.Xa.T @ half.Xa, rtol=1e-12, atol=1e-10)
     assert engine.constant_stats(half) is C_half
+
+
+def test_start_rows_grow_with_the_free_parameters():
+    from mixexp._init import START_MAX_ROWS, START_MIN_ROWS, START_ROWS_PER_PARAM, start_rows
+
+    assert start_rows(500, 10) == 500  # few rows: all of them
+    assert start_rows(10**6, 10) == START_MIN_ROWS
+    assert start_rows(10**6, 1000) == START_ROWS_PER_PARAM * 1000
+    assert start_rows(10**7, 10**5) == START_MAX_ROWS
+    assert start_rows(20_000, 1000) == 20_000
+
+
+@pytest.mark.parametrize("kind", ["linear", "ridge", "hme"])
+def test_the_start_works_on_a_subsample_and_em_on_all_rows(monkeypatch, kind):
+    """5000 rows, a mixture with few parameters: the start (k-means, short runs, a tree's
+    flat mixture) sees START_MIN_ROWS rows drawn at random, the final EM all of them."""
+    from sklearn.linear_model import Ridge
+
+    from mixexp import HierarchicalMixtureOfExpertsRegressor
+    from mixexp._init import START_MIN_ROWS
+
+    X, y = make_moe_regression(5000, n_features=2, n_experts=2, noise=0.3, random_state=0)
+    seen = []
+    run = EMEngine.run
+
+    def recording_run(self, params, design, *args, **kwargs):
+        seen.append(design.n_rows)
+        return run(self, params, design, *args, **kwargs)
+
+    monkeypatch.setattr(EMEngine, "run", recording_run)
+    if kind == "hme":
+        model = HierarchicalMixtureOfExpertsRegressor(depth=2, branching=2, random_state=0)
+    else:
+        model = MixtureOfExpertsRegressor(2, expert=Ridge(alpha=1e-6) if kind == "ridge" else "linear", random_state=0)
+    model.fit(X, y)
+    assert seen[-1] == 5000 and set(seen[:-1]) == {START_MIN_ROWS}
+    assert model.score(X, y) > 0.8
