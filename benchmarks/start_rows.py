@@ -13,7 +13,8 @@ every ``n_experts`` in ``--experts``, each checkout fits the default
 in a fresh process with one BLAS thread (the checkouts alternate per dataset, so they see
 the same load).  Reported per case: the median mean train log-likelihood
 (``log_likelihood(X, y).mean()``) of each checkout, the median and the smallest paired
-difference (after - before, same seed) and the median fit time of each.
+difference (after - before, same seed) with its smallest and largest, and the median fit
+time of each.  ``--out`` writes a markdown report and, beside it, a CSV with every fit.
 
 The data are ``../shared/data`` relative to the repository root; without them the script
 says so and exits.
@@ -85,12 +86,16 @@ def main():
         print(f"no development data at {a.data_dir}: nothing to measure")
         return
     checkouts = a.checkouts.split(",")
+    names = [f"{os.path.basename(c.rstrip('/'))} ({_commit(c)})" for c in checkouts]
     lines = [
-        "| dataset | n x d | experts | median ll " + " / ".join(os.path.basename(c) for c in checkouts)
-        + " | paired diff median (min) | median fit s " + " / ".join(os.path.basename(c) for c in checkouts) + " |",
-        "|---|---|---|---|---|---|",
+        f"| dataset | n x d | experts | median ll {' / '.join(names)} | paired diff median (min, max) "
+        f"| median fit s {' / '.join(names)} | speed-up |",
+        "|---|---|---|---|---|---|---|",
     ]
-    print(f"load average at start {os.getloadavg()[0]:.2f}", flush=True)
+    rows = []
+    load0 = os.getloadavg()[0]
+    print(f"load average at start {load0:.2f}", flush=True)
+    t0 = time.time()
     for name in a.datasets.split(","):
         X, _, _ = load(name, a.data_dir, a.max_samples)
         for k in (int(v) for v in a.experts.split(",")):
@@ -101,16 +106,41 @@ def main():
                 env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
                 res.append(json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout))
             ll = [np.array([f["ll"] for f in r]) for r in res]
-            sec = [np.median([f["s"] for f in r]) for r in res]
+            sec = [float(np.median([f["s"] for f in r])) for r in res]
             diff = ll[-1] - ll[0]
             line = (f"| {name} | {X.shape[0]} x {X.shape[1]} | {k} | " + " / ".join(f"{np.median(v):.4f}" for v in ll)
-                    + f" | {np.median(diff):+.4f} ({diff.min():+.4f}) | " + " / ".join(f"{s:.2f}" for s in sec) + " |")
+                    + f" | {np.median(diff):+.4f} ({diff.min():+.4f}, {diff.max():+.4f}) | "
+                    + " / ".join(f"{v:.2f}" for v in sec) + f" | {sec[0] / sec[-1]:.2f}x |")
             lines.append(line)
             print(line, flush=True)
-    print(f"load average at end {os.getloadavg()[0]:.2f}")
+            for path, r in zip(checkouts, res):
+                rows += [(name, k, path, seed, f["ll"], f["s"], f["n_iter"]) for seed, f in enumerate(r)]
+    load1 = os.getloadavg()[0]
+    print(f"load average at end {load1:.2f}")
     if a.out:
+        head = [
+            "# Default fits with the start on a subsample, side by side", "",
+            f"`python benchmarks/start_rows.py --checkouts {a.checkouts} --seeds {a.seeds} --experts {a.experts} "
+            f"--max-samples {a.max_samples} --datasets {a.datasets}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t0))}, "
+            f"{(time.time() - t0) / 60:.1f} min, load average {load0:.2f} at start and {load1:.2f} at end, "
+            "one BLAS thread per fit.", "",
+            "Every cell: the default estimator with only `n_experts` and `random_state` (0.."
+            f"{a.seeds - 1}) set; ll is the mean train log-likelihood per sample, the paired difference is "
+            "last checkout minus first for the same seed. Every fit is in the CSV beside this file.", "",
+        ]
         with open(a.out, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
+            fh.write("\n".join(head + lines) + "\n")
+        with open(os.path.splitext(a.out)[0] + ".csv", "w") as fh:
+            fh.write("dataset,n_experts,checkout,random_state,mean_ll,seconds,n_iter\n")
+            fh.writelines(",".join(str(v) for v in row) + "\n" for row in rows)
+
+
+def _commit(path):
+    try:
+        out = subprocess.run(["git", "-C", path, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
 
 
 if __name__ == "__main__":
