@@ -590,8 +590,8 @@ def render(r):
               f"iterations, lower bound {c['mx_fit_ll']:.5f}."]
         if "mx_seeds" in c:
             L[-1] += (f"  The same measurement for random_state 0..{len(c['mx_seeds']) - 1}: "
-                      f"{', '.join(f'{1e3 * t:.0f}' for t in c['mx_seeds'])} ms (most seeds get there only in the "
-                      f"final EM run, after the five short runs of init_params='short_em').")
+                      f"{', '.join(f'{1e3 * t:.0f}' for t in c['mx_seeds'])} ms (only passes over all rows count: "
+                      f"the five short runs of init_params='short_em' work on a subsample of the rows).")
     if "numpy" in r and "error" not in r["numpy"]:
         c = r["numpy"]
         L += ["", f"Plain-numpy EM (`benchmarks/plain_numpy_em.py`, full Newton gate step): median of "

@@ -12,12 +12,14 @@ partitions in turn, stopped at a loose tolerance; EM continues from the best.
 Each set of responsibilities is turned into parameters by an M-step.
 
 The whole start (k-means, the short runs, a tree's flat mixture and its
-arrangement) works on a random subsample of :func:`start_rows` rows: all rows
-up to ``START_MIN_ROWS`` (3000), else 30 rows per free parameter of the flat
-mixture, at least 3000 and at most ``START_MAX_ROWS`` (100,000).  Its cost
-then does not grow with n, and EM on all the rows starts from its result.  k-means and the nearest-centre assignment run on one thread:
-scikit-learn's OpenMP threads spin at every barrier, and on a busy 2-core
-machine two of them made k-means on 20,000 rows ten times slower than one.
+arrangement) works on the rows of positive weight, or a random subsample of
+:func:`start_rows` of them: all up to ``START_MIN_ROWS`` (3000), else 30 rows
+per free parameter of the flat mixture, at least 3000 and at most
+``START_MAX_ROWS`` (100,000).  Its cost then does not grow with n, and EM on
+all the rows starts from its result.  k-means and the nearest-centre
+assignment run on one thread: scikit-learn's OpenMP threads spin at every
+barrier, and on a busy 2-core machine two of them made k-means on 20,000 rows
+ten times slower than one.
 
 Trees deeper than one level are hard to start well: EM through a randomly or
 k-means-started tree often stops in a poor optimum whose top split cuts
@@ -80,7 +82,10 @@ def kmeans(F, sw, n_clusters, rs, n_threads=1):
 
 
 def kmeans_labels(F, sw, n_clusters, rs, n_threads=1):
-    """k-means labels of the rows of ``F``."""
+    """k-means labels of the rows of ``F``; fewer rows than clusters: a cluster per row
+    (what k-means would give, the other clusters empty)."""
+    if F.shape[0] < n_clusters:
+        return np.arange(F.shape[0])
     return kmeans(F, sw, n_clusters, rs, n_threads).labels_
 
 
@@ -218,10 +223,13 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
     same as ``engine`` for a flat mixture); a deeper tree starts from that
     mixture, fitted by EM and arranged into the tree.
     """
-    size = start_rows(design.n_rows, _n_free_params(flat, design, info))
-    if size < design.n_rows:
-        rows = np.sort(rs.choice(design.n_rows, size=size, replace=False))
-        design = design.subset(rows)
+    # rows of zero weight do not count in any sum: the start draws from the others
+    weighted = np.flatnonzero(design.sw > 0)
+    size = start_rows(weighted.shape[0], _n_free_params(flat, design, info))
+    if size < weighted.shape[0]:
+        design = design.subset(np.sort(rs.choice(weighted, size=size, replace=False)))
+    elif weighted.shape[0] < design.n_rows:
+        design = design.subset(weighted)
 
     def from_partition(kind):
         labels = initial_labels(kind, flat, design, rs, n_threads)

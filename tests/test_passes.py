@@ -122,3 +122,30 @@ def test_the_start_works_on_a_subsample_and_em_on_all_rows(monkeypatch, kind):
     model.fit(X, y)
     assert seen[-1] == 5000 and set(seen[:-1]) == {START_MIN_ROWS}
     assert model.score(X, y) > 0.8
+
+
+def test_the_start_skips_rows_of_zero_weight():
+    """6000 rows of which 20 carry weight: the start works on those 20 (a subsample of all
+    rows could hold none of them), and the fit is the fit of the 20 rows alone."""
+    X, y = make_moe_regression(6000, n_features=2, n_experts=2, noise=0.3, random_state=0)
+    sw = np.zeros(6000)
+    sw[::300] = 1.0
+    kw = dict(n_experts=2, random_state=0, tol=1e-8)
+    weighted = MixtureOfExpertsRegressor(**kw).fit(X, y, sample_weight=sw)
+    alone = MixtureOfExpertsRegressor(**kw).fit(X[::300], y[::300])
+    np.testing.assert_allclose(weighted.predict(X), alone.predict(X), rtol=0, atol=1e-6)
+    assert weighted.lower_bound_ == pytest.approx(alone.lower_bound_, abs=1e-8)
+
+
+def test_fewer_weighted_rows_than_experts_still_start():
+    """One row of two carries weight: k-means on the weighted rows gets fewer rows than
+    clusters and gives each row its own (the other experts start empty and stay frozen)."""
+    import warnings
+
+    from mixexp import FrozenExpertWarning
+
+    X, y = np.array([[1.76], [0.40]]), np.array([2.24, -2.87])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FrozenExpertWarning)
+        model = MixtureOfExpertsRegressor(2, init_params="kmeans", random_state=0).fit(X, y, sample_weight=[0.0, 1.2])
+    assert np.all(np.isfinite(model.predict(X)))
