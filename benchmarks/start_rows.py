@@ -21,7 +21,6 @@ says so and exits.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -32,17 +31,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(os.path.dirname(HERE), "..", "shared", "data")
-
-
-def load(name, data_dir, max_samples):
-    from sklearn.preprocessing import StandardScaler
-
-    spec = importlib.util.spec_from_file_location("shared_data_load", os.path.join(data_dir, "load.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    X, y = mod.load(name, root=data_dir)
-    idx = np.random.default_rng(0).permutation(len(y))[:max_samples]
-    return StandardScaler().fit_transform(X[idx]), y[idx], mod.manifest(data_dir)[name]["task"]
+sys.path.insert(0, HERE)
+from start_quality import load_dataset  # noqa: E402  (the same shuffle, cut and standardisation)
 
 
 def worker(a):
@@ -52,7 +42,7 @@ def worker(a):
 
     from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 
-    X, y, task = load(a.dataset, a.data_dir, a.max_samples)
+    X, y, task, _ = load_dataset(a.dataset, a.data_dir, a.max_samples)
     Est = MixtureOfExpertsRegressor if task == "regression" else MixtureOfExpertsClassifier
     Est(n_experts=2, max_iter=2).fit(X[:200], y[:200])  # compile outside the timing
     out = []
@@ -97,7 +87,7 @@ def main():
     print(f"load average at start {load0:.2f}", flush=True)
     t0 = time.time()
     for name in a.datasets.split(","):
-        X, _, _ = load(name, a.data_dir, a.max_samples)
+        X = load_dataset(name, a.data_dir, a.max_samples)[0]
         for k in (int(v) for v in a.experts.split(",")):
             res = []
             for path in checkouts:
