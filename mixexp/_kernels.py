@@ -324,3 +324,12 @@ def diag_squares(X, means_t, prec_t, out):
             for k in range(K):
                 z = (x - means_t[j, k]) * prec_t[j, k]
                 out[i, k] += z * z
+
+
+@njit(nogil=True, cache=True)
+def add_to_rows(A, v):
+    """``A += v`` in place for ``A`` (n, m) and ``v`` (m,)."""
+    n, m = A.shape
+    for i in range(n):
+        for j in range(m):
+            A[i, j] += v[j]

@@ -5,9 +5,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, lstsq
-from scipy.linalg.blas import dgemm
 
-from ._kernels import gram_block
+from ._kernels import add_to_rows, gram_block
 
 
 def weighted_grams(Z, W):
@@ -52,18 +51,12 @@ def block_products(Xa, coef):
 def affine_rows(X, coef_t, intercept):
     """``X @ coef_t + intercept`` for rows ``X`` (n, d), ``coef_t`` (d, m), ``intercept`` (m,).
 
-    Dense float64 ``X``: the intercept is written first and BLAS adds the
-    product to it (numpy's broadcast add of a short row is a slow pass of its own).
+    numpy's matmul releases the GIL (scipy's ``dgemm`` holds it: two threads
+    predicting chunks ran their products one at a time); a numba pass adds the
+    intercept (numpy's broadcast add of a short row is slower).
     """
-    if sp.issparse(X) or X.dtype != np.float64 or not X.flags.c_contiguous:
-        out = np.asarray(X @ coef_t)
-        out += intercept
-        return out
-    out = np.empty((X.shape[0], coef_t.shape[1]))
-    out[:] = intercept
-    if X.shape[0]:
-        # row-major arrays are the transposes of column-major ones: out.T += coef_t.T @ X.T
-        dgemm(1.0, coef_t.T, X.T, beta=1.0, c=out.T, overwrite_c=1)
+    out = np.ascontiguousarray(X @ coef_t, dtype=np.float64)
+    add_to_rows(out, np.asarray(intercept, dtype=np.float64))
     return out
 
 

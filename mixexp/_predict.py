@@ -10,9 +10,9 @@ result depends on that row alone, so it does not depend on the chunking.
 Components that are linear in the internal design (the softmax gate, Gaussian
 and multinomial experts) start from products ``design @ rows.T``.  Their
 coefficient rows are folded into the raw features once per prediction
-(:class:`LinearMaps`), so a chunk's products are one GEMM on its raw rows:
-the standardised chunk is not formed and the gate and the experts share the
-pass over ``X``.  Other components get the chunk's internal design.
+(:class:`LinearMaps`), so a chunk's products are a GEMM per component on its
+raw rows: the standardised chunk is not formed.  :mod:`mixexp._mixing` turns
+them into gate probabilities and mixtures.  Other components get the chunk's internal design.
 """
 
 from functools import cached_property
@@ -21,6 +21,7 @@ import numpy as np
 
 from ._design import design_matrix, rows_to_original, take_rows
 from ._linalg import affine_rows
+from ._mixing import mix
 from ._parallel import Runner, chunk_slices, runner
 from ._routing import route, routed_leaf_outputs
 
@@ -86,8 +87,8 @@ class LinearMaps:
     ``<output>_from_products`` for its outputs) starts its predictions from the
     products of the internal design ``[(x - mean) / scale, 1]`` with those rows
     of coefficients.  Folded into raw features once (:func:`rows_to_original`),
-    the products of a chunk are ``X @ coef.T + intercept``: one GEMM for every
-    linear component together.  A component stays with the internal design
+    the products of a chunk are ``X @ coef.T + intercept``: a GEMM per linear
+    component on the raw rows.  A component stays with the internal design
     when a feature's ``|mean / scale|`` exceeds :data:`RAW_MAX_OFFSET` or the
     folded coefficients overflow.
 
@@ -103,28 +104,20 @@ class LinearMaps:
         if hasattr(state.experts, "linear_rows"):
             rows = state.experts.linear_rows(state.params["experts"], state.info)
             maps.append(("experts", rows, state.coordinates("experts")))
-        coefs, intercepts, self.parts = [], [], {}
-        start = 0
+        self.parts = {}
         for name, rows, coords in maps:
             with np.errstate(all="ignore"):
                 offset = np.max(np.abs(coords.mean / coords.scale), initial=0.0)
                 coef, intercept = rows_to_original(rows, coords)
             if not (offset <= RAW_MAX_OFFSET and np.isfinite(coef).all() and np.isfinite(intercept).all()):
                 continue
-            coefs.append(coef)
-            intercepts.append(intercept)
-            self.parts[name] = slice(start, start + coef.shape[0])
-            start += coef.shape[0]
-        if self.parts:
-            self.coef_t = np.ascontiguousarray(np.vstack(coefs).T)
-            self.intercept = np.concatenate(intercepts)
+            self.parts[name] = (np.ascontiguousarray(coef.T), intercept)
 
     def products(self, X):
-        """``{component: (n, m) products}`` of the raw rows ``X`` (validated)."""
-        if not self.parts:
-            return {}
-        Z = affine_rows(X, self.coef_t, self.intercept)
-        return {name: Z[:, cols] for name, cols in self.parts.items()}
+        """``{component: (n, m) products}`` of the raw rows ``X`` (validated), each its own
+        C-contiguous array: the second GEMM finds the chunk's rows in cache, and numpy's
+        exp of a strided slice of one wide product was measured slower than the copy."""
+        return {name: affine_rows(X, coef_t, intercept) for name, (coef_t, intercept) in self.parts.items()}
 
 
 class RoutedRows:
@@ -161,6 +154,19 @@ class RoutedRows:
     def design(self):
         """The chunk's internal design (formed only for components that need it)."""
         return chunk_design(self.state, self.X, slice(None))
+
+    def mixture(self, output):
+        """The gates' mixture ``sum_k gates[:, k] * out[:, k]`` of the leaves' ``output``
+        (one output array, ``(n, ...)``).  Expert families with
+        ``mixture_<output>_from_products(products, gates, params, info)`` mix from
+        their products without forming each leaf's output."""
+        state = self.state
+        fused = getattr(state.experts, "mixture_" + output + "_from_products", None)
+        if self.mask is None and fused is not None and "experts" in self.products:
+            return fused(self.products["experts"], self.gates, state.params["experts"], state.info, **self.row_kwargs)
+        leaves = self.leaves(output)
+        n, n_leaves = leaves.shape[:2]
+        return mix(self.gates, leaves.reshape(n, n_leaves, -1)).reshape((n,) + leaves.shape[2:])
 
     def leaves(self, output, rows=None):
         """Each leaf expert's ``output`` on the chunk (or its rows ``rows``), ``(n, L, ...)``.

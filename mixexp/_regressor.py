@@ -10,6 +10,7 @@ from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
 from ._exposure import offset_kwargs
+from ._mixing import mix
 from ._routing import route
 from .experts import target_tags
 
@@ -18,7 +19,7 @@ def _mixture_moments(chunk, return_std):
     ``(n, n_targets)``, and with ``return_std`` its standard deviation, as a tuple."""
     means, var = chunk.leaves("moments")
     gates = chunk.gates
-    mean = np.einsum("nk,nkt->nt", gates, means)
+    mean = mix(gates, means)
     if not return_std:
         return (mean,)
     # law of total variance, around the mixture mean (no cancellation)

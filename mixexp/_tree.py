@@ -7,7 +7,6 @@ the tree with ``depth=1, branching=K``.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -73,19 +72,10 @@ class Tree:
         return leaf_post @ self.leaf_to_subtree
 
 
-@lru_cache(maxsize=16)
-def leaf_paths(tree):
-    """The edges ``(n_edges, n_leaves)`` and the inner nodes ``(n_inner, n_leaves)`` on
-    each leaf's path, as 0/1 matrices (edge ``e`` leads into node ``e + 1``): a path sum
-    of per-edge terms ``A`` is ``A @ edges``."""
-    below = tree.leaf_to_subtree.T  # (n_nodes, n_leaves): leaf under node
-    return np.ascontiguousarray(below[1:]), np.ascontiguousarray(below[: tree.n_inner])
-
-
 def leaf_path_sums(tree, edge_values):
     """The sum of ``edge_values`` (one per edge, breadth-first) on every leaf's path,
     ``(n_leaves,)``; added edge by edge down the tree, so an infinite value on one path
-    leaves the others finite (``edge_values @ edges`` of :func:`leaf_paths` would give NaN)."""
+    leaves the others finite (a product with 0/1 path matrices would give NaN)."""
     node_sums = np.zeros(edge_values.size + 1)
     for node in range(1, node_sums.size):
         node_sums[node] = node_sums[(node - 1) // tree.branching] + edge_values[node - 1]

@@ -210,45 +210,6 @@ def log_softmax_groups_rows(logits, group_size, out):
     return out
 
 
-def softmax_groups_rows(logits, group_size, out):
-    """Softmax within consecutive groups of ``group_size`` columns, with numpy's
-    vectorised exp: ``exp`` of :func:`log_softmax_groups`, probabilities below about
-    1e-304 being 0."""
-    n, m = logits.shape
-    A, unshifted = _group_exponents(logits, group_size, out)
-    if A is None:
-        log_softmax_groups(logits, group_size, out)
-        return np.exp(out, out=out)
-    _group_exp(A, unshifted, out)
-    if unshifted and group_size == m:
-        # one group per row (a flat gate): BLAS sums the rows, half the numba pass's time
-        out /= (out @ np.ones(m))[:, None]
-    else:
-        _group_sum(out, group_size, np.empty((n, m // group_size)), True)
-    return out
-
-
-def path_softmax_rows(logits, group_size, edge_paths, node_paths):
-    """Each leaf's product of the softmaxes (within groups) along its path, ``(n, n_leaves)``,
-    or None when the logits are beyond :data:`_UNSHIFTED_LIMIT` (the caller's general route).
-
-    The product is ``exp(sum of log-softmaxes on the path)``: with ``edge_paths``
-    ``(n_edges, n_leaves)`` and ``node_paths`` ``(n_groups, n_leaves)`` marking the
-    edges and the groups on each leaf's path, ``logits @ edge_paths - log(totals) @ node_paths``,
-    BLAS products instead of a numpy pass per level of short rows.  Probabilities below
-    about 1e-304 are 0.
-    """
-    n, m = logits.shape
-    A, unshifted = _group_exponents(logits, group_size)
-    if not unshifted:
-        return None
-    total = np.empty((n, m // group_size))
-    _group_sum(np.exp(A), group_size, total, False)
-    out = A @ edge_paths
-    out -= np.log(total, out=total) @ node_paths
-    return _exp_floored(out, out)
-
-
 def multinomial_proba_rows(logits, y_index, n_classes, proba, out):
     """Each leaf's class probabilities and the log-probability of the observed class.
 

@@ -20,8 +20,6 @@ from mixexp._vectorised import (
     gate_residual_rows,
     log_softmax_groups_rows,
     multinomial_proba_rows,
-    path_softmax_rows,
-    softmax_groups_rows,
     tree_posteriors_rows,
 )
 
@@ -123,10 +121,7 @@ def test_tree_posteriors_rows_rejects_shapes_that_do_not_match():
 @pytest.mark.parametrize("group_size,n_groups", [(2, 7), (3, 16), (16, 1), (1, 4)])
 @pytest.mark.parametrize("edge", [False, True])
 @pytest.mark.parametrize("scale", [4.0, 400.0])  # within and beyond the unshifted route
-@pytest.mark.parametrize("log", [True, False])
-def test_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale, log):
-    """Log-probabilities and probabilities; one group per row (16, 1) takes the BLAS
-    route of softmax_groups_rows on the unshifted logits."""
+def test_log_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale):
     rng = np.random.default_rng(group_size)
     logits = scale * rng.standard_normal((200, group_size * n_groups))
     if edge:
@@ -135,40 +130,10 @@ def test_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale,
     out = np.full_like(logits, np.nan)
     with np.errstate(all="ignore"):
         log_softmax_groups(logits, group_size, expected)
-        if log:
-            log_softmax_groups_rows(logits, group_size, out)
-            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12 * scale)
-        else:
-            softmax_groups_rows(logits, group_size, out)
-            np.testing.assert_allclose(out, np.exp(expected), rtol=1e-12, atol=1e-300)
+        log_softmax_groups_rows(logits, group_size, out)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12 * scale)
     if not edge:  # normalised within every group
-        proba = np.exp(out) if log else out
-        np.testing.assert_allclose(proba.reshape(200, n_groups, group_size).sum(axis=2), 1.0)
-
-
-@pytest.mark.parametrize("depth,b", [(2, 2), (3, 2), (2, 3)])
-def test_path_softmax_rows_is_the_product_of_the_gates_on_each_path(depth, b):
-    from mixexp._tree import Tree
-    from mixexp._tree import leaf_paths as _paths
-
-    tree = Tree(depth, b)
-    rng = np.random.default_rng(depth * 10 + b)
-    logits = 30.0 * rng.standard_normal((300, tree.n_inner * b))
-    cond = np.exp(_log_gates_of(logits, b))
-    expected = np.ones((300, tree.n_leaves))
-    for leaf in range(tree.n_leaves):  # walk up from the leaf, one gate per edge
-        node = tree.n_inner + leaf
-        while node > 0:
-            expected[:, leaf] *= cond[:, node - 1]
-            node = (node - 1) // b
-    np.testing.assert_allclose(path_softmax_rows(logits, b, *_paths(tree)), expected, rtol=1e-12, atol=1e-300)
-    assert path_softmax_rows(10.0 * logits, b, *_paths(tree)) is None  # beyond the unshifted route
-
-
-def _log_gates_of(logits, b):
-    out = np.empty_like(logits)
-    log_softmax_groups(logits, b, out)
-    return out
+        np.testing.assert_allclose(np.exp(out).reshape(200, n_groups, group_size).sum(axis=2), 1.0)
 
 
 @pytest.mark.parametrize("scale", [3.0, 300.0])  # within and beyond the unshifted route

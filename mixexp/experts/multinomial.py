@@ -11,7 +11,8 @@ from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original
 from .._kernels import multinomial_residual
-from .._vectorised import log_softmax_groups_rows, multinomial_proba_rows, softmax_groups_rows
+from .._mixing import group_softmax, mix_group_softmax
+from .._vectorised import log_softmax_groups_rows, multinomial_proba_rows
 from .._linalg import block_products, tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
@@ -138,19 +139,26 @@ class MultinomialExperts:
 
     def linear_rows(self, params, info):
         """The rows of coefficients whose products with the design are the leaves' logits,
-        ``(n_leaves * n_classes, n_params)`` (:meth:`leaf_proba_from_products` takes them)."""
-        return params["coef"].reshape(-1, params["coef"].shape[2])
+        ``(n_leaves * n_classes, n_params)``, class-major: class ``c`` of leaf ``k`` in row
+        ``c * n_leaves + k`` (:meth:`leaf_proba_from_products` takes the products)."""
+        coef = params["coef"]
+        return coef.transpose(1, 0, 2).reshape(-1, coef.shape[2])
 
     def leaf_proba(self, Xa, params, info):
         """Each leaf's class probabilities, ``(n, n_leaves, n_classes)``.
 
         The exp of :meth:`leaf_log_proba` up to rounding, with numpy's vectorised exp;
-        probabilities below about 1e-304 are 0 here.
+        probabilities below about 1e-304 may be 0 here.
         """
-        return self.leaf_proba_from_products(block_products(Xa, params["coef"]), params, info)
+        return self.leaf_proba_from_products(block_products(Xa, self.linear_rows(params, info)), params, info)
 
     def leaf_proba_from_products(self, logits, params, info):
         """:meth:`leaf_proba` from the logits ``design @ linear_rows(params, info).T``."""
         n_leaves, n_classes, _ = params["coef"].shape
-        proba = softmax_groups_rows(logits, n_classes, np.empty_like(logits))
-        return proba.reshape(logits.shape[0], n_leaves, n_classes)
+        proba = group_softmax(logits, n_leaves)
+        return proba.reshape(logits.shape[0], n_classes, n_leaves).transpose(0, 2, 1)
+
+    def mixture_leaf_proba_from_products(self, logits, gates, params, info):
+        """The mixture ``sum_k gates[:, k] * leaf_proba[:, k]`` of :meth:`leaf_proba_from_products`,
+        ``(n, n_classes)``, without forming the leaves' probabilities (one pass over the logits)."""
+        return mix_group_softmax(gates, logits)

@@ -16,9 +16,9 @@ proximal (:mod:`mixexp._prox`).
 import numpy as np
 
 from .._design import rows_to_original
-from .._vectorised import gate_residual_rows, log_softmax_groups_rows, path_softmax_rows, softmax_groups_rows
+from .._mixing import leaf_path_columns, path_softmax_rows
+from .._vectorised import gate_residual_rows, log_softmax_groups_rows
 from .._linalg import block_products, tdot, weighted_grams
-from .._tree import leaf_paths
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
 from .penalties import GatePenalties
@@ -74,32 +74,20 @@ class SoftmaxGate:
 
     def linear_rows(self, params):
         """The rows of coefficients whose products with the design are the logits,
-        ``(n_inner * branching, n_params)`` (:meth:`leaf_probabilities_from_logits` takes the products)."""
-        return params["coef"].reshape(-1, params["coef"].shape[2])
+        ``(n_inner * branching, n_params)``, child-major: child ``c`` of inner node ``j``
+        in row ``c * n_inner + j`` (:meth:`leaf_probabilities_from_logits` takes the products)."""
+        coef = params["coef"]
+        return coef.transpose(1, 0, 2).reshape(-1, coef.shape[2])
 
     def leaf_probabilities(self, Xa, params):
         """The gate's probability of every leaf, ``(n, n_leaves)``: the products of the
         softmaxes along each leaf's path (what the E-step without experts gives, with
         one exponential per edge and no logs)."""
-        return self.leaf_probabilities_from_logits(block_products(Xa, params["coef"]))
+        return self.leaf_probabilities_from_logits(block_products(Xa, self.linear_rows(params)))
 
     def leaf_probabilities_from_logits(self, logits):
         """:meth:`leaf_probabilities` from the logits ``design @ linear_rows(params).T``."""
-        t = self.tree
-        if t.n_inner > 1:  # path sums of log gates, when the logits allow (see path_softmax_rows)
-            proba = path_softmax_rows(logits, t.branching, *leaf_paths(t))
-            if proba is not None:
-                return proba
-        cond = softmax_groups_rows(logits, t.branching, np.empty_like(logits))
-        n = cond.shape[0]
-        level = cond[:, : t.branching]
-        start = 1  # first inner node of the next level
-        while start < t.n_inner:
-            width = level.shape[1]  # that level's inner nodes
-            edges = cond[:, start * t.branching : (start + width) * t.branching].reshape(n, width, t.branching)
-            level = (level[:, :, None] * edges).reshape(n, width * t.branching)
-            start += width
-        return level
+        return path_softmax_rows(logits, self.tree.n_inner, leaf_path_columns(self.tree))
 
     def gram_nodes(self, tree):
         """The nodes whose weighted Grams :meth:`stats` sums: the inner nodes below the root

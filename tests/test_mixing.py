@@ -1,0 +1,146 @@
+"""A prediction's softmaxes and mixtures (mixexp._mixing) give the scalar kernels' numbers.
+
+They exponentiate the logits unshifted and check each group's sum afterwards;
+rows whose sums are out of range (overflow, every term tiny, infinities, NaN)
+go the shifted route.  The reference is :func:`mixexp._kernels.log_softmax_groups`
+on group-major columns, with the edge rows of tests/test_kernels.py.
+"""
+
+import numpy as np
+import pytest
+
+from mixexp._kernels import log_softmax_groups
+from mixexp._mixing import (
+    group_softmax,
+    leaf_path_columns,
+    mix,
+    mix_group_softmax,
+    path_softmax_rows,
+)
+from mixexp._tree import Tree
+
+
+def _edge_rows(a, rng):
+    """Copies of ``a`` whose first rows hold the edge cases of the logits."""
+    a = a.copy()
+    a[0] = -np.inf  # every term impossible
+    a[1, 0] = -np.inf  # one impossible term
+    a[2] = 1e8 * rng.standard_normal(a.shape[1])  # overflows unshifted
+    a[3] = -1e13 + rng.standard_normal(a.shape[1])  # every exponential underflows unshifted
+    a[4, -1] = np.inf
+    a[5] = 700.0 + rng.standard_normal(a.shape[1])  # a sum beyond SUM_MAX
+    a[6] = -650.0 + rng.standard_normal(a.shape[1])  # a sum below SUM_MIN
+    return a
+
+
+def _reference_softmax(logits, n_groups):
+    """Member-major group softmax by the scalar kernel (group-major columns)."""
+    n, m = logits.shape
+    size = m // n_groups
+    grouped = np.ascontiguousarray(logits.reshape(n, size, n_groups).transpose(0, 2, 1)).reshape(n, m)
+    log_p = np.empty_like(grouped)
+    with np.errstate(all="ignore"):
+        log_softmax_groups(grouped, size, log_p)
+        p = np.exp(log_p)
+    return p.reshape(n, n_groups, size).transpose(0, 2, 1).reshape(n, m)
+
+
+@pytest.mark.parametrize("size,n_groups", [(2, 7), (3, 16), (16, 1), (1, 4)])
+@pytest.mark.parametrize("edge", [False, True])
+@pytest.mark.parametrize("scale", [4.0, 400.0])
+def test_group_softmax_matches_the_kernel(size, n_groups, edge, scale):
+    rng = np.random.default_rng(size * 100 + n_groups)
+    logits = scale * rng.standard_normal((200, size * n_groups))
+    if edge:
+        logits = _edge_rows(logits, rng)
+    before = logits.copy()
+    with np.errstate(all="ignore"):
+        out = group_softmax(logits, n_groups)
+    np.testing.assert_array_equal(logits, before)  # the logits are not overwritten
+    np.testing.assert_allclose(out, _reference_softmax(logits, n_groups), rtol=1e-12, atol=1e-300)
+    finite = slice(7, None) if edge else slice(None)
+    sums = out[finite].reshape(-1, size, n_groups).sum(axis=1)
+    np.testing.assert_allclose(sums, 1.0)
+    if edge:
+        assert np.isnan(out[0]).all()
+        assert out[1, 0] == 0.0 if size > 1 else np.isnan(out[1, 0])  # a group of one impossible term
+        assert np.isfinite(out[2:4]).all() and np.isfinite(out[5:7]).all()
+
+
+def _reference_leaf_probabilities(logits, tree):
+    """Walk up from every leaf, multiplying the softmaxes of the group-major logits
+    (child ``c`` of inner node ``j`` in column ``j * b + c``) along its edges."""
+    b = tree.branching
+    cond = np.empty_like(logits)
+    with np.errstate(all="ignore"):
+        log_softmax_groups(logits, b, cond)
+        cond = np.exp(cond)
+    expected = np.ones((logits.shape[0], tree.n_leaves))
+    for leaf in range(tree.n_leaves):
+        node = tree.n_inner + leaf
+        while node > 0:
+            expected[:, leaf] *= cond[:, node - 1]
+            node = (node - 1) // b
+    return expected
+
+
+@pytest.mark.parametrize("depth,b", [(1, 5), (2, 2), (3, 2), (2, 3), (2, 1)])
+@pytest.mark.parametrize("scale", [3.0, 300.0])
+def test_path_softmax_rows_is_the_product_of_the_gates_on_each_path(depth, b, scale):
+    tree = Tree(depth, b)
+    rng = np.random.default_rng(depth * 10 + b)
+    grouped = _edge_rows(scale * rng.standard_normal((300, tree.n_inner * b)), rng)
+    # the same logits child-major, as the softmax gate's linear_rows order them
+    member_major = grouped.reshape(300, tree.n_inner, b).transpose(0, 2, 1).reshape(300, -1)
+    with np.errstate(all="ignore"):
+        out = path_softmax_rows(member_major, tree.n_inner, leaf_path_columns(tree))
+    expected = _reference_leaf_probabilities(grouped, tree)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(out[7:].sum(axis=1), 1.0)
+
+
+def test_leaf_path_columns_are_cached_and_read_only():
+    tree = Tree(3, 2)
+    cols = leaf_path_columns(tree)
+    assert cols is leaf_path_columns(Tree(3, 2))
+    assert not cols.flags.writeable
+    # leaf 0 (node 7) lies below inner nodes 0, 1, 3, always as the first child
+    np.testing.assert_array_equal(cols[0], [0, 1, 3])
+    # the last leaf: second child of nodes 0, 2, 6 (column 1 * n_inner + j)
+    np.testing.assert_array_equal(cols[-1], [7 + 0, 7 + 2, 7 + 6])
+
+
+def test_mix_is_the_gates_weighted_sum():
+    rng = np.random.default_rng(0)
+    gates = rng.dirichlet(np.ones(5), size=100)
+    values = rng.standard_normal((100, 5, 3))
+    np.testing.assert_allclose(mix(gates, values), np.einsum("nk,nkt->nt", gates, values), rtol=1e-13)
+    # any memory order
+    np.testing.assert_allclose(
+        mix(np.asfortranarray(gates), values.transpose(0, 2, 1).copy().transpose(0, 2, 1)),
+        np.einsum("nk,nkt->nt", gates, values),
+        rtol=1e-13,
+    )
+
+
+@pytest.mark.parametrize("edge", [False, True])
+def test_mix_group_softmax_is_the_mixture_of_the_softmaxes(edge):
+    rng = np.random.default_rng(1)
+    K, n_classes = 6, 3
+    gates = rng.dirichlet(np.ones(K), size=200)
+    logits = 5.0 * rng.standard_normal((200, n_classes * K))  # class-major: class c of leaf k at c * K + k
+    if edge:
+        logits = _edge_rows(logits, rng)
+    with np.errstate(all="ignore"):
+        out = mix_group_softmax(gates, logits)
+    proba = _reference_softmax(logits, K).reshape(200, n_classes, K)
+    expected = np.einsum("nk,nck->nc", gates, proba)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(out[7:].sum(axis=1), 1.0)
+
+
+def test_shapes_that_do_not_match_raise():
+    with pytest.raises(ValueError, match="do not match"):
+        group_softmax(np.zeros((4, 7)), 2)
+    with pytest.raises(ValueError, match="do not match"):
+        mix_group_softmax(np.full((4, 3), 1 / 3), np.zeros((4, 7)))
