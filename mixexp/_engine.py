@@ -40,6 +40,7 @@ import weakref
 import numpy as np
 
 from ._vectorised import tree_posteriors_rows
+from ._kernels import positive_weighted_sum
 from ._linalg import column_sums
 from ._parallel import Runner
 from ._shared_grams import SharedGrams
@@ -74,9 +75,12 @@ def add_stats(a, b):
     return a + b
 
 
-def _weighted_sum(weight, values):
-    """``sum weight * values`` over entries with positive weight (log terms may be -inf)."""
-    return float(np.sum(np.where(weight > 0, weight * values, 0.0)))
+class NodeWeights:
+    """Fixed node weights ``(n, n_nodes)`` (posteriors times sample weights) of every row,
+    which :meth:`EMEngine.pass_stats` takes in place of an E-step."""
+
+    def __init__(self, values):
+        self.values = values
 
 
 class EMEngine:
@@ -170,15 +174,12 @@ class EMEngine:
             S["loglik"] = float(sw @ loglik)
             node_weight = node_post * sw[:, None]
         else:
-            if post.ndim == 1:  # a leaf per row
-                node_weight = self._leaf_to_subtree[post[s]] * sw[:, None]
-            else:
-                node_weight = (post[s] @ self._leaf_to_subtree) * sw[:, None]
+            node_weight = post.values[s] if isinstance(post, NodeWeights) else self._node_weight(post[s], sw)
             # the expected complete-data log-likelihood, which a fixed-posterior M-step
             # increases: the gate's and the experts' parts
-            S["q_gate"] = _weighted_sum(node_weight[:, 1:], log_gate)
+            S["q_gate"] = positive_weighted_sum(node_weight[:, 1:], log_gate)
             if experts_scored:
-                S["q_experts"] = _weighted_sum(node_weight[:, t.n_inner :], logdens)
+                S["q_experts"] = positive_weighted_sum(node_weight[:, t.n_inner :], logdens)
         S["mass"] = column_sums(node_weight)
         grams = self._shared_grams(design, Xg, node_weight, parts)
         if "gate" in parts:
@@ -189,11 +190,18 @@ class EMEngine:
             S["experts"] = self.experts.stats(Xe, target, W, params["experts"], ctx, **grams["experts"])
         return S
 
+    def _node_weight(self, post, sw):
+        """Every node's weight ``(n, n_nodes)`` from leaf posteriors ``post`` (n, n_leaves), or a
+        leaf per row (n,), times the sample weights ``sw``."""
+        if post.ndim == 1:
+            return self._leaf_to_subtree[post] * sw[:, None]
+        return (post @ self._leaf_to_subtree) * sw[:, None]
+
     def pass_stats(self, params, design, post=None, parts=("gate", "experts")):
         """The row sums of the components in ``parts`` at ``params``: one pass over the rows.
 
-        With ``post`` (n, n_leaves), or a leaf per row (n,), the E-step is replaced
-        by these posteriors.
+        With ``post`` (n, n_leaves), a leaf per row (n,) or :class:`NodeWeights`, the
+        E-step is replaced by these posteriors.
         """
         return self._sum(
             self._map(lambda s: self._chunk_stats(params, design, s, post, parts), design)
@@ -259,6 +267,7 @@ class EMEngine:
         """
         total = self.total_weight(design)
         C = self.constant_stats(design)
+        post = NodeWeights(self._node_weight(post, design.sw))  # once, not at every step
         S = self.pass_stats(params, design, post)
         # after the first step only the components that iterate need their sums; the
         # experts' part of Q stays that of the first step's update when they do not iterate

@@ -333,3 +333,15 @@ def add_to_rows(A, v):
     for i in range(n):
         for j in range(m):
             A[i, j] += v[j]
+
+
+@njit(nogil=True, cache=True)
+def positive_weighted_sum(W, V):
+    """``sum W * V`` over the entries with ``W > 0`` (``V`` may be -inf where ``W`` is 0)."""
+    n, m = W.shape
+    total = 0.0
+    for i in range(n):
+        for j in range(m):
+            if W[i, j] > 0:
+                total += W[i, j] * V[i, j]
+    return total
