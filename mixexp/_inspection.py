@@ -9,6 +9,7 @@ the regressors' and classifiers' predictions start from.
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import assert_all_finite
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -39,10 +40,14 @@ class InspectionMixin:
         ``set_params(top_k=...)`` after fit compares routings of one fitted model."""
         return check_top_k(getattr(self, "top_k", None), state.tree.n_leaves)
 
-    def _validated(self, X):
-        """Validated ``X`` (dense when the model was fitted on dense data) and the fitted state."""
+    def _validated(self, X, finite=True):
+        """Validated ``X`` (dense when the model was fitted on dense data) and the fitted state;
+        ``finite=False`` leaves the check for NaN and infinity to the caller."""
         state = self._state()
-        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
+            ensure_all_finite=finite,
+        )
         if sp.issparse(X) and state.dense:
             # fitted on dense data: centring needs dense rows, and so may the components
             # (whether the mean happens to be 0 must not matter)
@@ -74,14 +79,20 @@ class InspectionMixin:
         outputs.  ``reduce`` returns a tuple of arrays with one entry per row of
         the chunk (see :func:`mixexp._predict.map_rows`).
         """
-        X, state = self._validated(X)
+        X, state = self._validated(X, finite=False)
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
         row_kwargs = offset_kwargs(exposure, X.shape[0], state.experts)
         top_k = self._top_k(state) if routed else None
         linear = LinearMaps(state)
+        name = type(self).__name__
 
         def chunk(rows):
-            return reduce(RoutedRows(state, X[rows], top_k, take_rows(row_kwargs, rows), linear))
+            Xc = X[rows]
+            # validate_data's check for NaN and infinity (same message), chunk by chunk on
+            # the prediction's threads, while the rows are in cache: on one thread before the
+            # chunks it took 6 ms of a 50 ms prediction of 10^6 x 20
+            assert_all_finite(Xc, estimator_name=name, input_name="X")
+            return reduce(RoutedRows(state, Xc, top_k, take_rows(row_kwargs, rows), linear))
 
         return map_rows(X.shape[0], chunk)
 

@@ -181,3 +181,23 @@ def test_design_matrix_is_the_standardised_design(dtype, order):
     mean, scale = np.array([1.0, -2e140, 0.0, 3.0]), np.array([2.0, 1e150, 1e-3, 7.0])
     expected = np.column_stack([standardize(X, mean, scale), np.ones(X.shape[0])])
     np.testing.assert_array_equal(design_matrix(X, mean, scale), expected)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("value,message", [(np.nan, "Input X contains NaN"), (np.inf, "Input X contains infinity")])
+def test_non_finite_rows_in_a_late_chunk_raise_validate_datas_error(value, message):
+    """Prediction checks for NaN and infinity chunk by chunk (on its threads), with the
+    message validate_data gives; a bad row in the last chunk is found, sparse too."""
+    X, y = _data(2 * PREDICT_CHUNK_ROWS + 37)
+    labels = (y > np.median(y)).astype(int)
+    reg = MixtureOfExpertsRegressor(n_experts=2, max_iter=3, random_state=0).fit(X[:500], y[:500])
+    clf = MixtureOfExpertsClassifier(n_experts=2, max_iter=3, random_state=0).fit(X[:500], labels[:500])
+    bad = X.copy()
+    bad[-5, 2] = value
+    before = bad.copy()
+    for method in (reg.predict, reg.predict_gate, clf.predict_proba, clf.predict_log_proba, clf.predict):
+        with pytest.raises(ValueError, match=message):
+            method(bad)
+        with pytest.raises(ValueError, match=message):
+            method(sp.csr_matrix(bad))
+    np.testing.assert_array_equal(bad, before)  # the input is not modified
