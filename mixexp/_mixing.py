@@ -56,7 +56,8 @@ def _softmax_rows(E, bad):
 
 
 # The two kernels below write out the sums of member-major groups: called as a
-# helper function, the same loops ran twice as slowly (measured).
+# helper function, the same loops ran twice as slowly, and inlined by numba
+# (``@njit(inline="always")``) still 15-25% slower (measured, 10^6 rows, one core).
 @njit(nogil=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
 def _softmax_groups(E, n_groups, bad):
     """Divides every member-major group of ``E`` by its sum in place; ``bad`` as above,
