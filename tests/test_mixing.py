@@ -1,9 +1,10 @@
 """A prediction's softmaxes and mixtures (mixexp._mixing) give the scalar kernels' numbers.
 
-They exponentiate the logits unshifted and check each group's sum afterwards;
-rows whose sums are out of range (overflow, every term tiny, infinities, NaN)
-go the shifted route.  The reference is :func:`mixexp._kernels.log_softmax_groups`
-on group-major columns, with the edge rows of tests/test_kernels.py.
+They take logits relative to each group's member 0, exponentiate them unshifted
+and check each group's sum afterwards; rows whose sums are out of range
+(overflow, infinities, NaN) go the shifted route.  The reference is
+:func:`mixexp._kernels.log_softmax_groups` on the full logits ``[0, relative]``
+in group-major columns, with the edge rows of tests/test_kernels.py.
 """
 
 import numpy as np
@@ -23,18 +24,25 @@ from mixexp._tree import Tree
 def _edge_rows(a, rng):
     """Copies of ``a`` whose first rows hold the edge cases of the logits."""
     a = a.copy()
-    a[0] = -np.inf  # every term impossible
-    a[1, 0] = -np.inf  # one impossible term
+    if a.shape[1] == 0:
+        return a
+    a[0] = -np.inf  # every member but the first impossible
+    a[1, 0] = -np.inf  # one impossible member
     a[2] = 1e8 * rng.standard_normal(a.shape[1])  # overflows unshifted
-    a[3] = -1e13 + rng.standard_normal(a.shape[1])  # every exponential underflows unshifted
+    a[3] = -1e13 + rng.standard_normal(a.shape[1])  # every exponential underflows
     a[4, -1] = np.inf
     a[5] = 700.0 + rng.standard_normal(a.shape[1])  # a sum beyond SUM_MAX
-    a[6] = -650.0 + rng.standard_normal(a.shape[1])  # a sum below SUM_MIN
+    a[6] = -650.0 + rng.standard_normal(a.shape[1])  # terms below the normal range
     return a
 
 
+def _full(relative, n_groups):
+    """The member-major logits ``[0, relative]``: member 0 of every group first."""
+    return np.hstack([np.zeros((relative.shape[0], n_groups)), relative])
+
+
 def _reference_softmax(logits, n_groups):
-    """Member-major group softmax by the scalar kernel (group-major columns)."""
+    """Member-major group softmax of full logits by the scalar kernel (group-major columns)."""
     n, m = logits.shape
     size = m // n_groups
     grouped = np.ascontiguousarray(logits.reshape(n, size, n_groups).transpose(0, 2, 1)).reshape(n, m)
@@ -50,25 +58,31 @@ def _reference_softmax(logits, n_groups):
 @pytest.mark.parametrize("scale", [4.0, 400.0])
 def test_group_softmax_matches_the_kernel(size, n_groups, edge, scale):
     rng = np.random.default_rng(size * 100 + n_groups)
-    logits = scale * rng.standard_normal((200, size * n_groups))
+    logits = scale * rng.standard_normal((200, (size - 1) * n_groups))
     if edge:
         logits = _edge_rows(logits, rng)
     before = logits.copy()
     with np.errstate(all="ignore"):
         out = group_softmax(logits, n_groups)
     np.testing.assert_array_equal(logits, before)  # the logits are not overwritten
-    np.testing.assert_allclose(out, _reference_softmax(logits, n_groups), rtol=1e-12, atol=1e-300)
-    finite = slice(7, None) if edge else slice(None)
+    assert out.shape == (200, size * n_groups)
+    np.testing.assert_allclose(out, _reference_softmax(_full(logits, n_groups), n_groups), rtol=1e-12, atol=1e-300)
+    finite = np.ones(200, dtype=bool)
+    if edge and size > 1:
+        finite[4] = False  # an infinite logit
     sums = out[finite].reshape(-1, size, n_groups).sum(axis=1)
     np.testing.assert_allclose(sums, 1.0)
-    if edge:
-        assert np.isnan(out[0]).all()
-        assert out[1, 0] == 0.0 if size > 1 else np.isnan(out[1, 0])  # a group of one impossible term
+    if edge and size > 1:
+        first = out[:, :n_groups]
+        np.testing.assert_array_equal(first[0], 1.0)  # the others impossible
+        assert (out[1, n_groups] == 0.0) and np.isfinite(out[1]).all()
+        np.testing.assert_array_equal(first[3], 1.0)  # the others underflow
         assert np.isfinite(out[2:4]).all() and np.isfinite(out[5:7]).all()
+        assert (out[5, n_groups:] > 0).any()  # the overflowing row went the shifted route
 
 
 def _reference_leaf_probabilities(logits, tree):
-    """Walk up from every leaf, multiplying the softmaxes of the group-major logits
+    """Walk up from every leaf, multiplying the softmaxes of the full group-major logits
     (child ``c`` of inner node ``j`` in column ``j * b + c``) along its edges."""
     b = tree.branching
     cond = np.empty_like(logits)
@@ -88,15 +102,18 @@ def _reference_leaf_probabilities(logits, tree):
 @pytest.mark.parametrize("scale", [3.0, 300.0])
 def test_path_softmax_rows_is_the_product_of_the_gates_on_each_path(depth, b, scale):
     tree = Tree(depth, b)
+    G = tree.n_inner
     rng = np.random.default_rng(depth * 10 + b)
-    grouped = _edge_rows(scale * rng.standard_normal((300, tree.n_inner * b)), rng)
-    # the same logits child-major, as the softmax gate's linear_rows order them
-    member_major = grouped.reshape(300, tree.n_inner, b).transpose(0, 2, 1).reshape(300, -1)
+    relative = _edge_rows(scale * rng.standard_normal((300, G * (b - 1))), rng)
     with np.errstate(all="ignore"):
-        out = path_softmax_rows(member_major, tree.n_inner, leaf_path_columns(tree))
-    expected = _reference_leaf_probabilities(grouped, tree)
+        out = path_softmax_rows(relative, G, leaf_path_columns(tree))
+    # the same logits group-major and in full, child 0's logit 0
+    grouped = _full(relative, G).reshape(300, b, G).transpose(0, 2, 1).reshape(300, -1)
+    expected = _reference_leaf_probabilities(np.ascontiguousarray(grouped), tree)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-300)
-    np.testing.assert_allclose(out[7:].sum(axis=1), 1.0)
+    finite = np.ones(300, dtype=bool)
+    finite[4] = b == 1  # an infinite logit
+    np.testing.assert_allclose(out[finite].sum(axis=1), 1.0)
 
 
 def test_leaf_path_columns_are_cached_and_read_only():
@@ -124,19 +141,23 @@ def test_mix_is_the_gates_weighted_sum():
 
 
 @pytest.mark.parametrize("edge", [False, True])
-def test_mix_group_softmax_is_the_mixture_of_the_softmaxes(edge):
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_mix_group_softmax_is_the_mixture_of_the_softmaxes(edge, n_classes):
     rng = np.random.default_rng(1)
-    K, n_classes = 6, 3
+    K = 6
     gates = rng.dirichlet(np.ones(K), size=200)
-    logits = 5.0 * rng.standard_normal((200, n_classes * K))  # class-major: class c of leaf k at c * K + k
+    # class-major, relative to class 0: class c + 1 of leaf k at c * K + k
+    logits = 5.0 * rng.standard_normal((200, (n_classes - 1) * K))
     if edge:
         logits = _edge_rows(logits, rng)
     with np.errstate(all="ignore"):
         out = mix_group_softmax(gates, logits)
-    proba = _reference_softmax(logits, K).reshape(200, n_classes, K)
+    proba = _reference_softmax(_full(logits, K), K).reshape(200, n_classes, K)
     expected = np.einsum("nk,nck->nc", gates, proba)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-300)
-    np.testing.assert_allclose(out[7:].sum(axis=1), 1.0)
+    finite = np.ones(200, dtype=bool)
+    finite[4] = not edge  # an infinite logit
+    np.testing.assert_allclose(out[finite].sum(axis=1), 1.0)
 
 
 def test_shapes_that_do_not_match_raise():

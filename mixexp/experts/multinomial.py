@@ -138,11 +138,13 @@ class MultinomialExperts:
         return log_proba.reshape(Xa.shape[0], n_leaves, k)
 
     def linear_rows(self, params, info):
-        """The rows of coefficients whose products with the design are the leaves' logits,
-        ``(n_leaves * n_classes, n_params)``, class-major: class ``c`` of leaf ``k`` in row
-        ``c * n_leaves + k`` (:meth:`leaf_proba_from_products` takes the products)."""
+        """The rows of coefficients whose products with the design are the leaves' logits
+        relative to class 0, ``(n_leaves * (n_classes - 1), n_params)``, class-major:
+        class ``c + 1`` of leaf ``k`` minus class 0 in row ``c * n_leaves + k``
+        (:meth:`leaf_proba_from_products` takes the products; the softmax does not change,
+        and class 0 needs no column)."""
         coef = params["coef"]
-        return coef.transpose(1, 0, 2).reshape(-1, coef.shape[2])
+        return (coef[:, 1:] - coef[:, :1]).transpose(1, 0, 2).reshape(-1, coef.shape[2])
 
     def leaf_proba(self, Xa, params, info):
         """Each leaf's class probabilities, ``(n, n_leaves, n_classes)``.

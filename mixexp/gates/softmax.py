@@ -73,11 +73,13 @@ class SoftmaxGate:
         return out
 
     def linear_rows(self, params):
-        """The rows of coefficients whose products with the design are the logits,
-        ``(n_inner * branching, n_params)``, child-major: child ``c`` of inner node ``j``
-        in row ``c * n_inner + j`` (:meth:`leaf_probabilities_from_logits` takes the products)."""
+        """The rows of coefficients whose products with the design are the logits relative
+        to each inner node's first child, ``(n_inner * (branching - 1), n_params)``,
+        child-major: child ``c + 1`` of inner node ``j`` minus child 0 in row
+        ``c * n_inner + j`` (:meth:`leaf_probabilities_from_logits` takes the products;
+        the softmax does not change, and child 0 needs no column)."""
         coef = params["coef"]
-        return coef.transpose(1, 0, 2).reshape(-1, coef.shape[2])
+        return (coef[:, 1:] - coef[:, :1]).transpose(1, 0, 2).reshape(-1, coef.shape[2])
 
     def leaf_probabilities(self, Xa, params):
         """The gate's probability of every leaf, ``(n, n_leaves)``: the products of the
