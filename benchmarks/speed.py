@@ -244,16 +244,18 @@ def task_fit(c):
 
 def floor_shape(kind, d, K):
     """(product columns, exponentials) per row that a prediction of ``kind`` computes at least:
-    the gate's logits (Gaussian gate: as many multiply-adds as K triangular whitenings of x,
-    K (d + 1) / 2 columns) and the experts' outputs in one product, one exp per leaf
-    probability (and per class of every leaf for the classifier)."""
+    the gate's logits relative to each group's first member (a softmax needs one column and
+    one exp fewer per group; Gaussian gate: as many multiply-adds as K triangular whitenings
+    of x, K (d + 1) / 2 columns, and K exps) and the experts' outputs in one product, and one
+    exp per relative logit (classifier: also per relative class logit of every leaf, 3
+    classes)."""
     if kind == "clf":
-        return K + 3 * K, K + 3 * K
+        return (K - 1) + 2 * K, (K - 1) + 2 * K
     if kind == "hme":
-        return 2 * (K - 1) + K, K  # 2 logits per inner node of a binary tree
+        return (K - 1) + K, K - 1  # one relative logit per inner node of a binary tree
     if kind == "gauss":  # a triangular whitening: d (d + 1) / 2 multiply-adds per row and leaf
         return K * (d + 1) // 2 + K, K
-    return 2 * K, K
+    return (K - 1) + K, K - 1
 
 
 def predict_floor(kind, X, K):
@@ -580,9 +582,10 @@ def render(r):
         "the 6 inner gates' Grams; gaussian gate: twice, for its weighted second moments) at the "
         "square-GEMM rate measured in the same worker with the same threads; *products and exps "
         "alone* = the time of one product of X's rows with as many columns as the model's linear "
-        "parts need (gate logits, or for a Gaussian gate K·(d+1)/2 columns, the multiply-adds of K "
-        "triangular whitenings, and the experts' "
-        "outputs) and one exp per leaf probability (classifier: and per class of every leaf), "
+        "parts need (gate logits relative to each group's first member, or for a Gaussian gate "
+        "K·(d+1)/2 columns, the multiply-adds of K triangular whitenings, and the experts' "
+        "outputs) and one exp per relative logit (classifier: and per relative class logit of every "
+        "leaf), "
         "chunk by chunk on prediction's threads (`predict_floor`); *peak memory growth* = "
         "VmHWM after fit − VmRSS before it; *fit* = default estimator (max_iter=200, tol=1e-4, "
         "init_params='short_em'), starts included; a fit still running after its budget (150 s; "
