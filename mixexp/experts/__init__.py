@@ -1,10 +1,11 @@
 """Expert families, by task and by the name the estimators' ``expert`` parameter takes."""
 
-from .estimator import EstimatorExperts, check_expert_estimators, check_incremental
+from .estimator import EstimatorExperts
 from .gaussian import LinearGaussianExperts
 from .glm import GammaExperts, PoissonExperts
 from .multinomial import MultinomialExperts
 from .student_t import StudentTExperts
+from .templates import check_expert_estimators, check_incremental
 from .zip import ZeroInflatedPoissonExperts
 
 #: task -> ``expert=`` name -> factory of the family from the estimator's parameters.
