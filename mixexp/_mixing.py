@@ -87,32 +87,16 @@ def _softmax_groups(E, n_groups, P, bad):
                 P[i, (c + 1) * n_groups + g] = E[i, c * n_groups + g] * r[g]
 
 
-@njit(nogil=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
-def _path_softmax(E, n_groups, path_cols, out, bad):
-    """``out[i, leaf]``: the product over the columns ``path_cols[leaf]`` of row ``i``'s
-    group softmaxes (as :func:`_softmax_groups`, kept in a row buffer); ``bad`` as above."""
-    n, m = E.shape
-    size = m // n_groups
+@njit(nogil=True, cache=True)
+def _path_products(P, path_cols, out):
+    """``out[i, leaf]``: the product of ``P[i]`` over the columns ``path_cols[leaf]``."""
+    n = P.shape[0]
     n_leaves, depth = path_cols.shape
-    cond = np.empty(m + n_groups)
     for i in range(n):
-        for g in range(n_groups):
-            cond[g] = 1.0
-        for c in range(size):
-            for g in range(n_groups):
-                cond[g] += E[i, c * n_groups + g]
-        n_bad = 0
-        for g in range(n_groups):
-            n_bad += not (cond[g] <= SUM_MAX)
-            cond[g] = 1.0 / cond[g]
-        bad[i] = n_bad > 0
-        for c in range(size):
-            for g in range(n_groups):
-                cond[(c + 1) * n_groups + g] = E[i, c * n_groups + g] * cond[g]
         for leaf in range(n_leaves):
-            p = cond[path_cols[leaf, 0]]
+            p = P[i, path_cols[leaf, 0]]
             for level in range(1, depth):
-                p *= cond[path_cols[leaf, level]]
+                p *= P[i, path_cols[leaf, level]]
             out[i, leaf] = p
 
 
@@ -217,18 +201,11 @@ def path_softmax_rows(logits, n_groups, path_cols):
     :func:`group_softmax`) over the columns ``path_cols`` (n_leaves, depth) of the
     probabilities on its path, ``(n, n_leaves)``.  A flat gate (one group, paths of one
     column) gets its softmax."""
-    if path_cols.shape[1] == 1 and np.array_equal(path_cols[:, 0], np.arange(logits.shape[1] + n_groups)):
-        return group_softmax(logits, n_groups)
-    _check_groups(logits, n_groups)
-    E = _exp(logits)
-    n = E.shape[0]
-    out = np.empty((n, path_cols.shape[0]))
-    bad = np.empty(n, dtype=np.bool_)
-    _path_softmax(E, n_groups, path_cols, out, bad)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        cond = _shifted_softmax(logits[rows], n_groups)
-        out[rows] = np.prod(cond[:, path_cols], axis=2)
+    cond = group_softmax(logits, n_groups)
+    if path_cols.shape[1] == 1 and np.array_equal(path_cols[:, 0], np.arange(cond.shape[1])):
+        return cond
+    out = np.empty((cond.shape[0], path_cols.shape[0]))
+    _path_products(cond, path_cols, out)
     return out
 
 
