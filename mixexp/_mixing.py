@@ -141,6 +141,14 @@ def _mix_group_softmax(gates, E, out, bad):
             out[i, c + 1] = s
 
 
+def relative_rows(coef):
+    """Coefficient rows whose products are relative logits, member-major: for ``coef``
+    (n_groups, size, n_params), member ``c + 1`` of group ``g`` minus member 0 in row
+    ``c * n_groups + g``, ``(n_groups * (size - 1), n_params)`` (what :func:`group_softmax`,
+    :func:`path_softmax_rows` and :func:`mix_group_softmax` take the products of)."""
+    return (coef[:, 1:] - coef[:, :1]).transpose(1, 0, 2).reshape(-1, coef.shape[2])
+
+
 def _check_groups(logits, n_groups):
     if n_groups < 1 or logits.ndim != 2 or logits.shape[1] % n_groups != 0:
         raise ValueError("group softmax: array shapes do not match")

@@ -17,6 +17,7 @@ from mixexp._mixing import (
     mix,
     mix_group_softmax,
     path_softmax_rows,
+    relative_rows,
 )
 from mixexp._tree import Tree
 
@@ -114,6 +115,20 @@ def test_path_softmax_rows_is_the_product_of_the_gates_on_each_path(depth, b, sc
     finite = np.ones(300, dtype=bool)
     finite[4] = b == 1  # an infinite logit
     np.testing.assert_allclose(out[finite].sum(axis=1), 1.0)
+
+
+def test_relative_rows_give_the_softmax_of_the_full_coefficients():
+    rng = np.random.default_rng(3)
+    n_groups, size, p = 4, 3, 5
+    coef = rng.standard_normal((n_groups, size, p))
+    X = rng.standard_normal((50, p))
+    rows = relative_rows(coef)
+    assert rows.shape == (n_groups * (size - 1), p)
+    full = np.einsum("np,gcp->ngc", X, coef)  # every member's logit
+    expected = np.exp(full - full.max(axis=2, keepdims=True))
+    expected /= expected.sum(axis=2, keepdims=True)
+    out = group_softmax(X @ rows.T, n_groups)  # member c of group g in column c * n_groups + g
+    np.testing.assert_allclose(out.reshape(50, size, n_groups).transpose(0, 2, 1), expected, rtol=1e-12)
 
 
 def test_leaf_path_columns_are_cached_and_read_only():

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original
 from .._kernels import multinomial_residual
-from .._mixing import group_softmax, mix_group_softmax
+from .._mixing import group_softmax, mix_group_softmax, relative_rows
 from .._vectorised import log_softmax_groups_rows, multinomial_proba_rows
 from .._linalg import block_products, tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
@@ -143,8 +143,7 @@ class MultinomialExperts:
         class ``c + 1`` of leaf ``k`` minus class 0 in row ``c * n_leaves + k``
         (:meth:`leaf_proba_from_products` takes the products; the softmax does not change,
         and class 0 needs no column)."""
-        coef = params["coef"]
-        return (coef[:, 1:] - coef[:, :1]).transpose(1, 0, 2).reshape(-1, coef.shape[2])
+        return relative_rows(params["coef"])
 
     def leaf_proba(self, Xa, params, info):
         """Each leaf's class probabilities, ``(n, n_leaves, n_classes)``.

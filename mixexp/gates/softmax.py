@@ -16,7 +16,7 @@ proximal (:mod:`mixexp._prox`).
 import numpy as np
 
 from .._design import rows_to_original
-from .._mixing import leaf_path_columns, path_softmax_rows
+from .._mixing import leaf_path_columns, path_softmax_rows, relative_rows
 from .._vectorised import gate_residual_rows, log_softmax_groups_rows
 from .._linalg import block_products, tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
@@ -78,8 +78,7 @@ class SoftmaxGate:
         child-major: child ``c + 1`` of inner node ``j`` minus child 0 in row
         ``c * n_inner + j`` (:meth:`leaf_probabilities_from_logits` takes the products;
         the softmax does not change, and child 0 needs no column)."""
-        coef = params["coef"]
-        return (coef[:, 1:] - coef[:, :1]).transpose(1, 0, 2).reshape(-1, coef.shape[2])
+        return relative_rows(params["coef"])
 
     def leaf_probabilities(self, Xa, params):
         """The gate's probability of every leaf, ``(n, n_leaves)``: the products of the
