@@ -97,10 +97,11 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
         raise NotImplementedError
 
     def __sklearn_tags__(self):
-        """Sparse X only where the gate and every expert take it: not ``gate="gaussian"``,
-        not estimator experts whose own tags refuse it."""
+        """Sparse X only where the gate and every expert take it: not a gate that refuses it
+        (``accepts_sparse``), not estimator experts whose own tags refuse it."""
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = self.gate != "gaussian" and all(
+        gate = GATES.get(self.gate) if isinstance(self.gate, str) else None
+        tags.input_tags.sparse = (gate is None or gate.accepts_sparse) and all(
             get_tags(e).input_tags.sparse for e in self._expert_templates()
         )
         return tags
@@ -182,16 +183,7 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
         gate_columns = resolve_columns(self.gate_features, X.shape[1], names, "gate_features")
         expert_columns = resolve_columns(self.expert_features, X.shape[1], names, "expert_features")
         check_top_k(self.top_k, tree.n_leaves)
-        if self.gate == "gaussian" and (self.balance_alpha > 0 or self.specialization_alpha > 0):
-            raise ValueError(
-                "balance_alpha and specialization_alpha penalise a softmax or attention gate; "
-                "with gate='gaussian' they must be 0."
-            )
-        if self.gate == "gaussian" and gate_columns is not None and gate_columns.size == 0:
-            raise ValueError(
-                "gate='gaussian' needs at least one gate feature; gate_features=[] (constant "
-                "mixing weights) goes with gate='softmax'."
-            )
+        gate.check_columns(gate_columns)
         # internal coordinates: the fitted model's, or from these rows or all the rows
         if warm:
             check_warm_start(self, fitted, tree, X, old_n_features, gate_columns, expert_columns)

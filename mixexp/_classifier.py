@@ -8,7 +8,6 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
-from ._mixing import mix
 from ._partial_fit import PartialFitMixin
 
 
@@ -24,10 +23,7 @@ def _mixture_proba(chunk, log):
     Summed in probability space; rows where a class's probability is below
     :data:`TINY_PROBA` are summed in log space (``logsumexp``), where nothing underflows.
     """
-    if hasattr(chunk.state.experts, "leaf_proba"):
-        proba = chunk.mixture("leaf_proba")
-    else:
-        proba = mix(chunk.gates, np.exp(chunk.leaves("leaf_log_proba")))
+    proba = chunk.mixture("leaf_proba")
     with np.errstate(divide="ignore"):
         log_proba = np.log(proba) if log else None
         if proba.min() >= TINY_PROBA:  # the usual chunk: one reduction, not one per row

@@ -116,7 +116,7 @@ class EMEngine:
         """The penalties at ``params``; with the sums ``S`` of a pass at ``params``, also a
         gate's data-dependent penalties (``gate.data_penalty``), which need all rows."""
         value = self.gate.penalty(params["gate"]) + self.experts.penalty(params["experts"])
-        if S is not None and "gate" in S and hasattr(self.gate, "data_penalty"):
+        if S is not None and "gate" in S:
             value += self.gate.data_penalty(S["gate"])
         return value
 
@@ -151,12 +151,14 @@ class EMEngine:
         self._constant = (weakref.ref(design), C)
         return C
 
+    def representation(self, Xe, params):
+        """The experts' representations of the rows for a gate that uses them, else None."""
+        return self.experts.representation(Xe, params["experts"]) if self.gate.uses_experts else None
+
     def gate_scores(self, Xg, Xe, params):
         """The gate's log terms of the rows, and the experts' representations when it uses them."""
-        if getattr(self.gate, "uses_experts", False):
-            rep = self.experts.representation(Xe, params["experts"])
-            return self.gate.scores(Xg, params["gate"], rep), rep
-        return self.gate.scores(Xg, params["gate"]), None
+        rep = self.representation(Xe, params)
+        return self.gate.scores(Xg, params["gate"], rep), rep
 
     def _chunk_stats(self, params, design, s, post, parts):
         t = self.tree
@@ -271,9 +273,8 @@ class EMEngine:
         S = self.pass_stats(params, design, post)
         # after the first step only the components that iterate need their sums; the
         # experts' part of Q stays that of the first step's update when they do not iterate
-        iterative = tuple(
-            name for name in ("gate", "experts") if not getattr(self, name).closed_form
-        )
+        components = {"gate": self.gate, "experts": self.experts}
+        iterative = tuple(name for name, part in components.items() if not part.closed_form)
         q_experts = None
 
         def objective(params, S):
@@ -367,7 +368,7 @@ class EMEngine:
         converged = False
         start = last = time.time()
         n_iter = 0
-        step = self._ecm_step if getattr(self.gate, "uses_experts", False) else self._em_step
+        step = self._ecm_step if self.gate.uses_experts else self._em_step
         best, misses = (params, obj), 0
         for n_iter in range(1, max_iter + 1):
             new, S_new, obj_new = step(params, S, obj, C, design, total)

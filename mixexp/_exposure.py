@@ -21,7 +21,7 @@ def check_exposure(exposure, n_samples, experts):
     """
     if exposure is None:
         return None
-    if not getattr(experts, "uses_exposure", False):
+    if not experts.uses_exposure:
         raise ValueError(
             "exposure is only accepted with the log-link expert families expert='poisson', "
             "'gamma' or 'zip'; this model's experts take no offset."

@@ -19,6 +19,7 @@ from ._kernels import tree_posteriors
 from ._parallel import runner
 from ._predict import LinearMaps, RoutedRows, chunk_design, map_rows
 from ._routing import check_top_k
+from .gates import GATES
 from .inference import parameter_inference, summary_table
 from .selection import assignment_entropy
 
@@ -180,7 +181,10 @@ class InspectionMixin:
     def _models_x(self):
         """Whether the model has a density of x: the fitted gate's, else the parameter's."""
         fitted = getattr(self, "_fitted", None)
-        return fitted.gate.models_x if fitted is not None else self.gate == "gaussian"
+        if fitted is not None:
+            return fitted.gate.models_x
+        gate = GATES.get(self.gate) if isinstance(self.gate, str) else None
+        return gate is not None and gate.models_x
 
     @available_if(_models_x)
     def score_samples(self, X):

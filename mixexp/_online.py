@@ -92,7 +92,7 @@ def online_step(engine, params, design, running, decay, offset):
         (internal units; a progressive-validation estimate).
     """
     experts = engine.experts
-    incremental = hasattr(experts, "partial_update")  # estimator experts learn by partial_fit
+    incremental = experts.incremental  # estimator experts learn by partial_fit
     w = design.sw.sum()
     batch = engine.pass_stats(params, design)
     rows = batch.pop("experts") if incremental else None

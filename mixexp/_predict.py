@@ -69,22 +69,21 @@ def chunk_design(state, X, rows):
 def gate_probabilities(state, design):
     """The gate's probability of every leaf on the rows of ``design``, ``(n, n_leaves)``.
 
-    A gate that computes them directly (``leaf_probabilities``: the softmax and
-    Gaussian gates) does; for any other the engine's E-step without experts gives them.  Both
-    give the same numbers up to rounding (tests/test_predict_chunks.py).
+    The gate's :meth:`~mixexp.gates.Gate.leaf_probabilities` (by default the E-step's
+    posteriors without experts; the softmax and Gaussian gates compute them directly,
+    the same numbers up to rounding: tests/test_predict_chunks.py), with the experts'
+    representations of the rows for a gate that uses them.
     """
-    gate = state.gate
-    if hasattr(gate, "leaf_probabilities"):
-        return gate.leaf_probabilities(design.gate_X, state.params["gate"])
-    return state.engine(Runner(1)).e_step(state.params, design, experts=False)[0]
+    rep = state.engine(Runner(1)).representation(design.expert_X, state.params)
+    return state.gate.leaf_probabilities(design.gate_X, state.params["gate"], rep)
 
 
 class LinearMaps:
     """The linear components of a fitted mixture, folded into the raw features.
 
-    A gate with ``linear_rows(params)`` (and ``leaf_probabilities_from_logits``)
-    or an expert family with ``linear_rows(params, info)`` (and
-    ``<output>_from_products`` for its outputs) starts its predictions from the
+    A gate whose ``linear_rows(params)`` are not None (it then has
+    ``leaf_probabilities_from_logits``) or an expert family whose ``linear_rows(params,
+    info)`` are not None (its ``products_outputs``) starts its predictions from the
     products of the internal design ``[(x - mean) / scale, 1]`` with those rows
     of coefficients.  Folded into raw features once (:func:`rows_to_original`),
     the products of a chunk are ``X @ coef.T + intercept``: a GEMM per linear
@@ -98,14 +97,14 @@ class LinearMaps:
     """
 
     def __init__(self, state):
-        maps = []
-        if hasattr(state.gate, "linear_rows"):
-            maps.append(("gate", state.gate.linear_rows(state.params["gate"]), state.coordinates("gate")))
-        if hasattr(state.experts, "linear_rows"):
-            rows = state.experts.linear_rows(state.params["experts"], state.info)
-            maps.append(("experts", rows, state.coordinates("experts")))
+        maps = [
+            ("gate", state.gate.linear_rows(state.params["gate"]), state.coordinates("gate")),
+            ("experts", state.experts.linear_rows(state.params["experts"], state.info), state.coordinates("experts")),
+        ]
         self.parts = {}
         for name, rows, coords in maps:
+            if rows is None:  # not linear in the design
+                continue
             with np.errstate(all="ignore"):
                 offset = np.max(np.abs(coords.mean / coords.scale), initial=0.0)
                 coef, intercept = rows_to_original(rows, coords)
@@ -157,13 +156,15 @@ class RoutedRows:
 
     def mixture(self, output):
         """The gates' mixture ``sum_k gates[:, k] * out[:, k]`` of the leaves' ``output``
-        (one output array, ``(n, ...)``).  Expert families with
-        ``mixture_<output>_from_products(products, gates, params, info)`` mix from
-        their products without forming each leaf's output."""
+        (one output array, ``(n, ...)``).  An expert family whose ``mixture_outputs``
+        hold ``output`` mixes it from its products without forming each leaf's output."""
         state = self.state
-        fused = getattr(state.experts, "mixture_" + output + "_from_products", None)
-        if self.mask is None and fused is not None and "experts" in self.products:
-            return fused(self.products["experts"], self.gates, state.params["experts"], state.info, **self.row_kwargs)
+        experts = state.experts
+        if self.mask is None and output in experts.mixture_outputs and "experts" in self.products:
+            return experts.mixture_from_products(
+                output, self.products["experts"], self.gates, state.params["experts"], state.info,
+                **self.row_kwargs,
+            )
         leaves = self.leaves(output)
         n, n_leaves = leaves.shape[:2]
         return mix(self.gates, leaves.reshape(n, n_leaves, -1)).reshape((n,) + leaves.shape[2:])
@@ -171,21 +172,20 @@ class RoutedRows:
     def leaves(self, output, rows=None):
         """Each leaf expert's ``output`` on the chunk (or its rows ``rows``), ``(n, L, ...)``.
 
-        ``output`` names the expert family's method ``(Xa, params, info, **offset)``
-        (``"moments"``, ``"leaf_log_proba"``, ...).  With ``top_k`` set, only the
-        routed leaves' outputs (0 elsewhere).
+        ``output`` names one of the expert family's outputs (``"moments"``,
+        ``"leaf_log_proba"``, ``"leaf_proba"``: :meth:`ExpertComponent.output_method`).
+        With ``top_k`` set, only the routed leaves' outputs (0 elsewhere).
         """
         state, mask, kwargs = self.state, self.mask, self.row_kwargs
-        params = state.params["experts"]
-        from_products = getattr(state.experts, output + "_from_products", None)
-        if rows is None and mask is None and from_products is not None and "experts" in self.products:
-            return from_products(self.products["experts"], params, state.info, **kwargs)
+        experts, params = state.experts, state.params["experts"]
+        if rows is None and mask is None and output in experts.products_outputs and "experts" in self.products:
+            return experts.output_from_products(output, self.products["experts"], params, state.info, **kwargs)
         Xe = self.design.expert_X
         if rows is not None:
             Xe = Xe[rows]
             mask = None if mask is None else mask[rows]
             kwargs = take_rows(kwargs, rows)
-        method = getattr(state.experts, output)
+        method = experts.output_method(output)
         if mask is None:
             return method(Xe, params, state.info, **kwargs)
         # only the routed experts, each on its rows

@@ -56,7 +56,7 @@ def routed_leaf_outputs(experts, method, Xa, params, info, mask, **row_arrays):
     ``(n, n_leaves, ...)``; entries off the route are 0.  ``row_arrays`` (e.g. a
     log-exposure offset) have a value per row and are cut to the routed rows.
     """
-    if not hasattr(experts, "leaf_params"):  # no per-leaf evaluation: dense, then masked
+    if not experts.per_leaf:  # no per-leaf evaluation: dense, then masked
         out = method(Xa, params, info, **row_arrays)
         parts = out if isinstance(out, tuple) else (out,)
         parts = tuple(np.where(mask.reshape(mask.shape + (1,) * (p.ndim - 2)), p, 0.0) for p in parts)

@@ -22,8 +22,6 @@ class SharedGrams:
 
     def __init__(self, tree, gate, experts):
         self.nodes = None  # (gate's node slice, experts' node slice) when shared
-        if not (hasattr(gate, "gram_nodes") and hasattr(experts, "gram_nodes")):
-            return
         gate_nodes, expert_nodes = gate.gram_nodes(tree), experts.gram_nodes(tree)
         if gate_nodes is None or expert_nodes is None or gate_nodes.start >= gate_nodes.stop:
             return

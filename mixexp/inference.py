@@ -145,12 +145,12 @@ class Layout:
         """Entries of ``theta`` a sparse fit holds at 0 (all False without an L1 penalty)."""
         fixed = np.zeros(self.size, dtype=bool)
         params, state = self.state.params, self.state
-        if getattr(state.gate, "l1_ratio", 0.0) > 0:
+        if state.gate.l1_ratio > 0:
             # a feature no row of a softmax uses: its differences are 0 and held there
             unused = np.all(params["gate"]["coef"] == 0, axis=1)  # (n_inner, p)
             unused[:, -1] = False
             fixed[: self.gate_size] = np.repeat(unused[:, None, :], self.tree.branching - 1, axis=1).ravel()
-        if getattr(state.experts, "l1_ratio", 0.0) > 0:
+        if state.experts.l1_ratio > 0:
             ecoef = params["experts"]["coef"]
             if self.gaussian:
                 zero = ecoef == 0

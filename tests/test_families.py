@@ -37,7 +37,7 @@ def _engine_setup(family, seed=0, n=300, K=2):
     rs = np.random.RandomState(seed + 1)
     sw = rs.uniform(0.3, 2.0, size=n)
     alpha, gate_alpha, reg_variance = 0.1, 1e-2, 1e-3
-    experts = EXPERTS["regression"][family]({"alpha": alpha, "reg_variance": reg_variance})
+    experts = EXPERTS["regression"][family].from_params({"alpha": alpha, "reg_variance": reg_variance})
     tree = Tree(1, K)
     engine = EMEngine(tree, SoftmaxGate(tree, gate_alpha), experts)
     target, info = experts.prepare_target(y, sw)

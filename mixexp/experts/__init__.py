@@ -1,5 +1,7 @@
-"""Expert families, by task and by the name the estimators' ``expert`` parameter takes."""
+"""Expert families (:class:`ExpertComponent` and its registry), by task and by the name
+the estimators' ``expert`` parameter takes."""
 
+from .base import ExpertComponent
 from .estimator import EstimatorExperts
 from .gaussian import LinearGaussianExperts
 from .glm import GammaExperts, PoissonExperts
@@ -8,31 +10,30 @@ from .student_t import StudentTExperts
 from .templates import check_expert_estimators, check_incremental
 from .zip import ZeroInflatedPoissonExperts
 
-#: task -> ``expert=`` name -> factory of the family from the estimator's parameters.
+#: task -> ``expert=`` name -> family class (each builds itself from the estimator's
+#: parameters with :meth:`ExpertComponent.from_params`).
 EXPERTS = {
     "regression": {
-        "linear": lambda params: LinearGaussianExperts(
-            params["alpha"], params["reg_variance"], params.get("l1_ratio", 0.0)
-        ),
-        "student_t": lambda params: StudentTExperts(params["alpha"], params["reg_variance"]),
-        "poisson": lambda params: PoissonExperts(params["alpha"]),
-        "gamma": lambda params: GammaExperts(params["alpha"], params["reg_variance"]),
-        "zip": lambda params: ZeroInflatedPoissonExperts(params["alpha"]),
+        cls.name: cls
+        for cls in (
+            LinearGaussianExperts, StudentTExperts, PoissonExperts, GammaExperts,
+            ZeroInflatedPoissonExperts,
+        )
     },
-    "classification": {
-        "linear": lambda params: MultinomialExperts(params["alpha"], params.get("l1_ratio", 0.0)),
-    },
+    "classification": {cls.name: cls for cls in (MultinomialExperts,)},
 }
 
-# the families whose targets are restricted (scikit-learn's target tags)
-_RESTRICTED = {"poisson": PoissonExperts, "gamma": GammaExperts, "zip": ZeroInflatedPoissonExperts}
+__all__ = ["ExpertComponent", "EXPERTS", "make_experts", "target_tags", "check_summable"]
+
+
+def _family(task, expert):
+    """The registered family class that ``expert`` names, or None (estimators)."""
+    return EXPERTS[task].get(expert) if isinstance(expert, str) else None
 
 
 def target_tags(task, expert):
     """``(multi_output, positive_only)`` of the family ``expert`` names (defaults otherwise)."""
-    family = _RESTRICTED.get(expert) if task == "regression" and isinstance(expert, str) else None
-    if family is None:
-        return True, False
+    family = _family(task, expert) or ExpertComponent
     return family.multi_output, family.positive_only
 
 
@@ -40,17 +41,19 @@ def make_experts(task, n_leaves, params):
     """The expert family for ``params["expert"]``: a registered name or estimators."""
     expert = params["expert"]
     if isinstance(expert, str):
-        if expert not in EXPERTS[task]:
+        family = _family(task, expert)
+        if family is None:
             raise ValueError(
                 f"expert={expert!r} is not an expert family for {task}; choose one of "
                 f"{sorted(EXPERTS[task])} or a scikit-learn estimator."
             )
-        if params.get("l1_ratio", 0.0) > 0 and expert != "linear":
+        if params.get("l1_ratio", 0.0) > 0 and not family.supports_l1:
+            supported = sorted(name for name, cls in EXPERTS[task].items() if cls.supports_l1)
             raise ValueError(
-                f"l1_ratio > 0 (an elastic-net penalty) is implemented for expert='linear' "
-                f"only, not for expert={expert!r}; use l1_ratio=0."
+                f"l1_ratio > 0 (an elastic-net penalty) is implemented for expert="
+                f"{' or '.join(map(repr, supported))} only, not for expert={expert!r}; use l1_ratio=0."
             )
-        return EXPERTS[task][expert](params)
+        return family.from_params(params)
     templates = check_expert_estimators(expert, task, n_leaves)
     return EstimatorExperts(
         templates, task, params.get("reg_variance", 1e-6), params.get("random_state")
@@ -61,10 +64,9 @@ def check_summable(task, expert, what):
     """A ValueError when the family named ``expert`` refits on all rows at once, so that
     ``what`` (online EM, a dask fit), which works from running or distributed sums, cannot
     serve it."""
-    if isinstance(expert, str) and expert in EXPERTS[task]:
-        family = EXPERTS[task][expert]({"alpha": 0.0, "reg_variance": 1.0, "l1_ratio": 0.0})
-        if getattr(family, "needs_all_rows", False):
-            raise ValueError(
-                f"expert={expert!r} refits its experts on all rows at every M-step (Newton "
-                f"to convergence), so {what} cannot serve it; fit the data in memory."
-            )
+    family = _family(task, expert)
+    if family is not None and family.needs_all_rows:
+        raise ValueError(
+            f"expert={expert!r} refits its experts on all rows at every M-step (Newton "
+            f"to convergence), so {what} cannot serve it; fit the data in memory."
+        )

@@ -40,6 +40,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state, get_tags
 
 from .._kernels import gaussian_logdens
+from .base import ExpertComponent
 from .gaussian import LinearGaussianExperts
 from .multinomial import MultinomialExperts
 from .representation import estimator_representation
@@ -60,7 +61,7 @@ def _stacked(rows):
     )
 
 
-class EstimatorExperts:
+class EstimatorExperts(ExpertComponent):
     """scikit-learn estimators as the leaf experts.
 
     Parameters
@@ -78,7 +79,8 @@ class EstimatorExperts:
     """
 
     exact = False  # a weighted refit only approximates the M-step
-    closed_form = True
+    incremental = True  # online EM: each expert's partial_fit on the batch
+    per_leaf = True
 
     def __init__(self, templates, task, reg_variance=1e-6, random_state=None):
         self.templates = templates

@@ -17,9 +17,10 @@ from .._design import rows_to_original, weighted_location_scale
 from .._kernels import gaussian_logdens
 from .._linalg import block_products, solve_psd_stack, tdot, weighted_grams
 from .._prox import elastic_net_penalty, elastic_net_solve, l1_weights
+from .base import ExpertComponent
 
 
-class LinearGaussianExperts:
+class LinearGaussianExperts(ExpertComponent):
     """Linear-Gaussian experts with diagonal noise per target.
 
     Parameters
@@ -37,13 +38,19 @@ class LinearGaussianExperts:
         the objective never decreases.
     """
 
-    exact = True
-    closed_form = True  # one update is the whole M-step for given posteriors
+    name = "linear"
+    per_leaf = True
+    supports_l1 = True
+    products_outputs = frozenset({"moments"})
 
     def __init__(self, alpha, reg_variance, l1_ratio=0.0):
         self.alpha = alpha
         self.reg_variance = reg_variance
         self.l1_ratio = l1_ratio
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params["alpha"], params["reg_variance"], params.get("l1_ratio", 0.0))
 
     # -- targets ------------------------------------------------------------
     def prepare_target(self, y, sw):
@@ -80,9 +87,6 @@ class LinearGaussianExperts:
             "coef": np.zeros((n_leaves, info["n_outputs"], n_params)),
             "var": np.ones((n_leaves, info["n_outputs"])),
         }
-
-    def check_input(self, Xa):
-        """Dense and sparse designs alike."""
 
     def _means(self, Xa, params):
         coef = params["coef"]
@@ -159,8 +163,9 @@ class LinearGaussianExperts:
         return self._means(Xa, params).reshape(Xa.shape[0], params["var"].shape[0], -1)
 
     def leaf_params(self, params, leaves):
-        """The parameters of the leaves ``leaves`` only (for top-k prediction)."""
-        return {"coef": params["coef"][leaves], "var": params["var"][leaves]}
+        """The parameters of the leaves ``leaves`` only (for top-k prediction): every
+        parameter array has the leaves first."""
+        return {key: value[leaves] for key, value in params.items()}
 
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):
@@ -181,6 +186,10 @@ class LinearGaussianExperts:
         coef = params["coef"] * info["scale"][None, :, None]
         coef[:, :, -1] += info["mean"]
         return coef.reshape(-1, coef.shape[2])
+
+    def output_from_products(self, output, products, params, info):
+        """The leaves' moments from the products (the one output in ``products_outputs``)."""
+        return self.moments_from_products(products, params, info)
 
     def moments(self, Xa, params, info):
         """Each leaf's predictive mean and variance in the units of y, ``(n, n_leaves, n_targets)``."""

@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 
 from .._design import rows_to_original
 from .._linalg import solve_psd, tdot, weighted_grams
+from .base import ExpertComponent
 
 NEWTON_MAX_ITER = 100
 MAX_SHAPE = 1e12  # largest Gamma shape (smallest dispersion) when reg_variance is tinier
@@ -99,7 +100,7 @@ def _exp(eta):
         return np.exp(eta)
 
 
-class LogLinkExperts:
+class LogLinkExperts(ExpertComponent):
     """What the log-link families share: targets with an offset, rows, Newton fits.
 
     Parameters
@@ -108,16 +109,17 @@ class LogLinkExperts:
         L2 penalty on the coefficients (not intercepts), standardised features.
     """
 
-    exact = True
-    closed_form = True  # one update is the whole M-step for given posteriors
     needs_all_rows = True  # Newton to convergence on the rows: no running sums (partial_fit, dask)
     uses_exposure = True
     multi_output = False
     positive_only = True  # scikit-learn's checks then draw y > 0
-    name = None  # the expert= name, for messages
 
     def __init__(self, alpha):
         self.alpha = alpha
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params["alpha"])
 
     # -- targets ------------------------------------------------------------
     def _check_domain(self, y):
@@ -147,8 +149,7 @@ class LogLinkExperts:
         y = self._validated(y)
         return (y / info["scale"], np.zeros(y.shape[0]))
 
-    @staticmethod
-    def offset_target(target, log_exposure):
+    def offset_target(self, target, log_exposure):
         """The target with the log-exposure as its offset."""
         return (target[0], log_exposure)
 
@@ -166,9 +167,6 @@ class LogLinkExperts:
         coef = np.zeros((n_leaves, 1, n_params))
         coef[:, :, -1] = info["log_mean"] - np.log(info["scale"])
         return {"coef": coef}
-
-    def check_input(self, Xa):
-        """Dense and sparse designs alike."""
 
     def _eta(self, Xa, params, offset):
         coef = params["coef"][:, 0, :]
@@ -258,6 +256,10 @@ class GammaExperts(LogLinkExperts):
     def __init__(self, alpha, reg_variance):
         super().__init__(alpha)
         self.reg_variance = reg_variance
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params["alpha"], params["reg_variance"])
 
     def _check_domain(self, y):
         if np.any(y <= 0):

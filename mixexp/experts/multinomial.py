@@ -16,9 +16,10 @@ from .._vectorised import log_softmax_groups_rows, multinomial_proba_rows
 from .._linalg import block_products, tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
+from .base import ExpertComponent
 
 
-class MultinomialExperts:
+class MultinomialExperts(ExpertComponent):
     """Softmax-regression experts over the classes seen in ``fit``.
 
     Parameters
@@ -29,12 +30,19 @@ class MultinomialExperts:
         Elastic-net mixing of ``alpha`` (0: ridge; see :mod:`mixexp._prox`).
     """
 
-    exact = True
-    closed_form = False  # one update is the whole M-step for given posteriors
+    name = "linear"
+    closed_form = False  # a bound step: iterating it with fixed posteriors gains
+    per_leaf = True
+    supports_l1 = True
+    products_outputs = mixture_outputs = frozenset({"leaf_proba"})
 
     def __init__(self, alpha, l1_ratio=0.0):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params["alpha"], params.get("l1_ratio", 0.0))
 
     # -- targets ------------------------------------------------------------
     def prepare_target(self, y, sw):
@@ -66,9 +74,6 @@ class MultinomialExperts:
     def init_params(self, n_leaves, n_params, info):
         k = info["n_outputs"]
         return {"coef": np.zeros((n_leaves, k, n_params)), **init_step_state(n_leaves, k, n_params)}
-
-    def check_input(self, Xa):
-        """Dense and sparse designs alike."""
 
     def scores(self, Xa, y_index, params):
         """Log-probability of the observed class under each leaf, and every class's
@@ -158,6 +163,14 @@ class MultinomialExperts:
         n_leaves, n_classes, _ = params["coef"].shape
         proba = group_softmax(logits, n_leaves)
         return proba.reshape(logits.shape[0], n_classes, n_leaves).transpose(0, 2, 1)
+
+    def output_from_products(self, output, products, params, info):
+        """The leaves' class probabilities from the logits (the one output in ``products_outputs``)."""
+        return self.leaf_proba_from_products(products, params, info)
+
+    def mixture_from_products(self, output, products, gates, params, info):
+        """The mixture of the leaves' class probabilities from the logits."""
+        return self.mixture_leaf_proba_from_products(products, gates, params, info)
 
     def mixture_leaf_proba_from_products(self, logits, gates, params, info):
         """The mixture ``sum_k gates[:, k] * leaf_proba[:, k]`` of :meth:`leaf_proba_from_products`,

@@ -84,8 +84,13 @@ class StudentTExperts(LinearGaussianExperts):
         Lower bound on every ``sigma^2``, relative to each target's variance.
     """
 
-    exact = True
+    name = "student_t"
+    supports_l1 = False
     closed_form = False  # the scale weights change with the parameters: iterating gains
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params["alpha"], params["reg_variance"])
 
     # -- the component --------------------------------------------------------
     def init_params(self, n_leaves, n_params, info):

@@ -1,35 +1,21 @@
-"""Gate components, by the name the estimators' ``gate`` parameter takes."""
+"""Gate components (:class:`Gate` and its registry), by the name the estimators'
+``gate`` parameter takes."""
 
 from .attention import AttentionGate
+from .base import Gate
 from .gaussian import GaussianGate
 from .softmax import SoftmaxGate
 
+#: ``gate=`` name -> gate class (each builds itself from the estimator's parameters
+#: with :meth:`Gate.from_params`).
+GATES = {cls.name: cls for cls in (SoftmaxGate, AttentionGate, GaussianGate)}
 
-def _attention(tree, params):
-    if params.get("l1_ratio", 0.0) > 0:
-        raise ValueError(
-            "gate='attention' takes a ridge penalty only (gate_alpha); l1_ratio > 0 is "
-            "implemented for gate='softmax'."
-        )
-    return AttentionGate(
-        tree, params["gate_alpha"], params.get("balance_alpha", 0.0),
-        params.get("specialization_alpha", 0.0),
-    )
-
-
-#: ``gate=`` name -> factory of the component from the tree and the estimator's parameters.
-GATES = {
-    "softmax": lambda tree, params: SoftmaxGate(
-        tree, params["gate_alpha"], params.get("balance_alpha", 0.0),
-        params.get("specialization_alpha", 0.0), params.get("l1_ratio", 0.0),
-    ),
-    "attention": _attention,
-    "gaussian": lambda tree, params: GaussianGate(
-        tree, params["covariance_type"], params["reg_covar"]
-    ),
-}
+__all__ = ["Gate", "GATES", "make_gate", "SoftmaxGate", "GaussianGate", "AttentionGate"]
 
 
 def make_gate(tree, params):
-    """The gate component named by ``params["gate"]`` for ``tree``."""
-    return GATES[params["gate"]](tree, params)
+    """The gate component named by ``params["gate"]`` for ``tree``; a ValueError, in words,
+    for parameters it cannot take."""
+    cls = GATES[params["gate"]]
+    cls.check_params(params)
+    return cls.from_params(tree, params)

@@ -34,11 +34,12 @@ from .._design import rows_to_original
 from .._kernels import gate_residual
 from .._linalg import block_products, tdot, weighted_grams
 from .._softmax import blocks_update, init_step_state
+from .base import Gate
 from .penalties import GatePenalties, _squared_norms
 from .softmax import SoftmaxGate
 
 
-class AttentionGate:
+class AttentionGate(Gate):
     """Attention-like gates over the children of every inner node of ``tree``.
 
     Parameters
@@ -50,19 +51,29 @@ class AttentionGate:
         Weights of the penalties of :mod:`mixexp.gates.penalties`.
     """
 
-    exact = True  # the gate step never decreases the objective (the engine checks the experts' step)
-    models_x = False
-    closed_form = False
-    uses_experts = True  # scores(Xa, params, rep) with the experts' representations
+    name = "attention"
+    uses_experts = True
+    takes_usage_penalties = True
 
     def __init__(self, tree, alpha, balance_alpha=0.0, specialization_alpha=0.0):
-        self.tree = tree
+        super().__init__(tree)
         self.alpha = alpha
         self.penalties = GatePenalties(tree, balance_alpha, specialization_alpha)
-        self.l1_ratio = 0.0  # ridge only: SoftmaxGate.penalty reads it
         # mean over the leaves below each child of every inner node: (n_leaves, n_inner * b)
         below = tree.leaf_to_subtree[:, 1:]
         self._child_mean = below / below.sum(axis=0, keepdims=True)
+
+    @classmethod
+    def from_params(cls, tree, params):
+        if params.get("l1_ratio", 0.0) > 0:
+            raise ValueError(
+                "gate='attention' takes a ridge penalty only (gate_alpha); l1_ratio > 0 is "
+                "implemented for gate='softmax'."
+            )
+        return cls(
+            tree, params["gate_alpha"], params.get("balance_alpha", 0.0),
+            params.get("specialization_alpha", 0.0),
+        )
 
     def init_params(self, n_params, n_repr=0):
         t = self.tree
@@ -70,9 +81,6 @@ class AttentionGate:
             "coef": np.zeros((t.n_inner, n_repr, n_params)),
             **init_step_state(t.n_inner, n_repr, n_params),
         }
-
-    def check_input(self, Xa):
-        """Dense and sparse designs alike."""
 
     def _child_repr(self, rep):
         """Each inner node's children's representations, ``(n, n_inner * b, r)``."""
@@ -87,7 +95,7 @@ class AttentionGate:
         child = child.reshape(n, t.n_inner, t.branching, -1)
         return np.sum(query * child, axis=3).reshape(n, -1)
 
-    def scores(self, Xa, params, rep):
+    def scores(self, Xa, params, rep=None):
         """Log gate probabilities of every edge, ``(n, n_inner * branching)``."""
         logits = self._logits(Xa, params["coef"], self._child_repr(rep))
         b = self.tree.branching
@@ -152,10 +160,8 @@ class AttentionGate:
         )
         return {"coef": coef, **state}, extrapolated
 
-    # as the softmax gate: the root's sums, no change of units, the L2 penalty, the
-    # data-dependent penalties
+    # as the softmax gate: the root's sums, the L2 penalty, the data-dependent penalties
     constant_stats = SoftmaxGate.constant_stats
-    loglik_shift = SoftmaxGate.loglik_shift
     penalty = SoftmaxGate.penalty
     data_penalty = SoftmaxGate.data_penalty
 

@@ -26,6 +26,7 @@ from .._kernels import add_squares_interleaved, diag_squares
 from .._linalg import column_sums, weighted_grams
 from .._tree import leaf_path_sums
 from .._vectorised import gaussian_leaf_softmax, tree_posteriors_rows
+from .base import Gate
 
 _LOG_2PI = np.log(2.0 * np.pi)
 # Rows and columns of z per stacked product (measured at d = 20, K = 16, one core,
@@ -57,7 +58,7 @@ def _log_constants(params):
     return params["log_det"] - 0.5 * params["means"].shape[1] * _LOG_2PI
 
 
-class GaussianGate:
+class GaussianGate(Gate):
     """Gaussian gates over the leaves of ``tree``.
 
     Parameters
@@ -69,14 +70,20 @@ class GaussianGate:
         covariance, in units of the standardised features.
     """
 
-    exact = True
-    models_x = True  # whether the objective includes log p(x)
-    closed_form = True  # one update is the whole M-step for given posteriors
+    name = "gaussian"
+    closed_form = True
+    models_x = True
+    accepts_sparse = False
+    needs_features = True
 
     def __init__(self, tree, covariance_type="full", reg_covar=1e-6):
-        self.tree = tree
+        super().__init__(tree)
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
+
+    @classmethod
+    def from_params(cls, tree, params):
+        return cls(tree, params["covariance_type"], params["reg_covar"])
 
     def init_params(self, n_params):
         t = self.tree
@@ -144,7 +151,7 @@ class GaussianGate:
                 add_squares_interleaved(Z, means.shape[0], out[rows])
         return out
 
-    def leaf_probabilities(self, Xa, params):
+    def leaf_probabilities(self, Xa, params, rep=None):
         """The gate's probability of every leaf, ``(n, n_leaves)``.
 
         The product of the node gates ``a_jc p_c(x) / p_j(x)`` along a leaf's path
@@ -163,7 +170,7 @@ class GaussianGate:
             out[rows] = post[:, t.n_inner :]
         return out
 
-    def scores(self, Xa, params):
+    def scores(self, Xa, params, rep=None):
         """Log terms of every edge: ``log a_jc``, plus the leaf's log density on edges into leaves."""
         t = self.tree
         n = Xa.shape[0]
@@ -219,9 +226,6 @@ class GaussianGate:
     def loglik_shift(self, coords):
         """log p(x) in raw units: the Jacobian of the standardisation."""
         return -float(np.sum(np.log(coords.scale)))
-
-    def penalty(self, params):
-        return 0.0
 
     def n_free_params(self, params):
         t = self.tree

@@ -21,10 +21,11 @@ from .._vectorised import gate_residual_rows, log_softmax_groups_rows
 from .._linalg import block_products, tdot, weighted_grams
 from .._prox import elastic_net_penalty, softmax_n_nonzero
 from .._softmax import blocks_update, init_step_state
+from .base import Gate
 from .penalties import GatePenalties
 
 
-class SoftmaxGate:
+class SoftmaxGate(Gate):
     """Softmax gates over the children of every inner node of ``tree``.
 
     Parameters
@@ -39,15 +40,21 @@ class SoftmaxGate:
         :mod:`mixexp._prox`).
     """
 
-    exact = True  # every update never decreases the penalised objective
-    models_x = False  # whether the objective includes log p(x)
-    closed_form = False  # one update is the whole M-step for given posteriors
+    name = "softmax"
+    takes_usage_penalties = True
 
     def __init__(self, tree, alpha, balance_alpha=0.0, specialization_alpha=0.0, l1_ratio=0.0):
-        self.tree = tree
+        super().__init__(tree)
         self.alpha = alpha
         self.penalties = GatePenalties(tree, balance_alpha, specialization_alpha)
         self.l1_ratio = l1_ratio
+
+    @classmethod
+    def from_params(cls, tree, params):
+        return cls(
+            tree, params["gate_alpha"], params.get("balance_alpha", 0.0),
+            params.get("specialization_alpha", 0.0), params.get("l1_ratio", 0.0),
+        )
 
     def init_params(self, n_params):
         t = self.tree
@@ -56,16 +63,13 @@ class SoftmaxGate:
             **init_step_state(t.n_inner, t.branching, n_params),
         }
 
-    def check_input(self, Xa):
-        """The softmax gate takes dense and sparse designs alike."""
-
     def constant_stats(self, Xa, sw):
         return {
             "root_gram": weighted_grams(Xa, sw[:, None])[0],
             **self.penalties.constant_stats(Xa, sw),
         }
 
-    def scores(self, Xa, params):
+    def scores(self, Xa, params, rep=None):
         """Log gate probabilities of every edge, ``(n, n_inner * branching)``."""
         logits = block_products(Xa, params["coef"])
         out = np.empty_like(logits)
@@ -80,7 +84,7 @@ class SoftmaxGate:
         the softmax does not change, and child 0 needs no column)."""
         return relative_rows(params["coef"])
 
-    def leaf_probabilities(self, Xa, params):
+    def leaf_probabilities(self, Xa, params, rep=None):
         """The gate's probability of every leaf, ``(n, n_leaves)``: the products of the
         softmaxes along each leaf's path (what the E-step without experts gives, with
         one exponential per edge and no logs)."""
@@ -124,10 +128,6 @@ class SoftmaxGate:
             params["coef"], grad, grams, self.alpha, state, nodes, safe, self.l1_ratio
         )
         return {"coef": coef, **state}, extrapolated
-
-    def loglik_shift(self, coords):
-        """The gate models y given x: no change of units."""
-        return 0.0
 
     def penalty(self, params):
         if self.l1_ratio > 0.0:
