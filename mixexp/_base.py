@@ -32,7 +32,7 @@ from ._design import design_matrix, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
 from ._features import resolve_columns
-from ._fitted import Elsewhere, FittedMixture, check_warm_start, check_warm_target, expert_kind
+from ._fitted import FitSources, FittedMixture, check_warm_start, check_warm_target, expert_kind
 from ._init import initial_params
 from ._inspection import InspectionMixin
 from ._online import ONLINE_ATTRIBUTES
@@ -73,13 +73,6 @@ TREE_CONSTRAINTS = {
     "branching": [Interval(Integral, 2, None, closed="left")],
     **_EM_CONSTRAINTS,
 }
-
-
-def store_init_params(estimator, params):
-    """Store ``__init__``'s arguments unchanged, as scikit-learn requires."""
-    for name, value in params.items():
-        if name not in ("self", "__class__"):
-            setattr(estimator, name, value)
 
 
 def _is_dask(A):
@@ -164,19 +157,46 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
             self.__dict__.update(snapshot)
             raise
 
-    def _fit(self, X, y, sample_weight, exposure=None, elsewhere=None):
-        elsewhere = elsewhere or Elsewhere()
+    def _fit(self, X, y, sample_weight, exposure=None, sources=None):
+        """Validate, build the components, put the data in internal coordinates, run EM
+        from ``n_init`` starts (or the fitted model, ``warm_start``) and keep the best.
+
+        ``sources`` (:class:`~mixexp._fitted.FitSources`) say what a fit on some rows (the
+        dask fit's sample, online EM's first batch) takes from all the rows.
+        """
+        sources = sources or FitSources()
         self._validate_params()
         params = self.get_params(deep=False)
         fitted = getattr(self, "_fitted", None)
-        warm = self.warm_start and fitted is not None
+        warm = fitted if self.warm_start and fitted is not None else None
         old_n_features = getattr(self, "n_features_in_", None)
         X, y = self._validate_xy(X, y)
+        tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
+        sw = self._sample_weight(sample_weight, X)
+        if warm is not None:
+            check_warm_start(self, warm, tree, X, old_n_features, gate_columns, expert_columns)
+            if warm.dense and sp.issparse(X):
+                X = X.toarray()  # the fitted coordinates are centred: as in prediction
+        x_mean, x_scale = self._coordinates(X, sw, warm, sources)
+        target, info = self._target(experts, y, sw, X.shape[0], warm, sources, exposure)
+        state = FittedMixture(
+            tree, gate, experts, None, x_mean, x_scale, info, self.gate, expert_kind(self.expert),
+            gate_columns, expert_columns, dense=not sp.issparse(X),
+        )
+        design = state.design(design_matrix(X, x_mean, x_scale), target, sw)
+        gate.check_input(design.gate_X)
+        experts.check_input(design.expert_X)
+        best = self._best_of_starts(state, design, params, warm, sources)
+        self._set_result(state, *best)
+        return self
+
+    def _components(self, X, params):
+        """The tree, the gate and expert components and the columns each sees; a ValueError,
+        in words, for a structure the data or the components cannot take."""
         tree = self._tree()
         n_samples = X.shape[0]
         if n_samples < tree.n_leaves:
             raise ValueError(f"n_samples={n_samples} should be >= n_experts={tree.n_leaves}.")
-        sw = self._sample_weight(sample_weight, X)
         gate = make_gate(tree, params)
         experts = make_experts(self._task, tree.n_leaves, params)
         names = getattr(self, "feature_names_in_", None)
@@ -184,55 +204,58 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
         expert_columns = resolve_columns(self.expert_features, X.shape[1], names, "expert_features")
         check_top_k(self.top_k, tree.n_leaves)
         gate.check_columns(gate_columns)
-        # internal coordinates: the fitted model's, or from these rows or all the rows
-        if warm:
-            check_warm_start(self, fitted, tree, X, old_n_features, gate_columns, expert_columns)
-            x_mean, x_scale = fitted.x_mean, fitted.x_scale
-            if fitted.dense and sp.issparse(X):
-                X = X.toarray()  # the fitted coordinates are centred: as in prediction
-        elif elsewhere.location is None:
-            x_mean, x_scale = weighted_location_scale(X, sw, center=not sp.issparse(X))
-        else:
-            x_mean, x_scale = elsewhere.location()
-        # target information: from these rows or all the rows; a warm start keeps the fitted one
-        if elsewhere.info is None:
-            target, info = experts.prepare_target(y, sw)
-        else:
-            info = elsewhere.info(experts)
-        if warm:
-            check_warm_target(fitted, info)
-            target, info = fitted.experts.check_target(y, n_samples, fitted.info), fitted.info
-        elif elsewhere.info is not None:
+        return tree, gate, experts, gate_columns, expert_columns
+
+    @staticmethod
+    def _coordinates(X, sw, warm, sources):
+        """The features' location and scale: the fitted model's (``warm``), all the rows'
+        (``sources``), or these rows' (sparse X is scaled, not centred)."""
+        if warm is not None:
+            return warm.x_mean, warm.x_scale
+        if sources.location is not None:
+            return sources.location()
+        return weighted_location_scale(X, sw, center=not sp.issparse(X))
+
+    @staticmethod
+    def _target(experts, y, sw, n_samples, warm, sources, exposure):
+        """The internal target and the target information: the fitted model's (``warm``),
+        all the rows' (``sources``), or these rows'; with the exposure's log-offset."""
+        if warm is not None:
+            info = experts.prepare_target(y, sw)[1] if sources.info is None else sources.info(experts)
+            check_warm_target(warm, info)
+            target, info = warm.experts.check_target(y, n_samples, warm.info), warm.info
+        elif sources.info is not None:
+            info = sources.info(experts)
             target = experts.check_target(y, n_samples, info)
+        else:
+            target, info = experts.prepare_target(y, sw)
         offset = check_exposure(exposure, n_samples, experts)
         if offset is not None:
             target = experts.offset_target(target, offset)
-        Xa = design_matrix(X, x_mean, x_scale)
-        state = FittedMixture(
-            tree, gate, experts, None, x_mean, x_scale, info, self.gate, expert_kind(self.expert),
-            gate_columns, expert_columns, dense=not sp.issparse(X),
-        )
-        design = state.design(Xa, target, sw)
-        gate.check_input(design.gate_X)
-        experts.check_input(design.expert_X)
-        rs = check_random_state(self.random_state)
+        return target, info
 
-        with runner(n_samples) as run:
-            engine = EMEngine(tree, gate, experts, run)
-            em, em_design = elsewhere.run(engine, state) if elsewhere.run else (engine, design)
-            best = None
-            for init in range(1 if warm else self.n_init):
+    def _best_of_starts(self, state, design, params, warm, sources):
+        """EM from each of ``n_init`` starts (or from the fitted parameters, ``warm``);
+        ``(params, lower_bounds, converged, n_iter, frozen leaves)`` of the best."""
+        tree, experts = state.tree, state.experts
+        rs = check_random_state(self.random_state)
+        best = None
+        with runner(design.n_rows) as run:
+            engine = EMEngine(tree, state.gate, experts, run)
+            em, em_design = sources.run(engine, state) if sources.run else (engine, design)
+            if tree.depth == 1:
+                flat = engine
+            else:  # an HME starts from a flat mixture of its leaves
+                flat_tree = Tree(1, tree.n_leaves)
+                flat = EMEngine(flat_tree, make_gate(flat_tree, params), experts, run)
+            for init in range(1 if warm is not None else self.n_init):
                 if self.verbose:
                     print(f"Initialization {init}")
-                if warm:
-                    start = fitted.params
+                if warm is not None:
+                    start = warm.params
                 else:
-                    flat_tree = Tree(1, tree.n_leaves)
-                    flat = engine if tree.depth == 1 else EMEngine(
-                        flat_tree, make_gate(flat_tree, params), experts, run
-                    )
                     start = initial_params(
-                        engine, flat, design, info, rs, self.init_params, self.max_iter,
+                        engine, flat, design, state.info, rs, self.init_params, self.max_iter,
                         self.tol, self.gate_alpha, run.n_threads,
                     )
                 result = em.run(
@@ -240,11 +263,17 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
                 )
                 if best is None or result[1][-1] > best[1][-1]:
                     best = (*result, sorted(em.frozen_leaves))
-        state.params, bounds, converged, n_iter, frozen = best
+        return best
+
+    def _set_result(self, state, params, bounds, converged, n_iter, frozen):
+        """Warn about frozen experts and non-convergence; make ``state`` with ``params`` the
+        fitted model, with its public attributes."""
+        state.params = params
         attributes = state.public_attributes(self._is_flat)
+        n_leaves = state.tree.n_leaves
         if frozen:
             warnings.warn(
-                f"{len(frozen)} of {tree.n_leaves} experts (leaves {frozen}) received almost no "
+                f"{len(frozen)} of {n_leaves} experts (leaves {frozen}) received almost no "
                 f"responsibility (at most {MIN_WEIGHT_FRACTION:g} of the total weight) and kept "
                 "their previous parameters; fewer experts may suit this data.",
                 FrozenExpertWarning,
@@ -260,7 +289,6 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
         self.lower_bound_ = float(self.lower_bounds_[-1])
         self.converged_ = bool(converged)
         self.n_iter_ = int(n_iter)
-        return self
 
     def _sample_weight(self, sample_weight, X):
         """Validated non-negative weights of the rows of ``X``, with a positive sum."""

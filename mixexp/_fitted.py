@@ -5,8 +5,8 @@ tree, components and parameters that prediction uses, never the
 estimator's current parameters.  Its :meth:`~FittedMixture.public_attributes`
 are the estimator's fitted attributes in the units of the data.
 :func:`check_warm_start` and :func:`check_warm_target` refuse, in words, a
-continued fit that the fitted state cannot serve.  :class:`Elsewhere` says
-what a fit on some rows takes from all the rows (the dask fit).
+continued fit that the fitted state cannot serve.  :class:`FitSources` says
+what a fit on some rows takes from all the rows (the dask fit, online EM's first batch).
 """
 
 from dataclasses import dataclass
@@ -27,8 +27,9 @@ def expert_kind(expert):
 
 
 @dataclass
-class Elsewhere:
-    """What a fit on some rows takes from all the rows (the dask fit: from its blocks).
+class FitSources:
+    """What a fit on some rows takes from all the rows (the dask fit: from its blocks;
+    online EM's first batch: the classes given to ``partial_fit``).
 
     location : callable () -> (x_mean, x_scale), or None: from the rows fitted.
     info : callable (expert family) -> target information (classes; target

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from sklearn.utils.metaestimators import available_if
 
-from ._fitted import Elsewhere
+from ._fitted import FitSources
 from ._online import FIT_ATTRIBUTES, online_step
 from ._parallel import runner
 from .experts import check_incremental, check_summable
@@ -85,7 +85,7 @@ class PartialFitMixin:
         self._check_partial_fit()
         running = getattr(self, "_online", None)
         if running is None and not (self.warm_start and getattr(self, "_fitted", None) is not None):
-            self._fit(X, y, sample_weight, elsewhere=Elsewhere(info=self._first_batch_info(classes)))
+            self._fit(X, y, sample_weight, sources=FitSources(info=self._first_batch_info(classes)))
         elif classes is not None:
             self._check_classes(classes)
         design, state = self._design(X, y)

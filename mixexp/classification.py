@@ -1,6 +1,6 @@
 """Mixture-of-experts classifiers: flat and hierarchical."""
 
-from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS, store_init_params
+from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS
 from ._classifier import MixtureClassifierBase
 
 
@@ -215,7 +215,29 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         learning_decay=0.7,
         learning_offset=10.0,
     ):
-        store_init_params(self, locals())
+        self.n_experts = n_experts
+        self.gate = gate
+        self.expert = expert
+        self.gate_alpha = gate_alpha
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.gate_features = gate_features
+        self.expert_features = expert_features
+        self.top_k = top_k
+        self.balance_alpha = balance_alpha
+        self.specialization_alpha = specialization_alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
 
 class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
@@ -416,4 +438,27 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         learning_decay=0.7,
         learning_offset=10.0,
     ):
-        store_init_params(self, locals())
+        self.depth = depth
+        self.branching = branching
+        self.gate = gate
+        self.expert = expert
+        self.gate_alpha = gate_alpha
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.gate_features = gate_features
+        self.expert_features = expert_features
+        self.top_k = top_k
+        self.balance_alpha = balance_alpha
+        self.specialization_alpha = specialization_alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset

@@ -38,7 +38,7 @@ from sklearn.utils import check_random_state
 
 from ._design import design_matrix, location_scale_from_moments
 from ._engine import EMEngine, add_stats
-from ._fitted import Elsewhere
+from ._fitted import FitSources
 from ._parallel import blas_single_thread
 from .experts import check_summable
 
@@ -92,7 +92,7 @@ def _sum_stats(*parts):
     return total
 
 
-class DaskRows(Elsewhere):
+class DaskRows(FitSources):
     """``X``, ``y`` and sample weights as aligned row blocks: what the fit on a
     sample takes from all rows (standardisation, target information, EM's passes).
     """
@@ -223,4 +223,4 @@ def fit_dask(estimator, X, y, sample_weight=None):
     warm = estimator.warm_start and getattr(estimator, "_fitted", None) is not None
     # a warm start needs no sample to start from: a few rows to validate suffice
     X_s, y_s, sw_s = rows.sample_rows(1000 if warm else INIT_ROWS, estimator.random_state)
-    return estimator._fit(X_s, y_s, sw_s, elsewhere=rows)
+    return estimator._fit(X_s, y_s, sw_s, sources=rows)

@@ -1,6 +1,6 @@
 """Mixture-of-experts regressors: flat and hierarchical."""
 
-from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS, store_init_params
+from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS
 from ._regressor import REG_VARIANCE_CONSTRAINT, MixtureRegressorBase
 
 
@@ -238,7 +238,30 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         learning_decay=0.7,
         learning_offset=10.0,
     ):
-        store_init_params(self, locals())
+        self.n_experts = n_experts
+        self.gate = gate
+        self.expert = expert
+        self.gate_alpha = gate_alpha
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.gate_features = gate_features
+        self.expert_features = expert_features
+        self.top_k = top_k
+        self.balance_alpha = balance_alpha
+        self.specialization_alpha = specialization_alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init_params = init_params
+        self.reg_variance = reg_variance
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
 
 class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
@@ -447,4 +470,28 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         learning_decay=0.7,
         learning_offset=10.0,
     ):
-        store_init_params(self, locals())
+        self.depth = depth
+        self.branching = branching
+        self.gate = gate
+        self.expert = expert
+        self.gate_alpha = gate_alpha
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.gate_features = gate_features
+        self.expert_features = expert_features
+        self.top_k = top_k
+        self.balance_alpha = balance_alpha
+        self.specialization_alpha = specialization_alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init_params = init_params
+        self.reg_variance = reg_variance
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
