@@ -40,7 +40,7 @@ from ._parallel import blas_single_thread, runner
 from ._partial_fit import PartialFitMixin
 from ._routing import check_top_k
 from ._tree import Tree
-from .experts import make_experts
+from .experts import EXPERTS, make_experts
 from .gates import GATES, make_gate
 
 _EM_CONSTRAINTS = {
@@ -204,6 +204,13 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
         expert_columns = resolve_columns(self.expert_features, X.shape[1], names, "expert_features")
         check_top_k(self.top_k, tree.n_leaves)
         gate.check_columns(gate_columns)
+        if gate.uses_experts and not experts.gives_representation:
+            giving = [name for name, cls in EXPERTS[self._task].items() if cls.gives_representation]
+            raise ValueError(
+                f"gate={self.gate!r} weighs the experts by their representations of the rows, "
+                f"which expert={expert_kind(self.expert)!r} does not give; choose expert="
+                f"{' or '.join(map(repr, giving))} or estimators, or another gate."
+            )
         return tree, gate, experts, gate_columns, expert_columns
 
     @staticmethod

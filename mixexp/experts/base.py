@@ -46,6 +46,9 @@ class ExpertComponent(ABC):
     per_leaf : bool, default=False
         ``leaf_params`` cuts the parameters to some leaves, so routed prediction
         evaluates each leaf on its rows only.
+    gives_representation : bool, default=False
+        :meth:`representation` gives each leaf's view of the rows, which a gate that
+        ``uses_experts`` (attention) needs.
     supports_l1 : bool, default=False
         The family takes an elastic-net penalty (``l1_ratio > 0``).
     l1_ratio : float, default=0.0
@@ -66,6 +69,7 @@ class ExpertComponent(ABC):
     multi_output = True
     positive_only = False
     per_leaf = False
+    gives_representation = False
     supports_l1 = False
     l1_ratio = 0.0
     products_outputs = frozenset()
@@ -150,11 +154,9 @@ class ExpertComponent(ABC):
 
     # -- what other components and prediction use ------------------------------------
     def representation(self, Xa, params):
-        """Each leaf's view of the rows for an attention gate, ``(n, n_leaves, r)``."""
-        raise ValueError(
-            f"gate='attention' needs the experts' representations, which {type(self).__name__} "
-            "does not give."
-        )
+        """Each leaf's view of the rows for an attention gate, ``(n, n_leaves, r)``
+        (``gives_representation`` families)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no representation")
 
     def linear_rows(self, params, info):
         """Coefficient rows whose products with the design start the family's predictions

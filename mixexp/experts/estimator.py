@@ -81,6 +81,7 @@ class EstimatorExperts(ExpertComponent):
     exact = False  # a weighted refit only approximates the M-step
     incremental = True  # online EM: each expert's partial_fit on the batch
     per_leaf = True
+    gives_representation = True
 
     def __init__(self, templates, task, reg_variance=1e-6, random_state=None):
         self.templates = templates

@@ -40,6 +40,7 @@ class LinearGaussianExperts(ExpertComponent):
 
     name = "linear"
     per_leaf = True
+    gives_representation = True
     supports_l1 = True
     products_outputs = frozenset({"moments"})
 

@@ -33,6 +33,7 @@ class MultinomialExperts(ExpertComponent):
     name = "linear"
     closed_form = False  # a bound step: iterating it with fixed posteriors gains
     per_leaf = True
+    gives_representation = True
     supports_l1 = True
     products_outputs = mixture_outputs = frozenset({"leaf_proba"})
 
