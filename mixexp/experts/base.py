@@ -49,6 +49,11 @@ class ExpertComponent(ABC):
     gives_representation : bool, default=False
         :meth:`representation` gives each leaf's view of the rows, which a gate that
         ``uses_experts`` (attention) needs.
+    has_distribution : bool, default=False
+        The family gives each leaf's distribution function, survival function,
+        quantiles and limited means (:meth:`log_cdf`, :meth:`log_sf`,
+        :meth:`leaf_quantile`, :meth:`leaf_limited_mean`): censored and truncated
+        responses and the risk measures need them.
     supports_l1 : bool, default=False
         The family takes an elastic-net penalty (``l1_ratio > 0``).
     l1_ratio : float, default=0.0
@@ -70,6 +75,7 @@ class ExpertComponent(ABC):
     positive_only = False
     per_leaf = False
     gives_representation = False
+    has_distribution = False
     supports_l1 = False
     l1_ratio = 0.0
     products_outputs = frozenset()
@@ -200,6 +206,26 @@ class ExpertComponent(ABC):
     def sample(self, Xa, params, info, leaf, rs, **row_arrays):
         """Draws ``(n, n_draws, n_targets)`` from the leaves ``leaf`` ``(n, n_draws)``."""
         raise NotImplementedError(f"{type(self).__name__} cannot sample")
+
+    # -- distributions (``has_distribution`` families, one target, units of y) ------------
+    def log_cdf(self, Xa, y, params, info, **row_arrays):
+        """``log P(Y <= y)`` of every leaf, ``(n, n_leaves)``, for ``y`` ``(n,)`` in the units
+        of y (counts: ``P(Y <= floor(y))``)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no distribution function")
+
+    def log_sf(self, Xa, y, params, info, **row_arrays):
+        """``log P(Y > y)`` of every leaf, ``(n, n_leaves)``, for ``y`` ``(n,)`` in the units of y."""
+        raise NotImplementedError(f"{type(self).__name__} gives no survival function")
+
+    def leaf_quantile(self, Xa, q, params, info, **row_arrays):
+        """Every leaf's quantile at level ``q`` ``(n,)`` in (0, 1), ``(n, n_leaves)``, in the
+        units of y (counts: the smallest integer whose CDF reaches ``q``)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no quantiles")
+
+    def leaf_limited_mean(self, Xa, limit, params, info, **row_arrays):
+        """Every leaf's limited expected value ``E[min(Y, limit)]`` for ``limit`` ``(n,)``,
+        ``(n, n_leaves)``, in the units of y."""
+        raise NotImplementedError(f"{type(self).__name__} gives no limited means")
 
     # -- the fitted model -------------------------------------------------------
     @abstractmethod
