@@ -168,6 +168,18 @@ def test_hme_fits_monotone(data, flat):
     assert model.lower_bound_ >= flat.lower_bound_ - 0.01
 
 
+def test_gaussian_gate_and_top_k(data):
+    X, y = data
+    model = MixtureOfExpertsRegressor(2, gate="gaussian", expert=Laplace(), random_state=0).fit(X, y)
+    _monotone(model.lower_bounds_)
+    coef, scale = _sorted(model.experts_params_)
+    np.testing.assert_allclose(coef, TRUE_COEF, atol=0.15)
+    routed = model.set_params(top_k=1).predict(X[:50])
+    experts = model.predict_experts(X[:50])
+    best = np.argmax(model.predict_gate(X[:50]), axis=1)
+    np.testing.assert_allclose(routed, experts[np.arange(50), best], rtol=1e-12)
+
+
 def test_one_expert_is_the_weighted_mle():
     """One expert: EM's fit is the weighted maximum-likelihood Laplace regression, which
     scipy.optimize finds directly (Nelder-Mead on (slope, intercept, log scale))."""
