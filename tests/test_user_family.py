@@ -31,7 +31,7 @@ from mixexp import (
     MixtureOfExpertsRegressor,
 )
 from mixexp._sklearn_checks import expected_failed_checks
-from mixexp.experts import ExpertFamily
+from mixexp.experts import ExpertFamily, check_summable
 from mixexp.experts.family import UserFamilyExperts
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "user_family.md"
@@ -369,6 +369,8 @@ def test_refusals(data):
         MixtureOfExpertsRegressor(2, expert=Laplace(), l1_ratio=0.5).fit(X, y)
     model = MixtureOfExpertsRegressor(2, expert=Laplace())
     assert not hasattr(model, "partial_fit")
+    with pytest.raises(ValueError, match="a dask fit cannot serve it"):
+        check_summable("regression", Laplace(), "a dask fit")
     with pytest.raises(ValueError, match="1d array"):  # multi_output = False
         model.fit(X, np.column_stack([y, y]))
     with pytest.raises(TypeError, match="n_free_params"):

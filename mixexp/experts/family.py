@@ -98,10 +98,9 @@ class ExpertFamily(ABC):
 
     Examples
     --------
-    Laplace experts ``y ~ Laplace(x b_k + c_k, s_k)``, fitted by iteratively
-    reweighted least squares (each step a majorise-minimise step of the
-    weighted absolute error, so it never lowers the weighted log-likelihood);
-    docs/user_family.md walks through it.
+    Log-normal experts, ``log y ~ N(x b_k + c_k, sd_k^2)``, whose M-step is a weighted
+    least-squares fit of ``log y``: docs/user_family.md walks through them end to end;
+    tests/test_user_family.py has Laplace experts fitted by reweighted least squares.
     """
 
     multi_output = False
