@@ -2,7 +2,8 @@
 
 ``fit`` validates, builds the components named by the parameters (a gate
 from :data:`mixexp.gates.GATES`, an expert family from
-:data:`mixexp.experts.EXPERTS` or estimators), puts the inputs in internal
+:data:`mixexp.experts.EXPERTS`, a user's :class:`mixexp.experts.ExpertFamily` or
+estimators), puts the inputs in internal
 coordinates, runs ``n_init`` initialisations of EM through
 :class:`mixexp._engine.EMEngine` and keeps the best.  Everything after
 ``fit`` uses the fitted state (its tree, components and parameters), never
@@ -40,12 +41,12 @@ from ._parallel import blas_single_thread, runner
 from ._partial_fit import PartialFitMixin
 from ._routing import check_top_k
 from ._tree import Tree
-from .experts import EXPERTS, make_experts
+from .experts import EXPERTS, ExpertFamily, make_experts
 from .gates import GATES, make_gate
 
 _EM_CONSTRAINTS = {
     "gate": [StrOptions(set(GATES))],
-    "expert": [str, list, tuple, HasMethods(["fit"])],
+    "expert": [str, list, tuple, HasMethods(["fit"]), ExpertFamily],
     "gate_alpha": [Interval(Real, 0, None, closed="left")],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "l1_ratio": [Interval(Real, 0, 1, closed="both")],
@@ -91,11 +92,15 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
 
     def __sklearn_tags__(self):
         """Sparse X only where the gate and every expert take it: not a gate that refuses it
-        (``accepts_sparse``), not estimator experts whose own tags refuse it."""
+        (``accepts_sparse``), not estimator experts whose own tags refuse it, not a user's
+        :class:`~mixexp.experts.ExpertFamily` without ``accepts_sparse``."""
         tags = super().__sklearn_tags__()
         gate = GATES.get(self.gate) if isinstance(self.gate, str) else None
-        tags.input_tags.sparse = (gate is None or gate.accepts_sparse) and all(
-            get_tags(e).input_tags.sparse for e in self._expert_templates()
+        family = self.expert if isinstance(self.expert, ExpertFamily) else None
+        tags.input_tags.sparse = (
+            (gate is None or gate.accepts_sparse)
+            and (family is None or bool(family.accepts_sparse))
+            and all(get_tags(e).input_tags.sparse for e in self._expert_templates())
         )
         return tags
 
@@ -183,6 +188,7 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
             tree, gate, experts, None, x_mean, x_scale, info, self.gate, expert_kind(self.expert),
             gate_columns, expert_columns, dense=not sp.issparse(X),
         )
+        experts.set_coordinates(state.coordinates("experts"))
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw)
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)

@@ -38,9 +38,9 @@ class PartialFitMixin:
 
     def _check_partial_fit(self):
         """A ValueError or TypeError, in words, where online EM cannot serve the experts."""
+        check_summable(self._task, self.expert, "partial_fit (online EM)")
         if not isinstance(self.expert, str):
             check_incremental(self.expert)
-        check_summable(self._task, self.expert, "partial_fit (online EM)")
 
     @available_if(_can_partial_fit)
     def partial_fit(self, X, y, sample_weight=None):

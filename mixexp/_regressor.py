@@ -109,8 +109,13 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         y_std : ndarray of the same shape
             Only when ``return_std`` is True.
         """
-        out = self._routed_rows(X, lambda chunk: _mixture_moments(chunk, return_std), exposure)
         state = self._state()
+        if return_std and not state.experts.gives_variances:
+            raise NotImplementedError(
+                f"predict(X, return_std=True) needs every expert's variance, which expert="
+                f"{state.experts.name} does not give: implement its predict_variance(X, params)."
+            )
+        out = self._routed_rows(X, lambda chunk: _mixture_moments(chunk, return_std), exposure)
         return tuple(self._squeeze(a, state) for a in out) if return_std else self._squeeze(out[0], state)
 
     def predict_experts(self, X, exposure=None):

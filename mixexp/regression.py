@@ -25,7 +25,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         (2023), ``g_k(x) = softmax_k(q(x)^T r_k(x))`` with a query ``q(x)``
         linear in ``x`` and each expert's own representation ``r_k(x)`` (its
         centred logits or mean, an MLP's hidden layer); fitted by ECM.
-    expert : {"linear", "student_t", "poisson", "gamma", "zip"}, estimator or list of estimators, default="linear"
+    expert : {"linear", "student_t", "poisson", "gamma", "zip"}, ExpertFamily, estimator or list of estimators, default="linear"
         ``"linear"``: linear-Gaussian experts.  ``"student_t"``: linear
         experts with Student-t noise, robust to outliers, a scale and degrees
         of freedom ``nu`` in [0.01, 200] per expert (ECM with latent scale
@@ -42,6 +42,10 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         its best iterate after at most 5 iterations in a row without gain.  A
         ``Ridge`` expert's penalty counts in the objective (and its variance),
         so ``expert=Ridge(alpha=a)`` fits the same model as ``alpha=a``.
+        An instance of a :class:`mixexp.experts.ExpertFamily` subclass is the
+        user's own family (its density, M-step and means on the experts'
+        columns as given; docs/user_family.md); EM checks that its ``m_step``
+        never decreases the weighted log-likelihood.
     gate_alpha : float, default=1e-3
         L2 penalty on the softmax gate's coefficients (not intercepts), in
         units of standardised features.
@@ -162,6 +166,9 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     experts_ : list of estimators
         The fitted estimator of each expert (estimator experts), fitted on
         the standardised features ``(X - x_mean_) / x_scale_`` and targets.
+    experts_params_ : dict
+        The parameters of a user's :class:`mixexp.experts.ExpertFamily`: the
+        dict its ``m_step`` returned.
     noise_variance_ : ndarray of shape (n_experts, n_targets)
         Each expert's Gaussian noise variance (``"linear"`` and estimators).
     noise_scale_ : ndarray of shape (n_experts, n_targets)
@@ -288,12 +295,13 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         (2023), ``g_k(x) = softmax_k(q(x)^T r_k(x))`` with a query ``q(x)``
         linear in ``x`` and each expert's own representation ``r_k(x)`` (its
         centred logits or mean, an MLP's hidden layer); fitted by ECM.
-    expert : {"linear", "student_t", "poisson", "gamma", "zip"}, estimator or list of estimators, default="linear"
+    expert : {"linear", "student_t", "poisson", "gamma", "zip"}, ExpertFamily, estimator or list of estimators, default="linear"
         ``"linear"``: linear-Gaussian experts; ``"student_t"``, ``"poisson"``,
         ``"gamma"``, ``"zip"``: the other families, as in
         :class:`MixtureOfExpertsRegressor`.  A scikit-learn regressor whose
         ``fit`` takes ``sample_weight`` is cloned for every leaf (a list: one
-        per leaf, breadth-first); see :class:`MixtureOfExpertsRegressor`.
+        per leaf, breadth-first); see :class:`MixtureOfExpertsRegressor`, also
+        for a user's :class:`mixexp.experts.ExpertFamily`.
     gate_alpha : float, default=1e-3
         L2 penalty on the softmax gates' coefficients (not intercepts), in
         units of standardised features.
@@ -401,6 +409,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         Linear experts' intercepts.
     experts_ : list of estimators
         The fitted estimator of each leaf (estimator experts).
+    experts_params_ : dict
+        The parameters of a user's :class:`mixexp.experts.ExpertFamily`.
     noise_variance_ : ndarray of shape (n_leaves, n_targets)
         Each expert's Gaussian noise variance (``"linear"`` and estimators).
     noise_scale_, nu_, dispersion_, zero_inflation_ : ndarray

@@ -64,6 +64,9 @@ class ExpertComponent(ABC):
     mixture_outputs : frozenset, default=frozenset()
         The outputs whose gate mixture the family computes from those products without
         forming each leaf's output (:meth:`mixture_from_products`).
+    gives_variances : bool, default=True
+        :meth:`moments` gives the leaves' variances; False (a user's family without
+        ``predict_variance``): they are NaN, and ``predict(return_std=True)`` refuses.
     """
 
     exact = True
@@ -80,6 +83,7 @@ class ExpertComponent(ABC):
     l1_ratio = 0.0
     products_outputs = frozenset()
     mixture_outputs = frozenset()
+    gives_variances = True
 
     #: the ``expert=`` name, for messages
     name = None
@@ -120,6 +124,13 @@ class ExpertComponent(ABC):
 
     def check_input(self, Xa):
         """A TypeError or ValueError, in words, for a design the family cannot take."""
+
+    def set_coordinates(self, coords):
+        """The coordinates of the family's design (a :class:`mixexp._design.Coordinates`:
+        the mean and scale of its columns), given by ``fit`` before any call that takes a
+        design.  Families that work in the internal coordinates ignore them; a user's
+        family (:class:`mixexp.experts.family.UserFamilyExperts`) turns the design back
+        into the user's columns with them."""
 
     def leaf_params(self, params, leaves):
         """The parameters of the leaves ``leaves`` only (``per_leaf`` families)."""
