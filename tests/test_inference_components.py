@@ -88,6 +88,23 @@ def test_information_is_minus_the_hessian_of_the_log_likelihood(gate, task, expe
     if not _supported(gate, task, expert):
         pytest.skip("refused: see test_unsupported_components_are_refused_by_name")
     model, X, y, kwargs = _fit(gate, task, expert, structure)
+    _check_information(model, X, y, kwargs)
+
+
+def test_diagonal_gaussian_gate():
+    """``covariance_type="diag"``: log variances in the inference vector."""
+    X, y, _ = _data("regression", "linear")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MixtureOfExpertsRegressor(
+            2, gate="gaussian", covariance_type="diag", random_state=0, max_iter=40, n_init=1
+        ).fit(X, y)
+    _check_information(model, X, y, {})
+    table = model.summary(X, y).set_index(["component", "parameter"])["estimate"]
+    np.testing.assert_allclose(table["gate: expert 1", "log_variance[x1]"], np.log(model.gate_covariances_[1, 1]))
+
+
+def _check_information(model, X, y, kwargs):
     design, state = model._design(X, y, kwargs.get("exposure"))
     sw = np.random.RandomState(1).uniform(0.5, 1.5, N)
     design.sw = sw
