@@ -27,7 +27,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def fd_information(model, X, y, kwargs, sw=None):
+def fd_information(model, X, y, kwargs, sw=None, step=1e-4):
     """``(layout, theta, free, -H)``: minus the central-difference Hessian of the total
     log-likelihood EM maximised, over the free entries of the inference vector."""
     from mixexp.inference import Layout
@@ -49,7 +49,7 @@ def fd_information(model, X, y, kwargs, sw=None):
         finally:
             model._fitted.params = params
 
-    h = 1e-4 * np.maximum(1.0, np.abs(theta))
+    h = step * np.maximum(1.0, np.abs(theta))
     f0 = objective(0.0)
     H = np.zeros((free.size, free.size))
     for a, j in enumerate(free):
@@ -65,11 +65,11 @@ def fd_information(model, X, y, kwargs, sw=None):
     return layout, theta, free, -H
 
 
-def fd_std_errors(model, X, y, kwargs, fd=None):
+def fd_std_errors(model, X, y, kwargs, fd=None, step=1e-4):
     """Raw-unit standard errors from :func:`fd_information` (NaN where held fixed)."""
     from mixexp.inference import _invert
 
-    layout, _, free, info = fd_information(model, X, y, kwargs) if fd is None else fd
+    layout, _, free, info = fd_information(model, X, y, kwargs, step=step) if fd is None else fd
     names = getattr(model, "feature_names_in_", None)
     if names is None:
         names = [f"x{i}" for i in range(model.n_features_in_)]
