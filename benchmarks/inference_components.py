@@ -32,7 +32,7 @@ def fd_information(model, X, y, kwargs, sw=None, step=1e-4):
     log-likelihood EM maximised, over the free entries of the inference vector."""
     from mixexp.inference import Layout
 
-    design, state = model._design(X, y, kwargs.get("exposure"))
+    _, state = model._design(X, y, kwargs.get("exposure"))
     layout = Layout(state)
     params = state.params
     theta = layout.pack(params)
@@ -83,7 +83,11 @@ def fd_std_errors(model, X, y, kwargs, fd=None, step=1e-4):
 
 
 def _data(task, expert, n, k, seed=0):
-    from mixexp.datasets import make_moe_classification, make_moe_family, make_moe_regression
+    from mixexp.datasets import (
+        make_moe_classification,
+        make_moe_family,
+        make_moe_regression,
+    )
 
     if task == "classification":
         X, y = make_moe_classification(n, n_features=2, n_experts=k, n_classes=3, random_state=seed)

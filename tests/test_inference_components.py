@@ -22,10 +22,14 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp.datasets import make_moe_classification, make_moe_family, make_moe_regression
+from mixexp.datasets import (
+    make_moe_classification,
+    make_moe_family,
+    make_moe_regression,
+)
 from mixexp.experts import EXPERTS
 from mixexp.gates import GATES
-from mixexp.inference import Layout, observed_information, parameter_inference
+from mixexp.inference import Layout, observed_information
 
 N = 200
 ESTIMATORS = {

@@ -22,7 +22,8 @@ instead, which is not a maximiser).
 import numpy as np
 import scipy.sparse as sp
 
-from .._inference_parts import Labels, feature_names as _feature_names, scalar
+from .._inference_parts import Labels, scalar
+from .._inference_parts import feature_names as _feature_names
 from .._kernels import add_squares_interleaved, diag_squares
 from .._linalg import column_sums, weighted_grams
 from .._tree import leaf_path_sums
