@@ -297,7 +297,7 @@ class InspectionMixin:
         entropy = assignment_entropy(self.responsibilities(X, y, exposure))
         return self.bic(X, y, exposure) + 2.0 * entropy
 
-    def summary(self, X, y, sample_weight=None, *, cov_type="observed"):
+    def summary(self, X, y, sample_weight=None, *, cov_type="observed", exposure=None):
         """Estimate, standard error, z and p-value of every gate and expert parameter.
 
         Standard errors come from the observed information of the
@@ -306,8 +306,14 @@ class InspectionMixin:
         reported relative to its first row (expert 0 of the gate, the first
         class of a multinomial expert), whose coefficients are fixed at 0 as
         in flexmix: only differences of rows are identified.  Gaussian
-        experts' variances are reported as ``log_noise_variance``.  See
-        :mod:`mixexp.inference`.
+        experts' variances are reported as ``log_noise_variance``; each
+        family and gate names its own parameters (``log_noise_scale`` and
+        ``log_nu``, ``log_dispersion``, ``logit_zero_inflation``, the Gaussian
+        gate's ``log_weight``, ``mean[x]``, ``log_variance[x]`` or
+        ``log_chol``/``chol``).  With ``gate="gaussian"`` the likelihood is that
+        of ``(x, y)``, which EM maximised.  ``gate="attention"`` and
+        scikit-learn estimators as experts are refused (ValueError).  See
+        :mod:`mixexp.inference` and ``docs/inference.md``.
 
         Parameters
         ----------
@@ -320,6 +326,9 @@ class InspectionMixin:
         cov_type : {"observed", "sandwich"}, default="observed"
             The inverse observed information, or the robust sandwich
             covariance.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``), as given to ``fit``; None: every exposure is 1.
 
         Returns
         -------
@@ -338,4 +347,4 @@ class InspectionMixin:
         >>> list(table.columns)
         ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
         """
-        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type))
+        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type, exposure))

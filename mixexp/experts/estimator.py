@@ -96,6 +96,17 @@ class EstimatorExperts(ExpertComponent):
                 }
         self._targets = LinearGaussianExperts(0.0, reg_variance) if task == "regression" else MultinomialExperts(0.0)
 
+    def check_inference(self):
+        """Refused: an estimator has no parameter vector whose likelihood the mixture knows."""
+        names = ", ".join(sorted({type(t).__name__ for t in self.templates}))
+        raise ValueError(
+            f"summary() and parameter_inference() cannot give standard errors for scikit-learn "
+            f"estimators as experts ({names}): the mixture sees their predictions, not a parameter "
+            "vector whose likelihood it could differentiate, and a weighted refit need not maximise "
+            "the likelihood. Use a built-in family (expert='linear', 'student_t', 'poisson', "
+            "'gamma', 'zip') for standard errors."
+        )
+
     # -- targets: as the linear family of the same task ----------------------
     def prepare_target(self, y, sw):
         return self._targets.prepare_target(y, sw)

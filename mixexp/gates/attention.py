@@ -160,6 +160,16 @@ class AttentionGate(Gate):
         )
         return {"coef": coef, **state}, extrapolated
 
+    def check_inference(self):
+        """Refused: the gate's log terms depend on the experts' parameters."""
+        raise ValueError(
+            "summary() and parameter_inference() cannot give standard errors for gate='attention': "
+            "its log terms depend on the experts' parameters through their representations, so the "
+            "complete-data score does not split into a gate part and per-leaf expert parts, which "
+            "is what the observed information is assembled from (mixexp.inference). Use "
+            "gate='softmax' or gate='gaussian' for standard errors."
+        )
+
     # as the softmax gate: the root's sums, the L2 penalty, the data-dependent penalties
     constant_stats = SoftmaxGate.constant_stats
     penalty = SoftmaxGate.penalty
