@@ -39,9 +39,8 @@ import weakref
 
 import numpy as np
 
-from ._vectorised import tree_posteriors_rows
-from ._kernels import positive_weighted_sum
-from ._linalg import column_sums
+from ._numerics.estep import positive_weighted_sum, tree_posteriors_rows
+from ._numerics.linalg import column_sums
 from ._parallel import Runner
 from ._shared_grams import SharedGrams
 

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._design import design_matrix, take_rows
 from ._exposure import check_exposure, offset_kwargs
-from ._kernels import tree_posteriors
+from ._numerics.estep import tree_posteriors
 from ._parallel import runner
 from ._predict import LinearMaps, RoutedRows, chunk_design, map_rows
 from ._routing import check_top_k

@@ -11,8 +11,9 @@ Components that are linear in the internal design (the softmax gate, Gaussian
 and multinomial experts) start from products ``design @ rows.T``.  Their
 coefficient rows are folded into the raw features once per prediction
 (:class:`LinearMaps`), so a chunk's products are a GEMM per component on its
-raw rows: the standardised chunk is not formed.  :mod:`mixexp._mixing` turns
-them into gate probabilities and mixtures.  Other components get the chunk's internal design.
+raw rows: the standardised chunk is not formed.  :mod:`mixexp._numerics.softmax`
+and :mod:`mixexp._numerics.mixing` turn them into gate probabilities and
+mixtures.  Other components get the chunk's internal design.
 """
 
 from functools import cached_property
@@ -20,8 +21,8 @@ from functools import cached_property
 import numpy as np
 
 from ._design import design_matrix, rows_to_original, take_rows
-from ._linalg import affine_rows
-from ._mixing import mix
+from ._numerics.linalg import affine_rows
+from ._numerics.mixing import mix
 from ._parallel import Runner, chunk_slices, runner
 from ._routing import route, routed_leaf_outputs
 

@@ -31,8 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import norm
 
-from ._kernels import tree_posteriors
-from ._linalg import weighted_grams
+from ._numerics.estep import tree_posteriors
+from ._numerics.linalg import weighted_grams
 
 COV_TYPES = ("observed", "sandwich")
 _CELLS_PER_CHUNK = 2_000_000  # rows x leaves x parameters held at once

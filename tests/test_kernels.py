@@ -9,19 +9,10 @@ from the data (-1e13).
 import numpy as np
 import pytest
 
-from mixexp._kernels import (
-    gate_residual,
-    log_softmax_groups,
-    multinomial_logdens,
-    multinomial_residual,
-    tree_posteriors,
-)
-from mixexp._vectorised import (
-    gate_residual_rows,
-    log_softmax_groups_rows,
-    multinomial_proba_rows,
-    tree_posteriors_rows,
-)
+from mixexp._numerics.bound import gate_residual, gate_residual_rows, multinomial_residual
+from mixexp._numerics.densities import multinomial_logdens, multinomial_proba_rows
+from mixexp._numerics.estep import tree_posteriors, tree_posteriors_rows
+from mixexp._numerics.softmax import log_softmax_groups, log_softmax_groups_rows
 
 
 def _log_gates(rng, n, n_inner, b, scale=3.0):

@@ -32,7 +32,7 @@ from scipy.special import digamma, gammaln
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from .._design import rows_to_original
-from .._linalg import solve_psd, tdot, weighted_grams
+from .._numerics.linalg import solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
 
 NEWTON_MAX_ITER = 100

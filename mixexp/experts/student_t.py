@@ -34,7 +34,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import digamma, gammaln
 
-from .._linalg import column_sums, solve_psd, tdot, weighted_grams
+from .._numerics.linalg import column_sums, solve_psd, tdot, weighted_grams
 from .gaussian import LinearGaussianExperts
 
 NU_MIN = 1e-2  # bounds of the degrees of freedom

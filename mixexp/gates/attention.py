@@ -31,9 +31,8 @@ apply as for the softmax gate.
 import numpy as np
 
 from .._design import rows_to_original
-from .._kernels import gate_residual
-from .._linalg import block_products, tdot, weighted_grams
-from .._softmax import blocks_update, init_step_state
+from .._numerics.bound import blocks_update, gate_residual, init_step_state
+from .._numerics.linalg import block_products, tdot, weighted_grams
 from .base import Gate
 from .penalties import GatePenalties, _squared_norms
 from .softmax import SoftmaxGate

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._vectorised import tree_posteriors_rows
+from .._numerics.estep import tree_posteriors_rows
 
 
 class Gate(ABC):

@@ -22,10 +22,10 @@ instead, which is not a maximiser).
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import add_squares_interleaved, diag_squares
-from .._linalg import column_sums, weighted_grams
+from .._numerics.densities import add_squares_interleaved, diag_squares
+from .._numerics.estep import gaussian_leaf_softmax, tree_posteriors_rows
+from .._numerics.linalg import column_sums, weighted_grams
 from .._tree import leaf_path_sums
-from .._vectorised import gaussian_leaf_softmax, tree_posteriors_rows
 from .base import Gate
 
 _LOG_2PI = np.log(2.0 * np.pi)
