@@ -14,7 +14,7 @@
 import numpy as np
 from numba import njit
 
-from .softmax import _max_and_logsum, group_exp, group_exponents, group_sum
+from .softmax import group_exp, group_exponents, group_sum, log_softmax_groups
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -73,20 +73,18 @@ def check_multinomial(logits, y_index, n_classes, per_class, out):
 
 @njit(nogil=True, cache=True)
 def multinomial_logdens(logits, y_index, n_classes, log_proba, out):
-    """Each leaf's class log-probabilities and the one of the observed class.
+    """Each leaf's class log-probabilities (the group log-softmax kernel) and the one of
+    the observed class.
 
     logits : (n, n_leaves * n_classes); y_index : (n,) in [0, n_classes);
     log_proba : (n, n_leaves * n_classes) output; out : (n, n_leaves) output.
     """
     n = logits.shape[0]
     n_leaves = check_multinomial(logits, y_index, n_classes, log_proba, out)
+    log_softmax_groups(logits, n_classes, log_proba)
     for i in range(n):
         for leaf in range(n_leaves):
-            o = leaf * n_classes
-            mx, logsum = _max_and_logsum(logits[i], o, n_classes)
-            for c in range(n_classes):
-                log_proba[i, o + c] = (logits[i, o + c] - mx) - logsum
-            out[i, leaf] = log_proba[i, o + y_index[i]]
+            out[i, leaf] = log_proba[i, leaf * n_classes + y_index[i]]
 
 
 @njit(nogil=True, cache=True)
