@@ -11,7 +11,7 @@ import pytest
 
 from mixexp._numerics.bound import gate_residual, gate_residual_rows, multinomial_residual
 from mixexp._numerics.densities import multinomial_logdens, multinomial_proba_rows
-from mixexp._numerics.estep import tree_posteriors, tree_posteriors_rows
+from mixexp._numerics.estep import e_step, tree_posteriors, tree_posteriors_rows
 from mixexp._numerics.softmax import log_softmax_groups, log_softmax_groups_rows
 
 
@@ -191,3 +191,20 @@ def test_attention_scores_are_the_group_max_shifted_log_softmax(depth, b):
     shifted = logits - logits.max(axis=2, keepdims=True)
     expected = (shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))).reshape(300, -1)
     np.testing.assert_allclose(gate.scores(Xa, params, rep), expected, rtol=1e-14, atol=1e-13)
+
+
+def test_e_step_is_the_rows_e_step_and_none_means_densities_of_one():
+    rng = np.random.default_rng(3)
+    log_gate = _log_gates(rng, 100, 4, 3)  # depth 2, branching 3: 9 leaves
+    logdens = rng.standard_normal((100, 9))
+    node_post, loglik = np.empty((100, 13)), np.empty(100)
+    tree_posteriors_rows(log_gate, logdens, 3, node_post, loglik)
+    out = np.empty(100)
+    post, ll = e_step(log_gate, logdens, 3, out)
+    assert ll is out
+    np.testing.assert_array_equal(post, node_post)
+    np.testing.assert_array_equal(ll, loglik)
+    tree_posteriors_rows(log_gate, np.zeros((100, 9)), 3, node_post, loglik)
+    post, ll = e_step(log_gate, None, 3)
+    np.testing.assert_array_equal(post, node_post)
+    np.testing.assert_array_equal(ll, loglik)

@@ -1,6 +1,9 @@
 """The E-step: the posterior of every node of a tree given each row, and the rows'
 log-likelihoods, from the gate's log terms of the edges and the leaves' log-densities.
 
+:func:`e_step`
+    The E-step of a chunk of rows: what the engine's passes (the fit's and
+    ``e_step``'s) and the gates' leaf probabilities call.
 :func:`tree_posteriors`
     The exact kernel (numba): the tree level by level in log space, one exp
     per edge and a log per inner node; also each node's posterior given its
@@ -94,6 +97,33 @@ def tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik, condit
                     post[j * b + 1 + c] *= post[j]
         for node in range(n_nodes):
             node_post[i, node] = post[node]
+
+
+def e_step(log_gate, leaf_logdens, branching, loglik=None):
+    """The E-step of a chunk of rows (:func:`tree_posteriors_rows`).
+
+    Parameters
+    ----------
+    log_gate : (n, n_inner * branching) the gate's log term of every edge.
+    leaf_logdens : (n, n_leaves) log p(y_i | x_i, leaf), or None: every leaf's
+        density is 1 (the posteriors are the gate's path probabilities).
+    branching : int
+    loglik : (n,) output, optional (e.g. a view of a whole pass's array).
+
+    Returns
+    -------
+    node_post : (n, n_inner + n_leaves) every node's posterior, the leaves last.
+    loglik : (n,) each row's log-likelihood.
+    """
+    n = log_gate.shape[0]
+    n_inner = log_gate.shape[1] // branching if branching >= 1 else 0
+    if leaf_logdens is None:
+        leaf_logdens = np.zeros((n, log_gate.shape[1] + 1 - n_inner))
+    node_post = np.empty((n, log_gate.shape[1] + 1))
+    if loglik is None:
+        loglik = np.empty(n)
+    tree_posteriors_rows(log_gate, leaf_logdens, branching, node_post, loglik)
+    return node_post, loglik
 
 
 def tree_posteriors_rows(log_gate, leaf_logdens, branching, node_post, loglik):
