@@ -12,7 +12,9 @@ make predictions disagree with the model.
 
 The estimator's other parts are mixins, left of ``BaseEstimator`` as in
 scikit-learn: :class:`mixexp._inspection.InspectionMixin` (gates,
-responsibilities, likelihoods, information criteria, summary) and
+responsibilities, likelihoods, information criteria, summary),
+:class:`mixexp._predict.PredictionMixin` (the prediction driver: validated
+rows, their design and E-step, chunks of routed rows) and
 :class:`mixexp._partial_fit.PartialFitMixin` (online EM).  The fitted state
 and the warm-start checks are :mod:`mixexp._fitted`.
 """
@@ -39,6 +41,7 @@ from ._inspection import InspectionMixin
 from ._online import ONLINE_ATTRIBUTES
 from ._parallel import blas_single_thread, runner
 from ._partial_fit import PartialFitMixin
+from ._predict import PredictionMixin
 from ._routing import check_top_k
 from ._tree import Tree
 from .experts import EXPERTS, ExpertFamily, make_experts
@@ -81,7 +84,9 @@ def _is_dask(A):
     return type(A).__module__.split(".")[0] == "dask"
 
 
-class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseMixtureOfExperts(
+    InspectionMixin, PredictionMixin, PartialFitMixin, BaseEstimator, metaclass=ABCMeta
+):
     """EM template for (hierarchical) mixtures of experts. Not for direct use."""
 
     _task = None  # "regression" or "classification", set by the subclasses

@@ -27,7 +27,8 @@ from one product per chunk (:mod:`mixexp._shared_grams`).
 
 ``stats`` return dicts of row sums, additive over chunks (arrays are added,
 lists concatenated).  One EM iteration is one pass: for every chunk, the
-E-step and every component's ``stats``, summed in chunk order (so results do
+E-step (:func:`mixexp._numerics.estep.e_step`, as :meth:`EMEngine.e_step`'s)
+and every component's ``stats``, summed in chunk order (so results do
 not depend on the number of threads); then every ``update``.  An update may
 take an extrapolated step (``extrapolated=True``); when the objective of the
 next pass fell, the engine takes the safe steps from the same sums instead.
@@ -39,9 +40,8 @@ import weakref
 
 import numpy as np
 
-from ._vectorised import tree_posteriors_rows
-from ._kernels import positive_weighted_sum
-from ._linalg import column_sums
+from ._numerics import estep
+from ._numerics.linalg import column_sums
 from ._parallel import Runner
 from ._shared_grams import SharedGrams
 
@@ -160,28 +160,33 @@ class EMEngine:
         rep = self.representation(Xe, params)
         return self.gate.scores(Xg, params["gate"], rep), rep
 
+    def _chunk_scores(self, params, Xg, Xe, target, experts=True):
+        """The E-step's inputs on a chunk: the gate's log terms of the edges, the experts'
+        representations (for a gate that uses them, else None), and with ``experts`` the
+        leaves' log-densities and the experts' context for ``stats`` (else None, None)."""
+        log_gate, rep = self.gate_scores(Xg, Xe, params)
+        logdens, ctx = self.experts.scores(Xe, target, params["experts"]) if experts else (None, None)
+        return log_gate, rep, logdens, ctx
+
     def _chunk_stats(self, params, design, s, post, parts):
         t = self.tree
         Xg, Xe, target, sw = design.rows(s)
-        log_gate, rep = self.gate_scores(Xg, Xe, params)
         # with fixed posteriors, experts that do not move need no densities (fit_posteriors
         # keeps their part of the expected log-likelihood from an earlier pass)
         experts_scored = post is None or "experts" in parts
-        logdens, ctx = self.experts.scores(Xe, target, params["experts"]) if experts_scored else (None, None)
+        log_gate, rep, logdens, ctx = self._chunk_scores(params, Xg, Xe, target, experts_scored)
         S = {}
         if post is None:
-            node_post = np.empty((Xg.shape[0], t.n_nodes))
-            loglik = np.empty(Xg.shape[0])
-            tree_posteriors_rows(log_gate, logdens, t.branching, node_post, loglik)
+            node_post, loglik = estep.e_step(log_gate, logdens, t.branching)
             S["loglik"] = float(sw @ loglik)
             node_weight = node_post * sw[:, None]
         else:
             node_weight = post.values[s] if isinstance(post, NodeWeights) else self._node_weight(post[s], sw)
             # the expected complete-data log-likelihood, which a fixed-posterior M-step
             # increases: the gate's and the experts' parts
-            S["q_gate"] = positive_weighted_sum(node_weight[:, 1:], log_gate)
+            S["q_gate"] = estep.positive_weighted_sum(node_weight[:, 1:], log_gate)
             if experts_scored:
-                S["q_experts"] = positive_weighted_sum(node_weight[:, t.n_inner :], logdens)
+                S["q_experts"] = estep.positive_weighted_sum(node_weight[:, t.n_inner :], logdens)
         S["mass"] = column_sums(node_weight)
         grams = self._shared_grams(design, Xg, node_weight, parts)
         if "gate" in parts:
@@ -223,13 +228,8 @@ class EMEngine:
 
         def chunk(s):
             Xg, Xe, target, _ = design.rows(s)
-            log_gate = self.gate_scores(Xg, Xe, params)[0]
-            if experts:
-                logdens = self.experts.scores(Xe, target, params["experts"])[0]
-            else:
-                logdens = np.zeros((Xg.shape[0], t.n_leaves))
-            node_post = np.empty((Xg.shape[0], t.n_nodes))
-            tree_posteriors_rows(log_gate, logdens, t.branching, node_post, loglik[s])
+            log_gate, _, logdens, _ = self._chunk_scores(params, Xg, Xe, target, experts)
+            node_post, _ = estep.e_step(log_gate, logdens, t.branching, loglik[s])
             leaf_post[s] = node_post[:, t.n_inner :]
 
         for _ in self._map(chunk, design):

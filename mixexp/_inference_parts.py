@@ -130,7 +130,7 @@ def softmax_hessian(probs, weight, X):
     rows 1..), the same for every ``c``; summed with the weights ``weight`` ``(n,)``.
     probs : (n, k); X : (n, p).  Returns ``((k-1) p, (k-1) p)``, row-major in (row, feature).
     """
-    from ._linalg import weighted_grams
+    from ._numerics.linalg import weighted_grams
 
     n, k = probs.shape
     q = probs[:, 1:]

@@ -10,7 +10,7 @@ from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
 from ._exposure import offset_kwargs
-from ._mixing import mix
+from ._numerics.mixing import mix
 from ._routing import route
 from .experts import target_tags
 

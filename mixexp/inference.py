@@ -54,7 +54,7 @@ import scipy.sparse as sp
 from scipy.stats import norm
 
 from ._inference_parts import Labels
-from ._kernels import tree_posteriors
+from ._numerics.estep import tree_posteriors
 
 COV_TYPES = ("observed", "sandwich")
 _CELLS_PER_CHUNK = 2_000_000  # rows x leaves x parameters held at once

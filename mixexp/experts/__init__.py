@@ -26,7 +26,7 @@ EXPERTS = {
 
 __all__ = [
     "ExpertFamily", "ExpertFamilyWarning", "ExpertComponent", "EXPERTS", "make_experts",
-    "target_tags", "check_summable",
+    "target_tags", "check_summable", "check_incremental",
 ]
 
 

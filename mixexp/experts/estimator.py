@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils import check_random_state, get_tags
 
-from .._kernels import gaussian_logdens
+from .._numerics.densities import gaussian_logdens
 from .base import ExpertComponent
 from .gaussian import LinearGaussianExperts
 from .multinomial import MultinomialExperts

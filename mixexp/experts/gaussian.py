@@ -15,9 +15,9 @@ from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original, weighted_location_scale
 from .._inference_parts import Labels, coefficient_row, scalar
-from .._kernels import gaussian_logdens
-from .._linalg import block_products, solve_psd_stack, tdot, weighted_grams
-from .._prox import elastic_net_penalty, elastic_net_solve, l1_weights
+from .._numerics.densities import gaussian_logdens
+from .._numerics.linalg import block_products, solve_psd_stack, tdot, weighted_grams
+from .._numerics.prox import elastic_net_penalty, elastic_net_solve, l1_weights
 from .base import ExpertComponent
 
 
@@ -34,7 +34,7 @@ class LinearGaussianExperts(ExpertComponent):
         Elastic-net mixing of ``alpha``: the penalty is ``alpha / var *
         (l1_ratio |B|_1 + (1 - l1_ratio) / 2 |B|^2)``.  With ``l1_ratio > 0``
         the weights are a weighted elastic net (coordinate descent from the
-        current weights, :mod:`mixexp._prox`), which lowers the penalised
+        current weights, :mod:`mixexp._numerics.prox`), which lowers the penalised
         residual sum of squares; the variance is then exact given them, so
         the objective never decreases.
     """

@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 
 from .._design import rows_to_original
 from .._inference_parts import Labels, coefficient_row, scalar
-from .._linalg import solve_psd, tdot, weighted_grams
+from .._numerics.linalg import solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
 
 NEWTON_MAX_ITER = 100

@@ -1,7 +1,7 @@
 """Multinomial-logistic experts: ``p(y = c | x, leaf) = softmax_c(W x + w)``.
 
 The M-step of each leaf is a bound step of the soft-label multinomial fit of
-:mod:`mixexp._softmax`, with one-hot labels weighted by the leaf's posterior
+:mod:`mixexp._numerics.bound`, with one-hot labels weighted by the leaf's posterior
 as targets.  Its row sums: each leaf's gradient ``sum_i w_il (p_il - e_yi)
 x_i^T`` and Gram matrix ``sum_i w_il x_i x_i^T``.
 """
@@ -13,12 +13,12 @@ from .._design import rows_to_original
 from .._inference_parts import (
     Labels, coefficient_row, relative_rows_vector, softmax_hessian, softmax_scores, unused_features,
 )
-from .._kernels import multinomial_residual
-from .._mixing import group_softmax, mix_group_softmax, relative_rows
-from .._vectorised import log_softmax_groups_rows, multinomial_proba_rows
-from .._linalg import block_products, tdot, weighted_grams
-from .._prox import elastic_net_penalty, softmax_n_nonzero
-from .._softmax import blocks_update, init_step_state
+from .._numerics.bound import blocks_update, init_step_state, multinomial_residual
+from .._numerics.densities import multinomial_proba_rows
+from .._numerics.linalg import block_products, tdot, weighted_grams
+from .._numerics.mixing import mix_group_softmax
+from .._numerics.prox import elastic_net_penalty, softmax_n_nonzero
+from .._numerics.softmax import group_softmax, log_softmax_groups_rows, relative_rows
 from .base import ExpertComponent
 
 
@@ -30,7 +30,7 @@ class MultinomialExperts(ExpertComponent):
     alpha : float
         Penalty on the coefficients (not intercepts), standardised units.
     l1_ratio : float, default=0.0
-        Elastic-net mixing of ``alpha`` (0: ridge; see :mod:`mixexp._prox`).
+        Elastic-net mixing of ``alpha`` (0: ridge; see :mod:`mixexp._numerics.prox`).
     """
 
     name = "linear"

@@ -35,7 +35,7 @@ from scipy.optimize import brentq
 from scipy.special import digamma, gammaln
 
 from .._inference_parts import Labels, coefficient_row, scalar
-from .._linalg import column_sums, solve_psd, tdot, weighted_grams
+from .._numerics.linalg import column_sums, solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
 from .gaussian import LinearGaussianExperts
 

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from .._inference_parts import disjoint_groups, fd_steps
-from .._vectorised import tree_posteriors_rows
+from .._numerics.estep import e_step
 
 
 class Gate(ABC):
@@ -115,11 +115,7 @@ class Gate(ABC):
         posteriors when every expert's density is 1 (the products of the edge
         probabilities along each leaf's path)."""
         t = self.tree
-        n = Xa.shape[0]
-        node_post = np.empty((n, t.n_nodes))
-        log_edges = self.scores(Xa, params, rep)
-        tree_posteriors_rows(log_edges, np.zeros((n, t.n_leaves)), t.branching, node_post, np.empty(n))
-        return node_post[:, t.n_inner :]
+        return e_step(self.scores(Xa, params, rep), None, t.branching)[0][:, t.n_inner :]
 
     def linear_rows(self, params):
         """Coefficient rows whose products with the design are the gate's logits relative to

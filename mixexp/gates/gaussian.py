@@ -24,10 +24,10 @@ import scipy.sparse as sp
 
 from .._inference_parts import Labels, scalar
 from .._inference_parts import feature_names as _feature_names
-from .._kernels import add_squares_interleaved, diag_squares
-from .._linalg import column_sums, weighted_grams
+from .._numerics.densities import add_squares_interleaved, diag_squares
+from .._numerics.estep import e_step, gaussian_leaf_softmax
+from .._numerics.linalg import column_sums, weighted_grams
 from .._tree import leaf_path_sums
-from .._vectorised import gaussian_leaf_softmax, tree_posteriors_rows
 from .base import Gate
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -168,9 +168,7 @@ class GaussianGate(Gate):
         out = np.empty_like(sq_norms)
         rows = gaussian_leaf_softmax(sq_norms, _log_constants(params), path, out)
         if rows.size:  # every density 0 or not a number: the E-step's own handling
-            post, zeros = np.empty((rows.size, t.n_nodes)), np.zeros((rows.size, t.n_leaves))
-            tree_posteriors_rows(self.scores(Xa[rows], params), zeros, t.branching, post, np.empty(rows.size))
-            out[rows] = post[:, t.n_inner :]
+            out[rows] = e_step(self.scores(Xa[rows], params), None, t.branching)[0][:, t.n_inner :]
         return out
 
     def scores(self, Xa, params, rep=None):

@@ -2,7 +2,7 @@
 
 Each inner node ``j`` has a block ``V_j`` of ``branching`` rows acting on the
 internal design ``[x_std, 1]``.  Its M-step is the soft-label multinomial fit
-of :mod:`mixexp._softmax` with the children's posteriors as targets and the
+of :mod:`mixexp._numerics.bound` with the children's posteriors as targets and the
 node's posterior as weight; one bound step per EM iteration, from the
 gradient and Gram matrix summed during the E-step pass.  The root's Gram
 matrix (weights: the sample weights) does not change and is summed once.
@@ -10,7 +10,7 @@ Optional load-balance and specialization penalties
 (:mod:`mixexp.gates.penalties`) add their gradient and a curvature bound to
 that step, which then still never decreases the penalised objective.  With
 ``l1_ratio > 0`` the coefficient penalty is an elastic net and the step is
-proximal (:mod:`mixexp._prox`).
+proximal (:mod:`mixexp._numerics.prox`).
 """
 
 import numpy as np
@@ -19,11 +19,15 @@ from .._design import rows_to_original
 from .._inference_parts import (
     Labels, coefficient_row, relative_rows_vector, softmax_hessian, softmax_scores, unused_features,
 )
-from .._mixing import leaf_path_columns, path_softmax_rows, relative_rows
-from .._vectorised import gate_residual_rows, log_softmax_groups_rows
-from .._linalg import block_products, tdot, weighted_grams
-from .._prox import elastic_net_penalty, softmax_n_nonzero
-from .._softmax import blocks_update, init_step_state
+from .._numerics.bound import blocks_update, gate_residual_rows, init_step_state
+from .._numerics.linalg import block_products, tdot, weighted_grams
+from .._numerics.prox import elastic_net_penalty, softmax_n_nonzero
+from .._numerics.softmax import (
+    leaf_path_columns,
+    log_softmax_groups_rows,
+    path_softmax_rows,
+    relative_rows,
+)
 from .base import Gate
 from .penalties import GatePenalties
 
@@ -40,7 +44,7 @@ class SoftmaxGate(Gate):
         Weights of the data-dependent penalties of :mod:`mixexp.gates.penalties`.
     l1_ratio : float, default=0.0
         Elastic-net mixing of ``alpha`` (0: ridge ``alpha / 2 |V|^2``; see
-        :mod:`mixexp._prox`).
+        :mod:`mixexp._numerics.prox`).
     """
 
     name = "softmax"
