@@ -201,7 +201,7 @@ def _chunk_information(layout, params, Xg, Xe, target, sw):
     S = np.zeros((n, t.n_leaves, layout.size))
     H = np.zeros((layout.size, layout.size))
     pi = np.exp(log_gate).reshape(n, t.n_inner, b)
-    pg, pe = layout.p_gate, layout.p_expert
+    pe = layout.p_expert
     for j in range(t.n_inner):
         block = layout.gate_slice(j)
         H[block, block] = _softmax_block(pi[:, j], sw * node_post[:, j], Xg)

@@ -684,8 +684,10 @@ def test_estimator_experts_max_iter_and_convergence_warning():
 @pytest.mark.parametrize(
     "make, data",
     [
-        (lambda: MixtureOfExpertsRegressor(2, gate="gaussian", expert=make_pipeline(SplineTransformer(), Ridge())), "reg"),
-        (lambda: HierarchicalMixtureOfExpertsRegressor(2, 2, expert=[Ridge(), DecisionTreeRegressor(max_depth=2)] * 2), "reg"),
+        (lambda: MixtureOfExpertsRegressor(2, gate="gaussian",
+                                           expert=make_pipeline(SplineTransformer(), Ridge())), "reg"),
+        (lambda: HierarchicalMixtureOfExpertsRegressor(
+            2, 2, expert=[Ridge(), DecisionTreeRegressor(max_depth=2)] * 2), "reg"),
         (lambda: MixtureOfExpertsClassifier(2, expert=LogisticRegression()), "clf"),
     ],
 )
@@ -702,7 +704,8 @@ def test_pickle_round_trip(make, data):
     assert [type(e) for e in clone_.experts_] == [type(e) for e in model.experts_]
     assert clone_.lower_bound_ == model.lower_bound_
     if data == "reg":
-        np.testing.assert_array_equal(clone_.sample_y(X[:5], 3, random_state=1), model.sample_y(X[:5], 3, random_state=1))
+        np.testing.assert_array_equal(clone_.sample_y(X[:5], 3, random_state=1),
+                                      model.sample_y(X[:5], 3, random_state=1))
 
 
 def test_bic_and_aic_with_estimator_experts():
