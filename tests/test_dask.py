@@ -19,7 +19,11 @@ from mixexp.datasets import make_moe_classification, make_moe_regression
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # one pytest-xdist worker runs this module, so its tests share one LocalCluster
+    pytest.mark.xdist_group("dask"),
+]
 
 
 @pytest.fixture(scope="module")
