@@ -46,6 +46,7 @@ def regression_csv(tmp_path):
 # --------------------------------------------------------------------------- #
 # the CLI end to end
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow  # mixexp compare end to end, plots included
 def test_compare_bundled_dataset_writes_tables_and_plots(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["compare", *FAST, "--datasets", "mcycle", "--models", "moe", "cart", "linear",
@@ -77,6 +78,7 @@ def test_compare_bundled_dataset_writes_tables_and_plots(tmp_path, capsys):
     assert "| mcycle |" in md and "**" in md
 
 
+@pytest.mark.slow  # every model of mixexp compare, cross-validated
 def test_every_model_sees_the_same_deterministic_folds(tmp_path):
     data = compare.bundled_datasets(["mcycle"])[0]
     settings = compare.QUICK_SETTINGS
@@ -91,6 +93,7 @@ def test_every_model_sees_the_same_deterministic_folds(tmp_path):
     np.testing.assert_allclose(got, expected)
 
 
+@pytest.mark.slow  # every model of mixexp compare, cross-validated
 def test_user_csv_regression_all_models(tmp_path, regression_csv, capsys):
     out = tmp_path / "out"
     code = main(["compare", *FAST, "--csv", regression_csv, "--target", "y", "--out", str(out)])

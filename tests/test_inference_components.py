@@ -183,7 +183,9 @@ def test_raw_estimates_match_the_fitted_attributes_of_every_family():
             est = table.set_index(["component", "parameter"])["estimate"]
             for k in range(2):
                 np.testing.assert_allclose(est[f"expert {k}"][["x0", "x1"]], model.expert_coef_[k, 0], rtol=1e-8)
-                np.testing.assert_allclose(est[f"expert {k}", "(intercept)"], model.expert_intercept_[k, 0], rtol=1e-8, atol=1e-12)
+                np.testing.assert_allclose(
+                    est[f"expert {k}", "(intercept)"], model.expert_intercept_[k, 0], rtol=1e-8, atol=1e-12
+                )
             extra = set(est.index.get_level_values(1)) - {"(intercept)", "x0", "x1"}
             if "log_noise_variance" in extra:
                 np.testing.assert_allclose(est["expert 0", "log_noise_variance"], np.log(model.noise_variance_[0, 0]))

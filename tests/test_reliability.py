@@ -89,12 +89,18 @@ _TREE_CHANGES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name, changes",
+_CHANGED_AFTER_FIT = (
     [("MixtureOfExpertsRegressor", c) for c in _FLAT_CHANGES]
     + [("MixtureOfExpertsClassifier", c) for c in _FLAT_CHANGES[:3]]
     + [("HierarchicalMixtureOfExpertsRegressor", c) for c in _TREE_CHANGES]
-    + [("HierarchicalMixtureOfExpertsClassifier", c) for c in _TREE_CHANGES[:3]],
+    + [("HierarchicalMixtureOfExpertsClassifier", c) for c in _TREE_CHANGES[:3]]
+)
+
+
+# each case is a fresh process that compiles the kernels: all but the first are slow
+@pytest.mark.parametrize(
+    "name, changes",
+    _CHANGED_AFTER_FIT[:1] + [pytest.param(*case, marks=pytest.mark.slow) for case in _CHANGED_AFTER_FIT[1:]],
 )
 def test_parameters_changed_after_fit_change_nothing(name, changes):
     """In a fresh process (a memory error would abort it): every method after
@@ -328,9 +334,12 @@ def test_one_hot_pipeline_with_sparse_output_fits_and_predicts():
     "make",
     [
         lambda: MixtureOfExpertsRegressor(n_experts=2, random_state=0),
-        lambda: HierarchicalMixtureOfExpertsRegressor(depth=2, random_state=0),
-        lambda: MixtureOfExpertsClassifier(n_experts=2, random_state=0),
-        lambda: HierarchicalMixtureOfExpertsClassifier(depth=2, random_state=0),
+        # 40,000-row fits under tracemalloc: the first is in the fast tier
+        pytest.param(lambda: HierarchicalMixtureOfExpertsRegressor(depth=2, random_state=0),
+                     marks=pytest.mark.slow),
+        pytest.param(lambda: MixtureOfExpertsClassifier(n_experts=2, random_state=0), marks=pytest.mark.slow),
+        pytest.param(lambda: HierarchicalMixtureOfExpertsClassifier(depth=2, random_state=0),
+                     marks=pytest.mark.slow),
     ],
 )
 def test_sparse_fit_does_not_densify(make):

@@ -260,7 +260,10 @@ def gate_residual_rows(log_gate, node_weight, branching, out):
     n, m = log_gate.shape
     b = branching
     n_inner = m // b
-    if b < 1 or n_inner * b != m or node_weight.shape[0] != n or node_weight.shape[1] < m + 1 or out.shape != log_gate.shape:
+    if (
+        b < 1 or n_inner * b != m or node_weight.shape[0] != n or node_weight.shape[1] < m + 1
+        or out.shape != log_gate.shape
+    ):
         raise ValueError("gate_residual: array shapes do not match the tree")
     exp_floored(log_gate, out)
     _gate_residual_from_proba(out, node_weight, b)

@@ -8,7 +8,7 @@ from .gaussian import LinearGaussianExperts
 from .glm import GammaExperts, PoissonExperts
 from .multinomial import MultinomialExperts
 from .student_t import StudentTExperts
-from .templates import check_expert_estimators, check_incremental
+from .templates import check_expert_estimators, check_incremental  # noqa: F401 (for _partial_fit)
 from .zip import ZeroInflatedPoissonExperts
 
 #: task -> ``expert=`` name -> family class (each builds itself from the estimator's
