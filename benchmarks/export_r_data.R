@@ -9,6 +9,7 @@
 # columns as text).  Nothing is committed: the data stay under their
 # packages' terms.
 #   boston   MASS::Boston, target medv; chas and rad categorical (22 features one-hot)
+#   Boston   MASS::Boston as it is, all 13 columns numeric (for `mixexp compare --csv`)
 #   cps1985  AER::CPS1985, target wage; 7 factors
 #   mpg      ggplot2::mpg, target hwy; cty and model dropped; 5 categorical
 #   diamonds ggplot2::diamonds, target price; cut, color, clarity categorical
@@ -22,6 +23,8 @@ put <- function(df, name, target) {
   write.csv(df, file.path(out, paste0(name, ".csv")), row.names = FALSE)
   cat(name, nrow(df), "rows,", ncol(df) - 1, "columns ->", file.path(out, paste0(name, ".csv")), "\n")
 }
+write.csv(MASS::Boston, file.path(out, "Boston.csv"), row.names = FALSE)
+cat("Boston", nrow(MASS::Boston), "rows ->", file.path(out, "Boston.csv"), "\n")
 b <- MASS::Boston
 b$chas <- paste0("chas", b$chas)
 b$rad <- paste0("rad", b$rad)
