@@ -302,11 +302,17 @@ class BaseMixtureOfExperts(
                 "increase max_iter or tol, or check the data.",
                 ConvergenceWarning,
             )
+        state.target_range = self._target_range(state, design)
         self._set_fitted(state, attributes, drop=("_online", *ONLINE_ATTRIBUTES))
         self.lower_bounds_ = np.asarray(bounds) + state.loglik_shift()
         self.lower_bound_ = float(self.lower_bounds_[-1])
         self.converged_ = bool(converged)
         self.n_iter_ = int(n_iter)
+
+    def _target_range(self, state, design, previous=None):
+        """What the fitted state keeps of the training targets for prediction (regressors:
+        :func:`mixexp._regressor.target_range`); None here."""
+        return None
 
     def _sample_weight(self, sample_weight, X):
         """Validated non-negative weights of the rows of ``X``, with a positive sum."""

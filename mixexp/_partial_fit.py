@@ -96,6 +96,7 @@ class PartialFitMixin:
                 state.engine(run), state.params, design, running, self.learning_decay, self.learning_offset
             )
         state = replace(state, params=params)
+        state.target_range = self._target_range(state, design, previous=state.target_range)
         self._set_fitted(state, state.public_attributes(self._is_flat), drop=FIT_ATTRIBUTES)
         self._online = running
         self.n_batch_iter_ = running.n_steps

@@ -259,9 +259,11 @@ def test_partition_picture_is_a_converged_fit_on_a_shared_y_axis(tmp_path):
     pytest.importorskip("matplotlib")
     data = compare.bundled_datasets(["mcycle"])[0]
     # the comparison's own EM cap (30 iterations here) is too small to converge
+    # the penalties of this picture's reference fit (the regressors' defaults before
+    # alpha=1, gate_alpha=0.1, which smooth 8 experts on mcycle's one feature to R² 0.54)
     fig, moe, cart = compare.plot_partition(
-        data, tmp_path / "p.png", {"moe__n_experts": 8}, {"max_depth": 3},
-        compare.QUICK_SETTINGS)
+        data, tmp_path / "p.png", {"moe__n_experts": 8, "moe__alpha": 1e-6, "moe__gate_alpha": 1e-3},
+        {"max_depth": 3}, compare.QUICK_SETTINGS)
     assert (tmp_path / "p.png").stat().st_size > 0
     est = moe[-1]
     assert est.converged_ and est.n_experts == 8 and est.n_iter_ > 30
@@ -322,7 +324,11 @@ def test_models_are_valid_for_both_tasks():
             assert hasattr(model, "fit") and hasattr(model, "predict")
     # tiny data: grids drop numbers of experts that would leave experts ~empty
     search = compare.make_model("moe", "regression", n_samples=40)
-    assert search.param_grid == {"moe__n_experts": [2]}
+    assert search.param_grid == {"moe__n_experts": [2], "moe__alpha": [0.1, 1.0]}
+    # the regression mixtures tune their expert penalty; the classifiers keep theirs
+    hme = compare.make_model("hme", "regression", compare.Settings(alphas=(1.0, 3.0)), n_samples=400)
+    assert hme.param_grid == {"hme__depth": [1, 2, 3], "hme__alpha": [1.0, 3.0]}
+    assert "moe__alpha" not in compare.make_model("moe", "classification", n_samples=400).param_grid
     with pytest.raises(ValueError, match="unknown model 'svm'"):
         compare.make_model("svm", "regression")
     with pytest.raises(ValueError, match="needs n_features"):
