@@ -198,7 +198,7 @@ class BaseMixtureOfExperts(
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)
         best = self._best_of_starts(state, design, params, warm, sources)
-        self._set_result(state, *best)
+        self._set_result(state, design, *best)
         return self
 
     def _components(self, X, params):
@@ -283,9 +283,10 @@ class BaseMixtureOfExperts(
                     best = (*result, sorted(em.frozen_leaves))
         return best
 
-    def _set_result(self, state, params, bounds, converged, n_iter, frozen):
+    def _set_result(self, state, design, params, bounds, converged, n_iter, frozen):
         """Warn about frozen experts and non-convergence; make ``state`` with ``params`` the
-        fitted model, with its public attributes."""
+        fitted model, with its public attributes (and what prediction keeps of the
+        training ``design``)."""
         state.params = params
         attributes = state.public_attributes(self._is_flat)
         n_leaves = state.tree.n_leaves
