@@ -22,9 +22,11 @@ def target_range(state, design, previous=None):
     n_targets)`` in internal target units: the lowest and highest target of
     each leaf's rows (NaN for a leaf that owns none), then of all rows.  With
     ``previous`` (online EM: the range of the batches before), the union of
-    both.  None for the log-link families, whose means scale with an exposure.
+    both.  None for families whose internal target is not the standardised y
+    (``standardises_target``: the log-link families, whose means scale with an exposure;
+    a user's family).
     """
-    if getattr(state.experts, "uses_exposure", False):
+    if not state.experts.standardises_target:
         return None
     post = state.engine().e_step(state.params, design)[0]
     Y = np.asarray(design.target, dtype=np.float64).reshape(design.n_rows, -1)

@@ -288,6 +288,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         self.n_init = n_init
         self.init_params = init_params
         self.reg_variance = reg_variance
+        self.clip_experts = clip_experts
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -551,6 +552,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         self.n_init = n_init
         self.init_params = init_params
         self.reg_variance = reg_variance
+        self.clip_experts = clip_experts
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose

@@ -184,7 +184,10 @@ def test_fit_does_not_depend_on_the_chunking(case, monkeypatch):
 
     monkeypatch.setattr(FittedMixture, "design", small_chunks)
     chunked = _fit(_model(case, max_iter=5, tol=0.0), X, y)
-    np.testing.assert_allclose(chunked.lower_bounds_, whole.lower_bounds_, rtol=1e-9, atol=1e-9)
+    # tol=0: a fit at its optimum within rounding may stop an iteration earlier or later
+    n = min(len(chunked.lower_bounds_), len(whole.lower_bounds_))
+    np.testing.assert_allclose(chunked.lower_bounds_[:n], whole.lower_bounds_[:n], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(chunked.lower_bound_, whole.lower_bound_, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(_predictions(chunked, X), _predictions(whole, X), rtol=1e-6, atol=1e-8)
 
 

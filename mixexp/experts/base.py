@@ -56,6 +56,9 @@ class ExpertComponent(ABC):
         quantiles and limited means (:meth:`log_cdf`, :meth:`log_sf`,
         :meth:`leaf_quantile`, :meth:`leaf_limited_mean`): censored and truncated
         responses and the risk measures need them.
+    standardises_target : bool, default=False
+        The internal target is ``(y - info["mean"]) / info["scale"]`` (regression families
+        with a location): prediction's ``clip_experts`` bounds come from it.
     supports_l1 : bool, default=False
         The family takes an elastic-net penalty (``l1_ratio > 0``).
     l1_ratio : float, default=0.0
@@ -86,6 +89,7 @@ class ExpertComponent(ABC):
     per_leaf = False
     gives_representation = False
     has_distribution = False
+    standardises_target = False
     supports_l1 = False
     l1_ratio = 0.0
     products_outputs = frozenset()

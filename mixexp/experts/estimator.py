@@ -83,6 +83,10 @@ class EstimatorExperts(ExpertComponent):
     per_leaf = True
     gives_representation = True
 
+    @property
+    def standardises_target(self):
+        return self.task == "regression"
+
     def __init__(self, templates, task, reg_variance=1e-6, random_state=None):
         self.templates = templates
         self.task = task

@@ -42,6 +42,7 @@ class LinearGaussianExperts(ExpertComponent):
     name = "linear"
     per_leaf = True
     gives_representation = True
+    standardises_target = True
     supports_l1 = True
     supports_inference = True
     products_outputs = frozenset({"moments"})
