@@ -236,6 +236,22 @@ class EMEngine:
             pass
         return leaf_post, loglik
 
+    def owners(self, params, design):
+        """The leaf of largest posterior of every row ``(n,)``, computed chunk by chunk (no
+        ``(n, n_leaves)`` array)."""
+        t = self.tree
+        owner = np.empty(design.n_rows, dtype=np.intp)
+
+        def chunk(s):
+            Xg, Xe, target, _ = design.rows(s)
+            log_gate, _, logdens, _ = self._chunk_scores(params, Xg, Xe, target)
+            node_post, _ = estep.e_step(log_gate, logdens, t.branching)
+            owner[s] = node_post[:, t.n_inner :].argmax(axis=1)
+
+        for _ in self._map(chunk, design):
+            pass
+        return owner
+
     def total_weight(self, design):
         """The sum of the sample weights of the rows a pass covers."""
         return design.sw.sum()

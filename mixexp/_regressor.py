@@ -28,17 +28,18 @@ def target_range(state, design, previous=None):
     """
     if not state.experts.standardises_target:
         return None
-    post = state.engine().e_step(state.params, design)[0]
+    # one leaf index per row (rows of zero weight: none), not an (n, n_leaves) array
+    owner = state.engine().owners(state.params, design)
+    owner[design.sw <= 0] = -1
     Y = np.asarray(design.target, dtype=np.float64).reshape(design.n_rows, -1)
-    keep = design.sw > 0
-    owner, Y = post[keep].argmax(axis=1), Y[keep]
-    n_leaves = post.shape[1]
+    n_leaves = state.tree.n_leaves
     out = np.full((2, n_leaves + 1, Y.shape[1]), np.nan)
-    if Y.shape[0]:
-        for leaf in np.unique(owner):
-            rows = Y[owner == leaf]
-            out[0, leaf], out[1, leaf] = rows.min(axis=0), rows.max(axis=0)
-        out[0, -1], out[1, -1] = Y.min(axis=0), Y.max(axis=0)
+    for leaf in np.unique(owner[owner >= 0]):
+        rows = Y[owner == leaf]
+        out[0, leaf], out[1, leaf] = rows.min(axis=0), rows.max(axis=0)
+    if (owner >= 0).any():
+        kept = Y[owner >= 0]
+        out[0, -1], out[1, -1] = kept.min(axis=0), kept.max(axis=0)
     if previous is not None:
         out[0], out[1] = np.fmin(out[0], previous[0]), np.fmax(out[1], previous[1])
     return out
