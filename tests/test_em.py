@@ -279,7 +279,8 @@ def test_issue_case_does_not_stop_after_one_iteration(monkeypatch):
     X, y = make_moe_regression(100_000, 20, 4, random_state=18)[:2]
 
     def fit_and_continue():
-        model = MixtureOfExpertsRegressor(4, tol=1e-3, random_state=9).fit(X, y)
+        # the penalties of the issue's time (the defaults before alpha=1, gate_alpha=0.1)
+        model = MixtureOfExpertsRegressor(4, tol=1e-3, random_state=9, alpha=1e-6, gate_alpha=1e-3).fit(X, y)
         more = copy.deepcopy(model).set_params(warm_start=True, max_iter=1).fit(X, y)  # one more
         return model, more.lower_bound_ - model.lower_bound_
 
