@@ -27,8 +27,9 @@ by their weighted mean (a shift of the intercept); Poisson counts are kept.
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import stats
 from scipy.optimize import brentq
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammainc, gammaincc, gammainccinv, gammaincinv, gammaln
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from .._design import rows_to_original
@@ -100,8 +101,21 @@ def _exp(eta):
         return np.exp(eta)
 
 
+def log_probability(lower, upper):
+    """``log(lower)`` where ``lower + upper = 1``, each computed to its own relative
+    precision: ``log(lower)``, or ``log1p(-upper)`` when ``lower`` is near 1."""
+    with np.errstate(divide="ignore"):
+        return np.where(lower < 0.5, np.log(lower), np.log1p(-upper))
+
+
 class LogLinkExperts(ExpertComponent):
     """What the log-link families share: targets with an offset, rows, Newton fits.
+
+    The distribution members (:meth:`log_cdf`, :meth:`log_sf`, :meth:`leaf_quantile`,
+    :meth:`leaf_limited_mean`, :meth:`moments`) take ``y`` in its units and call the
+    family's ``_log_cdf``, ``_log_sf``, ``_quantile``, ``_limited_mean`` and
+    ``_mean_var`` in the internal ones (``y / info["scale"]``; the linear predictors
+    ``eta`` with the offset, ``(n, n_leaves)``).
 
     Parameters
     ----------
@@ -112,7 +126,9 @@ class LogLinkExperts(ExpertComponent):
     needs_all_rows = True  # Newton to convergence on the rows: no running sums (partial_fit, dask)
     uses_exposure = True
     multi_output = False
-    positive_only = True  # scikit-learn's checks then draw y > 0
+    positive_only = True  # scikit-learn's checks draw y > 0
+    #: the family's values are counts: its distribution function is a step function
+    counts = True
 
     def __init__(self, alpha):
         self.alpha = alpha
@@ -182,26 +198,77 @@ class LogLinkExperts(ExpertComponent):
         keep = W[:, leaf] > 0
         return Xa[keep], y[keep], offset[keep], W[keep, leaf]
 
+    def _fit_expert(self, Xa, y, offset, w, expert):
+        """The M-step of one leaf: its parameters (a dict of the leaf's entries of every
+        parameter array) from the current ones ``expert`` and its weighted rows."""
+        raise NotImplementedError
+
+    def update(self, S, params, active, safe=False):
+        """Exact M-step (:meth:`_fit_expert`) of the leaves whose ``active`` flag is set."""
+        new, rows = {key: value.copy() for key, value in params.items()}, concat_rows(S["rows"])
+        for leaf in np.flatnonzero(active):
+            fitted = self._fit_expert(*self._leaf_rows(rows, leaf), {k: v[leaf] for k, v in params.items()})
+            for key, value in fitted.items():
+                new[key][leaf] = value
+        return new, False
+
     def penalty(self, params):
         return 0.5 * self.alpha * np.sum(params["coef"][:, :, :-1] ** 2)
 
     def n_free_params(self, params):
-        return params["coef"].size
+        return sum(value.size for value in params.values())
 
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):
         coef, intercept = rows_to_original(params["coef"], coords)
         return {"expert_coef_": coef, "expert_intercept_": intercept + np.log(info["scale"])}
 
+    def _leaf_eta(self, Xa, params, offset):
+        return self._eta(Xa, params, np.zeros(Xa.shape[0]) if offset is None else offset)
+
     def _mean(self, Xa, params, info, offset):
-        offset = np.zeros(Xa.shape[0]) if offset is None else offset
-        return _exp(self._eta(Xa, params, offset)) * info["scale"]  # (n, n_leaves)
+        return _exp(self._leaf_eta(Xa, params, offset)) * info["scale"]  # (n, n_leaves)
+
+    def _internal_y(self, y, info):
+        """``y`` ``(n,)`` in the internal units, as a column; counts rounded down, values
+        below the support's start at it (``-1`` for counts, 0 for amounts)."""
+        y = np.asarray(y, dtype=np.float64)[:, None] / info["scale"]
+        return np.maximum(np.floor(y), -1.0) if self.counts else np.maximum(y, 0.0)
+
+    def log_cdf(self, Xa, y, params, info, offset=None):
+        """``log P(Y <= y)`` of every leaf, ``(n, n_leaves)`` (counts: ``P(Y <= floor(y))``)."""
+        return self._log_cdf(self._internal_y(y, info), self._leaf_eta(Xa, params, offset), params)
+
+    def log_sf(self, Xa, y, params, info, offset=None):
+        """``log P(Y > y)`` of every leaf, ``(n, n_leaves)``."""
+        return self._log_sf(self._internal_y(y, info), self._leaf_eta(Xa, params, offset), params)
+
+    def leaf_quantile(self, Xa, q, params, info, offset=None):
+        """Every leaf's quantile at level ``q`` ``(n,)``, ``(n, n_leaves)`` (counts: the
+        smallest count whose distribution function reaches ``q``)."""
+        q = np.asarray(q, dtype=np.float64)[:, None]
+        return self._quantile(q, self._leaf_eta(Xa, params, offset), params) * info["scale"]
+
+    def leaf_limited_mean(self, Xa, limit, params, info, offset=None):
+        """Every leaf's ``E[min(Y, limit)]`` for ``limit`` ``(n,)``, ``(n, n_leaves)``
+        (``limit`` itself where it is below the support)."""
+        limit = np.asarray(limit, dtype=np.float64)[:, None]
+        eta = self._leaf_eta(Xa, params, offset)
+        inside = np.maximum(limit / info["scale"], 0.0)
+        return np.where(limit < 0, limit, self._limited_mean(inside, eta, params) * info["scale"])
+
+    def moments(self, Xa, params, info, offset=None):
+        """Each leaf's mean and variance, ``(n, n_leaves, 1)`` (``inf`` where the
+        moment does not exist)."""
+        mean, var = self._mean_var(self._leaf_eta(Xa, params, offset), params)
+        return (mean * info["scale"])[:, :, None], (var * info["scale"] ** 2)[:, :, None]
 
 
 class PoissonExperts(LogLinkExperts):
     """Poisson regression experts with log link (see the module docstring)."""
 
     name = "poisson"
+    has_distribution = True
 
     def _check_domain(self, y):
         if np.any(y < 0):
@@ -221,37 +288,52 @@ class PoissonExperts(LogLinkExperts):
             value=lambda eta: y * eta - _exp(eta), slope=lambda eta: y - _exp(eta), curvature=_exp,
         )
 
-    def update(self, S, params, active, safe=False):
-        """Exact M-step (Newton to convergence) of the leaves whose ``active`` flag is set."""
-        coef, rows = params["coef"].copy(), concat_rows(S["rows"])
-        for leaf in np.flatnonzero(active):
-            Xa, y, offset, w = self._leaf_rows(rows, leaf)
-            coef[leaf, 0] = self._fit_leaf(Xa, y, offset, w, coef[leaf, 0])
-        return {"coef": coef}, False
+    def _fit_expert(self, Xa, y, offset, w, expert):
+        return {"coef": self._fit_leaf(Xa, y, offset, w, expert["coef"][0])}
 
-    def moments(self, Xa, params, info, offset=None):
-        """Each leaf's mean and variance, ``(n, n_leaves, 1)``."""
-        mean = self._mean(Xa, params, info, offset)[:, :, None]
-        return mean, mean
+    def _mean_var(self, eta, params):
+        mu = _exp(eta)
+        return mu, mu
+
+    # the distribution: P(Y <= k) = Q(k + 1, mu), the regularised upper incomplete gamma
+    def _log_cdf(self, k, eta, params):
+        mu = _exp(eta)
+        with np.errstate(invalid="ignore"):
+            return np.where(k < 0, -np.inf, log_probability(gammaincc(k + 1.0, mu), gammainc(k + 1.0, mu)))
+
+    def _log_sf(self, k, eta, params):
+        mu = _exp(eta)
+        with np.errstate(invalid="ignore"):
+            return np.where(k < 0, 0.0, log_probability(gammainc(k + 1.0, mu), gammaincc(k + 1.0, mu)))
+
+    def _quantile(self, q, eta, params):
+        return stats.poisson.ppf(q, _exp(eta))
+
+    def _limited_mean(self, limit, eta, params):
+        # E[Y 1(Y <= m)] = mu P(Y <= m - 1) (k p(k) = mu p(k - 1)), m = floor(limit)
+        mu, m = _exp(eta), np.floor(limit)
+        below = np.where(m >= 1, gammaincc(np.maximum(m, 1.0), mu), 0.0)
+        return mu * below + limit * gammainc(m + 1.0, mu)
 
     def sample(self, Xa, params, info, leaf, rs, offset=None):
         mean = np.take_along_axis(self._mean(Xa, params, info, offset), leaf, axis=1)
         return rs.poisson(mean)[:, :, None].astype(np.float64)
 
 
-class GammaExperts(LogLinkExperts):
-    """Gamma regression experts with log link and a dispersion per leaf.
+class PositiveAmountExperts(LogLinkExperts):
+    """What the families of positive amounts share: ``y > 0`` divided by its weighted
+    mean (a shift of the intercepts, undone by the attributes and predictions), a
+    lower bound ``reg_variance`` on the dispersion of every leaf.
 
     Parameters
     ----------
     alpha : float
-        L2 penalty on the coefficients (not intercepts), scaled by ``1 / phi``.
+        L2 penalty on the coefficients (not intercepts); each family scales it.
     reg_variance : float
-        Lower bound on every dispersion ``phi`` (the squared coefficient of
-        variation, scale free).
+        Lower bound on each leaf's dispersion (each family says of what).
     """
 
-    name = "gamma"
+    counts = False
 
     def __init__(self, alpha, reg_variance):
         super().__init__(alpha)
@@ -272,6 +354,30 @@ class GammaExperts(LogLinkExperts):
         (y1, offset), info = super().prepare_target(y, sw)
         info["scale"] = float(np.exp(info["log_mean"]))  # y / its weighted mean: intercepts near 0
         return (y1 / info["scale"], offset), info
+
+    def sample(self, Xa, params, info, leaf, rs, offset=None):
+        """Draws ``(n, n_draws, 1)`` from the leaves ``leaf`` (each family's ``_draw`` in the
+        internal units)."""
+        eta = np.take_along_axis(self._leaf_eta(Xa, params, offset), leaf, axis=1)
+        return (self._draw(eta, {k: v[leaf] for k, v in params.items() if k != "coef"}, rs) * info["scale"])[
+            :, :, None
+        ]
+
+
+class GammaExperts(PositiveAmountExperts):
+    """Gamma regression experts with log link and a dispersion per leaf.
+
+    Parameters
+    ----------
+    alpha : float
+        L2 penalty on the coefficients (not intercepts), scaled by ``1 / phi``.
+    reg_variance : float
+        Lower bound on every dispersion ``phi`` (the squared coefficient of
+        variation, scale free).
+    """
+
+    name = "gamma"
+    has_distribution = True
 
     def init_params(self, n_leaves, n_params, info):
         return {**super().init_params(n_leaves, n_params, info), "shape": np.ones(n_leaves)}
@@ -317,18 +423,37 @@ class GammaExperts(LogLinkExperts):
     def penalty(self, params):
         return 0.5 * self.alpha * np.sum(params["shape"] * np.sum(params["coef"][:, 0, :-1] ** 2, axis=1))
 
-    def n_free_params(self, params):
-        return params["coef"].size + params["shape"].size
-
     def attributes(self, params, coords, info):
         return {**super().attributes(params, coords, info), "dispersion_": 1.0 / params["shape"]}
 
-    def moments(self, Xa, params, info, offset=None):
-        """Each leaf's mean and variance ``phi mu^2``, ``(n, n_leaves, 1)``."""
-        mean = self._mean(Xa, params, info, offset)
-        return mean[:, :, None], (mean**2 / params["shape"])[:, :, None]
+    def _mean_var(self, eta, params):
+        """Each leaf's mean and variance ``phi mu^2``."""
+        mean = _exp(eta)
+        return mean, mean**2 / params["shape"]
 
-    def sample(self, Xa, params, info, leaf, rs, offset=None):
-        mean = np.take_along_axis(self._mean(Xa, params, info, offset), leaf, axis=1)
-        a = params["shape"][leaf]
-        return rs.gamma(a, mean / a)[:, :, None]
+    # the distribution: P(Y <= y) = P(a, y / s), the regularised lower incomplete gamma,
+    # with the scale s = mu / a
+    def _log_cdf(self, y, eta, params):
+        a = params["shape"]
+        x = y * a * np.exp(-eta)
+        return log_probability(gammainc(a, x), gammaincc(a, x))
+
+    def _log_sf(self, y, eta, params):
+        a = params["shape"]
+        x = y * a * np.exp(-eta)
+        return log_probability(gammaincc(a, x), gammainc(a, x))
+
+    def _quantile(self, q, eta, params):
+        a = params["shape"]
+        x = np.where(q < 0.5, gammaincinv(a, q), gammainccinv(a, 1.0 - q))
+        return x * np.exp(eta) / a
+
+    def _limited_mean(self, limit, eta, params):
+        # E[Y 1(Y <= L)] = mu P(a + 1, L / s)
+        a = params["shape"]
+        x = limit * a * np.exp(-eta)
+        return np.exp(eta) * gammainc(a + 1.0, x) + limit * gammaincc(a, x)
+
+    def _draw(self, eta, own, rs):
+        a = own["shape"]
+        return rs.gamma(a, np.exp(eta) / a)
