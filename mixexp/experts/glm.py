@@ -29,12 +29,25 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import stats
 from scipy.optimize import brentq
-from scipy.special import digamma, gammainc, gammaincc, gammainccinv, gammaincinv, gammaln
+from scipy.special import (
+    betainc,
+    betaln,
+    digamma,
+    gammainc,
+    gammaincc,
+    gammainccinv,
+    gammaincinv,
+    gammaln,
+    hyp1f1,
+    hyp2f1,
+    hyperu,
+)
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from .._design import rows_to_original
 from .._linalg import solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
+from .newton import maximise
 
 NEWTON_MAX_ITER = 100
 MAX_SHAPE = 1e12  # largest Gamma shape (smallest dispersion) when reg_variance is tinier
@@ -89,6 +102,56 @@ def newton_fit(Xa, offset, w, coef, alpha, value, slope, curvature, max_iter=NEW
     return coef
 
 
+def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, derivatives, scaled_by=None):
+    """Maximise ``sum_i w_i ell(x_i beta + o_i, s) - alpha / 2 c(s) ||beta[:-1]||^2`` over the
+    coefficients ``beta`` and the log-shapes ``s`` (within ``[lower, upper]``) from
+    ``(coef, log_shapes)``, by :func:`~mixexp.experts.newton.maximise`.
+
+    ``value(eta, s)`` gives ``ell`` of every row (``eta`` the linear predictors);
+    ``derivatives(eta, s)`` its derivatives ``(ell_eta (n,), ell_eta_eta (n,), ell_s (n,
+    m), ell_eta_s (n, m), ell_s_s (n, m, m))``.  The penalty's factor ``c(s)`` is 1, or
+    ``exp(2 s[scaled_by])`` (a shape that is the reciprocal of the scale of ``log y``).
+    Rows with ``w = 0`` must be removed by the caller.  Returns ``(beta, s)``.
+    """
+    p, m = coef.shape[0], len(log_shapes)
+    mask = np.ones(p)
+    mask[-1] = 0.0
+
+    def split(x):
+        beta, s = x[:p], x[p:]
+        c = 1.0 if scaled_by is None else np.exp(2.0 * s[scaled_by])
+        return beta, s, np.asarray(Xa @ beta) + offset, c, beta * mask
+
+    def objective(x):
+        _, s, eta, c, b = split(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            F = float(w @ value(eta, s)) - 0.5 * alpha * c * (b @ b)
+        return F if np.isfinite(F) else -np.inf
+
+    def second_order(x):
+        _, s, eta, c, b = split(x)
+        l_e, l_ee, l_s, l_es, l_ss = derivatives(eta, s)
+        g = np.concatenate([tdot(Xa, w * l_e) - alpha * c * b, w @ l_s])
+        H = np.empty((p + m, p + m))
+        H[:p, :p] = _gram(Xa, w * l_ee) - np.diag(alpha * c * mask)
+        H[:p, p:] = tdot(Xa, w[:, None] * l_es)
+        H[p:, :p] = H[:p, p:].T
+        H[p:, p:] = np.einsum("i,ijk->jk", w, l_ss)
+        if scaled_by is not None:  # d/ds of c = 2 c
+            j = p + scaled_by
+            g[j] -= alpha * c * (b @ b)
+            H[:p, j] -= 2.0 * alpha * c * b
+            H[j, :p] = H[:p, j]
+            H[j, j] -= 2.0 * alpha * c * (b @ b)
+        return g, H
+
+    x = np.concatenate([coef, log_shapes])
+    inf = np.full(p, np.inf)
+    with np.errstate(over="ignore"):
+        x = maximise(objective, second_order, x, np.concatenate([-inf, lower]), np.concatenate([inf, upper]))
+    return x[:p], x[p:]
+
+
 def _gram(Xa, v):
     """``Xa^T diag(v) Xa``; a plain product for the few columns of a dense design."""
     if sp.issparse(Xa):
@@ -101,11 +164,62 @@ def _exp(eta):
         return np.exp(eta)
 
 
-def log_probability(lower, upper):
+TINY = 1e-290  # below it a regularised incomplete function's log comes from its series
+
+
+def log_probability(lower, upper, log_tiny=None):
     """``log(lower)`` where ``lower + upper = 1``, each computed to its own relative
-    precision: ``log(lower)``, or ``log1p(-upper)`` when ``lower`` is near 1."""
-    with np.errstate(divide="ignore"):
-        return np.where(lower < 0.5, np.log(lower), np.log1p(-upper))
+    precision: ``log(lower)``, or ``log1p(-upper)`` when ``lower`` is near 1; where
+    ``lower`` underflows (below ``TINY``), ``log_tiny()`` (its log from a series)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(lower < 0.5, np.log(lower), np.log1p(-upper))
+        small = lower < TINY
+        if log_tiny is not None and np.any(small):
+            out = np.where(small, log_tiny(), out)
+    return out
+
+
+def log_one_minus_exp(log_x):
+    """``log(1 - exp(-x))`` from ``log x`` (``x >= 0``), without underflow for a tiny ``x``
+    (there ``log x - x / 2``)."""
+    with np.errstate(over="ignore"):
+        x = np.exp(log_x)
+        with np.errstate(divide="ignore"):
+            return np.where(log_x < -20.0, log_x - 0.5 * x, np.log(-np.expm1(-x)))
+
+
+def log_gamma_lower(a, x):
+    """``log P(a, x)`` (regularised lower incomplete gamma) without underflow:
+    ``P = x^a e^-x / Gamma(a + 1) 1F1(1; a + 1; x)`` where it is tiny (``x`` small)."""
+    a, x = np.broadcast_arrays(a, x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return log_probability(
+            gammainc(a, x), gammaincc(a, x),
+            lambda: a * np.log(x) - x - gammaln(a + 1.0) + np.log(hyp1f1(1.0, a + 1.0, x)),
+        )
+
+
+def log_gamma_upper(a, x):
+    """``log Q(a, x) = log(1 - P(a, x))`` without underflow: ``Q = x^a e^-x / Gamma(a)
+    U(1, a + 1, x)`` (Tricomi's U) where it is tiny (``x`` large)."""
+    a, x = np.broadcast_arrays(a, x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return log_probability(
+            gammaincc(a, x), gammainc(a, x),
+            lambda: a * np.log(x) - x - gammaln(a) + np.log(hyperu(1.0, a + 1.0, x)),
+        )
+
+
+def log_beta_lower(a, b, x):
+    """``log I_x(a, b)`` (regularised incomplete beta) without underflow: ``I = x^a
+    (1 - x)^b / (a B(a, b)) 2F1(a + b, 1; a + 1; x)`` where it is tiny."""
+    a, b, x = np.broadcast_arrays(a, b, x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return log_probability(
+            betainc(a, b, x), betainc(b, a, 1.0 - x),
+            lambda: (a * np.log(x) + b * np.log1p(-x) - np.log(a) - betaln(a, b)
+                     + np.log(hyp2f1(a + b, 1.0, a + 1.0, x))),
+        )
 
 
 class LogLinkExperts(ExpertComponent):
@@ -297,14 +411,10 @@ class PoissonExperts(LogLinkExperts):
 
     # the distribution: P(Y <= k) = Q(k + 1, mu), the regularised upper incomplete gamma
     def _log_cdf(self, k, eta, params):
-        mu = _exp(eta)
-        with np.errstate(invalid="ignore"):
-            return np.where(k < 0, -np.inf, log_probability(gammaincc(k + 1.0, mu), gammainc(k + 1.0, mu)))
+        return np.where(k < 0, -np.inf, log_gamma_upper(np.maximum(k, 0.0) + 1.0, _exp(eta)))
 
     def _log_sf(self, k, eta, params):
-        mu = _exp(eta)
-        with np.errstate(invalid="ignore"):
-            return np.where(k < 0, 0.0, log_probability(gammainc(k + 1.0, mu), gammaincc(k + 1.0, mu)))
+        return np.where(k < 0, 0.0, log_gamma_lower(np.maximum(k, 0.0) + 1.0, _exp(eta)))
 
     def _quantile(self, q, eta, params):
         return stats.poisson.ppf(q, _exp(eta))
@@ -435,13 +545,11 @@ class GammaExperts(PositiveAmountExperts):
     # with the scale s = mu / a
     def _log_cdf(self, y, eta, params):
         a = params["shape"]
-        x = y * a * np.exp(-eta)
-        return log_probability(gammainc(a, x), gammaincc(a, x))
+        return log_gamma_lower(a, y * a * np.exp(-eta))
 
     def _log_sf(self, y, eta, params):
         a = params["shape"]
-        x = y * a * np.exp(-eta)
-        return log_probability(gammaincc(a, x), gammainc(a, x))
+        return log_gamma_upper(a, y * a * np.exp(-eta))
 
     def _quantile(self, q, eta, params):
         a = params["shape"]
