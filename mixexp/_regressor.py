@@ -19,11 +19,32 @@ def _mixture_moments(chunk, return_std):
     ``(n, n_targets)``, and with ``return_std`` its standard deviation, as a tuple."""
     means, var = chunk.leaves("moments")
     gates = chunk.gates
+    if not (np.isfinite(means).all() and np.isfinite(var).all()):
+        return _heavy_tailed_moments(gates, means, var, return_std)
     mean = mix(gates, means)
     if not return_std:
         return (mean,)
     # law of total variance, around the mixture mean (no cancellation)
     spread = np.einsum("nk,nkt->nt", gates, var + (means - mean[:, None, :]) ** 2)
+    return mean, np.sqrt(spread)
+
+
+def _heavy_tailed_moments(gates, means, var, return_std):
+    """:func:`_mixture_moments` when some leaf has no mean or variance (``inf``: a tail too
+    heavy, e.g. Burr experts with ``shape * shape2 <= 1``, Student-t with ``nu <= 2``): the
+    mixture's moment is infinite where such a leaf has a positive gate, else the finite
+    leaves' mixture."""
+    used = gates[:, :, None] > 0
+    no_mean = np.any(used & ~np.isfinite(means), axis=1)
+    means = np.where(used, means, 0.0)
+    mean = np.einsum("nk,nkt->nt", gates, np.where(np.isfinite(means), means, 0.0))
+    mean[no_mean] = np.inf
+    if not return_std:
+        return (mean,)
+    no_var = no_mean | np.any(used & ~np.isfinite(var), axis=1)
+    centred = np.where(np.isfinite(means), means - np.where(no_mean, 0.0, mean)[:, None, :], 0.0)
+    spread = np.einsum("nk,nkt->nt", gates, np.where(used & np.isfinite(var), var, 0.0) + centred**2)
+    spread[no_var] = np.inf
     return mean, np.sqrt(spread)
 
 
