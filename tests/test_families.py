@@ -429,6 +429,20 @@ def _mean_factor(family, truth):
     return 1.0
 
 
+def test_lognormal_experts_learn_online_and_from_sums():
+    # the log-normal's statistics are the Gaussian's sums: partial_fit serves it (the other
+    # new families refit on all rows: tests/test_online.py)
+    X, y = make_moe_family("lognormal", 4000, n_features=2, n_experts=2, random_state=5)
+    batch = _fit(MixtureOfExpertsRegressor(2, expert="lognormal", random_state=0), X, y)
+    online = MixtureOfExpertsRegressor(2, expert="lognormal", random_state=0)
+    for _ in range(5):
+        for rows in np.array_split(np.arange(4000), 8):
+            online.partial_fit(X[rows], y[rows])
+    gap = batch.log_likelihood(X, y).mean() - online.log_likelihood(X, y).mean()
+    assert abs(gap) < 0.02
+    np.testing.assert_allclose(np.sort(online.noise_scale_[:, 0]), np.sort(batch.noise_scale_[:, 0]), rtol=0.1)
+
+
 def test_make_npreg_follows_exnpreg():
     X, y, labels = make_npreg(2000, random_state=0, return_labels=True)
     assert X.shape == (4000, 1) and np.all((X >= 0) & (X <= 10)) and labels.tolist() == [0] * 2000 + [1] * 2000
