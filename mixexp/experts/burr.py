@@ -124,7 +124,7 @@ class BurrExperts(PositiveAmountExperts):
         z = g * (log_y - self._eta(Xa, params, offset))
         return np.log(a) + np.log(g) - log_y + z - (a + 1.0) * _softplus(z), None
 
-    def _fit_expert(self, Xa, y, offset, w, expert):
+    def _fit_expert(self, Xa, y, offset, w, expert, **context):
         log_y = np.log(y)
 
         def value(eta, s):

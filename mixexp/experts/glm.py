@@ -312,16 +312,23 @@ class LogLinkExperts(ExpertComponent):
         keep = W[:, leaf] > 0
         return Xa[keep], y[keep], offset[keep], W[keep, leaf]
 
-    def _fit_expert(self, Xa, y, offset, w, expert):
+    def _fit_expert(self, Xa, y, offset, w, expert, **context):
         """The M-step of one leaf: its parameters (a dict of the leaf's entries of every
-        parameter array) from the current ones ``expert`` and its weighted rows."""
+        parameter array) from the current ones ``expert``, its weighted rows and what
+        :meth:`_pass_context` took from all rows."""
         raise NotImplementedError
+
+    def _pass_context(self, rows):
+        """What every leaf's M-step takes from all the rows of a pass (keyword arguments)."""
+        return {}
 
     def update(self, S, params, active, safe=False):
         """Exact M-step (:meth:`_fit_expert`) of the leaves whose ``active`` flag is set."""
         new, rows = {key: value.copy() for key, value in params.items()}, concat_rows(S["rows"])
+        context = self._pass_context(rows)
         for leaf in np.flatnonzero(active):
-            fitted = self._fit_expert(*self._leaf_rows(rows, leaf), {k: v[leaf] for k, v in params.items()})
+            fitted = self._fit_expert(*self._leaf_rows(rows, leaf), {k: v[leaf] for k, v in params.items()},
+                                      **context)
             for key, value in fitted.items():
                 new[key][leaf] = value
         return new, False
@@ -402,7 +409,7 @@ class PoissonExperts(LogLinkExperts):
             value=lambda eta: y * eta - _exp(eta), slope=lambda eta: y - _exp(eta), curvature=_exp,
         )
 
-    def _fit_expert(self, Xa, y, offset, w, expert):
+    def _fit_expert(self, Xa, y, offset, w, expert, **context):
         return {"coef": self._fit_leaf(Xa, y, offset, w, expert["coef"][0])}
 
     def _mean_var(self, eta, params):

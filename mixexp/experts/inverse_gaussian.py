@@ -79,7 +79,7 @@ class InverseGaussianExperts(PositiveAmountExperts):
         d = _unit_deviance(y[:, None], self._eta(Xa, params, offset))
         return 0.5 * (np.log(lam) - _LOG_2PI - 3.0 * np.log(y)[:, None] - lam * d), None
 
-    def _fit_expert(self, Xa, y, offset, w, expert):
+    def _fit_expert(self, Xa, y, offset, w, expert, **context):
         def value(eta, s):
             return -0.5 * _unit_deviance(y, eta)
 

@@ -16,7 +16,10 @@ The M-step of a leaf maximises ``sum_i w_i log p(y_i | x_i) - alpha / 2
 (:func:`~mixexp.experts.glm.fit_log_link`), each step never decreasing it;
 the log-likelihood is concave in the coefficients for a fixed ``theta`` but
 not jointly, and Newton's Hessian is made definite where it is not.  ``theta``
-lies in ``[THETA_MIN, 1 / reg_variance]``, so ``phi >= reg_variance``.
+lies in ``[THETA_MIN, m / reg_variance]``, ``m`` the weighted mean count (at least
+1): the over-dispersion at it, ``phi m = Var / mean - 1`` there, is at least ``reg_variance``
+(a scale-free bound, as the Gamma's on its squared coefficient of variation);
+the bound is the data's, the same at every iteration.
 """
 
 import numpy as np
@@ -52,7 +55,7 @@ class NegativeBinomialExperts(LogLinkExperts):
     alpha : float
         L2 penalty on the coefficients (not intercepts), standardised features.
     reg_variance : float
-        Lower bound on every dispersion ``phi = 1 / theta``.
+        Lower bound on every dispersion ``phi = 1 / theta`` times the weighted mean count.
     """
 
     name = "negative_binomial"
@@ -82,14 +85,18 @@ class NegativeBinomialExperts(LogLinkExperts):
     def init_params(self, n_leaves, n_params, info):
         return {**super().init_params(n_leaves, n_params, info), "theta": np.ones(n_leaves)}
 
-    def _max_theta(self):
-        return min(1.0 / self.reg_variance, THETA_MAX)
+    def _pass_context(self, rows):
+        """The largest ``theta``: the weighted mean count over ``reg_variance`` (all rows)."""
+        _, (y, _), W = rows
+        w = W.sum(axis=1)
+        mean = (w @ y) / w.sum() if w.sum() > 0 else 0.0
+        return {"max_theta": min(max(mean, 1.0) / self.reg_variance, THETA_MAX)}
 
     def scores(self, Xa, target, params):
         y, offset = target
         return _log_pmf(y[:, None], self._eta(Xa, params, offset), np.log(params["theta"])), None
 
-    def _fit_expert(self, Xa, y, offset, w, expert):
+    def _fit_expert(self, Xa, y, offset, w, expert, max_theta):
         counts, inverse = np.unique(y, return_inverse=True)
 
         def per_count(func):
@@ -114,7 +121,7 @@ class NegativeBinomialExperts(LogLinkExperts):
 
         beta, s = fit_log_link(
             Xa, offset, w, expert["coef"][0], np.log([expert["theta"]]), np.log([THETA_MIN]),
-            np.log([self._max_theta()]), self.alpha, value, derivatives,
+            np.log([max_theta]), self.alpha, value, derivatives,
         )
         return {"coef": beta, "theta": np.exp(s[0])}
 

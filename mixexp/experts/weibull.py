@@ -62,7 +62,7 @@ class WeibullExperts(PositiveAmountExperts):
         with np.errstate(over="ignore"):
             return np.log(k) - log_y + z - np.exp(z), None
 
-    def _fit_expert(self, Xa, y, offset, w, expert):
+    def _fit_expert(self, Xa, y, offset, w, expert, **context):
         log_y = np.log(y)
 
         def value(eta, s):
