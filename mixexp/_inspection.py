@@ -144,7 +144,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -165,7 +166,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -241,7 +243,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -264,7 +267,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns

@@ -76,15 +76,17 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Training inputs.  Sparse input is kept sparse (scaled, not centred)
             with a softmax gate.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Targets: counts for ``expert="poisson"`` and ``"zip"``, positive
-            amounts for ``"gamma"`` (these three model a single target).
+            Targets: counts for ``expert="poisson"``, ``"zip"`` and
+            ``"negative_binomial"`` (whole numbers only), positive amounts for
+            ``"gamma"``, ``"lognormal"``, ``"weibull"``, ``"inverse_gaussian"``
+            and ``"burr"`` (these families model a single target).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the log-likelihood is weighted by them.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures (time at risk, hours of observation) of the
-            log-link families ``"poisson"``, ``"gamma"`` and ``"zip"``: each
-            expert's mean is ``exposure * exp(B x + b)``, an offset
-            ``log(exposure)``.  None: every exposure is 1.  With scikit-learn's
+            log-link families ``"poisson"``, ``"gamma"``, ``"zip"`` and
+            ``"negative_binomial"``: each expert's mean is ``exposure *
+            exp(B x + b)``, an offset ``log(exposure)``.  None: every exposure is 1.  With scikit-learn's
             metadata routing enabled, a :class:`~sklearn.pipeline.Pipeline`
             passes it on after ``set_fit_request(exposure=True)``.
 
@@ -121,7 +123,8 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             experts, gates renormalised.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------
@@ -143,7 +146,8 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Inputs.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------
@@ -167,7 +171,8 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Seed of the draws.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------
