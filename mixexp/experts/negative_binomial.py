@@ -43,8 +43,29 @@ def _log_pmf(y, eta, log_theta, norm=None):
     """``log p(y)`` of the NB with ``log mu = eta`` and ``log theta``, broadcast (``norm``:
     :func:`_log_norm` of ``y``, when known)."""
     theta = np.exp(log_theta)
-    L = np.logaddexp(eta, log_theta)  # log(mu + theta)
-    return (_log_norm(y, theta) if norm is None else norm) + y * (eta - L) + theta * (log_theta - L)
+    # log(1 + mu / theta): log(mu + theta) - log(theta) without the difference, which loses
+    # mu / theta's digits (times theta) when theta is large (near the Poisson)
+    excess = np.logaddexp(0.0, eta - log_theta)
+    return (_log_norm(y, theta) if norm is None else norm) + y * (eta - log_theta - excess) - theta * excess
+
+
+MAX_STEPS = 100_000  # largest count whose digamma differences are sums of its steps
+
+
+def _digamma_steps(counts, theta):
+    """``psi(y + theta) - psi(theta)`` and ``psi'(y + theta) - psi'(theta)`` of the distinct
+    whole ``counts``: the sums ``sum_{j < y} 1 / (theta + j)`` and ``-sum 1 / (theta + j)^2``,
+    exact to rounding however large ``theta`` (the differences of digammas lose ``psi(theta)``'s
+    rounding, ``1e-15 log theta``, against values of order ``y / theta``); the differences of
+    digammas beyond ``MAX_STEPS``."""
+    top = int(counts.max(initial=0.0))
+    if top > MAX_STEPS:
+        return (digamma(counts + theta) - digamma(theta), polygamma(1, counts + theta) - polygamma(1, theta))
+    inv = 1.0 / (theta + np.arange(top))
+    first = np.concatenate([[0.0], np.cumsum(inv)])
+    second = np.concatenate([[0.0], -np.cumsum(inv * inv)])
+    k = counts.astype(np.intp)
+    return first[k], second[k]
 
 
 class NegativeBinomialExperts(LogLinkExperts):
@@ -102,7 +123,8 @@ class NegativeBinomialExperts(LogLinkExperts):
         def per_count(func):
             """``func`` of every row's count, evaluated once per distinct count (the special
             functions dominate a Newton step otherwise)."""
-            return func(counts)[inverse]
+            out = func(counts)
+            return tuple(o[inverse] for o in out) if isinstance(out, tuple) else out[inverse]
 
         def value(eta, s):
             return _log_pmf(y, eta, s[0], per_count(lambda v: _log_norm(v, np.exp(s[0]))))
@@ -112,10 +134,11 @@ class NegativeBinomialExperts(LogLinkExperts):
             L = np.logaddexp(eta, s[0])
             p, q, mu = np.exp(s[0] - L), np.exp(eta - L), np.exp(eta)
             inv = np.exp(-L)  # 1 / (mu + theta)
-            d_theta = (per_count(lambda v: digamma(v + theta)) - digamma(theta) + (s[0] - L)
-                       + (mu - y) * inv)
-            d2_theta = (per_count(lambda v: polygamma(1, v + theta)) - polygamma(1, theta)
-                        + 1.0 / theta - inv - (mu - y) * inv * inv)
+            psi1, psi2 = per_count(lambda v: _digamma_steps(v, theta))
+            # d/dtheta: the terms are each of order 1/theta, their sum of 1/theta^2 near the
+            # Poisson: none is formed as a difference of large numbers
+            d_theta = psi1 - np.logaddexp(0.0, eta - s[0]) + (mu - y) * inv
+            d2_theta = psi2 + 1.0 / theta - inv - (mu - y) * inv * inv
             return (y - (y + theta) * q, -(y + theta) * q * p, (theta * d_theta)[:, None],
                     ((y - mu) * p * q)[:, None], (theta * d_theta + theta * theta * d2_theta)[:, None, None])
 

@@ -33,6 +33,15 @@ def _ascent_direction(g, H):
         return V @ ((V.T @ g) / lam)
 
 
+def _free_step(g, H, held):
+    """The ascent direction of the coordinates not ``held`` (0 for those)."""
+    step = np.zeros_like(g)
+    free = np.flatnonzero(~held)
+    if free.size:
+        step[free] = _ascent_direction(g[free], H[np.ix_(free, free)])
+    return step
+
+
 def _line_search(objective, x, F, step, lower, upper):
     """The first of ``x + t step`` (``t = 1, 1/2, ...``, clipped to the box) with an
     objective at least ``F``, as ``(x, F)``; None when none down to ``t = 1e-10``."""
@@ -69,10 +78,13 @@ def maximise(objective, derivatives, x, lower, upper, max_iter=MAX_ITER):
     for _ in range(max_iter):
         g, H = derivatives(x)
         held = ((x <= lower) & (g < 0)) | ((x >= upper) & (g > 0))
-        free = np.flatnonzero(~held)
-        step = np.zeros_like(x)
-        if free.size:
-            step[free] = _ascent_direction(g[free], H[np.ix_(free, free)])
+        step = _free_step(g, H, held)
+        # a coordinate at a bound that the step would push out of the box is held too
+        out = ((x <= lower) & (step < 0)) | ((x >= upper) & (step > 0))
+        while np.any(out & ~held):
+            held |= out
+            step = _free_step(g, H, held)
+            out = ((x <= lower) & (step < 0)) | ((x >= upper) & (step > 0))
         if g @ step <= 1e-13 * max(1.0, abs(F)):
             # converged: the step's gain is at the rounding of F, where a line search
             # cannot tell a gain from a loss; the step is the quadratic model's optimum
@@ -84,5 +96,7 @@ def maximise(objective, derivatives, x, lower, upper, max_iter=MAX_ITER):
             found = _line_search(objective, x, F, gradient_step, lower, upper)
             if found is None:  # no ascent left at the resolution of F
                 return x
+        if found[1] == F:  # no gain at the resolution of F: converged as far as it can tell
+            return found[0]
         x, F = found
     return x
