@@ -37,6 +37,7 @@ SAME_IN_TASK = {"gate_features", "warm_start"}
 OWN_TEXT = {
     "n_experts", "depth", "branching", "gate", "expert", "alpha", "gate_alpha", "init_params",
     "balance_alpha", "specialization_alpha", "reg_variance",
+    "clip_experts",  # regressors only
 }
 
 

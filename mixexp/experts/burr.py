@@ -106,6 +106,9 @@ class BurrExperts(PositiveAmountExperts):
         Lower bound on ``1 / gamma^2`` (the squared scale of ``log y``).
     """
 
+    # standard errors need this family's scores and Hessian in its shapes too (not yet)
+    supports_inference = False
+
     name = "burr"
     uses_exposure = False
     has_distribution = True

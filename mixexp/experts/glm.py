@@ -41,11 +41,13 @@ from scipy.special import (
     hyp1f1,
     hyp2f1,
     hyperu,
+    polygamma,
 )
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from .._design import rows_to_original
-from .._linalg import solve_psd, tdot, weighted_grams
+from .._inference_parts import Labels, coefficient_row, scalar
+from .._numerics.linalg import solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
 from .newton import maximise
 
@@ -339,6 +341,38 @@ class LogLinkExperts(ExpertComponent):
     def n_free_params(self, params):
         return sum(value.size for value in params.values())
 
+    # -- inference: the coefficients of the log mean, then the family's own ------------
+    supports_inference = True
+
+    def _extra_vector(self, params):
+        """The family's parameters after the coefficients, ``(n_leaves, m)``."""
+        return np.zeros((params["coef"].shape[0], 0))
+
+    def _with_extra(self, params, extra):
+        return params
+
+    def _extra_labels(self, label):
+        return []
+
+    def inference_vector(self, params):
+        """Per leaf: the coefficients of ``log E[y]`` (then the family's own parameters)."""
+        return np.concatenate([params["coef"][:, 0, :], self._extra_vector(params)], axis=1)
+
+    def from_inference_vector(self, theta, params):
+        theta = np.asarray(theta)
+        p = params["coef"].shape[2]
+        return self._with_extra({**params, "coef": theta[:, None, :p].copy()}, theta[:, p:])
+
+    def inference_labels(self, params, coords, info, feature_names):
+        """``expert k``: intercept and coefficients of ``log E[y]`` on the raw features (with
+        an exposure: per unit of exposure), then the family's own parameters."""
+        parts = []
+        for leaf in range(params["coef"].shape[0]):
+            label = f"expert {leaf}"
+            parts.append(coefficient_row(label, coords, feature_names, 1.0, np.log(info["scale"])))
+            parts += self._extra_labels(label)
+        return Labels.concat(parts)
+
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):
         coef, intercept = rows_to_original(params["coef"], coords)
@@ -431,6 +465,18 @@ class PoissonExperts(LogLinkExperts):
         mu, m = _exp(eta), np.floor(limit)
         below = np.where(m >= 1, gammaincc(np.maximum(m, 1.0), mu), 0.0)
         return mu * below + limit * gammainc(m + 1.0, mu)
+
+    def inference_scores(self, Xa, target, params):
+        """``(y - mu) x``."""
+        y, offset = target
+        mu = _exp(self._eta(Xa, params, offset))
+        return (y[:, None] - mu)[:, :, None] * np.asarray(Xa)[:, None, :]
+
+    def inference_hessian(self, Xa, target, params, W):
+        """``-X^T diag(W mu) X`` per leaf."""
+        _, offset = target
+        mu = _exp(self._eta(Xa, params, offset))
+        return -weighted_grams(Xa, W * mu)
 
     def sample(self, Xa, params, info, leaf, rs, offset=None):
         mean = np.take_along_axis(self._mean(Xa, params, info, offset), leaf, axis=1)
@@ -547,6 +593,52 @@ class GammaExperts(PositiveAmountExperts):
         """Each leaf's mean and variance ``phi mu^2``."""
         mean = _exp(eta)
         return mean, mean**2 / params["shape"]
+
+    # -- inference: the coefficients and log(dispersion) = -log(shape), analytic ----------
+    def _extra_vector(self, params):
+        return -np.log(params["shape"])[:, None]
+
+    def _with_extra(self, params, extra):
+        return {**params, "shape": np.exp(-extra[:, 0])}
+
+    def _extra_labels(self, label):
+        return [scalar(label, "log_dispersion")]
+
+    def inference_fixed(self, params):
+        """A shape on its upper bound (the dispersion on ``reg_variance``): held there."""
+        fixed = np.zeros(self.inference_vector(params).shape, dtype=bool)
+        fixed[:, -1] = params["shape"] >= self._max_shape()
+        return fixed
+
+    def _derivatives(self, Xa, target, params):
+        """``y exp(-eta)`` and ``d f / d a`` of every row and leaf."""
+        y, offset = target
+        eta = self._eta(Xa, params, offset)
+        a = params["shape"]
+        with np.errstate(over="ignore"):
+            ratio = y[:, None] * np.exp(-eta)
+        d_shape = np.log(a) + 1.0 - eta + np.log(y)[:, None] - ratio - digamma(a)
+        return ratio, d_shape
+
+    def inference_scores(self, Xa, target, params):
+        """``a (y e^-eta - 1) x`` for the coefficients, ``-a df/da`` for ``log phi``."""
+        ratio, d_shape = self._derivatives(Xa, target, params)
+        a = params["shape"]
+        beta = (a * (ratio - 1.0))[:, :, None] * np.asarray(Xa)[:, None, :]
+        return np.concatenate([beta, (-a * d_shape)[:, :, None]], axis=2)
+
+    def inference_hessian(self, Xa, target, params, W):
+        """``-a X^T diag(W y e^-eta) X``, ``-a (W (y e^-eta - 1)) X`` and
+        ``sum W (a df/da + a^2 d2f/da2)``, ``d2f/da2 = 1/a - psi'(a)``."""
+        ratio, d_shape = self._derivatives(Xa, target, params)
+        a = params["shape"]
+        n_leaves, p = a.shape[0], Xa.shape[1]
+        H = np.zeros((n_leaves, p + 1, p + 1))
+        H[:, :p, :p] = -a[:, None, None] * weighted_grams(Xa, W * ratio)
+        cross = -a[:, None] * np.asarray((W * (ratio - 1.0)).T @ Xa)
+        H[:, :p, p] = H[:, p, :p] = cross
+        H[:, p, p] = a * np.sum(W * d_shape, axis=0) + a**2 * (1.0 / a - polygamma(1, a)) * W.sum(axis=0)
+        return H
 
     # the distribution: P(Y <= y) = P(a, y / s), the regularised lower incomplete gamma,
     # with the scale s = mu / a

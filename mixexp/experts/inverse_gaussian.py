@@ -66,6 +66,9 @@ class InverseGaussianExperts(PositiveAmountExperts):
         Lower bound on ``phi`` times the weighted mean of ``y``.
     """
 
+    # standard errors need this family's scores and Hessian in its shapes too (not yet)
+    supports_inference = False
+
     name = "inverse_gaussian"
     uses_exposure = False
     has_distribution = True

@@ -22,7 +22,8 @@ from scipy.special import log_ndtr, ndtr, ndtri
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from .._design import rows_to_original, weighted_location_scale
-from .._linalg import block_products
+from .._inference_parts import Labels, coefficient_row, scalar
+from .._numerics.linalg import block_products
 from .gaussian import LinearGaussianExperts
 
 
@@ -43,6 +44,8 @@ class LogNormalExperts(LinearGaussianExperts):
     multi_output = False
     positive_only = True
     has_distribution = True
+    # the internal target is the standardised log y: clip_experts' ranges would be in log units
+    standardises_target = False
     products_outputs = frozenset()
 
     # -- targets ------------------------------------------------------------
@@ -90,6 +93,24 @@ class LogNormalExperts(LinearGaussianExperts):
 
     def linear_rows(self, params, info):
         return None
+
+    # -- inference: the Gaussian's on the standardised log y (the Jacobian is constant) ----
+    def inference_scores(self, Xa, target, params):
+        return super().inference_scores(Xa, target[0], params)
+
+    def inference_hessian(self, Xa, target, params, W):
+        return super().inference_hessian(Xa, target[0], params, W)
+
+    def inference_labels(self, params, coords, info, feature_names):
+        """``expert k``: intercept and coefficients of ``E[log y]``, then ``log_sigma``
+        (the log standard deviation of ``log y``)."""
+        s = info["log_scale"]
+        parts = []
+        for leaf in range(params["coef"].shape[0]):
+            label = f"expert {leaf}"
+            parts.append(coefficient_row(label, coords, feature_names, s, info["log_location"]))
+            parts.append(scalar(label, "log_sigma", 0.5, np.log(s)))
+        return Labels.concat(parts)
 
     # -- fitted attributes and predictions (units of y) ----------------------------------
     def attributes(self, params, coords, info):

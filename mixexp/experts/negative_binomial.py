@@ -79,6 +79,9 @@ class NegativeBinomialExperts(LogLinkExperts):
         Lower bound on every dispersion ``phi = 1 / theta`` times the weighted mean count.
     """
 
+    # standard errors need this family's scores and Hessian in its shapes too (not yet)
+    supports_inference = False
+
     name = "negative_binomial"
     has_distribution = True
 

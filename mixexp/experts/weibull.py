@@ -44,6 +44,9 @@ class WeibullExperts(PositiveAmountExperts):
         Lower bound on ``1 / k^2`` (the squared scale of ``log y``).
     """
 
+    # standard errors need this family's scores and Hessian in its shapes too (not yet)
+    supports_inference = False
+
     name = "weibull"
     uses_exposure = False
     has_distribution = True

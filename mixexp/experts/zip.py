@@ -18,7 +18,12 @@ given posteriors (iterating it gains more).
 import numpy as np
 from scipy.special import gammaln
 
+from .._inference_parts import scalar
+from .base import ExpertComponent
 from .glm import PoissonExperts, _exp, concat_rows
+
+#: a zero-inflation below this is on the boundary of its space (0): held there by inference
+PI_BOUNDARY = 1e-8
 
 
 class ZeroInflatedPoissonExperts(PoissonExperts):
@@ -108,3 +113,26 @@ class ZeroInflatedPoissonExperts(PoissonExperts):
         mu = np.take_along_axis(self._mean(Xa, params, info, offset), leaf, axis=1)
         keep = rs.uniform(size=mu.shape) >= params["pi"][leaf]
         return (keep * rs.poisson(mu))[:, :, None].astype(np.float64)
+
+    # -- inference: the coefficients and logit(pi), by central differences ----------------
+    inference_scores = ExpertComponent.inference_scores
+    inference_hessian = ExpertComponent.inference_hessian
+
+    def _extra_vector(self, params):
+        pi = params["pi"]
+        with np.errstate(divide="ignore"):
+            return (np.log(pi) - np.log1p(-pi))[:, None]
+
+    def _with_extra(self, params, extra):
+        return {**params, "pi": 1.0 / (1.0 + np.exp(-extra[:, 0]))}
+
+    def _extra_labels(self, label):
+        return [scalar(label, "logit_zero_inflation")]
+
+    def inference_fixed(self, params):
+        """A zero-inflation below ``PI_BOUNDARY`` (1e-8; the fit drove it to 0, where the
+        logit is not identified) or at 1: on the boundary, held there."""
+        fixed = np.zeros(self.inference_vector(params).shape, dtype=bool)
+        pi = params["pi"]
+        fixed[:, -1] = (pi < PI_BOUNDARY) | (pi >= 1.0)
+        return fixed
