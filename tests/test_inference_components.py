@@ -197,6 +197,10 @@ def test_raw_estimates_match_the_fitted_attributes_of_every_family():
                 np.testing.assert_allclose(est["expert 0", "log_nu"], np.log(model.nu_[0, 0]))
             if "log_sigma" in extra:
                 np.testing.assert_allclose(est["expert 0", "log_sigma"], np.log(model.noise_scale_[0, 0]))
+            if "log_shape" in extra:
+                np.testing.assert_allclose(est["expert 0", "log_shape"], np.log(model.shape_[0]))
+            if "log_shape2" in extra:
+                np.testing.assert_allclose(est["expert 0", "log_shape2"], np.log(model.shape2_[0]))
             if "log_dispersion" in extra:
                 np.testing.assert_allclose(est["expert 0", "log_dispersion"], np.log(model.dispersion_[0]))
             if "logit_zero_inflation" in extra:

@@ -27,6 +27,7 @@ sqrt(reg_variance)]``.  Targets are divided by their weighted mean.
 import numpy as np
 from scipy.special import betainc, betaln, expit, gammaln, hyp2f1
 
+from .._inference_parts import scalar
 from .glm import PositiveAmountExperts, fit_log_link, log_one_minus_exp
 
 ALPHA_MIN, ALPHA_MAX = 1e-3, 1e3  # bounds of the first shape (alpha -> inf: a Weibull)
@@ -106,8 +107,6 @@ class BurrExperts(PositiveAmountExperts):
         Lower bound on ``1 / gamma^2`` (the squared scale of ``log y``).
     """
 
-    # standard errors need this family's scores and Hessian in its shapes too (not yet)
-    supports_inference = False
 
     name = "burr"
     uses_exposure = False
@@ -199,3 +198,24 @@ class BurrExperts(PositiveAmountExperts):
 
     def _draw(self, eta, own, rs):
         return self._quantile(rs.uniform(size=eta.shape), eta, own)
+
+    # -- inference: the coefficients, then log alpha and log gamma;
+    # scores and Hessian by central differences of the log-density (the base's defaults)
+    def _extra_vector(self, params):
+        return np.log(np.column_stack([params["shape"], params["shape2"]]))
+
+    def _with_extra(self, params, extra):
+        return {**params, "shape": np.exp(extra[:, 0]), "shape2": np.exp(extra[:, 1])}
+
+    def _extra_labels(self, label, info):
+        return [scalar(label, "log_shape"), scalar(label, "log_shape2")]
+
+    def inference_fixed(self, params):
+        """Shapes on their bounds: held there."""
+        fixed = np.zeros(self.inference_vector(params).shape, dtype=bool)
+        a, g = params["shape"], params["shape2"]
+        # a bound reached through exp(log bound) may miss it by a rounding
+        near = 1e-9
+        fixed[:, -2] = (a <= ALPHA_MIN * (1 + near)) | (a >= ALPHA_MAX * (1 - near))
+        fixed[:, -1] = (g <= GAMMA_MIN * (1 + near)) | (g >= self._max_gamma() * (1 - near))
+        return fixed

@@ -351,7 +351,7 @@ class LogLinkExperts(ExpertComponent):
     def _with_extra(self, params, extra):
         return params
 
-    def _extra_labels(self, label):
+    def _extra_labels(self, label, info):
         return []
 
     def inference_vector(self, params):
@@ -370,7 +370,7 @@ class LogLinkExperts(ExpertComponent):
         for leaf in range(params["coef"].shape[0]):
             label = f"expert {leaf}"
             parts.append(coefficient_row(label, coords, feature_names, 1.0, np.log(info["scale"])))
-            parts += self._extra_labels(label)
+            parts += self._extra_labels(label, info)
         return Labels.concat(parts)
 
     # -- fitted attributes and predictions --------------------------------------
@@ -601,7 +601,7 @@ class GammaExperts(PositiveAmountExperts):
     def _with_extra(self, params, extra):
         return {**params, "shape": np.exp(-extra[:, 0])}
 
-    def _extra_labels(self, label):
+    def _extra_labels(self, label, info):
         return [scalar(label, "log_dispersion")]
 
     def inference_fixed(self, params):

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import erfcx, log_ndtr, ndtr
 
+from .._inference_parts import scalar
 from .glm import PositiveAmountExperts, fit_log_link
 
 MAX_PRECISION = 1e12  # largest lambda (internal units) when reg_variance is tinier
@@ -66,8 +67,6 @@ class InverseGaussianExperts(PositiveAmountExperts):
         Lower bound on ``phi`` times the weighted mean of ``y``.
     """
 
-    # standard errors need this family's scores and Hessian in its shapes too (not yet)
-    supports_inference = False
 
     name = "inverse_gaussian"
     uses_exposure = False
@@ -185,3 +184,21 @@ class InverseGaussianExperts(PositiveAmountExperts):
 
     def _draw(self, eta, own, rs):
         return rs.wald(np.exp(eta), own["precision"])
+
+    # -- inference: the coefficients, then log(dispersion) = -log(lambda), in the units of y;
+    # scores and Hessian by central differences of the log-density (the base's defaults)
+    def _extra_vector(self, params):
+        return -np.log(params["precision"])[:, None]
+
+    def _with_extra(self, params, extra):
+        return {**params, "precision": np.exp(-extra[:, 0])}
+
+    def _extra_labels(self, label, info):
+        # dispersion_ = 1 / (lambda * scale): y is divided by its weighted mean ``scale``
+        return [scalar(label, "log_dispersion", 1.0, -np.log(info["scale"]))]
+
+    def inference_fixed(self, params):
+        """A precision on its cap (the dispersion on ``reg_variance``): held there."""
+        fixed = np.zeros(self.inference_vector(params).shape, dtype=bool)
+        fixed[:, -1] = params["precision"] >= min(1.0 / self.reg_variance, MAX_PRECISION)
+        return fixed

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import betainc, betaln, digamma, polygamma
 
+from .._inference_parts import scalar
 from .glm import LogLinkExperts, _exp, fit_log_link, log_beta_lower
 
 THETA_MIN = 1e-4  # smallest size (largest dispersion)
@@ -79,8 +80,6 @@ class NegativeBinomialExperts(LogLinkExperts):
         Lower bound on every dispersion ``phi = 1 / theta`` times the weighted mean count.
     """
 
-    # standard errors need this family's scores and Hessian in its shapes too (not yet)
-    supports_inference = False
 
     name = "negative_binomial"
     has_distribution = True
@@ -189,3 +188,23 @@ class NegativeBinomialExperts(LogLinkExperts):
         theta = params["theta"][leaf]
         p = np.exp(np.log(theta) - np.logaddexp(eta, np.log(theta)))
         return rs.negative_binomial(theta, p)[:, :, None].astype(np.float64)
+
+    # -- inference: the coefficients, then log(dispersion) = -log(theta);
+    # scores and Hessian by central differences of the log-density (the base's defaults)
+    def _extra_vector(self, params):
+        return -np.log(params["theta"])[:, None]
+
+    def _with_extra(self, params, extra):
+        return {**params, "theta": np.exp(-extra[:, 0])}
+
+    def _extra_labels(self, label, info):
+        return [scalar(label, "log_dispersion")]
+
+    def inference_fixed(self, params):
+        """``theta`` at or beyond ``1 / reg_variance``, held there: the region of its bound
+        (the weighted mean count, at least 1, over ``reg_variance``), where the leaf is a
+        Poisson to within ``reg_variance`` of over-dispersion and ``log theta`` is not
+        determined by the data."""
+        fixed = np.zeros(self.inference_vector(params).shape, dtype=bool)
+        fixed[:, -1] = params["theta"] * self.reg_variance >= 1.0 - 1e-9
+        return fixed

@@ -22,6 +22,7 @@ of ``log y``), so its maximum is unique.  ``k`` lies in ``[SHAPE_MIN,
 import numpy as np
 from scipy.special import gammainc, gammaln
 
+from .._inference_parts import scalar
 from .glm import PositiveAmountExperts, fit_log_link, log_one_minus_exp
 
 SHAPE_MIN = 1e-2  # smallest k (a tail heavier than any data set this library meets)
@@ -44,8 +45,6 @@ class WeibullExperts(PositiveAmountExperts):
         Lower bound on ``1 / k^2`` (the squared scale of ``log y``).
     """
 
-    # standard errors need this family's scores and Hessian in its shapes too (not yet)
-    supports_inference = False
 
     name = "weibull"
     uses_exposure = False
@@ -122,3 +121,20 @@ class WeibullExperts(PositiveAmountExperts):
 
     def _draw(self, eta, own, rs):
         return np.exp(eta) * rs.weibull(own["shape"])
+
+    # -- inference: the coefficients, then log k;
+    # scores and Hessian by central differences of the log-density (the base's defaults)
+    def _extra_vector(self, params):
+        return np.log(params["shape"])[:, None]
+
+    def _with_extra(self, params, extra):
+        return {**params, "shape": np.exp(extra[:, 0])}
+
+    def _extra_labels(self, label, info):
+        return [scalar(label, "log_shape")]
+
+    def inference_fixed(self, params):
+        """A shape on its upper bound (``1 / sqrt(reg_variance)``): held there."""
+        fixed = np.zeros(self.inference_vector(params).shape, dtype=bool)
+        fixed[:, -1] = params["shape"] >= self._max_shape() * (1 - 1e-9)  # exp(log bound) may miss it
+        return fixed

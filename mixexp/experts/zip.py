@@ -126,7 +126,7 @@ class ZeroInflatedPoissonExperts(PoissonExperts):
     def _with_extra(self, params, extra):
         return {**params, "pi": 1.0 / (1.0 + np.exp(-extra[:, 0]))}
 
-    def _extra_labels(self, label):
+    def _extra_labels(self, label, info):
         return [scalar(label, "logit_zero_inflation")]
 
     def inference_fixed(self, params):
