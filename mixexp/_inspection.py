@@ -72,7 +72,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -93,7 +94,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -169,7 +171,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -192,7 +195,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns

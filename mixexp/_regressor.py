@@ -65,11 +65,32 @@ def _mixture_moments(chunk, return_std, bounds=None):
     if bounds is not None:
         means = np.clip(means, bounds[0], bounds[1])
     gates = chunk.gates
+    if not (np.isfinite(means).all() and np.isfinite(var).all()):
+        return _heavy_tailed_moments(gates, means, var, return_std)
     mean = mix(gates, means)
     if not return_std:
         return (mean,)
     # law of total variance, around the mixture mean (no cancellation)
     spread = np.einsum("nk,nkt->nt", gates, var + (means - mean[:, None, :]) ** 2)
+    return mean, np.sqrt(spread)
+
+
+def _heavy_tailed_moments(gates, means, var, return_std):
+    """:func:`_mixture_moments` when some leaf has no mean or variance (``inf``: a tail too
+    heavy, e.g. Burr experts with ``shape * shape2 <= 1``, Student-t with ``nu <= 2``): the
+    mixture's moment is infinite where such a leaf has a positive gate, else the finite
+    leaves' mixture."""
+    used = gates[:, :, None] > 0
+    no_mean = np.any(used & ~np.isfinite(means), axis=1)
+    means = np.where(used, means, 0.0)
+    mean = np.einsum("nk,nkt->nt", gates, np.where(np.isfinite(means), means, 0.0))
+    mean[no_mean] = np.inf
+    if not return_std:
+        return (mean,)
+    no_var = no_mean | np.any(used & ~np.isfinite(var), axis=1)
+    centred = np.where(np.isfinite(means), means - np.where(no_mean, 0.0, mean)[:, None, :], 0.0)
+    spread = np.einsum("nk,nkt->nt", gates, np.where(used & np.isfinite(var), var, 0.0) + centred**2)
+    spread[no_var] = np.inf
     return mean, np.sqrt(spread)
 
 
@@ -104,15 +125,17 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Training inputs.  Sparse input is kept sparse (scaled, not centred)
             with a softmax gate.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Targets: counts for ``expert="poisson"`` and ``"zip"``, positive
-            amounts for ``"gamma"`` (these three model a single target).
+            Targets: counts for ``expert="poisson"``, ``"zip"`` and
+            ``"negative_binomial"`` (whole numbers only), positive amounts for
+            ``"gamma"``, ``"lognormal"``, ``"weibull"``, ``"inverse_gaussian"``
+            and ``"burr"`` (these families model a single target).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the log-likelihood is weighted by them.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures (time at risk, hours of observation) of the
-            log-link families ``"poisson"``, ``"gamma"`` and ``"zip"``: each
-            expert's mean is ``exposure * exp(B x + b)``, an offset
-            ``log(exposure)``.  None: every exposure is 1.  With scikit-learn's
+            log-link families ``"poisson"``, ``"gamma"``, ``"zip"`` and
+            ``"negative_binomial"``: each expert's mean is ``exposure *
+            exp(B x + b)``, an offset ``log(exposure)``.  None: every exposure is 1.  With scikit-learn's
             metadata routing enabled, a :class:`~sklearn.pipeline.Pipeline`
             passes it on after ``set_fit_request(exposure=True)``.
 
@@ -156,7 +179,8 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             experts, gates renormalised.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------
@@ -184,7 +208,8 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Inputs.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------
@@ -211,7 +236,8 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Seed of the draws.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------

@@ -52,13 +52,16 @@ def _data(task, expert, seed=0):
     if task == "classification":
         X, y = make_moe_classification(N, n_features=2, n_experts=2, n_classes=3, random_state=seed)
         return X, y, None
-    try:
-        exposure = np.random.RandomState(seed).uniform(0.5, 2.0, N)
-        X, y = make_moe_family(expert, N, n_features=2, n_experts=2, exposure=exposure, random_state=seed)
-    except (ValueError, TypeError):  # a family without a generator of its own, or no exposure
-        X, y = make_moe_regression(N, n_features=2, n_experts=2, noise=0.3, random_state=seed)
-        exposure = None
-    return X, y, exposure
+    exposure = np.random.RandomState(seed).uniform(0.5, 2.0, N)
+    for extra in ({"exposure": exposure}, {}):  # with an exposure where the family takes one
+        try:
+            X, y = make_moe_family(expert, N, n_features=2, n_experts=2, random_state=seed, **extra)
+        except (ValueError, TypeError):
+            continue
+        return X, y, extra.get("exposure")
+    # a family without a generator of its own
+    X, y = make_moe_regression(N, n_features=2, n_experts=2, noise=0.3, random_state=seed)
+    return X, y, None
 
 
 def _fit(gate, task, expert, structure):
@@ -192,6 +195,12 @@ def test_raw_estimates_match_the_fitted_attributes_of_every_family():
             if "log_noise_scale" in extra:
                 np.testing.assert_allclose(est["expert 0", "log_noise_scale"], np.log(model.noise_scale_[0, 0]))
                 np.testing.assert_allclose(est["expert 0", "log_nu"], np.log(model.nu_[0, 0]))
+            if "log_sigma" in extra:
+                np.testing.assert_allclose(est["expert 0", "log_sigma"], np.log(model.noise_scale_[0, 0]))
+            if "log_shape" in extra:
+                np.testing.assert_allclose(est["expert 0", "log_shape"], np.log(model.shape_[0]))
+            if "log_shape2" in extra:
+                np.testing.assert_allclose(est["expert 0", "log_shape2"], np.log(model.shape2_[0]))
             if "log_dispersion" in extra:
                 np.testing.assert_allclose(est["expert 0", "log_dispersion"], np.log(model.dispersion_[0]))
             if "logit_zero_inflation" in extra:

@@ -60,7 +60,10 @@ SECTIONS = [
      "`attention` (`gates/attention.py`, which uses the experts' representations and runs as ECM)."),
     (ExpertComponent, "Expert families: `mixexp.experts.ExpertComponent`",
      "Built in: regression `linear`, `student_t` (`experts/gaussian.py`, `experts/student_t.py`), "
-     "`poisson`, `gamma` (`experts/glm.py`), `zip` (`experts/zip.py`); classification `linear` "
+     "`poisson`, `gamma` (`experts/glm.py`), `zip` (`experts/zip.py`), `negative_binomial` "
+     "(`experts/negative_binomial.py`), `lognormal` (`experts/lognormal.py`), `weibull` "
+     "(`experts/weibull.py`), `inverse_gaussian` (`experts/inverse_gaussian.py`), `burr` "
+     "(`experts/burr.py`); classification `linear` "
      "(`experts/multinomial.py`); scikit-learn estimators as experts (`experts/estimator.py`, "
      "not registered by name)."),
 ]

@@ -2,13 +2,18 @@
 the estimators' ``expert`` parameter takes."""
 
 from .base import ExpertComponent
+from .burr import BurrExperts
 from .estimator import EstimatorExperts
 from .family import ExpertFamily, ExpertFamilyWarning, UserFamilyExperts
 from .gaussian import LinearGaussianExperts
 from .glm import GammaExperts, PoissonExperts
+from .inverse_gaussian import InverseGaussianExperts
+from .lognormal import LogNormalExperts
 from .multinomial import MultinomialExperts
+from .negative_binomial import NegativeBinomialExperts
 from .student_t import StudentTExperts
 from .templates import check_expert_estimators, check_incremental  # noqa: F401 (for _partial_fit)
+from .weibull import WeibullExperts
 from .zip import ZeroInflatedPoissonExperts
 
 #: task -> ``expert=`` name -> family class (each builds itself from the estimator's
@@ -18,7 +23,8 @@ EXPERTS = {
         cls.name: cls
         for cls in (
             LinearGaussianExperts, StudentTExperts, PoissonExperts, GammaExperts,
-            ZeroInflatedPoissonExperts,
+            ZeroInflatedPoissonExperts, NegativeBinomialExperts, LogNormalExperts, WeibullExperts,
+            InverseGaussianExperts, BurrExperts,
         )
     },
     "classification": {cls.name: cls for cls in (MultinomialExperts,)},

@@ -80,9 +80,6 @@ class ZeroInflatedPoissonExperts(PoissonExperts):
                 coef[leaf, 0] = self._fit_leaf(Xa[keep], y[keep], offset[keep], v[keep], coef[leaf, 0])
         return {"coef": coef, "pi": pi}, False
 
-    def n_free_params(self, params):
-        return params["coef"].size + params["pi"].size
-
     def attributes(self, params, coords, info):
         return {**super().attributes(params, coords, info), "zero_inflation_": params["pi"].copy()}
 
@@ -91,6 +88,26 @@ class ZeroInflatedPoissonExperts(PoissonExperts):
         mu = self._mean(Xa, params, info, offset)
         pi = params["pi"]
         return ((1.0 - pi) * mu)[:, :, None], ((1.0 - pi) * mu * (1.0 + pi * mu))[:, :, None]
+
+    # the distribution: a point mass pi at 0 and (1 - pi) times the Poisson's
+    def _log_cdf(self, k, eta, params):
+        pi = params["pi"]
+        with np.errstate(divide="ignore"):
+            mixed = np.logaddexp(np.log(pi), np.log1p(-pi) + super()._log_cdf(k, eta, params))
+        return np.where(k < 0, -np.inf, mixed)
+
+    def _log_sf(self, k, eta, params):
+        with np.errstate(divide="ignore"):
+            return np.where(k < 0, 0.0, np.log1p(-params["pi"]) + super()._log_sf(k, eta, params))
+
+    def _quantile(self, q, eta, params):
+        pi = params["pi"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            above = np.clip(np.nan_to_num((q - pi) / (1.0 - pi)), 0.0, 1.0)
+        return np.where(q <= pi, 0.0, super()._quantile(above, eta, params))
+
+    def _limited_mean(self, limit, eta, params):
+        return (1.0 - params["pi"]) * super()._limited_mean(limit, eta, params)
 
     def sample(self, Xa, params, info, leaf, rs, offset=None):
         mu = np.take_along_axis(self._mean(Xa, params, info, offset), leaf, axis=1)
@@ -109,7 +126,7 @@ class ZeroInflatedPoissonExperts(PoissonExperts):
     def _with_extra(self, params, extra):
         return {**params, "pi": 1.0 / (1.0 + np.exp(-extra[:, 0]))}
 
-    def _extra_labels(self, label):
+    def _extra_labels(self, label, info):
         return [scalar(label, "logit_zero_inflation")]
 
     def inference_fixed(self, params):
