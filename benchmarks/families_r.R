@@ -84,6 +84,9 @@ nb <- glm.nb(Days ~ Eth + Sex + Age + Lrn, data = quine, control = glm.control(e
 ll <- sum(dnbinom(quine$Days, size = nb$theta, mu = fitted(nb), log = TRUE))
 add("quine_nb", "quine", "negative_binomial", "MASS::glm.nb(Days ~ Eth + Sex + Age + Lrn, data = quine)",
     nrow(quine), ll, as.numeric(logLik(nb)), c(coef(nb), theta = nb$theta))
+# glm.nb's standard errors: the coefficients' from the IRLS weights at the fitted theta (expected
+# information, theta held), theta's own (SE.theta); log(dispersion) = -log(theta): SE.theta / theta
+results$quine_nb$se <- as.list(c(sqrt(diag(vcov(nb))), log_dispersion = nb$SE.theta / nb$theta))
 
 data(Insurance)
 Xi <- design(~ District + Group + Age, Insurance)
@@ -110,11 +113,15 @@ lp <- predict(wb, type = "lp")
 add("lung_weibull", "lung", "weibull", "survival::survreg(Surv(time) ~ age + sex + ph.ecog, dist = 'weibull')",
     nrow(lu), sum(dweibull(lu$time, shape = 1 / wb$scale, scale = exp(lp), log = TRUE)), wb$loglik[2],
     c(coef(wb), shape = 1 / wb$scale), "log-scale coefficients; shape = 1 / survreg's scale")
+# standard errors from the observed information (survreg's vcov): coefficients, then Log(scale)
+# = log(sigma) = -log(shape)
+results$lung_weibull$se <- as.list(sqrt(diag(vcov(wb))))
 ln <- survreg(Surv(time) ~ age + sex + ph.ecog, data = lu, dist = "lognormal",
               control = survreg.control(rel.tolerance = 1e-14, maxiter = 200))
 add("lung_lognormal", "lung", "lognormal", "survival::survreg(Surv(time) ~ age + sex + ph.ecog, dist = 'lognormal')",
     nrow(lu), sum(dlnorm(lu$time, predict(ln, type = "lp"), ln$scale, log = TRUE)), ln$loglik[2],
     c(coef(ln), sigma = ln$scale))
+results$lung_lognormal$se <- as.list(sqrt(diag(vcov(ln))))
 ig <- glm(time ~ age + sex + ph.ecog, data = lu, family = inverse.gaussian(link = "log"),
           start = c(log(mean(lu$time)), 0, 0, 0), control = glm.control(epsilon = 1e-14, maxit = 200))
 mu <- fitted(ig)

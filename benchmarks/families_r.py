@@ -13,7 +13,9 @@
    expert's features (none: an intercept only), the exposure where R has an offset.
 3. Compared: the total log-likelihood in nats, R's recomputed from its d-functions at its
    estimates, and the largest difference of the parameters (coefficients absolute, positive
-   parameters relative).  Writes ``<out>/families_r.md`` and ``.json``.
+   parameters relative), and where R reports them the standard errors of ``summary(X, y)``
+   (survreg's observed information; glm.nb's coefficients hold theta and use the expected
+   information, so they differ by design).  Writes ``<out>/families_r.md`` and ``.json``.
 """
 import argparse
 import csv
@@ -123,6 +125,12 @@ def main(argv=None):
                "mixexp_estimates": [float(v) for v in ours],
                "parameter_gaps": parameter_gaps(list(r["estimates"].values()), ours, n_abs),
                "n_iter": int(model.n_iter_)}
+        if "se" in r:  # standard errors: summary's against R's, in R's order
+            table = model.summary(X, y, exposure=e)
+            ours_se = np.asarray(table["std_error"], dtype=float)
+            r_se = np.array(list(r["se"].values()), dtype=float)
+            row["se_mixexp"] = [float(v) for v in ours_se]
+            row["se_relative_gaps"] = [float(v) for v in np.abs(ours_se / r_se - 1.0)]
         if "poisson_loglik" in r:
             row["difference_to_poisson"] = ll - r["poisson_loglik"]
         rows[key] = row
@@ -163,6 +171,12 @@ def main(argv=None):
         coef = "" if coef is None else f"{coef:.1e}"
         lines.append(f"| {row['data']} | {row['family']} | `{row['call']}` | {row['n']} | {row['loglik']:.8f} | "
                      f"{row['mixexp_loglik']:.8f} | {row['difference']:+.1e} | {coef} | {own:.1e} |")
+    lines += ["", "Standard errors (`summary(X, y)` of the one-expert fit against R's, relative differences "
+              "per parameter, R's order: coefficients, then the family's own on the log scale):", ""]
+    for key, row in rows.items():
+        if "se_relative_gaps" in row:
+            gaps = ", ".join(f"{n} {g:.1e}" for n, g in zip(row["se"], row["se_relative_gaps"]))
+            lines.append(f"- {key}: {gaps}")
     lines += ["", "Notes:", ""]
     for key, row in rows.items():
         if row.get("notes"):
