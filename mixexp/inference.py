@@ -344,5 +344,5 @@ def summary_table(result):
 
 
 # the bootstrap and the tests build on the pieces above
-from ._bootstrap import BootstrapLRTResult, BootstrapResult, bootstrap, bootstrap_lrt  # noqa: E402
-from ._wald import WaldTestResult, wald_test  # noqa: E402
+from ._bootstrap import BootstrapLRTResult, BootstrapResult, bootstrap, bootstrap_lrt  # noqa: E402, F401
+from ._wald import WaldTestResult, wald_test  # noqa: E402, F401

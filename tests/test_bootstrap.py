@@ -149,6 +149,7 @@ def test_bootstrap_of_a_classifier_and_a_tree():
     assert bootstrap(tree, X, y, n_resamples=3, random_state=0).replicates.shape == (3, 25)
 
 
+@pytest.mark.slow
 def test_bootstrap_lrt_finds_a_second_expert_and_not_a_third():
     X, y = make_moe_regression(300, n_features=1, n_experts=2, noise=0.3, random_state=0)
     model = MixtureOfExpertsRegressor(random_state=0, tol=1e-6)
