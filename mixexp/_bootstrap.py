@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import norm
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing, check_random_state
@@ -34,6 +35,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 from .inference import Layout, _raw_estimate
 
 METHODS = ("nonparametric", "parametric")
+INTERVALS = ("percentile", "basic", "normal")
 
 
 @dataclass
@@ -52,7 +54,7 @@ class BootstrapResult:
     std_error : ndarray of shape (n_params,)
         Standard deviation of the replicates (``ddof=1``).
     ci_low, ci_high : ndarray of shape (n_params,)
-        95% percentile intervals (:meth:`interval` for other levels).
+        95% percentile intervals (:meth:`interval` for other levels and kinds).
     method : str
     n_relabelled : int
         Replicates whose experts were relabelled to match the original's.
@@ -75,14 +77,27 @@ class BootstrapResult:
         self.std_error = np.nanstd(self.replicates, axis=0, ddof=1)
         self.ci_low, self.ci_high = self.interval(0.95)
 
-    def interval(self, confidence_level=0.95):
-        """Percentile intervals ``(low, high)`` of every parameter at ``confidence_level``."""
+    def interval(self, confidence_level=0.95, kind="percentile"):
+        """Intervals ``(low, high)`` of every parameter at ``confidence_level``.
+
+        ``kind="percentile"``: the replicates' quantiles ``(q_a, q_b)``;
+        ``"basic"``: the same reflected about the estimate, ``(2 t - q_b, 2 t - q_a)``,
+        which corrects a bias of the estimator instead of doubling it;
+        ``"normal"``: ``t ± z std_error``.
+        """
         if not 0.0 < confidence_level < 1.0:
             raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level!r}.")
+        if kind not in INTERVALS:
+            raise ValueError(f"kind must be one of {list(INTERVALS)}, got {kind!r}.")
         tail = 50.0 * (1.0 - confidence_level)
+        if kind == "normal":
+            half = norm.ppf(1.0 - tail / 100.0) * self.std_error
+            return self.estimate - half, self.estimate + half
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
             low, high = np.nanpercentile(self.replicates, [tail, 100.0 - tail], axis=0)
+        if kind == "basic":
+            return 2.0 * self.estimate - high, 2.0 * self.estimate - low
         return low, high
 
     def table(self):

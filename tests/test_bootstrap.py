@@ -54,6 +54,14 @@ def test_bootstrap_is_reproducible_and_labels_like_summary():
     np.testing.assert_array_equal(model._fitted.params["gate"]["coef"], before["gate"]["coef"])
     low, high = a.interval(0.5)
     assert np.all(low >= a.ci_low) and np.all(high <= a.ci_high)
+    np.testing.assert_allclose(np.quantile(a.replicates, [0.025, 0.975], axis=0), [a.ci_low, a.ci_high])
+    low, high = a.interval(0.95, kind="basic")
+    np.testing.assert_allclose(low, 2 * a.estimate - a.ci_high)
+    np.testing.assert_allclose(high, 2 * a.estimate - a.ci_low)
+    low, high = a.interval(0.9, kind="normal")
+    np.testing.assert_allclose(high - a.estimate, 1.6448536 * a.std_error, rtol=1e-6)
+    np.testing.assert_allclose(a.estimate - low, 1.6448536 * a.std_error, rtol=1e-6)
+    np.testing.assert_allclose(a.std_error, a.replicates.std(axis=0, ddof=1))
     assert list(a.table().columns) == ["component", "parameter", "estimate", "std_error", "ci_low", "ci_high"]
 
 
@@ -189,5 +197,8 @@ def test_bad_input_is_refused_in_words():
         bootstrap_lrt(model, X, y, n_experts=3)
     with pytest.raises(ValueError, match="has no n_experts"):
         bootstrap_lrt(HierarchicalMixtureOfExpertsRegressor(2), X, y)
+    result = bootstrap(model, X, y, n_resamples=2, random_state=0)
     with pytest.raises(ValueError, match="confidence_level"):
-        bootstrap(model, X, y, n_resamples=2, random_state=0).interval(1.5)
+        result.interval(1.5)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        result.interval(0.9, kind="bca")
