@@ -270,7 +270,7 @@ def plot_posterior(model, X, y, *, bins=10, eps=1e-4, ax=None):
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel("posterior probability")
     ax.set_ylabel("sqrt(count)")
-    ax.legend(loc="upper center")
+    ax.legend(loc="best")
     ax.set_title("rootogram of posterior probabilities")
     return ax
 
