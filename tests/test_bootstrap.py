@@ -16,7 +16,8 @@ from mixexp import (
 from mixexp._bootstrap import _Reference, match_leaves
 from mixexp._tree import Tree
 from mixexp.datasets import make_moe_classification, make_moe_regression
-from mixexp.inference import bootstrap, bootstrap_lrt
+from mixexp.gates import GATES
+from mixexp.inference import Layout, bootstrap, bootstrap_lrt, observed_information
 
 TIGHT = dict(random_state=0, tol=1e-8, max_iter=1000)
 
@@ -126,6 +127,31 @@ def test_a_tree_replicate_is_matched_subtree_by_subtree():
     estimate, moved = reference.matched(twin)
     assert moved
     np.testing.assert_allclose(estimate, reference.estimate, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", [n for n, cls in GATES.items() if cls.supports_inference])
+@pytest.mark.parametrize("depth, branching", [(1, 3), (2, 2)])
+def test_every_gate_with_inference_relabels_to_the_same_likelihood(name, depth, branching):
+    # the contract of Gate.relabel, over the registry: relabelled gate and experts, same model
+    X, y = make_moe_regression(200, n_features=2, n_experts=branching**depth, noise=0.3, random_state=0)
+    model = HierarchicalMixtureOfExpertsRegressor(depth, branching=branching, gate=name, random_state=0,
+                                                  max_iter=20).fit(X, y)
+    design, state = model._design(X, y)
+    layout = Layout(state)
+    tree = state.tree
+    node_map = np.arange(tree.n_nodes)
+    if depth == 1:
+        node_map[1:] = [3, 1, 2]
+    else:  # the root's subtrees swapped, and the leaves below one of them
+        node_map[1:] = [2, 1, 5, 6, 4, 3]
+    gate = state.gate.relabel(state.params["gate"], node_map)
+    leaf_map = node_map[tree.n_inner:] - tree.n_inner
+    vec = state.experts.inference_vector(state.params["experts"])[leaf_map]
+    params = {"gate": gate, "experts": state.experts.from_inference_vector(vec, state.params["experts"])}
+    before = observed_information(layout, state.params, design)[3]
+    after = observed_information(layout, params, design)[3]
+    assert after == pytest.approx(before, rel=1e-10)
+    assert not np.allclose(layout.pack(params), layout.pack(state.params))
 
 
 def test_match_leaves_keeps_to_the_trees_relabellings():
