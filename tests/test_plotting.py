@@ -138,3 +138,24 @@ def test_without_matplotlib_the_error_names_the_extra(fitted, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'mixexp\[plot\]'):
         plotting.plot_usage(model, X)
+
+
+DOCS = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "inference.md"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DOCS.exists(), reason="run from a source checkout (docs/ is not installed)")
+def test_the_docs_example_of_reading_a_fitted_model_runs(tmp_path, monkeypatch):
+    import re
+    import warnings
+
+    pytest.importorskip("pandas")
+    blocks = re.findall(r"^```python\n(.*?)^```", DOCS.read_text(encoding="utf-8"), flags=re.S | re.M)
+    (code,) = [b for b in blocks if "bootstrap_lrt(" in b and "plot_usage(" in b]
+    # fewer replicates than the page's, the same code
+    code = code.replace("n_resamples=200", "n_resamples=5").replace("n_resamples=49", "n_resamples=2")
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(code, "docs/inference.md example", "exec"), {"__name__": "__docs__"})
+    assert (tmp_path / "npreg_after_the_fit.png").stat().st_size > 10_000
