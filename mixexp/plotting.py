@@ -314,7 +314,8 @@ def plot_coefficients(source, *, parameters=None, components=None, confidence_le
     Returns
     -------
     ax : matplotlib Axes
-        The y tick labels are ``component[parameter]``; a vertical line marks 0.
+        One horizontal segment per interval (a ``LineCollection``) and a point per estimate;
+        the y tick labels are ``component[parameter]``; a vertical line marks 0.
 
     Examples
     --------
@@ -342,8 +343,9 @@ def plot_coefficients(source, *, parameters=None, components=None, confidence_le
     rows = np.flatnonzero(keep)
     pos = np.arange(rows.size)[::-1]
     est = estimate[rows]
-    ax.errorbar(est, pos, xerr=np.vstack([est - low[rows], high[rows] - est]), fmt="o", color="black",
-                capsize=3)
+    # lines, not error bars: a percentile interval need not hold the estimate
+    ax.hlines(pos, low[rows], high[rows], color="black")
+    ax.plot(est, pos, "o", color="black")
     ax.axvline(0.0, color="grey", linewidth=0.8)
     ax.set_yticks(pos)
     ax.set_yticklabels([f"{labels[j][0]}[{labels[j][1]}]" for j in rows])

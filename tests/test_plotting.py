@@ -95,15 +95,18 @@ def test_plot_coefficients_from_summary_and_from_bootstrap(fitted):
     _render(ax)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == [f"{c}[x1]" for c in table["component"][table["parameter"] == "x1"]]
-    bars = ax.containers[0]  # the errorbar container: estimates and interval segments
     x1 = table[table["parameter"] == "x1"]
-    np.testing.assert_allclose(bars.lines[0].get_xdata(), x1["estimate"])
-    segments = bars.lines[2][0].get_segments()
-    widths = [s[1][0] - s[0][0] for s in segments]
-    np.testing.assert_allclose(widths, 2 * 1.959964 * x1["std_error"], rtol=1e-5)
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), x1["estimate"])
+    (segments,) = ax.collections
+    ends = np.array([[s[0][0], s[1][0]] for s in segments.get_segments()])
+    np.testing.assert_allclose(ends[:, 1] - ends[:, 0], 2 * 1.959964 * x1["std_error"], rtol=1e-5)
+    np.testing.assert_allclose(ends.mean(axis=1), x1["estimate"])
     result = bootstrap(model, X, y, n_resamples=5, random_state=0)
     ax = plotting.plot_coefficients(result, components=["expert 0"], ax=_ax())
     _render(ax)
+    ends = np.array([[s[0][0], s[1][0]] for s in ax.collections[0].get_segments()])
+    mine = np.array(result.component) == "expert 0"
+    np.testing.assert_allclose(ends, np.column_stack([result.ci_low, result.ci_high])[mine])
     assert [t.get_text() for t in ax.get_yticklabels()] == [
         "expert 0[(intercept)]", "expert 0[x0]", "expert 0[x1]", "expert 0[log_noise_variance]"
     ]
