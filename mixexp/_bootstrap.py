@@ -122,11 +122,12 @@ class BootstrapLRTResult:
     Attributes
     ----------
     statistic : float
-        ``2 (l1 - l0)``, twice the gain in log-likelihood of the larger model on the data.
+        ``max(2 (l1 - l0), 0)``, twice the gain in log-likelihood of the larger model on the data.
     p_value : float
         ``(1 + #{b: T_b >= statistic}) / (1 + B)`` over the ``B`` null statistics.
     null_statistics : ndarray of shape (n_resamples,)
-        The statistic on data simulated from the smaller fitted model (NaN where a fit failed).
+        The statistic on data simulated from the smaller fitted model, at least 0 (NaN where a
+        fit failed).
     n_experts : tuple of int
     log_likelihoods : tuple of float
         ``(l0, l1)`` on the data.
@@ -349,8 +350,8 @@ def _null_statistic(null, alt, X, seed):
     rs = np.random.RandomState(seed)
     try:
         y = _simulate(null, X, rs)
-        return 2.0 * (_loglik(_refit(alt, X, y, seed, warm=False), X, y)
-                      - _loglik(_refit(null, X, y, seed), X, y))
+        return max(2.0 * (_loglik(_refit(alt, X, y, seed, warm=False), X, y)
+                          - _loglik(_refit(null, X, y, seed), X, y)), 0.0)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError):
         return np.nan
 
@@ -364,9 +365,13 @@ def bootstrap_lrt(model, X, y, *, n_experts=None, n_resamples=99, random_state=N
     ``boot.comp``: ``y`` is drawn from the smaller fitted model at ``X``
     ``n_resamples`` times, both models are refitted on each draw (the smaller from its
     fit, the larger from its own starts), and the p-value is the share of null
-    statistics at least ``T``, ``(1 + #{T_b >= T}) / (1 + B)``.  A larger model caught
-    in a poorer optimum than the smaller can give a negative statistic; such values are
-    kept.
+    statistics at least ``T``, ``(1 + #{T_b >= T}) / (1 + B)`` (mixtools counts
+    ``#{T_b >= T} / B``).  The larger model's maximum likelihood is at least the
+    smaller's, so a negative statistic (the larger fit caught in a poorer optimum, or
+    held back by its penalty) counts as 0, the least the maxima can give (mixtools refits
+    instead).  The test is of the likelihood: fit without penalties (``alpha=0``,
+    ``gate_alpha=0``) and with several starts (``n_init``), or the penalties and poor
+    optima of the larger fits blur it.
 
     Parameters
     ----------
@@ -415,7 +420,7 @@ def bootstrap_lrt(model, X, y, *, n_experts=None, n_resamples=99, random_state=N
     null = _refit(clone(model).set_params(n_experts=int(k[0])), X, y, int(seed0), warm=False)
     alt = _refit(clone(model).set_params(n_experts=int(k[1])), X, y, int(seed0), warm=False)
     l0, l1 = _loglik(null, X, y), _loglik(alt, X, y)
-    statistic = 2.0 * (l1 - l0)
+    statistic = max(2.0 * (l1 - l0), 0.0)
     null_stats = np.array(Parallel(n_jobs=n_jobs)(
         delayed(_null_statistic)(null, alt, X, int(s)) for s in seeds
     ))

@@ -192,6 +192,7 @@ def test_bootstrap_lrt_finds_a_second_expert_and_not_a_third():
     l0 = MixtureOfExpertsRegressor(1, random_state=0, tol=1e-6).fit(X, y).log_likelihood(X, y).sum()
     assert two.log_likelihoods[0] == pytest.approx(l0, rel=1e-6)
     assert two.statistic == pytest.approx(2 * (two.log_likelihoods[1] - two.log_likelihoods[0]))
+    assert np.all(two.null_statistics >= 0)
     assert two.statistic > np.nanmax(two.null_statistics)
     assert two.p_value == pytest.approx(0.1)  # (1 + 0) / (1 + 9), the smallest possible
     same = bootstrap_lrt(model, X, y, n_experts=(1, 2), n_resamples=9, random_state=0)
