@@ -282,7 +282,8 @@ def bootstrap(model, X, y, *, n_resamples=200, method="nonparametric", random_st
     method : {"nonparametric", "parametric"}, default="nonparametric"
         ``"nonparametric"``: rows drawn with replacement (flexmix's ``"ordinary"``,
         mixtools' ``boot.se``); ``"parametric"``: the same X with y drawn from the
-        fitted model (``sample_y``; classifiers: classes drawn from ``predict_proba``).
+        fitted model (``sample_y``; classifiers: classes drawn from ``predict_proba``),
+        the bootstrap conditional on X (also with ``gate="gaussian"``, which models x).
     random_state : int, RandomState instance or None, default=None
         Seeds the resampling and the refits: the same seed gives the same result,
         whatever ``n_jobs``.
