@@ -183,10 +183,11 @@ class _Reference:
         self.M_inv = np.linalg.pinv(labels.M)
 
     def leaves(self, theta):
-        """Every leaf's expert block of ``theta``, ``(n_leaves, leaf_size)``, finite."""
+        """Every leaf's expert block of ``theta``, ``(n_leaves, leaf_size)``; entries on the
+        boundary of their space (infinite) count as 0, so they do not decide the matching."""
         lay = self.layout
-        return np.nan_to_num(theta[lay.gate_size :].reshape(lay.tree.n_leaves, lay.leaf_size),
-                             posinf=1e3, neginf=-1e3)
+        block = theta[lay.gate_size :].reshape(lay.tree.n_leaves, lay.leaf_size)
+        return np.where(np.isfinite(block), block, 0.0)
 
     def matched(self, model):
         """The replicate ``model``'s estimates under the original's labels, and whether its
@@ -200,7 +201,8 @@ class _Reference:
         raw = _raw_estimate(labels.M, theta, labels.offset)
         # the replicate in the original's internal coordinates
         with np.errstate(invalid="ignore"):
-            mine = self.M_inv @ np.nan_to_num(raw - self.labels.offset, posinf=1e6, neginf=-1e6)
+            shifted = raw - self.labels.offset
+        mine = self.M_inv @ np.where(np.isfinite(shifted), shifted, 0.0)
         ref, rep = self.leaves(self.theta), self.leaves(mine)
         cost = ((ref[:, None, :] - rep[None, :, :]) ** 2).sum(axis=2)
         node_map = match_leaves(layout.tree, cost)
