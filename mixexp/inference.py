@@ -341,3 +341,8 @@ def summary_table(result):
     table = pd.DataFrame(columns)
     table.attrs.update(cov_type=result.cov_type, n_nonzero=result.n_nonzero)
     return table
+
+
+# the bootstrap and the tests build on the pieces above
+from ._bootstrap import BootstrapLRTResult, BootstrapResult, bootstrap, bootstrap_lrt  # noqa: E402, F401
+from ._wald import WaldTestResult, wald_test  # noqa: E402, F401

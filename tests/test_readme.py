@@ -19,6 +19,7 @@ import pytest
 import mixexp
 import mixexp.datasets
 import mixexp.metrics
+import mixexp.plotting
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -76,7 +77,7 @@ def _public_classes():
 
 
 @pytest.mark.parametrize(
-    "module", [mixexp, mixexp.metrics, mixexp.datasets], ids=lambda m: m.__name__
+    "module", [mixexp, mixexp.metrics, mixexp.datasets, mixexp.plotting], ids=lambda m: m.__name__
 )
 def test_api_names_every_public_name(module):
     text = _api_text()
@@ -115,7 +116,7 @@ def test_api_method_signatures(cls):
 
 
 @pytest.mark.parametrize(
-    "module", [mixexp.metrics, mixexp.datasets], ids=lambda m: m.__name__
+    "module", [mixexp.metrics, mixexp.datasets, mixexp.plotting], ids=lambda m: m.__name__
 )
 def test_api_function_signatures(module):
     text = re.sub(r"\s+", " ", _api_text())

@@ -202,6 +202,16 @@ class Gate(ABC):
         to the units of the data (``coords``: the gate's features)."""
         raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
 
+    def relabel(self, params, node_map):
+        """The parameters of the same model with its tree relabelled, for the bootstrap's label
+        matching (:func:`mixexp.inference.bootstrap`): new node ``j`` is old node ``node_map[j]``,
+        an automorphism of the tree (the children of inner nodes permuted, subtrees moving with
+        them).  Edge ``e`` leads to node ``e + 1``, so new edge ``e`` is old edge
+        ``node_map[e + 1] - 1``.  Only what :meth:`inference_vector` reads need be relabelled."""
+        raise NotImplementedError(
+            f"gate={self.name!r} cannot relabel its experts (the bootstrap's label matching)"
+        )
+
     def inference_edges(self, params):
         """Which edges' log terms each entry of ``theta`` can change, bool ``(P, n_edges)``:
         central differences perturb entries with disjoint edges together.  By default all."""

@@ -295,6 +295,16 @@ class GaussianGate(Gate):
             cov = L @ L.transpose(0, 2, 1)
         return self._with_precisions({"log_weights": log_weights, "means": means, "covariances": cov})
 
+    def relabel(self, params, node_map):
+        node_map = np.asarray(node_map)
+        lw = params["log_weights"]
+        leaves = node_map[self.tree.n_inner :] - self.tree.n_inner
+        return self._with_precisions({
+            "log_weights": lw.ravel()[node_map[1:] - 1].reshape(lw.shape),
+            "means": params["means"][leaves],
+            "covariances": params["covariances"][leaves],
+        })
+
     def inference_fixed(self, params):
         """Weights of 0 (a leaf no row reaches): held there."""
         return ~np.isfinite(self.inference_vector(params))

@@ -171,6 +171,11 @@ class SoftmaxGate(Gate):
         coef[:, 1:] = np.asarray(theta).reshape(t.n_inner, t.branching - 1, coef.shape[2])
         return {**params, "coef": coef}
 
+    def relabel(self, params, node_map):
+        coef = params["coef"]
+        rows = coef.reshape(-1, coef.shape[2])[np.asarray(node_map)[1:] - 1]
+        return {**params, "coef": rows.reshape(coef.shape)}
+
     def inference_fixed(self, params):
         """A sparse fit's (``l1_ratio > 0``) features that no row of a node uses: held at 0."""
         if self.l1_ratio > 0:
