@@ -43,8 +43,8 @@ def check_groups(groups, n_samples):
 
 def canonical_order(codes, X, y, sw):
     """A row order that depends only on the rows, not on the order they were given in: by
-    group, then by the rows' values (target, weight, features; a sparse X's features do
-    not enter, only its target and weight)."""
+    group, then by the rows' values (weight, target, features; a sparse X's features do
+    not enter, so rows of a group that differ only in them keep their given order)."""
     keys = [sw]
     Y = np.asarray(y)
     if Y.dtype.kind in "fiub":
@@ -101,7 +101,8 @@ class GroupedDesign(Design):
     Attributes
     ----------
     gate_X : the gate's design of the groups (its rows at each group's first row).
-    gate_sw : ndarray of ones, shape (n_groups,)
+    gate_sw : ndarray of shape (n_groups,)
+        The groups' weights in the gate: 1, or 0 for a group whose rows all have weight 0.
     expert_X : the experts' design of the rows.
     """
 
@@ -111,7 +112,9 @@ class GroupedDesign(Design):
         super().__init__(Xa, target, sw, chunk_rows, gate_columns, expert_columns)
         self.starts = starts
         self.gate_X = self.gate_X[starts[:-1]]
-        self._gate_sw = np.ones(starts.shape[0] - 1)
+        # a group counts once in the gate, unless all its rows have weight 0
+        positive = np.add.reduceat((sw > 0).astype(np.intp), starts[:-1]) if starts.shape[0] > 1 else []
+        self._gate_sw = (np.asarray(positive) > 0).astype(np.float64)
         self.row_unit = np.repeat(np.arange(starts.shape[0] - 1), np.diff(starts))
 
     @property

@@ -15,7 +15,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp._design import design_matrix, weighted_location_scale
+from mixexp._design import Design, design_matrix, weighted_location_scale
 from mixexp._engine import EMEngine
 from mixexp._groups import GroupedDesign, group_starts
 from mixexp._tree import Tree
@@ -357,3 +357,39 @@ def test_panel_page_example_runs():
     rated, a_priori, truth = namespace["rated"], namespace["a_priori"], namespace["truth"]
     assert namespace["per_policy"].shape == (400,)
     assert np.mean((rated - truth) ** 2) < 0.7 * np.mean((a_priori - truth) ** 2)
+
+
+def test_a_group_of_zero_weight_counts_for_nothing():
+    X, y, g, _ = panel(40, 3)
+    sw = np.ones(y.shape[0])
+    sw[g == 7] = 0.0
+    kw = dict(gate_features=[1], random_state=0, max_iter=30)
+    weighted = _quiet_fit(MixtureOfExpertsRegressor(2, **kw), X, y, sample_weight=sw, groups=g)
+    dropped = _quiet_fit(MixtureOfExpertsRegressor(2, **kw), X[g != 7], y[g != 7], groups=g[g != 7])
+    np.testing.assert_allclose(weighted.lower_bounds_, dropped.lower_bounds_, rtol=1e-9)
+    np.testing.assert_allclose(weighted.gate_coef_, dropped.gate_coef_, rtol=1e-7, atol=1e-9)
+
+
+def test_grouped_fit_does_not_depend_on_the_chunking(monkeypatch):
+    from mixexp._fitted import FittedMixture
+
+    X, y, g, _ = panel(60, 5)
+    kw = dict(gate_features=[1], random_state=0, max_iter=10, tol=0.0)
+    whole = _quiet_fit(HierarchicalMixtureOfExpertsRegressor(2, 2, **kw), X, y, groups=g)
+    sizes = []
+
+    def small_chunks(self, Xa, target, sw, starts=None):
+        if starts is None:  # prediction's rows
+            return Design(Xa, target, sw, gate_columns=self.gate_columns, expert_columns=self.expert_columns)
+        design = GroupedDesign(
+            Xa, target, sw, starts, chunk_rows=37, gate_columns=self.gate_columns,
+            expert_columns=self.expert_columns,
+        )
+        sizes.append(len(design.chunks()))
+        return design
+
+    monkeypatch.setattr(FittedMixture, "design", small_chunks)
+    chunked = _quiet_fit(HierarchicalMixtureOfExpertsRegressor(2, 2, **kw), X, y, groups=g)
+    assert max(sizes) > 4
+    np.testing.assert_allclose(chunked.lower_bounds_, whole.lower_bounds_, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(chunked.predict(X), whole.predict(X), rtol=1e-6, atol=1e-8)
