@@ -8,7 +8,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
-from ._partial_fit import PartialFitMixin
+from ._groups import refuse_groups
+from ._partial_fit import PARTIAL_FIT_GROUPS, PartialFitMixin
 
 
 # Below this the probability-space sum of the mixture may have lost terms that
@@ -57,7 +58,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         return X, y
 
     @available_if(PartialFitMixin._can_partial_fit)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None, *, groups=None):
         """Update the mixture with one batch of rows: a step of online EM.
 
         Each call runs the E-step on the batch, blends its row sums into
@@ -82,12 +83,16 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
             Every class the stream holds.  Required on the first call (a
             fitted estimator's ``classes_`` stand in for it); later calls
             may omit it or must repeat it.
+        groups : None
+            Not taken yet: grouped rows raise ``NotImplementedError`` (fit them
+            with ``fit(X, y, groups=...)``).
 
         Returns
         -------
         self : object
             The updated estimator.
         """
+        refuse_groups(groups, "partial_fit", PARTIAL_FIT_GROUPS)
         return self._atomic(self._partial_fit, X, y, sample_weight, classes)
 
     def _first_batch_info(self, classes):

@@ -41,6 +41,13 @@ def check_groups(groups, n_samples):
     return codes.ravel(), unique
 
 
+def refuse_groups(groups, method, way_out):
+    """A NotImplementedError naming ``way_out`` when ``groups`` are given to ``method``,
+    which does not take them yet."""
+    if groups is not None:
+        raise NotImplementedError(f"{method} does not take groups yet; {way_out}")
+
+
 def canonical_order(codes, X, y, sw):
     """A row order that depends only on the rows, not on the order they were given in: by
     group, then by the rows' values (weight, target, features; a sparse X's features do

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples
 
+from ._groups import refuse_groups
 from ._numerics.estep import tree_posteriors
 from ._parallel import runner
 from .gates import GATES
@@ -265,7 +266,7 @@ class InspectionMixin:
             resp = resp[np.unique(np.asarray(groups), return_index=True)[1]]
         return self.bic(X, y, exposure, groups=groups) + 2.0 * assignment_entropy(resp)
 
-    def summary(self, X, y, sample_weight=None, *, cov_type="observed", exposure=None):
+    def summary(self, X, y, sample_weight=None, *, cov_type="observed", exposure=None, groups=None):
         """Estimate, standard error, z and p-value of every gate and expert parameter.
 
         Standard errors come from the observed information of the
@@ -297,6 +298,9 @@ class InspectionMixin:
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
             ``"gamma"``, ``"zip"``), as given to ``fit``; None: every exposure is 1.
+        groups : None
+            Not taken yet: grouped rows raise ``NotImplementedError`` (the
+            observed information here treats rows as independent).
 
         Returns
         -------
@@ -315,4 +319,9 @@ class InspectionMixin:
         >>> list(table.columns)
         ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
         """
+        refuse_groups(
+            groups, "summary",
+            "its observed information treats the rows as independent; for standard errors of a "
+            "grouped fit, refit on bootstrap resamples of whole groups.",
+        )
         return summary_table(parameter_inference(self, X, y, sample_weight, cov_type, exposure))

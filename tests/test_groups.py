@@ -321,6 +321,13 @@ def test_bad_groups_raise_and_leave_the_model_unchanged():
         est.predict(X, groups=g, history=X)
     with pytest.raises(ValueError, match="representations"):
         MixtureOfExpertsRegressor(2, gate="attention", gate_features=[1]).fit(X, y, groups=g)
+    with pytest.raises(NotImplementedError, match=r"fit\(X, y, groups=...\)"):
+        est.partial_fit(X, y, groups=g)
+    with pytest.raises(NotImplementedError, match="bootstrap resamples of whole groups"):
+        est.summary(X, y, groups=g)
+    with pytest.raises(NotImplementedError, match="partial_fit does not take groups"):
+        MixtureOfExpertsClassifier(2).partial_fit(X, (y > 0).astype(int), classes=[0, 1], groups=g)
+    assert est._fitted is before["_fitted"]
 
 
 def test_gate_without_features():
