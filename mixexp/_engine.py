@@ -32,6 +32,13 @@ and every component's ``stats``, summed in chunk order (so results do
 not depend on the number of threads); then every ``update``.  An update may
 take an extrapolated step (``extrapolated=True``); when the objective of the
 next pass fell, the engine takes the safe steps from the same sums instead.
+
+The E-step's unit is the row, or with grouped rows (panel data,
+:class:`mixexp._groups.GroupedDesign`) the group: the design reduces a chunk's
+leaf log-densities to its groups, the gate's design and weights are the
+groups', and the design expands the groups' posteriors back to the rows
+(``unit_logdens``, ``gate_rows``, ``node_weights``, ``to_rows``; the identities
+for ungrouped rows).
 """
 
 import time
