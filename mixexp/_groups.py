@@ -162,7 +162,8 @@ class GroupedDesign(Design):
             return None
         weighted = logdens * sw[:, None]
         weighted[sw == 0] = 0.0
-        local = self.starts[self.units(s).start : self.units(s).stop] - s.start
+        u = self.units(s)
+        local = self.starts[u.start : u.stop] - s.start
         return np.add.reduceat(weighted, local, axis=0)
 
     def to_rows(self, values, s):
@@ -191,9 +192,8 @@ class GroupedDesign(Design):
     def subset(self, rows):
         """The design of the whole groups that hold the rows ``rows``."""
         keep = np.unique(self.row_unit[rows])
-        sizes = np.diff(self.starts)[keep]
-        index = np.concatenate([np.arange(self.starts[g], self.starts[g + 1]) for g in keep])
-        starts = np.r_[0, np.cumsum(sizes)].astype(np.intp)
+        index = np.flatnonzero(np.isin(self.row_unit, keep))
+        starts = np.r_[0, np.cumsum(np.diff(self.starts)[keep])].astype(np.intp)
         return GroupedDesign(
             self.Xa[index], take_rows(self.target, index), self.sw[index], starts, self.chunk_rows,
             self.gate_columns, self.expert_columns,
