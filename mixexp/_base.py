@@ -36,6 +36,7 @@ from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
 from ._features import resolve_columns
 from ._fitted import FitSources, FittedMixture, check_warm_start, check_warm_target, expert_kind
+from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
 from ._init import initial_params
 from ._inspection import InspectionMixin
 from ._online import ONLINE_ATTRIBUTES
@@ -126,7 +127,7 @@ class BaseMixtureOfExperts(
         return Tree(depth=self.depth, branching=self.branching)
 
     # -- fit --------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, groups=None):
         """Fit the mixture by EM.
 
         Parameters
@@ -139,22 +140,34 @@ class BaseMixtureOfExperts(
             Targets (class labels for classifiers); a dask array with dask ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the log-likelihood is weighted by them.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels (panel data: a policyholder, a patient, a firm): all
+            rows of a group share one latent expert.  Each expert's
+            log-densities of a group's rows (times their weights) are summed
+            before the gate, which sees each group once, through its features:
+            ``gate_features`` must be constant within every group.  See
+            ``docs/panel.md``.  None: every row is its own group.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit_or_restore(X, y, sample_weight)
+        return self._fit_or_restore(X, y, sample_weight, groups=groups)
 
-    def _fit_or_restore(self, X, y, sample_weight, exposure=None):
+    def _fit_or_restore(self, X, y, sample_weight, exposure=None, groups=None):
         if _is_dask(X):
             if exposure is not None:
                 raise ValueError("exposure is not supported with dask input; fit in memory.")
+            if groups is not None:
+                raise ValueError(
+                    "groups is not supported with dask input; fit in memory (X.compute()) to "
+                    "fit grouped rows."
+                )
             from .dask import fit_dask  # the optional extra, imported for dask input only
 
             return self._atomic(fit_dask, self, X, y, sample_weight)
-        return self._atomic(self._fit, X, y, sample_weight, exposure)
+        return self._atomic(self._fit, X, y, sample_weight, exposure, None, groups)
 
     def _atomic(self, func, *args):
         """``func(*args)``; when it fails, the estimator is left as it was."""
@@ -167,7 +180,7 @@ class BaseMixtureOfExperts(
             self.__dict__.update(snapshot)
             raise
 
-    def _fit(self, X, y, sample_weight, exposure=None, sources=None):
+    def _fit(self, X, y, sample_weight, exposure=None, sources=None, groups=None):
         """Validate, build the components, put the data in internal coordinates, run EM
         from ``n_init`` starts (or the fitted model, ``warm_start``) and keep the best.
 
@@ -183,6 +196,9 @@ class BaseMixtureOfExperts(
         X, y = self._validate_xy(X, y)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
         sw = self._sample_weight(sample_weight, X)
+        starts = None
+        if groups is not None:
+            X, y, sw, exposure, starts = self._grouped_rows(X, y, sw, exposure, groups, gate, gate_columns)
         if warm is not None:
             check_warm_start(self, warm, tree, X, old_n_features, gate_columns, expert_columns)
             if warm.dense and sp.issparse(X):
@@ -194,7 +210,7 @@ class BaseMixtureOfExperts(
             gate_columns, expert_columns, dense=not sp.issparse(X),
         )
         experts.set_coordinates(state.coordinates("experts"))
-        design = state.design(design_matrix(X, x_mean, x_scale), target, sw)
+        design = state.design(design_matrix(X, x_mean, x_scale), target, sw, starts)
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)
         best = self._best_of_starts(state, design, params, warm, sources)
@@ -223,6 +239,28 @@ class BaseMixtureOfExperts(
                 f"{' or '.join(map(repr, giving))} or estimators, or another gate."
             )
         return tree, gate, experts, gate_columns, expert_columns
+
+    def _grouped_rows(self, X, y, sw, exposure, groups, gate, gate_columns):
+        """The rows in the canonical order of grouped rows (:func:`canonical_order`), and the
+        first row of every group; a ValueError for labels, gates and gate features that
+        grouped rows cannot take."""
+        codes, labels = check_groups(groups, X.shape[0])
+        n_leaves = self._tree().n_leaves
+        if labels.shape[0] < n_leaves:
+            raise ValueError(
+                f"groups holds {labels.shape[0]} groups; it should hold >= n_experts={n_leaves}."
+            )
+        if gate.uses_experts:
+            raise ValueError(
+                f"gate={self.gate!r} weighs the experts by their representations of each row, "
+                "which a group does not have; fit grouped rows with gate='softmax' or 'gaussian'."
+            )
+        check_gate_constant(X, codes, gate_columns, getattr(self, "feature_names_in_", None))
+        order = canonical_order(codes, X, y, sw)
+        if exposure is not None:
+            exposure = np.asarray(exposure)
+            exposure = exposure[order] if exposure.shape[:1] == (X.shape[0],) else exposure
+        return X[order], y[order], sw[order], exposure, group_starts(codes[order])
 
     @staticmethod
     def _coordinates(X, sw, warm, sources):

@@ -8,7 +8,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
-from ._partial_fit import PartialFitMixin
+from ._groups import refuse_groups
+from ._partial_fit import PARTIAL_FIT_GROUPS, PartialFitMixin
 
 
 # Below this the probability-space sum of the mixture may have lost terms that
@@ -57,7 +58,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         return X, y
 
     @available_if(PartialFitMixin._can_partial_fit)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None, *, groups=None):
         """Update the mixture with one batch of rows: a step of online EM.
 
         Each call runs the E-step on the batch, blends its row sums into
@@ -82,12 +83,16 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
             Every class the stream holds.  Required on the first call (a
             fitted estimator's ``classes_`` stand in for it); later calls
             may omit it or must repeat it.
+        groups : None
+            Not taken yet: grouped rows raise ``NotImplementedError`` (fit them
+            with ``fit(X, y, groups=...)``).
 
         Returns
         -------
         self : object
             The updated estimator.
         """
+        refuse_groups(groups, "partial_fit", PARTIAL_FIT_GROUPS)
         return self._atomic(self._partial_fit, X, y, sample_weight, classes)
 
     def _first_batch_info(self, classes):
@@ -109,7 +114,7 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
                 "partial_fit cannot add classes. Fit anew to change them."
             )
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, *, groups=None, history=None):
         """Log of :meth:`predict_proba`, accurate for probabilities far below 1e-308.
 
         With ``top_k`` set, the mixture of each sample's ``top_k`` most
@@ -119,43 +124,98 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Inputs.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Past rows of some groups (experience rating): a row whose group has
+            history is weighted by that group's posterior over the experts given
+            its history (the gate at the group's features times the likelihood
+            of its past rows) instead of the gate; other rows by the gate.  See
+            ``docs/panel.md``.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        return self._routed_rows(X, lambda chunk: _mixture_proba(chunk, log=True))[1]
+        posterior = self._history_posterior(X, groups, history)
+        return self._routed_rows(X, lambda chunk: _mixture_proba(chunk, log=True), posterior=posterior)[1]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, *, groups=None, history=None):
         """Class probabilities of the mixture, ``sum_k g_k(x) p_k(c | x)``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Inputs.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Past rows of some groups (experience rating): a row whose group has
+            history is weighted by that group's posterior over the experts given
+            its history (the gate at the group's features times the likelihood
+            of its past rows) instead of the gate; other rows by the gate.  See
+            ``docs/panel.md``.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns follow ``classes_``.
         """
-        return self._routed_rows(X, lambda chunk: _mixture_proba(chunk, log=False))[0]
+        posterior = self._history_posterior(X, groups, history)
+        return self._routed_rows(X, lambda chunk: _mixture_proba(chunk, log=False), posterior=posterior)[0]
 
-    def predict(self, X):
+    def predict(self, X, *, groups=None, history=None):
         """Most probable class under the mixture.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Inputs.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Past rows of some groups (experience rating): a row whose group has
+            history is weighted by that group's posterior over the experts given
+            its history (the gate at the group's features times the likelihood
+            of its past rows) instead of the gate; other rows by the gate.  See
+            ``docs/panel.md``.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
         """
-        log_proba = self.predict_log_proba(X)
+        log_proba = self.predict_log_proba(X, groups=groups, history=history)
         return self._state().info["classes"][np.argmax(log_proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None, *, groups=None, history=None):
+        """Accuracy of :meth:`predict` on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Past rows of some groups (experience rating): a row whose group has
+            history is weighted by that group's posterior over the experts given
+            its history (the gate at the group's features times the likelihood
+            of its past rows) instead of the gate; other rows by the gate.  See
+            ``docs/panel.md``.
+
+        Returns
+        -------
+        score : float
+            Accuracy of ``predict(X, groups=groups, history=history)``.
+        """
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, self.predict(X, groups=groups, history=history), sample_weight=sample_weight)
 
     def predict_experts(self, X):
         """Each expert's own class probabilities.

@@ -145,6 +145,53 @@ class Design:
         self.gate_X = _with_ones(Xa, gate_columns)
         self.expert_X = _with_ones(Xa, expert_columns)
 
+    # the unit of the E-step is the row (a GroupedDesign's is the group): the methods
+    # below are the identities of that unit
+    grouped = False
+
+    @property
+    def gate_sw(self):
+        return self.sw
+
+    @property
+    def n_units(self):
+        return self.n_rows
+
+    def units(self, s):
+        """The E-step's units of the chunk ``s``: its rows."""
+        return s
+
+    def gate_rows(self, s):
+        """The gate's design and weights of the chunk ``s``."""
+        return self.gate_X[s], self.sw[s]
+
+    def unit_logdens(self, logdens, sw, s):
+        """The leaves' log-densities of the chunk's units (its rows)."""
+        return logdens
+
+    def to_rows(self, values, s):
+        """Per-unit ``values`` of the chunk ``s`` for each of its rows."""
+        return values
+
+    def node_weights(self, node_post, sw, s):
+        """The gate's node weights of the chunk's units and the rows' node weights: the
+        posteriors times the sample weights ``sw``, the same array."""
+        weights = node_post * sw[:, None]
+        return weights, weights
+
+    def unit_posteriors(self, post, n_leaves):
+        return post
+
+    def start_subset(self, rs, size):
+        """The design EM's start works on: ``size`` rows of positive weight drawn at random
+        (all of them when fewer)."""
+        weighted = np.flatnonzero(self.sw > 0)
+        if size < weighted.shape[0]:
+            return self.subset(np.sort(rs.choice(weighted, size=size, replace=False)))
+        if weighted.shape[0] < self.n_rows:
+            return self.subset(weighted)
+        return self
+
     def subset(self, rows):
         """The design of the rows ``rows`` (an index array): a copy of those rows."""
         return Design(

@@ -32,6 +32,13 @@ and every component's ``stats``, summed in chunk order (so results do
 not depend on the number of threads); then every ``update``.  An update may
 take an extrapolated step (``extrapolated=True``); when the objective of the
 next pass fell, the engine takes the safe steps from the same sums instead.
+
+The E-step's unit is the row, or with grouped rows (panel data,
+:class:`mixexp._groups.GroupedDesign`) the group: the design reduces a chunk's
+leaf log-densities to its groups, the gate's design and weights are the
+groups', and the design expands the groups' posteriors back to the rows
+(``unit_logdens``, ``gate_rows``, ``node_weights``, ``to_rows``; the identities
+for ungrouped rows).
 """
 
 import time
@@ -94,10 +101,12 @@ def add_stats(a, b):
 
 class NodeWeights:
     """Fixed node weights ``(n, n_nodes)`` (posteriors times sample weights) of every row,
-    which :meth:`EMEngine.pass_stats` takes in place of an E-step."""
+    which :meth:`EMEngine.pass_stats` takes in place of an E-step; with grouped rows also
+    the gate's, one row per group (``units``)."""
 
-    def __init__(self, values):
+    def __init__(self, values, units=None):
         self.values = values
+        self.units = units
 
 
 class EMEngine:
@@ -162,9 +171,7 @@ class EMEngine:
         cached = self._constant
         if cached is not None and cached[0]() is design:
             return cached[1]
-        C = self._sum(
-            self._map(lambda s: self.gate.constant_stats(design.gate_X[s], design.sw[s]), design)
-        )
+        C = self._sum(self._map(lambda s: self.gate.constant_stats(*design.gate_rows(s)), design))
         self._constant = (weakref.ref(design), C)
         return C
 
@@ -193,22 +200,28 @@ class EMEngine:
         experts_scored = post is None or "experts" in parts
         log_gate, rep, logdens, ctx = self._chunk_scores(params, Xg, Xe, target, experts_scored)
         S = {}
+        # the E-step's units are the rows, or the groups of grouped rows (the gate's rows:
+        # gate_weight; the experts' are the rows: node_weight)
         if post is None:
-            node_post, loglik = estep.e_step(log_gate, logdens, t.branching)
-            S["loglik"] = float(sw @ loglik)
-            node_weight = node_post * sw[:, None]
+            node_post, loglik = estep.e_step(log_gate, design.unit_logdens(logdens, sw, s), t.branching)
+            S["loglik"] = float(design.gate_rows(s)[1] @ loglik)
+            gate_weight, node_weight = design.node_weights(node_post, sw, s)
         else:
-            node_weight = post.values[s] if isinstance(post, NodeWeights) else self._node_weight(post[s], sw)
+            if isinstance(post, NodeWeights):
+                node_weight = post.values[s]
+                gate_weight = node_weight if post.units is None else post.units[design.units(s)]
+            else:
+                node_weight = gate_weight = self._node_weight(post[s], sw)
             # the expected complete-data log-likelihood, which a fixed-posterior M-step
             # increases: the gate's and the experts' parts
-            S["q_gate"] = estep.positive_weighted_sum(node_weight[:, 1:], log_gate)
+            S["q_gate"] = estep.positive_weighted_sum(gate_weight[:, 1:], log_gate)
             if experts_scored:
                 S["q_experts"] = estep.positive_weighted_sum(node_weight[:, t.n_inner :], logdens)
         S["mass"] = column_sums(node_weight)
         grams = self._shared_grams(design, Xg, node_weight, parts)
         if "gate" in parts:
             extra = () if rep is None else (rep,)
-            S["gate"] = self.gate.stats(Xg, log_gate, node_weight, params["gate"], *extra, **grams["gate"])
+            S["gate"] = self.gate.stats(Xg, log_gate, gate_weight, params["gate"], *extra, **grams["gate"])
         if "experts" in parts:
             W = node_weight[:, t.n_inner :]
             S["experts"] = self.experts.stats(Xe, target, W, params["experts"], ctx, **grams["experts"])
@@ -221,6 +234,14 @@ class EMEngine:
             return self._leaf_to_subtree[post] * sw[:, None]
         return (post @ self._leaf_to_subtree) * sw[:, None]
 
+    def _fixed_weights(self, post, design):
+        """:class:`NodeWeights` of leaf posteriors ``post`` (n, n_leaves) or a leaf per row
+        (n,); grouped rows: each group's posterior (:meth:`GroupedDesign.unit_posteriors`)."""
+        if not design.grouped:
+            return NodeWeights(self._node_weight(post, design.sw))
+        units = self._node_weight(design.unit_posteriors(post, self.tree.n_leaves), design.gate_sw)
+        return NodeWeights(units[design.row_unit] * design.sw[:, None], units)
+
     def pass_stats(self, params, design, post=None, parts=("gate", "experts")):
         """The row sums of the components in ``parts`` at ``params``: one pass over the rows.
 
@@ -231,23 +252,30 @@ class EMEngine:
             self._map(lambda s: self._chunk_stats(params, design, s, post, parts), design)
         )
 
+    def _chunk_posteriors(self, params, design, s, experts=True, loglik=None):
+        """The leaf posteriors of the chunk ``s``'s units (rows, or groups) and their
+        log-likelihoods (written into ``loglik`` when given)."""
+        Xg, Xe, target, sw = design.rows(s)
+        log_gate, _, logdens, _ = self._chunk_scores(params, Xg, Xe, target, experts)
+        unit_logdens = design.unit_logdens(logdens, sw, s)
+        node_post, loglik = estep.e_step(log_gate, unit_logdens, self.tree.branching, loglik)
+        return node_post[:, self.tree.n_inner :], loglik
+
     def e_step(self, params, design, experts=True):
-        """Leaf posteriors ``(n, n_leaves)`` and the log-likelihood of every row.
+        """Leaf posteriors ``(n, n_leaves)`` of every row and the log-likelihood of every
+        unit of the E-step: ``(n,)`` rows, or ``(n_groups,)`` groups of grouped rows
+        (whose rows share their group's posteriors).
 
         With ``experts=False`` every expert's density is 1: the posteriors are
         the gate's path probabilities and the log-likelihood is the gate's log
         density of x (0 for a softmax gate).
         """
-        t = self.tree
-        n = design.n_rows
-        leaf_post = np.empty((n, t.n_leaves))
-        loglik = np.empty(n)
+        leaf_post = np.empty((design.n_rows, self.tree.n_leaves))
+        loglik = np.empty(design.n_units)
 
         def chunk(s):
-            Xg, Xe, target, _ = design.rows(s)
-            log_gate, _, logdens, _ = self._chunk_scores(params, Xg, Xe, target, experts)
-            node_post, _ = estep.e_step(log_gate, logdens, t.branching, loglik[s])
-            leaf_post[s] = node_post[:, t.n_inner :]
+            post, _ = self._chunk_posteriors(params, design, s, experts, loglik[design.units(s)])
+            leaf_post[s] = design.to_rows(post, s)
 
         for _ in self._map(chunk, design):
             pass
@@ -256,14 +284,11 @@ class EMEngine:
     def owners(self, params, design):
         """The leaf of largest posterior of every row ``(n,)``, computed chunk by chunk (no
         ``(n, n_leaves)`` array)."""
-        t = self.tree
         owner = np.empty(design.n_rows, dtype=np.intp)
 
         def chunk(s):
-            Xg, Xe, target, _ = design.rows(s)
-            log_gate, _, logdens, _ = self._chunk_scores(params, Xg, Xe, target)
-            node_post, _ = estep.e_step(log_gate, logdens, t.branching)
-            owner[s] = node_post[:, t.n_inner :].argmax(axis=1)
+            post, _ = self._chunk_posteriors(params, design, s)
+            owner[s] = design.to_rows(post.argmax(axis=1), s)
 
         for _ in self._map(chunk, design):
             pass
@@ -302,7 +327,7 @@ class EMEngine:
         """
         total = self.total_weight(design)
         C = self.constant_stats(design)
-        post = NodeWeights(self._node_weight(post, design.sw))  # once, not at every step
+        post = self._fixed_weights(post, design)  # once, not at every step
         S = self.pass_stats(params, design, post)
         # after the first step only the components that iterate need their sums; the
         # experts' part of Q stays that of the first step's update when they do not iterate

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._design import Coordinates, Design
+from ._groups import GroupedDesign
 from ._engine import EMEngine
 from ._tree import Tree
 
@@ -67,7 +68,13 @@ class FittedMixture:
     def engine(self, run=None):
         return EMEngine(self.tree, self.gate, self.experts, run)
 
-    def design(self, Xa, target, sw):
+    def design(self, Xa, target, sw, starts=None):
+        """The internal design of rows; with ``starts`` (rows sorted by group, the first row
+        of every group), of grouped rows (:class:`~mixexp._groups.GroupedDesign`)."""
+        if starts is not None:
+            return GroupedDesign(
+                Xa, target, sw, starts, gate_columns=self.gate_columns, expert_columns=self.expert_columns
+            )
         return Design(Xa, target, sw, gate_columns=self.gate_columns, expert_columns=self.expert_columns)
 
     def coordinates(self, part):

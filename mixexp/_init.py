@@ -224,12 +224,9 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
     mixture, fitted by EM and arranged into the tree.
     """
     # rows of zero weight do not count in any sum: the start draws from the others
-    weighted = np.flatnonzero(design.sw > 0)
-    size = start_rows(weighted.shape[0], _n_free_params(flat, design, info))
-    if size < weighted.shape[0]:
-        design = design.subset(np.sort(rs.choice(weighted, size=size, replace=False)))
-    elif weighted.shape[0] < design.n_rows:
-        design = design.subset(weighted)
+    # (grouped rows: whole groups)
+    size = start_rows(np.count_nonzero(design.sw > 0), _n_free_params(flat, design, info))
+    design = design.start_subset(rs, size)
 
     def from_partition(kind):
         labels = initial_labels(kind, flat, design, rs, n_threads)
@@ -250,6 +247,8 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         return params
     params = flat.run(params, design, max_iter, tol)[0]
     leaf_post = flat.e_step(params, design)[0]
-    order = arrange_leaves(leaf_post, design.gate_X, design.sw, tree.depth, tree.branching, gate_alpha)
+    # the gate's rows: the groups of grouped rows
+    unit_post = design.unit_posteriors(leaf_post, tree.n_leaves)
+    order = arrange_leaves(unit_post, design.gate_X, design.gate_sw, tree.depth, tree.branching, gate_alpha)
     zero = engine.zero_params(design, info)
     return engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)

@@ -10,7 +10,9 @@ classifiers' predictions use as well.
 
 import numpy as np
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples
 
+from ._groups import refuse_groups
 from ._numerics.estep import tree_posteriors
 from ._parallel import runner
 from .gates import GATES
@@ -25,20 +27,30 @@ class InspectionMixin:
     :class:`mixexp._predict.PredictionMixin`, whose members it calls.
     """
 
-    def predict_gate(self, X):
+    def predict_gate(self, X, *, groups=None, history=None):
         """Gate probability of each leaf expert (path products for a tree).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Inputs.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Past rows of some groups (experience rating): a row whose group has
+            history is weighted by that group's posterior over the experts given
+            its history (the gate at the group's features times the likelihood
+            of its past rows) instead of the gate; other rows by the gate.  See
+            ``docs/panel.md``.
 
         Returns
         -------
         gates : ndarray of shape (n_samples, n_experts)
-            Rows sum to 1.
+            Rows sum to 1; with ``history``, a row of a group with history holds
+            that group's posterior.
         """
-        return self._routed_rows(X, lambda chunk: (chunk.gates,), routed=False)[0]
+        posterior = self._history_posterior(X, groups, history)
+        return self._routed_rows(X, lambda chunk: (chunk.gates,), routed=False, posterior=posterior)[0]
 
     def predict_node_gates(self, X):
         """Each inner node's gate probabilities over its children.
@@ -61,7 +73,7 @@ class InspectionMixin:
         tree_posteriors(log_gate, zeros, t.branching, out, np.empty(design.n_rows), True)
         return out[:, 1:].reshape(design.n_rows, t.n_inner, t.branching)
 
-    def responsibilities(self, X, y, exposure=None):
+    def responsibilities(self, X, y, exposure=None, *, groups=None):
         """Posterior probability of each expert given ``(x, y)``.
 
         Parameters
@@ -75,16 +87,20 @@ class InspectionMixin:
             ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
             proportional to them.  None:
             every exposure is 1.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of grouped rows (panel data), as given to ``fit``: all
+            rows of a group share one latent expert.  None: every row is its own group.
 
         Returns
         -------
         responsibilities : ndarray of shape (n_samples, n_experts)
-            Rows sum to 1.
+            Rows sum to 1; with ``groups``, each row's is its group's posterior.
         """
-        return self._e_step(X, y, exposure=exposure)[0][0]
+        return self._e_step(X, y, exposure=exposure, groups=groups)[0][0]
 
-    def log_likelihood(self, X, y, exposure=None):
-        """``log p(y_i | x_i)`` of each sample under the fitted model.
+    def log_likelihood(self, X, y, exposure=None, *, groups=None):
+        """``log p(y_i | x_i)`` of each sample (with ``groups``: of each group's rows) under
+        the fitted model.
 
         Parameters
         ----------
@@ -97,16 +113,22 @@ class InspectionMixin:
             ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
             proportional to them.  None:
             every exposure is 1.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of grouped rows (panel data), as given to ``fit``: all
+            rows of a group share one latent expert.  None: every row is its own group.
 
         Returns
         -------
-        log_likelihood : ndarray of shape (n_samples,)
+        log_likelihood : ndarray of shape (n_samples,), or (n_groups,) with ``groups``
+            With ``groups``, ``log p(y_g | x_g)`` of every group, in ``np.unique(groups)``
+            order.
         """
-        (_, joint), design, state = self._e_step(X, y, exposure=exposure)
+        (_, joint), design, state = self._e_step(X, y, exposure=exposure, groups=groups)
         if state.gate.models_x:  # the objective is log p(x, y): subtract log p(x)
             with runner(design.n_rows) as run:
                 joint = joint - state.engine(run).e_step(state.params, design, experts=False)[1]
-        return joint + state.experts.loglik_shift(state.info)
+        shift = state.experts.loglik_shift(state.info)
+        return joint + (shift * np.diff(design.starts) if design.grouped else shift)
 
     def _models_x(self):
         """Whether the model has a density of x: the fitted gate's, else the parameter's."""
@@ -146,16 +168,23 @@ class InspectionMixin:
         state = self._state()
         return state.engine().n_free_params(state.params)
 
-    def _criterion_log_likelihood(self, X, y, exposure=None):
-        """Per-row log-likelihood of the objective EM maximised: ``log p(y | x)``,
-        plus ``log p(x)`` when the gate models ``x`` (``gate="gaussian"``), whose
-        means and covariances the parameter count then includes."""
+    def _criterion_log_likelihood(self, X, y, exposure=None, groups=None):
+        """Per-row (with ``groups``: per-group) log-likelihood of the objective EM maximised:
+        ``log p(y | x)``, plus ``log p(x)`` when the gate models ``x`` (``gate="gaussian"``;
+        a group's gate features once), whose means and covariances the parameter count
+        then includes."""
+        if groups is not None:
+            (_, joint), design, state = self._e_step(X, y, exposure=exposure, groups=groups)
+            shift = state.experts.loglik_shift(state.info) * np.diff(design.starts)
+            if state.gate.models_x:
+                shift = shift + state.gate.loglik_shift(state.coordinates("gate"))
+            return joint + shift
         ll = self.log_likelihood(X, y, exposure)
         if self._models_x():
             ll = ll + self.score_samples(X)
         return ll
 
-    def bic(self, X, y, exposure=None):
+    def bic(self, X, y, exposure=None, *, groups=None):
         """Bayesian information criterion on ``(X, y)``; lower is better.
 
         ``-2 log L + k log n`` with ``k`` free parameters.  ``L`` is the
@@ -174,15 +203,19 @@ class InspectionMixin:
             ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
             proportional to them.  None:
             every exposure is 1.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of grouped rows (panel data), as given to ``fit``; ``L``
+            is then the product of the groups' likelihoods, and ``n`` stays the
+            number of rows (as flexmix's ``BIC``).
 
         Returns
         -------
         bic : float
         """
-        ll = self._criterion_log_likelihood(X, y, exposure)
-        return float(-2.0 * ll.sum() + self._n_parameters() * np.log(ll.shape[0]))
+        ll = self._criterion_log_likelihood(X, y, exposure, groups)
+        return float(-2.0 * ll.sum() + self._n_parameters() * np.log(_num_samples(X)))
 
-    def aic(self, X, y, exposure=None):
+    def aic(self, X, y, exposure=None, *, groups=None):
         """Akaike information criterion on ``(X, y)``; lower is better.
 
         ``-2 log L + 2 k``, with ``L`` the likelihood EM maximised (see :meth:`bic`).
@@ -198,15 +231,18 @@ class InspectionMixin:
             ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
             proportional to them.  None:
             every exposure is 1.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of grouped rows (panel data), as given to ``fit``: all
+            rows of a group share one latent expert.  None: every row is its own group.
 
         Returns
         -------
         aic : float
         """
-        ll = self._criterion_log_likelihood(X, y, exposure)
+        ll = self._criterion_log_likelihood(X, y, exposure, groups)
         return float(-2.0 * ll.sum() + 2.0 * self._n_parameters())
 
-    def icl(self, X, y, exposure=None):
+    def icl(self, X, y, exposure=None, *, groups=None):
         """Integrated completed likelihood on ``(X, y)``; lower is better.
 
         BIC plus twice the entropy of the posterior assignment of samples to
@@ -221,15 +257,20 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (see ``fit``); None: all 1.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of grouped rows (panel data), as given to ``fit``; the
+            entropy then counts each group's assignment once.
 
         Returns
         -------
         icl : float
         """
-        entropy = assignment_entropy(self.responsibilities(X, y, exposure))
-        return self.bic(X, y, exposure) + 2.0 * entropy
+        resp = self.responsibilities(X, y, exposure, groups=groups)
+        if groups is not None:  # a group's rows share its assignment: count it once
+            resp = resp[np.unique(np.asarray(groups), return_index=True)[1]]
+        return self.bic(X, y, exposure, groups=groups) + 2.0 * assignment_entropy(resp)
 
-    def summary(self, X, y, sample_weight=None, *, cov_type="observed", exposure=None):
+    def summary(self, X, y, sample_weight=None, *, cov_type="observed", exposure=None, groups=None):
         """Estimate, standard error, z and p-value of every gate and expert parameter.
 
         Standard errors come from the observed information of the
@@ -261,6 +302,9 @@ class InspectionMixin:
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
             ``"gamma"``, ``"zip"``), as given to ``fit``; None: every exposure is 1.
+        groups : None
+            Not taken yet: grouped rows raise ``NotImplementedError`` (the
+            observed information here treats rows as independent).
 
         Returns
         -------
@@ -279,4 +323,9 @@ class InspectionMixin:
         >>> list(table.columns)
         ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
         """
+        refuse_groups(
+            groups, "summary",
+            "its observed information treats the rows as independent; for standard errors of a "
+            "grouped fit, refit on bootstrap resamples of whole groups.",
+        )
         return summary_table(parameter_inference(self, X, y, sample_weight, cov_type, exposure))

@@ -11,9 +11,13 @@ from dataclasses import replace
 from sklearn.utils.metaestimators import available_if
 
 from ._fitted import FitSources
+from ._groups import refuse_groups
 from ._online import FIT_ATTRIBUTES, online_step
 from ._parallel import runner
 from .experts import check_incremental, check_summable
+
+# what partial_fit says to grouped rows: online EM would need whole groups per batch
+PARTIAL_FIT_GROUPS = "fit the grouped rows with fit(X, y, groups=...) on all of them."
 
 
 class PartialFitMixin:
@@ -43,7 +47,7 @@ class PartialFitMixin:
             check_incremental(self.expert)
 
     @available_if(_can_partial_fit)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, *, groups=None):
         """Update the mixture with one batch of rows: a step of online EM.
 
         Each call runs the E-step on the batch, blends its row sums into
@@ -67,12 +71,16 @@ class PartialFitMixin:
             The batch's targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the batch's rows.
+        groups : None
+            Not taken yet: grouped rows raise ``NotImplementedError`` (fit them
+            with ``fit(X, y, groups=...)``).
 
         Returns
         -------
         self : object
             The updated estimator.
         """
+        refuse_groups(groups, "partial_fit", PARTIAL_FIT_GROUPS)
         return self._atomic(self._partial_fit, X, y, sample_weight, None)
 
     def _first_batch_info(self, classes):

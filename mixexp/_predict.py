@@ -21,10 +21,11 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 from ._design import design_matrix, rows_to_original, take_rows
 from ._exposure import check_exposure, offset_kwargs
+from ._groups import check_gate_constant, check_groups, group_starts
 from ._numerics.linalg import affine_rows
 from ._numerics.mixing import mix
 from ._parallel import Runner, chunk_slices, runner
@@ -135,6 +136,9 @@ class RoutedRows:
     row_kwargs : dict of per-row arrays the experts' outputs take (``{"offset": ...}``
         with exposures, see :func:`mixexp._exposure.offset_kwargs`; else empty).
     linear : LinearMaps or None
+    posterior : ndarray of shape (n, n_leaves) or None
+        Weights that replace the gate's on the rows where they are not NaN: the
+        posterior of a group with history (:meth:`PredictionMixin._history_posterior`).
 
     Attributes
     ----------
@@ -143,7 +147,7 @@ class RoutedRows:
     mask : ndarray of bool of the same shape, or None without ``top_k``.
     """
 
-    def __init__(self, state, X, top_k, row_kwargs, linear=None):
+    def __init__(self, state, X, top_k, row_kwargs, linear=None, posterior=None):
         self.state = state
         self.X = X
         self.row_kwargs = row_kwargs
@@ -152,6 +156,8 @@ class RoutedRows:
             gates = state.gate.leaf_probabilities_from_logits(self.products["gate"])
         else:
             gates = gate_probabilities(state, self.design)
+        if posterior is not None:  # experience rating: rows of groups with history
+            gates = np.where(np.isnan(posterior[:, :1]), gates, posterior)
         self.gates, self.mask = route(gates, top_k)
 
     @cached_property
@@ -230,30 +236,81 @@ class PredictionMixin:
             X = X.toarray()
         return X, state
 
-    def _design(self, X, y=None, exposure=None):
-        """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted state."""
+    def _design(self, X, y=None, exposure=None, groups=None):
+        """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted
+        state.  With ``groups``, a :class:`~mixexp._groups.GroupedDesign` of the rows sorted
+        by group; its ``order`` attribute holds the sorting permutation."""
         X, state = self._validated(X)
-        Xa = design_matrix(X, state.x_mean, state.x_scale)
         target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
         offset = None if y is None else check_exposure(exposure, X.shape[0], state.experts)
         if offset is not None:
             target = state.experts.offset_target(target, offset)
-        design = state.design(Xa, target, np.ones(X.shape[0]))
+        order = starts = None
+        if groups is not None:
+            codes = check_groups(groups, X.shape[0])[0]
+            check_gate_constant(X, codes, state.gate_columns, getattr(self, "feature_names_in_", None))
+            order = np.argsort(codes, kind="stable")
+            X, target, starts = X[order], take_rows(target, order), group_starts(codes[order])
+        Xa = design_matrix(X, state.x_mean, state.x_scale)
+        design = state.design(Xa, target, np.ones(X.shape[0]), starts)
+        design.order = order
         state.gate.check_input(design.gate_X)
         return design, state
 
-    def _e_step(self, X, y=None, experts=True, exposure=None):
-        design, state = self._design(X, y, exposure)
+    def _e_step(self, X, y=None, experts=True, exposure=None, groups=None):
+        """The rows' leaf posteriors (in the order of ``X``) and the log-likelihood of every
+        row, or with ``groups`` of every group (``np.unique(groups)`` order); the design
+        and the fitted state."""
+        design, state = self._design(X, y, exposure, groups)
         with runner(design.n_rows) as run:
-            return state.engine(run).e_step(state.params, design, experts), design, state
+            post, loglik = state.engine(run).e_step(state.params, design, experts)
+        if design.order is not None:
+            unsorted = np.empty_like(post)
+            unsorted[design.order] = post
+            post = unsorted
+        return (post, loglik), design, state
 
-    def _routed_rows(self, X, reduce, exposure=None, routed=True):
+    def _history_posterior(self, X, groups, history):
+        """Experience rating: each row's weights over the experts when its group has
+        ``history``, NaN rows for the others, ``(n, n_leaves)``; None without history.
+
+        A group's weights are its posterior given its history ``(X_h, y_h, groups_h[,
+        exposure_h])``: the gate at the group's features times the likelihood of its rows
+        (:meth:`responsibilities` with ``groups``), whatever the rows of ``X`` hold.
+        """
+        n = _num_samples(X)
+        if groups is not None:
+            check_groups(groups, n)
+        if history is None:
+            return None
+        if groups is None:
+            raise ValueError(
+                "history needs groups: the group label of every row of X, which says whose "
+                "history weighs its prediction."
+            )
+        if not isinstance(history, (tuple, list)) or len(history) not in (3, 4):
+            raise ValueError(
+                "history should be a tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, "
+                f"exposure_h), got {type(history).__name__}."
+            )
+        X_h, y_h, groups_h = history[:3]
+        exposure_h = history[3] if len(history) == 4 else None
+        post = self._e_step(X_h, y_h, exposure=exposure_h, groups=groups_h)[0][0]
+        labels_h, labels = np.asarray(groups_h), np.asarray(groups)
+        n_h = labels_h.shape[0]
+        codes = check_groups(np.concatenate([labels_h, labels]), n_h + n)[0]
+        by_code = np.full((codes.max() + 1, post.shape[1]), np.nan)
+        by_code[codes[:n_h]] = post
+        return by_code[codes[n_h:]]
+
+    def _routed_rows(self, X, reduce, exposure=None, routed=True, posterior=None):
         """``reduce(chunk)`` of every chunk of rows of ``X``, gathered into whole arrays.
 
         ``chunk`` is a :class:`RoutedRows`: the chunk's routed gate probabilities
         (``routed=False``: all of them, whatever ``top_k``) and its experts'
         outputs.  ``reduce`` returns a tuple of arrays with one entry per row of
-        the chunk (see :func:`map_rows`).
+        the chunk (see :func:`map_rows`).  ``posterior`` (:meth:`_history_posterior`)
+        replaces the gate's weights of the rows where it is not NaN.
         """
         X, state = self._validated(X, finite=False)
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
@@ -268,6 +325,7 @@ class PredictionMixin:
             # the prediction's threads, while the rows are in cache: on one thread before the
             # chunks it took 6 ms of a 50 ms prediction of 10^6 x 20
             assert_all_finite(Xc, estimator_name=name, input_name="X")
-            return reduce(RoutedRows(state, Xc, top_k, take_rows(row_kwargs, rows), linear))
+            post = None if posterior is None else posterior[rows]
+            return reduce(RoutedRows(state, Xc, top_k, take_rows(row_kwargs, rows), linear, post))
 
         return map_rows(X.shape[0], chunk)

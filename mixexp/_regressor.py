@@ -116,7 +116,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         tags.target_tags.single_output = True
         return tags
 
-    def fit(self, X, y, sample_weight=None, exposure=None):
+    def fit(self, X, y, sample_weight=None, exposure=None, *, groups=None):
         """Fit the mixture by EM.
 
         Parameters
@@ -138,13 +138,20 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             exp(B x + b)``, an offset ``log(exposure)``.  None: every exposure is 1.  With scikit-learn's
             metadata routing enabled, a :class:`~sklearn.pipeline.Pipeline`
             passes it on after ``set_fit_request(exposure=True)``.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels (panel data: a policyholder, a patient, a firm): all
+            rows of a group share one latent expert.  Each expert's
+            log-densities of a group's rows (times their weights) are summed
+            before the gate, which sees each group once, through its features:
+            ``gate_features`` must be constant within every group.  See
+            ``docs/panel.md``.  None: every row is its own group.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit_or_restore(X, y, sample_weight, exposure)
+        return self._fit_or_restore(X, y, sample_weight, exposure, groups)
 
     def _target_range(self, state, design, previous=None):
         return target_range(state, design, previous)
@@ -164,7 +171,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
     def _squeeze(a, state):
         return a[..., 0] if state.info["ndim"] == 1 else a
 
-    def predict(self, X, return_std=False, exposure=None):
+    def predict(self, X, return_std=False, exposure=None, *, groups=None, history=None):
         """Predictive mean of the mixture, optionally with its standard deviation.
 
         Parameters
@@ -181,6 +188,14 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
             ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
             exposure.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Past rows of some groups (experience rating): a row whose group has
+            history is weighted by that group's posterior over the experts given
+            its history (the gate at the group's features times the likelihood
+            of its past rows) instead of the gate; other rows by the gate.  See
+            ``docs/panel.md``.
 
         Returns
         -------
@@ -196,8 +211,40 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
                 f"{state.experts.name} does not give: implement its predict_variance(X, params)."
             )
         bounds = self._bounds(state)
-        out = self._routed_rows(X, lambda chunk: _mixture_moments(chunk, return_std, bounds), exposure)
+        posterior = self._history_posterior(X, groups, history)
+        out = self._routed_rows(
+            X, lambda chunk: _mixture_moments(chunk, return_std, bounds), exposure, posterior=posterior
+        )
         return tuple(self._squeeze(a, state) for a in out) if return_std else self._squeeze(out[0], state)
+
+    def score(self, X, y, sample_weight=None, *, groups=None, history=None):
+        """Coefficient of determination R² of :meth:`predict` on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Past rows of some groups (experience rating): a row whose group has
+            history is weighted by that group's posterior over the experts given
+            its history (the gate at the group's features times the likelihood
+            of its past rows) instead of the gate; other rows by the gate.  See
+            ``docs/panel.md``.
+
+        Returns
+        -------
+        score : float
+            R² of ``predict(X, groups=groups, history=history)``.
+        """
+        from sklearn.metrics import r2_score
+
+        return r2_score(y, self.predict(X, groups=groups, history=history), sample_weight=sample_weight)
 
     def predict_experts(self, X, exposure=None):
         """Each expert's own prediction (its mean).
@@ -223,7 +270,7 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             mean = np.clip(mean, bounds[0], bounds[1])
         return self._squeeze(mean, state)
 
-    def sample_y(self, X, n_samples=1, random_state=None, exposure=None):
+    def sample_y(self, X, n_samples=1, random_state=None, exposure=None, *, groups=None, history=None):
         """Draw samples from the predictive mixture at ``X``.
 
         Parameters
@@ -238,6 +285,14 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
             ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
             exposure.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Past rows of some groups (experience rating): a row whose group has
+            history is weighted by that group's posterior over the experts given
+            its history (the gate at the group's features times the likelihood
+            of its past rows) instead of the gate; other rows by the gate.  See
+            ``docs/panel.md``.
 
         Returns
         -------
@@ -245,6 +300,9 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
         """
         rs = check_random_state(random_state)
         (gates, _), design, state = self._e_step(X, experts=False)
+        posterior = self._history_posterior(X, groups, history)
+        if posterior is not None:
+            gates = np.where(np.isnan(posterior[:, :1]), gates, posterior)
         gates = route(gates, self._top_k(state))[0]  # draws from the routed mixture
         cum = np.cumsum(gates, axis=1)
         u = rs.uniform(size=(design.n_rows, n_samples)) * cum[:, -1:]

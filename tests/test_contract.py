@@ -178,7 +178,8 @@ def test_fit_does_not_depend_on_the_chunking(case, monkeypatch):
     X, y = _data(task, family, n=300)
     whole = _fit(_model(case, max_iter=5, tol=0.0), X, y)
 
-    def small_chunks(self, Xa, target, sw):
+    def small_chunks(self, Xa, target, sw, starts=None):
+        assert starts is None  # ungrouped rows here (grouped ones: tests/test_groups.py)
         return Design(Xa, target, sw, chunk_rows=37, gate_columns=self.gate_columns,
                       expert_columns=self.expert_columns)
 
