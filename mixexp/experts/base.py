@@ -19,7 +19,9 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from .._design import take_rows
 from .._inference_parts import fd_steps
+from .._routing import leaf_groups
 
 
 class ExpertComponent(ABC):
@@ -145,8 +147,10 @@ class ExpertComponent(ABC):
         into the user's columns with them."""
 
     def leaf_params(self, params, leaves):
-        """The parameters of the leaves ``leaves`` only (``per_leaf`` families)."""
-        raise NotImplementedError(f"{type(self).__name__} does not evaluate leaves one by one")
+        """The parameters of the leaves ``leaves`` only (``per_leaf`` families): by default
+        every parameter array cut along its first axis, which families whose arrays all
+        have the leaves first keep."""
+        return {key: value[leaves] for key, value in params.items()}
 
     # -- the E-step's log-densities, row sums and the M-step ---------------------
     @abstractmethod
@@ -196,6 +200,23 @@ class ExpertComponent(ABC):
         """The leaves' ``output`` (one of ``products_outputs``) from the products
         ``design @ linear_rows(params, info).T``."""
         raise NotImplementedError(f"{type(self).__name__} computes no output from products")
+
+    def hard_output_from_products(self, output, products, leaf, params, info, **row_arrays):
+        """Each row's own leaf's ``output`` (one of ``products_outputs``), ``(n, 1, ...)``, for
+        hard routing (``top_k=1``; ``per_leaf`` families): ``leaf`` ``(n,)`` is each row's leaf
+        and ``products`` ``(n, m)`` its products with ``linear_rows(leaf_params(params,
+        [leaf[i]]), info)``.  By default :meth:`output_from_products` of each leaf's rows."""
+        result = None
+        for k, rows in leaf_groups(leaf):
+            out = self.output_from_products(
+                output, products[rows], self.leaf_params(params, [k]), info, **take_rows(row_arrays, rows)
+            )
+            parts = out if isinstance(out, tuple) else (out,)
+            if result is None:
+                result = tuple(np.empty((leaf.shape[0],) + p.shape[1:]) for p in parts)
+            for full, part in zip(result, parts):
+                full[rows] = part
+        return result if isinstance(out, tuple) else result[0]
 
     def mixture_from_products(self, output, products, gates, params, info, **row_arrays):
         """The gates' mixture of the leaves' ``output`` (one of ``mixture_outputs``) from the
