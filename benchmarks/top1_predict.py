@@ -72,7 +72,8 @@ def agreement_rows():
     for name in datasets.list_datasets():
         X, y = getattr(datasets, f"load_{name}")()
         classify = y.dtype.kind in "iub"
-        est = (MixtureOfExpertsClassifier if classify else MixtureOfExpertsRegressor)(4, random_state=0).fit(X, y)
+        make = MixtureOfExpertsClassifier if classify else MixtureOfExpertsRegressor
+        est = make(4, random_state=0).fit(X, y)
         dense = est.predict(X)
         dense_score = est.score(X, y)
         est.set_params(top_k=1)

@@ -270,7 +270,9 @@ class RoutedRows:
         if not experts.per_leaf:  # every expert on every row, then each row's own
             out = method(self.design.expert_X[rows], params, info, **kwargs)
             parts = out if isinstance(out, tuple) else (out,)
-            picked = tuple(np.take_along_axis(p, leaf.reshape((-1, 1) + (1,) * (p.ndim - 2)), axis=1) for p in parts)
+            picked = tuple(
+                np.take_along_axis(p, leaf.reshape((-1, 1) + (1,) * (p.ndim - 2)), axis=1) for p in parts
+            )
             return picked if isinstance(out, tuple) else picked[0]
         linear = self.linear
         if output in experts.products_outputs and linear is not None and linear.leaf_coef is not None:

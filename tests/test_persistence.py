@@ -2,9 +2,7 @@
 the only types a skops file asks the loader to trust are mixexp's own (expert estimators
 add what skops asks for them alone, a user's own expert family its own class)."""
 
-import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,7 +36,9 @@ class NormalExperts(ExpertFamily):
 
     def m_step(self, X, y, weights, params):
         A = np.column_stack([X, np.ones(len(X))])
-        coef = np.stack([np.linalg.lstsq(A * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0] for w in weights.T])
+        coef = np.stack([
+            np.linalg.lstsq(A * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0] for w in weights.T
+        ])
         r = y[:, None] - A @ coef.T
         var = np.maximum((weights * r**2).sum(0) / weights.sum(0), 1e-6)
         return {"coef": coef, "var": var}
@@ -68,7 +68,9 @@ CASES = {
     "hme-regressor": (lambda: HierarchicalMixtureOfExpertsRegressor(2, 2), _regression),
     "classifier": (
         lambda: MixtureOfExpertsClassifier(2),
-        lambda: make_moe_classification(n_samples=240, n_features=3, n_experts=2, n_classes=3, random_state=0),
+        lambda: make_moe_classification(
+            n_samples=240, n_features=3, n_experts=2, n_classes=3, random_state=0
+        ),
     ),
     "hme-classifier-gaussian-gate": (
         lambda: HierarchicalMixtureOfExpertsClassifier(2, 2, gate="gaussian"),
@@ -143,14 +145,3 @@ def test_skops_user_family_is_the_one_foreign_untrusted_type():
     loaded = sio.loads(data, trusted=untrusted)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
-
-def test_deploy_page_python_blocks_run(tmp_path, monkeypatch):
-    """docs/deploy.md's ``python`` blocks run as written (in a scratch folder: they write files)."""
-    page = Path(__file__).resolve().parents[1] / "docs" / "deploy.md"
-    if not page.exists():
-        pytest.skip("run from a source checkout (docs/ is not installed)")
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
-    assert blocks
-    monkeypatch.chdir(tmp_path)
-    for block in blocks:
-        exec(compile(block, str(page), "exec"), {"__name__": "deploy_page"})

@@ -63,7 +63,9 @@ class NormalExperts(ExpertFamily):
 
     def m_step(self, X, y, weights, params):
         A = np.column_stack([X, np.ones(len(X))])
-        coef = np.stack([np.linalg.lstsq(A * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0] for w in weights.T])
+        coef = np.stack([
+            np.linalg.lstsq(A * np.sqrt(w)[:, None], y * np.sqrt(w), rcond=None)[0] for w in weights.T
+        ])
         r = y[:, None] - A @ coef.T
         return {"coef": coef, "var": np.maximum((weights * r**2).sum(0) / weights.sum(0), 1e-6)}
 
@@ -81,8 +83,12 @@ REGRESSION = {
     **{f"gate={g}": (lambda g=g: MixtureOfExpertsRegressor(4, gate=g), "linear") for g in GATES},
     **{f"expert={e}": (lambda e=e: MixtureOfExpertsRegressor(3, expert=e), e) for e in EXPERTS["regression"]},
     "hme": (lambda: HierarchicalMixtureOfExpertsRegressor(2, 2), "linear"),
-    "hme-gaussian-gate-2-targets": (lambda: HierarchicalMixtureOfExpertsRegressor(2, 2, gate="gaussian"), "2d"),
-    "estimator-experts": (lambda: MixtureOfExpertsRegressor(3, expert=DecisionTreeRegressor(max_depth=3)), "linear"),
+    "hme-gaussian-gate-2-targets": (
+        lambda: HierarchicalMixtureOfExpertsRegressor(2, 2, gate="gaussian"), "2d"
+    ),
+    "estimator-experts": (
+        lambda: MixtureOfExpertsRegressor(3, expert=DecisionTreeRegressor(max_depth=3)), "linear"
+    ),
     "user-family": (lambda: MixtureOfExpertsRegressor(3, expert=NormalExperts()), "linear"),
 }
 
@@ -105,7 +111,8 @@ def test_top1_regression_equals_the_masked_route(case):
     if model._fitted.experts.uses_exposure:
         exposure = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0])
     chunk, state = _masked_top1_chunk(model, X, exposure)
-    ref_mean, ref_std = (model._squeeze(a, state) for a in _mixture_moments(chunk, True, model._bounds(state)))
+    moments = _mixture_moments(chunk, True, model._bounds(state))
+    ref_mean, ref_std = (model._squeeze(a, state) for a in moments)
     model.set_params(top_k=1)
     mean, std = model.predict(X, return_std=True, exposure=exposure)
     assert mean.shape == ref_mean.shape
@@ -119,7 +126,10 @@ def test_top1_regression_equals_the_masked_route(case):
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: MixtureOfExpertsClassifier(4), lambda: HierarchicalMixtureOfExpertsClassifier(2, 2, gate="gaussian")],
+    [
+        lambda: MixtureOfExpertsClassifier(4),
+        lambda: HierarchicalMixtureOfExpertsClassifier(2, 2, gate="gaussian"),
+    ],
     ids=["flat", "hme-gaussian-gate"],
 )
 def test_top1_classifier_equals_the_masked_route(make):

@@ -223,6 +223,15 @@ class ExpertComponent(ABC):
         products, without forming each leaf's output."""
         raise NotImplementedError(f"{type(self).__name__} mixes no output from products")
 
+    def export_parts(self, params, info):
+        """What an exported graph (:mod:`mixexp.onnx`) needs to compute the leaves' outputs
+        from the internal design ``[x_std, 1]``, or None for a family it cannot express:
+        ``{"kind": "moments", "rows": (n_leaves * n_targets, n_params), "variance": (n_leaves,
+        n_targets)}`` (means ``design @ rows.T`` in the units of y, leaf-major, and variances
+        that do not depend on x) or ``{"kind": "class_softmax", "coef": (n_leaves, n_classes,
+        n_params)}`` (each leaf's class probabilities ``softmax(coef[k] @ design)``)."""
+        return None
+
     def output_method(self, output):
         """The method ``(Xa, params, info, **row_arrays) -> (n, n_leaves, ...)`` that gives the
         leaves' ``output``: ``"moments"`` (regression: means and variances in the units of y),
