@@ -127,7 +127,7 @@ class LinearMaps:
         elif experts.per_leaf and experts.linear_rows(params, info) is not None:
             coords = state.coordinates("experts")
             folded = [
-                _fold(experts.linear_rows(experts.leaf_params(params, [leaf]), info), coords)
+                fold_rows(experts.linear_rows(experts.leaf_params(params, [leaf]), info), coords)
                 for leaf in range(state.tree.n_leaves)
             ]
             if all(part is not None for part in folded):
@@ -135,7 +135,7 @@ class LinearMaps:
                 self.leaf_intercept = np.stack([intercept for _, intercept in folded])
 
     def _add(self, name, rows, coords):
-        folded = _fold(rows, coords)
+        folded = fold_rows(rows, coords)
         if folded is not None:
             self.parts[name] = folded
 
@@ -146,7 +146,7 @@ class LinearMaps:
         return {name: affine_rows(X, coef_t, intercept) for name, (coef_t, intercept) in self.parts.items()}
 
 
-def _fold(rows, coords):
+def fold_rows(rows, coords):
     """``(coef.T, intercept)`` of ``rows`` on the raw features, or None when the folding
     would lose digits or overflow (see :class:`LinearMaps`)."""
     with np.errstate(all="ignore"):

@@ -1,8 +1,10 @@
 """Export of fitted mixtures to ONNX: :func:`to_onnx`.
 
 The graph computes what ``predict`` computes, from the fitted state: each
-component's standardised features ``x / scale - mean / scale`` (its own
-columns), the gate's relative logits and their softmax at every inner node
+linear component's products with the raw features, the internal
+standardisation folded into its coefficients as ``predict`` folds it (or the
+standardised features ``x / scale - mean / scale`` where ``predict`` does not
+fold), the gate's relative logits and their softmax at every inner node
 (a tree's leaf probabilities are the products along each leaf's path), the
 routing of ``top_k``, the experts' outputs (regression: their means, clipped to
 the ``clip_experts`` bounds, and variances; classification: their class
@@ -18,6 +20,8 @@ ValueError that names the part and what is supported.
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
+
+from ._predict import fold_rows
 
 __all__ = ["to_onnx"]
 
@@ -73,30 +77,43 @@ class _Graph:
         return outputs[0] if n_outputs == 1 else outputs
 
     def affine(self, X, coords, rows):
-        """``design @ rows.T`` for the component with coordinates ``coords``: its columns of
-        ``X``, standardised as mixexp does (``x / scale - mean / scale``), then the rows'
-        coefficients and their last column (the design's ones)."""
+        """``design @ rows.T`` for the component with coordinates ``coords``: as ``predict``
+        computes it, one product of the raw ``X`` with the rows folded into the raw features
+        (:class:`mixexp._predict.LinearMaps`), or, where ``predict`` does not fold them, the
+        component's columns of ``X`` standardised (``x / scale - mean / scale``), then the
+        rows' coefficients and their last column (the design's ones), as one Gemm."""
+        folded = fold_rows(np.asarray(rows, dtype=np.float64), coords)
+        if folded is not None:
+            coef_t, intercept = folded
+            return self.op("Gemm", X, self.const(coef_t), self.const(intercept))
         if coords.columns is not None:
             X = self.op("Gather", X, self.ints(coords.columns), axis=1)
         scaled = self.op("Div", X, self.const(coords.scale))
         Xs = self.op("Sub", scaled, self.const(coords.mean / coords.scale))
         rows = np.asarray(rows, dtype=np.float64)
-        return self.op("Add", self.op("MatMul", Xs, self.const(rows[:, :-1].T)), self.const(rows[:, -1]))
+        return self.op("Gemm", Xs, self.const(rows[:, :-1].T), self.const(rows[:, -1]))
 
 
 def _leaf_probabilities(g, X, state):
     """The gate's probability of every leaf, ``(n, n_leaves)``: each inner node's softmax
-    over ``[0, relative logits]``, multiplied along each leaf's path."""
+    over ``[0, relative logits]``, multiplied along each leaf's path.  The logits are laid
+    out node-major, ``(n, n_inner, branching)``, so that the softmaxes run along the last
+    axis (onnxruntime's softmax along a middle axis was measured several times slower)."""
     from ._numerics.softmax import leaf_path_columns
 
     tree = state.tree
-    rows = state.gate.linear_rows(state.params["gate"])
     b, n_inner = tree.branching, tree.n_inner
-    logits = g.affine(X, state.coordinates("gate"), rows)  # child c + 1 of node j in column c * n_inner + j
-    logits = g.op("Reshape", logits, g.ints([-1, b - 1, n_inner]))
-    full = g.op("Pad", logits, g.ints([0, 1, 0, 0, 0, 0]))  # child 0's logit, 0
-    cond = g.op("Reshape", g.op("Softmax", full, axis=1), g.ints([-1, b * n_inner]))
-    paths = leaf_path_columns(tree)
+    rows = state.gate.linear_rows(state.params["gate"])  # child c + 1 of node j in row c * n_inner + j
+    rows = np.asarray(rows).reshape(b - 1, n_inner, -1).transpose(1, 0, 2)
+    # child 0's logit is 0: a row of zeros, in place of a Pad of the products
+    rows = np.concatenate([np.zeros((n_inner, 1, rows.shape[2])), rows], axis=1).reshape(n_inner * b, -1)
+    logits = g.op("Reshape", g.affine(X, state.coordinates("gate"), rows), g.ints([-1, n_inner, b]))
+    # child c of node j in column j * b + c
+    cond = g.op("Reshape", g.op("Softmax", logits, axis=2), g.ints([-1, n_inner * b]))
+    if tree.depth == 1:
+        return cond
+    member_major = leaf_path_columns(tree)  # child c of node j in column c * n_inner + j
+    paths = (member_major % n_inner) * b + member_major // n_inner
     leaf = g.op("Gather", cond, g.ints(paths[:, 0]), axis=1)
     for level in range(1, tree.depth):
         leaf = g.op("Mul", leaf, g.op("Gather", cond, g.ints(paths[:, level]), axis=1))
@@ -111,22 +128,24 @@ def _route(g, gates, top_k):
 
 
 def _regression(g, X, state, parts, gates, bounds):
-    n_leaves = state.tree.n_leaves
-    variance = parts["variance"]
-    n_targets = variance.shape[1]
-    means = g.op("Reshape", g.affine(X, state.coordinates("experts"), parts["rows"]),
-                 g.ints([-1, n_leaves, n_targets]))
+    """The mixture's mean and standard deviation; the leaves' means laid out target-major,
+    ``(n, n_targets, n_leaves)``, so that the mixtures sum along the last axis (onnxruntime's
+    sum along a middle axis of length 1 was measured several times slower)."""
+    variance = np.asarray(parts["variance"]).T  # (n_targets, n_leaves)
+    n_targets, n_leaves = variance.shape
+    rows = np.asarray(parts["rows"]).reshape(n_leaves, n_targets, -1).transpose(1, 0, 2)
+    means = g.affine(X, state.coordinates("experts"), rows.reshape(n_targets * n_leaves, -1))
+    means = g.op("Reshape", means, g.ints([-1, n_targets, n_leaves]))
     if bounds is not None:
-        means = g.op("Max", g.op("Min", means, g.const(bounds[1])), g.const(bounds[0]))
-    weights = g.op("Unsqueeze", gates, g.ints([2]))  # (n, n_leaves, 1)
-    mean = g.op("ReduceSum", g.op("Mul", weights, means), g.ints([1]), keepdims=0)
+        means = g.op("Max", g.op("Min", means, g.const(bounds[1].T)), g.const(bounds[0].T))
+    weights = g.op("Unsqueeze", gates, g.ints([1]))  # (n, 1, n_leaves)
+    mean = g.op("ReduceSum", g.op("Mul", weights, means), g.ints([2]), keepdims=1)
     # law of total variance, around the mixture mean, as predict(return_std=True)
-    spread = g.op("Pow", g.op("Sub", means, g.op("Unsqueeze", mean, g.ints([1]))), g.const(2.0))
-    total = g.op("Add", spread, g.const(variance))
-    std = g.op("Sqrt", g.op("ReduceSum", g.op("Mul", weights, total), g.ints([1]), keepdims=0))
-    if state.info["ndim"] == 1:
-        mean, std = (g.op("Reshape", a, g.ints([-1])) for a in (mean, std))
-    return [mean, std]
+    deviation = g.op("Sub", means, mean)
+    total = g.op("Add", g.op("Mul", deviation, deviation), g.const(variance))
+    std = g.op("Sqrt", g.op("ReduceSum", g.op("Mul", weights, total), g.ints([2]), keepdims=0))
+    shape = [-1] if state.info["ndim"] == 1 else [-1, n_targets]
+    return [g.op("Reshape", mean, g.ints(shape)), g.op("Reshape", std, g.ints(shape))]
 
 
 def _classification(g, X, state, parts, gates):
@@ -134,8 +153,10 @@ def _classification(g, X, state, parts, gates):
     n_leaves, n_classes, _ = coef.shape
     logits = g.affine(X, state.coordinates("experts"), coef.reshape(n_leaves * n_classes, -1))
     proba = g.op("Softmax", g.op("Reshape", logits, g.ints([-1, n_leaves, n_classes])), axis=2)
-    weighted = g.op("Mul", g.op("Unsqueeze", gates, g.ints([2])), proba)
-    proba = g.op("ReduceSum", weighted, g.ints([1]), keepdims=0)
+    # the gates' mixture as a batch of (1, n_leaves) @ (n_leaves, n_classes) products: onnxruntime's
+    # sum along the middle axis was measured slower
+    mixed = g.op("MatMul", g.op("Unsqueeze", gates, g.ints([1])), proba)
+    proba = g.op("Reshape", mixed, g.ints([-1, n_classes]))
     classes = np.asarray(state.info["classes"])
     if classes.dtype.kind in "US":
         classes = classes.astype(object)

@@ -174,3 +174,21 @@ def test_bad_calls():
     assert proto.opset_import[0].version == 13
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"X": X})[0], model.predict(X), rtol=RTOL64)
+
+
+def test_unfolded_standardisation():
+    """A feature whose |mean / scale| exceeds RAW_MAX_OFFSET: predict standardises before the
+    products instead of folding, and so does the graph."""
+    from mixexp._predict import RAW_MAX_OFFSET
+
+    X, y = _regression()
+    X = X.copy()
+    X[:, 1] += 10 * RAW_MAX_OFFSET
+    for model in (_fit(HierarchicalMixtureOfExpertsRegressor(2, 2), X, y),
+                  _fit(MixtureOfExpertsClassifier(3), X, (y > np.median(y)).astype(int))):
+        assert np.max(np.abs(model.x_mean_ / model.x_scale_)) > RAW_MAX_OFFSET
+        out = _run(model, X)
+        if hasattr(model, "predict_proba"):
+            np.testing.assert_allclose(out[1], model.predict_proba(X), rtol=RTOL64, atol=1e-12)
+        else:
+            np.testing.assert_allclose(out[0], model.predict(X), rtol=RTOL64, atol=1e-12)
