@@ -28,7 +28,7 @@ from ._exposure import check_exposure, offset_kwargs
 from ._numerics.linalg import affine_rows, own_affine_rows
 from ._numerics.mixing import mix
 from ._parallel import Runner, chunk_slices, runner
-from ._routing import check_top_k, leaf_groups, route, routed_leaf_outputs, top_leaf
+from ._routing import by_leaf, check_top_k, route, routed_leaf_outputs, top_leaf
 
 # Rows per chunk of a prediction (measured at 10^6 rows, 2 cores: 4096 to 16384
 # rows are within a few percent of each other; smaller chunks pay per-call overhead,
@@ -278,22 +278,16 @@ class RoutedRows:
         if output in experts.products_outputs and linear is not None and linear.leaf_coef is not None:
             X = self.X[rows]
             if sp.issparse(X):
-                products = np.empty((leaf.shape[0], linear.leaf_coef.shape[1]))
-                for k, idx in leaf_groups(leaf):
-                    products[idx] = affine_rows(X[idx], linear.leaf_coef[k].T, linear.leaf_intercept[k])
+                products = by_leaf(leaf, lambda k, idx: affine_rows(
+                    X[idx], linear.leaf_coef[k].T, linear.leaf_intercept[k]
+                ))
             else:
                 products = own_affine_rows(X, linear.leaf_coef, linear.leaf_intercept, leaf)
             return experts.hard_output_from_products(output, products, leaf, params, info, **kwargs)
         Xe = self.design.expert_X[rows]
-        result = None
-        for k, idx in leaf_groups(leaf):
-            out = method(Xe[idx], experts.leaf_params(params, [k]), info, **take_rows(kwargs, idx))
-            parts = out if isinstance(out, tuple) else (out,)
-            if result is None:
-                result = tuple(np.empty((leaf.shape[0],) + p.shape[1:]) for p in parts)
-            for full, part in zip(result, parts):
-                full[idx] = part
-        return result if isinstance(out, tuple) else result[0]
+        return by_leaf(leaf, lambda k, idx: method(
+            Xe[idx], experts.leaf_params(params, [k]), info, **take_rows(kwargs, idx)
+        ))
 
 
 class PredictionMixin:

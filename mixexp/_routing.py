@@ -73,6 +73,24 @@ def leaf_groups(leaf):
         yield k, order[ends[k] - counts[k] : ends[k]]
 
 
+def by_leaf(leaf, evaluate):
+    """``evaluate(k, rows)`` of every leaf ``k`` on its rows (:func:`leaf_groups`), gathered
+    into whole arrays of ``leaf.shape[0]`` rows.
+
+    ``evaluate`` returns an array (or a tuple of arrays) with one entry per row of ``rows``;
+    the result has the same structure.
+    """
+    result = out = None
+    for k, rows in leaf_groups(leaf):
+        out = evaluate(k, rows)
+        parts = out if isinstance(out, tuple) else (out,)
+        if result is None:
+            result = tuple(np.empty((leaf.shape[0],) + p.shape[1:]) for p in parts)
+        for full, part in zip(result, parts):
+            full[rows] = part
+    return result if isinstance(out, tuple) else result[0]
+
+
 def routed_leaf_outputs(experts, method, Xa, params, info, mask, **row_arrays):
     """``method(Xa, params, info, **row_arrays)`` of every leaf, on the rows routed to it.
 

@@ -24,7 +24,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp._classifier import _mixture_proba
+from mixexp._classifier import TINY_PROBA, _mixture_proba
 from mixexp._exposure import offset_kwargs
 from mixexp._predict import LinearMaps, RoutedRows
 from mixexp._regressor import _mixture_moments
@@ -135,11 +135,16 @@ def test_top1_regression_equals_the_masked_route(case):
 def test_top1_classifier_equals_the_masked_route(make):
     X, y = make_moe_classification(n_samples=400, n_features=3, n_experts=3, n_classes=3, random_state=0)
     model = _fit(make().set_params(max_iter=15, random_state=0), X, y)
+    # far rows: class probabilities below TINY_PROBA, summed again in log space
+    X = np.vstack([X, 300.0 * X[:100]])
+    assert np.min(model.predict_proba(X)) < TINY_PROBA
     chunk, _ = _masked_top1_chunk(model, X)
     ref_proba, ref_log = _mixture_proba(chunk, log=True)
     model.set_params(top_k=1)
     np.testing.assert_allclose(model.predict_proba(X), ref_proba, rtol=RTOL, atol=1e-14)
-    np.testing.assert_allclose(model.predict_log_proba(X), ref_log, rtol=RTOL)
+    log_proba = model.predict_log_proba(X)
+    assert np.all(np.isfinite(log_proba)) and np.min(log_proba) < np.log(TINY_PROBA)
+    np.testing.assert_allclose(log_proba, ref_log, rtol=RTOL, atol=1e-12)  # logs of probabilities near 1
     own = np.argmax(model.predict_gate(X), axis=1)
     np.testing.assert_allclose(
         model.predict_proba(X), model.predict_experts(X)[np.arange(X.shape[0]), own], rtol=RTOL, atol=1e-14
@@ -183,3 +188,28 @@ def test_top1_rows_do_not_depend_on_the_chunk():
     whole = model.predict(X)
     parts = np.concatenate([model.predict(X[:7]), model.predict(X[7:])])
     np.testing.assert_allclose(whole, parts, rtol=RTOL)
+
+
+def test_default_hard_output_from_products_is_the_families():
+    """The base class's default (each leaf's rows through ``output_from_products``), which a
+    new family inherits, gives what the linear families' own vectorised versions give."""
+    from mixexp.experts import ExpertComponent
+
+    X, y = make_moe_regression(n_samples=300, n_features=3, n_experts=3, random_state=0)
+    Xc, yc = make_moe_classification(
+        n_samples=300, n_features=3, n_experts=3, n_classes=3, random_state=0
+    )
+    for model, data in ((MixtureOfExpertsRegressor(4, expert="student_t"), (X, y)),
+                        (MixtureOfExpertsClassifier(4), (Xc, yc))):
+        state = _fit(model.set_params(max_iter=10, random_state=0), *data)._fitted
+        experts, params, info = state.experts, state.params["experts"], state.info
+        output = sorted(experts.products_outputs)[0]
+        leaf = np.random.default_rng(0).integers(0, 4, size=50)
+        leaf[:4] = np.arange(4)
+        products = np.random.default_rng(1).normal(size=(50, experts.linear_rows(params, info).shape[0] // 4))
+        own = experts.hard_output_from_products(output, products, leaf, params, info)
+        default = ExpertComponent.hard_output_from_products(experts, output, products, leaf, params, info)
+        as_tuple = lambda out: out if isinstance(out, tuple) else (out,)  # noqa: E731
+        for a, b in zip(as_tuple(own), as_tuple(default)):
+            assert a.shape == b.shape == (50, 1, a.shape[2])
+            np.testing.assert_allclose(a, b, rtol=1e-13)

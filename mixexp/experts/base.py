@@ -21,7 +21,7 @@ import numpy as np
 
 from .._design import take_rows
 from .._inference_parts import fd_steps
-from .._routing import leaf_groups
+from .._routing import by_leaf
 
 
 class ExpertComponent(ABC):
@@ -206,17 +206,9 @@ class ExpertComponent(ABC):
         hard routing (``top_k=1``; ``per_leaf`` families): ``leaf`` ``(n,)`` is each row's leaf
         and ``products`` ``(n, m)`` its products with ``linear_rows(leaf_params(params,
         [leaf[i]]), info)``.  By default :meth:`output_from_products` of each leaf's rows."""
-        result = None
-        for k, rows in leaf_groups(leaf):
-            out = self.output_from_products(
-                output, products[rows], self.leaf_params(params, [k]), info, **take_rows(row_arrays, rows)
-            )
-            parts = out if isinstance(out, tuple) else (out,)
-            if result is None:
-                result = tuple(np.empty((leaf.shape[0],) + p.shape[1:]) for p in parts)
-            for full, part in zip(result, parts):
-                full[rows] = part
-        return result if isinstance(out, tuple) else result[0]
+        return by_leaf(leaf, lambda k, rows: self.output_from_products(
+            output, products[rows], self.leaf_params(params, [k]), info, **take_rows(row_arrays, rows)
+        ))
 
     def mixture_from_products(self, output, products, gates, params, info, **row_arrays):
         """The gates' mixture of the leaves' ``output`` (one of ``mixture_outputs``) from the
