@@ -127,7 +127,7 @@ def _route(g, gates, top_k):
     return g.op("Div", kept, g.op("ReduceSum", kept, g.ints([1]), keepdims=1))
 
 
-def _regression(g, X, state, parts, gates, bounds):
+def _regression(g, X, state, parts, gates, bounds, routed):
     """The mixture's mean and standard deviation; the leaves' means laid out target-major,
     ``(n, n_targets, n_leaves)``, so that the mixtures sum along the last axis (onnxruntime's
     sum along a middle axis of length 1 was measured several times slower)."""
@@ -143,7 +143,10 @@ def _regression(g, X, state, parts, gates, bounds):
     # law of total variance, around the mixture mean, as predict(return_std=True)
     deviation = g.op("Sub", means, mean)
     total = g.op("Add", g.op("Mul", deviation, deviation), g.const(variance))
-    std = g.op("Sqrt", g.op("ReduceSum", g.op("Mul", weights, total), g.ints([2]), keepdims=0))
+    weighted = g.op("Mul", weights, total)
+    if routed:  # an expert off the route adds nothing, as predict's masked route (0, not 0 * inf)
+        weighted = g.op("Where", g.op("Greater", weights, g.const(0.0)), weighted, g.const(0.0))
+    std = g.op("Sqrt", g.op("ReduceSum", weighted, g.ints([2]), keepdims=0))
     shape = [-1] if state.info["ndim"] == 1 else [-1, n_targets]
     return [g.op("Reshape", mean, g.ints(shape)), g.op("Reshape", std, g.ints(shape))]
 
@@ -160,9 +163,9 @@ def _classification(g, X, state, parts, gates):
     classes = np.asarray(state.info["classes"])
     if classes.dtype.kind in "US":
         classes = classes.astype(object)
-    elif classes.dtype.kind in "iub":
+    elif classes.dtype.kind in "iu":
         classes = classes.astype(np.int64)
-    elif classes.dtype.kind != "O":
+    elif classes.dtype.kind not in "Ob":
         classes = classes.astype(np.float64)
     index = g.op("ArgMax", proba, axis=1, keepdims=0)
     label = g.op("Gather", g.const(classes, classes.dtype), index, axis=0)
@@ -251,17 +254,20 @@ def to_onnx(model, X_sample, *, target_opset=None):
     else:
         gates = _leaf_probabilities(g, "X", state)
     top_k = model._top_k(state)
-    if top_k is not None and top_k < state.tree.n_leaves:
+    routed = top_k is not None and top_k < state.tree.n_leaves
+    if routed:
         gates = _route(g, gates, top_k)
     if parts["kind"] == "moments":
-        outputs = _regression(g, "X", state, parts, gates, model._bounds(state))
+        outputs = _regression(g, "X", state, parts, gates, model._bounds(state), routed)
         names, types = ["variable", "std"], [dtype, dtype]
         shape = [None] if state.info["ndim"] == 1 else [None, parts["variance"].shape[1]]
         shapes = [shape, shape]
     else:
         outputs = _classification(g, "X", state, parts, gates)
         kind = np.asarray(state.info["classes"]).dtype.kind
-        label_type = object if kind in "USO" else np.int64 if kind in "iub" else np.float64
+        label_type = {"U": object, "S": object, "O": object, "i": np.int64, "u": np.int64, "b": np.bool_}.get(
+            kind, np.float64
+        )
         names, types = ["label", "probabilities"], [label_type, dtype]
         shapes = [[None], [None, len(state.info["classes"])]]
     for name, out in zip(names, outputs):

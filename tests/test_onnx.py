@@ -192,3 +192,12 @@ def test_unfolded_standardisation():
             np.testing.assert_allclose(out[1], model.predict_proba(X), rtol=RTOL64, atol=1e-12)
         else:
             np.testing.assert_allclose(out[0], model.predict(X), rtol=RTOL64, atol=1e-12)
+
+
+def test_boolean_labels():
+    X, y = make_moe_classification(n_samples=300, n_features=3, n_experts=3, n_classes=2, random_state=0)
+    model = _fit(MixtureOfExpertsClassifier(2), X, y.astype(bool))
+    label, proba = _run(model, X)
+    assert label.dtype == np.bool_
+    np.testing.assert_array_equal(label, model.predict(X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=RTOL64, atol=1e-14)
