@@ -26,10 +26,10 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, validate_dat
 from ._design import design_matrix, rows_to_original, take_rows
 from ._exposure import check_exposure, offset_kwargs
 from ._groups import check_gate_constant, check_groups, group_starts
-from ._numerics.linalg import affine_rows
+from ._numerics.linalg import affine_rows, own_affine_rows
 from ._numerics.mixing import mix
 from ._parallel import Runner, chunk_slices, runner
-from ._routing import check_top_k, route, routed_leaf_outputs
+from ._routing import by_leaf, check_top_k, route, routed_leaf_outputs, top_leaf
 
 # Rows per chunk of a prediction (measured at 10^6 rows, 2 cores: 4096 to 16384
 # rows are within a few percent of each other; smaller chunks pay per-call overhead,
@@ -100,23 +100,45 @@ class LinearMaps:
     Parameters
     ----------
     state : mixexp._fitted.FittedMixture
+    hard : bool, default=False
+        Hard routing (``top_k=1``): the experts' rows are folded leaf by leaf
+        (``leaf_coef``), for each leaf's products on the rows routed to it, and the
+        experts are left out of :meth:`products`.
+
+    Attributes
+    ----------
+    parts : dict
+        ``{component: (coef.T, intercept)}`` of the components folded.
+    leaf_coef, leaf_intercept : ndarray of shape (n_leaves, m, n_features) and (n_leaves, m), or None
+        Each leaf expert's folded rows (``hard`` and experts linear in the design and
+        ``per_leaf``), else None.
     """
 
-    def __init__(self, state):
-        maps = [
-            ("gate", state.gate.linear_rows(state.params["gate"]), state.coordinates("gate")),
-            ("experts", state.experts.linear_rows(state.params["experts"], state.info), state.coordinates("experts")),
-        ]
+    def __init__(self, state, hard=False):
+        experts, params, info = state.experts, state.params["experts"], state.info
+        gate_rows = state.gate.linear_rows(state.params["gate"])
         self.parts = {}
-        for name, rows, coords in maps:
-            if rows is None:  # not linear in the design
-                continue
-            with np.errstate(all="ignore"):
-                offset = np.max(np.abs(coords.mean / coords.scale), initial=0.0)
-                coef, intercept = rows_to_original(rows, coords)
-            if not (offset <= RAW_MAX_OFFSET and np.isfinite(coef).all() and np.isfinite(intercept).all()):
-                continue
-            self.parts[name] = (np.ascontiguousarray(coef.T), intercept)
+        if gate_rows is not None:
+            self._add("gate", gate_rows, state.coordinates("gate"))
+        self.leaf_coef = self.leaf_intercept = None
+        if not hard:
+            expert_rows = experts.linear_rows(params, info)
+            if expert_rows is not None:
+                self._add("experts", expert_rows, state.coordinates("experts"))
+        elif experts.per_leaf and experts.linear_rows(params, info) is not None:
+            coords = state.coordinates("experts")
+            folded = [
+                fold_rows(experts.linear_rows(experts.leaf_params(params, [leaf]), info), coords)
+                for leaf in range(state.tree.n_leaves)
+            ]
+            if all(part is not None for part in folded):
+                self.leaf_coef = np.ascontiguousarray(np.stack([coef_t.T for coef_t, _ in folded]))
+                self.leaf_intercept = np.stack([intercept for _, intercept in folded])
+
+    def _add(self, name, rows, coords):
+        folded = fold_rows(rows, coords)
+        if folded is not None:
+            self.parts[name] = folded
 
     def products(self, X):
         """``{component: (n, m) products}`` of the raw rows ``X`` (validated), each its own
@@ -125,8 +147,25 @@ class LinearMaps:
         return {name: affine_rows(X, coef_t, intercept) for name, (coef_t, intercept) in self.parts.items()}
 
 
+def fold_rows(rows, coords):
+    """``(coef.T, intercept)`` of ``rows`` on the raw features, or None when the folding
+    would lose digits or overflow (see :class:`LinearMaps`)."""
+    with np.errstate(all="ignore"):
+        offset = np.max(np.abs(coords.mean / coords.scale), initial=0.0)
+        coef, intercept = rows_to_original(rows, coords)
+    if not (offset <= RAW_MAX_OFFSET and np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        return None
+    return np.ascontiguousarray(coef.T), intercept
+
+
 class RoutedRows:
     """A chunk of rows to predict: its routed gates and its experts' outputs.
+
+    With ``top_k=1`` (hard routing) each row has one expert: :attr:`leaf`.  The
+    chunk's outputs then have one column, that expert's (``gates`` is ones of
+    shape ``(n, 1)``, :meth:`leaves` ``(n, 1, ...)``), and each expert is evaluated
+    once, on the rows routed to it, not on all rows as the dense and masked
+    routes do.
 
     Parameters
     ----------
@@ -142,23 +181,35 @@ class RoutedRows:
 
     Attributes
     ----------
-    gates : ndarray of shape (n, n_leaves)
+    gates : ndarray of shape (n, n_leaves), or (n, 1) with ``top_k=1``
         Gate probabilities; with ``top_k`` the routed ones, renormalised.
-    mask : ndarray of bool of the same shape, or None without ``top_k``.
+    mask : ndarray of bool of shape (n, n_leaves), or None without ``top_k`` or with ``top_k=1``.
+    leaf : ndarray of int of shape (n,), or None unless ``top_k=1``
+        Each row's expert: its most probable leaf.
     """
 
     def __init__(self, state, X, top_k, row_kwargs, linear=None, posterior=None):
         self.state = state
         self.X = X
         self.row_kwargs = row_kwargs
+        self.linear = linear
         self.products = linear.products(X) if linear is not None else {}
-        if "gate" in self.products:
-            gates = state.gate.leaf_probabilities_from_logits(self.products["gate"])
+        self.leaf = None
+        if top_k == 1 and posterior is None and "gate" in self.products:
+            # no gate probabilities where the gate finds the leaf from its logits
+            self.leaf = state.gate.top_leaf_from_logits(self.products["gate"])
         else:
-            gates = gate_probabilities(state, self.design)
-        if posterior is not None:  # experience rating: rows of groups with history
-            gates = np.where(np.isnan(posterior[:, :1]), gates, posterior)
-        self.gates, self.mask = route(gates, top_k)
+            if "gate" in self.products:
+                gates = state.gate.leaf_probabilities_from_logits(self.products["gate"])
+            else:
+                gates = gate_probabilities(state, self.design)
+            if posterior is not None:  # experience rating: rows of groups with history
+                gates = np.where(np.isnan(posterior[:, :1]), gates, posterior)
+            if top_k != 1:
+                self.gates, self.mask = route(gates, top_k)
+                return
+            self.leaf = top_leaf(gates)
+        self.gates, self.mask = np.ones((self.leaf.shape[0], 1)), None
 
     @cached_property
     def design(self):
@@ -171,6 +222,8 @@ class RoutedRows:
         hold ``output`` mixes it from its products without forming each leaf's output."""
         state = self.state
         experts = state.experts
+        if self.leaf is not None:
+            return self.leaves(output)[:, 0]
         if self.mask is None and output in experts.mixture_outputs and "experts" in self.products:
             return experts.mixture_from_products(
                 output, self.products["experts"], self.gates, state.params["experts"], state.info,
@@ -180,13 +233,21 @@ class RoutedRows:
         n, n_leaves = leaves.shape[:2]
         return mix(self.gates, leaves.reshape(n, n_leaves, -1)).reshape((n,) + leaves.shape[2:])
 
+    def leaf_values(self, values):
+        """A per-leaf array ``values`` ``(n_leaves, ...)`` aligned with :meth:`leaves`: as it
+        is, or with ``top_k=1`` each row's expert's entry, ``(n, 1, ...)``."""
+        return values if self.leaf is None else values[self.leaf][:, None]
+
     def leaves(self, output, rows=None):
         """Each leaf expert's ``output`` on the chunk (or its rows ``rows``), ``(n, L, ...)``.
 
         ``output`` names one of the expert family's outputs (``"moments"``,
         ``"leaf_log_proba"``, ``"leaf_proba"``: :meth:`ExpertComponent.output_method`).
-        With ``top_k`` set, only the routed leaves' outputs (0 elsewhere).
+        With ``top_k`` set, only the routed leaves' outputs (0 elsewhere); with
+        ``top_k=1``, each row's expert's output alone, ``(n, 1, ...)``.
         """
+        if self.leaf is not None:
+            return self._hard_leaves(output, slice(None) if rows is None else rows)
         state, mask, kwargs = self.state, self.mask, self.row_kwargs
         experts, params = state.experts, state.params["experts"]
         if rows is None and mask is None and output in experts.products_outputs and "experts" in self.products:
@@ -201,6 +262,39 @@ class RoutedRows:
             return method(Xe, params, state.info, **kwargs)
         # only the routed experts, each on its rows
         return routed_leaf_outputs(state.experts, method, Xe, params, state.info, mask, **kwargs)
+
+    def _hard_leaves(self, output, rows):
+        """Each of the rows ``rows``' own expert's ``output``, ``(m, 1, ...)``, each expert
+        evaluated on its rows only: from each row's products with its expert's folded
+        coefficients when the family computes ``output`` from products
+        (:meth:`ExpertComponent.hard_output_from_products`), else the rows grouped by expert,
+        one evaluation per expert on its rows' internal design."""
+        state = self.state
+        experts, params, info = state.experts, state.params["experts"], state.info
+        leaf = self.leaf[rows]
+        kwargs = take_rows(self.row_kwargs, np.arange(self.leaf.shape[0])[rows])
+        method = experts.output_method(output)
+        if not experts.per_leaf:  # every expert on every row, then each row's own
+            out = method(self.design.expert_X[rows], params, info, **kwargs)
+            parts = out if isinstance(out, tuple) else (out,)
+            picked = tuple(
+                np.take_along_axis(p, leaf.reshape((-1, 1) + (1,) * (p.ndim - 2)), axis=1) for p in parts
+            )
+            return picked if isinstance(out, tuple) else picked[0]
+        linear = self.linear
+        if output in experts.products_outputs and linear is not None and linear.leaf_coef is not None:
+            X = self.X[rows]
+            if sp.issparse(X):
+                products = by_leaf(leaf, lambda k, idx: affine_rows(
+                    X[idx], linear.leaf_coef[k].T, linear.leaf_intercept[k]
+                ))
+            else:
+                products = own_affine_rows(X, linear.leaf_coef, linear.leaf_intercept, leaf)
+            return experts.hard_output_from_products(output, products, leaf, params, info, **kwargs)
+        Xe = self.design.expert_X[rows]
+        return by_leaf(leaf, lambda k, idx: method(
+            Xe[idx], experts.leaf_params(params, [k]), info, **take_rows(kwargs, idx)
+        ))
 
 
 class PredictionMixin:
@@ -316,7 +410,7 @@ class PredictionMixin:
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
         row_kwargs = offset_kwargs(exposure, X.shape[0], state.experts)
         top_k = self._top_k(state) if routed else None
-        linear = LinearMaps(state)
+        linear = LinearMaps(state, hard=top_k == 1)
         name = type(self).__name__
 
         def chunk(rows):

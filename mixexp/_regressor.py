@@ -63,7 +63,7 @@ def _mixture_moments(chunk, return_std, bounds=None):
     With ``bounds`` (:func:`expert_bounds`) each expert's mean is clipped to them first."""
     means, var = chunk.leaves("moments")
     if bounds is not None:
-        means = np.clip(means, bounds[0], bounds[1])
+        means = np.clip(means, chunk.leaf_values(bounds[0]), chunk.leaf_values(bounds[1]))
     gates = chunk.gates
     if not (np.isfinite(means).all() and np.isfinite(var).all()):
         return _heavy_tailed_moments(gates, means, var, return_std)

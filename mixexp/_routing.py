@@ -5,7 +5,9 @@ probabilities are renormalised to sum to 1 and only they are evaluated.  An
 expert family that can restrict its parameters to some leaves
 (``leaf_params(params, leaves)``) is evaluated leaf by leaf on the rows routed
 to that leaf, so an expensive expert (an estimator) does no work on the rows it
-does not receive; other families are evaluated densely and masked.
+does not receive; other families are evaluated densely and masked.  With
+``top_k=1`` (hard routing, :class:`mixexp._predict.RoutedRows`) each row has one
+expert, :func:`top_leaf`, and prediction evaluates each expert on its rows only.
 """
 
 import numbers
@@ -41,12 +43,52 @@ def route(gates, top_k):
     """
     if top_k is None:
         return gates, None
-    keep = np.argpartition(-gates, top_k - 1, axis=1)[:, :top_k]
+    if top_k == 1:
+        keep = top_leaf(gates)[:, None]
+    else:
+        keep = np.argpartition(-gates, top_k - 1, axis=1)[:, :top_k]
     mask = np.zeros(gates.shape, dtype=bool)
     np.put_along_axis(mask, keep, True, axis=1)
     routed = np.where(mask, gates, 0.0)
     routed /= routed.sum(axis=1, keepdims=True)
     return routed, mask
+
+
+def top_leaf(gates):
+    """Each row's most probable leaf, ``(n,)`` (the first of tied ones): hard routing's
+    (``top_k=1``) one expert per row."""
+    return np.argmax(gates, axis=1)
+
+
+def leaf_groups(leaf):
+    """``(k, rows)`` of every leaf ``k`` that rows are routed to: the indices of the rows
+    with ``leaf == k`` (``leaf`` ``(n,)``), in order."""
+    if leaf.size == 0:
+        return
+    counts = np.bincount(leaf)
+    # numpy sorts 16-bit integers by radix (linear time)
+    order = np.argsort(leaf.astype(np.int16) if counts.size < 2**15 else leaf, kind="stable")
+    ends = np.cumsum(counts)
+    for k in np.flatnonzero(counts):
+        yield k, order[ends[k] - counts[k] : ends[k]]
+
+
+def by_leaf(leaf, evaluate):
+    """``evaluate(k, rows)`` of every leaf ``k`` on its rows (:func:`leaf_groups`), gathered
+    into whole arrays of ``leaf.shape[0]`` rows.
+
+    ``evaluate`` returns an array (or a tuple of arrays) with one entry per row of ``rows``;
+    the result has the same structure.
+    """
+    result = out = None
+    for k, rows in leaf_groups(leaf):
+        out = evaluate(k, rows)
+        parts = out if isinstance(out, tuple) else (out,)
+        if result is None:
+            result = tuple(np.empty((leaf.shape[0],) + p.shape[1:]) for p in parts)
+        for full, part in zip(result, parts):
+            full[rows] = part
+    return result if isinstance(out, tuple) else result[0]
 
 
 def routed_leaf_outputs(experts, method, Xa, params, info, mask, **row_arrays):

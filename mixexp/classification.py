@@ -68,8 +68,9 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         Sparse routing at prediction: only the ``top_k`` most probable
         experts of each sample (under the gate) are evaluated, and their gate
         probabilities are renormalised to sum to 1; the others are skipped
-        (estimator experts are evaluated on their routed rows only).  None:
-        every expert (dense).  Fitting is always dense (EM); ``predict_gate``,
+        (each expert is evaluated on its routed rows only; a user's
+        ``ExpertFamily`` on all rows).  ``top_k=1`` (hard routing) evaluates
+        one expert per row.  None: every expert (dense).  Fitting is always dense (EM); ``predict_gate``,
         ``responsibilities`` and ``log_likelihood`` stay dense.
     balance_alpha : float, default=0.0
         Load-balance penalty on the softmax gate (``gate="softmax"`` or
@@ -303,8 +304,9 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         Sparse routing at prediction: only the ``top_k`` most probable
         experts of each sample (under the gate) are evaluated, and their gate
         probabilities are renormalised to sum to 1; the others are skipped
-        (estimator experts are evaluated on their routed rows only).  None:
-        every expert (dense).  Fitting is always dense (EM); ``predict_gate``,
+        (each expert is evaluated on its routed rows only; a user's
+        ``ExpertFamily`` on all rows).  ``top_k=1`` (hard routing) evaluates
+        one expert per row.  None: every expert (dense).  Fitting is always dense (EM); ``predict_gate``,
         ``responsibilities`` and ``log_likelihood`` stay dense.
     balance_alpha : float, default=0.0
         Load-balance penalty on every softmax gate (``gate="softmax"`` or

@@ -161,3 +161,21 @@ def add_to_rows(A, v):
     for i in range(n):
         for j in range(m):
             A[i, j] += v[j]
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc"})
+def own_affine_rows(X, coef, intercept, leaf):
+    """``X[i] @ coef[leaf[i]].T + intercept[leaf[i]]`` of every row: each row's own leaf's
+    affine map, ``(n, m)``, for ``X`` (n, d), ``coef`` (n_leaves, m, d), ``intercept``
+    (n_leaves, m) and ``leaf`` (n,): hard routing's products without grouping the rows."""
+    n, d = X.shape
+    m = coef.shape[1]
+    out = np.empty((n, m))
+    for i in range(n):
+        k = leaf[i]
+        for t in range(m):
+            s = intercept[k, t]
+            for j in range(d):
+                s += X[i, j] * coef[k, t, j]
+            out[i, t] = s
+    return out

@@ -19,7 +19,9 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from .._design import take_rows
 from .._inference_parts import fd_steps
+from .._routing import by_leaf
 
 
 class ExpertComponent(ABC):
@@ -145,8 +147,10 @@ class ExpertComponent(ABC):
         into the user's columns with them."""
 
     def leaf_params(self, params, leaves):
-        """The parameters of the leaves ``leaves`` only (``per_leaf`` families)."""
-        raise NotImplementedError(f"{type(self).__name__} does not evaluate leaves one by one")
+        """The parameters of the leaves ``leaves`` only (``per_leaf`` families): by default
+        every parameter array cut along its first axis, which families whose arrays all
+        have the leaves first keep."""
+        return {key: value[leaves] for key, value in params.items()}
 
     # -- the E-step's log-densities, row sums and the M-step ---------------------
     @abstractmethod
@@ -197,10 +201,28 @@ class ExpertComponent(ABC):
         ``design @ linear_rows(params, info).T``."""
         raise NotImplementedError(f"{type(self).__name__} computes no output from products")
 
+    def hard_output_from_products(self, output, products, leaf, params, info, **row_arrays):
+        """Each row's own leaf's ``output`` (one of ``products_outputs``), ``(n, 1, ...)``, for
+        hard routing (``top_k=1``; ``per_leaf`` families): ``leaf`` ``(n,)`` is each row's leaf
+        and ``products`` ``(n, m)`` its products with ``linear_rows(leaf_params(params,
+        [leaf[i]]), info)``.  By default :meth:`output_from_products` of each leaf's rows."""
+        return by_leaf(leaf, lambda k, rows: self.output_from_products(
+            output, products[rows], self.leaf_params(params, [k]), info, **take_rows(row_arrays, rows)
+        ))
+
     def mixture_from_products(self, output, products, gates, params, info, **row_arrays):
         """The gates' mixture of the leaves' ``output`` (one of ``mixture_outputs``) from the
         products, without forming each leaf's output."""
         raise NotImplementedError(f"{type(self).__name__} mixes no output from products")
+
+    def export_parts(self, params, info):
+        """What an exported graph (:mod:`mixexp.onnx`) needs to compute the leaves' outputs
+        from the internal design ``[x_std, 1]``, or None for a family it cannot express:
+        ``{"kind": "moments", "rows": (n_leaves * n_targets, n_params), "variance": (n_leaves,
+        n_targets)}`` (means ``design @ rows.T`` in the units of y, leaf-major, and variances
+        that do not depend on x) or ``{"kind": "class_softmax", "coef": (n_leaves, n_classes,
+        n_params)}`` (each leaf's class probabilities ``softmax(coef[k] @ design)``)."""
+        return None
 
     def output_method(self, output):
         """The method ``(Xa, params, info, **row_arrays) -> (n, n_leaves, ...)`` that gives the

@@ -166,11 +166,6 @@ class LinearGaussianExperts(ExpertComponent):
         (standardised units)."""
         return self._means(Xa, params).reshape(Xa.shape[0], params["var"].shape[0], -1)
 
-    def leaf_params(self, params, leaves):
-        """The parameters of the leaves ``leaves`` only (for top-k prediction): every
-        parameter array has the leaves first."""
-        return {key: value[leaves] for key, value in params.items()}
-
     # -- inference: analytic ------------------------------------------------------
     def inference_vector(self, params):
         """Per leaf and target, the weights and the log of the noise variance,
@@ -259,6 +254,22 @@ class LinearGaussianExperts(ExpertComponent):
     def output_from_products(self, output, products, params, info):
         """The leaves' moments from the products (the one output in ``products_outputs``)."""
         return self.moments_from_products(products, params, info)
+
+    def _leaf_variances(self, params, info):
+        """Every leaf's predictive variance in the units of y, ``(n_leaves, n_targets)`` (it
+        does not depend on x)."""
+        n_leaves, n_targets = params["var"].shape
+        return np.array(self.moments_from_products(np.zeros((1, n_leaves * n_targets)), params, info)[1][0])
+
+    def hard_output_from_products(self, output, products, leaf, params, info):
+        """Each row's own leaf's moments, ``(n, 1, n_targets)`` each: the products are the
+        means, and the leaves' variances do not depend on the rows."""
+        return products[:, None, :], self._leaf_variances(params, info)[leaf][:, None, :]
+
+    def export_parts(self, params, info):
+        """The means' rows (:meth:`linear_rows`) and the leaves' variances (ONNX export)."""
+        rows, variance = self.linear_rows(params, info), self._leaf_variances(params, info)
+        return {"kind": "moments", "rows": rows, "variance": variance}
 
     def moments(self, Xa, params, info):
         """Each leaf's predictive mean and variance in the units of y, ``(n, n_leaves, n_targets)``."""

@@ -241,6 +241,7 @@ class LogLinkExperts(ExpertComponent):
 
     needs_all_rows = True  # Newton to convergence on the rows: no running sums (partial_fit, dask)
     uses_exposure = True
+    per_leaf = True  # every parameter array has the leaves first (coef, shape, pi)
     multi_output = False
     positive_only = True  # scikit-learn's checks draw y > 0
     #: the family's values are counts: its distribution function is a step function

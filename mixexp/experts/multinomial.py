@@ -217,6 +217,15 @@ class MultinomialExperts(ExpertComponent):
         """The leaves' class probabilities from the logits (the one output in ``products_outputs``)."""
         return self.leaf_proba_from_products(products, params, info)
 
+    def export_parts(self, params, info):
+        """Each leaf's class coefficients on the internal design (ONNX export)."""
+        return {"kind": "class_softmax", "coef": params["coef"]}
+
+    def hard_output_from_products(self, output, products, leaf, params, info):
+        """Each row's own leaf's class probabilities, ``(n, 1, n_classes)``: the softmax of its
+        relative logits, which is the same map for every leaf."""
+        return self.leaf_proba_from_products(products, self.leaf_params(params, [0]), info)
+
     def mixture_from_products(self, output, products, gates, params, info):
         """The mixture of the leaves' class probabilities from the logits."""
         return self.mixture_leaf_proba_from_products(products, gates, params, info)

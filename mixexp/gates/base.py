@@ -128,6 +128,12 @@ class Gate(ABC):
         """:meth:`leaf_probabilities` from ``design @ linear_rows(params).T``."""
         raise NotImplementedError(f"{type(self).__name__} is not linear in the design")
 
+    def top_leaf_from_logits(self, logits):
+        """Each row's most probable leaf, ``(n,)``, from ``design @ linear_rows(params).T``
+        (hard routing, ``top_k=1``): by default the argmax of
+        :meth:`leaf_probabilities_from_logits`."""
+        return np.argmax(self.leaf_probabilities_from_logits(logits), axis=1)
+
     # -- row sums and the M-step -----------------------------------------------
     def constant_stats(self, Xa, sw):
         """Row sums that do not depend on the parameters (summed once per design)."""

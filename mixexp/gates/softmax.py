@@ -102,6 +102,16 @@ class SoftmaxGate(Gate):
         """:meth:`leaf_probabilities` from the logits ``design @ linear_rows(params).T``."""
         return path_softmax_rows(logits, self.tree.n_inner, leaf_path_columns(self.tree))
 
+    def top_leaf_from_logits(self, logits):
+        """Each row's most probable leaf from the logits: for a flat gate the largest logit
+        (the first leaf's is 0), with no exponential; a tree's path products otherwise."""
+        if self.tree.depth > 1:
+            return super().top_leaf_from_logits(logits)
+        if logits.shape[1] == 0:
+            return np.zeros(logits.shape[0], dtype=np.intp)
+        best = np.argmax(logits, axis=1)
+        return np.where(logits[np.arange(logits.shape[0]), best] > 0.0, best + 1, 0)
+
     def gram_nodes(self, tree):
         """The nodes whose weighted Grams :meth:`stats` sums: the inner nodes below the root
         (the root's weights are the sample weights: its Gram is a constant)."""
