@@ -277,6 +277,21 @@ def test_history_weights_a_group_by_its_posterior():
     assert draws.shape == (y.shape[0], 3)
 
 
+def test_hard_routing_with_history_takes_the_posterior_leaf():
+    """``top_k=1`` with ``history``: each row goes to the largest of its group's posterior
+    (where the group has history), not of the gate."""
+    X, y, g, _ = panel(100, 5, seed=2)
+    est = _quiet_fit(MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0), X, y, groups=g)
+    past = g < 50
+    history = (X[past], y[past], g[past])
+    leaf = est.predict_gate(X, groups=g, history=history).argmax(axis=1)
+    expected = est.predict_experts(X)[np.arange(X.shape[0]), leaf]
+    est.set_params(top_k=1)
+    np.testing.assert_allclose(est.predict(X, groups=g, history=history), expected, rtol=1e-10, atol=1e-12)
+    gate_leaf = est.predict_gate(X).argmax(axis=1)
+    assert np.any(leaf[past] != gate_leaf[past])  # the history changes some rows' expert
+
+
 def test_classifier_history():
     X, y, g, _ = panel(100, 5, seed=3, classify=True)
     est = _quiet_fit(MixtureOfExpertsClassifier(2, gate_features=[1], random_state=0), X, y, groups=g)
