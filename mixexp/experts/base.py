@@ -54,6 +54,12 @@ class ExpertComponent(ABC):
         quantiles and limited means (:meth:`log_cdf`, :meth:`log_sf`,
         :meth:`leaf_quantile`, :meth:`leaf_limited_mean`): censored and truncated
         responses and the risk measures need them.
+    discrete : bool, default=False
+        The responses are integers (counts): :meth:`scores` are log-probabilities of a
+        mass function, ``log_cdf(y)`` is ``log P(Y <= floor(y))`` and :meth:`leaf_quantile`
+        gives integers.  Zero inflation adds its point mass to the family's own
+        probability of 0 (a continuous family has none), and the risk measures search
+        quantiles among the integers.
     supports_l1 : bool, default=False
         The family takes an elastic-net penalty (``l1_ratio > 0``).
     l1_ratio : float, default=0.0
@@ -76,6 +82,7 @@ class ExpertComponent(ABC):
     per_leaf = False
     gives_representation = False
     has_distribution = False
+    discrete = False
     supports_l1 = False
     l1_ratio = 0.0
     products_outputs = frozenset()
