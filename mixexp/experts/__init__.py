@@ -1,6 +1,7 @@
 """Expert families (:class:`ExpertComponent` and its registry), by task and by the name
 the estimators' ``expert`` parameter takes."""
 
+from . import _glm_distributions  # noqa: F401  (Poisson and Gamma distribution members)
 from .base import ExpertComponent
 from .estimator import EstimatorExperts
 from .gaussian import LinearGaussianExperts
