@@ -72,13 +72,15 @@ class InspectionMixin:
         with runner(design.n_rows) as run:
             return state.engine(run).e_step(state.params, design, experts), design, state
 
-    def _routed_rows(self, X, reduce, exposure=None, routed=True):
+    def _routed_rows(self, X, reduce, exposure=None, routed=True, per_row=None):
         """``reduce(chunk)`` of every chunk of rows of ``X``, gathered into whole arrays.
 
         ``chunk`` is a :class:`RoutedRows`: the chunk's routed gate probabilities
         (``routed=False``: all of them, whatever ``top_k``) and its experts'
         outputs.  ``reduce`` returns a tuple of arrays with one entry per row of
-        the chunk (see :func:`mixexp._predict.map_rows`).
+        the chunk (see :func:`mixexp._predict.map_rows`).  ``per_row``: a dict of
+        arrays with a value per row of ``X``; ``reduce`` then also takes their
+        chunk's rows as keywords.
         """
         X, state = self._validated(X, finite=False)
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
@@ -93,7 +95,8 @@ class InspectionMixin:
             # the prediction's threads, while the rows are in cache: on one thread before the
             # chunks it took 6 ms of a 50 ms prediction of 10^6 x 20
             assert_all_finite(Xc, estimator_name=name, input_name="X")
-            return reduce(RoutedRows(state, Xc, top_k, take_rows(row_kwargs, rows), linear))
+            routed_rows = RoutedRows(state, Xc, top_k, take_rows(row_kwargs, rows), linear)
+            return reduce(routed_rows, **take_rows(per_row or {}, rows))
 
         return map_rows(X.shape[0], chunk)
 

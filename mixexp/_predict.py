@@ -190,3 +190,28 @@ class RoutedRows:
             return method(Xe, params, state.info, **kwargs)
         # only the routed experts, each on its rows
         return routed_leaf_outputs(state.experts, method, Xe, params, state.info, mask, **kwargs)
+
+    def distribution(self, member, values, rows=None):
+        """Each leaf's distribution ``member`` at one value per row, ``(n, L)``.
+
+        ``member`` names one of the expert family's distribution members
+        (``"log_cdf"``, ``"log_sf"``, ``"leaf_quantile"``, ``"leaf_limited_mean"``:
+        :class:`~mixexp.experts.ExpertComponent`), ``values`` its argument (``y``,
+        ``q`` or the limit) on every row of the chunk, or of its rows ``rows`` only.
+        With ``top_k`` set, only the routed leaves' values (0 elsewhere).
+        """
+        state, experts = self.state, self.state.experts
+        params, info = state.params["experts"], state.info
+        method = getattr(experts, member)
+        Xe, mask, kwargs = self.design.expert_X, self.mask, self.row_kwargs
+        if rows is not None:
+            Xe = Xe[rows]
+            mask = None if mask is None else mask[rows]
+            kwargs = take_rows(kwargs, rows)
+        if mask is None:
+            return method(Xe, values, params, info, **kwargs)
+
+        def at_values(Xa, leaf_params, info, _values, **kwargs):
+            return method(Xa, _values, leaf_params, info, **kwargs)
+
+        return routed_leaf_outputs(experts, at_values, Xe, params, info, mask, _values=values, **kwargs)

@@ -11,6 +11,7 @@ from sklearn.utils.validation import validate_data
 from ._base import BaseMixtureOfExperts
 from ._exposure import offset_kwargs
 from ._mixing import mix
+from ._risk import RiskMixin
 from ._routing import route
 from .experts import target_tags
 
@@ -30,7 +31,7 @@ def _mixture_moments(chunk, return_std):
 REG_VARIANCE_CONSTRAINT = {"reg_variance": [Interval(Real, 0, None, closed="neither")]}
 
 
-class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
+class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
     """Regression experts; targets standardised internally by the expert family."""
 
     _task = "regression"
