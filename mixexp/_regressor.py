@@ -29,6 +29,7 @@ def _mixture_moments(chunk, return_std):
 
 
 REG_VARIANCE_CONSTRAINT = {"reg_variance": [Interval(Real, 0, None, closed="neither")]}
+ZERO_INFLATION_CONSTRAINT = {"zero_inflation": ["boolean"]}
 
 
 class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
@@ -39,8 +40,9 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         multi_output, positive_only = target_tags(self._task, self.expert)
-        # 2-D y goes to every expert: estimator experts must take it
-        tags.target_tags.multi_output = multi_output and all(
+        # 2-D y goes to every expert: estimator experts must take it; a point mass at 0
+        # is of one response
+        tags.target_tags.multi_output = multi_output and not self.zero_inflation and all(
             get_tags(e).target_tags.multi_output for e in self._expert_templates()
         )
         tags.target_tags.positive_only = positive_only

@@ -1,7 +1,7 @@
 """Mixture-of-experts regressors: flat and hierarchical."""
 
 from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS
-from ._regressor import REG_VARIANCE_CONSTRAINT, MixtureRegressorBase
+from ._regressor import REG_VARIANCE_CONSTRAINT, ZERO_INFLATION_CONSTRAINT, MixtureRegressorBase
 
 
 class MixtureOfExpertsRegressor(MixtureRegressorBase):
@@ -42,6 +42,16 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         its best iterate after at most 5 iterations in a row without gain.  A
         ``Ridge`` expert's penalty counts in the objective (and its variance),
         so ``expert=Ridge(alpha=a)`` fits the same model as ``alpha=a``.
+    zero_inflation : bool, default=False
+        Add to every expert a point mass at ``y = 0`` whose probability
+        ``pi_k`` is a parameter of that expert (``zero_inflation_``):
+        ``p_k(y | x) = pi_k 1[y = 0] + (1 - pi_k) f_k(y | x)`` for any named
+        family (not estimator experts), on one target.  For counts a zero is
+        structural or the family's own, a second latent variable of EM; for a
+        continuous family the law is mixed (an atom at 0, the density
+        elsewhere) and every zero is structural.  EM stays monotone.
+        ``expert="zip"`` is ``expert="poisson"`` with ``zero_inflation=True``
+        (the same fit).  See docs/families.md.
     gate_alpha : float, default=1e-3
         L2 penalty on the softmax gate's coefficients (not intercepts), in
         units of standardised features.
@@ -172,7 +182,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     dispersion_ : ndarray of shape (n_experts,)
         Each Gamma expert's dispersion ``phi``, ``Var y = phi mu^2`` (``"gamma"``).
     zero_inflation_ : ndarray of shape (n_experts,)
-        Each ZIP expert's probability of a structural zero (``"zip"``).
+        Each expert's probability of a structural zero (``zero_inflation=True``
+        or ``"zip"``).
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
@@ -208,7 +219,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     (2,)
     """
 
-    _parameter_constraints = {**FLAT_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT}
+    _parameter_constraints = {**FLAT_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT}
 
     def __init__(
         self,
@@ -216,6 +227,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         *,
         gate="softmax",
         expert="linear",
+        zero_inflation=False,
         gate_alpha=1e-3,
         alpha=1e-6,
         l1_ratio=0.0,
@@ -241,6 +253,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         self.n_experts = n_experts
         self.gate = gate
         self.expert = expert
+        self.zero_inflation = zero_inflation
         self.gate_alpha = gate_alpha
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -294,6 +307,16 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         :class:`MixtureOfExpertsRegressor`.  A scikit-learn regressor whose
         ``fit`` takes ``sample_weight`` is cloned for every leaf (a list: one
         per leaf, breadth-first); see :class:`MixtureOfExpertsRegressor`.
+    zero_inflation : bool, default=False
+        Add to every expert a point mass at ``y = 0`` whose probability
+        ``pi_k`` is a parameter of that expert (``zero_inflation_``):
+        ``p_k(y | x) = pi_k 1[y = 0] + (1 - pi_k) f_k(y | x)`` for any named
+        family (not estimator experts), on one target.  For counts a zero is
+        structural or the family's own, a second latent variable of EM; for a
+        continuous family the law is mixed (an atom at 0, the density
+        elsewhere) and every zero is structural.  EM stays monotone.
+        ``expert="zip"`` is ``expert="poisson"`` with ``zero_inflation=True``
+        (the same fit).  See docs/families.md.
     gate_alpha : float, default=1e-3
         L2 penalty on the softmax gates' coefficients (not intercepts), in
         units of standardised features.
@@ -439,7 +462,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     (2, 4)
     """
 
-    _parameter_constraints = {**TREE_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT}
+    _parameter_constraints = {**TREE_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT}
 
     def __init__(
         self,
@@ -448,6 +471,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         *,
         gate="softmax",
         expert="linear",
+        zero_inflation=False,
         gate_alpha=1e-3,
         alpha=1e-6,
         l1_ratio=0.0,
@@ -474,6 +498,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         self.branching = branching
         self.gate = gate
         self.expert = expert
+        self.zero_inflation = zero_inflation
         self.gate_alpha = gate_alpha
         self.alpha = alpha
         self.l1_ratio = l1_ratio

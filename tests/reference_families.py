@@ -6,7 +6,7 @@ Plain numpy and scipy, independent of mixexp's code: densities from
 log-likelihood; one-dimensional parameters by a root of the derivative of the
 expected complete-data log-likelihood.  Coordinates are mixexp's internal
 ones (see tests/reference.py); GLM targets are ``(y, offset)`` as mixexp
-stores them.
+stores them (a zero-inflated family's: ``(y, offset, marks)``, the marks unused here).
 """
 
 import numpy as np
@@ -41,7 +41,7 @@ def gamma_logdens(Xa, target, experts):
 
 def zip_logdens(Xa, target, experts):
     """experts: list of (coef (p,), pi)."""
-    y, offset = target
+    y, offset = target[:2]
     cols = []
     for c, pi in experts:
         mu = np.exp(Xa @ c + offset)

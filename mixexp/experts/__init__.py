@@ -9,7 +9,7 @@ from .glm import GammaExperts, PoissonExperts
 from .multinomial import MultinomialExperts
 from .student_t import StudentTExperts
 from .templates import check_expert_estimators, check_incremental
-from .zip import ZeroInflatedPoissonExperts
+from .zero_inflated import ZeroInflatedExperts, ZeroInflatedPoisson, zero_inflated
 
 #: task -> ``expert=`` name -> family class (each builds itself from the estimator's
 #: parameters with :meth:`ExpertComponent.from_params`).
@@ -17,14 +17,15 @@ EXPERTS = {
     "regression": {
         cls.name: cls
         for cls in (
-            LinearGaussianExperts, StudentTExperts, PoissonExperts, GammaExperts,
-            ZeroInflatedPoissonExperts,
+            LinearGaussianExperts, StudentTExperts, PoissonExperts, GammaExperts, ZeroInflatedPoisson,
         )
     },
     "classification": {cls.name: cls for cls in (MultinomialExperts,)},
 }
 
-__all__ = ["ExpertComponent", "EXPERTS", "make_experts", "target_tags", "check_summable"]
+__all__ = [
+    "ExpertComponent", "EXPERTS", "ZeroInflatedExperts", "make_experts", "target_tags", "check_summable",
+]
 
 
 def _family(task, expert):
@@ -39,8 +40,17 @@ def target_tags(task, expert):
 
 
 def make_experts(task, n_leaves, params):
-    """The expert family for ``params["expert"]``: a registered name or estimators."""
+    """The expert family for ``params["expert"]``: a registered name or estimators; with
+    ``params["zero_inflation"]`` (regressors), the family with a point mass at 0 in every
+    expert (:class:`ZeroInflatedExperts`)."""
     expert = params["expert"]
+    if params.get("zero_inflation", False):
+        if not isinstance(expert, str):
+            raise ValueError(
+                "zero_inflation=True needs an expert family by name (expert='linear', "
+                "'student_t', 'poisson', 'gamma'); estimator experts have no point mass to add."
+            )
+        return zero_inflated(make_experts(task, n_leaves, {**params, "zero_inflation": False}), expert)
     if isinstance(expert, str):
         family = _family(task, expert)
         if family is None:
