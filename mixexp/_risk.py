@@ -98,9 +98,12 @@ def _continuous_quantile(h, lo, hi):
     """The smallest ``y`` with ``h(y) >= 0`` in ``[lo, hi]`` (see the module docstring)."""
     a, b = lo.copy(), hi.copy()
     ha, hb = h(a), h(b)
-    b, hb = _push(h, b, hb, True, hb < 0, b - a)  # a leaf quantile's rounding
+    # where the leaves' quantiles agree, theirs is the mixture's (exactly, whatever the
+    # rounding of h); elsewhere the bracket is checked
+    differ = lo < hi
+    b, hb = _push(h, b, hb, True, differ & (hb < 0), b - a)  # a leaf quantile's rounding
     # the CDF reaches q at the lower end already: the quantile is at most there
-    at_lo = ha >= 0
+    at_lo = differ & (ha >= 0)
     b, hb = np.where(at_lo, a, b), np.where(at_lo, ha, hb)
     a, ha = _push(h, a, ha, False, at_lo, np.maximum(hi - lo, np.abs(lo) * 1e-8))
     # an atom at 0 (zero inflation) becomes an end of the bracket
@@ -221,7 +224,7 @@ def check_row_values(values, X, name, positive=False):
                 f"got an array of shape {arr.shape}."
             )
     if positive and np.any(arr <= 0):
-        raise ValueError(f"{name} must be positive (a limit of a loss above 0); got {np.min(arr)!r}.")
+        raise ValueError(f"{name} must be positive (a limit of a loss above 0); got {float(np.min(arr))!r}.")
     return arr
 
 
