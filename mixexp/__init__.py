@@ -1,6 +1,7 @@
 """mixexp: mixtures of experts and hierarchical mixtures of experts trained by EM."""
 
 from ._engine import FrozenExpertWarning
+from .experts import ExpertFamilyWarning
 from .classification import HierarchicalMixtureOfExpertsClassifier, MixtureOfExpertsClassifier
 from .regression import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegressor
 from .selection import MixtureOfExpertsIC
@@ -14,4 +15,5 @@ __all__ = [
     "HierarchicalMixtureOfExpertsClassifier",
     "MixtureOfExpertsIC",
     "FrozenExpertWarning",
+    "ExpertFamilyWarning",
 ]

@@ -2,7 +2,8 @@
 
 ``fit`` validates, builds the components named by the parameters (a gate
 from :data:`mixexp.gates.GATES`, an expert family from
-:data:`mixexp.experts.EXPERTS` or estimators), puts the inputs in internal
+:data:`mixexp.experts.EXPERTS`, a user's :class:`mixexp.experts.ExpertFamily` or
+estimators), puts the inputs in internal
 coordinates, runs ``n_init`` initialisations of EM through
 :class:`mixexp._engine.EMEngine` and keeps the best.  Everything after
 ``fit`` uses the fitted state (its tree, components and parameters), never
@@ -11,7 +12,9 @@ make predictions disagree with the model.
 
 The estimator's other parts are mixins, left of ``BaseEstimator`` as in
 scikit-learn: :class:`mixexp._inspection.InspectionMixin` (gates,
-responsibilities, likelihoods, information criteria, summary) and
+responsibilities, likelihoods, information criteria, summary),
+:class:`mixexp._predict.PredictionMixin` (the prediction driver: validated
+rows, their design and E-step, chunks of routed rows) and
 :class:`mixexp._partial_fit.PartialFitMixin` (online EM).  The fitted state
 and the warm-start checks are :mod:`mixexp._fitted`.
 """
@@ -38,14 +41,15 @@ from ._inspection import InspectionMixin
 from ._online import ONLINE_ATTRIBUTES
 from ._parallel import blas_single_thread, runner
 from ._partial_fit import PartialFitMixin
+from ._predict import PredictionMixin
 from ._routing import check_top_k
 from ._tree import Tree
-from .experts import EXPERTS, make_experts
+from .experts import EXPERTS, ExpertFamily, make_experts
 from .gates import GATES, make_gate
 
 _EM_CONSTRAINTS = {
     "gate": [StrOptions(set(GATES))],
-    "expert": [str, list, tuple, HasMethods(["fit"])],
+    "expert": [str, list, tuple, HasMethods(["fit"]), ExpertFamily],
     "gate_alpha": [Interval(Real, 0, None, closed="left")],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "l1_ratio": [Interval(Real, 0, 1, closed="both")],
@@ -80,7 +84,9 @@ def _is_dask(A):
     return type(A).__module__.split(".")[0] == "dask"
 
 
-class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseMixtureOfExperts(
+    InspectionMixin, PredictionMixin, PartialFitMixin, BaseEstimator, metaclass=ABCMeta
+):
     """EM template for (hierarchical) mixtures of experts. Not for direct use."""
 
     _task = None  # "regression" or "classification", set by the subclasses
@@ -91,11 +97,15 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
 
     def __sklearn_tags__(self):
         """Sparse X only where the gate and every expert take it: not a gate that refuses it
-        (``accepts_sparse``), not estimator experts whose own tags refuse it."""
+        (``accepts_sparse``), not estimator experts whose own tags refuse it, not a user's
+        :class:`~mixexp.experts.ExpertFamily` without ``accepts_sparse``."""
         tags = super().__sklearn_tags__()
         gate = GATES.get(self.gate) if isinstance(self.gate, str) else None
-        tags.input_tags.sparse = (gate is None or gate.accepts_sparse) and all(
-            get_tags(e).input_tags.sparse for e in self._expert_templates()
+        family = self.expert if isinstance(self.expert, ExpertFamily) else None
+        tags.input_tags.sparse = (
+            (gate is None or gate.accepts_sparse)
+            and (family is None or bool(family.accepts_sparse))
+            and all(get_tags(e).input_tags.sparse for e in self._expert_templates())
         )
         return tags
 
@@ -184,11 +194,12 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
             expert_kind(self.expert, getattr(self, "zero_inflation", False)),
             gate_columns, expert_columns, dense=not sp.issparse(X),
         )
+        experts.set_coordinates(state.coordinates("experts"))
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw)
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)
         best = self._best_of_starts(state, design, params, warm, sources)
-        self._set_result(state, *best)
+        self._set_result(state, design, *best)
         return self
 
     def _components(self, X, params):
@@ -273,9 +284,10 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
                     best = (*result, sorted(em.frozen_leaves))
         return best
 
-    def _set_result(self, state, params, bounds, converged, n_iter, frozen):
+    def _set_result(self, state, design, params, bounds, converged, n_iter, frozen):
         """Warn about frozen experts and non-convergence; make ``state`` with ``params`` the
-        fitted model, with its public attributes."""
+        fitted model, with its public attributes (and what prediction keeps of the
+        training ``design``)."""
         state.params = params
         attributes = state.public_attributes(self._is_flat)
         n_leaves = state.tree.n_leaves
@@ -292,11 +304,17 @@ class BaseMixtureOfExperts(InspectionMixin, PartialFitMixin, BaseEstimator, meta
                 "increase max_iter or tol, or check the data.",
                 ConvergenceWarning,
             )
+        state.target_range = self._target_range(state, design)
         self._set_fitted(state, attributes, drop=("_online", *ONLINE_ATTRIBUTES))
         self.lower_bounds_ = np.asarray(bounds) + state.loglik_shift()
         self.lower_bound_ = float(self.lower_bounds_[-1])
         self.converged_ = bool(converged)
         self.n_iter_ = int(n_iter)
+
+    def _target_range(self, state, design, previous=None):
+        """What the fitted state keeps of the training targets for prediction (regressors:
+        :func:`mixexp._regressor.target_range`); None here."""
+        return None
 
     def _sample_weight(self, sample_weight, X):
         """Validated non-negative weights of the rows of ``X``, with a positive sum."""

@@ -27,7 +27,8 @@ from one product per chunk (:mod:`mixexp._shared_grams`).
 
 ``stats`` return dicts of row sums, additive over chunks (arrays are added,
 lists concatenated).  One EM iteration is one pass: for every chunk, the
-E-step and every component's ``stats``, summed in chunk order (so results do
+E-step (:func:`mixexp._numerics.estep.e_step`, as :meth:`EMEngine.e_step`'s)
+and every component's ``stats``, summed in chunk order (so results do
 not depend on the number of threads); then every ``update``.  An update may
 take an extrapolated step (``extrapolated=True``); when the objective of the
 next pass fell, the engine takes the safe steps from the same sums instead.
@@ -39,9 +40,8 @@ import weakref
 
 import numpy as np
 
-from ._vectorised import tree_posteriors_rows
-from ._kernels import positive_weighted_sum
-from ._linalg import column_sums
+from ._numerics import estep
+from ._numerics.linalg import column_sums
 from ._parallel import Runner
 from ._shared_grams import SharedGrams
 
@@ -53,6 +53,23 @@ MIN_WEIGHT_FRACTION = 1e-10
 #: (estimator) experts before it returns its best iterate.  Stopping at the first
 #: one ended MLP experts after a single refit (R² 0.88 where 5 gave 0.95).
 NON_GAIN_PATIENCE = 5
+#: EM stops, converged, once the gain of this many iterations in a row fell below
+#: ``tol``.  One was not enough: an extrapolated gate step that overshoots gains
+#: little, and the next step, its length learned from the overshoot, gains again.
+#: A start fitted on a subsample hands EM on all the rows a step length learned
+#: there, whose first step can overshoot so: 2 of 12 fits of 10**6 rows stopped
+#: after one iteration, 0.02 nats per sample short
+#: (benchmarks/results/convergence_rule.md, which also compares three in a row
+#: and Aitken's rule).
+SMALL_GAINS_TO_CONVERGE = 2
+
+
+def converged(bounds, tol):
+    """Whether EM has converged: the last :data:`SMALL_GAINS_TO_CONVERGE` gains in
+    ``bounds`` (the start's objective, then that of every iteration that gained)
+    are all below ``tol``."""
+    k = SMALL_GAINS_TO_CONVERGE
+    return len(bounds) > k and all(bounds[-i] - bounds[-i - 1] < tol for i in range(1, k + 1))
 
 
 class FrozenExpertWarning(UserWarning):
@@ -160,28 +177,33 @@ class EMEngine:
         rep = self.representation(Xe, params)
         return self.gate.scores(Xg, params["gate"], rep), rep
 
+    def _chunk_scores(self, params, Xg, Xe, target, experts=True):
+        """The E-step's inputs on a chunk: the gate's log terms of the edges, the experts'
+        representations (for a gate that uses them, else None), and with ``experts`` the
+        leaves' log-densities and the experts' context for ``stats`` (else None, None)."""
+        log_gate, rep = self.gate_scores(Xg, Xe, params)
+        logdens, ctx = self.experts.scores(Xe, target, params["experts"]) if experts else (None, None)
+        return log_gate, rep, logdens, ctx
+
     def _chunk_stats(self, params, design, s, post, parts):
         t = self.tree
         Xg, Xe, target, sw = design.rows(s)
-        log_gate, rep = self.gate_scores(Xg, Xe, params)
         # with fixed posteriors, experts that do not move need no densities (fit_posteriors
         # keeps their part of the expected log-likelihood from an earlier pass)
         experts_scored = post is None or "experts" in parts
-        logdens, ctx = self.experts.scores(Xe, target, params["experts"]) if experts_scored else (None, None)
+        log_gate, rep, logdens, ctx = self._chunk_scores(params, Xg, Xe, target, experts_scored)
         S = {}
         if post is None:
-            node_post = np.empty((Xg.shape[0], t.n_nodes))
-            loglik = np.empty(Xg.shape[0])
-            tree_posteriors_rows(log_gate, logdens, t.branching, node_post, loglik)
+            node_post, loglik = estep.e_step(log_gate, logdens, t.branching)
             S["loglik"] = float(sw @ loglik)
             node_weight = node_post * sw[:, None]
         else:
             node_weight = post.values[s] if isinstance(post, NodeWeights) else self._node_weight(post[s], sw)
             # the expected complete-data log-likelihood, which a fixed-posterior M-step
             # increases: the gate's and the experts' parts
-            S["q_gate"] = positive_weighted_sum(node_weight[:, 1:], log_gate)
+            S["q_gate"] = estep.positive_weighted_sum(node_weight[:, 1:], log_gate)
             if experts_scored:
-                S["q_experts"] = positive_weighted_sum(node_weight[:, t.n_inner :], logdens)
+                S["q_experts"] = estep.positive_weighted_sum(node_weight[:, t.n_inner :], logdens)
         S["mass"] = column_sums(node_weight)
         grams = self._shared_grams(design, Xg, node_weight, parts)
         if "gate" in parts:
@@ -223,18 +245,29 @@ class EMEngine:
 
         def chunk(s):
             Xg, Xe, target, _ = design.rows(s)
-            log_gate = self.gate_scores(Xg, Xe, params)[0]
-            if experts:
-                logdens = self.experts.scores(Xe, target, params["experts"])[0]
-            else:
-                logdens = np.zeros((Xg.shape[0], t.n_leaves))
-            node_post = np.empty((Xg.shape[0], t.n_nodes))
-            tree_posteriors_rows(log_gate, logdens, t.branching, node_post, loglik[s])
+            log_gate, _, logdens, _ = self._chunk_scores(params, Xg, Xe, target, experts)
+            node_post, _ = estep.e_step(log_gate, logdens, t.branching, loglik[s])
             leaf_post[s] = node_post[:, t.n_inner :]
 
         for _ in self._map(chunk, design):
             pass
         return leaf_post, loglik
+
+    def owners(self, params, design):
+        """The leaf of largest posterior of every row ``(n,)``, computed chunk by chunk (no
+        ``(n, n_leaves)`` array)."""
+        t = self.tree
+        owner = np.empty(design.n_rows, dtype=np.intp)
+
+        def chunk(s):
+            Xg, Xe, target, _ = design.rows(s)
+            log_gate, _, logdens, _ = self._chunk_scores(params, Xg, Xe, target)
+            node_post, _ = estep.e_step(log_gate, logdens, t.branching)
+            owner[s] = node_post[:, t.n_inner :].argmax(axis=1)
+
+        for _ in self._map(chunk, design):
+            pass
+        return owner
 
     def total_weight(self, design):
         """The sum of the sample weights of the rows a pass covers."""
@@ -355,6 +388,10 @@ class EMEngine:
         goes on from an iteration that does not gain, for at most
         :data:`NON_GAIN_PATIENCE` such iterations in a row, and returns the best
         iterate; the bound recorded for an iteration without gain repeats the best.
+
+        EM has converged (:func:`converged`) when the gains of the last
+        :data:`SMALL_GAINS_TO_CONVERGE` iterations that gained were all below
+        ``tol``: a single small gain does not stop it.
         """
         self.frozen_leaves = set()
         total = self.total_weight(design)
@@ -365,11 +402,12 @@ class EMEngine:
         if not np.isfinite(obj):
             raise FloatingPointError("the log-likelihood of the initial parameters is not finite")
         lower_bounds = []
-        converged = False
+        done = False  # converged
         start = last = time.time()
         n_iter = 0
         step = self._ecm_step if self.gate.uses_experts else self._em_step
         best, misses = (params, obj), 0
+        gained = [obj]  # the start's objective, then that of every iteration that gained
         for n_iter in range(1, max_iter + 1):
             new, S_new, obj_new = step(params, S, obj, C, design, total)
             if not np.isfinite(obj_new):
@@ -386,7 +424,7 @@ class EMEngine:
                 misses += 1
                 lower_bounds.append(best[1])
                 if misses > NON_GAIN_PATIENCE:
-                    converged = True
+                    done = True
                     break
                 params, S, obj = new, S_new, obj_new
                 continue
@@ -394,6 +432,7 @@ class EMEngine:
             params, S, obj = new, S_new, obj_new
             best, misses = (params, obj), 0
             lower_bounds.append(obj)
+            gained.append(obj)
             if verbose >= 2 and n_iter % verbose_interval == 0:
                 now = time.time()
                 print(
@@ -401,14 +440,14 @@ class EMEngine:
                     f" lower bound {obj:.6f}\t change {change:.3e}"
                 )
                 last = now
-            if change < tol:
-                converged = True
+            if converged(gained, tol):
+                done = True
                 break
         params, obj = best
         if verbose >= 1:
-            state = "converged" if converged else "did not converge"
+            state = "converged" if done else "did not converge"
             print(
                 f"EM {state} after {n_iter} iterations ({time.time() - start:.3f}s),"
                 f" lower bound {obj:.6f}"
             )
-        return params, lower_bounds, converged, n_iter
+        return params, lower_bounds, done, n_iter

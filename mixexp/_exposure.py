@@ -23,8 +23,8 @@ def check_exposure(exposure, n_samples, experts):
         return None
     if not experts.uses_exposure:
         raise ValueError(
-            "exposure is only accepted with the log-link expert families expert='poisson', "
-            "'gamma' or 'zip'; this model's experts take no offset."
+            "exposure is only accepted with the expert families that take an offset, expert='poisson', "
+            "'gamma', 'zip' or 'negative_binomial'; this model's experts take none."
         )
     exposure = check_array(exposure, ensure_2d=False, dtype=np.float64, input_name="exposure")
     if exposure.ndim != 1:

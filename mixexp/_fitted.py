@@ -60,6 +60,10 @@ class FittedMixture:
     gate_columns: object = None  # feature indices the gate sees (None: all)
     expert_columns: object = None
     dense: bool = True  # fitted on dense X (centred): predictions densify sparse X
+    # regressors: the range of the training targets of each leaf's rows, internal units,
+    # (2, n_leaves + 1, n_targets): low, high; NaN for a leaf that owns no row; the last
+    # entry is the range of all rows (mixexp._regressor.target_range)
+    target_range: object = None
 
     def engine(self, run=None):
         return EMEngine(self.tree, self.gate, self.experts, run)

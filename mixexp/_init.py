@@ -40,8 +40,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances_argmin
 
 from ._design import take_rows
+from ._numerics.bound import soft_label_objective
 from ._parallel import openmp_threads
-from ._softmax import soft_label_objective
 
 # at most this many candidate groupings are compared at one inner node;
 # beyond it, experts are grouped along the main axis of their centroids

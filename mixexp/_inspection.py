@@ -3,22 +3,16 @@ expert, the log-likelihood and the information criteria, the parameter table.
 
 :class:`InspectionMixin` reads only the fitted state (``_fitted``, a
 :class:`mixexp._fitted.FittedMixture`), never the estimator's current
-parameters; its E-step on new data (``_design``, ``_e_step``) is also what
-the regressors' and classifiers' predictions start from.
+parameters, through the prediction driver of :class:`mixexp._predict.PredictionMixin`
+(``_design``, ``_e_step``, ``_routed_rows``), which the regressors' and
+classifiers' predictions use as well.
 """
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.utils import assert_all_finite
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._design import design_matrix, take_rows
-from ._exposure import check_exposure, offset_kwargs
-from ._kernels import tree_posteriors
+from ._numerics.estep import tree_posteriors
 from ._parallel import runner
-from ._predict import LinearMaps, RoutedRows, chunk_design, map_rows
-from ._routing import check_top_k
 from .gates import GATES
 from .inference import parameter_inference, summary_table
 from .selection import assignment_entropy
@@ -28,77 +22,8 @@ class InspectionMixin:
     """Inspection of a fitted mixture: gates, responsibilities, likelihoods, criteria, summary.
 
     Mixed into :class:`mixexp._base.BaseMixtureOfExperts`, left of
-    ``BaseEstimator``.
+    :class:`mixexp._predict.PredictionMixin`, whose members it calls.
     """
-
-    # -- the fitted state on new data ---------------------------------------
-    def _state(self):
-        check_is_fitted(self)
-        return self._fitted
-
-    def _top_k(self, state):
-        """``top_k`` for prediction: a prediction setting, read when predicting, so that
-        ``set_params(top_k=...)`` after fit compares routings of one fitted model."""
-        return check_top_k(getattr(self, "top_k", None), state.tree.n_leaves)
-
-    def _validated(self, X, finite=True):
-        """Validated ``X`` (dense when the model was fitted on dense data) and the fitted state;
-        ``finite=False`` leaves the check for NaN and infinity to the caller."""
-        state = self._state()
-        X = validate_data(
-            self, X, reset=False, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
-            ensure_all_finite=finite,
-        )
-        if sp.issparse(X) and state.dense:
-            # fitted on dense data: centring needs dense rows, and so may the components
-            # (whether the mean happens to be 0 must not matter)
-            X = X.toarray()
-        return X, state
-
-    def _design(self, X, y=None, exposure=None):
-        """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted state."""
-        X, state = self._validated(X)
-        Xa = design_matrix(X, state.x_mean, state.x_scale)
-        target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
-        offset = None if y is None else check_exposure(exposure, X.shape[0], state.experts)
-        if offset is not None:
-            target = state.experts.offset_target(target, offset)
-        design = state.design(Xa, target, np.ones(X.shape[0]))
-        state.gate.check_input(design.gate_X)
-        return design, state
-
-    def _e_step(self, X, y=None, experts=True, exposure=None):
-        design, state = self._design(X, y, exposure)
-        with runner(design.n_rows) as run:
-            return state.engine(run).e_step(state.params, design, experts), design, state
-
-    def _routed_rows(self, X, reduce, exposure=None, routed=True, per_row=None):
-        """``reduce(chunk)`` of every chunk of rows of ``X``, gathered into whole arrays.
-
-        ``chunk`` is a :class:`RoutedRows`: the chunk's routed gate probabilities
-        (``routed=False``: all of them, whatever ``top_k``) and its experts'
-        outputs.  ``reduce`` returns a tuple of arrays with one entry per row of
-        the chunk (see :func:`mixexp._predict.map_rows`).  ``per_row``: a dict of
-        arrays with a value per row of ``X``; ``reduce`` then also takes their
-        chunk's rows as keywords.
-        """
-        X, state = self._validated(X, finite=False)
-        state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
-        row_kwargs = offset_kwargs(exposure, X.shape[0], state.experts)
-        top_k = self._top_k(state) if routed else None
-        linear = LinearMaps(state)
-        name = type(self).__name__
-
-        def chunk(rows):
-            Xc = X[rows]
-            # validate_data's check for NaN and infinity (same message), chunk by chunk on
-            # the prediction's threads, while the rows are in cache: on one thread before the
-            # chunks it took 6 ms of a 50 ms prediction of 10^6 x 20
-            assert_all_finite(Xc, estimator_name=name, input_name="X")
-            routed_rows = RoutedRows(state, Xc, top_k, take_rows(row_kwargs, rows), linear)
-            return reduce(routed_rows, **take_rows(per_row or {}, rows))
-
-        return map_rows(X.shape[0], chunk)
 
     def predict_gate(self, X):
         """Gate probability of each leaf expert (path products for a tree).
@@ -147,7 +72,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -168,7 +94,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -244,7 +171,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -267,7 +195,8 @@ class InspectionMixin:
             Targets.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
-            ``"gamma"``, ``"zip"``): the mean is proportional to them.  None:
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``): the mean is
+            proportional to them.  None:
             every exposure is 1.
 
         Returns
@@ -300,7 +229,7 @@ class InspectionMixin:
         entropy = assignment_entropy(self.responsibilities(X, y, exposure))
         return self.bic(X, y, exposure) + 2.0 * entropy
 
-    def summary(self, X, y, sample_weight=None, *, cov_type="observed"):
+    def summary(self, X, y, sample_weight=None, *, cov_type="observed", exposure=None):
         """Estimate, standard error, z and p-value of every gate and expert parameter.
 
         Standard errors come from the observed information of the
@@ -309,8 +238,14 @@ class InspectionMixin:
         reported relative to its first row (expert 0 of the gate, the first
         class of a multinomial expert), whose coefficients are fixed at 0 as
         in flexmix: only differences of rows are identified.  Gaussian
-        experts' variances are reported as ``log_noise_variance``.  See
-        :mod:`mixexp.inference`.
+        experts' variances are reported as ``log_noise_variance``; each
+        family and gate names its own parameters (``log_noise_scale`` and
+        ``log_nu``, ``log_dispersion``, ``logit_zero_inflation``, the Gaussian
+        gate's ``log_weight``, ``mean[x]``, ``log_variance[x]`` or
+        ``log_chol``/``chol``).  With ``gate="gaussian"`` the likelihood is that
+        of ``(x, y)``, which EM maximised.  ``gate="attention"`` and
+        scikit-learn estimators as experts are refused (ValueError).  See
+        :mod:`mixexp.inference` and ``docs/inference.md``.
 
         Parameters
         ----------
@@ -323,6 +258,9 @@ class InspectionMixin:
         cov_type : {"observed", "sandwich"}, default="observed"
             The inverse observed information, or the robust sandwich
             covariance.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``), as given to ``fit``; None: every exposure is 1.
 
         Returns
         -------
@@ -341,4 +279,4 @@ class InspectionMixin:
         >>> list(table.columns)
         ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
         """
-        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type))
+        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type, exposure))

@@ -38,9 +38,9 @@ class PartialFitMixin:
 
     def _check_partial_fit(self):
         """A ValueError or TypeError, in words, where online EM cannot serve the experts."""
+        check_summable(self._task, self.expert, "partial_fit (online EM)")
         if not isinstance(self.expert, str):
             check_incremental(self.expert)
-        check_summable(self._task, self.expert, "partial_fit (online EM)")
 
     @available_if(_can_partial_fit)
     def partial_fit(self, X, y, sample_weight=None):
@@ -96,6 +96,7 @@ class PartialFitMixin:
                 state.engine(run), state.params, design, running, self.learning_decay, self.learning_offset
             )
         state = replace(state, params=params)
+        state.target_range = self._target_range(state, design, previous=state.target_range)
         self._set_fitted(state, state.public_attributes(self._is_flat), drop=FIT_ATTRIBUTES)
         self._online = running
         self.n_batch_iter_ = running.n_steps

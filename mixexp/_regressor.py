@@ -10,16 +10,65 @@ from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
 from ._exposure import offset_kwargs
-from ._mixing import mix
+from ._numerics.mixing import mix
 from ._risk import RiskMixin
 from ._routing import route
 from .experts import target_tags
 
-def _mixture_moments(chunk, return_std):
+
+def target_range(state, design, previous=None):
+    """The range of the training targets of the rows each leaf owns, for :func:`expert_bounds`.
+
+    A leaf owns the rows whose largest posterior (at the fitted parameters) is
+    its own; rows of zero weight count for none.  Returns ``(2, n_leaves + 1,
+    n_targets)`` in internal target units: the lowest and highest target of
+    each leaf's rows (NaN for a leaf that owns none), then of all rows.  With
+    ``previous`` (online EM: the range of the batches before), the union of
+    both.  None for families whose internal target is not the standardised y
+    (``standardises_target``: the log-link families, whose means scale with an exposure;
+    a user's family).
+    """
+    if not state.experts.standardises_target:
+        return None
+    # one leaf index per row (rows of zero weight: none), not an (n, n_leaves) array
+    owner = state.engine().owners(state.params, design)
+    owner[design.sw <= 0] = -1
+    Y = np.asarray(design.target, dtype=np.float64).reshape(design.n_rows, -1)
+    n_leaves = state.tree.n_leaves
+    out = np.full((2, n_leaves + 1, Y.shape[1]), np.nan)
+    for leaf in np.unique(owner[owner >= 0]):
+        rows = Y[owner == leaf]
+        out[0, leaf], out[1, leaf] = rows.min(axis=0), rows.max(axis=0)
+    if (owner >= 0).any():
+        kept = Y[owner >= 0]
+        out[0, -1], out[1, -1] = kept.min(axis=0), kept.max(axis=0)
+    if previous is not None:
+        out[0], out[1] = np.fmin(out[0], previous[0]), np.fmax(out[1], previous[1])
+    return out
+
+
+def expert_bounds(state):
+    """``(low, high)``, each ``(n_leaves, n_targets)`` in the units of y: the range of the
+    training targets of the rows each expert owns (all rows' for an expert that owns
+    none), to which prediction clips the experts' means; None when there is none."""
+    ranges = state.target_range
+    if ranges is None:
+        return None
+    info = state.info
+    low, high = (np.where(np.isnan(r[:-1]), r[-1], r[:-1]) * info["scale"] + info["mean"] for r in ranges)
+    return low, high
+
+
+def _mixture_moments(chunk, return_std, bounds=None):
     """The mixture's mean of the rows of ``chunk`` (a :class:`~mixexp._predict.RoutedRows`),
-    ``(n, n_targets)``, and with ``return_std`` its standard deviation, as a tuple."""
+    ``(n, n_targets)``, and with ``return_std`` its standard deviation, as a tuple.
+    With ``bounds`` (:func:`expert_bounds`) each expert's mean is clipped to them first."""
     means, var = chunk.leaves("moments")
+    if bounds is not None:
+        means = np.clip(means, bounds[0], bounds[1])
     gates = chunk.gates
+    if not (np.isfinite(means).all() and np.isfinite(var).all()):
+        return _heavy_tailed_moments(gates, means, var, return_std)
     mean = mix(gates, means)
     if not return_std:
         return (mean,)
@@ -28,7 +77,29 @@ def _mixture_moments(chunk, return_std):
     return mean, np.sqrt(spread)
 
 
-REG_VARIANCE_CONSTRAINT = {"reg_variance": [Interval(Real, 0, None, closed="neither")]}
+def _heavy_tailed_moments(gates, means, var, return_std):
+    """:func:`_mixture_moments` when some leaf has no mean or variance (``inf``: a tail too
+    heavy, e.g. Burr experts with ``shape * shape2 <= 1``, Student-t with ``nu <= 2``): the
+    mixture's moment is infinite where such a leaf has a positive gate, else the finite
+    leaves' mixture."""
+    used = gates[:, :, None] > 0
+    no_mean = np.any(used & ~np.isfinite(means), axis=1)
+    means = np.where(used, means, 0.0)
+    mean = np.einsum("nk,nkt->nt", gates, np.where(np.isfinite(means), means, 0.0))
+    mean[no_mean] = np.inf
+    if not return_std:
+        return (mean,)
+    no_var = no_mean | np.any(used & ~np.isfinite(var), axis=1)
+    centred = np.where(np.isfinite(means), means - np.where(no_mean, 0.0, mean)[:, None, :], 0.0)
+    spread = np.einsum("nk,nkt->nt", gates, np.where(used & np.isfinite(var), var, 0.0) + centred**2)
+    spread[no_var] = np.inf
+    return mean, np.sqrt(spread)
+
+
+REG_VARIANCE_CONSTRAINT = {
+    "reg_variance": [Interval(Real, 0, None, closed="neither")],
+    "clip_experts": ["boolean"],
+}
 ZERO_INFLATION_CONSTRAINT = {"zero_inflation": ["boolean"]}
 
 
@@ -58,15 +129,17 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             Training inputs.  Sparse input is kept sparse (scaled, not centred)
             with a softmax gate.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Targets: counts for ``expert="poisson"`` and ``"zip"``, positive
-            amounts for ``"gamma"`` (these three model a single target).
+            Targets: counts for ``expert="poisson"``, ``"zip"`` and
+            ``"negative_binomial"`` (whole numbers only), positive amounts for
+            ``"gamma"``, ``"lognormal"``, ``"weibull"``, ``"inverse_gaussian"``
+            and ``"burr"`` (these families model a single target).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the log-likelihood is weighted by them.
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures (time at risk, hours of observation) of the
-            log-link families ``"poisson"``, ``"gamma"`` and ``"zip"``: each
-            expert's mean is ``exposure * exp(B x + b)``, an offset
-            ``log(exposure)``.  None: every exposure is 1.  With scikit-learn's
+            log-link families ``"poisson"``, ``"gamma"``, ``"zip"`` and
+            ``"negative_binomial"``: each expert's mean is ``exposure *
+            exp(B x + b)``, an offset ``log(exposure)``.  None: every exposure is 1.  With scikit-learn's
             metadata routing enabled, a :class:`~sklearn.pipeline.Pipeline`
             passes it on after ``set_fit_request(exposure=True)``.
 
@@ -76,6 +149,13 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             The fitted estimator.
         """
         return self._fit_or_restore(X, y, sample_weight, exposure)
+
+    def _target_range(self, state, design, previous=None):
+        return target_range(state, design, previous)
+
+    def _bounds(self, state):
+        """The clipping bounds of the experts' means at prediction, or None (``clip_experts``)."""
+        return expert_bounds(state) if getattr(self, "clip_experts", True) else None
 
     def _validate_xy(self, X, y):
         # 2-D y only when every expert takes it (estimator experts: their tags)
@@ -103,7 +183,8 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             experts, gates renormalised.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------
@@ -112,8 +193,14 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         y_std : ndarray of the same shape
             Only when ``return_std`` is True.
         """
-        out = self._routed_rows(X, lambda chunk: _mixture_moments(chunk, return_std), exposure)
         state = self._state()
+        if return_std and not state.experts.gives_variances:
+            raise NotImplementedError(
+                f"predict(X, return_std=True) needs every expert's variance, which expert="
+                f"{state.experts.name} does not give: implement its predict_variance(X, params)."
+            )
+        bounds = self._bounds(state)
+        out = self._routed_rows(X, lambda chunk: _mixture_moments(chunk, return_std, bounds), exposure)
         return tuple(self._squeeze(a, state) for a in out) if return_std else self._squeeze(out[0], state)
 
     def predict_experts(self, X, exposure=None):
@@ -125,7 +212,8 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             Inputs.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------
@@ -134,6 +222,9 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         design, state = self._design(X)
         offset = offset_kwargs(exposure, design.n_rows, state.experts)
         mean = state.experts.moments(design.expert_X, state.params["experts"], state.info, **offset)[0]
+        bounds = self._bounds(state)
+        if bounds is not None:
+            mean = np.clip(mean, bounds[0], bounds[1])
         return self._squeeze(mean, state)
 
     def sample_y(self, X, n_samples=1, random_state=None, exposure=None):
@@ -149,7 +240,8 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             Seed of the draws.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: predictions per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: predictions per unit of
+            exposure.
 
         Returns
         -------

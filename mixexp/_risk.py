@@ -34,6 +34,8 @@ prediction chunk at once, each row stopping by its own test.
 import numpy as np
 from sklearn.utils.validation import _num_samples, check_array
 
+from .experts import EXPERTS
+
 #: relative accuracy of the quantiles (and so of the CTE's VaR)
 QUANTILE_RTOL = 1e-10
 #: absolute accuracy of the quantiles, relative to the spread of the leaves' quantiles
@@ -228,6 +230,11 @@ def check_row_values(values, X, name, positive=False):
     return arr
 
 
+def distribution_families():
+    """The registered regression families that give their distributions, for messages."""
+    return sorted(name for name, family in EXPERTS["regression"].items() if family.has_distribution)
+
+
 def _per_row(arr, n):
     return np.full(n, float(arr)) if np.ndim(arr) == 0 else arr
 
@@ -236,7 +243,8 @@ class RiskMixin:
     """Risk measures of a fitted regressor with a single response (see the module docstring).
 
     Mixed into :class:`mixexp._regressor.MixtureRegressorBase`; uses the
-    inspection mixin's fitted state and chunked prediction (``_routed_rows``).
+    prediction mixin's fitted state and chunked prediction (``_routed_rows``).  The
+    measures are of the fitted experts' laws: ``clip_experts`` does not apply to them.
     """
 
     def _distribution_state(self, what):
@@ -248,7 +256,7 @@ class RiskMixin:
             raise ValueError(
                 f"{what} needs each expert's distribution function, which expert="
                 f"{state.expert_kind!r} does not give (its family has no has_distribution); "
-                "the families 'linear', 'student_t', 'poisson', 'gamma' and 'zip' give them."
+                f"the families {', '.join(map(repr, distribution_families()))} give them."
             )
         if state.info["n_outputs"] != 1:
             raise ValueError(
@@ -272,7 +280,7 @@ class RiskMixin:
             Where to evaluate it: one value for every sample, or one per sample.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
-            ``"zip"``); None: per unit of exposure.
+            ``"zip"``, ``"negative_binomial"``); None: per unit of exposure.
 
         Returns
         -------
@@ -358,7 +366,7 @@ class RiskMixin:
         law is continuous at ``VaR_q`` (with atoms, of counts or zero inflation,
         the atom at ``VaR_q`` counts in part: Acerbi & Tasche 2002).  Exact given
         the quantile (:meth:`predict_quantile`); infinite where an expert with
-        weight has no mean (Student-t ``nu <= 1``).
+        weight has no mean (Student-t ``nu <= 1``, Burr ``shape_ * shape2_ <= 1``).
 
         Parameters
         ----------

@@ -8,7 +8,7 @@ rows' outer products are built once for both (an HME's inner gates and its
 leaves; a Gaussian gate and Gaussian experts).
 """
 
-from ._linalg import weighted_grams
+from ._numerics.linalg import weighted_grams
 
 
 class SharedGrams:

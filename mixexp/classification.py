@@ -90,8 +90,12 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         99% of the fits on the development datasets need at most 83, all at
         most 110: benchmarks/results/defaults.md).
     tol : float, default=1e-4
-        EM stops when the gain in mean per-sample penalised log-likelihood is
-        below ``tol``.
+        EM stops, converged, when the gain in mean per-sample penalised
+        log-likelihood has been below ``tol`` in two iterations in a row (one
+        small gain is not enough: a long extrapolated step of the gate can
+        gain little just before a step that gains much more).  The same rule
+        ends the short runs of ``init_params="short_em"`` at their own
+        tolerance.
     n_init : int, default=1
         Number of initialisations; the best final log-likelihood is kept.
     init_params : {"short_em", "kmeans", "random"}, default="short_em"
@@ -154,11 +158,11 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
-        Whether the best initialisation met ``tol`` (not stopped by
-        ``max_iter``).  With estimator experts EM also stops, converged, after
-        5 iterations in a row without gain: they count in ``n_iter_``, the best
-        iterate's parameters are kept and their entries of ``lower_bounds_``
-        repeat the best value.
+        Whether the best initialisation met ``tol`` (two small gains in a
+        row; not stopped by ``max_iter``).  With estimator experts EM also
+        stops, converged, after 5 iterations in a row without gain: they
+        count in ``n_iter_``, the best iterate's parameters are kept and their
+        entries of ``lower_bounds_`` repeat the best value.
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
@@ -321,8 +325,12 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         99% of the fits on the development datasets need at most 83, all at
         most 110: benchmarks/results/defaults.md).
     tol : float, default=1e-4
-        EM stops when the gain in mean per-sample penalised log-likelihood is
-        below ``tol``.
+        EM stops, converged, when the gain in mean per-sample penalised
+        log-likelihood has been below ``tol`` in two iterations in a row (one
+        small gain is not enough: a long extrapolated step of the gate can
+        gain little just before a step that gains much more).  The same rule
+        ends the short runs of ``init_params="short_em"`` at their own
+        tolerance.
     n_init : int, default=1
         Number of initialisations; the best final log-likelihood is kept.
     init_params : {"short_em", "kmeans", "random"}, default="short_em"
@@ -378,11 +386,11 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features.
     converged_ : bool
-        Whether the best initialisation met ``tol`` (not stopped by
-        ``max_iter``).  With estimator experts EM also stops, converged, after
-        5 iterations in a row without gain: they count in ``n_iter_``, the best
-        iterate's parameters are kept and their entries of ``lower_bounds_``
-        repeat the best value.
+        Whether the best initialisation met ``tol`` (two small gains in a
+        row; not stopped by ``max_iter``).  With estimator experts EM also
+        stops, converged, after 5 iterations in a row without gain: they
+        count in ``n_iter_``, the best iterate's parameters are kept and their
+        entries of ``lower_bounds_`` repeat the best value.
     n_iter_ : int
         EM iterations of the best initialisation (after its flat start).
     lower_bound_ : float

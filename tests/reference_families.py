@@ -4,14 +4,22 @@ Plain numpy and scipy, independent of mixexp's code: densities from
 ``scipy.stats``; every GLM coefficient fit by ``scipy.optimize.minimize``
 (trust-region with the exact Hessian) on the written-out weighted penalised
 log-likelihood; one-dimensional parameters by a root of the derivative of the
-expected complete-data log-likelihood.  Coordinates are mixexp's internal
-ones (see tests/reference.py); GLM targets are ``(y, offset)`` as mixexp
-stores them (a zero-inflated family's: ``(y, offset, marks)``, the marks unused here).
+expected complete-data log-likelihood.  The families with shape parameters
+(negative binomial, Weibull, Burr) and the inverse Gaussian's coefficients:
+the root of the score equations, written out in the natural parameters
+(``theta``, ``k``, ``alpha``, ``gamma``: mixexp works with their logarithms),
+by MINPACK's ``hybr`` and Newton polishing with a finite-difference Jacobian;
+``score_matches_density`` checks every score against finite differences of
+the ``scipy.stats`` log-likelihood.  The log-normal: a weighted ridge fit of
+the standardised ``log y``.  Coordinates are mixexp's internal ones (see
+tests/reference.py); GLM targets are ``(y, offset)`` as mixexp stores them
+(a zero-inflated family's: ``(y, offset, marks)``, the marks unused here), the
+log-normal's ``(standardised log y (n, 1), log y)``.
 """
 
 import numpy as np
 from scipy import stats
-from scipy.optimize import brentq, minimize
+from scipy.optimize import approx_fprime, brentq, minimize, root
 from scipy.special import digamma
 
 NU_BOUNDS = (1e-2, 200.0)
@@ -36,6 +44,42 @@ def gamma_logdens(Xa, target, experts):
     y, offset = target
     return np.column_stack([
         stats.gamma.logpdf(y, a, scale=np.exp(Xa @ c + offset) / a) for c, a in experts
+    ])
+
+
+def nb_logdens(Xa, target, experts):
+    """experts: list of (coef (p,), theta)."""
+    y, offset = target
+    return np.column_stack([
+        stats.nbinom.logpmf(y, theta, theta / (theta + np.exp(Xa @ c + offset))) for c, theta in experts
+    ])
+
+
+def lognormal_logdens(Xa, target, experts):
+    """experts: list of (coef (p,), var) of the standardised log y; the Jacobian -log y."""
+    z, log_y = target
+    return np.column_stack([stats.norm.logpdf(z[:, 0], Xa @ c, np.sqrt(v)) - log_y for c, v in experts])
+
+
+def weibull_logdens(Xa, target, experts):
+    """experts: list of (coef (p,), shape k); scale exp(eta)."""
+    y, offset = target
+    return np.column_stack([stats.weibull_min.logpdf(y, k, scale=np.exp(Xa @ c + offset)) for c, k in experts])
+
+
+def ig_logdens(Xa, target, experts):
+    """experts: list of (coef (p,), lambda = 1 / dispersion); mean exp(eta)."""
+    y, offset = target
+    return np.column_stack([
+        stats.invgauss.logpdf(y, np.exp(Xa @ c + offset) / lam, scale=lam) for c, lam in experts
+    ])
+
+
+def burr_logdens(Xa, target, experts):
+    """experts: list of (coef (p,), alpha (shape1), gamma (shape2)); scale exp(eta)."""
+    y, offset = target
+    return np.column_stack([
+        stats.burr12.logpdf(y, g, a, scale=np.exp(Xa @ c + offset)) for c, a, g in experts
     ])
 
 
@@ -132,8 +176,140 @@ def zip_m_step(Xa, y, offset, w, expert, alpha):
     return poisson_fit(Xa, y, offset, w * (1.0 - z), coef, alpha), (w @ z) / w.sum()
 
 
+def solve_score(score, x0):
+    """The root of ``score`` near ``x0``: MINPACK's hybr, then Newton with a central
+    finite-difference Jacobian until the step is below 1e-13."""
+    x = root(score, x0, method="hybr", options={"xtol": 1e-14}).x
+    for _ in range(20):
+        h = 1e-6 * np.maximum(1.0, np.abs(x))
+        J = np.column_stack([(score(x + hi) - score(x - hi)) / (2 * hi[i]) for i, hi in enumerate(np.diag(h))])
+        step = np.linalg.solve(J, score(x))
+        x = x - step
+        if np.max(np.abs(step)) < 1e-13 * max(1.0, np.max(np.abs(x))):
+            break
+    return x
+
+
+def _split(x, p):
+    return x[:p], x[p:]
+
+
+# scores (gradients) of sum_i w_i log p(y_i) - penalty in the natural parameters
+def nb_score(Xa, y, offset, w, alpha):
+    """x = (beta, theta); penalty alpha / 2 ||beta[:-1]||^2."""
+    D = alpha * _penalty_mask(Xa.shape[1])
+
+    def score(x):
+        beta, (theta,) = _split(x, Xa.shape[1])
+        mu = np.exp(Xa @ beta + offset)
+        g_beta = Xa.T @ (w * theta * (y - mu) / (mu + theta)) - D * beta
+        g_theta = w @ (digamma(y + theta) - digamma(theta) + np.log(theta) + 1.0 - np.log(mu + theta)
+                       - (y + theta) / (mu + theta))
+        return np.append(g_beta, g_theta)
+    return score
+
+
+def weibull_score(Xa, y, offset, w, alpha):
+    """x = (beta, k), scale exp(x beta); penalty alpha k^2 / 2 ||beta[:-1]||^2."""
+    M = _penalty_mask(Xa.shape[1])
+
+    def score(x):
+        beta, (k,) = _split(x, Xa.shape[1])
+        lam = np.exp(Xa @ beta + offset)
+        u = (y / lam) ** k
+        g_beta = Xa.T @ (w * k * (u - 1.0)) - alpha * k * k * M * beta
+        g_k = w @ (1.0 / k + np.log(y / lam) * (1.0 - u)) - alpha * k * np.sum((M * beta) ** 2)
+        return np.append(g_beta, g_k)
+    return score
+
+
+def burr_score(Xa, y, offset, w, alpha):
+    """x = (beta, alpha_shape, gamma), scale exp(x beta); penalty alpha gamma^2 / 2 ||beta[:-1]||^2."""
+    M = _penalty_mask(Xa.shape[1])
+
+    def score(x):
+        beta, (a, g) = _split(x, Xa.shape[1])
+        r = np.log(y) - (Xa @ beta + offset)  # log(y / theta)
+        u = np.exp(g * r)
+        frac = u / (1.0 + u)
+        g_beta = Xa.T @ (w * g * ((a + 1.0) * frac - 1.0)) - alpha * g * g * M * beta
+        g_a = w @ (1.0 / a - np.log1p(u))
+        g_g = w @ (1.0 / g + r - (a + 1.0) * frac * r) - alpha * g * np.sum((M * beta) ** 2)
+        return np.concatenate([g_beta, [g_a, g_g]])
+    return score
+
+
+def ig_score(Xa, y, offset, w, alpha):
+    """x = beta, mean exp(x beta): the gradient of -sum_i w_i (y - mu)^2 / (2 mu^2 y) -
+    alpha / 2 ||beta[:-1]||^2."""
+    D = alpha * _penalty_mask(Xa.shape[1])
+
+    def score(beta):
+        mu = np.exp(Xa @ beta + offset)
+        return Xa.T @ (w * (y - mu) / mu**2) - D * beta
+    return score
+
+
+def score_matches_density(family, Xa, target, w, expert, alpha, rtol=1e-5):
+    """Whether the family's score is the finite-difference gradient of the scipy.stats
+    log-likelihood (for the families with a written-out score)."""
+    y, offset = target
+    p = Xa.shape[1]
+    make, dens = {
+        "negative_binomial": (nb_score, nb_logdens), "weibull": (weibull_score, weibull_logdens),
+        "burr": (burr_score, burr_logdens),
+    }[family]
+    factor = {"negative_binomial": lambda s: 1.0, "weibull": lambda s: s[0] ** 2, "burr": lambda s: s[1] ** 2}[family]
+
+    def objective(x):
+        beta, s = x[:p], x[p:]
+        return w @ dens(Xa, target, [(beta, *s)])[:, 0] - 0.5 * alpha * factor(s) * np.sum(beta[:-1] ** 2)
+
+    x = np.concatenate([expert[0], expert[1:]])
+    numeric = approx_fprime(x, objective, 1e-7 * np.maximum(1.0, np.abs(x)))
+    analytic = make(Xa, y, offset, w, alpha)(x)
+    return np.allclose(analytic, numeric, rtol=rtol, atol=rtol * np.abs(numeric).max())
+
+
+def nb_m_step(Xa, y, offset, w, expert, alpha):
+    coef, theta = expert
+    x = solve_score(nb_score(Xa, y, offset, w, alpha), np.append(coef, theta))
+    return x[:-1], x[-1]
+
+
+def weibull_m_step(Xa, y, offset, w, expert, alpha):
+    coef, k = expert
+    x = solve_score(weibull_score(Xa, y, offset, w, alpha), np.append(coef, k))
+    return x[:-1], x[-1]
+
+
+def burr_m_step(Xa, y, offset, w, expert, alpha):
+    coef, a, g = expert
+    x = solve_score(burr_score(Xa, y, offset, w, alpha), np.concatenate([coef, [a, g]]))
+    return x[:-2], x[-2], x[-1]
+
+
+def ig_m_step(Xa, y, offset, w, expert, alpha, reg_variance):
+    coef, _ = expert
+    beta = solve_score(ig_score(Xa, y, offset, w, alpha), coef)
+    mu = np.exp(Xa @ beta + offset)
+    D = w @ ((y - mu) ** 2 / (mu**2 * y)) + alpha * np.sum(beta[:-1] ** 2)
+    return beta, min(w.sum() / D, 1.0 / reg_variance)
+
+
+def lognormal_m_step(Xa, target, w, alpha, reg_variance):
+    """The weighted ridge fit of the standardised log y and the penalised mean squared residual."""
+    z = target[0][:, 0]
+    D = np.diag(alpha * _penalty_mask(Xa.shape[1]))
+    beta = np.linalg.solve((Xa * w[:, None]).T @ Xa + D, Xa.T @ (w * z))
+    var = (w @ (z - Xa @ beta) ** 2 + alpha * np.sum(beta[:-1] ** 2)) / w.sum()
+    return beta, max(var, reg_variance)
+
+
 # -- one EM iteration of a flat mixture with a softmax gate ---------------------------
-LOGDENS = {"student_t": t_logdens, "poisson": poisson_logdens, "gamma": gamma_logdens, "zip": zip_logdens}
+LOGDENS = {"student_t": t_logdens, "poisson": poisson_logdens, "gamma": gamma_logdens, "zip": zip_logdens,
+           "negative_binomial": nb_logdens, "lognormal": lognormal_logdens, "weibull": weibull_logdens,
+           "inverse_gaussian": ig_logdens, "burr": burr_logdens}
 
 
 def em_iteration(family, Xg, Xe, target, sw, gate, experts, gate_alpha, alpha, reg_variance, bound_step):
@@ -156,8 +332,15 @@ def em_iteration(family, Xg, Xe, target, sw, gate, experts, gate_alpha, alpha, r
             new_experts.append(poisson_fit(Xe, target[0], target[1], w, expert, alpha))
         elif family == "gamma":
             new_experts.append(gamma_m_step(Xe, target[0], target[1], w, expert, alpha, reg_variance))
-        else:
+        elif family == "zip":
             new_experts.append(zip_m_step(Xe, target[0], target[1], w, expert, alpha))
+        elif family == "lognormal":
+            new_experts.append(lognormal_m_step(Xe, target, w, alpha, reg_variance))
+        elif family == "inverse_gaussian":
+            new_experts.append(ig_m_step(Xe, target[0], target[1], w, expert, alpha, reg_variance))
+        else:
+            m_step = {"negative_binomial": nb_m_step, "weibull": weibull_m_step, "burr": burr_m_step}[family]
+            new_experts.append(m_step(Xe, target[0], target[1], w, expert, alpha))
     return post, loglik, new_gate, new_experts
 
 
@@ -168,8 +351,12 @@ def penalty(family, gate, experts, gate_alpha, alpha):
             pen += 0.5 * alpha * np.sum(np.sum(e[0][:, :-1] ** 2, axis=1) / e[1])
         elif family == "poisson":
             pen += 0.5 * alpha * np.sum(e[:-1] ** 2)
-        elif family == "gamma":
+        elif family in ("gamma", "inverse_gaussian"):  # times the shape, 1 / dispersion
             pen += 0.5 * alpha * e[1] * np.sum(e[0][:-1] ** 2)
-        else:
+        elif family == "lognormal":  # divided by sigma^2 (the Gaussian's on log y)
+            pen += 0.5 * alpha * np.sum(e[0][:-1] ** 2) / e[1]
+        elif family in ("weibull", "burr"):  # times the last shape squared (1 / scale of log y)
+            pen += 0.5 * alpha * e[-1] ** 2 * np.sum(e[0][:-1] ** 2)
+        else:  # zip, negative binomial
             pen += 0.5 * alpha * np.sum(e[0][:-1] ** 2)
     return pen

@@ -46,6 +46,7 @@ def regression_csv(tmp_path):
 # --------------------------------------------------------------------------- #
 # the CLI end to end
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow  # mixexp compare end to end, plots included
 def test_compare_bundled_dataset_writes_tables_and_plots(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["compare", *FAST, "--datasets", "mcycle", "--models", "moe", "cart", "linear",
@@ -77,6 +78,7 @@ def test_compare_bundled_dataset_writes_tables_and_plots(tmp_path, capsys):
     assert "| mcycle |" in md and "**" in md
 
 
+@pytest.mark.slow  # every model of mixexp compare, cross-validated
 def test_every_model_sees_the_same_deterministic_folds(tmp_path):
     data = compare.bundled_datasets(["mcycle"])[0]
     settings = compare.QUICK_SETTINGS
@@ -91,6 +93,7 @@ def test_every_model_sees_the_same_deterministic_folds(tmp_path):
     np.testing.assert_allclose(got, expected)
 
 
+@pytest.mark.slow  # every model of mixexp compare, cross-validated
 def test_user_csv_regression_all_models(tmp_path, regression_csv, capsys):
     out = tmp_path / "out"
     code = main(["compare", *FAST, "--csv", regression_csv, "--target", "y", "--out", str(out)])
@@ -256,9 +259,11 @@ def test_partition_picture_is_a_converged_fit_on_a_shared_y_axis(tmp_path):
     pytest.importorskip("matplotlib")
     data = compare.bundled_datasets(["mcycle"])[0]
     # the comparison's own EM cap (30 iterations here) is too small to converge
+    # the penalties of this picture's reference fit (the regressors' defaults before
+    # alpha=1, gate_alpha=0.1, which smooth 8 experts on mcycle's one feature to R² 0.54)
     fig, moe, cart = compare.plot_partition(
-        data, tmp_path / "p.png", {"moe__n_experts": 8}, {"max_depth": 3},
-        compare.QUICK_SETTINGS)
+        data, tmp_path / "p.png", {"moe__n_experts": 8, "moe__alpha": 1e-6, "moe__gate_alpha": 1e-3},
+        {"max_depth": 3}, compare.QUICK_SETTINGS)
     assert (tmp_path / "p.png").stat().st_size > 0
     est = moe[-1]
     assert est.converged_ and est.n_experts == 8 and est.n_iter_ > 30
@@ -319,7 +324,11 @@ def test_models_are_valid_for_both_tasks():
             assert hasattr(model, "fit") and hasattr(model, "predict")
     # tiny data: grids drop numbers of experts that would leave experts ~empty
     search = compare.make_model("moe", "regression", n_samples=40)
-    assert search.param_grid == {"moe__n_experts": [2]}
+    assert search.param_grid == {"moe__n_experts": [2], "moe__alpha": [0.1, 1.0]}
+    # the regression mixtures tune their expert penalty; the classifiers keep theirs
+    hme = compare.make_model("hme", "regression", compare.Settings(alphas=(1.0, 3.0)), n_samples=400)
+    assert hme.param_grid == {"hme__depth": [1, 2, 3], "hme__alpha": [1.0, 3.0]}
+    assert "moe__alpha" not in compare.make_model("moe", "classification", n_samples=400).param_grid
     with pytest.raises(ValueError, match="unknown model 'svm'"):
         compare.make_model("svm", "regression")
     with pytest.raises(ValueError, match="needs n_features"):

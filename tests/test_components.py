@@ -122,7 +122,8 @@ def test_gaussian_gate_recovers_the_generating_model(seed):
     X, y, p = _gaussian_data(n=5000, seed=seed)
     # (with seed 1 two components are close, 1.5 apart: k-means on [x, y] may merge them,
     # as the first three starts of random_state=1 do; those of random_state=0 do not)
-    model = MixtureOfExpertsRegressor(3, gate="gaussian", n_init=3, random_state=0).fit(X, y)
+    # recovery of the maximum-likelihood fit: the expert penalty next to nothing (not the default 1)
+    model = MixtureOfExpertsRegressor(3, gate="gaussian", n_init=3, random_state=0, alpha=1e-6).fit(X, y)
     # label permutation: the matching of the fitted and true means
     perm = list(
         min(
@@ -220,7 +221,8 @@ def test_gaussian_gate_densities_and_gates_match_numpy(name, make, covariance_ty
         idx = np.searchsorted(model.classes_, y[:50])
         log_py = np.log(model.predict_experts(X[:50])[np.arange(50), :, idx])
     else:
-        mean = model.predict_experts(X[:50])
+        # the model's own means: predict_experts clips them by default (clip_experts)
+        mean = model.set_params(clip_experts=False).predict_experts(X[:50])
         var = model.noise_variance_[:, 0]
         log_py = -0.5 * (_LOG_2PI + np.log(var) + (y[:50, None] - mean) ** 2 / var)
     joint = logsumexp(terms[:50] + log_py, axis=1)
@@ -274,7 +276,8 @@ def test_reg_covar_bounds_the_covariances_in_standardised_units(covariance_type)
 
 def test_score_samples_is_an_outlier_score():
     X, y, _ = _gaussian_data(n=1000, seed=0)
-    model = MixtureOfExpertsRegressor(3, gate="gaussian", random_state=0).fit(X, y)
+    # alpha next to nothing: lower_bound_ is then the unpenalised mean log p(x, y)
+    model = MixtureOfExpertsRegressor(3, gate="gaussian", random_state=0, alpha=1e-6).fit(X, y)
     inside = model.score_samples(X)
     far = X[:20] + 8.0 * X.std(axis=0)
     outside = model.score_samples(far)
@@ -403,6 +406,7 @@ def test_classifier_expert_without_predict_proba_is_rejected_at_fit():
     expected_failed_checks=expected_failed_checks,
 )
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.slow  # 85 scikit-learn checks refitting estimator experts
 def test_estimator_experts_pass_sklearn_checks(estimator, check):
     check(estimator)
 
@@ -449,6 +453,7 @@ def logistic_pair():
     return X, y, builtin, logistic
 
 
+@pytest.mark.slow  # logistic_pair: thousands of EM iterations
 def test_logistic_experts_equal_multinomial_experts_at_convergence(logistic_pair):
     """LogisticRegression(C=1/alpha) solves each expert's M-step exactly, the built-in
     multinomial experts take bound steps: the same penalised likelihood, but different
@@ -523,6 +528,7 @@ def two_regimes():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("kind", sorted(NONLINEAR))
 @pytest.mark.parametrize("structure", sorted(STRUCTURES))
+@pytest.mark.slow  # HistGradientBoosting and MLP experts refitted every EM step
 def test_nonlinear_experts_fit_nonlinear_regimes(two_regimes, structure, kind):
     X, y, Xt, yt, linear = two_regimes
     # HistGradientBoosting's OpenMP threads wait for each other on busy cores: 10 ms fits
@@ -540,6 +546,7 @@ def test_nonlinear_experts_fit_nonlinear_regimes(two_regimes, structure, kind):
 
 # -- in pipelines, grid searches, lists -------------------------------------------
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.slow  # a grid search over estimator experts
 def test_estimator_experts_in_pipeline_and_grid_search():
     X, y, _ = _gaussian_data(n=300, seed=1, noise=0.2)
     moe = MixtureOfExpertsRegressor(2, expert=Ridge(), random_state=0)
@@ -636,7 +643,10 @@ ESTIMATOR_MODELS = [
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.filterwarnings("ignore::mixexp._engine.FrozenExpertWarning")
-@pytest.mark.parametrize("name, make", ESTIMATOR_MODELS, ids=[m[0] for m in ESTIMATOR_MODELS])
+@pytest.mark.parametrize("name, make", [  # the longest of these fits is in the slow tier
+    pytest.param(*m, id=m[0], marks=pytest.mark.slow if m[0] == "hme-logistic-gaussian" else ())
+    for m in ESTIMATOR_MODELS
+])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_estimator_experts_keep_the_best_iterate(name, make, seed):
     """EM never reports a decrease: an iteration that does not gain repeats the best
@@ -684,8 +694,10 @@ def test_estimator_experts_max_iter_and_convergence_warning():
 @pytest.mark.parametrize(
     "make, data",
     [
-        (lambda: MixtureOfExpertsRegressor(2, gate="gaussian", expert=make_pipeline(SplineTransformer(), Ridge())), "reg"),
-        (lambda: HierarchicalMixtureOfExpertsRegressor(2, 2, expert=[Ridge(), DecisionTreeRegressor(max_depth=2)] * 2), "reg"),
+        (lambda: MixtureOfExpertsRegressor(2, gate="gaussian",
+                                           expert=make_pipeline(SplineTransformer(), Ridge())), "reg"),
+        (lambda: HierarchicalMixtureOfExpertsRegressor(
+            2, 2, expert=[Ridge(), DecisionTreeRegressor(max_depth=2)] * 2), "reg"),
         (lambda: MixtureOfExpertsClassifier(2, expert=LogisticRegression()), "clf"),
     ],
 )
@@ -702,7 +714,8 @@ def test_pickle_round_trip(make, data):
     assert [type(e) for e in clone_.experts_] == [type(e) for e in model.experts_]
     assert clone_.lower_bound_ == model.lower_bound_
     if data == "reg":
-        np.testing.assert_array_equal(clone_.sample_y(X[:5], 3, random_state=1), model.sample_y(X[:5], 3, random_state=1))
+        np.testing.assert_array_equal(clone_.sample_y(X[:5], 3, random_state=1),
+                                      model.sample_y(X[:5], 3, random_state=1))
 
 
 def test_bic_and_aic_with_estimator_experts():
@@ -729,6 +742,7 @@ def test_bic_and_aic_with_estimator_experts():
     assert np.all(np.isfinite(tree.log_likelihood(X, y)))
 
 
+@pytest.mark.slow  # logistic_pair: thousands of EM iterations
 def test_bic_counts_logistic_experts_as_multinomial_experts(logistic_pair):
     """A softmax over K classes has K - 1 free rows of coefficients and intercept, as the
     built-in experts count; LogisticRegression's coef_ has K rows (it counted K)."""
@@ -797,6 +811,7 @@ def test_tags_follow_the_gate_and_the_experts(model, sparse_ok, multi_output):
         check_estimator_sparse_tag(type(model).__name__, model)
 
 
+@pytest.mark.slow  # fits with randomised estimator experts
 def test_random_state_seeds_random_experts():
     """random_state makes fits with random experts reproducible (scikit-learn's
     check_fit_idempotent failed with DecisionTreeClassifier experts): each expert whose

@@ -19,7 +19,11 @@ from mixexp.datasets import make_moe_classification, make_moe_regression
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # one pytest-xdist worker runs this module, so its tests share one LocalCluster
+    pytest.mark.xdist_group("dask"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,7 @@ def _assert_same_fit(a, b, tol=1e-8):
 
 
 @pytest.mark.parametrize("model, make, n_experts", CASES, ids=["moe-reg", "moe-clf", "hme-reg"])
+@pytest.mark.slow  # a 2-process LocalCluster, whose workers compile the kernels
 def test_dask_fit_equals_in_memory_fit(client, model, make, n_experts):
     """Fewer rows than INIT_ROWS: the same start; 12 EM iterations over 5 blocks on 2 processes."""
     X, y, sw = _data(make, n_experts)
@@ -64,6 +69,7 @@ def test_dask_fit_equals_in_memory_fit(client, model, make, n_experts):
     np.testing.assert_allclose(dask_fit.log_likelihood(X, y), memory.log_likelihood(X, y), atol=1e-8)
 
 
+@pytest.mark.slow  # the LocalCluster
 def test_dask_fit_from_a_given_model(client):
     """warm_start: EM on the blocks continues a given model exactly as in memory."""
     X, y, sw = _data(make_moe_classification, 3)
@@ -76,6 +82,7 @@ def test_dask_fit_from_a_given_model(client):
     _assert_same_fit(dask_fit, memory)
 
 
+@pytest.mark.slow  # the LocalCluster
 def test_dask_fit_starts_on_a_sample(client, monkeypatch):
     """More rows than INIT_ROWS: the start is fitted on a sample, EM on all rows (monotone)."""
     import mixexp.dask

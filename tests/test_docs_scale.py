@@ -23,6 +23,7 @@ def test_doc_has_both_examples():
 # kernels anew (over a minute on two busy cores); tests/test_dask.py covers that path, and
 # the example was run by hand.  The CSV example runs here.
 @pytest.mark.parametrize("index", [0], ids=["partial_fit-csv"])
+@pytest.mark.slow  # a fresh process compiles the kernels
 def test_doc_example_runs(index, tmp_path):
     pytest.importorskip("pandas")
     script = tmp_path / "example.py"

@@ -206,3 +206,88 @@ def test_shared_grams_equal_each_components_own(kind, depth, gate):
         np.testing.assert_allclose(shared[part]["grams"], own[part]["grams"], rtol=1e-13, atol=1e-12)
         for key in own[part]:
             np.testing.assert_allclose(shared[part][key], own[part][key], rtol=1e-13, atol=1e-12)
+
+
+# -- the stopping rule ----------------------------------------------------------------
+def _scripted_run(objectives, max_iter, tol, exact=True):
+    """``EMEngine.run`` whose iterations reach ``objectives`` (relative to the start's);
+    returns the bounds (relative to the start's), converged and n_iter."""
+    X, y, sw = _data("gaussian")
+    engine, design, info, _ = _setup("gaussian", 1, 2, X, y, sw)
+    params = engine.fit_posteriors(np.arange(X.shape[0]) % 2, design, engine.zero_params(design, info), 10)
+    start = engine.objective(params, engine.pass_stats(params, design), engine.total_weight(design))
+    values = iter(start + np.asarray(objectives, dtype=float))
+    engine._em_step = lambda params, S, obj, C, design, total: (params, S, next(values))
+    engine.experts.exact = exact
+    params, bounds, converged, n_iter = engine.run(params, design, max_iter, tol)
+    return np.asarray(bounds) - start, converged, n_iter
+
+
+def test_converged_needs_two_small_gains_in_a_row():
+    from mixexp._engine import SMALL_GAINS_TO_CONVERGE, converged
+
+    assert SMALL_GAINS_TO_CONVERGE == 2
+    assert not converged([0.0], 1e-4) and not converged([0.0, 1e-5], 1e-4)
+    assert converged([0.0, 1e-5, 2e-5], 1e-4)
+    assert not converged([0.0, 1e-5, 2e-2], 1e-4) and not converged([0.0, 2e-2, 2e-2 + 1e-5], 1e-4)
+    assert not converged([0.0, 0.0, 0.0], 0.0)  # tol=0: never (no gain is below 0)
+
+
+def test_em_does_not_stop_on_one_small_gain():
+    """An iteration that gains less than tol does not end EM when the next gains more
+    (the issue: 10**6 rows gained 7e-5 in their first iteration at tol=1e-4, 0.019 in the
+    second).  EM stops, converged, after two small gains in a row."""
+    gains = [5e-5, 2e-2, 1e-3, 5e-5, 3e-4, 5e-5, 2e-5, 1.0]
+    bounds, converged, n_iter = _scripted_run(np.cumsum(gains), max_iter=20, tol=1e-4)
+    assert converged and n_iter == 7
+    np.testing.assert_allclose(bounds, np.cumsum(gains[:7]), rtol=0, atol=1e-12)
+    # max_iter before two small gains in a row: not converged
+    bounds, converged, n_iter = _scripted_run(np.cumsum(gains), max_iter=6, tol=1e-4)
+    assert not converged and n_iter == 6
+
+
+def test_em_stopping_rule_with_approximate_experts():
+    """Approximate refits: an iteration without gain repeats the best bound and neither
+    counts as a small gain nor breaks a run of them; NON_GAIN_PATIENCE + 1 of them in a
+    row still end EM, converged, at the best iterate."""
+    from mixexp._engine import NON_GAIN_PATIENCE
+
+    objectives = [5e-5, 0.0, 2e-2, 1e-2, 2e-2 + 5e-5, 0.0, 2e-2 + 8e-5, 1.0]
+    bounds, converged, n_iter = _scripted_run(objectives, max_iter=20, tol=1e-4, exact=False)
+    assert converged and n_iter == 7
+    np.testing.assert_allclose(bounds, [5e-5, 5e-5, 2e-2, 2e-2, 2e-2 + 5e-5, 2e-2 + 5e-5, 2e-2 + 8e-5],
+                               rtol=0, atol=1e-12)
+    objectives = [2e-2] + [1e-2] * (NON_GAIN_PATIENCE + 1) + [1.0]
+    bounds, converged, n_iter = _scripted_run(objectives, max_iter=20, tol=1e-4, exact=False)
+    assert converged and n_iter == NON_GAIN_PATIENCE + 2
+    np.testing.assert_allclose(bounds, 2e-2, rtol=0, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_issue_case_does_not_stop_after_one_iteration(monkeypatch):
+    """The issue's data (make_moe_regression, 20 features, 4 experts) at 10**5 rows and
+    tol=1e-3: the start, fitted on a subsample, leaves the softmax gate a step length
+    whose first step on all the rows overshoots and gains 2.8e-4.  With one small gain
+    enough EM stopped there, converged_, 0.019 below the bound the next iteration
+    reached (18 tol); now EM goes on."""
+    import copy
+
+    import mixexp._engine as engine_module
+    from mixexp import MixtureOfExpertsRegressor
+    from mixexp.datasets import make_moe_regression
+
+    X, y = make_moe_regression(100_000, 20, 4, random_state=18)[:2]
+
+    def fit_and_continue():
+        model = MixtureOfExpertsRegressor(4, tol=1e-3, random_state=9).fit(X, y)
+        more = copy.deepcopy(model).set_params(warm_start=True, max_iter=1).fit(X, y)  # one more
+        return model, more.lower_bound_ - model.lower_bound_
+
+    with monkeypatch.context() as m:
+        m.setattr(engine_module, "SMALL_GAINS_TO_CONVERGE", 1)  # the rule before
+        before, next_gain = fit_and_continue()
+    assert engine_module.SMALL_GAINS_TO_CONVERGE == 2
+    assert before.converged_ and before.n_iter_ == 1 and next_gain > 10 * before.tol
+    after, next_gain = fit_and_continue()
+    assert after.converged_ and after.n_iter_ > 2 and next_gain < after.tol
+    assert after.lower_bound_ > before.lower_bound_ + 0.015

@@ -40,6 +40,7 @@ SAME_IN_REGRESSORS = {"zero_inflation"}
 OWN_TEXT = {
     "n_experts", "depth", "branching", "gate", "expert", "alpha", "gate_alpha", "init_params",
     "balance_alpha", "specialization_alpha", "reg_variance",
+    "clip_experts",  # regressors only
 }
 
 

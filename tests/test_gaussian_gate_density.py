@@ -12,10 +12,10 @@ from scipy.linalg import solve_triangular
 from scipy.stats import multivariate_normal
 
 from mixexp import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegressor
-from mixexp._kernels import add_squares_interleaved, diag_squares
+from mixexp._numerics.densities import add_squares_interleaved, diag_squares
+from mixexp._numerics.estep import gaussian_leaf_softmax, tree_posteriors_rows
 from mixexp._parallel import Runner
 from mixexp._tree import Tree
-from mixexp._vectorised import gaussian_leaf_softmax, tree_posteriors_rows
 from mixexp.gates.gaussian import _BLOCK_ROWS, GaussianGate
 
 from test_predict_chunks import _close, _whole_predict

@@ -188,10 +188,12 @@ def test_summary_is_a_structured_array_without_pandas(monkeypatch):
 
 def test_summary_errors():
     X, y = _regression()
-    with pytest.raises(ValueError, match="softmax gate"):
-        MixtureOfExpertsRegressor(2, gate="gaussian", random_state=0).fit(X, y).summary(X, y)
-    with pytest.raises(ValueError, match="implemented for expert=.linear."):
+    with pytest.raises(ValueError, match="cannot give standard errors for gate='attention'"):
+        MixtureOfExpertsRegressor(2, gate="attention", random_state=0).fit(X, y).summary(X, y)
+    with pytest.raises(ValueError, match="cannot give standard errors for scikit-learn estimators .*LinearRegression"):
         MixtureOfExpertsRegressor(2, expert=LinearRegression(), random_state=0).fit(X, y).summary(X, y)
+    with pytest.raises(ValueError, match="exposure is only accepted"):
+        MixtureOfExpertsRegressor(2, random_state=0).fit(X, y).summary(X, y, exposure=np.ones(len(y)))
     model = MixtureOfExpertsRegressor(2, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="cov_type"):
         model.summary(X, y, cov_type="robust")

@@ -9,19 +9,10 @@ from the data (-1e13).
 import numpy as np
 import pytest
 
-from mixexp._kernels import (
-    gate_residual,
-    log_softmax_groups,
-    multinomial_logdens,
-    multinomial_residual,
-    tree_posteriors,
-)
-from mixexp._vectorised import (
-    gate_residual_rows,
-    log_softmax_groups_rows,
-    multinomial_proba_rows,
-    tree_posteriors_rows,
-)
+from mixexp._numerics.bound import gate_residual, gate_residual_rows, multinomial_residual
+from mixexp._numerics.densities import multinomial_logdens, multinomial_proba_rows
+from mixexp._numerics.estep import e_step, tree_posteriors, tree_posteriors_rows
+from mixexp._numerics.softmax import log_softmax_groups, log_softmax_groups_rows
 
 
 def _log_gates(rng, n, n_inner, b, scale=3.0):
@@ -121,7 +112,8 @@ def test_tree_posteriors_rows_rejects_shapes_that_do_not_match():
 @pytest.mark.parametrize("group_size,n_groups", [(2, 7), (3, 16), (16, 1), (1, 4)])
 @pytest.mark.parametrize("edge", [False, True])
 @pytest.mark.parametrize("scale", [4.0, 400.0])  # within and beyond the unshifted route
-def test_log_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale):
+@pytest.mark.parametrize("shift", [False, True])
+def test_log_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, scale, shift):
     rng = np.random.default_rng(group_size)
     logits = scale * rng.standard_normal((200, group_size * n_groups))
     if edge:
@@ -130,7 +122,7 @@ def test_log_softmax_groups_rows_match_the_kernel(group_size, n_groups, edge, sc
     out = np.full_like(logits, np.nan)
     with np.errstate(all="ignore"):
         log_softmax_groups(logits, group_size, expected)
-        log_softmax_groups_rows(logits, group_size, out)
+        log_softmax_groups_rows(logits, group_size, out, shift=shift)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12 * scale)
     if not edge:  # normalised within every group
         np.testing.assert_allclose(np.exp(out).reshape(200, n_groups, group_size).sum(axis=2), 1.0)
@@ -180,3 +172,39 @@ def test_gate_residual_rows_match_the_kernel():
     gate_residual(log_gate, node_weight, b, expected)
     gate_residual_rows(log_gate, node_weight, b, out)
     np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("depth,b", [(1, 3), (1, 8), (2, 2)])
+def test_attention_scores_are_the_group_max_shifted_log_softmax(depth, b):
+    """The attention gate's scores: the group log-softmax shifted by each group's maximum
+    (the formula it once wrote out with numpy), through the one kernel's fast variant."""
+    from mixexp._tree import Tree
+    from mixexp.gates.attention import AttentionGate
+
+    rng = np.random.default_rng(b)
+    tree = Tree(depth, b)
+    gate = AttentionGate(tree, 1e-3)
+    Xa = np.hstack([rng.standard_normal((300, 4)), np.ones((300, 1))])
+    rep = rng.standard_normal((300, tree.n_leaves, 3))
+    params = {"coef": 30.0 * rng.standard_normal((tree.n_inner, 3, 5))}
+    logits = gate._logits(Xa, params["coef"], gate._child_repr(rep)).reshape(300, -1, b)
+    shifted = logits - logits.max(axis=2, keepdims=True)
+    expected = (shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))).reshape(300, -1)
+    np.testing.assert_allclose(gate.scores(Xa, params, rep), expected, rtol=1e-14, atol=1e-13)
+
+
+def test_e_step_is_the_rows_e_step_and_none_means_densities_of_one():
+    rng = np.random.default_rng(3)
+    log_gate = _log_gates(rng, 100, 4, 3)  # depth 2, branching 3: 9 leaves
+    logdens = rng.standard_normal((100, 9))
+    node_post, loglik = np.empty((100, 13)), np.empty(100)
+    tree_posteriors_rows(log_gate, logdens, 3, node_post, loglik)
+    out = np.empty(100)
+    post, ll = e_step(log_gate, logdens, 3, out)
+    assert ll is out
+    np.testing.assert_array_equal(post, node_post)
+    np.testing.assert_array_equal(ll, loglik)
+    tree_posteriors_rows(log_gate, np.zeros((100, 9)), 3, node_post, loglik)
+    post, ll = e_step(log_gate, None, 3)
+    np.testing.assert_array_equal(post, node_post)
+    np.testing.assert_array_equal(ll, loglik)

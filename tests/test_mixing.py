@@ -1,21 +1,21 @@
-"""A prediction's softmaxes and mixtures (mixexp._mixing) give the scalar kernels' numbers.
+"""A prediction's softmaxes and mixtures (mixexp._numerics.softmax, .mixing) give the
+scalar kernel's numbers.
 
 They take logits relative to each group's member 0, exponentiate them unshifted
 and check each group's sum afterwards; rows whose sums are out of range
 (overflow, infinities, NaN) go the shifted route.  The reference is
-:func:`mixexp._kernels.log_softmax_groups` on the full logits ``[0, relative]``
+:func:`mixexp._numerics.softmax.log_softmax_groups` on the full logits ``[0, relative]``
 in group-major columns, with the edge rows of tests/test_kernels.py.
 """
 
 import numpy as np
 import pytest
 
-from mixexp._kernels import log_softmax_groups
-from mixexp._mixing import (
+from mixexp._numerics.mixing import mix, mix_group_softmax
+from mixexp._numerics.softmax import (
     group_softmax,
     leaf_path_columns,
-    mix,
-    mix_group_softmax,
+    log_softmax_groups,
     path_softmax_rows,
     relative_rows,
 )

@@ -73,6 +73,7 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.slow  # a fresh kernel per notebook, and fits
 def test_notebook_executes(path):
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")

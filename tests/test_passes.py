@@ -9,7 +9,7 @@ import pytest
 from mixexp import MixtureOfExpertsRegressor
 from mixexp._design import Design, design_matrix, weighted_location_scale
 from mixexp._engine import EMEngine
-from mixexp._linalg import solve_psd, solve_psd_stack
+from mixexp._numerics.linalg import solve_psd, solve_psd_stack
 from mixexp._parallel import Runner, balanced_chunk_slices
 from mixexp._tree import Tree
 from mixexp.datasets import make_moe_regression

@@ -40,6 +40,9 @@ def _whole(model, X, output, exposure=None):
 
 def _whole_predict(model, X, exposure=None):
     gates, (means, var) = _whole(model, X, "moments", exposure)
+    bounds = model._bounds(model._fitted)  # clip_experts: each expert's mean within its rows' targets
+    if bounds is not None:
+        means = np.clip(means, *bounds)
     mean = np.einsum("nk,nkt->nt", gates, means)
     spread = np.einsum("nk,nkt->nt", gates, var + (means - mean[:, None, :]) ** 2)
     return mean[:, 0], np.sqrt(spread)[:, 0]

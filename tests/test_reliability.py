@@ -89,12 +89,18 @@ _TREE_CHANGES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name, changes",
+_CHANGED_AFTER_FIT = (
     [("MixtureOfExpertsRegressor", c) for c in _FLAT_CHANGES]
     + [("MixtureOfExpertsClassifier", c) for c in _FLAT_CHANGES[:3]]
     + [("HierarchicalMixtureOfExpertsRegressor", c) for c in _TREE_CHANGES]
-    + [("HierarchicalMixtureOfExpertsClassifier", c) for c in _TREE_CHANGES[:3]],
+    + [("HierarchicalMixtureOfExpertsClassifier", c) for c in _TREE_CHANGES[:3]]
+)
+
+
+# each case is a fresh process that compiles the kernels: all but the first are slow
+@pytest.mark.parametrize(
+    "name, changes",
+    _CHANGED_AFTER_FIT[:1] + [pytest.param(*case, marks=pytest.mark.slow) for case in _CHANGED_AFTER_FIT[1:]],
 )
 def test_parameters_changed_after_fit_change_nothing(name, changes):
     """In a fresh process (a memory error would abort it): every method after
@@ -202,9 +208,11 @@ def test_random_starts_do_not_stop_at_the_symmetric_point():
     X = x[:, None]
     kmeans = [r2_score(y, _fit_quietly(MixtureOfExpertsRegressor(n_experts=3, random_state=s), X, y).predict(X))
               for s in range(5)]
+    # alpha=1e-6 (the former default): at alpha=1 the random start of seed 4 runs 18
+    # iterations (not stopped at the symmetric point) into a poorer optimum, R² 0.59
     for seed in range(5):
         model = _fit_quietly(
-            MixtureOfExpertsRegressor(n_experts=3, init_params="random", random_state=seed), X, y
+            MixtureOfExpertsRegressor(n_experts=3, init_params="random", random_state=seed, alpha=1e-6), X, y
         )
         assert model.n_iter_ > 2
         assert r2_score(y, model.predict(X)) > min(kmeans) - 0.05
@@ -328,9 +336,12 @@ def test_one_hot_pipeline_with_sparse_output_fits_and_predicts():
     "make",
     [
         lambda: MixtureOfExpertsRegressor(n_experts=2, random_state=0),
-        lambda: HierarchicalMixtureOfExpertsRegressor(depth=2, random_state=0),
-        lambda: MixtureOfExpertsClassifier(n_experts=2, random_state=0),
-        lambda: HierarchicalMixtureOfExpertsClassifier(depth=2, random_state=0),
+        # 40,000-row fits under tracemalloc: the first is in the fast tier
+        pytest.param(lambda: HierarchicalMixtureOfExpertsRegressor(depth=2, random_state=0),
+                     marks=pytest.mark.slow),
+        pytest.param(lambda: MixtureOfExpertsClassifier(n_experts=2, random_state=0), marks=pytest.mark.slow),
+        pytest.param(lambda: HierarchicalMixtureOfExpertsClassifier(depth=2, random_state=0),
+                     marks=pytest.mark.slow),
     ],
 )
 def test_sparse_fit_does_not_densify(make):

@@ -21,12 +21,13 @@ from sklearn.linear_model import Ridge
 
 from mixexp import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegressor
 from mixexp._risk import QUANTILE_RTOL
+from mixexp.experts import EXPERTS
+from reference_laws import TRUE, law
 
-FAMILIES = ["linear", "student_t", "gamma", "poisson"]
-DISCRETE = {"poisson"}
+#: every regression family that gives its distribution, from the registry
+FAMILIES = sorted(name for name, cls in EXPERTS["regression"].items() if cls.has_distribution)
+DISCRETE = {name for name in FAMILIES if EXPERTS["regression"][name].discrete}
 LEVELS = [0.5, 0.9, 0.99]
-
-
 # -- the true model of the simulated data --------------------------------------------
 def true_gates(X):
     """Two experts; the gate is a logistic function of x: ``g_2 = sigmoid(3 x)``."""
@@ -34,54 +35,53 @@ def true_gates(X):
     return np.column_stack([1.0 - g2, g2])
 
 
+def _true_eta(family, x):
+    first, second, _ = TRUE[family]
+    return np.column_stack([first[0] + first[1] * x, second[0] + second[1] * x])
+
+
 def true_components(family, X):
     """Per row, the two experts' frozen scipy laws."""
-    x = X[:, 0]
-    if family == "linear":
-        loc = np.column_stack([-2.0 + x, 2.0 - 0.5 * x])
-        return [[stats.norm(loc[i, 0], 0.5), stats.norm(loc[i, 1], 1.0)] for i in range(len(x))]
-    if family == "student_t":
-        loc = np.column_stack([-2.0 + x, 2.0 - 0.5 * x])
-        return [[stats.t(3.0, loc[i, 0], 0.5), stats.t(8.0, loc[i, 1], 1.0)] for i in range(len(x))]
-    if family == "gamma":
-        mean = np.exp(np.column_stack([0.5 + 0.3 * x, 2.0 - 0.2 * x]))
-        shape = (2.0, 5.0)
-        return [[stats.gamma(a, scale=mean[i, k] / a) for k, a in enumerate(shape)] for i in range(len(x))]
-    mean = np.exp(np.column_stack([0.5 + 0.3 * x, 2.5 - 0.2 * x]))
-    return [[stats.poisson(mean[i, 0]), stats.poisson(mean[i, 1])] for i in range(len(x))]
+    eta, shapes = _true_eta(family, X[:, 0]), TRUE[family][2]
+    return [
+        [law(family, eta[i, k], {name: v[k] for name, v in shapes.items()}) for k in range(2)]
+        for i in range(X.shape[0])
+    ]
 
 
 def simulate(family, n, seed):
     """Draws of the true model (vectorised: the laws of :func:`true_components`)."""
     rs = np.random.RandomState(seed)
     X = rs.normal(size=(n, 1))
-    x = X[:, 0]
     second = rs.uniform(size=n) < true_gates(X)[:, 1]
-    if family in ("linear", "student_t"):
-        loc = np.where(second, 2.0 - 0.5 * x, -2.0 + x)
-        scale = np.where(second, 1.0, 0.5)
-        noise = rs.normal(size=n) if family == "linear" else rs.standard_t(np.where(second, 8.0, 3.0))
-        return X, loc + scale * noise
-    if family == "gamma":
-        mean = np.exp(np.where(second, 2.0 - 0.2 * x, 0.5 + 0.3 * x))
-        shape = np.where(second, 5.0, 2.0)
-        return X, rs.gamma(shape, mean / shape)
-    return X, rs.poisson(np.exp(np.where(second, 2.5 - 0.2 * x, 0.5 + 0.3 * x))).astype(np.float64)
+    eta = np.where(second, *_true_eta(family, X[:, 0])[:, ::-1].T)
+    shapes = {name: np.where(second, v[1], v[0]) for name, v in TRUE[family][2].items()}
+    return X, law(family, eta, shapes).rvs(random_state=rs).astype(np.float64)
 
 
 def fitted_components(model, X, family):
     """Per row, the fitted experts' frozen scipy laws (from the public attributes)."""
-    mean = model.predict_experts(X)
-    n, K = mean.shape
-    if family == "linear":
-        sd = np.sqrt(model.noise_variance_[:, 0])
-        return [[stats.norm(mean[i, k], sd[k]) for k in range(K)] for i in range(n)]
-    if family == "student_t":
-        return [[stats.t(model.nu_[k, 0], mean[i, k], model.noise_scale_[k, 0]) for k in range(K)] for i in range(n)]
-    if family == "gamma":
-        a = 1.0 / model.dispersion_
-        return [[stats.gamma(a[k], scale=mean[i, k] / a[k]) for k in range(K)] for i in range(n)]
-    return [[stats.poisson(mean[i, k]) for k in range(K)] for i in range(n)]
+    if family in ("linear", "student_t"):
+        eta = model.predict_experts(X)
+    else:  # log-link families: the log mean, median or scale from the coefficients
+        eta = X @ model.expert_coef_[:, 0, :].T + model.expert_intercept_[:, 0]
+    n, K = eta.shape
+    shapes = {
+        "linear": lambda: {"sd": np.sqrt(model.noise_variance_[:, 0])},
+        "student_t": lambda: {"sd": model.noise_scale_[:, 0], "nu": model.nu_[:, 0]},
+        "gamma": lambda: {"shape": 1.0 / model.dispersion_},
+        "poisson": lambda: {},
+        "zip": lambda: {"pi": model.zero_inflation_},
+        "negative_binomial": lambda: {"theta": 1.0 / model.dispersion_},
+        "lognormal": lambda: {"sigma": model.noise_scale_[:, 0]},
+        "weibull": lambda: {"k": model.shape_},
+        "inverse_gaussian": lambda: {"phi": model.dispersion_},
+        "burr": lambda: {"alpha": model.shape_, "gamma": model.shape2_},
+    }[family]()
+    return [
+        [law(family, eta[i, k], {name: v[k] for name, v in shapes.items()}) for k in range(K)]
+        for i in range(n)
+    ]
 
 
 # -- the slow reference -----------------------------------------------------------------
@@ -113,7 +113,7 @@ def ref_quantile(w, comps, q, discrete):
 def ref_stop_loss(w, comps, v, discrete):
     """``E[(Y - v)+]``: a sum over the counts, else the quadrature of the survival function."""
     if discrete:
-        top = int(max(c.mean() for c in comps) * 3 + 200)
+        top = int(max(c.mean() + 50 * np.sqrt(c.var()) for c in comps)) + 200
         k = np.arange(np.floor(v) + 1, top)
         return float(np.sum((k - v) * sum(wk * c.pmf(k) for wk, c in zip(w, comps))))
     return quad(lambda t: ref_sf(w, comps, t), v, np.inf, epsabs=0, epsrel=1e-12, limit=500)[0]
@@ -204,7 +204,10 @@ def test_counts_quantile_is_the_smallest_integer_reaching_q(fitted):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_measures_recover_the_true_model(fitted, family):
     """The fitted model's risk measures against the true law of the simulated data
-    (4000 rows): within a few percent of the true predictive spread."""
+    (4000 rows): a statistical error.  Quantiles in probability (the true CDF at the
+    fitted quantile is near ``q``: in a trough of a bimodal law a small error of the
+    gates moves the quantile far), the CTE relative to the true one, the limited mean
+    relative to the true predictive spread."""
     model = fitted[family]
     discrete = family in DISCRETE
     gates, comps = true_gates(X_TEST), true_components(family, X_TEST)
@@ -217,11 +220,13 @@ def test_measures_recover_the_true_model(fitted, family):
         sd = np.sqrt(sum(wk * (ck.var() + ck.mean() ** 2) for wk, ck in zip(w, c))
                      - sum(wk * ck.mean() for wk, ck in zip(w, c)) ** 2)
         for j, q in enumerate(LEVELS):
-            true = ref_quantile(w, c, q, discrete)
-            # the 0.99 quantile is estimated from the tails: looser
-            tol = (0.25 if q == 0.99 else 0.12) * sd + (1.0 if discrete else 0.0)
-            assert abs(Q[i, j] - true) <= tol, (family, i, q, Q[i, j], true, sd)
-        assert abs(cte[i] - ref_cte(w, c, 0.99, discrete)) <= 0.3 * sd, (family, i)
+            # the largest errors over the families were 0.023, 0.012, 0.002 (docs/risk.md)
+            tol = {0.5: 0.04, 0.9: 0.02, 0.99: 0.005}[q]
+            at = ref_cdf(w, c, Q[i, j])
+            below = ref_cdf(w, c, Q[i, j] - 1) if discrete else at  # counts: the CDF jumps
+            assert at >= q - tol and below <= q + tol, (family, i, q, Q[i, j], at, below)
+        true_cte = ref_cte(w, c, 0.99, discrete)
+        assert abs(cte[i] - true_cte) <= 0.08 * abs(true_cte), (family, i, cte[i], true_cte)
         assert abs(lev[i] - ref_limited_mean(w, c, limits[i], discrete)) <= 0.05 * sd, (family, i)
 
 
@@ -242,7 +247,9 @@ def test_measures_agree_with_monte_carlo_of_the_fitted_model(fitted, family):
     q = 0.99
     top = np.sort(S, axis=1)[:, int(q * n_draws):]
     mc_cte = top.mean(axis=1)
-    se = top.std(axis=1) / np.sqrt(top.shape[1]) + np.abs(np.diff(np.sort(S, axis=1)[:, int(q * n_draws) - 1:int(q * n_draws) + 1], axis=1))[:, 0]
+    at = int(q * n_draws)
+    gap = np.abs(np.diff(np.sort(S, axis=1)[:, at - 1:at + 1], axis=1))[:, 0]
+    se = top.std(axis=1) / np.sqrt(top.shape[1]) + gap
     np.testing.assert_array_less(np.abs(model.predict_cte(X_TEST, q) - mc_cte), 5 * se + 1e-9)
     u = np.maximum(np.quantile(S, 0.6, axis=1), 0.25)  # limits are positive
     limited = np.minimum(S, u[:, None])
@@ -250,10 +257,20 @@ def test_measures_agree_with_monte_carlo_of_the_fitted_model(fitted, family):
     np.testing.assert_array_less(np.abs(model.predict_limited_mean(X_TEST, u) - limited.mean(axis=1)), 5 * se)
     grid = np.quantile(S, 0.3, axis=1)
     se = np.sqrt(0.3 * 0.7 / n_draws)
-    np.testing.assert_array_less(np.abs(model.predict_cdf(X_TEST, grid) - np.mean(S <= grid[:, None], axis=1)), 5 * se)
+    empirical = np.mean(S <= grid[:, None], axis=1)
+    np.testing.assert_array_less(np.abs(model.predict_cdf(X_TEST, grid) - empirical), 5 * se)
 
 
 # -- the properties --------------------------------------------------------------------------
+def predict_unclipped(model, X):
+    """The mixture's mean without ``clip_experts``: the law the risk measures are of."""
+    clip = model.clip_experts
+    try:
+        return model.set_params(clip_experts=False).predict(X)
+    finally:
+        model.set_params(clip_experts=clip)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_quantiles_increase_with_q_and_cte_is_above_var(fitted, family):
     model = fitted[family]
@@ -268,7 +285,7 @@ def test_quantiles_increase_with_q_and_cte_is_above_var(fitted, family):
     assert np.all(C >= Q - 1e-9 * np.abs(Q))
     # CTE at a low level approaches the mean; the columns are the scalar calls
     np.testing.assert_array_equal(model.predict_quantile(X, levels[20]), Q[:, 20])
-    mean = model.predict(X)
+    mean = predict_unclipped(model, X)
     assert np.all(model.predict_cte(X, 1e-9) - mean <= 1e-6 * np.maximum(1.0, np.abs(mean)))
 
 
@@ -280,7 +297,7 @@ def test_limited_mean_increases_to_the_mean(fitted, family):
     values = np.column_stack([model.predict_limited_mean(X, u) for u in limits])
     assert np.all(np.diff(values, axis=1) >= -1e-12)
     assert np.all(values <= limits[None, :] + 1e-12)
-    np.testing.assert_allclose(values[:, -1], model.predict(X), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(values[:, -1], predict_unclipped(model, X), rtol=1e-10, atol=1e-10)
     # the distribution function is a distribution function
     F = np.column_stack([model.predict_cdf(X, y) for y in [-1e300, -1.0, 0.0, 3.0, 1e300]])
     assert np.all(np.diff(F, axis=1) >= 0) and np.all(F[:, 0] == 0) and np.allclose(F[:, -1], 1.0)
@@ -296,6 +313,22 @@ def test_student_t_without_a_mean_has_infinite_tail_measures():
     assert np.all(np.isfinite(heavy.predict_quantile(X_TEST, [0.01, 0.99])))
 
 
+def test_burr_without_a_mean_has_an_infinite_cte(fitted):
+    """A Burr expert with ``shape_ * shape2_ <= 1`` has no mean: its limited means stay
+    finite (a positive support, and they still match the reference), the CTE is infinite."""
+    heavy = pickle.loads(pickle.dumps(fitted["burr"]))
+    heavy._fitted.params["experts"]["shape"][:] = 0.9
+    heavy._fitted.params["experts"]["shape2"][:] = 1.0
+    heavy.shape_, heavy.shape2_ = np.full(2, 0.9), np.ones(2)
+    gates, comps = heavy.predict_gate(X_TEST), fitted_components(heavy, X_TEST, "burr")
+    limited = heavy.predict_limited_mean(X_TEST, 10.0)
+    ref = [sum(w * c.expect(lambda t: np.minimum(t, 10.0)) for w, c in zip(gates[i], comps[i]))
+           for i in range(len(X_TEST))]
+    np.testing.assert_allclose(limited, ref, rtol=1e-7)
+    assert np.all(np.isposinf(heavy.predict_cte(X_TEST, 0.9)))
+    assert np.all(np.isfinite(heavy.predict_quantile(X_TEST, [0.01, 0.99])))
+
+
 # -- routing, trees, exposure, chunks ----------------------------------------------------------
 def test_top_k_routes_the_mixture(fitted):
     model = fitted["linear"]
@@ -307,7 +340,8 @@ def test_top_k_routes_the_mixture(fitted):
         leaf = model.predict_gate(X_TEST).argmax(axis=1)
         mu = model.predict_experts(X_TEST)[np.arange(len(X_TEST)), leaf]
         sd = np.sqrt(model.noise_variance_[leaf, 0])
-        np.testing.assert_allclose(model.predict_quantile(X_TEST, 0.9), mu + sd * stats.norm.ppf(0.9), rtol=1e-12)
+        np.testing.assert_allclose(model.predict_quantile(X_TEST, 0.9), mu + sd * stats.norm.ppf(0.9),
+                                   rtol=1e-12)
         np.testing.assert_allclose(model.predict_cdf(X_TEST, mu), 0.5, rtol=1e-12)
         np.testing.assert_allclose(model.predict_limited_mean(X_TEST, 1e6), mu, rtol=1e-12)
     finally:

@@ -478,6 +478,7 @@ for kind, (model, X, y) in models.items():
 """
 
 
+@pytest.mark.slow  # a fresh process compiles the kernels
 def test_unpickled_in_fresh_process_predicts_identically(fitted, tmp_path):
     """A fresh interpreter, an empty numba cache: same outputs, bit for bit."""
     models = {}
@@ -521,6 +522,7 @@ def _peak_fit_memory(n, d, K, max_iter=3):
     return peak
 
 
+@pytest.mark.slow  # fits under tracemalloc
 def test_fit_memory_grows_only_with_the_design():
     """Peak traced memory of a fit: the design, and workspaces of a few chunks.
 

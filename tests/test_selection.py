@@ -56,6 +56,7 @@ def test_selector_finds_the_true_number_of_experts(three_experts):
     assert selector.score(X, y) == best.score(X, y)
 
 
+@pytest.mark.slow  # joblib worker processes
 def test_parallel_grid_gives_the_same_fits(three_experts):
     X, y = three_experts
     grid = {"n_experts": [2, 3]}

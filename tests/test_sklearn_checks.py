@@ -25,8 +25,24 @@ ESTIMATORS = [
     ],
 ]
 
+# the longest checks (each refits the estimator on many sparse formats): the slow tier
+SLOW_CHECKS = ("check_estimator_sparse_matrix", "check_estimator_sparse_array")
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+
+def _with_slow_checks(parametrize):
+    """``parametrize_with_checks``'s decorator with the SLOW_CHECKS marked slow (same ids)."""
+    argnames, params = parametrize.mark.args
+    marked = []
+    for param in params:
+        values, marks, id_ = (param.values, list(param.marks), param.id) if hasattr(param, "marks") \
+            else (tuple(param), [], None)
+        if getattr(values[1], "func", values[1]).__name__ in SLOW_CHECKS:
+            marks.append(pytest.mark.slow)
+        marked.append(pytest.param(*values, marks=marks, id=id_))
+    return pytest.mark.parametrize(argnames, marked, **parametrize.mark.kwargs)
+
+
+@_with_slow_checks(parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks))
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -11,9 +11,9 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp._linalg import solve_psd
-from mixexp._prox import elastic_net_solve, softmax_n_nonzero, softmax_prox_step
-from mixexp._softmax import blocks_update, init_step_state
+from mixexp._numerics.bound import blocks_update, init_step_state
+from mixexp._numerics.linalg import solve_psd
+from mixexp._numerics.prox import elastic_net_solve, softmax_n_nonzero, softmax_prox_step
 from mixexp.datasets import make_hme_regression, make_moe_classification, make_moe_regression
 from mixexp.experts.gaussian import LinearGaussianExperts
 

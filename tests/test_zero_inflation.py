@@ -19,8 +19,11 @@ from mixexp import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsRegres
 from mixexp.datasets import make_moe_family
 from mixexp.experts import EXPERTS
 from mixexp.experts.zip import ZeroInflatedPoissonExperts
+from reference_laws import TRUE, law
+from test_inference_components import N, _check_information
 
-FAMILIES = ["linear", "student_t", "poisson", "gamma"]
+#: every registered regression family but "zip" (zero-inflated already)
+FAMILIES = sorted(name for name, cls in EXPERTS["regression"].items() if name != "zip")
 PI = (0.2, 0.45)  # each expert's probability of a structural zero
 
 
@@ -43,8 +46,16 @@ def simulate(family, n, seed):
     elif family == "gamma":
         mean = np.exp(np.where(second, 2.0 - 0.2 * x, 0.5 + 0.3 * x))
         y = rs.gamma(4.0, mean / 4.0)
-    else:
+    elif family == "poisson":
         y = rs.poisson(np.exp(np.where(second, 2.0 - 0.2 * x, 0.3 + 0.3 * x))).astype(np.float64)
+    elif family == "negative_binomial":  # counts whose own zeros are rarer than the structural ones
+        mean = np.exp(np.where(second, 2.0 - 0.2 * x, 1.0 + 0.3 * x))
+        y = law(family, np.log(mean), {"theta": 5.0}).rvs(random_state=rs)
+    else:  # the true experts of tests/reference_laws.py
+        (a0, b0), (a1, b1), shapes = TRUE[family]
+        eta = np.where(second, a1 + b1 * x, a0 + b0 * x)
+        per_row = {k: np.where(second, v[1], v[0]) for k, v in shapes.items()}
+        y = law(family, eta, per_row).rvs(random_state=rs)
     structural = rs.uniform(size=n) < np.where(second, PI[1], PI[0])
     return X, np.where(structural, 0.0, y), second.astype(int)
 
@@ -109,7 +120,9 @@ def test_continuous_log_likelihood_is_of_the_mixed_law(family):
     """A zero scores ``log sum_k g_k pi_k``; another y ``log sum_k g_k (1 - pi_k) f_k(y)``,
     in the units of y."""
     X, y, _ = simulate(family, 600, seed=5)
-    model = _fit(MixtureOfExpertsRegressor(2, expert=family, zero_inflation=True, random_state=0), X, y)
+    # the former penalties: the objective is then the log-likelihood to 1e-3
+    model = _fit(MixtureOfExpertsRegressor(2, expert=family, zero_inflation=True, random_state=0, alpha=1e-6,
+                                           gate_alpha=1e-3), X, y)
     g, pi = model.predict_gate(X), model.zero_inflation_
     mean = model.predict_experts(X) / (1.0 - pi)  # the family's own means
     if family == "linear":
@@ -177,7 +190,7 @@ def test_partial_fit_serves_a_summable_family():
 
 def test_what_is_refused():
     X, y, _ = simulate("poisson", 300, seed=10)
-    with pytest.raises(ValueError, match="estimator experts have no point mass"):
+    with pytest.raises(ValueError, match="estimator experts and an ExpertFamily have no point mass"):
         MixtureOfExpertsRegressor(2, expert=Ridge(), zero_inflation=True).fit(X, y)
     with pytest.raises(ValueError, match="expert='zip' is zero-inflated already"):
         MixtureOfExpertsRegressor(2, expert="zip", zero_inflation=True).fit(X, y)
@@ -192,9 +205,66 @@ def test_what_is_refused():
     with pytest.raises(ValueError, match="not positive"):
         MixtureOfExpertsRegressor(2, expert="gamma", zero_inflation=True).fit(X, np.r_[-1.0, y[1:] + 1])
     model = _fit(MixtureOfExpertsRegressor(2, zero_inflation=True, random_state=0, max_iter=5), X, y)
-    with pytest.raises(ValueError, match="summary\\(\\) is implemented for expert='linear'"):
-        model.summary(X, y)
     model.set_params(zero_inflation=False, warm_start=True)
     with pytest.raises(ValueError, match="'zero-inflated linear'"):
         model.fit(X, y)
     assert model.zero_inflation_.shape == (2,)  # the failed fit left the model as it was
+
+
+def test_standard_errors_of_zero_inflated_families(monkeypatch):
+    """``expert="zip"`` gives the former ZIP class's table; a zero-inflated family that gives
+    standard errors adds ``logit_zero_inflation`` per expert; one that does not refuses."""
+    X, y = make_moe_family("zip", 800, n_features=2, n_experts=2, random_state=0)
+    kw = dict(random_state=0, max_iter=100)
+    table = _fit(MixtureOfExpertsRegressor(2, expert="zip", **kw), X, y).summary(X, y)
+    monkeypatch.setitem(EXPERTS["regression"], "zip", ZeroInflatedPoissonExperts)
+    former = _fit(MixtureOfExpertsRegressor(2, expert="zip", **kw), X, y).summary(X, y)
+    assert list(table["parameter"]) == list(former["parameter"])
+    assert list(table["parameter"]).count("logit_zero_inflation") == 2
+    np.testing.assert_allclose(table["estimate"], former["estimate"], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(table["std_error"], former["std_error"], rtol=1e-5)
+    monkeypatch.undo()
+
+    X, y, _ = simulate("lognormal", 1000, seed=11)
+    model = _fit(MixtureOfExpertsRegressor(2, expert="lognormal", zero_inflation=True, **kw), X, y)
+    table = model.summary(X, y)
+    rows = table[table["parameter"] == "logit_zero_inflation"]
+    assert list(rows["component"]) == ["expert 0", "expert 1"]
+    pi = model.zero_inflation_
+    np.testing.assert_allclose(rows["estimate"], np.log(pi / (1 - pi)), rtol=1e-12)
+    assert np.all(np.isfinite(table["std_error"])) and np.all(table["std_error"] > 0)
+    # the other rows are the family's own, in its order
+    Xp, yp = X[y > 0], y[y > 0]
+    plain = _fit(MixtureOfExpertsRegressor(2, expert="lognormal", **kw), Xp, yp).summary(Xp, yp)
+    assert list(table["parameter"][table["parameter"] != "logit_zero_inflation"]) == list(plain["parameter"])
+
+    X, y, _ = simulate("weibull", 300, seed=12)
+    weibull = _fit(MixtureOfExpertsRegressor(2, expert="weibull", zero_inflation=True, max_iter=5), X, y)
+    with pytest.raises(ValueError, match="supports_inference=False"):
+        weibull.summary(X, y)
+
+
+def test_clip_experts_leaves_a_zero_inflated_family_alone():
+    """The family's internal target holds stand-ins for the zeros: no clipping ranges
+    (``standardises_target=False``), where the plain family's means are clipped."""
+    X, y, _ = simulate("linear", 800, seed=13)
+    far = X[:5] * 0 + [[0.0, 40.0]]  # far along the experts' feature: means beyond the range
+    inflated = _fit(MixtureOfExpertsRegressor(2, zero_inflation=True, random_state=0), X, y)
+    assert not inflated._fitted.experts.standardises_target
+    clipped = inflated.predict(far)
+    inflated.set_params(clip_experts=False)
+    np.testing.assert_array_equal(clipped, inflated.predict(far))
+    plain = _fit(MixtureOfExpertsRegressor(2, random_state=0), X, y)
+    clipped = plain.predict(far)
+    assert np.max(np.abs(clipped - plain.set_params(clip_experts=False).predict(far))) > 1.0
+
+
+@pytest.mark.parametrize("family", ["linear", "gamma", "lognormal"])
+def test_observed_information_of_a_zero_inflated_family(family):
+    """The components' pieces (the family's vector and logit pi, central differences of
+    the mixed law's scores) equal minus a finite-difference Hessian of the total
+    log-likelihood through the public estimator (tests/test_inference_components.py)."""
+    X, y, _ = simulate(family, N, seed=14)
+    model = _fit(MixtureOfExpertsRegressor(2, expert=family, zero_inflation=True, random_state=0,
+                                           max_iter=40), X, y)
+    _check_information(model, X, y, {})

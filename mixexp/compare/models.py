@@ -104,7 +104,7 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
         est = (MixtureOfExpertsRegressor if reg else MixtureOfExpertsClassifier)(**em)
         grid = _feasible([(k, k) for k in settings.moe_experts], n_inner)
         return search(Pipeline([("scale", StandardScaler()), ("moe", est)]),
-                      {"moe__n_experts": grid})
+                      {"moe__n_experts": grid, **({"moe__alpha": list(settings.alphas)} if reg else {})})
     if name == "moe-quad":
         # Nonlinear experts at the built-in experts' speed: each expert is linear
         # in [x, x², x_i x_j] (an exact M-step), the gate in x only.  Estimator
@@ -127,7 +127,7 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
         cls = HierarchicalMixtureOfExpertsRegressor if reg else HierarchicalMixtureOfExpertsClassifier
         grid = _feasible([(d, 2**d) for d in settings.hme_depths], n_inner)
         return search(Pipeline([("scale", StandardScaler()), ("hme", cls(branching=2, **em))]),
-                      {"hme__depth": grid})
+                      {"hme__depth": grid, **({"hme__alpha": list(settings.alphas)} if reg else {})})
     if name == "cart":
         tree = (DecisionTreeRegressor if reg else DecisionTreeClassifier)(random_state=rs)
         return search(tree, {"max_depth": list(settings.cart_depths)})

@@ -33,6 +33,13 @@ class Settings:
         Grid of ``n_experts`` for the flat mixture.
     hme_depths : tuple of int, default=(1, 2, 3)
         Grid of ``depth`` for the binary hierarchical mixture (2, 4, 8 leaves).
+    alphas : tuple of float, default=(0.1, 1.0)
+        Grid of the expert penalty ``alpha`` of the regression mixtures (MoE
+        and HME), searched jointly with ``moe_experts`` or ``hme_depths``: the
+        best penalty varies between data sets (few rows per expert on few
+        features want less, many one-hot columns and noisy targets more;
+        benchmarks/results/alpha_default.md).  The classifiers keep their
+        default ``alpha``.
     quad_alphas : tuple of float, default=(0.1, 1.0, 10.0)
         Grid of the expert penalty ``alpha`` of the quadratic-expert mixture
         (``"moe-quad"``), searched jointly with ``moe_experts``.
@@ -52,6 +59,7 @@ class Settings:
     tol: float = 1e-4
     moe_experts: tuple = (2, 4, 8)
     hme_depths: tuple = (1, 2, 3)
+    alphas: tuple = (0.1, 1.0)
     quad_alphas: tuple = (0.1, 1.0, 10.0)
     cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
     max_samples: int = 2000
@@ -65,7 +73,7 @@ class Settings:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
-        for name in ("moe_experts", "hme_depths", "quad_alphas", "cart_depths"):
+        for name in ("moe_experts", "hme_depths", "alphas", "quad_alphas", "cart_depths"):
             if len(getattr(self, name)) == 0:
                 raise ValueError(f"{name} must not be empty")
 
@@ -79,7 +87,7 @@ class Settings:
 #: Small grids and few folds: a smoke test in seconds (``mixexp compare --quick``).
 QUICK_SETTINGS = Settings(
     n_splits=2, n_repeats=1, inner_splits=2, max_iter=30, moe_experts=(2, 4),
-    hme_depths=(1, 2), quad_alphas=(1.0,), cart_depths=(2, 4, 8), max_samples=500,
+    hme_depths=(1, 2), alphas=(0.1, 1.0), quad_alphas=(1.0,), cart_depths=(2, 4, 8), max_samples=500,
 )
 
 

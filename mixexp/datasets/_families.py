@@ -1,7 +1,8 @@
 """Synthetic data for the expert families beyond the Gaussian.
 
 :func:`make_moe_family` draws from a known flat mixture of experts of one
-family (Student-t, Poisson, Gamma or zero-inflated Poisson), with a gate and
+family (Student-t, Poisson, Gamma, zero-inflated Poisson, negative binomial,
+log-normal, Weibull, inverse Gaussian or Burr), with a gate and
 experts that may see different columns; :func:`make_npreg` follows the
 documented model of flexmix's ``ExNPreg`` (the ``NPreg`` example of Leisch
 2004 and Grün & Leisch 2008), two latent classes of one input.
@@ -12,7 +13,10 @@ from sklearn.utils import check_random_state
 
 from ._generators import _check_int, _check_nonneg_real, _draw_categorical, _softmax
 
-FAMILIES = ("student_t", "poisson", "gamma", "zip")
+FAMILIES = ("student_t", "poisson", "gamma", "zip", "negative_binomial", "lognormal", "weibull",
+            "inverse_gaussian", "burr")
+# the families whose mean takes an exposure (a log-offset)
+EXPOSURE_FAMILIES = ("poisson", "gamma", "zip", "negative_binomial")
 
 
 def _columns(selection, n_features, name):
@@ -34,12 +38,26 @@ def _scale_rows(coef, norm):
     return np.where(lengths > 0, coef / np.where(lengths > 0, lengths, 1.0) * norm, 0.0)
 
 
-def _draw_y(family, mean, rng, nu, noise, dispersion, zero_inflation):
+def _draw_y(family, mean, rng, nu, noise, dispersion, zero_inflation, shape, shape2):
+    """Draws of the family with ``mean`` the linear predictor (``"student_t"``) or its
+    exponential (the others: their mean, median or scale)."""
     if family == "student_t":
         return mean + noise * rng.standard_t(nu, size=mean.shape)
     if family == "gamma":
-        shape = 1.0 / dispersion
-        return rng.gamma(shape, mean / shape)
+        a = 1.0 / dispersion
+        return rng.gamma(a, mean / a)
+    if family == "negative_binomial":
+        theta = 1.0 / dispersion
+        return rng.negative_binomial(theta, theta / (theta + mean)).astype(np.float64)
+    if family == "lognormal":
+        return mean * np.exp(noise * rng.standard_normal(size=mean.shape))
+    if family == "weibull":
+        return mean * rng.weibull(shape, size=mean.shape)
+    if family == "inverse_gaussian":
+        return rng.wald(mean, 1.0 / dispersion)
+    if family == "burr":
+        u = rng.uniform(size=mean.shape)
+        return mean * np.expm1(-np.log1p(-u) / shape) ** (1.0 / shape2)
     y = rng.poisson(mean).astype(np.float64)
     if family == "zip":
         y[rng.uniform(size=mean.shape) < zero_inflation] = 0.0
@@ -61,6 +79,8 @@ def make_moe_family(
     noise=0.5,
     dispersion=0.25,
     zero_inflation=0.3,
+    shape=2.0,
+    shape2=3.0,
     random_state=None,
     return_params=False,
 ):
@@ -78,14 +98,23 @@ def make_moe_family(
     - ``"poisson"``: ``y ~ Poisson(exposure * exp(eta))``;
     - ``"gamma"``: ``y ~ Gamma`` with mean ``exposure * exp(eta)`` and
       variance ``dispersion * mean**2``;
-    - ``"zip"``: 0 with probability ``zero_inflation``, else Poisson.
+    - ``"zip"``: 0 with probability ``zero_inflation``, else Poisson;
+    - ``"negative_binomial"``: NB2 with mean ``exposure * exp(eta)`` and
+      variance ``mean + dispersion * mean**2``;
+    - ``"lognormal"``: ``log y = eta + noise * N(0, 1)``;
+    - ``"weibull"``: Weibull with scale ``exp(eta)`` and shape ``shape``;
+    - ``"inverse_gaussian"``: inverse Gaussian with mean ``exp(eta)`` and
+      variance ``dispersion * mean**3``;
+    - ``"burr"``: Burr XII with scale ``exp(eta)``, ``shape1 = shape`` and
+      ``shape2 = shape2`` (actuar's ``rburr``; tail index ``shape * shape2``).
 
-    The log-link families' intercepts are ``linspace(0.5, 2.5, n_experts)``
-    in a random order, so that the experts differ.
+    The intercepts of all but the Student-t are ``linspace(0.5, 2.5,
+    n_experts)`` in a random order, so that the experts differ.
 
     Parameters
     ----------
-    family : {"student_t", "poisson", "gamma", "zip"}, default="poisson"
+    family : {"student_t", "poisson", "gamma", "zip", "negative_binomial", \
+"lognormal", "weibull", "inverse_gaussian", "burr"}, default="poisson"
         The experts' family.
     n_samples : int, default=1000
         Number of samples, >= 1.
@@ -97,7 +126,8 @@ def make_moe_family(
         The columns the gate and the experts depend on (None: all; ``[]``:
         none, e.g. constant mixing weights).
     exposure : array-like of shape (n_samples,) or None, default=None
-        Positive exposures multiplying the means of the log-link families.
+        Positive exposures multiplying the means of ``"poisson"``, ``"gamma"``,
+        ``"zip"`` and ``"negative_binomial"``.
     gate_scale : float, default=3.0
         Norm of each gate row, >= 0.
     coef_scale : float, default=0.5
@@ -105,11 +135,17 @@ def make_moe_family(
     nu : float, default=4.0
         Degrees of freedom of the Student-t noise, > 0.
     noise : float, default=0.5
-        Scale of the Student-t noise, >= 0.
+        Scale of the Student-t noise and standard deviation of the log-normal's
+        ``log y``, >= 0.
     dispersion : float, default=0.25
-        Dispersion of the Gamma experts (squared coefficient of variation), > 0.
+        Dispersion of the Gamma (squared coefficient of variation), negative
+        binomial (``1 / size``) and inverse Gaussian experts, > 0.
     zero_inflation : float, default=0.3
         Probability of a structural zero of the ZIP experts, in [0, 1].
+    shape : float, default=2.0
+        Shape of the Weibull experts, first shape (``alpha``) of the Burr, > 0.
+    shape2 : float, default=3.0
+        Second shape (``gamma``) of the Burr experts, > 0.
     random_state : int, RandomState instance or None, default=None
         Seed or generator, see :term:`random_state`.
     return_params : bool, default=False
@@ -123,7 +159,8 @@ def make_moe_family(
         ``"gate_coef"`` (n_experts, n_features), ``"gate_intercept"``,
         ``"expert_coef"`` (n_experts, 1, n_features), ``"expert_intercept"``
         (n_experts, 1), ``"labels"`` (n_samples,) and the family's own
-        ``"nu"``, ``"noise_scale"``, ``"dispersion"`` or ``"zero_inflation"``.
+        ``"nu"``, ``"noise_scale"``, ``"dispersion"``, ``"zero_inflation"``,
+        ``"shape"`` or ``"shape2"``.
 
     Examples
     --------
@@ -147,10 +184,13 @@ def make_moe_family(
         raise ValueError(f"dispersion must be a positive number, got {dispersion!r}")
     if not 0.0 <= zero_inflation <= 1.0:
         raise ValueError(f"zero_inflation must be in [0, 1], got {zero_inflation!r}")
+    for name, value in (("shape", shape), ("shape2", shape2)):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
     if exposure is not None:
         exposure = np.asarray(exposure, dtype=np.float64)
-        if family == "student_t":
-            raise ValueError("exposure is for the log-link families, not 'student_t'")
+        if family not in EXPOSURE_FAMILIES:
+            raise ValueError(f"exposure is for the families {EXPOSURE_FAMILIES}, not {family!r}")
         if exposure.shape != (n_samples,) or not np.all(exposure > 0):
             raise ValueError("exposure must hold n_samples positive values")
     rng = check_random_state(random_state)
@@ -176,7 +216,7 @@ def make_moe_family(
     labels = _draw_categorical(_softmax(X @ gate_coef.T + gate_intercept), rng)
     eta = np.einsum("nd,nd->n", X, coef[labels, 0]) + intercept[labels, 0]
     mean = eta if family == "student_t" else np.exp(eta) * (1.0 if exposure is None else exposure)
-    y = _draw_y(family, mean, rng, nu, noise, dispersion, zero_inflation)
+    y = _draw_y(family, mean, rng, nu, noise, dispersion, zero_inflation, shape, shape2)
     if not return_params:
         return X, y
     own = {
@@ -184,6 +224,11 @@ def make_moe_family(
         "gamma": {"dispersion": dispersion},
         "zip": {"zero_inflation": zero_inflation},
         "poisson": {},
+        "negative_binomial": {"dispersion": dispersion},
+        "lognormal": {"noise_scale": noise},
+        "weibull": {"shape": shape},
+        "inverse_gaussian": {"dispersion": dispersion},
+        "burr": {"shape": shape, "shape2": shape2},
     }[family]
     params = {
         "gate_coef": gate_coef,

@@ -1,14 +1,19 @@
 """Expert families (:class:`ExpertComponent` and its registry), by task and by the name
 the estimators' ``expert`` parameter takes."""
 
-from . import _glm_distributions  # noqa: F401  (Poisson and Gamma distribution members)
 from .base import ExpertComponent
+from .burr import BurrExperts
 from .estimator import EstimatorExperts
+from .family import ExpertFamily, ExpertFamilyWarning, UserFamilyExperts
 from .gaussian import LinearGaussianExperts
 from .glm import GammaExperts, PoissonExperts
+from .inverse_gaussian import InverseGaussianExperts
+from .lognormal import LogNormalExperts
 from .multinomial import MultinomialExperts
+from .negative_binomial import NegativeBinomialExperts
 from .student_t import StudentTExperts
-from .templates import check_expert_estimators, check_incremental
+from .templates import check_expert_estimators, check_incremental  # noqa: F401 (for _partial_fit)
+from .weibull import WeibullExperts
 from .zero_inflated import ZeroInflatedExperts, ZeroInflatedPoisson, zero_inflated
 
 #: task -> ``expert=`` name -> family class (each builds itself from the estimator's
@@ -17,40 +22,58 @@ EXPERTS = {
     "regression": {
         cls.name: cls
         for cls in (
-            LinearGaussianExperts, StudentTExperts, PoissonExperts, GammaExperts, ZeroInflatedPoisson,
+            LinearGaussianExperts, StudentTExperts, PoissonExperts, GammaExperts,
+            ZeroInflatedPoisson, NegativeBinomialExperts, LogNormalExperts, WeibullExperts,
+            InverseGaussianExperts, BurrExperts,
         )
     },
     "classification": {cls.name: cls for cls in (MultinomialExperts,)},
 }
 
 __all__ = [
-    "ExpertComponent", "EXPERTS", "ZeroInflatedExperts", "make_experts", "target_tags", "check_summable",
+    "ExpertFamily", "ExpertFamilyWarning", "ExpertComponent", "EXPERTS", "ZeroInflatedExperts",
+    "make_experts", "target_tags", "check_summable", "check_incremental",
 ]
 
 
 def _family(task, expert):
-    """The registered family class that ``expert`` names, or None (estimators)."""
+    """The registered family class that ``expert`` names, or None (estimators, a user's
+    :class:`ExpertFamily`)."""
     return EXPERTS[task].get(expert) if isinstance(expert, str) else None
 
 
 def target_tags(task, expert):
-    """``(multi_output, positive_only)`` of the family ``expert`` names (defaults otherwise)."""
-    family = _family(task, expert) or ExpertComponent
+    """``(multi_output, positive_only)`` of the family ``expert`` names or is (a user's
+    :class:`ExpertFamily`); defaults otherwise."""
+    family = expert if isinstance(expert, ExpertFamily) else _family(task, expert) or ExpertComponent
     return family.multi_output, family.positive_only
 
 
 def make_experts(task, n_leaves, params):
-    """The expert family for ``params["expert"]``: a registered name or estimators; with
-    ``params["zero_inflation"]`` (regressors), the family with a point mass at 0 in every
-    expert (:class:`ZeroInflatedExperts`)."""
+    """The expert family for ``params["expert"]``: a registered name, a user's
+    :class:`ExpertFamily` or estimators; with ``params["zero_inflation"]`` (regressors), the
+    registered family with a point mass at 0 in every expert (:class:`ZeroInflatedExperts`)."""
     expert = params["expert"]
     if params.get("zero_inflation", False):
         if not isinstance(expert, str):
             raise ValueError(
-                "zero_inflation=True needs an expert family by name (expert='linear', "
-                "'student_t', 'poisson', 'gamma'); estimator experts have no point mass to add."
+                f"zero_inflation=True needs an expert family by name (expert='linear', 'poisson', "
+                f"'gamma', ...), not expert={expert!r}: estimator experts and an ExpertFamily "
+                "have no point mass to add."
             )
         return zero_inflated(make_experts(task, n_leaves, {**params, "zero_inflation": False}), expert)
+    if isinstance(expert, ExpertFamily):
+        if task != "regression":
+            raise ValueError(
+                f"expert={expert!r} is an ExpertFamily, which models regression targets; a "
+                "classifier takes expert='linear' or scikit-learn classifiers."
+            )
+        if params.get("l1_ratio", 0.0) > 0:
+            raise ValueError(
+                f"l1_ratio > 0 (an elastic-net penalty) is implemented for expert='linear' only, "
+                f"not for expert={expert!r} (an ExpertFamily); use l1_ratio=0."
+            )
+        return UserFamilyExperts(expert, n_leaves)
     if isinstance(expert, str):
         family = _family(task, expert)
         if family is None:
@@ -75,6 +98,11 @@ def check_summable(task, expert, what):
     """A ValueError when the family named ``expert`` refits on all rows at once, so that
     ``what`` (online EM, a dask fit), which works from running or distributed sums, cannot
     serve it."""
+    if isinstance(expert, ExpertFamily):
+        raise ValueError(
+            f"expert={expert!r} (an ExpertFamily) takes all rows at every M-step "
+            f"(m_step(X, y, weights, params)), so {what} cannot serve it; fit the data in memory."
+        )
     family = _family(task, expert)
     if family is not None and family.needs_all_rows:
         raise ValueError(

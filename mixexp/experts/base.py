@@ -19,6 +19,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from .._inference_parts import fd_steps
+
 
 class ExpertComponent(ABC):
     """Base class of the expert components: every method and flag, with its default.
@@ -60,6 +62,9 @@ class ExpertComponent(ABC):
         gives integers.  Zero inflation adds its point mass to the family's own
         probability of 0 (a continuous family has none), and the risk measures search
         quantiles among the integers.
+    standardises_target : bool, default=False
+        The internal target is ``(y - info["mean"]) / info["scale"]`` (regression families
+        with a location): prediction's ``clip_experts`` bounds come from it.
     supports_l1 : bool, default=False
         The family takes an elastic-net penalty (``l1_ratio > 0``).
     l1_ratio : float, default=0.0
@@ -70,6 +75,14 @@ class ExpertComponent(ABC):
     mixture_outputs : frozenset, default=frozenset()
         The outputs whose gate mixture the family computes from those products without
         forming each leaf's output (:meth:`mixture_from_products`).
+    gives_variances : bool, default=True
+        :meth:`moments` gives the leaves' variances; False (a user's family without
+        ``predict_variance``): they are NaN, and ``predict(return_std=True)`` refuses.
+    supports_inference : bool, default=False
+        The family gives standard errors (:mod:`mixexp.inference`): it implements
+        :meth:`inference_vector`, :meth:`from_inference_vector` and
+        :meth:`inference_labels`; the derivatives of its log-densities then come from
+        central differences of :meth:`scores` unless it writes its own.
     """
 
     exact = True
@@ -83,10 +96,13 @@ class ExpertComponent(ABC):
     gives_representation = False
     has_distribution = False
     discrete = False
+    standardises_target = False
     supports_l1 = False
     l1_ratio = 0.0
     products_outputs = frozenset()
     mixture_outputs = frozenset()
+    gives_variances = True
+    supports_inference = False
 
     #: the ``expert=`` name, for messages
     name = None
@@ -127,6 +143,13 @@ class ExpertComponent(ABC):
 
     def check_input(self, Xa):
         """A TypeError or ValueError, in words, for a design the family cannot take."""
+
+    def set_coordinates(self, coords):
+        """The coordinates of the family's design (a :class:`mixexp._design.Coordinates`:
+        the mean and scale of its columns), given by ``fit`` before any call that takes a
+        design.  Families that work in the internal coordinates ignore them; a user's
+        family (:class:`mixexp.experts.family.UserFamilyExperts`) turns the design back
+        into the user's columns with them."""
 
     def leaf_params(self, params, leaves):
         """The parameters of the leaves ``leaves`` only (``per_leaf`` families)."""
@@ -238,3 +261,70 @@ class ExpertComponent(ABC):
     @abstractmethod
     def attributes(self, params, coords, info):
         """The estimator's fitted attributes of the experts, in the units of the data."""
+
+    # -- inference (mixexp.inference) ------------------------------------------------
+    # Leaf k's parameters touch only leaf k's log-density f_ik (column k of ``scores``):
+    # the inference vector is leaf-major, ``(n_leaves, p_leaf)``, and the observed
+    # information needs, per leaf, the score of f_ik and its weighted Hessian sum.
+    def check_inference(self):
+        """A ValueError, in words, when this family gives no standard errors."""
+        if not self.supports_inference:
+            raise ValueError(
+                f"summary() and parameter_inference() cannot give standard errors for expert="
+                f"{self.name!r}: the family declares no inference vector (supports_inference=False)."
+            )
+
+    def inference_vector(self, params):
+        """Every leaf's free parameters, ``(n_leaves, p_leaf)``, in an identified
+        parameterisation (log variances, log dispersions, softmax rows relative to the first)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
+
+    def from_inference_vector(self, theta, params):
+        """The parameters ``params`` with the free ones set from ``theta`` ``(n_leaves, p_leaf)``."""
+        raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
+
+    def inference_fixed(self, params):
+        """Entries of ``theta`` held at their values, bool ``(n_leaves, p_leaf)`` (a sparse fit's
+        zeros, a parameter on a bound): they get no standard error."""
+        return np.zeros(self.inference_vector(params).shape, dtype=bool)
+
+    def inference_labels(self, params, coords, info, feature_names):
+        """The :class:`mixexp._inference_parts.Labels` of ``theta.ravel()`` (leaf-major): names,
+        and the linear map to the units of the data (``coords``: the experts' features)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
+
+    def inference_scores(self, Xa, target, params):
+        """``d f_ik / d theta_k`` of every row and leaf, ``(n, n_leaves, p_leaf)``: by default
+        central differences of :meth:`scores`, entry ``j`` of every leaf perturbed at once
+        (0 for the entries :meth:`inference_fixed` holds)."""
+        theta = self.inference_vector(params)
+        out = np.zeros((Xa.shape[0],) + theta.shape)
+        for j, free, h, plus, minus in self._fd_points(theta, params):
+            d = self.scores(Xa, target, plus)[0] - self.scores(Xa, target, minus)[0]
+            out[:, free, j] = d[:, free] / (2.0 * h[free])
+        return out
+
+    def inference_hessian(self, Xa, target, params, W):
+        """``sum_i W_ik d2 f_ik / d theta_k2`` of every leaf, ``(n_leaves, p_leaf, p_leaf)``
+        (``W``: posteriors times sample weights, ``(n, n_leaves)``); by default central
+        differences of :meth:`inference_scores`."""
+        theta = self.inference_vector(params)
+        H = np.zeros(theta.shape + theta.shape[1:])
+        for j, free, h, plus, minus in self._fd_points(theta, params):
+            dS = self.inference_scores(Xa, target, plus) - self.inference_scores(Xa, target, minus)
+            H[free, :, j] = np.einsum("nl,nlp->lp", W[:, free], dS[:, free]) / (2.0 * h[free, None])
+        return 0.5 * (H + H.transpose(0, 2, 1))
+
+    def _fd_points(self, theta, params):
+        """``(j, free leaves, steps, params + steps, params - steps)``: entry ``j`` of every
+        leaf where it is free."""
+        fixed = self.inference_fixed(params)
+        for j in range(theta.shape[1]):
+            free = ~fixed[:, j]
+            if not np.any(free):
+                continue
+            h = np.where(free, fd_steps(theta[:, j]), 0.0)
+            plus, minus = theta.copy(), theta.copy()
+            plus[:, j] += h
+            minus[:, j] -= h
+            yield j, free, h, self.from_inference_vector(plus, params), self.from_inference_vector(minus, params)

@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils import check_random_state, get_tags
 
-from .._kernels import gaussian_logdens
+from .._numerics.densities import gaussian_logdens
 from .base import ExpertComponent
 from .gaussian import LinearGaussianExperts
 from .multinomial import MultinomialExperts
@@ -83,6 +83,10 @@ class EstimatorExperts(ExpertComponent):
     per_leaf = True
     gives_representation = True
 
+    @property
+    def standardises_target(self):
+        return self.task == "regression"
+
     def __init__(self, templates, task, reg_variance=1e-6, random_state=None):
         self.templates = templates
         self.task = task
@@ -95,6 +99,17 @@ class EstimatorExperts(ExpertComponent):
                     name: int(rs.randint(np.iinfo(np.int32).max)) for name in unset_seeds(template)
                 }
         self._targets = LinearGaussianExperts(0.0, reg_variance) if task == "regression" else MultinomialExperts(0.0)
+
+    def check_inference(self):
+        """Refused: an estimator has no parameter vector whose likelihood the mixture knows."""
+        names = ", ".join(sorted({type(t).__name__ for t in self.templates}))
+        raise ValueError(
+            f"summary() and parameter_inference() cannot give standard errors for scikit-learn "
+            f"estimators as experts ({names}): the mixture sees their predictions, not a parameter "
+            "vector whose likelihood it could differentiate, and a weighted refit need not maximise "
+            "the likelihood. Use a built-in family (expert='linear', 'student_t', 'poisson', "
+            "'gamma', 'zip') for standard errors."
+        )
 
     # -- targets: as the linear family of the same task ----------------------
     def prepare_target(self, y, sw):

@@ -15,9 +15,10 @@ from scipy.special import erfcx, log_ndtr, ndtr, ndtri
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original, weighted_location_scale
-from .._kernels import gaussian_logdens
-from .._linalg import block_products, solve_psd_stack, tdot, weighted_grams
-from .._prox import elastic_net_penalty, elastic_net_solve, l1_weights
+from .._inference_parts import Labels, coefficient_row, scalar
+from .._numerics.densities import gaussian_logdens
+from .._numerics.linalg import block_products, solve_psd_stack, tdot, weighted_grams
+from .._numerics.prox import elastic_net_penalty, elastic_net_solve, l1_weights
 from .base import ExpertComponent
 
 
@@ -34,7 +35,7 @@ class LinearGaussianExperts(ExpertComponent):
         Elastic-net mixing of ``alpha``: the penalty is ``alpha / var *
         (l1_ratio |B|_1 + (1 - l1_ratio) / 2 |B|^2)``.  With ``l1_ratio > 0``
         the weights are a weighted elastic net (coordinate descent from the
-        current weights, :mod:`mixexp._prox`), which lowers the penalised
+        current weights, :mod:`mixexp._numerics.prox`), which lowers the penalised
         residual sum of squares; the variance is then exact given them, so
         the objective never decreases.
     """
@@ -43,7 +44,9 @@ class LinearGaussianExperts(ExpertComponent):
     per_leaf = True
     gives_representation = True
     has_distribution = True
+    standardises_target = True
     supports_l1 = True
+    supports_inference = True
     products_outputs = frozenset({"moments"})
 
     def __init__(self, alpha, reg_variance, l1_ratio=0.0):
@@ -169,6 +172,71 @@ class LinearGaussianExperts(ExpertComponent):
         """The parameters of the leaves ``leaves`` only (for top-k prediction): every
         parameter array has the leaves first."""
         return {key: value[leaves] for key, value in params.items()}
+
+    # -- inference: analytic ------------------------------------------------------
+    def inference_vector(self, params):
+        """Per leaf and target, the weights and the log of the noise variance,
+        ``(n_leaves, n_targets * (n_params + 1))``."""
+        coef = params["coef"]
+        eta = np.log(params["var"])[:, :, None]
+        return np.concatenate([coef, eta], axis=2).reshape(coef.shape[0], -1)
+
+    def from_inference_vector(self, theta, params):
+        n_leaves, n_targets, p = params["coef"].shape
+        rest = np.asarray(theta).reshape(n_leaves, n_targets, p + 1)
+        return {**params, "coef": rest[:, :, :p].copy(), "var": np.exp(rest[:, :, p])}
+
+    def inference_fixed(self, params):
+        """A sparse fit's (``l1_ratio > 0``) zero weights: held at 0."""
+        coef = params["coef"]
+        zero = np.zeros(coef.shape[:2] + (coef.shape[2] + 1,), dtype=bool)
+        if self.l1_ratio > 0:
+            zero[:, :, :-2] = coef[:, :, :-1] == 0
+        return zero.reshape(coef.shape[0], -1)
+
+    def inference_labels(self, params, coords, info, feature_names):
+        """``expert k`` (``, target t``): intercept, coefficients and ``log_noise_variance`` in
+        the units of y."""
+        n_leaves, n_targets, _ = params["coef"].shape
+        parts = []
+        for leaf in range(n_leaves):
+            for out in range(n_targets):
+                ys = info["scale"][out]
+                label = f"expert {leaf}" + (f", target {out}" if n_targets > 1 else "")
+                parts.append(coefficient_row(label, coords, feature_names, ys, info["mean"][out]))
+                parts.append(scalar(label, "log_noise_variance", 1.0, 2.0 * np.log(ys)))
+        return Labels.concat(parts)
+
+    def inference_scores(self, Xa, Y, params):
+        """``(r / v) x`` for the weights and ``r^2 / (2 v) - 1/2`` for the log variance."""
+        n = Xa.shape[0]
+        coef, var = params["coef"], params["var"]
+        n_leaves, n_targets, p = coef.shape
+        out = np.empty((n, n_leaves, n_targets, p + 1))
+        for leaf in range(n_leaves):
+            for t in range(n_targets):
+                v = var[leaf, t]
+                res = Y[:, t] - Xa @ coef[leaf, t]
+                out[:, leaf, t, :p] = (res / v)[:, None] * Xa
+                out[:, leaf, t, p] = -0.5 + res**2 / (2.0 * v)
+        return out.reshape(n, n_leaves, -1)
+
+    def inference_hessian(self, Xa, Y, params, W):
+        """Per target: ``-X^T W X / v``, ``-(W r / v) X`` and ``-sum W r^2 / (2 v)``."""
+        coef, var = params["coef"], params["var"]
+        n_leaves, n_targets, p = coef.shape
+        H = np.zeros((n_leaves, n_targets * (p + 1), n_targets * (p + 1)))
+        for leaf in range(n_leaves):
+            a = W[:, leaf]
+            for t in range(n_targets):
+                v = var[leaf, t]
+                res = Y[:, t] - Xa @ coef[leaf, t]
+                o = t * (p + 1)
+                beta, eta = slice(o, o + p), o + p
+                H[leaf, beta, beta] = -weighted_grams(Xa, (a / v)[:, None])[0]
+                H[leaf, beta, eta] = H[leaf, eta, beta] = -(a * res / v) @ Xa
+                H[leaf, eta, eta] = -np.sum(a * res**2) / (2.0 * v)
+        return H
 
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):

@@ -27,13 +27,29 @@ by their weighted mean (a shift of the intercept); Poisson counts are kept.
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import stats
 from scipy.optimize import brentq
-from scipy.special import digamma, gammaln
+from scipy.special import (
+    betainc,
+    betaln,
+    digamma,
+    gammainc,
+    gammaincc,
+    gammainccinv,
+    gammaincinv,
+    gammaln,
+    hyp1f1,
+    hyp2f1,
+    hyperu,
+    polygamma,
+)
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from .._design import rows_to_original
-from .._linalg import solve_psd, tdot, weighted_grams
+from .._inference_parts import Labels, coefficient_row, scalar
+from .._numerics.linalg import solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
+from .newton import maximise
 
 NEWTON_MAX_ITER = 100
 MAX_SHAPE = 1e12  # largest Gamma shape (smallest dispersion) when reg_variance is tinier
@@ -88,6 +104,56 @@ def newton_fit(Xa, offset, w, coef, alpha, value, slope, curvature, max_iter=NEW
     return coef
 
 
+def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, derivatives, scaled_by=None):
+    """Maximise ``sum_i w_i ell(x_i beta + o_i, s) - alpha / 2 c(s) ||beta[:-1]||^2`` over the
+    coefficients ``beta`` and the log-shapes ``s`` (within ``[lower, upper]``) from
+    ``(coef, log_shapes)``, by :func:`~mixexp.experts.newton.maximise`.
+
+    ``value(eta, s)`` gives ``ell`` of every row (``eta`` the linear predictors);
+    ``derivatives(eta, s)`` its derivatives ``(ell_eta (n,), ell_eta_eta (n,), ell_s (n,
+    m), ell_eta_s (n, m), ell_s_s (n, m, m))``.  The penalty's factor ``c(s)`` is 1, or
+    ``exp(2 s[scaled_by])`` (a shape that is the reciprocal of the scale of ``log y``).
+    Rows with ``w = 0`` must be removed by the caller.  Returns ``(beta, s)``.
+    """
+    p, m = coef.shape[0], len(log_shapes)
+    mask = np.ones(p)
+    mask[-1] = 0.0
+
+    def split(x):
+        beta, s = x[:p], x[p:]
+        c = 1.0 if scaled_by is None else np.exp(2.0 * s[scaled_by])
+        return beta, s, np.asarray(Xa @ beta) + offset, c, beta * mask
+
+    def objective(x):
+        _, s, eta, c, b = split(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            F = float(w @ value(eta, s)) - 0.5 * alpha * c * (b @ b)
+        return F if np.isfinite(F) else -np.inf
+
+    def second_order(x):
+        _, s, eta, c, b = split(x)
+        l_e, l_ee, l_s, l_es, l_ss = derivatives(eta, s)
+        g = np.concatenate([tdot(Xa, w * l_e) - alpha * c * b, w @ l_s])
+        H = np.empty((p + m, p + m))
+        H[:p, :p] = _gram(Xa, w * l_ee) - np.diag(alpha * c * mask)
+        H[:p, p:] = tdot(Xa, w[:, None] * l_es)
+        H[p:, :p] = H[:p, p:].T
+        H[p:, p:] = np.einsum("i,ijk->jk", w, l_ss)
+        if scaled_by is not None:  # d/ds of c = 2 c
+            j = p + scaled_by
+            g[j] -= alpha * c * (b @ b)
+            H[:p, j] -= 2.0 * alpha * c * b
+            H[j, :p] = H[:p, j]
+            H[j, j] -= 2.0 * alpha * c * (b @ b)
+        return g, H
+
+    x = np.concatenate([coef, log_shapes])
+    inf = np.full(p, np.inf)
+    with np.errstate(over="ignore"):
+        x = maximise(objective, second_order, x, np.concatenate([-inf, lower]), np.concatenate([inf, upper]))
+    return x[:p], x[p:]
+
+
 def _gram(Xa, v):
     """``Xa^T diag(v) Xa``; a plain product for the few columns of a dense design."""
     if sp.issparse(Xa):
@@ -100,8 +166,72 @@ def _exp(eta):
         return np.exp(eta)
 
 
+TINY = 1e-290  # below it a regularised incomplete function's log comes from its series
+
+
+def log_probability(lower, upper, log_tiny=None):
+    """``log(lower)`` where ``lower + upper = 1``, each computed to its own relative
+    precision: ``log(lower)``, or ``log1p(-upper)`` when ``lower`` is near 1; where
+    ``lower`` underflows (below ``TINY``), ``log_tiny()`` (its log from a series)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(lower < 0.5, np.log(lower), np.log1p(-upper))
+        small = lower < TINY
+        if log_tiny is not None and np.any(small):
+            out = np.where(small, log_tiny(), out)
+    return out
+
+
+def log_one_minus_exp(log_x):
+    """``log(1 - exp(-x))`` from ``log x`` (``x >= 0``), without underflow for a tiny ``x``
+    (there ``log x - x / 2``)."""
+    with np.errstate(over="ignore"):
+        x = np.exp(log_x)
+        with np.errstate(divide="ignore"):
+            return np.where(log_x < -20.0, log_x - 0.5 * x, np.log(-np.expm1(-x)))
+
+
+def log_gamma_lower(a, x):
+    """``log P(a, x)`` (regularised lower incomplete gamma) without underflow:
+    ``P = x^a e^-x / Gamma(a + 1) 1F1(1; a + 1; x)`` where it is tiny (``x`` small)."""
+    a, x = np.broadcast_arrays(a, x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return log_probability(
+            gammainc(a, x), gammaincc(a, x),
+            lambda: a * np.log(x) - x - gammaln(a + 1.0) + np.log(hyp1f1(1.0, a + 1.0, x)),
+        )
+
+
+def log_gamma_upper(a, x):
+    """``log Q(a, x) = log(1 - P(a, x))`` without underflow: ``Q = x^a e^-x / Gamma(a)
+    U(1, a + 1, x)`` (Tricomi's U) where it is tiny (``x`` large)."""
+    a, x = np.broadcast_arrays(a, x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return log_probability(
+            gammaincc(a, x), gammainc(a, x),
+            lambda: a * np.log(x) - x - gammaln(a) + np.log(hyperu(1.0, a + 1.0, x)),
+        )
+
+
+def log_beta_lower(a, b, x):
+    """``log I_x(a, b)`` (regularised incomplete beta) without underflow: ``I = x^a
+    (1 - x)^b / (a B(a, b)) 2F1(a + b, 1; a + 1; x)`` where it is tiny."""
+    a, b, x = np.broadcast_arrays(a, b, x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return log_probability(
+            betainc(a, b, x), betainc(b, a, 1.0 - x),
+            lambda: (a * np.log(x) + b * np.log1p(-x) - np.log(a) - betaln(a, b)
+                     + np.log(hyp2f1(a + b, 1.0, a + 1.0, x))),
+        )
+
+
 class LogLinkExperts(ExpertComponent):
     """What the log-link families share: targets with an offset, rows, Newton fits.
+
+    The distribution members (:meth:`log_cdf`, :meth:`log_sf`, :meth:`leaf_quantile`,
+    :meth:`leaf_limited_mean`, :meth:`moments`) take ``y`` in its units and call the
+    family's ``_log_cdf``, ``_log_sf``, ``_quantile``, ``_limited_mean`` and
+    ``_mean_var`` in the internal ones (``y / info["scale"]``; the linear predictors
+    ``eta`` with the offset, ``(n, n_leaves)``).
 
     Parameters
     ----------
@@ -112,7 +242,7 @@ class LogLinkExperts(ExpertComponent):
     needs_all_rows = True  # Newton to convergence on the rows: no running sums (partial_fit, dask)
     uses_exposure = True
     multi_output = False
-    positive_only = True  # scikit-learn's checks then draw y > 0
+    positive_only = True  # scikit-learn's checks draw y > 0
 
     def __init__(self, alpha):
         self.alpha = alpha
@@ -182,26 +312,117 @@ class LogLinkExperts(ExpertComponent):
         keep = W[:, leaf] > 0
         return Xa[keep], y[keep], offset[keep], W[keep, leaf]
 
+    def _fit_expert(self, Xa, y, offset, w, expert, **context):
+        """The M-step of one leaf: its parameters (a dict of the leaf's entries of every
+        parameter array) from the current ones ``expert``, its weighted rows and what
+        :meth:`_pass_context` took from all rows."""
+        raise NotImplementedError
+
+    def _pass_context(self, rows):
+        """What every leaf's M-step takes from all the rows of a pass (keyword arguments)."""
+        return {}
+
+    def update(self, S, params, active, safe=False):
+        """Exact M-step (:meth:`_fit_expert`) of the leaves whose ``active`` flag is set."""
+        new, rows = {key: value.copy() for key, value in params.items()}, concat_rows(S["rows"])
+        context = self._pass_context(rows)
+        for leaf in np.flatnonzero(active):
+            fitted = self._fit_expert(*self._leaf_rows(rows, leaf), {k: v[leaf] for k, v in params.items()},
+                                      **context)
+            for key, value in fitted.items():
+                new[key][leaf] = value
+        return new, False
+
     def penalty(self, params):
         return 0.5 * self.alpha * np.sum(params["coef"][:, :, :-1] ** 2)
 
     def n_free_params(self, params):
-        return params["coef"].size
+        return sum(value.size for value in params.values())
+
+    # -- inference: the coefficients of the log mean, then the family's own ------------
+    supports_inference = True
+
+    def _extra_vector(self, params):
+        """The family's parameters after the coefficients, ``(n_leaves, m)``."""
+        return np.zeros((params["coef"].shape[0], 0))
+
+    def _with_extra(self, params, extra):
+        return params
+
+    def _extra_labels(self, label):
+        return []
+
+    def inference_vector(self, params):
+        """Per leaf: the coefficients of ``log E[y]`` (then the family's own parameters)."""
+        return np.concatenate([params["coef"][:, 0, :], self._extra_vector(params)], axis=1)
+
+    def from_inference_vector(self, theta, params):
+        theta = np.asarray(theta)
+        p = params["coef"].shape[2]
+        return self._with_extra({**params, "coef": theta[:, None, :p].copy()}, theta[:, p:])
+
+    def inference_labels(self, params, coords, info, feature_names):
+        """``expert k``: intercept and coefficients of ``log E[y]`` on the raw features (with
+        an exposure: per unit of exposure), then the family's own parameters."""
+        parts = []
+        for leaf in range(params["coef"].shape[0]):
+            label = f"expert {leaf}"
+            parts.append(coefficient_row(label, coords, feature_names, 1.0, np.log(info["scale"])))
+            parts += self._extra_labels(label)
+        return Labels.concat(parts)
 
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):
         coef, intercept = rows_to_original(params["coef"], coords)
         return {"expert_coef_": coef, "expert_intercept_": intercept + np.log(info["scale"])}
 
+    def _leaf_eta(self, Xa, params, offset):
+        return self._eta(Xa, params, np.zeros(Xa.shape[0]) if offset is None else offset)
+
     def _mean(self, Xa, params, info, offset):
-        offset = np.zeros(Xa.shape[0]) if offset is None else offset
-        return _exp(self._eta(Xa, params, offset)) * info["scale"]  # (n, n_leaves)
+        return _exp(self._leaf_eta(Xa, params, offset)) * info["scale"]  # (n, n_leaves)
+
+    def _internal_y(self, y, info):
+        """``y`` ``(n,)`` in the internal units, as a column; counts rounded down, values
+        below the support's start at it (``-1`` for counts, 0 for amounts)."""
+        y = np.asarray(y, dtype=np.float64)[:, None] / info["scale"]
+        return np.maximum(np.floor(y), -1.0) if self.discrete else np.maximum(y, 0.0)
+
+    def log_cdf(self, Xa, y, params, info, offset=None):
+        """``log P(Y <= y)`` of every leaf, ``(n, n_leaves)`` (counts: ``P(Y <= floor(y))``)."""
+        return self._log_cdf(self._internal_y(y, info), self._leaf_eta(Xa, params, offset), params)
+
+    def log_sf(self, Xa, y, params, info, offset=None):
+        """``log P(Y > y)`` of every leaf, ``(n, n_leaves)``."""
+        return self._log_sf(self._internal_y(y, info), self._leaf_eta(Xa, params, offset), params)
+
+    def leaf_quantile(self, Xa, q, params, info, offset=None):
+        """Every leaf's quantile at level ``q`` ``(n,)``, ``(n, n_leaves)`` (counts: the
+        smallest count whose distribution function reaches ``q``)."""
+        q = np.asarray(q, dtype=np.float64)[:, None]
+        return self._quantile(q, self._leaf_eta(Xa, params, offset), params) * info["scale"]
+
+    def leaf_limited_mean(self, Xa, limit, params, info, offset=None):
+        """Every leaf's ``E[min(Y, limit)]`` for ``limit`` ``(n,)``, ``(n, n_leaves)``
+        (``limit`` itself where it is below the support)."""
+        limit = np.asarray(limit, dtype=np.float64)[:, None]
+        eta = self._leaf_eta(Xa, params, offset)
+        inside = np.maximum(limit / info["scale"], 0.0)
+        return np.where(limit < 0, limit, self._limited_mean(inside, eta, params) * info["scale"])
+
+    def moments(self, Xa, params, info, offset=None):
+        """Each leaf's mean and variance, ``(n, n_leaves, 1)`` (``inf`` where the
+        moment does not exist)."""
+        mean, var = self._mean_var(self._leaf_eta(Xa, params, offset), params)
+        return (mean * info["scale"])[:, :, None], (var * info["scale"] ** 2)[:, :, None]
 
 
 class PoissonExperts(LogLinkExperts):
     """Poisson regression experts with log link (see the module docstring)."""
 
     name = "poisson"
+    has_distribution = True
+    discrete = True
 
     def _check_domain(self, y):
         if np.any(y < 0):
@@ -221,37 +442,58 @@ class PoissonExperts(LogLinkExperts):
             value=lambda eta: y * eta - _exp(eta), slope=lambda eta: y - _exp(eta), curvature=_exp,
         )
 
-    def update(self, S, params, active, safe=False):
-        """Exact M-step (Newton to convergence) of the leaves whose ``active`` flag is set."""
-        coef, rows = params["coef"].copy(), concat_rows(S["rows"])
-        for leaf in np.flatnonzero(active):
-            Xa, y, offset, w = self._leaf_rows(rows, leaf)
-            coef[leaf, 0] = self._fit_leaf(Xa, y, offset, w, coef[leaf, 0])
-        return {"coef": coef}, False
+    def _fit_expert(self, Xa, y, offset, w, expert, **context):
+        return {"coef": self._fit_leaf(Xa, y, offset, w, expert["coef"][0])}
 
-    def moments(self, Xa, params, info, offset=None):
-        """Each leaf's mean and variance, ``(n, n_leaves, 1)``."""
-        mean = self._mean(Xa, params, info, offset)[:, :, None]
-        return mean, mean
+    def _mean_var(self, eta, params):
+        mu = _exp(eta)
+        return mu, mu
+
+    # the distribution: P(Y <= k) = Q(k + 1, mu), the regularised upper incomplete gamma
+    def _log_cdf(self, k, eta, params):
+        return np.where(k < 0, -np.inf, log_gamma_upper(np.maximum(k, 0.0) + 1.0, _exp(eta)))
+
+    def _log_sf(self, k, eta, params):
+        return np.where(k < 0, 0.0, log_gamma_lower(np.maximum(k, 0.0) + 1.0, _exp(eta)))
+
+    def _quantile(self, q, eta, params):
+        return stats.poisson.ppf(q, _exp(eta))
+
+    def _limited_mean(self, limit, eta, params):
+        # E[Y 1(Y <= m)] = mu P(Y <= m - 1) (k p(k) = mu p(k - 1)), m = floor(limit)
+        mu, m = _exp(eta), np.floor(limit)
+        below = np.where(m >= 1, gammaincc(np.maximum(m, 1.0), mu), 0.0)
+        return mu * below + limit * gammainc(m + 1.0, mu)
+
+    def inference_scores(self, Xa, target, params):
+        """``(y - mu) x``."""
+        y, offset = target
+        mu = _exp(self._eta(Xa, params, offset))
+        return (y[:, None] - mu)[:, :, None] * np.asarray(Xa)[:, None, :]
+
+    def inference_hessian(self, Xa, target, params, W):
+        """``-X^T diag(W mu) X`` per leaf."""
+        _, offset = target
+        mu = _exp(self._eta(Xa, params, offset))
+        return -weighted_grams(Xa, W * mu)
 
     def sample(self, Xa, params, info, leaf, rs, offset=None):
         mean = np.take_along_axis(self._mean(Xa, params, info, offset), leaf, axis=1)
         return rs.poisson(mean)[:, :, None].astype(np.float64)
 
 
-class GammaExperts(LogLinkExperts):
-    """Gamma regression experts with log link and a dispersion per leaf.
+class PositiveAmountExperts(LogLinkExperts):
+    """What the families of positive amounts share: ``y > 0`` divided by its weighted
+    mean (a shift of the intercepts, undone by the attributes and predictions), a
+    lower bound ``reg_variance`` on the dispersion of every leaf.
 
     Parameters
     ----------
     alpha : float
-        L2 penalty on the coefficients (not intercepts), scaled by ``1 / phi``.
+        L2 penalty on the coefficients (not intercepts); each family scales it.
     reg_variance : float
-        Lower bound on every dispersion ``phi`` (the squared coefficient of
-        variation, scale free).
+        Lower bound on each leaf's dispersion (each family says of what).
     """
-
-    name = "gamma"
 
     def __init__(self, alpha, reg_variance):
         super().__init__(alpha)
@@ -272,6 +514,30 @@ class GammaExperts(LogLinkExperts):
         (y1, offset), info = super().prepare_target(y, sw)
         info["scale"] = float(np.exp(info["log_mean"]))  # y / its weighted mean: intercepts near 0
         return (y1 / info["scale"], offset), info
+
+    def sample(self, Xa, params, info, leaf, rs, offset=None):
+        """Draws ``(n, n_draws, 1)`` from the leaves ``leaf`` (each family's ``_draw`` in the
+        internal units)."""
+        eta = np.take_along_axis(self._leaf_eta(Xa, params, offset), leaf, axis=1)
+        return (self._draw(eta, {k: v[leaf] for k, v in params.items() if k != "coef"}, rs) * info["scale"])[
+            :, :, None
+        ]
+
+
+class GammaExperts(PositiveAmountExperts):
+    """Gamma regression experts with log link and a dispersion per leaf.
+
+    Parameters
+    ----------
+    alpha : float
+        L2 penalty on the coefficients (not intercepts), scaled by ``1 / phi``.
+    reg_variance : float
+        Lower bound on every dispersion ``phi`` (the squared coefficient of
+        variation, scale free).
+    """
+
+    name = "gamma"
+    has_distribution = True
 
     def init_params(self, n_leaves, n_params, info):
         return {**super().init_params(n_leaves, n_params, info), "shape": np.ones(n_leaves)}
@@ -317,18 +583,81 @@ class GammaExperts(LogLinkExperts):
     def penalty(self, params):
         return 0.5 * self.alpha * np.sum(params["shape"] * np.sum(params["coef"][:, 0, :-1] ** 2, axis=1))
 
-    def n_free_params(self, params):
-        return params["coef"].size + params["shape"].size
-
     def attributes(self, params, coords, info):
         return {**super().attributes(params, coords, info), "dispersion_": 1.0 / params["shape"]}
 
-    def moments(self, Xa, params, info, offset=None):
-        """Each leaf's mean and variance ``phi mu^2``, ``(n, n_leaves, 1)``."""
-        mean = self._mean(Xa, params, info, offset)
-        return mean[:, :, None], (mean**2 / params["shape"])[:, :, None]
+    def _mean_var(self, eta, params):
+        """Each leaf's mean and variance ``phi mu^2``."""
+        mean = _exp(eta)
+        return mean, mean**2 / params["shape"]
 
-    def sample(self, Xa, params, info, leaf, rs, offset=None):
-        mean = np.take_along_axis(self._mean(Xa, params, info, offset), leaf, axis=1)
-        a = params["shape"][leaf]
-        return rs.gamma(a, mean / a)[:, :, None]
+    # -- inference: the coefficients and log(dispersion) = -log(shape), analytic ----------
+    def _extra_vector(self, params):
+        return -np.log(params["shape"])[:, None]
+
+    def _with_extra(self, params, extra):
+        return {**params, "shape": np.exp(-extra[:, 0])}
+
+    def _extra_labels(self, label):
+        return [scalar(label, "log_dispersion")]
+
+    def inference_fixed(self, params):
+        """A shape on its upper bound (the dispersion on ``reg_variance``): held there."""
+        fixed = np.zeros(self.inference_vector(params).shape, dtype=bool)
+        fixed[:, -1] = params["shape"] >= self._max_shape()
+        return fixed
+
+    def _derivatives(self, Xa, target, params):
+        """``y exp(-eta)`` and ``d f / d a`` of every row and leaf."""
+        y, offset = target
+        eta = self._eta(Xa, params, offset)
+        a = params["shape"]
+        with np.errstate(over="ignore"):
+            ratio = y[:, None] * np.exp(-eta)
+        d_shape = np.log(a) + 1.0 - eta + np.log(y)[:, None] - ratio - digamma(a)
+        return ratio, d_shape
+
+    def inference_scores(self, Xa, target, params):
+        """``a (y e^-eta - 1) x`` for the coefficients, ``-a df/da`` for ``log phi``."""
+        ratio, d_shape = self._derivatives(Xa, target, params)
+        a = params["shape"]
+        beta = (a * (ratio - 1.0))[:, :, None] * np.asarray(Xa)[:, None, :]
+        return np.concatenate([beta, (-a * d_shape)[:, :, None]], axis=2)
+
+    def inference_hessian(self, Xa, target, params, W):
+        """``-a X^T diag(W y e^-eta) X``, ``-a (W (y e^-eta - 1)) X`` and
+        ``sum W (a df/da + a^2 d2f/da2)``, ``d2f/da2 = 1/a - psi'(a)``."""
+        ratio, d_shape = self._derivatives(Xa, target, params)
+        a = params["shape"]
+        n_leaves, p = a.shape[0], Xa.shape[1]
+        H = np.zeros((n_leaves, p + 1, p + 1))
+        H[:, :p, :p] = -a[:, None, None] * weighted_grams(Xa, W * ratio)
+        cross = -a[:, None] * np.asarray((W * (ratio - 1.0)).T @ Xa)
+        H[:, :p, p] = H[:, p, :p] = cross
+        H[:, p, p] = a * np.sum(W * d_shape, axis=0) + a**2 * (1.0 / a - polygamma(1, a)) * W.sum(axis=0)
+        return H
+
+    # the distribution: P(Y <= y) = P(a, y / s), the regularised lower incomplete gamma,
+    # with the scale s = mu / a
+    def _log_cdf(self, y, eta, params):
+        a = params["shape"]
+        return log_gamma_lower(a, y * a * np.exp(-eta))
+
+    def _log_sf(self, y, eta, params):
+        a = params["shape"]
+        return log_gamma_upper(a, y * a * np.exp(-eta))
+
+    def _quantile(self, q, eta, params):
+        a = params["shape"]
+        x = np.where(q < 0.5, gammaincinv(a, q), gammainccinv(a, 1.0 - q))
+        return x * np.exp(eta) / a
+
+    def _limited_mean(self, limit, eta, params):
+        # E[Y 1(Y <= L)] = mu P(a + 1, L / s)
+        a = params["shape"]
+        x = limit * a * np.exp(-eta)
+        return np.exp(eta) * gammainc(a + 1.0, x) + limit * gammaincc(a, x)
+
+    def _draw(self, eta, own, rs):
+        a = own["shape"]
+        return rs.gamma(a, np.exp(eta) / a)

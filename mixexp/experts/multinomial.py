@@ -1,7 +1,7 @@
 """Multinomial-logistic experts: ``p(y = c | x, leaf) = softmax_c(W x + w)``.
 
 The M-step of each leaf is a bound step of the soft-label multinomial fit of
-:mod:`mixexp._softmax`, with one-hot labels weighted by the leaf's posterior
+:mod:`mixexp._numerics.bound`, with one-hot labels weighted by the leaf's posterior
 as targets.  Its row sums: each leaf's gradient ``sum_i w_il (p_il - e_yi)
 x_i^T`` and Gram matrix ``sum_i w_il x_i x_i^T``.
 """
@@ -10,12 +10,15 @@ import numpy as np
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._design import rows_to_original
-from .._kernels import multinomial_residual
-from .._mixing import group_softmax, mix_group_softmax, relative_rows
-from .._vectorised import log_softmax_groups_rows, multinomial_proba_rows
-from .._linalg import block_products, tdot, weighted_grams
-from .._prox import elastic_net_penalty, softmax_n_nonzero
-from .._softmax import blocks_update, init_step_state
+from .._inference_parts import (
+    Labels, coefficient_row, relative_rows_vector, softmax_hessian, softmax_scores, unused_features,
+)
+from .._numerics.bound import blocks_update, init_step_state, multinomial_residual
+from .._numerics.densities import multinomial_proba_rows
+from .._numerics.linalg import block_products, tdot, weighted_grams
+from .._numerics.mixing import mix_group_softmax
+from .._numerics.prox import elastic_net_penalty, softmax_n_nonzero
+from .._numerics.softmax import group_softmax, log_softmax_groups_rows, relative_rows
 from .base import ExpertComponent
 
 
@@ -27,7 +30,7 @@ class MultinomialExperts(ExpertComponent):
     alpha : float
         Penalty on the coefficients (not intercepts), standardised units.
     l1_ratio : float, default=0.0
-        Elastic-net mixing of ``alpha`` (0: ridge; see :mod:`mixexp._prox`).
+        Elastic-net mixing of ``alpha`` (0: ridge; see :mod:`mixexp._numerics.prox`).
     """
 
     name = "linear"
@@ -35,6 +38,7 @@ class MultinomialExperts(ExpertComponent):
     per_leaf = True
     gives_representation = True
     supports_l1 = True
+    supports_inference = True
     products_outputs = mixture_outputs = frozenset({"leaf_proba"})
 
     def __init__(self, alpha, l1_ratio=0.0):
@@ -117,6 +121,50 @@ class MultinomialExperts(ExpertComponent):
         if self.l1_ratio > 0.0:
             return softmax_n_nonzero(params["coef"])
         return n_leaves * (n_classes - 1) * p
+
+    # -- inference: analytic ------------------------------------------------------
+    def inference_vector(self, params):
+        """Every leaf's class rows 1.. minus row 0 (only differences are identified),
+        ``(n_leaves, (n_classes - 1) * n_params)``."""
+        coef = params["coef"]
+        return relative_rows_vector(coef).reshape(coef.shape[0], -1)
+
+    def from_inference_vector(self, theta, params):
+        coef = np.zeros_like(params["coef"])
+        n_leaves, k, p = coef.shape
+        coef[:, 1:] = np.asarray(theta).reshape(n_leaves, k - 1, p)
+        return {**params, "coef": coef}
+
+    def inference_fixed(self, params):
+        """A sparse fit's (``l1_ratio > 0``) features that no class row of a leaf uses: held at 0."""
+        coef = params["coef"]
+        if self.l1_ratio > 0:
+            return unused_features(coef).reshape(coef.shape[0], -1)
+        return np.zeros(self.inference_vector(params).shape, dtype=bool)
+
+    def inference_labels(self, params, coords, info, feature_names):
+        """``expert k: class c vs <first class>``: intercept and coefficients."""
+        classes = info["classes"]
+        n_leaves, k, _ = params["coef"].shape
+        return Labels.concat(
+            coefficient_row(f"expert {leaf}: class {classes[c]} vs {classes[0]}", coords, feature_names)
+            for leaf in range(n_leaves)
+            for c in range(1, k)
+        )
+
+    def inference_scores(self, Xa, y_index, params):
+        """``(e_y - q) (x) x`` per leaf (``q``: the probabilities of classes 1..)."""
+        n = Xa.shape[0]
+        n_leaves, k, _ = params["coef"].shape
+        proba = self.scores(Xa, y_index, params)[1].reshape(n, n_leaves, k)
+        return np.stack([softmax_scores(proba[:, leaf], Xa, y_index) for leaf in range(n_leaves)], axis=1)
+
+    def inference_hessian(self, Xa, y_index, params, W):
+        """``-sum_i W_ik (diag(q) - q q^T) (x) x x^T`` per leaf."""
+        n = Xa.shape[0]
+        n_leaves, k, _ = params["coef"].shape
+        proba = self.scores(Xa, y_index, params)[1].reshape(n, n_leaves, k)
+        return np.stack([softmax_hessian(proba[:, leaf], W[:, leaf], Xa) for leaf in range(n_leaves)])
 
     def representation(self, Xa, params):
         """Each leaf's own view of the rows for an attention gate: its logits, centred over

@@ -34,7 +34,9 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import digamma, gammaln, stdtr, stdtrit
 
-from .._linalg import block_products, column_sums, solve_psd, tdot, weighted_grams
+from .._inference_parts import Labels, coefficient_row, scalar
+from .._numerics.linalg import block_products, column_sums, solve_psd, tdot, weighted_grams
+from .base import ExpertComponent
 from .gaussian import LinearGaussianExperts, check_single_target
 
 NU_MIN = 1e-2  # bounds of the degrees of freedom
@@ -148,6 +150,44 @@ class StudentTExperts(LinearGaussianExperts):
 
     def n_free_params(self, params):
         return params["coef"].size + params["var"].size + params["nu"].size
+
+    # -- inference: central differences of the log-densities (the base class's) ------
+    inference_scores = ExpertComponent.inference_scores
+    inference_hessian = ExpertComponent.inference_hessian
+
+    def inference_vector(self, params):
+        """Per leaf and target: the weights, ``log sigma^2`` and ``log nu``,
+        ``(n_leaves, n_targets * (n_params + 2))``."""
+        coef = params["coef"]
+        extra = np.stack([np.log(params["var"]), np.log(params["nu"])], axis=2)
+        return np.concatenate([coef, extra], axis=2).reshape(coef.shape[0], -1)
+
+    def from_inference_vector(self, theta, params):
+        n_leaves, n_targets, p = params["coef"].shape
+        rest = np.asarray(theta).reshape(n_leaves, n_targets, p + 2)
+        return {**params, "coef": rest[:, :, :p].copy(), "var": np.exp(rest[:, :, p]), "nu": np.exp(rest[:, :, p + 1])}
+
+    def inference_fixed(self, params):
+        """Degrees of freedom on a bound (``NU_MIN``, ``NU_MAX``): on the boundary of the
+        parameter space, held there."""
+        n_leaves, n_targets, p = params["coef"].shape
+        fixed = np.zeros((n_leaves, n_targets, p + 2), dtype=bool)
+        fixed[:, :, p + 1] = (params["nu"] <= NU_MIN) | (params["nu"] >= NU_MAX)
+        return fixed.reshape(n_leaves, -1)
+
+    def inference_labels(self, params, coords, info, feature_names):
+        """``expert k`` (``, target t``): intercept, coefficients, ``log_noise_scale``
+        (``log sigma`` in the units of y) and ``log_nu``."""
+        n_leaves, n_targets, _ = params["coef"].shape
+        parts = []
+        for leaf in range(n_leaves):
+            for out in range(n_targets):
+                ys = info["scale"][out]
+                label = f"expert {leaf}" + (f", target {out}" if n_targets > 1 else "")
+                parts.append(coefficient_row(label, coords, feature_names, ys, info["mean"][out]))
+                parts.append(scalar(label, "log_noise_scale", 0.5, np.log(ys)))
+                parts.append(scalar(label, "log_nu"))
+        return Labels.concat(parts)
 
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):

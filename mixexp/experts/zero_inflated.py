@@ -34,8 +34,10 @@ weighted mean of the other ``y``, with weight 0.
 """
 
 import numpy as np
+from scipy.special import expit, logit
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
+from .._inference_parts import Labels
 from .base import ExpertComponent
 from .glm import PoissonExperts
 
@@ -43,10 +45,15 @@ from .glm import PoissonExperts
 #: family's parameters (its fit would be singular)
 MIN_REST_FRACTION = 1e-10
 
-#: the family's flags that the wrapper keeps
+#: a zero-inflation below this is on the boundary of its space (0): held there by inference
+PI_BOUNDARY = 1e-8
+
+#: the family's flags that the wrapper keeps (not ``standardises_target``: clip_experts'
+#: ranges would count the zeros, which are not the family's)
 _FLAGS = (
     "exact", "needs_all_rows", "uses_exposure", "positive_only", "per_leaf",
     "gives_representation", "has_distribution", "discrete", "supports_l1", "l1_ratio",
+    "gives_variances", "supports_inference",
 )
 
 
@@ -59,7 +66,10 @@ class ZeroInflatedExperts(ExpertComponent):
         A regression family of one target (not estimator experts).
 
     Its parameters are the family's and ``"pi"`` ``(n_leaves,)``; its fitted
-    attributes the family's and ``zero_inflation_``.
+    attributes the family's and ``zero_inflation_``.  Standard errors (when the
+    family gives them): each leaf's inference vector is the family's, then
+    ``logit(pi)`` (``logit_zero_inflation``), with derivatives by central
+    differences of :meth:`scores`; a ``pi`` below ``PI_BOUNDARY`` (1e-8) is held.
     """
 
     closed_form = False
@@ -147,7 +157,9 @@ class ZeroInflatedExperts(ExpertComponent):
     def init_params(self, n_leaves, n_params, info):
         params = self.base.init_params(n_leaves, n_params, info)
         if "pi" in params:
-            raise ValueError(f"expert={self.name!r} has a parameter 'pi' of its own; it cannot be zero-inflated.")
+            raise ValueError(
+                f"expert={self.name!r} has a parameter 'pi' of its own; it cannot be zero-inflated."
+            )
         # counts: half the zeros structural at first (the zip start); a continuous family's
         # zeros all are
         pi = (0.5 if self.discrete else 1.0) * info["zero_fraction"]
@@ -218,6 +230,46 @@ class ZeroInflatedExperts(ExpertComponent):
     def representation(self, Xa, params):
         return self.base.representation(Xa, self._split(params)[0])
 
+    # -- inference: the family's vector, then logit(pi), per leaf ------------------------
+    def inference_vector(self, params):
+        base, pi = self._split(params)
+        with np.errstate(divide="ignore"):
+            return np.concatenate([self.base.inference_vector(base), logit(pi)[:, None]], axis=1)
+
+    def from_inference_vector(self, theta, params):
+        theta = np.asarray(theta)
+        base, _ = self._split(params)
+        return {**self.base.from_inference_vector(theta[:, :-1], base), "pi": expit(theta[:, -1])}
+
+    def inference_fixed(self, params):
+        """The family's held entries, and a zero-inflation below ``PI_BOUNDARY`` (the fit
+        drove it to 0, where its logit is not identified) or at 1."""
+        base, pi = self._split(params)
+        held = (pi < PI_BOUNDARY) | (pi >= 1.0)
+        return np.concatenate([self.base.inference_fixed(base), held[:, None]], axis=1)
+
+    def inference_labels(self, params, coords, info, feature_names):
+        """The family's labels of each leaf, then its ``logit_zero_inflation``."""
+        base, pi = self._split(params)
+        labels = self.base.inference_labels(base, coords, info, feature_names)
+        n_leaves = pi.shape[0]
+        p = labels.size // n_leaves
+        # the family's entry j of leaf k moves to k (p + 1) + j; the logits fill the gaps
+        at = (np.arange(n_leaves)[:, None] * (p + 1) + np.arange(p)).ravel()
+        logits = np.arange(n_leaves) * (p + 1) + p
+        size = n_leaves * (p + 1)
+        M, offset = np.zeros((size, size)), np.zeros(size)
+        M[np.ix_(at, at)], offset[at] = labels.M, labels.offset
+        M[logits, logits] = 1.0
+        component, parameter = [None] * size, [None] * size
+        coefficient = np.zeros(size, dtype=bool)
+        for i, j in enumerate(at):
+            component[j], parameter[j] = labels.component[i], labels.parameter[i]
+        coefficient[at] = labels.coefficient
+        for k, j in enumerate(logits):
+            component[j], parameter[j] = labels.component[k * p], "logit_zero_inflation"
+        return Labels(component, parameter, M, offset, coefficient)
+
     # -- fitted attributes and predictions --------------------------------------
     def attributes(self, params, coords, info):
         base, pi = self._split(params)
@@ -259,14 +311,15 @@ class ZeroInflatedExperts(ExpertComponent):
         atom, the family's at ``(q - pi) / (1 - pi)`` above it."""
         base, pi = self._split(params)
         n = Xa.shape[0]
-        below = np.exp(self.base.log_cdf(Xa, np.full(n, -np.finfo(np.float64).tiny), base, info, **row_arrays))
+        tiny = np.finfo(np.float64).tiny
+        below = np.exp(self.base.log_cdf(Xa, np.full(n, -tiny), base, info, **row_arrays))
         rest = 1.0 - pi
         mass_below = rest * below  # P(Y < 0)
         mass_to_zero = mass_below + pi  # P(Y <= 0) but the family's own mass at 0
         qc = q[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             inner = np.where(qc <= mass_below, qc / rest, (qc - pi) / rest)
-        inner = np.clip(np.nan_to_num(inner, nan=0.5), np.finfo(np.float64).tiny, 1.0 - np.finfo(np.float64).epsneg)
+        inner = np.clip(np.nan_to_num(inner, nan=0.5), tiny, 1.0 - np.finfo(np.float64).epsneg)
         out = np.empty(inner.shape)
         for leaf in range(inner.shape[1]):  # a level of its own per leaf
             out[:, leaf] = self.base.leaf_quantile(Xa, inner[:, leaf], base, info, **row_arrays)[:, leaf]
@@ -290,6 +343,7 @@ class ZeroInflatedPoisson(ZeroInflatedExperts):
     positive_only = True
     has_distribution = True
     discrete = True
+    supports_inference = True
 
     def __init__(self, base):
         super().__init__(base)

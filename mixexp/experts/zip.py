@@ -13,12 +13,22 @@ weights ``w_i (1 - z_i)``.  Each such step maximises the expected
 complete-data log-likelihood of both latent variables, so EM never
 decreases the penalised log-likelihood; it is not the whole M-step for
 given posteriors (iterating it gains more).
+
+Not registered: ``expert="zip"`` is
+:class:`~mixexp.experts.zero_inflated.ZeroInflatedPoisson`, the Poisson family
+zero-inflated; this class stays as the independent fit (and standard errors) that
+tests/test_zero_inflation.py checks it against.
 """
 
 import numpy as np
 from scipy.special import gammaln
 
+from .._inference_parts import scalar
+from .base import ExpertComponent
 from .glm import PoissonExperts, _exp, concat_rows
+
+#: a zero-inflation below this is on the boundary of its space (0): held there by inference
+PI_BOUNDARY = 1e-8
 
 
 class ZeroInflatedPoissonExperts(PoissonExperts):
@@ -75,9 +85,6 @@ class ZeroInflatedPoissonExperts(PoissonExperts):
                 coef[leaf, 0] = self._fit_leaf(Xa[keep], y[keep], offset[keep], v[keep], coef[leaf, 0])
         return {"coef": coef, "pi": pi}, False
 
-    def n_free_params(self, params):
-        return params["coef"].size + params["pi"].size
-
     def attributes(self, params, coords, info):
         return {**super().attributes(params, coords, info), "zero_inflation_": params["pi"].copy()}
 
@@ -87,7 +94,50 @@ class ZeroInflatedPoissonExperts(PoissonExperts):
         pi = params["pi"]
         return ((1.0 - pi) * mu)[:, :, None], ((1.0 - pi) * mu * (1.0 + pi * mu))[:, :, None]
 
+    # the distribution: a point mass pi at 0 and (1 - pi) times the Poisson's
+    def _log_cdf(self, k, eta, params):
+        pi = params["pi"]
+        with np.errstate(divide="ignore"):
+            mixed = np.logaddexp(np.log(pi), np.log1p(-pi) + super()._log_cdf(k, eta, params))
+        return np.where(k < 0, -np.inf, mixed)
+
+    def _log_sf(self, k, eta, params):
+        with np.errstate(divide="ignore"):
+            return np.where(k < 0, 0.0, np.log1p(-params["pi"]) + super()._log_sf(k, eta, params))
+
+    def _quantile(self, q, eta, params):
+        pi = params["pi"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            above = np.clip(np.nan_to_num((q - pi) / (1.0 - pi)), 0.0, 1.0)
+        return np.where(q <= pi, 0.0, super()._quantile(above, eta, params))
+
+    def _limited_mean(self, limit, eta, params):
+        return (1.0 - params["pi"]) * super()._limited_mean(limit, eta, params)
+
     def sample(self, Xa, params, info, leaf, rs, offset=None):
         mu = np.take_along_axis(self._mean(Xa, params, info, offset), leaf, axis=1)
         keep = rs.uniform(size=mu.shape) >= params["pi"][leaf]
         return (keep * rs.poisson(mu))[:, :, None].astype(np.float64)
+
+    # -- inference: the coefficients and logit(pi), by central differences ----------------
+    inference_scores = ExpertComponent.inference_scores
+    inference_hessian = ExpertComponent.inference_hessian
+
+    def _extra_vector(self, params):
+        pi = params["pi"]
+        with np.errstate(divide="ignore"):
+            return (np.log(pi) - np.log1p(-pi))[:, None]
+
+    def _with_extra(self, params, extra):
+        return {**params, "pi": 1.0 / (1.0 + np.exp(-extra[:, 0]))}
+
+    def _extra_labels(self, label):
+        return [scalar(label, "logit_zero_inflation")]
+
+    def inference_fixed(self, params):
+        """A zero-inflation below ``PI_BOUNDARY`` (1e-8; the fit drove it to 0, where the
+        logit is not identified) or at 1: on the boundary, held there."""
+        fixed = np.zeros(self.inference_vector(params).shape, dtype=bool)
+        pi = params["pi"]
+        fixed[:, -1] = (pi < PI_BOUNDARY) | (pi >= 1.0)
+        return fixed

@@ -31,9 +31,9 @@ apply as for the softmax gate.
 import numpy as np
 
 from .._design import rows_to_original
-from .._kernels import gate_residual
-from .._linalg import block_products, tdot, weighted_grams
-from .._softmax import blocks_update, init_step_state
+from .._numerics.bound import blocks_update, gate_residual, init_step_state
+from .._numerics.linalg import block_products, tdot, weighted_grams
+from .._numerics.softmax import log_softmax_groups_rows
 from .base import Gate
 from .penalties import GatePenalties, _squared_norms
 from .softmax import SoftmaxGate
@@ -98,12 +98,9 @@ class AttentionGate(Gate):
     def scores(self, Xa, params, rep=None):
         """Log gate probabilities of every edge, ``(n, n_inner * branching)``."""
         logits = self._logits(Xa, params["coef"], self._child_repr(rep))
-        b = self.tree.branching
-        grouped = logits.reshape(logits.shape[0], -1, b)
-        top = grouped.max(axis=2, keepdims=True)
-        shifted = grouped - top
-        out = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
-        return out.reshape(logits.shape)
+        out = np.empty_like(logits)
+        log_softmax_groups_rows(logits, self.tree.branching, out, shift=True)
+        return out
 
     def _spread(self, child):
         """Largest eigenvalue of each node's scatter of its children's representations, ``(n, n_inner)``."""
@@ -159,6 +156,16 @@ class AttentionGate(Gate):
             params["coef"], grad, grams, self.alpha, state, nodes, safe
         )
         return {"coef": coef, **state}, extrapolated
+
+    def check_inference(self):
+        """Refused: the gate's log terms depend on the experts' parameters."""
+        raise ValueError(
+            "summary() and parameter_inference() cannot give standard errors for gate='attention': "
+            "its log terms depend on the experts' parameters through their representations, so the "
+            "complete-data score does not split into a gate part and per-leaf expert parts, which "
+            "is what the observed information is assembled from (mixexp.inference). Use "
+            "gate='softmax' or gate='gaussian' for standard errors."
+        )
 
     # as the softmax gate: the root's sums, the L2 penalty, the data-dependent penalties
     constant_stats = SoftmaxGate.constant_stats

@@ -18,7 +18,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._vectorised import tree_posteriors_rows
+from .._inference_parts import disjoint_groups, fd_steps
+from .._numerics.estep import e_step
 
 
 class Gate(ABC):
@@ -45,6 +46,11 @@ class Gate(ABC):
         ``balance_alpha`` and ``specialization_alpha`` apply to this gate.
     l1_ratio : float, default=0.0
         Elastic-net mixing of the coefficient penalty (0: ridge or none).
+    supports_inference : bool, default=False
+        The gate gives standard errors (:mod:`mixexp.inference`): it implements
+        :meth:`inference_vector`, :meth:`from_inference_vector` and
+        :meth:`inference_labels`; the derivatives of its log terms then come from
+        central differences of :meth:`scores` unless it writes its own.
     """
 
     exact = True
@@ -55,6 +61,7 @@ class Gate(ABC):
     needs_features = False
     takes_usage_penalties = False
     l1_ratio = 0.0
+    supports_inference = False
 
     #: the ``gate=`` name, for messages
     name = None
@@ -108,11 +115,7 @@ class Gate(ABC):
         posteriors when every expert's density is 1 (the products of the edge
         probabilities along each leaf's path)."""
         t = self.tree
-        n = Xa.shape[0]
-        node_post = np.empty((n, t.n_nodes))
-        log_edges = self.scores(Xa, params, rep)
-        tree_posteriors_rows(log_edges, np.zeros((n, t.n_leaves)), t.branching, node_post, np.empty(n))
-        return node_post[:, t.n_inner :]
+        return e_step(self.scores(Xa, params, rep), None, t.branching)[0][:, t.n_inner :]
 
     def linear_rows(self, params):
         """Coefficient rows whose products with the design are the gate's logits relative to
@@ -167,3 +170,76 @@ class Gate(ABC):
     @abstractmethod
     def attributes(self, params, coords, flat):
         """The estimator's fitted attributes of the gate, in the units of the data."""
+
+    # -- inference (mixexp.inference) ------------------------------------------------
+    # The observed information is assembled from per-edge pieces: the log term g_ie of
+    # every row i and edge e (``scores``) as a function of the gate's inference vector
+    # theta (its free parameters, identified, in internal coordinates).
+    def check_inference(self):
+        """A ValueError, in words, when this gate gives no standard errors."""
+        if not self.supports_inference:
+            raise ValueError(
+                f"summary() and parameter_inference() cannot give standard errors for gate="
+                f"{self.name!r}: the gate declares no inference vector (supports_inference=False)."
+            )
+
+    def inference_vector(self, params):
+        """The gate's free parameters as a flat vector ``theta`` ``(P,)``, in an identified
+        parameterisation (e.g. each softmax's rows relative to its first)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
+
+    def from_inference_vector(self, theta, params):
+        """The parameters ``params`` with the free ones set from ``theta``."""
+        raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
+
+    def inference_fixed(self, params):
+        """Entries of ``theta`` held at their values, bool ``(P,)`` (a sparse fit's zeros, a
+        parameter on the boundary of its space): they get no standard error."""
+        return np.zeros(self.inference_vector(params).shape[0], dtype=bool)
+
+    def inference_labels(self, params, coords, feature_names):
+        """The :class:`mixexp._inference_parts.Labels` of ``theta``: names, and the linear map
+        to the units of the data (``coords``: the gate's features)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
+
+    def inference_edges(self, params):
+        """Which edges' log terms each entry of ``theta`` can change, bool ``(P, n_edges)``:
+        central differences perturb entries with disjoint edges together.  By default all."""
+        t = self.tree
+        return np.ones((self.inference_vector(params).shape[0], t.n_inner * t.branching), dtype=bool)
+
+    def inference_edge_scores(self, Xa, params):
+        """``d g_ie / d theta``, ``(n, n_edges, P)``: by default central differences of
+        :meth:`scores` (0 for the entries :meth:`inference_fixed` holds)."""
+        theta = self.inference_vector(params)
+        touch = self.inference_edges(params)
+        out = np.zeros((Xa.shape[0], touch.shape[1], theta.shape[0]))
+        for group, h, plus, minus in self._fd_points(theta, params, touch):
+            d = self.scores(Xa, plus) - self.scores(Xa, minus)
+            for k, hk in zip(group, h):
+                out[:, touch[k], k] = d[:, touch[k]] / (2.0 * hk)
+        return out
+
+    def inference_hessian(self, Xa, params, node_weight):
+        """``sum_i sum_e w_ie d2 g_ie / d theta2``, ``(P, P)``, with ``w_ie`` the weight of the
+        node edge ``e`` leads to (``node_weight``, ``(n, n_nodes)``: posteriors times sample
+        weights).  By default central differences of :meth:`inference_edge_scores`."""
+        theta = self.inference_vector(params)
+        touch = self.inference_edges(params)
+        W = node_weight[:, 1:]
+        H = np.zeros((theta.shape[0], theta.shape[0]))
+        for group, h, plus, minus in self._fd_points(theta, params, touch):
+            dS = self.inference_edge_scores(Xa, plus) - self.inference_edge_scores(Xa, minus)
+            for k, hk in zip(group, h):
+                H[:, k] = np.einsum("ne,nep->p", W[:, touch[k]], dS[:, touch[k]]) / (2.0 * hk)
+        return 0.5 * (H + H.T)
+
+    def _fd_points(self, theta, params, touch):
+        """``(group, steps, params + steps, params - steps)`` of the central differences."""
+        free = ~self.inference_fixed(params)
+        for group in disjoint_groups(touch, free):
+            h = fd_steps(theta[group])
+            plus, minus = theta.copy(), theta.copy()
+            plus[group] += h
+            minus[group] -= h
+            yield group, h, self.from_inference_vector(plus, params), self.from_inference_vector(minus, params)

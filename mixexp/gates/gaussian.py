@@ -22,10 +22,12 @@ instead, which is not a maximiser).
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import add_squares_interleaved, diag_squares
-from .._linalg import column_sums, weighted_grams
+from .._inference_parts import Labels, scalar
+from .._inference_parts import feature_names as _feature_names
+from .._numerics.densities import add_squares_interleaved, diag_squares
+from .._numerics.estep import e_step, gaussian_leaf_softmax
+from .._numerics.linalg import column_sums, weighted_grams
 from .._tree import leaf_path_sums
-from .._vectorised import gaussian_leaf_softmax, tree_posteriors_rows
 from .base import Gate
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -75,6 +77,7 @@ class GaussianGate(Gate):
     models_x = True
     accepts_sparse = False
     needs_features = True
+    supports_inference = True
 
     def __init__(self, tree, covariance_type="full", reg_covar=1e-6):
         super().__init__(tree)
@@ -165,9 +168,7 @@ class GaussianGate(Gate):
         out = np.empty_like(sq_norms)
         rows = gaussian_leaf_softmax(sq_norms, _log_constants(params), path, out)
         if rows.size:  # every density 0 or not a number: the E-step's own handling
-            post, zeros = np.empty((rows.size, t.n_nodes)), np.zeros((rows.size, t.n_leaves))
-            tree_posteriors_rows(self.scores(Xa[rows], params), zeros, t.branching, post, np.empty(rows.size))
-            out[rows] = post[:, t.n_inner :]
+            out[rows] = e_step(self.scores(Xa[rows], params), None, t.branching)[0][:, t.n_inner :]
         return out
 
     def scores(self, Xa, params, rep=None):
@@ -248,3 +249,94 @@ class GaussianGate(Gate):
             "gate_means_": means,
             "gate_covariances_": cov,
         }
+
+    # -- inference: central differences of the log terms (the base class's) -------------
+    def _cov_size(self, d):
+        return d if self.covariance_type == "diag" else d * (d + 1) // 2
+
+    def inference_vector(self, params):
+        """Every inner node's log weights of children 1.. minus child 0, then every leaf's
+        mean and covariance: log variances (``"diag"``), or the lower Cholesky factor ``L``
+        of the covariance (``S = L L^T``), row by row, with the log of its diagonal
+        (``"full"``)."""
+        lw = params["log_weights"]
+        with np.errstate(invalid="ignore"):
+            weights = (lw[:, 1:] - lw[:, :1]).ravel()
+        means, cov = params["means"], params["covariances"]
+        if self.covariance_type == "diag":
+            shape = np.log(cov)
+        else:
+            L = np.linalg.cholesky(cov)
+            rows, cols = np.tril_indices(means.shape[1])
+            shape = L[:, rows, cols]
+            diag = rows == cols
+            shape[:, diag] = np.log(shape[:, diag])
+        return np.concatenate([weights, np.concatenate([means, shape], axis=1).ravel()])
+
+    def from_inference_vector(self, theta, params):
+        t = self.tree
+        n_leaves, d = params["means"].shape
+        k = t.n_inner * (t.branching - 1)
+        eta = np.zeros((t.n_inner, t.branching))
+        eta[:, 1:] = theta[:k].reshape(t.n_inner, t.branching - 1)
+        top = np.max(eta, axis=1, keepdims=True)
+        log_weights = eta - top - np.log(np.sum(np.exp(eta - top), axis=1, keepdims=True))
+        leaves = np.asarray(theta[k:]).reshape(n_leaves, -1)
+        means, shape = leaves[:, :d].copy(), leaves[:, d:]
+        if self.covariance_type == "diag":
+            cov = np.exp(shape)
+        else:
+            rows, cols = np.tril_indices(d)
+            L = np.zeros((n_leaves, d, d))
+            values = shape.copy()
+            diag = rows == cols
+            values[:, diag] = np.exp(values[:, diag])
+            L[:, rows, cols] = values
+            cov = L @ L.transpose(0, 2, 1)
+        return self._with_precisions({"log_weights": log_weights, "means": means, "covariances": cov})
+
+    def inference_fixed(self, params):
+        """Weights of 0 (a leaf no row reaches): held there."""
+        return ~np.isfinite(self.inference_vector(params))
+
+    def inference_edges(self, params):
+        """A node's weights change the log terms of its edges; a leaf's Gaussian, those of the
+        edge into the leaf."""
+        t = self.tree
+        b = t.branching
+        n_leaves, d = params["means"].shape
+        per_leaf = d + self._cov_size(d)
+        k = t.n_inner * (b - 1)
+        touch = np.zeros((k + n_leaves * per_leaf, t.n_inner * b), dtype=bool)
+        for j in range(t.n_inner):
+            touch[j * (b - 1) : (j + 1) * (b - 1), j * b : (j + 1) * b] = True
+        for leaf in range(n_leaves):
+            touch[k + leaf * per_leaf : k + (leaf + 1) * per_leaf, t.n_inner - 1 + leaf] = True
+        return touch
+
+    def inference_labels(self, params, coords, feature_names):
+        """``log_weight`` of ``gate: expert c vs 0`` (trees: ``gate node j: child c vs 0``), then
+        each leaf's (``gate: expert l``) ``mean[x]`` and ``log_variance[x]`` or ``log_chol[x,x]``
+        and ``chol[x,z]`` (the Cholesky factor of the covariance) in the units of the raw features."""
+        t = self.tree
+        parts = []
+        for j in range(t.n_inner):
+            for c in range(1, t.branching):
+                label = f"gate: expert {c} vs 0" if t.n_inner == 1 else f"gate node {j}: child {c} vs 0"
+                parts.append(scalar(label, "log_weight"))
+        names = _feature_names(coords, feature_names)
+        d = len(names)
+        for leaf in range(params["means"].shape[0]):
+            label = f"gate: expert {leaf}"
+            parts += [scalar(label, f"mean[{names[a]}]", coords.scale[a], coords.mean[a]) for a in range(d)]
+            if self.covariance_type == "diag":
+                parts += [
+                    scalar(label, f"log_variance[{names[a]}]", 1.0, 2.0 * np.log(coords.scale[a])) for a in range(d)
+                ]
+            else:
+                for a, c in zip(*np.tril_indices(d)):
+                    if a == c:
+                        parts.append(scalar(label, f"log_chol[{names[a]},{names[a]}]", 1.0, np.log(coords.scale[a])))
+                    else:
+                        parts.append(scalar(label, f"chol[{names[a]},{names[c]}]", coords.scale[a]))
+        return Labels.concat(parts)

@@ -59,7 +59,7 @@ to every node's bound; they are summed once per fit.
 import numpy as np
 import scipy.sparse as sp
 
-from .._linalg import tdot, weighted_grams
+from .._numerics.linalg import tdot, weighted_grams
 
 
 def _squared_norms(Xa):

@@ -2,7 +2,7 @@
 
 Each inner node ``j`` has a block ``V_j`` of ``branching`` rows acting on the
 internal design ``[x_std, 1]``.  Its M-step is the soft-label multinomial fit
-of :mod:`mixexp._softmax` with the children's posteriors as targets and the
+of :mod:`mixexp._numerics.bound` with the children's posteriors as targets and the
 node's posterior as weight; one bound step per EM iteration, from the
 gradient and Gram matrix summed during the E-step pass.  The root's Gram
 matrix (weights: the sample weights) does not change and is summed once.
@@ -10,17 +10,24 @@ Optional load-balance and specialization penalties
 (:mod:`mixexp.gates.penalties`) add their gradient and a curvature bound to
 that step, which then still never decreases the penalised objective.  With
 ``l1_ratio > 0`` the coefficient penalty is an elastic net and the step is
-proximal (:mod:`mixexp._prox`).
+proximal (:mod:`mixexp._numerics.prox`).
 """
 
 import numpy as np
 
 from .._design import rows_to_original
-from .._mixing import leaf_path_columns, path_softmax_rows, relative_rows
-from .._vectorised import gate_residual_rows, log_softmax_groups_rows
-from .._linalg import block_products, tdot, weighted_grams
-from .._prox import elastic_net_penalty, softmax_n_nonzero
-from .._softmax import blocks_update, init_step_state
+from .._inference_parts import (
+    Labels, coefficient_row, relative_rows_vector, softmax_hessian, softmax_scores, unused_features,
+)
+from .._numerics.bound import blocks_update, gate_residual_rows, init_step_state
+from .._numerics.linalg import block_products, tdot, weighted_grams
+from .._numerics.prox import elastic_net_penalty, softmax_n_nonzero
+from .._numerics.softmax import (
+    leaf_path_columns,
+    log_softmax_groups_rows,
+    path_softmax_rows,
+    relative_rows,
+)
 from .base import Gate
 from .penalties import GatePenalties
 
@@ -37,11 +44,12 @@ class SoftmaxGate(Gate):
         Weights of the data-dependent penalties of :mod:`mixexp.gates.penalties`.
     l1_ratio : float, default=0.0
         Elastic-net mixing of ``alpha`` (0: ridge ``alpha / 2 |V|^2``; see
-        :mod:`mixexp._prox`).
+        :mod:`mixexp._numerics.prox`).
     """
 
     name = "softmax"
     takes_usage_penalties = True
+    supports_inference = True
 
     def __init__(self, tree, alpha, balance_alpha=0.0, specialization_alpha=0.0, l1_ratio=0.0):
         super().__init__(tree)
@@ -150,3 +158,58 @@ class SoftmaxGate(Gate):
         if flat:
             coef, intercept = coef[0], intercept[0]
         return {"gate_coef_": coef, "gate_intercept_": intercept}
+
+    # -- inference: analytic ------------------------------------------------------
+    def inference_vector(self, params):
+        """Every inner node's rows 1.. minus row 0 (only differences are identified, as in
+        flexmix), ``(n_inner * (branching - 1) * n_params,)``, node-major."""
+        return relative_rows_vector(params["coef"])
+
+    def from_inference_vector(self, theta, params):
+        coef = np.zeros_like(params["coef"])
+        t = self.tree
+        coef[:, 1:] = np.asarray(theta).reshape(t.n_inner, t.branching - 1, coef.shape[2])
+        return {**params, "coef": coef}
+
+    def inference_fixed(self, params):
+        """A sparse fit's (``l1_ratio > 0``) features that no row of a node uses: held at 0."""
+        if self.l1_ratio > 0:
+            return unused_features(params["coef"]).ravel()
+        return np.zeros(self.inference_vector(params).shape[0], dtype=bool)
+
+    def inference_labels(self, params, coords, feature_names):
+        """``gate: expert c vs 0`` (trees: ``gate node j: child c vs 0``), intercept and the
+        coefficients of the raw features."""
+        t = self.tree
+        rows = []
+        for j in range(t.n_inner):
+            for c in range(1, t.branching):
+                label = f"gate: expert {c} vs 0" if t.n_inner == 1 else f"gate node {j}: child {c} vs 0"
+                rows.append(coefficient_row(label, coords, feature_names))
+        return Labels.concat(rows)
+
+    def inference_edge_scores(self, Xa, params):
+        """``(e_c - pi_j[1:]) (x) x`` on edge ``(j, c)`` in node ``j``'s block."""
+        t = self.tree
+        b, p = t.branching, Xa.shape[1]
+        n = Xa.shape[0]
+        pi = np.exp(self.scores(Xa, params)).reshape(n, t.n_inner, b)
+        size = (b - 1) * p
+        out = np.zeros((n, t.n_inner * b, t.n_inner * size))
+        for j in range(t.n_inner):
+            for c in range(b):
+                out[:, j * b + c, j * size : (j + 1) * size] = softmax_scores(pi[:, j], Xa, np.full(n, c))
+        return out
+
+    def inference_hessian(self, Xa, params, node_weight):
+        """Block-diagonal over the inner nodes: ``-sum_i w_ij (diag(q) - q q^T) (x) x x^T``."""
+        t = self.tree
+        b, p = t.branching, Xa.shape[1]
+        n = Xa.shape[0]
+        pi = np.exp(self.scores(Xa, params)).reshape(n, t.n_inner, b)
+        size = (b - 1) * p
+        H = np.zeros((t.n_inner * size, t.n_inner * size))
+        for j in range(t.n_inner):
+            block = slice(j * size, (j + 1) * size)
+            H[block, block] = softmax_hessian(pi[:, j], node_weight[:, j], Xa)
+        return H

@@ -1,19 +1,24 @@
-"""Linear algebra on the design: weighted Grams (dense or sparse) and PSD solves."""
+"""Linear algebra on the design: weighted Grams (dense or sparse), products and PSD solves.
+
+:func:`gram_block` is the numba kernel of the dense weighted Grams
+(:func:`weighted_grams`); :func:`add_to_rows` adds the intercepts of :func:`affine_rows`.
+"""
 
 from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, lstsq
 
-from ._kernels import add_to_rows, gram_block
+_GRAM_CHUNK = 128  # rows per BLAS call in gram_block: the products stay in cache
 
 
 def weighted_grams(Z, W):
     """All weighted Gram matrices ``Z.T @ diag(W[:, k]) @ Z``, shape ``(K, q, q)``.
 
     Dense ``Z``: one pass over the rows for all K
-    (:func:`mixexp._kernels.gram_block`).  Sparse ``Z``: one sparse product per
+    (:func:`gram_block`).  Sparse ``Z``: one sparse product per
     column of ``W``.
     """
     W = np.ascontiguousarray(W, dtype=np.float64)
@@ -103,3 +108,56 @@ def solve_psd_stack(A, B):
     except np.linalg.LinAlgError:
         pass
     return np.stack([solve_psd(a, b) for a, b in zip(A, B)])
+
+
+# -- kernels ---------------------------------------------------------------------
+
+
+@njit(nogil=True, cache=True)
+def gram_block(Z, W, out):
+    """Add ``sum_i W[i, k] z_i z_i^T`` over all rows to ``out[k]`` (upper triangles).
+
+    Z : (n, q); W : (n, K) non-negative; out : (K, q * (q + 1) // 2), the
+    upper triangles of the K Gram matrices, row-major.  All K Grams come
+    from one matrix product per small chunk of rows, ``Q_chunk @ W_chunk``
+    where ``Q`` holds the rows' outer products: half the flops of K separate
+    ``(Z * w_k).T @ Z`` products, with both operands in cache.  ``Q`` is built
+    column by column from the transposed chunk, so its inner loops run over
+    contiguous rows and vectorise (2.4 times faster than row by row).
+    """
+    n, q = Z.shape
+    m = q * (q + 1) // 2
+    if W.shape[0] != n or out.shape[0] != W.shape[1] or out.shape[1] != m:
+        raise ValueError("gram_block: array shapes do not match")
+    Zt = np.empty((q, _GRAM_CHUNK))
+    Q = np.empty((m, _GRAM_CHUNK))
+    total = np.zeros((m, W.shape[1]))
+    for start in range(0, n, _GRAM_CHUNK):
+        stop = min(start + _GRAM_CHUNK, n)
+        r = stop - start
+        for i in range(r):
+            for a in range(q):
+                Zt[a, i] = Z[start + i, a]
+        c = 0
+        for a in range(q):
+            for b in range(a, q):
+                za = Zt[a]
+                zb = Zt[b]
+                row = Q[c]
+                for i in range(r):
+                    row[i] = za[i] * zb[i]
+                c += 1
+        if r == _GRAM_CHUNK:
+            total += np.dot(Q, W[start:stop])
+        else:
+            total += np.dot(np.ascontiguousarray(Q[:, :r]), W[start:stop])
+    out += total.T
+
+
+@njit(nogil=True, cache=True)
+def add_to_rows(A, v):
+    """``A += v`` in place for ``A`` (n, m) and ``v`` (m,)."""
+    n, m = A.shape
+    for i in range(n):
+        for j in range(m):
+            A[i, j] += v[j]

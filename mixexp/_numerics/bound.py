@@ -21,14 +21,19 @@ along ``D`` at the new point, and with the slope at the start the secant
 estimates the best length.  Steps longer than 2 may decrease ``f``; the EM
 engine checks its objective after every pass and, when it fell, takes the
 safe steps (``t = 1``) from the same sums instead.
+
+The gradient's rows: :func:`gate_residual` (exact kernel) and
+:func:`gate_residual_rows` (its fast variant, numpy's vectorised exp) for the
+gates, :func:`multinomial_residual` for the multinomial experts.
 """
 
 import numpy as np
+from numba import njit
 from scipy.linalg import cho_factor, cho_solve
 
-from ._vectorised import gate_residual_rows, log_softmax_groups_rows
-from ._linalg import tdot, weighted_grams
-from ._prox import l1_weights, softmax_prox_step
+from .linalg import tdot, weighted_grams
+from .prox import l1_weights, softmax_prox_step
+from .softmax import EXP_TINY, exp_floored, log_softmax_groups_rows
 
 MAX_SCALE = 1024.0  # longest step, in units of the bound's step
 _MAX_GROWTH = 4.0  # longest change of the step length from one iteration to the next
@@ -76,7 +81,7 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False, l1_ratio=
 
     With ``l1_ratio > 0`` the penalty is the elastic net ``alpha * (l1_ratio
     |V|_1 + (1 - l1_ratio) / 2 |V|^2)`` and the step is the proximal step on
-    the bound (:func:`mixexp._prox.softmax_prox_step`), whose step length is
+    the bound (:func:`mixexp._numerics.prox.softmax_prox_step`), whose step length is
     learned the same way; only the bound's own step (length 1) is sure not to
     decrease f, so longer ones are reported as extrapolated.
 
@@ -202,3 +207,88 @@ def soft_label_objective(Xa, U, alpha, n_steps):
         if not gain > 1e-12 * max(1.0, abs(f)):
             break
     return f
+
+
+# -- the gradient's rows ----------------------------------------------------------
+
+
+@njit(nogil=True, cache=True)
+def gate_residual(log_gate, node_weight, branching, out):
+    """Gradient rows of every softmax gate: ``w_j g_jc - w_c``.
+
+    log_gate : (n, n_inner * branching) log gate probabilities.
+    node_weight : (n, n_nodes) posterior weight of every node (times sample weight).
+    out : (n, n_inner * branching) output.
+    """
+    n, m = log_gate.shape
+    b = branching
+    n_inner = m // b
+    if (
+        b < 1
+        or n_inner * b != m
+        or node_weight.shape[0] != n
+        or node_weight.shape[1] < m + 1
+        or out.shape[0] != n
+        or out.shape[1] != m
+    ):
+        raise ValueError("gate_residual: array shapes do not match the tree")
+    for i in range(n):
+        for j in range(n_inner):
+            w = node_weight[i, j]
+            for c in range(b):
+                out[i, j * b + c] = w * np.exp(log_gate[i, j * b + c]) - node_weight[i, j * b + 1 + c]
+
+
+@njit(nogil=True, cache=True)
+def _gate_residual_from_proba(out, node_weight, branching):
+    """``out = w_j g_jc - w_c`` in place, ``out`` holding the gate probabilities ``g``
+    from :func:`exp_floored`."""
+    n, m = out.shape
+    b = branching
+    for i in range(n):
+        for j in range(m // b):
+            w = node_weight[i, j]
+            for c in range(b):
+                g = out[i, j * b + c]
+                if g <= EXP_TINY:
+                    g = 0.0
+                out[i, j * b + c] = w * g - node_weight[i, j * b + 1 + c]
+
+
+def gate_residual_rows(log_gate, node_weight, branching, out):
+    """:func:`gate_residual` with numpy's vectorised exp."""
+    n, m = log_gate.shape
+    b = branching
+    n_inner = m // b
+    if (
+        b < 1 or n_inner * b != m or node_weight.shape[0] != n or node_weight.shape[1] < m + 1
+        or out.shape != log_gate.shape
+    ):
+        raise ValueError("gate_residual: array shapes do not match the tree")
+    exp_floored(log_gate, out)
+    _gate_residual_from_proba(out, node_weight, b)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def multinomial_residual(proba, y_index, weight, out):
+    """Gradient rows of every softmax expert: ``w_il (p_ilc - [c = y_i])``.
+
+    proba : (n, n_leaves * n_classes); weight : (n, n_leaves); out like proba.
+    """
+    n, m = proba.shape
+    n_leaves = weight.shape[1]
+    if n_leaves < 1 or m % n_leaves != 0 or weight.shape[0] != n or y_index.shape[0] != n:
+        raise ValueError("multinomial_residual: array shapes do not match")
+    if out.shape[0] != n or out.shape[1] != m:
+        raise ValueError("multinomial_residual: array shapes do not match")
+    k = m // n_leaves
+    for i in range(n):
+        if y_index[i] < 0 or y_index[i] >= k:
+            raise ValueError("multinomial_residual: class index out of range")
+        for leaf in range(n_leaves):
+            w = weight[i, leaf]
+            o = leaf * k
+            for c in range(k):
+                out[i, o + c] = w * proba[i, o + c]
+            out[i, o + y_index[i]] -= w

@@ -1,0 +1,192 @@
+"""Negative binomial (NB2) experts: over-dispersed counts with a log link and a dispersion per expert.
+
+``y | x, leaf ~ NB(mean mu(x), size theta)``, ``log mu(x) = B x + b +
+log(exposure)``, as ``MASS::glm.nb`` (``theta``) and ``dnbinom(y, size=theta,
+mu=mu)``::
+
+    p(y) = Gamma(y + theta) / (Gamma(theta) y!) (theta / (mu + theta))^theta (mu / (mu + theta))^y,
+
+``E y = mu``, ``Var y = mu + phi mu^2`` with the dispersion ``phi = 1 / theta``
+(``dispersion_``; ``phi -> 0`` is the Poisson).  ``y`` must be non-negative
+integers: the negative binomial is a distribution of counts, and a fractional
+``y`` is refused (unlike ``"poisson"``, whose quasi-likelihood takes it).
+
+The M-step of a leaf maximises ``sum_i w_i log p(y_i | x_i) - alpha / 2
+||B||^2`` jointly over ``(B, b, log theta)`` by damped Newton within bounds
+(:func:`~mixexp.experts.glm.fit_log_link`), each step never decreasing it;
+the log-likelihood is concave in the coefficients for a fixed ``theta`` but
+not jointly, and Newton's Hessian is made definite where it is not.  ``theta``
+lies in ``[THETA_MIN, m / reg_variance]``, ``m`` the weighted mean count (at least
+1): the over-dispersion at it, ``phi m = Var / mean - 1`` there, is at least ``reg_variance``
+(a scale-free bound, as the Gamma's on its squared coefficient of variation);
+the bound is the data's, the same at every iteration.
+"""
+
+import numpy as np
+from scipy import stats
+from scipy.special import betainc, betaln, digamma, polygamma
+
+from .glm import LogLinkExperts, _exp, fit_log_link, log_beta_lower
+
+THETA_MIN = 1e-4  # smallest size (largest dispersion)
+THETA_MAX = 1e12  # largest size when reg_variance is tinier
+
+
+def _log_norm(y, theta):
+    """``log Gamma(y + theta) - log Gamma(theta) - log y!`` (as ``-betaln(y, theta) - log y``
+    for ``y > 0``: no cancellation for a large ``theta``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y > 0, -betaln(np.maximum(y, 1.0), theta) - np.log(np.maximum(y, 1.0)), 0.0)
+
+
+def _log_pmf(y, eta, log_theta, norm=None):
+    """``log p(y)`` of the NB with ``log mu = eta`` and ``log theta``, broadcast (``norm``:
+    :func:`_log_norm` of ``y``, when known)."""
+    theta = np.exp(log_theta)
+    # log(1 + mu / theta): log(mu + theta) - log(theta) without the difference, which loses
+    # mu / theta's digits (times theta) when theta is large (near the Poisson)
+    excess = np.logaddexp(0.0, eta - log_theta)
+    return (_log_norm(y, theta) if norm is None else norm) + y * (eta - log_theta - excess) - theta * excess
+
+
+MAX_STEPS = 100_000  # largest count whose digamma differences are sums of its steps
+
+
+def _digamma_steps(counts, theta):
+    """``psi(y + theta) - psi(theta)`` and ``psi'(y + theta) - psi'(theta)`` of the distinct
+    whole ``counts``: the sums ``sum_{j < y} 1 / (theta + j)`` and ``-sum 1 / (theta + j)^2``,
+    exact to rounding however large ``theta`` (the differences of digammas lose ``psi(theta)``'s
+    rounding, ``1e-15 log theta``, against values of order ``y / theta``); the differences of
+    digammas beyond ``MAX_STEPS``."""
+    top = int(counts.max(initial=0.0))
+    if top > MAX_STEPS:
+        return (digamma(counts + theta) - digamma(theta), polygamma(1, counts + theta) - polygamma(1, theta))
+    inv = 1.0 / (theta + np.arange(top))
+    first = np.concatenate([[0.0], np.cumsum(inv)])
+    second = np.concatenate([[0.0], -np.cumsum(inv * inv)])
+    k = counts.astype(np.intp)
+    return first[k], second[k]
+
+
+class NegativeBinomialExperts(LogLinkExperts):
+    """Negative binomial (NB2) regression experts with log link (see the module docstring).
+
+    Parameters
+    ----------
+    alpha : float
+        L2 penalty on the coefficients (not intercepts), standardised features.
+    reg_variance : float
+        Lower bound on every dispersion ``phi = 1 / theta`` times the weighted mean count.
+    """
+
+    # standard errors need this family's scores and Hessian in its shapes too (not yet)
+    supports_inference = False
+
+    name = "negative_binomial"
+    has_distribution = True
+    discrete = True
+
+    def __init__(self, alpha, reg_variance):
+        super().__init__(alpha)
+        self.reg_variance = reg_variance
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(params["alpha"], params["reg_variance"])
+
+    def _check_domain(self, y):
+        if np.any(y < 0):
+            raise ValueError(
+                f"Some value(s) of y are negative which is not allowed for expert={self.name!r} "
+                "(a count model)."
+            )
+        if np.any(y != np.floor(y)):
+            raise ValueError(
+                f"Some value(s) of y are not integers which is not allowed for expert={self.name!r} "
+                "(a distribution of counts); round them, or use expert='poisson', whose "
+                "quasi-likelihood takes fractional targets."
+            )
+
+    def init_params(self, n_leaves, n_params, info):
+        return {**super().init_params(n_leaves, n_params, info), "theta": np.ones(n_leaves)}
+
+    def _pass_context(self, rows):
+        """The largest ``theta``: the weighted mean count over ``reg_variance`` (all rows)."""
+        _, (y, _), W = rows
+        w = W.sum(axis=1)
+        mean = (w @ y) / w.sum() if w.sum() > 0 else 0.0
+        return {"max_theta": min(max(mean, 1.0) / self.reg_variance, THETA_MAX)}
+
+    def scores(self, Xa, target, params):
+        y, offset = target
+        return _log_pmf(y[:, None], self._eta(Xa, params, offset), np.log(params["theta"])), None
+
+    def _fit_expert(self, Xa, y, offset, w, expert, max_theta):
+        counts, inverse = np.unique(y, return_inverse=True)
+
+        def per_count(func):
+            """``func`` of every row's count, evaluated once per distinct count (the special
+            functions dominate a Newton step otherwise)."""
+            out = func(counts)
+            return tuple(o[inverse] for o in out) if isinstance(out, tuple) else out[inverse]
+
+        def value(eta, s):
+            return _log_pmf(y, eta, s[0], per_count(lambda v: _log_norm(v, np.exp(s[0]))))
+
+        def derivatives(eta, s):
+            theta = np.exp(s[0])
+            L = np.logaddexp(eta, s[0])
+            p, q, mu = np.exp(s[0] - L), np.exp(eta - L), np.exp(eta)
+            inv = np.exp(-L)  # 1 / (mu + theta)
+            psi1, psi2 = per_count(lambda v: _digamma_steps(v, theta))
+            # d/dtheta: the terms are each of order 1/theta, their sum of 1/theta^2 near the
+            # Poisson: none is formed as a difference of large numbers
+            d_theta = psi1 - np.logaddexp(0.0, eta - s[0]) + (mu - y) * inv
+            d2_theta = psi2 + 1.0 / theta - inv - (mu - y) * inv * inv
+            return (y - (y + theta) * q, -(y + theta) * q * p, (theta * d_theta)[:, None],
+                    ((y - mu) * p * q)[:, None], (theta * d_theta + theta * theta * d2_theta)[:, None, None])
+
+        beta, s = fit_log_link(
+            Xa, offset, w, expert["coef"][0], np.log([expert["theta"]]), np.log([THETA_MIN]),
+            np.log([max_theta]), self.alpha, value, derivatives,
+        )
+        return {"coef": beta, "theta": np.exp(s[0])}
+
+    def attributes(self, params, coords, info):
+        return {**super().attributes(params, coords, info), "dispersion_": 1.0 / params["theta"]}
+
+    # -- the distribution ------------------------------------------------------------
+    def _p(self, eta, params):
+        """The success probability ``theta / (mu + theta)`` and its complement."""
+        log_theta = np.log(params["theta"])
+        L = np.logaddexp(eta, log_theta)
+        return np.exp(log_theta - L), np.exp(eta - L)
+
+    def _log_cdf(self, k, eta, params):
+        # P(Y <= k) = I_p(theta, k + 1), P(Y > k) = I_(1-p)(k + 1, theta)
+        p, _ = self._p(eta, params)
+        return np.where(k < 0, -np.inf, log_beta_lower(params["theta"], np.maximum(k, 0.0) + 1.0, p))
+
+    def _log_sf(self, k, eta, params):
+        _, q = self._p(eta, params)
+        return np.where(k < 0, 0.0, log_beta_lower(np.maximum(k, 0.0) + 1.0, params["theta"], q))
+
+    def _quantile(self, q, eta, params):
+        return stats.nbinom.ppf(q, params["theta"], self._p(eta, params)[0])
+
+    def _limited_mean(self, limit, eta, params):
+        # E[Y 1(Y <= m)] = mu P(Y' <= m - 1), Y' ~ NB(theta + 1, p) (k p(k) = mu p'(k - 1))
+        p, q = self._p(eta, params)
+        theta, m = params["theta"], np.floor(limit)
+        below = np.where(m >= 1, betainc(theta + 1.0, np.maximum(m, 1.0), p), 0.0)
+        return _exp(eta) * below + limit * betainc(m + 1.0, theta, q)
+
+    def _mean_var(self, eta, params):
+        mu = _exp(eta)
+        return mu, mu + mu**2 / params["theta"]
+
+    def sample(self, Xa, params, info, leaf, rs, offset=None):
+        eta = np.take_along_axis(self._leaf_eta(Xa, params, offset), leaf, axis=1)
+        theta = params["theta"][leaf]
+        p = np.exp(np.log(theta) - np.logaddexp(eta, np.log(theta)))
+        return rs.negative_binomial(theta, p)[:, :, None].astype(np.float64)
