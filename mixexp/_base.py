@@ -206,7 +206,8 @@ class BaseMixtureOfExperts(
         x_mean, x_scale = self._coordinates(X, sw, warm, sources)
         target, info = self._target(experts, y, sw, X.shape[0], warm, sources, exposure)
         state = FittedMixture(
-            tree, gate, experts, None, x_mean, x_scale, info, self.gate, expert_kind(self.expert),
+            tree, gate, experts, None, x_mean, x_scale, info, self.gate,
+            expert_kind(self.expert, getattr(self, "zero_inflation", False)),
             gate_columns, expert_columns, dense=not sp.issparse(X),
         )
         experts.set_coordinates(state.coordinates("experts"))

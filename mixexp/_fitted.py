@@ -19,10 +19,11 @@ from ._engine import EMEngine
 from ._tree import Tree
 
 
-def expert_kind(expert):
-    """What warm_start must keep: a family name, or the estimators' types."""
+def expert_kind(expert, zero_inflation=False):
+    """What warm_start must keep: a family name (``"zero-inflated <name>"`` with
+    ``zero_inflation``), or the estimators' types."""
     if isinstance(expert, str):
-        return expert
+        return f"zero-inflated {expert}" if zero_inflation else expert
     items = expert if isinstance(expert, (list, tuple)) else [expert]
     return tuple(type(e).__name__ for e in items)
 
@@ -130,8 +131,11 @@ def check_warm_start(estimator, fitted, tree, X, old_n_features, gate_columns, e
             )
     if estimator.gate != fitted.gate_name:
         changes.append(f"gate is {estimator.gate!r}, the fitted model has {fitted.gate_name!r}")
-    if expert_kind(estimator.expert) != fitted.expert_kind:
-        changes.append(f"expert is {estimator.expert!r}, unlike the fitted model's experts")
+    if expert_kind(estimator.expert, getattr(estimator, "zero_inflation", False)) != fitted.expert_kind:
+        changes.append(
+            f"expert is {expert_kind(estimator.expert, getattr(estimator, 'zero_inflation', False))!r}, "
+            f"the fitted model's experts {fitted.expert_kind!r}"
+        )
     if changes:
         raise ValueError(
             "warm_start=True cannot continue the fitted model: "

@@ -296,6 +296,38 @@ class RoutedRows:
             Xe[idx], experts.leaf_params(params, [k]), info, **take_rows(kwargs, idx)
         ))
 
+    def distribution(self, member, values, rows=None):
+        """Each leaf's distribution ``member`` at one value per row, ``(n, L)``.
+
+        ``member`` names one of the expert family's distribution members
+        (``"log_cdf"``, ``"log_sf"``, ``"leaf_quantile"``, ``"leaf_limited_mean"``:
+        :class:`~mixexp.experts.ExpertComponent`), ``values`` its argument (``y``,
+        ``q`` or the limit) on every row of the chunk, or of its rows ``rows`` only.
+        With ``top_k`` set, only the routed leaves' values (0 elsewhere).
+        """
+        state, experts = self.state, self.state.experts
+        params, info = state.params["experts"], state.info
+        method = {
+            "log_cdf": experts.log_cdf, "log_sf": experts.log_sf,
+            "leaf_quantile": experts.leaf_quantile, "leaf_limited_mean": experts.leaf_limited_mean,
+        }[member]
+        Xe, mask, kwargs = self.design.expert_X, self.mask, self.row_kwargs
+        if rows is not None:
+            Xe = Xe[rows]
+            mask = None if mask is None else mask[rows]
+            kwargs = take_rows(kwargs, rows)
+        if self.leaf is not None:  # top_k=1: each row's own expert, (n, 1) as the gates
+            leaf = self.leaf if rows is None else self.leaf[rows]
+            full = method(Xe, values, params, info, **kwargs)
+            return np.take_along_axis(full, leaf[:, None], axis=1)
+        if mask is None:
+            return method(Xe, values, params, info, **kwargs)
+
+        def at_values(Xa, leaf_params, info, _values, **kwargs):
+            return method(Xa, _values, leaf_params, info, **kwargs)
+
+        return routed_leaf_outputs(experts, at_values, Xe, params, info, mask, _values=values, **kwargs)
+
 
 class PredictionMixin:
     """The prediction driver of a fitted mixture: validated rows, their internal design,
@@ -397,7 +429,7 @@ class PredictionMixin:
         by_code[codes[:n_h]] = post
         return by_code[codes[n_h:]]
 
-    def _routed_rows(self, X, reduce, exposure=None, routed=True, posterior=None):
+    def _routed_rows(self, X, reduce, exposure=None, routed=True, posterior=None, per_row=None):
         """``reduce(chunk)`` of every chunk of rows of ``X``, gathered into whole arrays.
 
         ``chunk`` is a :class:`RoutedRows`: the chunk's routed gate probabilities
@@ -405,6 +437,8 @@ class PredictionMixin:
         outputs.  ``reduce`` returns a tuple of arrays with one entry per row of
         the chunk (see :func:`map_rows`).  ``posterior`` (:meth:`_history_posterior`)
         replaces the gate's weights of the rows where it is not NaN.
+        ``per_row``: a dict of arrays with a value per
+        row of ``X``; ``reduce`` then also takes their chunk's rows as keywords.
         """
         X, state = self._validated(X, finite=False)
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
@@ -420,6 +454,7 @@ class PredictionMixin:
             # chunks it took 6 ms of a 50 ms prediction of 10^6 x 20
             assert_all_finite(Xc, estimator_name=name, input_name="X")
             post = None if posterior is None else posterior[rows]
-            return reduce(RoutedRows(state, Xc, top_k, take_rows(row_kwargs, rows), linear, post))
+            routed_rows = RoutedRows(state, Xc, top_k, take_rows(row_kwargs, rows), linear, post)
+            return reduce(routed_rows, **take_rows(per_row or {}, rows))
 
         return map_rows(X.shape[0], chunk)

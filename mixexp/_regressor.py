@@ -11,8 +11,10 @@ from sklearn.utils.validation import validate_data
 from ._base import BaseMixtureOfExperts
 from ._exposure import offset_kwargs
 from ._numerics.mixing import mix
+from ._risk import RiskMixin
 from ._routing import route
 from .experts import target_tags
+
 
 def target_range(state, design, previous=None):
     """The range of the training targets of the rows each leaf owns, for :func:`expert_bounds`.
@@ -98,9 +100,10 @@ REG_VARIANCE_CONSTRAINT = {
     "reg_variance": [Interval(Real, 0, None, closed="neither")],
     "clip_experts": ["boolean"],
 }
+ZERO_INFLATION_CONSTRAINT = {"zero_inflation": ["boolean"]}
 
 
-class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
+class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
     """Regression experts; targets standardised internally by the expert family."""
 
     _task = "regression"
@@ -108,8 +111,9 @@ class MixtureRegressorBase(RegressorMixin, BaseMixtureOfExperts):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         multi_output, positive_only = target_tags(self._task, self.expert)
-        # 2-D y goes to every expert: estimator experts must take it
-        tags.target_tags.multi_output = multi_output and all(
+        # 2-D y goes to every expert: estimator experts must take it; a point mass at 0
+        # is of one response
+        tags.target_tags.multi_output = multi_output and not self.zero_inflation and all(
             get_tags(e).target_tags.multi_output for e in self._expert_templates()
         )
         tags.target_tags.positive_only = positive_only

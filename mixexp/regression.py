@@ -1,7 +1,7 @@
 """Mixture-of-experts regressors: flat and hierarchical."""
 
 from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS
-from ._regressor import REG_VARIANCE_CONSTRAINT, MixtureRegressorBase
+from ._regressor import REG_VARIANCE_CONSTRAINT, ZERO_INFLATION_CONSTRAINT, MixtureRegressorBase
 
 
 class MixtureOfExpertsRegressor(MixtureRegressorBase):
@@ -51,6 +51,16 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         user's own family (its density, M-step and means on the experts'
         columns as given; docs/user_family.md); EM checks that its ``m_step``
         never decreases the weighted log-likelihood.
+    zero_inflation : bool, default=False
+        Add to every expert a point mass at ``y = 0`` whose probability
+        ``pi_k`` is a parameter of that expert (``zero_inflation_``):
+        ``p_k(y | x) = pi_k 1[y = 0] + (1 - pi_k) f_k(y | x)`` for any named
+        family (not estimator experts nor an ExpertFamily), on one target.
+        For counts a zero is structural or the family's own, a second latent
+        variable of EM; for a continuous family the law is mixed (an atom at
+        0, the density elsewhere) and every zero is structural.  EM stays
+        monotone.  ``expert="zip"`` is ``expert="poisson"`` with
+        ``zero_inflation=True`` (the same fit).  See docs/families.md.
     gate_alpha : float, default=0.1
         L2 penalty on the softmax gate's coefficients (not intercepts; a tree:
         every inner node's gate), in units of standardised features.
@@ -230,7 +240,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         ``shape2``); the mean exists only where ``shape_ * shape2_ > 1``, the
         variance where it is above 2.
     zero_inflation_ : ndarray of shape (n_experts,)
-        Each ZIP expert's probability of a structural zero (``"zip"``).
+        Each expert's probability of a structural zero (``zero_inflation=True``
+        or ``"zip"``).
     x_mean_, x_scale_ : ndarray of shape (n_features,)
         The internal standardisation of the features (sparse input: mean 0).
     converged_ : bool
@@ -266,7 +277,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     (2,)
     """
 
-    _parameter_constraints = {**FLAT_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT}
+    _parameter_constraints = {**FLAT_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT}
 
     def __init__(
         self,
@@ -274,6 +285,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         *,
         gate="softmax",
         expert="linear",
+        zero_inflation=False,
         gate_alpha=0.1,
         alpha=1.0,
         l1_ratio=0.0,
@@ -300,6 +312,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         self.n_experts = n_experts
         self.gate = gate
         self.expert = expert
+        self.zero_inflation = zero_inflation
         self.gate_alpha = gate_alpha
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -355,6 +368,16 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         ``fit`` takes ``sample_weight`` is cloned for every leaf (a list: one
         per leaf, breadth-first); see :class:`MixtureOfExpertsRegressor`, also
         for a user's :class:`mixexp.experts.ExpertFamily`.
+    zero_inflation : bool, default=False
+        Add to every expert a point mass at ``y = 0`` whose probability
+        ``pi_k`` is a parameter of that expert (``zero_inflation_``):
+        ``p_k(y | x) = pi_k 1[y = 0] + (1 - pi_k) f_k(y | x)`` for any named
+        family (not estimator experts nor an ExpertFamily), on one target.
+        For counts a zero is structural or the family's own, a second latent
+        variable of EM; for a continuous family the law is mixed (an atom at
+        0, the density elsewhere) and every zero is structural.  EM stays
+        monotone.  ``expert="zip"`` is ``expert="poisson"`` with
+        ``zero_inflation=True`` (the same fit).  See docs/families.md.
     gate_alpha : float, default=0.1
         L2 penalty on the softmax gate's coefficients (not intercepts; a tree:
         every inner node's gate), in units of standardised features.
@@ -533,7 +556,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     (2, 4)
     """
 
-    _parameter_constraints = {**TREE_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT}
+    _parameter_constraints = {**TREE_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT}
 
     def __init__(
         self,
@@ -542,6 +565,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         *,
         gate="softmax",
         expert="linear",
+        zero_inflation=False,
         gate_alpha=0.1,
         alpha=1.0,
         l1_ratio=0.0,
@@ -569,6 +593,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         self.branching = branching
         self.gate = gate
         self.expert = expert
+        self.zero_inflation = zero_inflation
         self.gate_alpha = gate_alpha
         self.alpha = alpha
         self.l1_ratio = l1_ratio

@@ -12,8 +12,9 @@ by MINPACK's ``hybr`` and Newton polishing with a finite-difference Jacobian;
 ``score_matches_density`` checks every score against finite differences of
 the ``scipy.stats`` log-likelihood.  The log-normal: a weighted ridge fit of
 the standardised ``log y``.  Coordinates are mixexp's internal ones (see
-tests/reference.py); GLM targets are ``(y, offset)`` as mixexp stores them,
-the log-normal's ``(standardised log y (n, 1), log y)``.
+tests/reference.py); GLM targets are ``(y, offset)`` as mixexp stores them
+(a zero-inflated family's: ``(y, offset, marks)``, the marks unused here), the
+log-normal's ``(standardised log y (n, 1), log y)``.
 """
 
 import numpy as np
@@ -84,7 +85,7 @@ def burr_logdens(Xa, target, experts):
 
 def zip_logdens(Xa, target, experts):
     """experts: list of (coef (p,), pi)."""
-    y, offset = target
+    y, offset = target[:2]
     cols = []
     for c, pi in experts:
         mu = np.exp(Xa @ c + offset)

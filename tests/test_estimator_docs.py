@@ -3,9 +3,10 @@ parameter means the same thing in every class.
 
 A parameter is documented once per class (numpydoc); the texts of the parameters
 in ``SAME_IN_ALL`` must be the same in all four classes, those of ``SAME_IN_TASK``
-the same in the flat and the tree estimator of a task, and ``OWN_TEXT`` lists the
+the same in the flat and the tree estimator of a task, those of ``SAME_IN_REGRESSORS``
+(regressors only) the same in both regressors, and ``OWN_TEXT`` lists the
 parameters whose wording legitimately depends on the class (flat or tree, regression
-or classification).  A new parameter must be put in one of the three.
+or classification).  A new parameter must be put in one of the four.
 """
 
 import ast
@@ -33,6 +34,8 @@ SAME_IN_ALL = {
     "verbose_interval",
 }
 SAME_IN_TASK = {"gate_features", "warm_start"}
+# parameters of the regressors only, read the same in both
+SAME_IN_REGRESSORS = {"zero_inflation"}
 # flat or tree (one gate or every inner node's), regression or classification
 OWN_TEXT = {
     "n_experts", "depth", "branching", "gate", "expert", "alpha", "gate_alpha", "init_params",
@@ -61,7 +64,7 @@ def test_every_parameter_is_documented_once_and_classified(cls):
     docs = parameter_docs(cls)
     signature = set(inspect.signature(cls).parameters)
     assert set(docs) == signature
-    unclassified = signature - SAME_IN_ALL - SAME_IN_TASK - OWN_TEXT
+    unclassified = signature - SAME_IN_ALL - SAME_IN_TASK - SAME_IN_REGRESSORS - OWN_TEXT
     assert not unclassified, f"classify {sorted(unclassified)} in tests/test_estimator_docs.py"
 
 
@@ -76,6 +79,13 @@ def test_shared_parameters_read_the_same_in_every_estimator(name):
 def test_task_parameters_read_the_same_flat_and_tree(task, name):
     flat, tree = ESTIMATORS[task]
     assert parameter_docs(flat)[name] == parameter_docs(tree)[name]
+
+
+@pytest.mark.parametrize("name", sorted(SAME_IN_REGRESSORS))
+def test_regressor_parameters_read_the_same_flat_and_tree(name):
+    flat, tree = ESTIMATORS["regression"]
+    assert parameter_docs(flat)[name] == parameter_docs(tree)[name]
+    assert all(name not in parameter_docs(cls) for cls in ESTIMATORS["classification"])
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)

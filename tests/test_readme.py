@@ -31,6 +31,7 @@ METHODS = [
     "fit", "partial_fit", "predict", "predict_proba", "predict_log_proba", "predict_gate",
     "predict_node_gates", "predict_experts", "responsibilities", "log_likelihood",
     "score_samples", "score", "bic", "aic", "icl", "summary", "sample_y",
+    "predict_cdf", "predict_quantile", "predict_cte", "predict_limited_mean",
 ]
 
 

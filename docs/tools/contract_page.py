@@ -60,12 +60,13 @@ SECTIONS = [
      "`attention` (`gates/attention.py`, which uses the experts' representations and runs as ECM)."),
     (ExpertComponent, "Expert families: `mixexp.experts.ExpertComponent`",
      "Built in: regression `linear`, `student_t` (`experts/gaussian.py`, `experts/student_t.py`), "
-     "`poisson`, `gamma` (`experts/glm.py`), `zip` (`experts/zip.py`), `negative_binomial` "
-     "(`experts/negative_binomial.py`), `lognormal` (`experts/lognormal.py`), `weibull` "
-     "(`experts/weibull.py`), `inverse_gaussian` (`experts/inverse_gaussian.py`), `burr` "
-     "(`experts/burr.py`); classification `linear` "
+     "`poisson`, `gamma` (`experts/glm.py`), `zip` (`experts/zero_inflated.py`: the Poisson "
+     "family zero-inflated), `negative_binomial` (`experts/negative_binomial.py`), `lognormal` "
+     "(`experts/lognormal.py`), `weibull` (`experts/weibull.py`), `inverse_gaussian` "
+     "(`experts/inverse_gaussian.py`), `burr` (`experts/burr.py`); classification `linear` "
      "(`experts/multinomial.py`); scikit-learn estimators as experts (`experts/estimator.py`, "
-     "not registered by name)."),
+     "not registered by name). Any regression family takes a point mass at 0 "
+     "(`zero_inflation=True`): `ZeroInflatedExperts` wraps it (`experts/zero_inflated.py`)."),
 ]
 
 

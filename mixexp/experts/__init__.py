@@ -14,7 +14,7 @@ from .negative_binomial import NegativeBinomialExperts
 from .student_t import StudentTExperts
 from .templates import check_expert_estimators, check_incremental  # noqa: F401 (for _partial_fit)
 from .weibull import WeibullExperts
-from .zip import ZeroInflatedPoissonExperts
+from .zero_inflated import ZeroInflatedExperts, ZeroInflatedPoisson, zero_inflated
 
 #: task -> ``expert=`` name -> family class (each builds itself from the estimator's
 #: parameters with :meth:`ExpertComponent.from_params`).
@@ -23,7 +23,7 @@ EXPERTS = {
         cls.name: cls
         for cls in (
             LinearGaussianExperts, StudentTExperts, PoissonExperts, GammaExperts,
-            ZeroInflatedPoissonExperts, NegativeBinomialExperts, LogNormalExperts, WeibullExperts,
+            ZeroInflatedPoisson, NegativeBinomialExperts, LogNormalExperts, WeibullExperts,
             InverseGaussianExperts, BurrExperts,
         )
     },
@@ -31,8 +31,8 @@ EXPERTS = {
 }
 
 __all__ = [
-    "ExpertFamily", "ExpertFamilyWarning", "ExpertComponent", "EXPERTS", "make_experts",
-    "target_tags", "check_summable", "check_incremental",
+    "ExpertFamily", "ExpertFamilyWarning", "ExpertComponent", "EXPERTS", "ZeroInflatedExperts",
+    "make_experts", "target_tags", "check_summable", "check_incremental",
 ]
 
 
@@ -51,8 +51,17 @@ def target_tags(task, expert):
 
 def make_experts(task, n_leaves, params):
     """The expert family for ``params["expert"]``: a registered name, a user's
-    :class:`ExpertFamily` or estimators."""
+    :class:`ExpertFamily` or estimators; with ``params["zero_inflation"]`` (regressors), the
+    registered family with a point mass at 0 in every expert (:class:`ZeroInflatedExperts`)."""
     expert = params["expert"]
+    if params.get("zero_inflation", False):
+        if not isinstance(expert, str):
+            raise ValueError(
+                f"zero_inflation=True needs an expert family by name (expert='linear', 'poisson', "
+                f"'gamma', ...), not expert={expert!r}: estimator experts and an ExpertFamily "
+                "have no point mass to add."
+            )
+        return zero_inflated(make_experts(task, n_leaves, {**params, "zero_inflation": False}), expert)
     if isinstance(expert, ExpertFamily):
         if task != "regression":
             raise ValueError(

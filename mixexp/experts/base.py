@@ -58,6 +58,12 @@ class ExpertComponent(ABC):
         quantiles and limited means (:meth:`log_cdf`, :meth:`log_sf`,
         :meth:`leaf_quantile`, :meth:`leaf_limited_mean`): censored and truncated
         responses and the risk measures need them.
+    discrete : bool, default=False
+        The responses are integers (counts): :meth:`scores` are log-probabilities of a
+        mass function, ``log_cdf(y)`` is ``log P(Y <= floor(y))`` and :meth:`leaf_quantile`
+        gives integers.  Zero inflation adds its point mass to the family's own
+        probability of 0 (a continuous family has none), and the risk measures search
+        quantiles among the integers.
     standardises_target : bool, default=False
         The internal target is ``(y - info["mean"]) / info["scale"]`` (regression families
         with a location): prediction's ``clip_experts`` bounds come from it.
@@ -91,6 +97,7 @@ class ExpertComponent(ABC):
     per_leaf = False
     gives_representation = False
     has_distribution = False
+    discrete = False
     standardises_target = False
     supports_l1 = False
     l1_ratio = 0.0

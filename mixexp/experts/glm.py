@@ -244,8 +244,6 @@ class LogLinkExperts(ExpertComponent):
     per_leaf = True  # every parameter array has the leaves first (coef, shape, pi)
     multi_output = False
     positive_only = True  # scikit-learn's checks draw y > 0
-    #: the family's values are counts: its distribution function is a step function
-    counts = True
 
     def __init__(self, alpha):
         self.alpha = alpha
@@ -389,7 +387,7 @@ class LogLinkExperts(ExpertComponent):
         """``y`` ``(n,)`` in the internal units, as a column; counts rounded down, values
         below the support's start at it (``-1`` for counts, 0 for amounts)."""
         y = np.asarray(y, dtype=np.float64)[:, None] / info["scale"]
-        return np.maximum(np.floor(y), -1.0) if self.counts else np.maximum(y, 0.0)
+        return np.maximum(np.floor(y), -1.0) if self.discrete else np.maximum(y, 0.0)
 
     def log_cdf(self, Xa, y, params, info, offset=None):
         """``log P(Y <= y)`` of every leaf, ``(n, n_leaves)`` (counts: ``P(Y <= floor(y))``)."""
@@ -425,6 +423,7 @@ class PoissonExperts(LogLinkExperts):
 
     name = "poisson"
     has_distribution = True
+    discrete = True
 
     def _check_domain(self, y):
         if np.any(y < 0):
@@ -496,8 +495,6 @@ class PositiveAmountExperts(LogLinkExperts):
     reg_variance : float
         Lower bound on each leaf's dispersion (each family says of what).
     """
-
-    counts = False
 
     def __init__(self, alpha, reg_variance):
         super().__init__(alpha)

@@ -13,6 +13,11 @@ weights ``w_i (1 - z_i)``.  Each such step maximises the expected
 complete-data log-likelihood of both latent variables, so EM never
 decreases the penalised log-likelihood; it is not the whole M-step for
 given posteriors (iterating it gains more).
+
+Not registered: ``expert="zip"`` is
+:class:`~mixexp.experts.zero_inflated.ZeroInflatedPoisson`, the Poisson family
+zero-inflated; this class stays as the independent fit (and standard errors) that
+tests/test_zero_inflation.py checks it against.
 """
 
 import numpy as np
