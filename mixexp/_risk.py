@@ -265,7 +265,7 @@ class RiskMixin:
             )
         return state
 
-    def predict_cdf(self, X, y, exposure=None):
+    def predict_cdf(self, X, y, exposure=None, *, groups=None, history=None):
         """The predictive distribution function ``P(Y <= y | x)`` of the mixture.
 
         ``sum_k g_k(x) F_k(y | x)``, exact (closed forms of the families; counts:
@@ -281,6 +281,12 @@ class RiskMixin:
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families (``"poisson"``, ``"gamma"``,
             ``"zip"``, ``"negative_binomial"``); None: per unit of exposure.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Experience rating: a row whose group has history is weighted by that
+            group's posterior over the experts given its history instead of the
+            gate (docs/panel.md).
 
         Returns
         -------
@@ -294,9 +300,10 @@ class RiskMixin:
             return (_mix(chunk.gates, np.exp(chunk.distribution("log_cdf", at))),)
 
         per_row = None if np.ndim(values) == 0 else {"at": values}
-        return self._routed_rows(X, reduce, exposure, per_row=per_row)[0]
+        posterior = self._history_posterior(X, groups, history)
+        return self._routed_rows(X, reduce, exposure, posterior=posterior, per_row=per_row)[0]
 
-    def predict_limited_mean(self, X, limit, exposure=None):
+    def predict_limited_mean(self, X, limit, exposure=None, *, groups=None, history=None):
         """The limited expected value ``E[min(Y, limit) | x]`` of the mixture.
 
         ``sum_k g_k(x) E_k[min(Y, limit) | x]``, exact (closed forms; Student-t
@@ -311,6 +318,12 @@ class RiskMixin:
             The limit ``u > 0`` (a policy limit): one for every sample, or one per sample.
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families; None: per unit of exposure.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Experience rating: a row whose group has history is weighted by that
+            group's posterior over the experts given its history instead of the
+            gate (docs/panel.md).
 
         Returns
         -------
@@ -324,9 +337,10 @@ class RiskMixin:
             return (_mix(chunk.gates, chunk.distribution("leaf_limited_mean", at)),)
 
         per_row = None if np.ndim(values) == 0 else {"at": values}
-        return self._routed_rows(X, reduce, exposure, per_row=per_row)[0]
+        posterior = self._history_posterior(X, groups, history)
+        return self._routed_rows(X, reduce, exposure, posterior=posterior, per_row=per_row)[0]
 
-    def predict_quantile(self, X, q, exposure=None):
+    def predict_quantile(self, X, q, exposure=None, *, groups=None, history=None):
         """Quantiles (value at risk) of the predictive mixture.
 
         ``VaR_q(x) = inf {y : P(Y <= y | x) >= q}``, a root of the mixture's
@@ -343,6 +357,12 @@ class RiskMixin:
             Levels in (0, 1).
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families; None: per unit of exposure.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Experience rating: a row whose group has history is weighted by that
+            group's posterior over the experts given its history instead of the
+            gate (docs/panel.md).
 
         Returns
         -------
@@ -355,10 +375,11 @@ class RiskMixin:
         def reduce(chunk):
             return (np.stack([mixture_quantile(chunk, level) for level in levels], axis=1),)
 
-        out = self._routed_rows(X, reduce, exposure)[0]
+        posterior = self._history_posterior(X, groups, history)
+        out = self._routed_rows(X, reduce, exposure, posterior=posterior)[0]
         return out[:, 0] if scalar else out
 
-    def predict_cte(self, X, q, exposure=None):
+    def predict_cte(self, X, q, exposure=None, *, groups=None, history=None):
         """Conditional tail expectation (TVaR, expected shortfall) of the predictive mixture.
 
         ``CTE_q(x) = VaR_q(x) + E[(Y - VaR_q(x))+ | x] / (1 - q)``: the mean of
@@ -376,6 +397,12 @@ class RiskMixin:
             Levels in (0, 1).
         exposure : array-like of shape (n_samples,), default=None
             Exposures of the log-link families; None: per unit of exposure.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows (panel data); used with ``history``.
+        history : tuple (X_h, y_h, groups_h) or (X_h, y_h, groups_h, exposure_h), default=None
+            Experience rating: a row whose group has history is weighted by that
+            group's posterior over the experts given its history instead of the
+            gate (docs/panel.md).
 
         Returns
         -------
@@ -389,5 +416,6 @@ class RiskMixin:
             columns = [mixture_cte(chunk, level, mixture_quantile(chunk, level)) for level in levels]
             return (np.stack(columns, axis=1),)
 
-        out = self._routed_rows(X, reduce, exposure)[0]
+        posterior = self._history_posterior(X, groups, history)
+        out = self._routed_rows(X, reduce, exposure, posterior=posterior)[0]
         return out[:, 0] if scalar else out

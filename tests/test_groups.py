@@ -415,3 +415,26 @@ def test_grouped_fit_does_not_depend_on_the_chunking(monkeypatch):
     assert max(sizes) > 4
     np.testing.assert_allclose(chunked.lower_bounds_, whole.lower_bounds_, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(chunked.predict(X), whole.predict(X), rtol=1e-6, atol=1e-8)
+
+
+def test_risk_measures_with_history_use_the_groups_posterior():
+    """The risk measures with ``history``: the mixture of the experts' laws weighted by
+    each group's posterior (rows with history) or the gate (the others), as ``predict``."""
+    from scipy import stats
+
+    X, y, g, _ = panel(100, 5, seed=2)
+    est = _quiet_fit(MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0, clip_experts=False),
+                     X, y, groups=g)
+    past = g < 50
+    history = (X[past], y[past], g[past])
+    weights = est.predict_gate(X, groups=g, history=history)
+    means = est.predict_experts(X)
+    sd = np.sqrt(est.noise_variance_[:, 0])
+    by_hand = np.sum(weights * stats.norm.cdf(y[:, None], means, sd), axis=1)
+    np.testing.assert_allclose(est.predict_cdf(X, y, groups=g, history=history), by_hand, rtol=1e-9, atol=1e-12)
+    q = est.predict_quantile(X, 0.8, groups=g, history=history)
+    np.testing.assert_allclose(est.predict_cdf(X, q, groups=g, history=history), 0.8, rtol=1e-8)
+    np.testing.assert_allclose(est.predict_cdf(X[~past], q[~past]), 0.8, rtol=1e-8)
+    assert np.all(np.isfinite(est.predict_cte(X, 0.9, groups=g, history=history)))
+    limited = est.predict_limited_mean(X, 1e6, groups=g, history=history)
+    np.testing.assert_allclose(limited, est.predict(X, groups=g, history=history), rtol=1e-8)
