@@ -108,8 +108,9 @@ class ExposureScorer:
         estimator : fitted estimator
             Its ``predict`` (deviance) or ``log_likelihood`` (log-likelihood) is used.
         X : array-like of shape (n_samples, n_features)
-        y_true : array-like of shape (n_samples,)
-            The counts or amounts, not divided by the exposure.
+        y_true : array-like of shape (n_samples,) or (n_samples, n_targets)
+            The counts or amounts, not divided by the exposure (2-D: the
+            log-likelihood scorer only, e.g. a count and a size column).
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the rows' scores.
         exposure : array-like of shape (n_samples,), default=None
@@ -120,13 +121,13 @@ class ExposureScorer:
         score : float
             Minus the mean deviance, or the mean log-likelihood per row.
         """
-        y_true = column_or_1d(y_true)
         if exposure is None and self._needs_exposure:
             factory = "make_deviance_scorer" if self._kind == "deviance" else "make_log_likelihood_scorer"
             raise ValueError(_MISSING.format(factory=factory))
         if exposure is not None:
-            exposure = exposure_array(exposure, y_true.shape[0])
+            exposure = exposure_array(exposure, np.shape(y_true)[0])
         if self._kind == "deviance":
+            y_true = column_or_1d(y_true)
             mean = column_or_1d(estimator.predict(X))
             if exposure is not None:
                 mean = mean * exposure

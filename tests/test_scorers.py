@@ -2,6 +2,7 @@
 hand-computed deviances and log-likelihoods of the counts, through cross_val_score and
 GridSearchCV with metadata routing, and MixtureOfExpertsIC fitted with an exposure."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -14,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mixexp import MixtureOfExpertsClassifier, MixtureOfExpertsIC, MixtureOfExpertsRegressor
-from mixexp.datasets import make_moe_family
+from mixexp.datasets import make_moe_family, make_moe_regression
 from mixexp.metrics import make_deviance_scorer, make_log_likelihood_scorer
 
 N = 240
@@ -113,6 +114,17 @@ def test_cross_val_score_with_routing_scores_the_counts():
         assert loglik[fold] == pytest.approx(by_hand, rel=1e-8)
 
 
+def test_log_likelihood_scorer_without_exposure_takes_a_two_column_y():
+    X, Y = make_moe_regression(200, n_features=2, n_experts=2, n_targets=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = cross_val_score(MixtureOfExpertsRegressor(2, max_iter=20, random_state=0), X, Y, cv=CV,
+                                 scoring=make_log_likelihood_scorer(exposure=False), error_score="raise")
+    train, test = next(CV.split(X))
+    fitted = _fit(MixtureOfExpertsRegressor(2, max_iter=20, random_state=0), X[train], Y[train])
+    assert scores[0] == pytest.approx(fitted.log_likelihood(X[test], Y[test]).mean(), rel=1e-10)
+
+
 def test_grid_search_with_routing_ranks_by_the_scorer():
     X, y = _data()
     grid = {"n_experts": [1, 2]}
@@ -147,6 +159,9 @@ def test_missing_exposure_is_a_clear_error():
         make_deviance_scorer()(model, X, y, exposure=EXPOSURE[:-1])
     with pytest.raises(RuntimeError, match="enable_metadata_routing"):
         make_deviance_scorer().set_score_request(exposure=True)
+    # the scorers travel to joblib's worker processes
+    scorer = pickle.loads(pickle.dumps(make_deviance_scorer(1.5)))
+    assert scorer(model, X, y, exposure=EXPOSURE) == make_deviance_scorer(1.5)(model, X, y, exposure=EXPOSURE)
     with pytest.raises(TypeError, match="log_likelihood"):
         make_log_likelihood_scorer()(LinearRegression().fit(X, y), X, y, exposure=EXPOSURE)
     with pytest.raises(ValueError, match="power"):
@@ -170,6 +185,8 @@ def test_information_criterion_selection_takes_the_exposure():
         pipe = _fit(make_pipeline(StandardScaler(), ic), X, y, exposure=EXPOSURE)
     expected = _poisson_mixture_loglik(pipe[-1].best_estimator_, pipe[0].transform(X), y, EXPOSURE).mean()
     assert make_log_likelihood_scorer()(pipe, X, y, exposure=EXPOSURE) == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(ValueError, match="No setting of param_grid could be fitted: exposure is only accepted"):
+        MixtureOfExpertsIC(MixtureOfExpertsRegressor(), param_grid={"n_experts": [1]}).fit(X, y, exposure=EXPOSURE)
     Xc, yc = X, (y > np.median(y)).astype(int)
     with pytest.raises(ValueError, match="not classifiers"):
         MixtureOfExpertsIC(MixtureOfExpertsClassifier(), param_grid={"n_experts": [1]}).fit(
