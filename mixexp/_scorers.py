@@ -9,6 +9,8 @@ counts ``predict(X) * exposure``, or the mean log-likelihood
 ``log_likelihood(X, y, exposure=exposure)``.  Exported by :mod:`mixexp.metrics`.
 """
 
+from numbers import Real
+
 import numpy as np
 import sklearn
 from sklearn.metrics import mean_tweedie_deviance
@@ -180,7 +182,7 @@ def make_deviance_scorer(power=1.0, *, exposure=True):
     >>> bool(np.all(scores < 0))
     True
     """
-    if isinstance(power, bool) or not isinstance(power, (int, float)) or not np.isfinite(power):
+    if isinstance(power, bool) or not isinstance(power, Real) or not np.isfinite(power):
         raise TypeError(f"power must be a finite real number, got {power!r}.")
     if 0 < power < 1:
         raise ValueError(f"Tweedie deviance is only defined for power <= 0 and power >= 1, got {power!r}.")
