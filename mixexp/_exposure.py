@@ -26,6 +26,11 @@ def check_exposure(exposure, n_samples, experts):
             "exposure is only accepted with the expert families that take an offset, expert='poisson', "
             "'gamma', 'zip' or 'negative_binomial'; this model's experts take none."
         )
+    return np.log(exposure_array(exposure, n_samples))
+
+
+def exposure_array(exposure, n_samples):
+    """``exposure`` as a float64 array of ``n_samples`` finite positive values; ValueError otherwise."""
     exposure = check_array(exposure, ensure_2d=False, dtype=np.float64, input_name="exposure")
     if exposure.ndim != 1:
         raise ValueError(f"exposure should be a 1d array, got an array of shape {exposure.shape} instead.")
@@ -33,7 +38,7 @@ def check_exposure(exposure, n_samples, experts):
     check_non_negative(exposure, "exposure")
     if np.any(exposure == 0):
         raise ValueError("exposure must be positive: an exposure of 0 has no log-offset.")
-    return np.log(exposure)
+    return exposure
 
 
 def offset_kwargs(exposure, n_samples, experts):

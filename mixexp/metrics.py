@@ -30,10 +30,18 @@ sample weights ``w_i`` (default 1) and ``W = sum_i w_i``:
 
 Entropies are in bits by default (``base=2``); ``base=np.e`` gives nats, as
 Chen et al. report the dispatch entropy.
+
+Scorers for model selection with an exposure (``mixexp._scorers``):
+``make_deviance_scorer`` (the deviance of the expected counts ``predict(X) *
+exposure``) and ``make_log_likelihood_scorer`` (the mean
+``log_likelihood(X, y, exposure=...)``), which take the exposure through
+scikit-learn's metadata routing.
 """
 
 import numpy as np
 from sklearn.utils.validation import check_array, check_consistent_length
+
+from ._scorers import make_deviance_scorer, make_log_likelihood_scorer
 
 __all__ = [
     "expert_usage",
@@ -41,6 +49,8 @@ __all__ = [
     "expert_class_mutual_information",
     "dispatch_entropy",
     "expert_load",
+    "make_deviance_scorer",
+    "make_log_likelihood_scorer",
 ]
 
 

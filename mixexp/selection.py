@@ -37,36 +37,39 @@ def assignment_entropy(resp, sample_weight=None):
     return float(-terms.sum())
 
 
-def information_criteria(estimator, X, y, sample_weight=None):
+def information_criteria(estimator, X, y, sample_weight=None, exposure=None):
     """BIC, ICL, AIC, log-likelihood and parameter count of a fitted estimator on ``(X, y)``.
 
     With sample weights the log-likelihood and the entropy are weighted and
     BIC's ``log n`` becomes ``log sum w``.  The log-likelihood is that of the
-    objective EM maximised (with ``gate="gaussian"``: of ``(x, y)``).
+    objective EM maximised (with ``gate="gaussian"``: of ``(x, y)``), with the
+    rows' ``exposure`` when the model was fitted with one.
     """
-    ll = estimator._criterion_log_likelihood(X, y)
+    offset = {} if exposure is None else {"exposure": exposure}
+    ll = estimator._criterion_log_likelihood(X, y, **offset)
     sw = np.ones_like(ll) if sample_weight is None else sample_weight
     loglik = float(sw @ ll)
     k = estimator._n_parameters()
     bic = -2.0 * loglik + k * np.log(sw.sum())
-    entropy = assignment_entropy(estimator.responsibilities(X, y), sw)
+    entropy = assignment_entropy(estimator.responsibilities(X, y, **offset), sw)
     return {
         "bic": bic, "icl": bic + 2.0 * entropy, "aic": -2.0 * loglik + 2.0 * k,
         "log_likelihood": loglik, "n_parameters": k, "entropy": entropy,
     }
 
 
-def _fit_one(estimator, params, X, y, sample_weight):
+def _fit_one(estimator, params, X, y, sample_weight, exposure):
     """Fit one size of the grid; its criteria, or the error that stopped it."""
     est = clone(estimator).set_params(**params)
+    offset = {} if exposure is None else {"exposure": exposure}
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            est.fit(X, y, sample_weight=sample_weight)
+            est.fit(X, y, sample_weight=sample_weight, **offset)
         except ValueError as error:  # e.g. fewer samples than experts
             return None, {"error": str(error), "fit_time": time.perf_counter() - start}, []
-    row = information_criteria(est, X, y, sample_weight)
+    row = information_criteria(est, X, y, sample_weight, exposure)
     row.update(converged=est.converged_, n_iter=est.n_iter_, fit_time=time.perf_counter() - start)
     return est, row, [(w.category, str(w.message)) for w in caught]
 
@@ -173,7 +176,7 @@ class MixtureOfExpertsIC(MetaEstimatorMixin, BaseEstimator):
             f"got {type(self.estimator).__name__}. Pass param_grid."
         )
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, exposure=None):
         """Fit the estimator at every setting and keep the best by ``criterion``.
 
         Parameters
@@ -184,6 +187,12 @@ class MixtureOfExpertsIC(MetaEstimatorMixin, BaseEstimator):
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Passed to every fit; the criteria are weighted by it.
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families (``expert="poisson"``,
+            ``"gamma"``, ``"zip"``, ``"negative_binomial"``; regressors only):
+            passed to every fit and to the criteria, which are then those of
+            the counts (``bic(X, y, exposure=exposure)``).  With metadata
+            routing a Pipeline passes it on after ``set_fit_request(exposure=True)``.
 
         Returns
         -------
@@ -196,9 +205,11 @@ class MixtureOfExpertsIC(MetaEstimatorMixin, BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         if is_classifier(self.estimator):
+            if exposure is not None:
+                raise ValueError("exposure is only accepted with regressors of counts or amounts, not classifiers.")
             y = column_or_1d(y, warn=True)
         results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
-            delayed(_fit_one)(self.estimator, params, X, y, sample_weight) for params in grid
+            delayed(_fit_one)(self.estimator, params, X, y, sample_weight, exposure) for params in grid
         )
         fitted = [r[0] for r in results]
         if all(est is None for est in fitted):
@@ -284,6 +295,23 @@ class MixtureOfExpertsIC(MetaEstimatorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self.best_estimator_.predict_log_proba(X)
+
+    def log_likelihood(self, X, y, exposure=None):
+        """The best fit's ``log_likelihood``: ``log p(y_i | x_i)`` of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        exposure : array-like of shape (n_samples,), default=None
+            Positive exposures of the log-link families; None: every exposure is 1.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.log_likelihood(X, y, exposure=exposure)
 
     def score(self, X, y, sample_weight=None):
         """The best fit's ``score``: R² (regressors) or accuracy (classifiers).
