@@ -67,7 +67,7 @@ def fd_information(model, X, y, kwargs, sw=None, step=1e-4):
 
 def fd_std_errors(model, X, y, kwargs, fd=None, step=1e-4):
     """Raw-unit standard errors from :func:`fd_information` (NaN where held fixed)."""
-    from mixexp.inference import _invert
+    from mixexp._information import _invert
 
     layout, _, free, info = fd_information(model, X, y, kwargs, step=step) if fd is None else fd
     names = getattr(model, "feature_names_in_", None)

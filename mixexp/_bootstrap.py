@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .inference import Layout, _raw_estimate
+from ._information import Layout, _raw_estimate
 
 METHODS = ("nonparametric", "parametric")
 INTERVALS = ("percentile", "basic", "normal")

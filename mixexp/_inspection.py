@@ -16,7 +16,7 @@ from ._groups import refuse_groups
 from ._numerics.estep import tree_posteriors
 from ._parallel import runner
 from .gates import GATES
-from .inference import parameter_inference, summary_table
+from ._information import parameter_inference, summary_table
 from .selection import assignment_entropy
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2
 
-from .inference import parameter_inference
+from ._information import parameter_inference
 
 _NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _LABEL = r"([^\s\[\]+*=-][^\[\]+*=]*?)\s*\[([^\[\]]+)\]"
