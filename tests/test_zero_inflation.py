@@ -238,10 +238,14 @@ def test_standard_errors_of_zero_inflated_families(monkeypatch):
     plain = _fit(MixtureOfExpertsRegressor(2, expert="lognormal", **kw), Xp, yp).summary(Xp, yp)
     assert list(table["parameter"][table["parameter"] != "logit_zero_inflation"]) == list(plain["parameter"])
 
+    # every built-in family now gives standard errors (weibull's by central differences), and
+    # so does its zero-inflated form: the family's rows, then logit_zero_inflation
     X, y, _ = simulate("weibull", 300, seed=12)
-    weibull = _fit(MixtureOfExpertsRegressor(2, expert="weibull", zero_inflation=True, max_iter=5), X, y)
-    with pytest.raises(ValueError, match="supports_inference=False"):
-        weibull.summary(X, y)
+    weibull = _fit(MixtureOfExpertsRegressor(2, expert="weibull", zero_inflation=True, **kw), X, y)
+    table = weibull.summary(X, y)
+    assert list(table["parameter"]).count("log_shape") == 2
+    assert list(table["parameter"]).count("logit_zero_inflation") == 2
+    assert np.all(np.isfinite(table["std_error"]))
 
 
 def test_clip_experts_leaves_a_zero_inflated_family_alone():
