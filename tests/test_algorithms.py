@@ -297,3 +297,17 @@ def test_bad_algorithm_raises():
     X, y = _data()
     with pytest.raises(ValueError, match="algorithm"):
         MixtureOfExpertsRegressor(2, algorithm="hard").fit(X, y)
+
+
+def test_docs_page_example_runs():
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "algorithms.md"
+    if not page.exists():
+        pytest.skip("run from a source checkout (docs/ is not installed)")
+    blocks = page.read_text().split("```python\n")[1:]
+    assert blocks
+    for block in blocks:
+        namespace = {}
+        exec(compile(block.split("```")[0], str(page), "exec"), namespace)
+        assert namespace["model"].n_iter_ >= 1
