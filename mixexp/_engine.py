@@ -41,6 +41,7 @@ groups', and the design expands the groups' posteriors back to the rows
 for ungrouped rows).
 """
 
+import functools
 import time
 import warnings
 import weakref
@@ -452,11 +453,13 @@ class EMEngine:
         start = last = time.time()
         n_iter = 0
         step = self._ecm_step if self.gate.uses_experts else self._em_step
+        if rule is not None:
+            step = functools.partial(step, rule=rule)
         best, misses = (params, obj), 0
         gained = [obj]  # the start's objective, then that of every iteration that gained
         stochastic = rule is not None and rule.stochastic
         for n_iter in range(1, max_iter + 1):
-            new, S_new, obj_new = step(params, S, obj, C, design, total, rule)
+            new, S_new, obj_new = step(params, S, obj, C, design, total)
             if not np.isfinite(obj_new):
                 # keep the best parameters; a non-finite objective is not convergence
                 lower_bounds.append(best[1])

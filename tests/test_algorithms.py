@@ -311,3 +311,12 @@ def test_docs_page_example_runs():
         namespace = {}
         exec(compile(block.split("```")[0], str(page), "exec"), namespace)
         assert namespace["model"].n_iter_ >= 1
+
+
+@pytest.mark.parametrize("params, match", [({"init_params": np.zeros(40, dtype=int)}, "init_params"),
+                                           ({"algorithm": "cem"}, "algorithm")])
+def test_dask_fit_refuses_arrays_and_variants(params, match):
+    da = pytest.importorskip("dask.array")
+    X, y = _data(n=40)
+    with pytest.raises(ValueError, match=match):
+        MixtureOfExpertsRegressor(2, **params).fit(da.from_array(X, chunks=20), da.from_array(y, chunks=20))
