@@ -74,7 +74,7 @@ SMALL_GAINS_TO_CONVERGE = 2
 #: Stochastic EM stops, converged, once this many iterations in a row have not raised
 #: the best observed objective by more than ``tol``; else it runs ``max_iter``
 #: iterations.  Its chain moves by random draws, so a single iteration without gain
-#: says nothing (flexmix's SEM runs all of its ``iter.max`` iterations).
+#: says little.
 SEM_PATIENCE = 20
 
 
