@@ -195,7 +195,9 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
         Mean per-sample penalised log-likelihood of the best initialisation
         (``gate="gaussian"``: of ``p(x, y)``).
     lower_bounds_ : ndarray of shape (n_iter_,)
-        Its value after each EM iteration (never decreasing).
+        Its value after each EM iteration (never decreasing).  With
+        ``algorithm="cem"`` both are the classification log-likelihood; with
+        ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -451,7 +453,9 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
     lower_bound_ : float
         Mean per-sample penalised log-likelihood of the best initialisation.
     lower_bounds_ : ndarray of shape (n_iter_,)
-        Its value after each EM iteration (never decreasing).
+        Its value after each EM iteration (never decreasing).  With
+        ``algorithm="cem"`` both are the classification log-likelihood; with
+        ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)

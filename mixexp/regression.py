@@ -270,7 +270,9 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         Mean per-sample penalised log-likelihood of the best initialisation
         (``gate="gaussian"``: of ``p(x, y)``).
     lower_bounds_ : ndarray of shape (n_iter_,)
-        Its value after each EM iteration (never decreasing).
+        Its value after each EM iteration (never decreasing).  With
+        ``algorithm="cem"`` both are the classification log-likelihood; with
+        ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -566,7 +568,9 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     lower_bound_ : float
         Mean per-sample penalised log-likelihood of the best initialisation.
     lower_bounds_ : ndarray of shape (n_iter_,)
-        Its value after each EM iteration (never decreasing).
+        Its value after each EM iteration (never decreasing).  With
+        ``algorithm="cem"`` both are the classification log-likelihood; with
+        ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
