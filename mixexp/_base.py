@@ -37,7 +37,8 @@ from ._exposure import check_exposure
 from ._features import resolve_columns
 from ._fitted import FitSources, FittedMixture, check_warm_start, check_warm_target, expert_kind
 from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
-from ._init import initial_params
+from ._assign import make_assignment
+from ._init import check_responsibilities, initial_params
 from ._inspection import InspectionMixin
 from ._online import ONLINE_ATTRIBUTES
 from ._parallel import blas_single_thread, runner
@@ -64,7 +65,8 @@ _EM_CONSTRAINTS = {
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
     "n_init": [Interval(Integral, 1, None, closed="left")],
-    "init_params": [StrOptions({"kmeans", "random", "short_em"})],
+    "init_params": [StrOptions({"kmeans", "random", "short_em"}), "array-like"],
+    "algorithm": [StrOptions({"em", "cem", "sem"})],
     "random_state": ["random_state"],
     "warm_start": ["boolean"],
     "verbose": ["verbose"],
@@ -196,9 +198,16 @@ class BaseMixtureOfExperts(
         X, y = self._validate_xy(X, y)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
         sw = self._sample_weight(sample_weight, X)
+        # the user's initial responsibilities (None: a named strategy, or a warm start)
+        resp = None
+        if warm is None and not isinstance(self.init_params, str):
+            resp = check_responsibilities(self.init_params, X.shape[0], tree.n_leaves)
         starts = None
         if groups is not None:
-            X, y, sw, exposure, starts = self._grouped_rows(X, y, sw, exposure, groups, gate, gate_columns)
+            X, y, sw, exposure, starts, order = self._grouped_rows(
+                X, y, sw, exposure, groups, gate, gate_columns
+            )
+            resp = None if resp is None else resp[order]
         if warm is not None:
             check_warm_start(self, warm, tree, X, old_n_features, gate_columns, expert_columns)
             if warm.dense and sp.issparse(X):
@@ -214,7 +223,7 @@ class BaseMixtureOfExperts(
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw, starts)
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)
-        best = self._best_of_starts(state, design, params, warm, sources)
+        best = self._best_of_starts(state, design, params, warm, sources, resp)
         self._set_result(state, design, *best)
         return self
 
@@ -242,8 +251,8 @@ class BaseMixtureOfExperts(
         return tree, gate, experts, gate_columns, expert_columns
 
     def _grouped_rows(self, X, y, sw, exposure, groups, gate, gate_columns):
-        """The rows in the canonical order of grouped rows (:func:`canonical_order`), and the
-        first row of every group; a ValueError for labels, gates and gate features that
+        """The rows in the canonical order of grouped rows (:func:`canonical_order`), the
+        first row of every group and the order; a ValueError for labels, gates and gate features that
         grouped rows cannot take."""
         codes, labels = check_groups(groups, X.shape[0])
         n_leaves = self._tree().n_leaves
@@ -261,7 +270,7 @@ class BaseMixtureOfExperts(
         if exposure is not None:
             exposure = np.asarray(exposure)
             exposure = exposure[order] if exposure.shape[:1] == (X.shape[0],) else exposure
-        return X[order], y[order], sw[order], exposure, group_starts(codes[order])
+        return X[order], y[order], sw[order], exposure, group_starts(codes[order]), order
 
     @staticmethod
     def _coordinates(X, sw, warm, sources):
@@ -291,11 +300,22 @@ class BaseMixtureOfExperts(
             target = experts.offset_target(target, offset)
         return target, info
 
-    def _best_of_starts(self, state, design, params, warm, sources):
-        """EM from each of ``n_init`` starts (or from the fitted parameters, ``warm``);
+    def _best_of_starts(self, state, design, params, warm, sources, resp=None):
+        """EM from each of ``n_init`` starts (or from the fitted parameters, ``warm``; or
+        from the user's responsibilities ``resp``, in the design's row order);
         ``(params, lower_bounds, converged, n_iter, frozen leaves)`` of the best."""
         tree, experts = state.tree, state.experts
         rs = check_random_state(self.random_state)
+        n_init = 1 if warm is not None else self.n_init
+        if resp is not None and n_init > 1 and self.algorithm != "sem":
+            # every start would be the same and EM or CEM would repeat the same run
+            warnings.warn(
+                f"n_init={self.n_init} with init_params given as an array: every "
+                f"initialisation starts from the same responsibilities and algorithm="
+                f"{self.algorithm!r} is deterministic; fitting once.",
+                UserWarning,
+            )
+            n_init = 1
         best = None
         with runner(design.n_rows) as run:
             engine = EMEngine(tree, state.gate, experts, run)
@@ -305,18 +325,20 @@ class BaseMixtureOfExperts(
             else:  # an HME starts from a flat mixture of its leaves
                 flat_tree = Tree(1, tree.n_leaves)
                 flat = EMEngine(flat_tree, make_gate(flat_tree, params), experts, run)
-            for init in range(1 if warm is not None else self.n_init):
+            for init in range(n_init):
                 if self.verbose:
                     print(f"Initialization {init}")
                 if warm is not None:
                     start = warm.params
                 else:
                     start = initial_params(
-                        engine, flat, design, state.info, rs, self.init_params, self.max_iter,
+                        engine, flat, design, state.info, rs,
+                        self.init_params if resp is None else resp, self.max_iter,
                         self.tol, self.gate_alpha, run.n_threads,
                     )
+                rule = make_assignment(self.algorithm, rs)
                 result = em.run(
-                    start, em_design, self.max_iter, self.tol, self.verbose, self.verbose_interval
+                    start, em_design, self.max_iter, self.tol, self.verbose, self.verbose_interval, rule
                 )
                 if best is None or result[1][-1] > best[1][-1]:
                     best = (*result, sorted(em.frozen_leaves))

@@ -41,12 +41,14 @@ groups', and the design expands the groups' posteriors back to the rows
 for ungrouped rows).
 """
 
+import functools
 import time
 import warnings
 import weakref
 
 import numpy as np
 
+from ._assign import Assignment
 from ._numerics import estep
 from ._numerics.linalg import column_sums
 from ._parallel import Runner
@@ -69,6 +71,11 @@ NON_GAIN_PATIENCE = 5
 #: (benchmarks/results/convergence_rule.md, which also compares three in a row
 #: and Aitken's rule).
 SMALL_GAINS_TO_CONVERGE = 2
+#: Stochastic EM stops, converged, once this many iterations in a row have not raised
+#: the best observed objective by more than ``tol``; else it runs ``max_iter``
+#: iterations.  Its chain moves by random draws, so a single iteration without gain
+#: says little.
+SEM_PATIENCE = 20
 
 
 def converged(bounds, tol):
@@ -202,8 +209,10 @@ class EMEngine:
         S = {}
         # the E-step's units are the rows, or the groups of grouped rows (the gate's rows:
         # gate_weight; the experts' are the rows: node_weight)
-        if post is None:
+        if post is None or isinstance(post, Assignment):
             node_post, loglik = estep.e_step(log_gate, design.unit_logdens(logdens, sw, s), t.branching)
+            if post is not None:  # classification or stochastic EM: one leaf per unit
+                node_post, loglik = post.apply(node_post, loglik, self._leaf_to_subtree, t.n_inner, s)
             S["loglik"] = float(design.gate_rows(s)[1] @ loglik)
             gate_weight, node_weight = design.node_weights(node_post, sw, s)
         else:
@@ -246,8 +255,11 @@ class EMEngine:
         """The row sums of the components in ``parts`` at ``params``: one pass over the rows.
 
         With ``post`` (n, n_leaves), a leaf per row (n,) or :class:`NodeWeights`, the
-        E-step is replaced by these posteriors.
+        E-step is replaced by these posteriors; with an :class:`~mixexp._assign.Assignment`,
+        the E-step's posteriors are replaced by its leaf of every unit.
         """
+        if isinstance(post, Assignment):
+            post.begin_pass()
         return self._sum(
             self._map(lambda s: self._chunk_stats(params, design, s, post, parts), design)
         )
@@ -362,27 +374,28 @@ class EMEngine:
         return params
 
     # -- iterations -----------------------------------------------------------
-    def _step(self, S, C, params, design, total, parts, obj):
-        """Update the components in ``parts`` from ``S``; a pass at the result.
+    def _step(self, S, C, params, design, total, parts, obj, rule=None):
+        """Update the components in ``parts`` from ``S``; a pass at the result (its
+        posteriors replaced by ``rule``'s leaves, :mod:`mixexp._assign`, when given).
 
         An extrapolated step whose objective fell below ``obj`` is replaced by
         the safe step from the same sums.
         """
         sums = {key: value for key, value in S.items() if key not in ("gate", "experts") or key in parts}
         new, extrapolated = self.update(sums, C, params, total)
-        S_new = self.pass_stats(new, design)
+        S_new = self.pass_stats(new, design, rule)
         obj_new = self.objective(new, S_new, total)
         if extrapolated and not obj_new >= obj:
             new, _ = self.update(sums, C, params, total, safe=True)
-            S_new = self.pass_stats(new, design)
+            S_new = self.pass_stats(new, design, rule)
             obj_new = self.objective(new, S_new, total)
         return new, S_new, obj_new
 
-    def _em_step(self, params, S, obj, C, design, total):
+    def _em_step(self, params, S, obj, C, design, total, rule=None):
         """One EM iteration: every component's update from one pass's sums."""
-        return self._step(S, C, params, design, total, ("gate", "experts"), obj)
+        return self._step(S, C, params, design, total, ("gate", "experts"), obj, rule)
 
-    def _ecm_step(self, params, S, obj, C, design, total):
+    def _ecm_step(self, params, S, obj, C, design, total, rule=None):
         """One ECM iteration for a gate that depends on the experts (two passes).
 
         The gate's step (experts fixed) is an EM step for the gate alone; the
@@ -390,17 +403,18 @@ class EMEngine:
         but also moves the gate's scores, so it is kept only if the objective
         did not decrease.  (The gate's step is checked too, as any step.)
         """
-        mid, S_mid, obj_mid = self._step(S, C, params, design, total, ("gate",), obj)
+        mid, S_mid, obj_mid = self._step(S, C, params, design, total, ("gate",), obj, rule)
         if not obj_mid >= obj:  # only rounding can do this: keep the parameters
             mid, S_mid, obj_mid = params, S, obj
-        new, S_new, obj_new = self._step(S_mid, C, mid, design, total, ("experts",), obj_mid)
+        new, S_new, obj_new = self._step(S_mid, C, mid, design, total, ("experts",), obj_mid, rule)
         if not obj_new >= obj_mid:
             return mid, S_mid, obj_mid
         return new, S_new, obj_new
 
     # -- the loop -------------------------------------------------------------
-    def run(self, params, design, max_iter, tol, verbose=0, verbose_interval=10):
-        """EM from ``params``.
+    def run(self, params, design, max_iter, tol, verbose=0, verbose_interval=10, rule=None):
+        """EM from ``params``; classification or stochastic EM with ``rule``
+        (:func:`mixexp._assign.make_assignment`).
 
         Returns
         -------
@@ -417,12 +431,20 @@ class EMEngine:
         EM has converged (:func:`converged`) when the gains of the last
         :data:`SMALL_GAINS_TO_CONVERGE` iterations that gained were all below
         ``tol``: a single small gain does not stop it.
+
+        Classification EM (``rule.hard_objective``) runs the same loop on the
+        classification log-likelihood, which the bounds record.  Stochastic EM
+        (``rule.stochastic``) moves to every iterate, records the best observed
+        objective so far and returns the iterate that reached it (the start
+        included); it stops at ``max_iter`` or, converged, after
+        :data:`SEM_PATIENCE` iterations in a row that did not raise the best by
+        more than ``tol``.
         """
         self.frozen_leaves = set()
         total = self.total_weight(design)
         exact = self.gate.exact and self.experts.exact
         C = self.constant_stats(design)
-        S = self.pass_stats(params, design)
+        S = self.pass_stats(params, design, rule)
         obj = self.objective(params, S, total)
         if not np.isfinite(obj):
             raise FloatingPointError("the log-likelihood of the initial parameters is not finite")
@@ -431,8 +453,11 @@ class EMEngine:
         start = last = time.time()
         n_iter = 0
         step = self._ecm_step if self.gate.uses_experts else self._em_step
+        if rule is not None:
+            step = functools.partial(step, rule=rule)
         best, misses = (params, obj), 0
         gained = [obj]  # the start's objective, then that of every iteration that gained
+        stochastic = rule is not None and rule.stochastic
         for n_iter in range(1, max_iter + 1):
             new, S_new, obj_new = step(params, S, obj, C, design, total)
             if not np.isfinite(obj_new):
@@ -444,6 +469,16 @@ class EMEngine:
                     RuntimeWarning,
                 )
                 break
+            if stochastic:
+                misses = 0 if obj_new > best[1] + tol else misses + 1
+                if obj_new > best[1]:
+                    best = (new, obj_new)
+                params, S, obj = new, S_new, obj_new
+                lower_bounds.append(best[1])
+                if misses >= SEM_PATIENCE:
+                    done = True
+                    break
+                continue
             if not exact and not obj_new > best[1]:
                 # an approximate refit may lose a little and gain again after it
                 misses += 1

@@ -9,7 +9,11 @@ symmetric point where every expert is the same (as random soft
 responsibilities do).  ``"short_em"`` (Biernacki, Celeux & Govaert 2003;
 flexmix's ``initFlexmix``): several short EM runs from k-means and random
 partitions in turn, stopped at a loose tolerance; EM continues from the best.
-Each set of responsibilities is turned into parameters by an M-step.
+Each set of responsibilities is turned into parameters by an M-step.  The
+user may give them instead (``init_params`` as an array, flexmix's
+``cluster=``): :func:`check_responsibilities` validates them, and the M-step
+works on all the rows (a tree's gates and leaves directly, without the flat
+start).
 
 The whole start (k-means, the short runs, a tree's flat mixture and its
 arrangement) works on the rows of positive weight, or a random subsample of
@@ -216,13 +220,67 @@ def _n_free_params(flat, design, info):
         return flat.gate.n_free_params(zero["gate"]) + n_leaves * n_outputs * (design.expert_X.shape[1] + 1)
 
 
+def check_responsibilities(init, n_samples, n_leaves):
+    """The user's initial responsibilities: a float array ``(n_samples, n_leaves)`` whose
+    rows sum to 1, or a leaf per row ``(n_samples,)`` (intp); a ValueError, in words,
+    for anything else.  ``init`` is not modified."""
+    R = np.asarray(init)
+    if R.ndim == 1:
+        if R.dtype.kind not in "iu":
+            raise ValueError(
+                "init_params given as a 1-D array must hold integer leaf labels (one per "
+                f"sample, in [0, {n_leaves})); got dtype {R.dtype}."
+            )
+        if R.shape[0] != n_samples:
+            raise ValueError(
+                f"init_params holds {R.shape[0]} labels; it should hold one per sample "
+                f"(n_samples={n_samples})."
+            )
+        if R.size and (R.min() < 0 or R.max() >= n_leaves):
+            raise ValueError(
+                f"init_params labels must be in [0, {n_leaves}) (n_leaves={n_leaves}); got "
+                f"values from {R.min()} to {R.max()}."
+            )
+        return R.astype(np.intp)
+    if R.ndim != 2:
+        raise ValueError(
+            f"init_params must be a string, an array of shape (n_samples, n_leaves) of "
+            f"responsibilities or a 1-D array of labels; got an array of {R.ndim} dimensions."
+        )
+    if R.shape != (n_samples, n_leaves):
+        raise ValueError(
+            f"init_params has shape {R.shape}; responsibilities should have shape "
+            f"(n_samples, n_leaves) = ({n_samples}, {n_leaves})."
+        )
+    if R.dtype.kind not in "biuf":
+        raise ValueError(f"init_params must hold numbers; got dtype {R.dtype}.")
+    R = R.astype(np.float64)  # a copy: the user's array is not modified
+    if not np.isfinite(R).all():
+        raise ValueError("init_params contains NaN or infinity.")
+    if (R < 0).any():
+        raise ValueError("init_params responsibilities must be non-negative.")
+    total = R.sum(axis=1, keepdims=True)
+    if not (total > 0).all():
+        rows = np.flatnonzero(total[:, 0] <= 0)
+        raise ValueError(
+            f"every row of init_params must have a positive sum; rows {rows[:5].tolist()} "
+            "do not."
+        )
+    R /= total
+    return R
+
+
 def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1):
     """Parameters for ``engine`` to start EM from.
 
     ``flat`` is the engine of the flat mixture with one expert per leaf (the
     same as ``engine`` for a flat mixture); a deeper tree starts from that
-    mixture, fitted by EM and arranged into the tree.
+    mixture, fitted by EM and arranged into the tree.  ``init_params`` given as
+    responsibilities (:func:`check_responsibilities`, rows in the design's order)
+    are the posteriors of ``engine``'s first M-step, on all the rows.
     """
+    if not isinstance(init_params, str):
+        return engine.fit_posteriors(init_params, design, engine.zero_params(design, info), INIT_STEPS)
     # rows of zero weight do not count in any sum: the start draws from the others
     # (grouped rows: whole groups)
     size = start_rows(np.count_nonzero(design.sw > 0), _n_free_params(flat, design, info))

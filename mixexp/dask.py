@@ -219,6 +219,16 @@ def fit_dask(estimator, X, y, sample_weight=None):
             "estimators refit on all rows at once. Fit them in memory, or use partial_fit "
             "with an incremental estimator."
         )
+    if not isinstance(estimator.init_params, str):
+        raise ValueError(
+            "init_params given as an array is not supported with dask input (the start is "
+            "fitted on a sample of the rows); fit in memory."
+        )
+    if estimator.algorithm != "em":
+        raise ValueError(
+            f"algorithm={estimator.algorithm!r} is not supported with dask input; use "
+            "algorithm='em', or fit in memory."
+        )
     rows = DaskRows(X, y, sample_weight)
     warm = estimator.warm_start and getattr(estimator, "_fitted", None) is not None
     # a warm start needs no sample to start from: a few rows to validate suffice

@@ -135,7 +135,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         tolerance.
     n_init : int, default=1
         Number of initialisations; the best final log-likelihood is kept.
-    init_params : {"short_em", "kmeans", "random"}, default="short_em"
+    init_params : {"short_em", "kmeans", "random"} or array-like, default="short_em"
         How each initialisation starts.  ``"kmeans"``: hard responsibilities
         from k-means (k-means++ seeding) on the standardised ``[X, y]``;
         ``"random"``: from the nearest of ``n_experts`` rows drawn at random;
@@ -147,6 +147,31 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         The start works on a random subsample of 30 rows per free
         parameter (at least 3000, at most 100,000); EM on all rows goes on
         from it.
+        An array gives the initial responsibilities instead (flexmix's
+        ``cluster=``, MoEClust's ``z.list``): shape (n_samples, n_experts),
+        non-negative rows with a positive sum (normalised), or a 1-D integer
+        array of labels in [0, n_experts); the first M-step fits them on all
+        rows, then EM goes on.  With ``groups``, a group starts from its
+        rows' weighted mean responsibilities (labels: its label of largest
+        weight).  With ``n_init > 1`` every initialisation would be the same:
+        fitted once, with a warning (``algorithm="sem"``: ``n_init`` chains
+        from that start).
+    algorithm : {"em", "cem", "sem"}, default="em"
+        ``"em"``: EM, which maximises the penalised observed-data
+        log-likelihood.  ``"cem"``: classification EM (flexmix's
+        ``classify="CEM"``): every E-step gives each sample (each group, with
+        ``groups``) to its expert of largest posterior, and the M-step fits
+        these hard assignments.  It maximises the penalised classification
+        log-likelihood ``sum_i w_i log(g_{z_i}(x_i) p_{z_i}(y_i | x_i))`` over
+        the parameters and the partition ``z`` jointly; it never decreases,
+        and ``lower_bound_`` and ``lower_bounds_`` record it.  ``"sem"``:
+        stochastic EM (flexmix's ``classify="SEM"``): every E-step draws one
+        expert per sample from its posteriors (seeded by ``random_state``);
+        the iterate of largest observed log-likelihood is kept (the start
+        included) and ``lower_bounds_`` records the best so far.  SEM runs
+        ``max_iter`` iterations or stops, converged, after 20 in a row that
+        did not raise the best by more than ``tol``.  All three start alike
+        (``init_params``).  See docs/algorithms.md.
     reg_variance : float, default=1e-6
         Lower bound on every expert's noise variance, relative to the variance
         of each target (like ``reg_covar`` of ``GaussianMixture``, but scale
@@ -256,7 +281,9 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         Mean per-sample penalised log-likelihood of the best initialisation
         (``gate="gaussian"``: of ``p(x, y)``).
     lower_bounds_ : ndarray of shape (n_iter_,)
-        Its value after each EM iteration (never decreasing).
+        Its value after each EM iteration (never decreasing).  With
+        ``algorithm="cem"`` both are the classification log-likelihood; with
+        ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -300,6 +327,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         tol=1e-4,
         n_init=1,
         init_params="short_em",
+        algorithm="em",
         reg_variance=1e-6,
         clip_experts=True,
         random_state=None,
@@ -327,6 +355,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         self.tol = tol
         self.n_init = n_init
         self.init_params = init_params
+        self.algorithm = algorithm
         self.reg_variance = reg_variance
         self.clip_experts = clip_experts
         self.random_state = random_state
@@ -450,13 +479,39 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         tolerance.
     n_init : int, default=1
         Number of initialisations; the best final log-likelihood is kept.
-    init_params : {"short_em", "kmeans", "random"}, default="short_em"
+    init_params : {"short_em", "kmeans", "random"} or array-like, default="short_em"
         How the flat start begins: k-means on the standardised ``[X, y]``,
         the nearest of as many rows drawn at random as there are leaves, or
         the best of five short EM runs from those (``"short_em"``).
         The start works on a random subsample of 30 rows per free
         parameter (at least 3000, at most 100,000); EM on all rows goes on
         from it.
+        An array gives the initial responsibilities of the leaves instead
+        (flexmix's ``cluster=``, MoEClust's ``z.list``): shape (n_samples,
+        n_leaves), leaves in breadth-first order, non-negative rows with a
+        positive sum (normalised), or a 1-D integer array of leaf labels in
+        [0, n_leaves); the first M-step fits every gate and leaf to them on
+        all rows (no flat start), then EM goes on.  With ``groups``, a group
+        starts from its rows' weighted mean responsibilities (labels: its
+        label of largest weight).  With ``n_init > 1`` every initialisation
+        would be the same: fitted once, with a warning (``algorithm="sem"``:
+        ``n_init`` chains from that start).
+    algorithm : {"em", "cem", "sem"}, default="em"
+        ``"em"``: EM, which maximises the penalised observed-data
+        log-likelihood.  ``"cem"``: classification EM (flexmix's
+        ``classify="CEM"``): every E-step gives each sample (each group, with
+        ``groups``) to its expert of largest posterior, and the M-step fits
+        these hard assignments.  It maximises the penalised classification
+        log-likelihood ``sum_i w_i log(g_{z_i}(x_i) p_{z_i}(y_i | x_i))`` over
+        the parameters and the partition ``z`` jointly; it never decreases,
+        and ``lower_bound_`` and ``lower_bounds_`` record it.  ``"sem"``:
+        stochastic EM (flexmix's ``classify="SEM"``): every E-step draws one
+        expert per sample from its posteriors (seeded by ``random_state``);
+        the iterate of largest observed log-likelihood is kept (the start
+        included) and ``lower_bounds_`` records the best so far.  SEM runs
+        ``max_iter`` iterations or stops, converged, after 20 in a row that
+        did not raise the best by more than ``tol``.  All three start alike
+        (``init_params``).  See docs/algorithms.md.
     reg_variance : float, default=1e-6
         Lower bound on every expert's noise variance, relative to the variance
         of each target.
@@ -536,7 +591,9 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     lower_bound_ : float
         Mean per-sample penalised log-likelihood of the best initialisation.
     lower_bounds_ : ndarray of shape (n_iter_,)
-        Its value after each EM iteration (never decreasing).
+        Its value after each EM iteration (never decreasing).  With
+        ``algorithm="cem"`` both are the classification log-likelihood; with
+        ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -580,6 +637,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         tol=1e-4,
         n_init=1,
         init_params="short_em",
+        algorithm="em",
         reg_variance=1e-6,
         clip_experts=True,
         random_state=None,
@@ -608,6 +666,7 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         self.tol = tol
         self.n_init = n_init
         self.init_params = init_params
+        self.algorithm = algorithm
         self.reg_variance = reg_variance
         self.clip_experts = clip_experts
         self.random_state = random_state

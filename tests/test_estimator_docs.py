@@ -30,7 +30,7 @@ ALL = [cls for pair in ESTIMATORS.values() for cls in pair]
 
 SAME_IN_ALL = {
     "covariance_type", "expert_features", "l1_ratio", "learning_decay", "learning_offset",
-    "max_iter", "n_init", "random_state", "reg_covar", "tol", "top_k", "verbose",
+    "algorithm", "max_iter", "n_init", "random_state", "reg_covar", "tol", "top_k", "verbose",
     "verbose_interval",
 }
 SAME_IN_TASK = {"gate_features", "warm_start"}
