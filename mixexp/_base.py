@@ -31,7 +31,7 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
-from ._design import design_matrix, weighted_location_scale
+from ._design import design_matrix, sparse_location, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
 from ._features import resolve_columns
@@ -280,7 +280,8 @@ class BaseMixtureOfExperts(
             return warm.x_mean, warm.x_scale
         if sources.location is not None:
             return sources.location()
-        return weighted_location_scale(X, sw, center=not sp.issparse(X))
+        mean, scale = weighted_location_scale(X, sw)
+        return sparse_location(mean, scale) if sp.issparse(X) else (mean, scale)
 
     @staticmethod
     def _target(experts, y, sw, n_samples, warm, sources, exposure):

@@ -1,7 +1,7 @@
 """Internal coordinates: standardised features with a column of ones, in chunks.
 
 Every component works on ``Xa = [(x - mean) / scale, 1]`` (sparse input:
-``[x / scale, 1]``, never centred, so it stays sparse).  Means and scales are
+``[x / scale, 1]`` with the same scale, never centred, so it stays sparse).  Means and scales are
 computed without overflow for any finite input: each column is first divided
 by its largest magnitude.
 """
@@ -17,6 +17,8 @@ def weighted_location_scale(A, sw, center=True):
     """Weighted mean and standard deviation of each column, overflow-free.
 
     With ``center=False`` the mean is 0 and the scale is the root mean square.
+    Sparse ``A`` gives the same mean and scale as dense ``A`` (its design is then
+    scaled but not centred: see :func:`sparse_location`).
     A column whose spread is below 1e-12 of its magnitude gets scale 1.
 
     Returns
@@ -24,13 +26,13 @@ def weighted_location_scale(A, sw, center=True):
     mean, scale : ndarrays of shape (n_columns,)
     """
     if sp.issparse(A):
-        if center:
-            raise ValueError("sparse columns are scaled, not centred")
         peak = np.asarray(abs(A).max(axis=0).todense()).ravel().astype(np.float64)
         safe = np.where(peak > 0, peak, 1.0)
         scaled = sp.csc_matrix(A, dtype=np.float64) @ sp.diags(1.0 / safe)
-        second = np.asarray(scaled.multiply(scaled).T @ sw).ravel() / sw.sum()
-        mean_s = np.zeros_like(peak)
+        total = sw.sum()
+        mean_s = np.asarray(scaled.T @ sw).ravel() / total if center else np.zeros(A.shape[1])
+        # columns divided by their magnitude: E[x^2] - E[x]^2 loses no more than dense's two passes
+        second = np.maximum(np.asarray(scaled.multiply(scaled).T @ sw).ravel() / total - mean_s**2, 0.0)
     else:
         # chunk by chunk: no temporary of A's size
         A = np.asarray(A, dtype=np.float64)
@@ -51,6 +53,17 @@ def weighted_location_scale(A, sw, center=True):
             second += sw[s] @ ((A[s] / safe - mean_s) ** 2)
         second /= total
     return location_scale_from_moments(safe, mean_s, second)
+
+
+def sparse_location(mean, scale):
+    """The location of a sparse design: 0 (a centred column would be dense).
+
+    Its columns keep the dense design's scale, the standard deviation, so every
+    coefficient in the internal coordinates, and with it every penalty on the
+    coefficients, is the dense design's; the unpenalised intercepts absorb the
+    centring, and sparse and dense X have one optimum.
+    """
+    return np.zeros_like(mean), scale
 
 
 def location_scale_from_moments(safe, mean_s, second):

@@ -14,13 +14,14 @@ import pytest
 import scipy.sparse as sp
 import sklearn
 from scipy.special import logsumexp
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.base import clone
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsRegressor
-from sklearn.neural_network import MLPRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
 from sklearn.svm import LinearSVC
@@ -40,6 +41,7 @@ from mixexp import (
     MixtureOfExpertsRegressor,
 )
 from mixexp._engine import NON_GAIN_PATIENCE, FrozenExpertWarning
+from mixexp.experts.estimator import EstimatorExperts
 from mixexp._sklearn_checks import expected_failed_checks
 from mixexp.datasets import (
     make_gaussian_gated_regression,
@@ -383,6 +385,68 @@ def test_experts_without_responsibility_from_the_start(make, data):
     assert np.all(np.isfinite(model.log_likelihood(X, y)))
     assert model.score(X, y) > 0.99
     assert np.all(np.isfinite(model.predict_experts(X)))
+
+
+def _leaf_rows_stats(n=300, n_few=5, classes=None):
+    """Stats of a hard partition: leaf 0 holds every row but the last ``n_few``, leaf 1 those."""
+    rng = np.random.default_rng(0)
+    Xa = np.column_stack([rng.normal(size=(n, 3)), np.ones(n)])
+    W = np.zeros((n, 2))
+    W[: n - n_few, 0] = 1.0
+    W[n - n_few :, 1] = 1.0
+    target = rng.normal(size=(n, 1)) if classes is None else classes
+    return {"rows": [(Xa, target, W)]}, Xa, target
+
+
+def test_estimator_experts_see_only_their_rows_with_weight():
+    """Issue 30, item 6: after a hard start partition, an MLP mini-batch of rows of
+    weight 0 stopped fit with ZeroDivisionError ('Weights sum to zero').  Each expert is
+    now fitted on its rows of positive weight only: the same fit as on those rows alone."""
+    template = MLPRegressor(hidden_layer_sizes=(4,), batch_size=50, max_iter=3, random_state=0)
+    experts = EstimatorExperts([template, template], "regression")
+    S, Xa, target = _leaf_rows_stats()
+    params = experts.init_params(2, Xa.shape[1], {"n_outputs": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        new, _ = experts.update(S, params, np.array([True, True]))
+        alone = clone(template).fit(Xa[-5:, :-1], target[-5:, 0])
+    for a, b in zip(new["estimators"][1].coefs_, alone.coefs_):
+        np.testing.assert_array_equal(a, b)
+    resid = target[-5:, 0] - alone.predict(Xa[-5:, :-1])
+    np.testing.assert_allclose(new["var"][1], [np.mean(resid**2)], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "template", [LogisticRegression(), GradientBoostingClassifier(n_estimators=5),
+     MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=100)]
+)
+def test_classifier_expert_whose_weighted_rows_hold_one_class(template):
+    """A leaf whose rows of positive weight hold one class: most classifiers refuse a
+    single class (gradient boosting drops the classes of weight 0 first), so the other
+    rows stay at a weight 1e-8 times the largest; the leaf predicts its class."""
+    classes = np.repeat([0, 1, 2], 100)
+    S, Xa, target = _leaf_rows_stats(classes=classes)
+    experts = EstimatorExperts([template, template], "classification", random_state=0)
+    params = experts.init_params(2, Xa.shape[1], {"n_outputs": 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        new, _ = experts.update(S, params, np.array([True, True]))
+    proba = np.exp(experts.leaf_log_proba(Xa[-5:], new, {}))[:, 1]
+    assert np.all(proba[:, 2] > 0.9)
+
+
+@pytest.mark.slow
+def test_mlp_experts_after_a_hard_start_fit():
+    """The issue's case at a smaller size (seed 3 failed in fit before the fix)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 5))
+    y = np.sin(X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.normal(size=1000)
+    mlp = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5)
+    model = MixtureOfExpertsRegressor(8, expert=mlp, max_iter=2, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert np.all(np.isfinite(model.predict(X)))
 
 
 def test_classifier_expert_without_predict_proba_is_rejected_at_fit():

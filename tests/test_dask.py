@@ -115,3 +115,41 @@ def test_dask_fit_errors():
 def test_import_mixexp_does_not_import_dask():
     code = "import sys, mixexp; mixexp.MixtureOfExpertsRegressor(); assert 'dask' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow  # a LocalCluster of its own, one of whose workers dies
+def test_dask_fit_survives_the_loss_of_a_worker(monkeypatch):
+    """Issue 30, item 4: a worker process killed during an EM pass; its nanny restarts it,
+    dask recomputes the lost blocks, and the fit equals the in-memory fit."""
+    import os
+    import threading
+
+    import mixexp.dask
+
+    X, y, sw = _data(make_moe_regression, 3)
+    model = MixtureOfExpertsRegressor(3, max_iter=12, tol=0.0, random_state=0)
+    memory = clone(model).fit(X, y, sample_weight=sw)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        original, calls, killed = mixexp.dask.DaskRows.map_sum, [], []
+
+        def kill_one_worker():
+            victim = sorted(c.scheduler_info()["workers"])[0]
+            try:
+                c.run(os._exit, 1, workers=[victim])
+            except Exception:  # the worker dies before it answers
+                pass
+            killed.append(victim)
+
+        def map_sum(self, *args):
+            calls.append(1)
+            if len(calls) == 6:  # mid-fit: the kill lands while the pass runs
+                threading.Timer(0.05, kill_one_worker).start()
+            return original(self, *args)
+
+        monkeypatch.setattr(mixexp.dask.DaskRows, "map_sum", map_sum)
+        Xd, yd, swd = (da.from_array(a, chunks=300) for a in (X, y, sw))
+        faulted = clone(model).fit(Xd, yd, sample_weight=swd)
+        assert killed and killed[0] not in c.scheduler_info()["workers"]  # that process died
+    assert faulted.n_iter_ == memory.n_iter_ == 12
+    _assert_same_fit(faulted, memory)

@@ -394,6 +394,81 @@ def test_interrupted_fit_leaves_estimator_unchanged(monkeypatch):
     np.testing.assert_array_equal(model.predict(X), pred)
 
 
+def _interrupt_at_update(monkeypatch, n_call, exc=KeyboardInterrupt):
+    """Make the ``n_call``-th M-step (EMEngine.update) raise ``exc``: a fault mid-EM."""
+    from mixexp import _engine
+
+    original, calls = _engine.EMEngine.update, []
+
+    def update(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == n_call:
+            raise exc
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_engine.EMEngine, "update", update)
+    return calls
+
+
+def _state(model):
+    """Everything the estimator holds, as bytes (a fault must not change a single bit)."""
+    return pickle.dumps(model.__dict__)
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+@pytest.mark.parametrize("fitted", [False, True])
+def test_interrupt_mid_em_leaves_estimator_as_it_was(monkeypatch, fitted, warm_start):
+    """Issue 30, item 4: a KeyboardInterrupt during fit's EM (the 8th M-step, after the
+    start) leaves an unfitted estimator unfitted and a fitted one as it was, bit for bit,
+    also with warm_start, where EM starts from the fitted parameters themselves."""
+    X, y = _reg_data()
+    model = MixtureOfExpertsRegressor(3, random_state=0, warm_start=warm_start)
+    if fitted:
+        model.fit(X, y)
+    before = _state(model)
+    calls = _interrupt_at_update(monkeypatch, 8)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X[:300] * 2, y[:300])
+    assert len(calls) == 8
+    assert _state(model) == before
+    assert hasattr(model, "n_iter_") == fitted
+
+
+@pytest.mark.parametrize("fault", ["nan", "n_features", "m_step"])
+@pytest.mark.parametrize("make", [
+    lambda: MixtureOfExpertsRegressor(3, random_state=0),
+    lambda: MixtureOfExpertsClassifier(3, random_state=0),
+], ids=["regressor", "classifier"])
+def test_failed_partial_fit_batch_leaves_the_model_as_before(monkeypatch, make, fault):
+    """Issue 30, item 4: an exception inside partial_fit (a bad batch, or a fault in its
+    M-step) leaves the model exactly as before the batch: the same state, bit for bit,
+    and the next good batch gives what it gives without the bad one."""
+    regression = isinstance(make(), MixtureOfExpertsRegressor)
+    X, y = _reg_data(600) if regression else _clf_data(600)
+    model, clean = make(), make()
+    for m in (model, clean):
+        m.partial_fit(X[:200], y[:200], **({} if regression else {"classes": np.unique(y)}))
+        m.partial_fit(X[200:400], y[200:400])
+    before = _state(model)
+    bad_X, bad_y = X[400:500].copy(), y[400:500]
+    if fault == "nan":
+        bad_X[7, 1] = np.nan
+        expected = pytest.raises(ValueError, match="NaN")
+    elif fault == "n_features":
+        bad_X = bad_X[:, :-1]
+        expected = pytest.raises(ValueError, match="features")
+    else:
+        _interrupt_at_update(monkeypatch, 1, RuntimeError("a fault in the M-step"))
+        expected = pytest.raises(RuntimeError, match="fault")
+    with expected:
+        model.partial_fit(bad_X, bad_y)
+    monkeypatch.undo()
+    assert _state(model) == before
+    model.partial_fit(X[500:], y[500:])
+    clean.partial_fit(X[500:], y[500:])
+    assert _state(model) == _state(clean)
+
+
 def test_collapsed_expert_stays_finite():
     """More experts than structure: some receive almost nothing, nothing turns NaN."""
     rs = np.random.RandomState(0)

@@ -357,7 +357,7 @@ METHODS = {
 def _call(model, method, X, y):
     if method == "predict_std":
         return model.predict(X, return_std=True)[1]
-    if method in ("responsibilities", "log_likelihood"):
+    if method in ("responsibilities", "log_likelihood", "score", "bic"):
         return getattr(model, method)(X, y)
     return getattr(model, method)(X)
 
@@ -407,19 +407,20 @@ def test_same_fit_for_any_number_of_numba_threads(kind, n, max_iter):
 
 # -- thread safety -----------------------------------------------------------------
 def test_concurrent_predictions_equal_serial(fitted):
-    """predict / predict_proba / predict_gate from 4 Python threads at once."""
+    """Every prediction and scoring method from 4 Python threads at once: the serial results."""
     if numba.threading_layer() == "workqueue":  # set once the kernels have run
         pytest.skip(
             "numba's workqueue threading layer is not thread-safe (numba aborts on "
             "concurrent parallel calls); install tbb or use an OpenMP runtime"
         )
     calls = []
-    for kind, (model, X, _) in fitted.items():
+    for kind, (model, X, y) in fitted.items():
         X_big = np.tile(X, (4, 1))  # several parallel blocks per numba call
-        methods = ["predict", "predict_gate"]
-        methods += ["predict_std"] if _is_regressor(kind) else ["predict_proba"]
-        calls += [(kind, m, model, X_big) for m in methods]
-    serial = [_call(model, m, Xb, None) for _, m, model, Xb in calls]
+        y_big = np.concatenate([y] * 4)
+        group = "regressor" if _is_regressor(kind) else "classifier"
+        methods = [m for m, _ in METHODS[group]] + ["score", "bic"]
+        calls += [(kind, m, model, X_big, y_big) for m in methods]
+    serial = [_call(model, m, Xb, yb) for _, m, model, Xb, yb in calls]
 
     n_threads = 4
     barrier = threading.Barrier(n_threads)
@@ -429,14 +430,14 @@ def test_concurrent_predictions_equal_serial(fitted):
         order = calls[i:] + calls[:i]  # and call different methods at the same time
         results = {}
         for _ in range(3):
-            for kind, m, model, Xb in order:
-                results.setdefault((kind, m), []).append(_call(model, m, Xb, None))
+            for kind, m, model, Xb, yb in order:
+                results.setdefault((kind, m), []).append(_call(model, m, Xb, yb))
         return results
 
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
         per_thread = list(pool.map(worker, range(n_threads)))
     for results in per_thread:
-        for (kind, m, _, _), expected in zip(calls, serial):
+        for (kind, m, *_), expected in zip(calls, serial):
             for got in results[(kind, m)]:
                 np.testing.assert_array_equal(got, expected, err_msg=f"{kind}.{m}")
 

@@ -190,17 +190,36 @@ class EstimatorExperts(ExpertComponent):
         fit = [leaf for leaf in range(W.shape[1]) if active[leaf] or estimators[leaf] is None]
         for leaf in fit:
             w = W[:, leaf] if active[leaf] else sw
-            est = learn(leaf, X, y, w)
+            Xl, yl, tl, wl = self._weighted_rows(X, y, target, w)
+            est = learn(leaf, Xl, yl, wl)
             estimators[leaf] = est
             if self.task == "regression":
-                resid = target - np.asarray(est.predict(X), dtype=np.float64).reshape(target.shape)
-                rss = w @ resid**2
+                resid = tl - np.asarray(est.predict(Xl), dtype=np.float64).reshape(tl.shape)
+                rss = wl @ resid**2
                 alpha = ridge_alpha(est)
                 if alpha is not None:  # the exact M-step of the ridge prior alpha / (2 var)
                     rss = rss + alpha * self._sq_coef(est, target.shape[1])
-                var = (1.0 - gamma) * params["var"][leaf] + gamma * (rss / w.sum())
+                var = (1.0 - gamma) * params["var"][leaf] + gamma * (rss / wl.sum())
                 new["var"][leaf] = np.maximum(var, self.reg_variance)
         return new
+
+    def _weighted_rows(self, X, y, target, w):
+        """The rows ``(X, y, target, w)`` a leaf with weights ``w`` is fitted on: those of
+        positive weight.  A row of weight 0 changes no weighted fit, but a mini-batch of
+        such rows stops an MLP (its weights sum to 0), and fitting on them costs time.
+
+        A classification leaf whose weighted rows hold one class only keeps all rows, the
+        others at a weight ``1e-8`` times the largest: most classifiers refuse one class
+        (or, as gradient boosting, drop the classes of weight 0), and the fit is then that
+        of the leaf's weights to within that factor.
+        """
+        positive = w > 0
+        if self.task == "classification" and np.unique(y[positive]).size < 2 <= np.unique(y).size:
+            return X, y, target, np.maximum(w, 1e-8 * w.max())
+        if positive.all():
+            return X, y, target, w
+        rows = np.flatnonzero(positive)
+        return X[rows], y[rows], target[rows], w[rows]
 
     def _fresh(self, leaf):
         """An unfitted clone of leaf ``leaf``'s template, with its seed."""
