@@ -37,7 +37,7 @@ from ._exposure import check_exposure
 from ._features import resolve_columns
 from ._fitted import FitSources, FittedMixture, check_warm_start, check_warm_target, expert_kind
 from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
-from ._init import initial_params
+from ._init import SHORT_MAX_ITER, SHORT_RUNS, SHORT_TOL, initial_params
 from ._inspection import InspectionMixin
 from ._missing import has_nan, missing_refusal, nan_error, nan_location_scale, observed_jacobian
 from ._missing import run as run_missing
@@ -262,10 +262,7 @@ class BaseMixtureOfExperts(
         with runner(design.n_rows) as run:
             engine = EMEngine(tree, gate, experts, run)
             for _ in range(self.n_init):
-                start = initial_params(
-                    engine, engine, design, info, rs, self.init_params, self.max_iter, self.tol,
-                    self.gate_alpha, run.n_threads,
-                )
+                start = self._missing_start(engine, design, info, rs, run.n_threads, Z, target, sw)
                 result = run_missing(Z, target, sw, start, gate, experts, self.max_iter, self.tol)
                 if best is None or result[1][-1] > best[1][-1]:
                     best = result
@@ -274,6 +271,29 @@ class BaseMixtureOfExperts(
         shift = observed_jacobian(Z, sw, x_scale) - gate.loglik_shift(state.coordinates("gate"))
         self._set_result(state, design, params, np.asarray(bounds) + shift, done, n_iter, frozen)
         return self
+
+    def _missing_start(self, engine, design, info, rs, n_threads, Z, target, sw):
+        """A start of EM with missing features: a k-means or random partition of the
+        mean-imputed rows (``init_params``); ``"short_em"``: the best by the observed-data
+        likelihood of short EM runs with missing features from such partitions in turn
+        (the imputed rows' likelihood can prefer a start that is poor for the observed)."""
+
+        def partition(kind):
+            return initial_params(
+                engine, engine, design, info, rs, kind, self.max_iter, self.tol, self.gate_alpha, n_threads
+            )
+
+        if self.init_params != "short_em":
+            return partition(self.init_params)
+        best, best_bound = None, -np.inf
+        for start in range(SHORT_RUNS):
+            params = partition(("kmeans", "random")[start % 2])
+            params, bounds, *_ = run_missing(
+                Z, target, sw, params, engine.gate, engine.experts, SHORT_MAX_ITER, SHORT_TOL
+            )
+            if best is None or bounds[-1] > best_bound:
+                best, best_bound = params, bounds[-1]
+        return best
 
     def _components(self, X, params):
         """The tree, the gate and expert components and the columns each sees; a ValueError,

@@ -16,8 +16,8 @@ so EM handles missing coordinates of ``x`` exactly (Ghahramani & Jordan, 1994):
   which enters ``E[[x, 1][x, 1]^T] = [x_hat, 1][x_hat, 1]^T + C``: the gate's Gaussian and
   the experts' Gram matrices (hence their expected residual sum of squares).
 
-Rows sharing a pattern of missing coordinates share the conditioning matrices, so the
-work is one small factorisation per pattern and expert.  A row with no observed ``x``
+Each row conditions on its own observed coordinates; the rows of a chunk are conditioned
+at once by batched solves (:func:`_condition`), whatever their patterns.  A row with no observed ``x``
 is weighted by the gate's weights ``a_k`` alone.  Prediction of a row with NaN mixes
 ``E_k[y | x_obs]`` by ``p(k | x_obs)``.
 
@@ -27,7 +27,6 @@ experts' standardised target); the complete-data path never comes here.
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import cho_factor, cho_solve
 from scipy.special import logsumexp
 
 from ._design import location_scale_from_moments
@@ -36,6 +35,8 @@ from .experts import EXPERTS
 from .gates import GATES
 
 _LOG_2PI = np.log(2.0 * np.pi)
+# Rows per batch of conditionings: a few (rows, d + T, d + T) arrays per expert stay small
+_CHUNK_ROWS = 2048
 
 
 class MissingValuesError(ValueError):
@@ -122,104 +123,83 @@ def _joint(gate_params, expert_params, leaf, covariance_type):
     return mean, cov
 
 
-def _patterns(Z):
-    """The distinct patterns of observed features and, per pattern, its rows."""
-    observed = ~np.isnan(Z)
-    patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(patterns.shape[0] + 1))
-    return [(patterns[p], order[bounds[p] : bounds[p + 1]]) for p in range(patterns.shape[0])]
+def _condition(U, obs, mean, cov):
+    """For rows ``U`` ``(m, D)`` of a Gaussian ``N(mean, cov)`` observed where ``obs``
+    ``(m, D)``: each row's log density of its observed coordinates ``(m,)``, the row with
+    the others filled by their conditional means ``(m, D)``, and their conditional
+    covariance, zero on the observed rows and columns ``(m, D, D)``.
+
+    All rows at once: a row's ``cov`` with its unobserved rows and columns replaced by
+    those of the identity, ``M``, has ``M^-1 = C_oo^-1`` on the observed block and the
+    identity elsewhere, and the same log-determinant as ``C_oo``.
+    """
+    both = obs[:, :, None] & obs[:, None, :]
+    M = np.where(both, cov, 0.0)
+    M[:, np.arange(cov.shape[0]), np.arange(cov.shape[0])] += ~obs
+    resid = np.where(obs, U - mean, 0.0)
+    rhs = np.concatenate([resid[:, :, None], np.where(obs[:, :, None], cov, 0.0)], axis=2)
+    sol = np.linalg.solve(M, rhs)  # C_oo^-1 [u - mu, C_o.] on the observed rows, 0 elsewhere
+    log_det = 2.0 * np.sum(np.log(np.diagonal(np.linalg.cholesky(M), axis1=1, axis2=2)), axis=1)
+    logdens = -0.5 * (np.sum(resid * sol[:, :, 0], axis=1) + log_det + obs.sum(axis=1) * _LOG_2PI)
+    filled = mean + sol[:, :, 0] @ cov  # u on the observed coordinates (cov is symmetric)
+    cond = cov - np.matmul(cov, sol[:, :, 1:])
+    cond[obs[:, :, None] | obs[:, None, :]] = 0.0
+    return logdens, filled, cond
 
 
-def _condition(mean, cov, obs, U):
-    """For rows ``U`` (``(n, len(obs))``, the observed coordinates ``obs`` of the joint):
-    the log density of ``U``, the conditional means of the other coordinates ``(n, m)``
-    and their conditional covariance ``(m, m)``."""
-    mis = ~obs
-    n = U.shape[0]
-    D = U - mean[obs]
-    if obs.any():
-        factor = cho_factor(cov[np.ix_(obs, obs)], lower=True)
-        sol = cho_solve(factor, D.T).T  # C_oo^-1 (u - mu)
-        log_det = 2.0 * np.sum(np.log(np.diag(factor[0])))
-        logdens = -0.5 * (np.sum(D * sol, axis=1) + log_det + obs.sum() * _LOG_2PI)
-        K = cov[np.ix_(mis, obs)]
-        cond_mean = mean[mis] + sol @ K.T
-        cond_cov = cov[np.ix_(mis, mis)] - K @ cho_solve(factor, K.T)
-    else:
-        logdens = np.zeros(n)
-        cond_mean = np.broadcast_to(mean[mis], (n, mis.sum())).copy()
-        cond_cov = cov[np.ix_(mis, mis)].copy()
-    return logdens, cond_mean, cond_cov
+def _chunks(n):
+    return [slice(a, min(a + _CHUNK_ROWS, n)) for a in range(0, n, _CHUNK_ROWS)]
 
 
-def e_step(Z, Y, gate_params, expert_params, covariance_type):
-    """Per row and leaf, the log terms ``log a_k + log p_k(x_obs, y)`` ``(n, L)``, the
-    filled features ``x_hat`` ``(L, n, d)`` and, per pattern, the rows and every leaf's
-    conditional covariance of the missing features ``[(observed mask, rows, [C_k])]``."""
+def pass_stats(Z, Y, sw, params, covariance_type):
+    """One pass over the rows at ``params``: the weighted observed-data log-likelihood
+    ``loglik`` and the sums the gate's and the experts' ``update`` take (``gate``,
+    ``experts``), expected under the missing features' conditional laws given each row's
+    observed coordinates and ``y``: the conditional covariance adds to ``[x, 1][x, 1]^T``."""
     n, d = Z.shape
+    T = Y.shape[1]
+    gate_params, expert_params = params["gate"], params["experts"]
     L = gate_params["means"].shape[0]
-    logs = np.empty((n, L))
-    filled = np.empty((L, n, d))
-    covs = []
     joints = [_joint(gate_params, expert_params, k, covariance_type) for k in range(L)]
     log_weights = gate_params["log_weights"].reshape(-1)
-    for observed, rows in _patterns(Z):
-        obs = np.concatenate([observed, np.ones(Y.shape[1], dtype=bool)])
-        U = np.concatenate([Z[np.ix_(rows, observed)], Y[rows]], axis=1)
-        per_leaf = []
-        for k, (mean, cov) in enumerate(joints):
-            logdens, cond_mean, cond_cov = _condition(mean, cov, obs, U)
-            logs[rows, k] = log_weights[k] + logdens
-            filled[k][np.ix_(rows, observed)] = Z[np.ix_(rows, observed)]
-            filled[k][np.ix_(rows, ~observed)] = cond_mean
-            per_leaf.append(cond_cov)
-        covs.append((observed, rows, per_leaf))
-    return logs, filled, covs
-
-
-def expected_stats(W, Y, filled, covs, covariance_type):
-    """The sums the gate's and the experts' ``update`` take, expected under the missing
-    features' conditional laws: ``(gate sums, expert sums)``; ``W`` is ``(n, L)``
-    posterior times sample weight."""
-    L, n, d = filled.shape
-    T = Y.shape[1]
-    grams = np.empty((L, d + 1, d + 1))
-    xty = np.empty((d + 1, L, T))
-    for k in range(L):
-        Xa = np.concatenate([filled[k], np.ones((n, 1))], axis=1)
-        grams[k] = (Xa * W[:, k, None]).T @ Xa
-        xty[:, k] = (Xa * W[:, k, None]).T @ Y
-        for observed, rows, per_leaf in covs:
-            mis = np.flatnonzero(~observed)
-            grams[k][np.ix_(mis, mis)] += W[rows, k].sum() * per_leaf[k]
-    mass = np.concatenate([[W.sum()], W.sum(axis=0)])
+    grams, xty = np.zeros((L, d + 1, d + 1)), np.zeros((d + 1, L, T))
+    yty, mass, loglik = np.zeros((L, T)), np.zeros(L + 1), 0.0
+    for rows in _chunks(n):
+        U = np.concatenate([Z[rows], Y[rows]], axis=1)
+        obs = ~np.isnan(U)
+        parts = [_condition(U, obs, mean, cov) for mean, cov in joints]
+        logs = np.column_stack([part[0] for part in parts]) + log_weights
+        norm = logsumexp(logs, axis=1, keepdims=True)
+        loglik += sw[rows] @ norm[:, 0]
+        W = np.exp(logs - norm) * sw[rows, None]
+        mass += np.concatenate([[W.sum()], W.sum(axis=0)])
+        yty += W.T @ (Y[rows] * Y[rows])
+        for k, (_, filled, cond) in enumerate(parts):
+            Xa = np.concatenate([filled[:, :d], np.ones((filled.shape[0], 1))], axis=1)
+            WXa = Xa * W[:, k, None]
+            grams[k] += WXa.T @ Xa
+            grams[k, :d, :d] += np.einsum("m,mij->ij", W[:, k], cond[:, :d, :d])
+            xty[:, k] += WXa.T @ Y[rows]
     if covariance_type == "diag":
         diag = np.diagonal(grams[:, :-1, :-1], axis1=1, axis2=2)
-        gate = {"mass": mass, "sum_x": grams[:, :-1, -1], "sum_xx": diag.copy()}
+        gate = {"mass": mass, "sum_x": grams[:, :-1, -1].copy(), "sum_xx": diag.copy()}
     else:
         gate = {"mass": mass, "grams": grams}
-    experts = {"grams": grams, "xty": xty, "yty": W.T @ (Y * Y)}
-    return gate, experts
+    return {"loglik": loglik, "mass": mass, "gate": gate, "experts": {"grams": grams, "xty": xty, "yty": yty}}
 
 
-def objective(logs, sw, gate, experts, params):
+def objective(S, sw, gate, experts, params):
     """Mean per-sample penalised observed-data log-likelihood (internal coordinates)."""
-    loglik = logsumexp(logs, axis=1)
     penalty = gate.penalty(params["gate"]) + experts.penalty(params["experts"])
-    return (sw @ loglik - penalty) / sw.sum()
+    return (S["loglik"] - penalty) / sw.sum()
 
 
-def m_step(Z, Y, sw, params, gate, experts, estep):
-    """The components' updates from the expected sums of the E-step ``estep`` (at
+def m_step(S, sw, params, gate, experts):
+    """The components' closed-form updates from the expected sums ``S`` (of a pass at
     ``params``): the new parameters and the leaves kept (too little weight)."""
-    logs, filled, covs = estep
-    post = np.exp(logs - logsumexp(logs, axis=1, keepdims=True))
-    S_gate, S_experts = expected_stats(post * sw[:, None], Y, filled, covs, gate.covariance_type)
-    active = S_gate["mass"] > MIN_WEIGHT_FRACTION * sw.sum()
-    new_gate = gate.update(S_gate, {}, params["gate"], active)[0]
-    new_experts = experts.update(S_experts, params["experts"], active[1:])[0]
+    active = S["mass"] > MIN_WEIGHT_FRACTION * sw.sum()
+    new_gate = gate.update(S["gate"], {}, params["gate"], active)[0]
+    new_experts = experts.update(S["experts"], params["experts"], active[1:])[0]
     return {"gate": new_gate, "experts": new_experts}, np.flatnonzero(~active[1:]).tolist()
 
 
@@ -228,20 +208,20 @@ def run(Z, Y, sw, params, gate, experts, max_iter, tol):
     n_iter, frozen leaves)`` as :meth:`mixexp._engine.EMEngine.run` (the bounds in
     internal coordinates)."""
     cov_type = gate.covariance_type
-    estep = e_step(Z, Y, params["gate"], params["experts"], cov_type)
-    obj = objective(estep[0], sw, gate, experts, params)
+    S = pass_stats(Z, Y, sw, params, cov_type)
+    obj = objective(S, sw, gate, experts, params)
     if not np.isfinite(obj):
         raise FloatingPointError("the log-likelihood of the initial parameters is not finite")
     bounds, gained, frozen, done, n_iter = [], [obj], set(), False, 0
     for n_iter in range(1, max_iter + 1):
-        new, kept = m_step(Z, Y, sw, params, gate, experts, estep)
+        new, kept = m_step(S, sw, params, gate, experts)
         frozen.update(kept)
-        estep_new = e_step(Z, Y, new["gate"], new["experts"], cov_type)
-        obj_new = objective(estep_new[0], sw, gate, experts, new)
+        S_new = pass_stats(Z, Y, sw, new, cov_type)
+        obj_new = objective(S_new, sw, gate, experts, new)
         if not np.isfinite(obj_new):
             bounds.append(gained[-1])
             break
-        params, estep = new, estep_new
+        params, S = new, S_new
         bounds.append(obj_new)
         gained.append(obj_new)
         if converged(gained, tol):
@@ -262,17 +242,15 @@ def predict_moments(Z, gate_params, expert_params, covariance_type):
     each leaf's ``E_k[y | x_obs]`` and ``Var_k[y | x_obs]`` ``(n, L, T)`` (internal units)."""
     n, d = Z.shape
     L, T = expert_params["var"].shape
-    logs = np.empty((n, L))
-    means = np.empty((n, L, T))
-    var = np.empty((n, L, T))
+    logs, means, var = np.empty((n, L)), np.empty((n, L, T)), np.empty((n, L, T))
     log_weights = gate_params["log_weights"].reshape(-1)
-    for k in range(L):
-        mean, cov = _joint(gate_params, expert_params, k, covariance_type)
-        for observed, rows in _patterns(Z):
-            obs = np.concatenate([observed, np.zeros(T, dtype=bool)])
-            logdens, cond_mean, cond_cov = _condition(mean, cov, obs, Z[np.ix_(rows, observed)])
+    for rows in _chunks(n):
+        U = np.concatenate([Z[rows], np.zeros((Z[rows].shape[0], T))], axis=1)
+        obs = np.concatenate([~np.isnan(Z[rows]), np.zeros((U.shape[0], T), dtype=bool)], axis=1)
+        for k in range(L):
+            logdens, filled, cond = _condition(U, obs, *_joint(gate_params, expert_params, k, covariance_type))
             logs[rows, k] = log_weights[k] + logdens
-            means[rows, k] = cond_mean[:, -T:]
-            var[rows, k] = np.diag(cond_cov)[-T:]
+            means[rows, k] = filled[:, d:]
+            var[rows, k] = np.diagonal(cond, axis1=1, axis2=2)[:, d:]
     gates = np.exp(logs - logsumexp(logs, axis=1, keepdims=True))
     return gates, means, var
