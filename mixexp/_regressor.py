@@ -129,7 +129,9 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training inputs.  Sparse input is kept sparse (scaled, not centred)
-            with a softmax gate.
+            with a softmax gate.  NaN (missing values) is marginalised by EM with
+            ``gate="gaussian"`` and ``expert="linear"`` (``docs/missing.md``); other
+            models refuse it.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets: counts for ``expert="poisson"``, ``"zip"`` and
             ``"negative_binomial"`` (whole numbers only), positive amounts for
@@ -184,7 +186,9 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Inputs.
+            Inputs.  With ``gate="gaussian"`` and ``expert="linear"``, rows with NaN
+            are predicted from their observed features, ``sum_k p(k | x_obs)
+            E_k[y | x_obs]`` (``docs/missing.md``).
         return_std : bool, default=False
             Also return the standard deviation of the predictive mixture
             ``sum_k g_k(x) p_k(y | x)``.  For ``expert="student_t"`` it is

@@ -1,7 +1,9 @@
 """Missing values in X (NaN): EM on the joint Gaussian of (x, y) per expert with a Gaussian
 gate and linear-Gaussian experts; every other model refuses NaN in words."""
 
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -325,3 +327,25 @@ def test_methods_and_fits_that_take_complete_rows_say_so():
         MixtureOfExpertsRegressor(2, gate="gaussian").fit(X, np.where(np.arange(100) == 3, np.nan, y))
     with pytest.raises(ValueError, match="infinity"):
         MixtureOfExpertsRegressor(2, gate="gaussian").fit(np.where(np.isnan(Xm), np.inf, Xm), y)
+
+
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "missing.md"
+
+
+@pytest.mark.skipif(not PAGE.exists(), reason="run from a source checkout (docs/ is not installed)")
+def test_missing_page_python_block_runs():
+    blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], str(PAGE), "exec"), {"__name__": "missing_page"})
+
+
+def test_two_targets_and_a_feature_never_observed():
+    _, Xm, y = _joint_model(200, np.random.default_rng(12), 0.2)
+    Y = np.column_stack([y, 2.0 * y + np.random.default_rng(13).standard_normal(200)])
+    model = MixtureOfExpertsRegressor(2, gate="gaussian", random_state=0).fit(Xm, Y)
+    assert np.all(np.diff(model.lower_bounds_) >= -1e-10 * np.abs(model.lower_bounds_[1:]))
+    mean, std = model.predict(Xm, return_std=True)
+    assert mean.shape == std.shape == (200, 2) and np.all(np.isfinite(std))
+    Xm[:, 1] = np.nan
+    with pytest.raises(ValueError, match=r"no observed value .* columns \[1\]"):
+        MixtureOfExpertsRegressor(2, gate="gaussian").fit(Xm, y)
