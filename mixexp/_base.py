@@ -231,9 +231,8 @@ class BaseMixtureOfExperts(
 
     def _fit_missing(self, X, y, sample_weight, params, warm, sources, exposure, groups):
         """``_fit`` for X with NaN: EM on the joint Gaussian of ``(x, y)`` per expert
-        (:mod:`mixexp._missing`), from the starts of the complete-data EM on the
-        mean-imputed rows; a ValueError naming the obstacle for a model or a fit that
-        cannot marginalise missing values."""
+        (:mod:`mixexp._missing`) from :meth:`_missing_start`; a ValueError naming the
+        obstacle for a model or a fit that cannot marginalise missing values."""
         obstacles = [
             (missing_refusal(self), None),
             (sp.issparse(X), "sparse X"),
@@ -255,7 +254,7 @@ class BaseMixtureOfExperts(
         )
         experts.set_coordinates(state.coordinates("experts"))
         Z = standardize(X, x_mean, x_scale)
-        # the starts: the complete-data EM's, on the rows imputed by the features' means
+        # the starts' partitions are of the rows imputed by the features' means
         design = state.design(design_matrix(np.where(np.isnan(X), x_mean, X), x_mean, x_scale), target, sw)
         rs = check_random_state(self.random_state)
         best = None
