@@ -31,15 +31,17 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
-from ._design import design_matrix, sparse_location, weighted_location_scale
+from ._design import design_matrix, sparse_location, standardize, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
 from ._features import resolve_columns
 from ._fitted import FitSources, FittedMixture, check_warm_start, check_warm_target, expert_kind
 from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
 from ._assign import make_assignment
-from ._init import check_responsibilities, initial_params
+from ._init import SHORT_MAX_ITER, SHORT_RUNS, SHORT_TOL, check_responsibilities, initial_params
 from ._inspection import InspectionMixin
+from ._missing import has_nan, missing_refusal, nan_error, nan_location_scale, observed_jacobian
+from ._missing import run as run_missing
 from ._online import ONLINE_ATTRIBUTES
 from ._parallel import blas_single_thread, runner
 from ._partial_fit import PartialFitMixin
@@ -94,8 +96,8 @@ class BaseMixtureOfExperts(
 
     _task = None  # "regression" or "classification", set by the subclasses
 
-    def _validate_xy(self, X, y):
-        """``validate_data`` for fit; returns X, y."""
+    def _validate_xy(self, X, y, finite=True):
+        """``validate_data`` for fit (``finite``: its ``ensure_all_finite``); returns X, y."""
         raise NotImplementedError
 
     def __sklearn_tags__(self):
@@ -110,6 +112,7 @@ class BaseMixtureOfExperts(
             and (family is None or bool(family.accepts_sparse))
             and all(get_tags(e).input_tags.sparse for e in self._expert_templates())
         )
+        tags.input_tags.allow_nan = missing_refusal(self) is None
         return tags
 
     def _expert_templates(self):
@@ -195,7 +198,14 @@ class BaseMixtureOfExperts(
         fitted = getattr(self, "_fitted", None)
         warm = fitted if self.warm_start and fitted is not None else None
         old_n_features = getattr(self, "n_features_in_", None)
-        X, y = self._validate_xy(X, y)
+        try:
+            X, y = self._validate_xy(X, y)
+        except ValueError as refused:
+            # NaN in X: validated again allowing it (the complete-data path checks nothing more)
+            X, y = self._validate_xy(X, y, finite="allow-nan")
+            if not has_nan(X):
+                raise refused
+            return self._fit_missing(X, y, sample_weight, params, warm, sources, exposure, groups)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
         sw = self._sample_weight(sample_weight, X)
         # the user's initial responsibilities (None: a named strategy, or a warm start)
@@ -218,6 +228,7 @@ class BaseMixtureOfExperts(
             tree, gate, experts, None, x_mean, x_scale, info, self.gate,
             expert_kind(self.expert, getattr(self, "zero_inflation", False)),
             gate_columns, expert_columns, dense=not sp.issparse(X),
+            takes_missing=groups is None and missing_refusal(self) is None,
         )
         experts.set_coordinates(state.coordinates("experts"))
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw, starts)
@@ -226,6 +237,71 @@ class BaseMixtureOfExperts(
         best = self._best_of_starts(state, design, params, warm, sources, resp)
         self._set_result(state, design, *best)
         return self
+
+    def _fit_missing(self, X, y, sample_weight, params, warm, sources, exposure, groups):
+        """``_fit`` for X with NaN: EM on the joint Gaussian of ``(x, y)`` per expert
+        (:mod:`mixexp._missing`) from :meth:`_missing_start`; a ValueError naming the
+        obstacle for a model or a fit that cannot marginalise missing values."""
+        obstacles = [
+            (missing_refusal(self), None),
+            (sp.issparse(X), "sparse X"),
+            (warm is not None, "warm_start continues the complete-data fit"),
+            (sources != FitSources(), "partial_fit and the dask fit take complete rows"),
+            (groups is not None, "groups"),
+            (exposure is not None, "exposure"),
+        ]
+        for obstacle, reason in obstacles:
+            if obstacle:
+                raise nan_error(self, reason or obstacle)
+        tree, gate, experts, _, _ = self._components(X, params)
+        sw = self._sample_weight(sample_weight, X)
+        x_mean, x_scale = nan_location_scale(X, sw)
+        target, info = experts.prepare_target(y, sw)
+        state = FittedMixture(
+            tree, gate, experts, None, x_mean, x_scale, info, self.gate, expert_kind(self.expert),
+            takes_missing=True,
+        )
+        experts.set_coordinates(state.coordinates("experts"))
+        Z = standardize(X, x_mean, x_scale)
+        # the starts' partitions are of the rows imputed by the features' means
+        design = state.design(design_matrix(np.where(np.isnan(X), x_mean, X), x_mean, x_scale), target, sw)
+        rs = check_random_state(self.random_state)
+        best = None
+        with runner(design.n_rows) as run:
+            engine = EMEngine(tree, gate, experts, run)
+            for _ in range(self.n_init):
+                start = self._missing_start(engine, design, info, rs, run.n_threads, Z, target, sw)
+                result = run_missing(Z, target, sw, start, gate, experts, self.max_iter, self.tol)
+                if best is None or result[1][-1] > best[1][-1]:
+                    best = result
+        params, bounds, done, n_iter, frozen = best
+        # log p(x_obs): the Jacobian of the standardisation of each row's observed features
+        shift = observed_jacobian(Z, sw, x_scale) - gate.loglik_shift(state.coordinates("gate"))
+        self._set_result(state, design, params, np.asarray(bounds) + shift, done, n_iter, frozen)
+        return self
+
+    def _missing_start(self, engine, design, info, rs, n_threads, Z, target, sw):
+        """A start of EM with missing features: a k-means or random partition of the
+        mean-imputed rows (``init_params``); ``"short_em"``: the best by the observed-data
+        likelihood of short EM runs with missing features from such partitions in turn
+        (the imputed rows' likelihood can prefer a start that is poor for the observed)."""
+
+        def partition(kind):
+            return initial_params(
+                engine, engine, design, info, rs, kind, self.max_iter, self.tol, self.gate_alpha, n_threads
+            )
+
+        if self.init_params != "short_em":
+            return partition(self.init_params)
+        best, best_bound = None, -np.inf
+        for start in range(SHORT_RUNS):
+            params = partition(("kmeans", "random")[start % 2])
+            params, bounds, *_ = run_missing(
+                Z, target, sw, params, engine.gate, engine.experts, SHORT_MAX_ITER, SHORT_TOL
+            )
+            if best is None or bounds[-1] > best_bound:
+                best, best_bound = params, bounds[-1]
+        return best
 
     def _components(self, X, params):
         """The tree, the gate and expert components and the columns each sees; a ValueError,

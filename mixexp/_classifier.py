@@ -45,9 +45,10 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
 
     _task = "classification"
 
-    def _validate_xy(self, X, y):
+    def _validate_xy(self, X, y, finite=True):
         X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
+            self, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
+            ensure_all_finite=finite,
         )
         check_classification_targets(y)
         if np.unique(y).shape[0] < 2:

@@ -65,6 +65,8 @@ class FittedMixture:
     # (2, n_leaves + 1, n_targets): low, high; NaN for a leaf that owns no row; the last
     # entry is the range of all rows (mixexp._regressor.target_range)
     target_range: object = None
+    # fitted with NaN in X (mixexp._missing): prediction marginalises NaN
+    takes_missing: bool = False
 
     def engine(self, run=None):
         return EMEngine(self.tree, self.gate, self.experts, run)

@@ -9,7 +9,9 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
+from ._design import standardize
 from ._exposure import offset_kwargs
+from ._missing import MissingValuesError, predict_moments
 from ._numerics.mixing import mix
 from ._risk import RiskMixin
 from ._routing import route
@@ -127,7 +129,9 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training inputs.  Sparse input is kept sparse (scaled, not centred)
-            with a softmax gate.
+            with a softmax gate.  NaN (missing values) is marginalised by EM with
+            ``gate="gaussian"`` and ``expert="linear"`` (``docs/missing.md``); other
+            models refuse it.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets: counts for ``expert="poisson"``, ``"zip"`` and
             ``"negative_binomial"`` (whole numbers only), positive amounts for
@@ -164,11 +168,12 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         """The clipping bounds of the experts' means at prediction, or None (``clip_experts``)."""
         return expert_bounds(state) if getattr(self, "clip_experts", True) else None
 
-    def _validate_xy(self, X, y):
+    def _validate_xy(self, X, y, finite=True):
         # 2-D y only when every expert takes it (estimator experts: their tags)
         return validate_data(
             self, X, y, multi_output=get_tags(self).target_tags.multi_output, y_numeric=True,
             accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
+            ensure_all_finite=finite,
         )
 
     @staticmethod
@@ -181,7 +186,9 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Inputs.
+            Inputs.  With ``gate="gaussian"`` and ``expert="linear"``, rows with NaN
+            are predicted from their observed features, ``sum_k p(k | x_obs)
+            E_k[y | x_obs]`` (``docs/missing.md``).
         return_std : bool, default=False
             Also return the standard deviation of the predictive mixture
             ``sum_k g_k(x) p_k(y | x)``.  For ``expert="student_t"`` it is
@@ -216,10 +223,46 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             )
         bounds = self._bounds(state)
         posterior = self._history_posterior(X, groups, history)
-        out = self._routed_rows(
-            X, lambda chunk: _mixture_moments(chunk, return_std, bounds), exposure, posterior=posterior
-        )
+        try:
+            out = self._routed_rows(
+                X, lambda chunk: _mixture_moments(chunk, return_std, bounds), exposure, posterior=posterior
+            )
+        except MissingValuesError:
+            if not state.takes_missing or posterior is not None or exposure is not None:
+                raise
+            out = self._predict_missing(X, return_std, bounds)
         return tuple(self._squeeze(a, state) for a in out) if return_std else self._squeeze(out[0], state)
+
+    def _predict_missing(self, X, return_std, bounds):
+        """:meth:`predict` of X with NaN (a model fitted with NaN): rows with NaN mix each
+        expert's ``E_k[y | x_obs]`` by the gate's ``p(k | x_obs)`` (:mod:`mixexp._missing`);
+        complete rows take the usual path."""
+        X, state = self._validated(X, finite="allow-nan")
+        incomplete = np.isnan(X).any(axis=1)
+        info = state.info
+        Z = standardize(X[incomplete], state.x_mean, state.x_scale)
+        params = state.params
+        gates, means, var = predict_moments(Z, params["gate"], params["experts"], state.gate.covariance_type)
+        gates = route(gates, self._top_k(state))[0]
+        means = means * info["scale"] + info["mean"]
+        var = var * info["scale"] ** 2
+        if bounds is not None:
+            means = np.clip(means, bounds[0], bounds[1])
+        parts = [np.einsum("nk,nkt->nt", gates, means)]
+        if return_std:
+            spread = var + (means - parts[0][:, None, :]) ** 2
+            parts.append(np.sqrt(np.einsum("nk,nkt->nt", gates, spread)))
+        out = tuple(np.empty((X.shape[0], info["n_outputs"])) for _ in parts)
+        for whole, part in zip(out, parts):
+            whole[incomplete] = part
+        if not incomplete.all():
+            def reduce(chunk):
+                return _mixture_moments(chunk, return_std, bounds)
+
+            complete = self._routed_rows(X[~incomplete], reduce)
+            for whole, part in zip(out, complete):
+                whole[~incomplete] = part
+        return out
 
     def score(self, X, y, sample_weight=None, *, groups=None, history=None):
         """Coefficient of determination R² of :meth:`predict` on ``(X, y)``.

@@ -17,6 +17,8 @@ ESTIMATORS = [
     MixtureOfExpertsClassifier(),
     HierarchicalMixtureOfExpertsRegressor(),
     HierarchicalMixtureOfExpertsClassifier(),
+    # the model that takes NaN in X (input_tags.allow_nan): the checks for NaN-capable estimators
+    MixtureOfExpertsRegressor(2, gate="gaussian", max_iter=30, init_params="kmeans"),
     # the other expert families, with fewer experts and iterations to keep the suite short;
     # count and severity families declare positive_only (scikit-learn's checks draw y > 0)
     *[

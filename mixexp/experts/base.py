@@ -85,6 +85,10 @@ class ExpertComponent(ABC):
         :meth:`inference_vector`, :meth:`from_inference_vector` and
         :meth:`inference_labels`; the derivatives of its log-densities then come from
         central differences of :meth:`scores` unless it writes its own.
+    takes_missing : bool, default=False
+        Linear-Gaussian leaves (``coef`` and ``var`` parameters, ``grams``, ``xty`` and
+        ``yty`` sums): with a gate that ``takes_missing``, EM marginalises NaN in X
+        (:mod:`mixexp._missing`).
     """
 
     exact = True
@@ -105,6 +109,7 @@ class ExpertComponent(ABC):
     mixture_outputs = frozenset()
     gives_variances = True
     supports_inference = False
+    takes_missing = False
 
     #: the ``expert=`` name, for messages
     name = None

@@ -47,6 +47,7 @@ class LinearGaussianExperts(ExpertComponent):
     standardises_target = True
     supports_l1 = True
     supports_inference = True
+    takes_missing = True
     products_outputs = frozenset({"moments"})
 
     def __init__(self, alpha, reg_variance, l1_ratio=0.0):

@@ -41,6 +41,7 @@ class LogNormalExperts(LinearGaussianExperts):
     """
 
     name = "lognormal"
+    takes_missing = False  # not linear-Gaussian: (x, y) is not jointly Gaussian
     multi_output = False
     positive_only = True
     has_distribution = True

@@ -87,6 +87,7 @@ class StudentTExperts(LinearGaussianExperts):
     """
 
     name = "student_t"
+    takes_missing = False  # not linear-Gaussian: (x, y) is not jointly Gaussian
     supports_l1 = False
     closed_form = False  # the scale weights change with the parameters: iterating gains
 

@@ -51,6 +51,10 @@ class Gate(ABC):
         :meth:`inference_vector`, :meth:`from_inference_vector` and
         :meth:`inference_labels`; the derivatives of its log terms then come from
         central differences of :meth:`scores` unless it writes its own.
+    takes_missing : bool, default=False
+        The gate is a Gaussian over the features, which with experts that also
+        ``takes_missing`` makes one joint Gaussian of ``(x, y)`` per leaf: EM then
+        marginalises NaN in X (:mod:`mixexp._missing`).
     """
 
     exact = True
@@ -62,6 +66,7 @@ class Gate(ABC):
     takes_usage_penalties = False
     l1_ratio = 0.0
     supports_inference = False
+    takes_missing = False
 
     #: the ``gate=`` name, for messages
     name = None

@@ -78,6 +78,7 @@ class GaussianGate(Gate):
     accepts_sparse = False
     needs_features = True
     supports_inference = True
+    takes_missing = True
 
     def __init__(self, tree, covariance_type="full", reg_covar=1e-6):
         super().__init__(tree)
