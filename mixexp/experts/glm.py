@@ -425,6 +425,7 @@ class PoissonExperts(LogLinkExperts):
 
     name = "poisson"
     has_distribution = True
+    discrete = True
 
     def _check_domain(self, y):
         if np.any(y < 0):

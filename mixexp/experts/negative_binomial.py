@@ -83,6 +83,7 @@ class NegativeBinomialExperts(LogLinkExperts):
 
     name = "negative_binomial"
     has_distribution = True
+    discrete = True
 
     def __init__(self, alpha, reg_variance):
         super().__init__(alpha)

@@ -32,12 +32,12 @@ median), and a leaf with ``nu <= 2`` has an infinite predictive variance.
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, stdtr, stdtrit
 
 from .._inference_parts import Labels, coefficient_row, scalar
-from .._numerics.linalg import column_sums, solve_psd, tdot, weighted_grams
+from .._numerics.linalg import block_products, column_sums, solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
-from .gaussian import LinearGaussianExperts
+from .gaussian import LinearGaussianExperts, check_single_target
 
 NU_MIN = 1e-2  # bounds of the degrees of freedom
 NU_MAX = 200.0
@@ -220,3 +220,46 @@ class StudentTExperts(LinearGaussianExperts):
         nu = params["nu"][leaf]
         draws = mu + scale * rs.standard_t(nu)
         return draws * info["scale"] + info["mean"]
+
+    # -- distributions (one target, units of y) ---------------------------------
+    def _location_scale(self, Xa, params, info):
+        """Each leaf's location ``mu``, scale ``sigma`` (``(n, n_leaves)``) and degrees of
+        freedom ``nu`` (``(n_leaves,)``) of a model of one target."""
+        check_single_target(info, self.name)
+        mu = block_products(Xa, self.linear_rows(params, info)).reshape(Xa.shape[0], -1)
+        return mu, np.sqrt(params["var"][:, 0]) * info["scale"][0], params["nu"][:, 0]
+
+    def log_cdf(self, Xa, y, params, info):
+        """``log F_nu((y - mu) / sigma)`` of every leaf, ``(n, n_leaves)``."""
+        mu, sd, nu = self._location_scale(Xa, params, info)
+        with np.errstate(divide="ignore"):
+            return np.log(stdtr(nu, (y[:, None] - mu) / sd))
+
+    def log_sf(self, Xa, y, params, info):
+        """``log F_nu((mu - y) / sigma)`` of every leaf (the t is symmetric), ``(n, n_leaves)``."""
+        mu, sd, nu = self._location_scale(Xa, params, info)
+        with np.errstate(divide="ignore"):
+            return np.log(stdtr(nu, (mu - y[:, None]) / sd))
+
+    def leaf_quantile(self, Xa, q, params, info):
+        """``mu + sigma F_nu^-1(q)`` of every leaf, ``(n, n_leaves)`` (the upper half from
+        ``1 - q``, by symmetry)."""
+        mu, sd, nu = self._location_scale(Xa, params, info)
+        q = q[:, None]
+        lower = stdtrit(nu, np.minimum(q, 0.5))
+        upper = -stdtrit(nu, np.minimum(1.0 - q, 0.5))
+        return mu + sd * np.where(q <= 0.5, lower, upper)
+
+    def leaf_limited_mean(self, Xa, limit, params, info):
+        """``E[min(Y, u)]`` of every leaf, ``(n, n_leaves)``: ``mu - sigma E[(T - z)+]`` with
+        ``z = (u - mu) / sigma`` and, for ``nu > 1``,
+
+            E[(T - z)+] = (nu + z^2) / (nu - 1) f_nu(z) - z (1 - F_nu(z));
+
+        ``-inf`` where ``nu <= 1`` (the lower tail's mean diverges)."""
+        mu, sd, nu = self._location_scale(Xa, params, info)
+        z = (limit[:, None] - mu) / sd
+        with np.errstate(divide="ignore", invalid="ignore"):
+            density = np.exp(t_logdens(z * z, 1.0, nu))
+            stop_loss = (nu + z * z) / (nu - 1.0) * density - z * stdtr(nu, -z)
+            return np.where(nu > 1.0, mu - sd * np.maximum(stop_loss, 0.0), -np.inf)
