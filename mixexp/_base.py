@@ -31,6 +31,7 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
+from ._censoring import check_observations
 from ._design import design_matrix, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
@@ -155,10 +156,15 @@ class BaseMixtureOfExperts(
         """
         return self._fit_or_restore(X, y, sample_weight, groups=groups)
 
-    def _fit_or_restore(self, X, y, sample_weight, exposure=None, groups=None):
+    def _fit_or_restore(self, X, y, sample_weight, exposure=None, groups=None, y_upper=None, truncation=None):
         if _is_dask(X):
             if exposure is not None:
                 raise ValueError("exposure is not supported with dask input; fit in memory.")
+            if y_upper is not None or truncation is not None:
+                raise ValueError(
+                    "y_upper and truncation are not supported with dask input; fit in memory "
+                    "(X.compute()) to fit censored or truncated rows."
+                )
             if groups is not None:
                 raise ValueError(
                     "groups is not supported with dask input; fit in memory (X.compute()) to "
@@ -167,7 +173,7 @@ class BaseMixtureOfExperts(
             from .dask import fit_dask  # the optional extra, imported for dask input only
 
             return self._atomic(fit_dask, self, X, y, sample_weight)
-        return self._atomic(self._fit, X, y, sample_weight, exposure, None, groups)
+        return self._atomic(self._fit, X, y, sample_weight, exposure, None, groups, y_upper, truncation)
 
     def _atomic(self, func, *args):
         """``func(*args)``; when it fails, the estimator is left as it was."""
@@ -180,9 +186,12 @@ class BaseMixtureOfExperts(
             self.__dict__.update(snapshot)
             raise
 
-    def _fit(self, X, y, sample_weight, exposure=None, sources=None, groups=None):
+    def _fit(self, X, y, sample_weight, exposure=None, sources=None, groups=None, y_upper=None,
+             truncation=None):
         """Validate, build the components, put the data in internal coordinates, run EM
         from ``n_init`` starts (or the fitted model, ``warm_start``) and keep the best.
+        Rows with censoring or truncation (``y_upper``, ``truncation``: :mod:`mixexp._censoring`)
+        are fitted by the family's experts on such rows; the fitted state keeps the family.
 
         ``sources`` (:class:`~mixexp._fitted.FitSources`) say what a fit on some rows (the
         dask fit's sample, online EM's first batch) takes from all the rows.
@@ -195,22 +204,31 @@ class BaseMixtureOfExperts(
         old_n_features = getattr(self, "n_features_in_", None)
         X, y = self._validate_xy(X, y)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
+        obs = check_observations(
+            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), exposure, gate.uses_experts
+        )
         sw = self._sample_weight(sample_weight, X)
         starts = None
         if groups is not None:
-            X, y, sw, exposure, starts = self._grouped_rows(X, y, sw, exposure, groups, gate, gate_columns)
+            X, y, sw, exposure, starts, obs = self._grouped_rows(
+                X, y, sw, exposure, groups, gate, gate_columns, obs
+            )
         if warm is not None:
             check_warm_start(self, warm, tree, X, old_n_features, gate_columns, expert_columns)
             if warm.dense and sp.issparse(X):
                 X = X.toarray()  # the fitted coordinates are centred: as in prediction
         x_mean, x_scale = self._coordinates(X, sw, warm, sources)
-        target, info = self._target(experts, y, sw, X.shape[0], warm, sources, exposure)
+        y_family = y if obs is None else obs.stand_in(y, experts.discrete)
+        target, info = self._target(experts, y_family, sw, X.shape[0], warm, sources, exposure)
         state = FittedMixture(
             tree, gate, experts, None, x_mean, x_scale, info, self.gate, expert_kind(self.expert),
             gate_columns, expert_columns, dense=not sp.issparse(X),
         )
         experts.set_coordinates(state.coordinates("experts"))
+        if obs is not None:
+            target = obs.target(target, experts.discrete)
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw, starts)
+        design.censored = obs is not None
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)
         best = self._best_of_starts(state, design, params, warm, sources)
@@ -240,7 +258,7 @@ class BaseMixtureOfExperts(
             )
         return tree, gate, experts, gate_columns, expert_columns
 
-    def _grouped_rows(self, X, y, sw, exposure, groups, gate, gate_columns):
+    def _grouped_rows(self, X, y, sw, exposure, groups, gate, gate_columns, obs=None):
         """The rows in the canonical order of grouped rows (:func:`canonical_order`), and the
         first row of every group; a ValueError for labels, gates and gate features that
         grouped rows cannot take."""
@@ -260,7 +278,8 @@ class BaseMixtureOfExperts(
         if exposure is not None:
             exposure = np.asarray(exposure)
             exposure = exposure[order] if exposure.shape[:1] == (X.shape[0],) else exposure
-        return X[order], y[order], sw[order], exposure, group_starts(codes[order])
+        obs = None if obs is None else obs.take(order)
+        return X[order], y[order], sw[order], exposure, group_starts(codes[order]), obs
 
     @staticmethod
     def _coordinates(X, sw, warm, sources):
@@ -293,7 +312,7 @@ class BaseMixtureOfExperts(
     def _best_of_starts(self, state, design, params, warm, sources):
         """EM from each of ``n_init`` starts (or from the fitted parameters, ``warm``);
         ``(params, lower_bounds, converged, n_iter, frozen leaves)`` of the best."""
-        tree, experts = state.tree, state.experts
+        tree, experts = state.tree, state.fit_experts(design.censored)
         rs = check_random_state(self.random_state)
         best = None
         with runner(design.n_rows) as run:
@@ -341,7 +360,8 @@ class BaseMixtureOfExperts(
                 "increase max_iter or tol, or check the data.",
                 ConvergenceWarning,
             )
-        state.target_range = self._target_range(state, design)
+        # censored rows: no clipping to the range of the observed (not ground-up) responses
+        state.target_range = None if design.censored else self._target_range(state, design)
         self._set_fitted(state, attributes, drop=("_online", *ONLINE_ATTRIBUTES))
         self.lower_bounds_ = np.asarray(bounds) + state.loglik_shift()
         self.lower_bound_ = float(self.lower_bounds_[-1])

@@ -98,13 +98,14 @@ def design_matrix(X, mean, scale):
 
 
 def take_rows(target, rows):
-    """Rows of a target that is an array, a tuple or a dict of arrays, or None."""
+    """Rows of a target that is an array, a tuple or a dict of arrays (or of such targets:
+    a censored target holds the family's), or None."""
     if target is None:
         return None
     if isinstance(target, tuple):
-        return tuple(t[rows] for t in target)
+        return tuple(take_rows(t, rows) for t in target)
     if isinstance(target, dict):
-        return {key: value[rows] for key, value in target.items()}
+        return {key: take_rows(value, rows) for key, value in target.items()}
     return target[rows]
 
 
@@ -148,6 +149,8 @@ class Design:
     # the unit of the E-step is the row (a GroupedDesign's is the group): the methods
     # below are the identities of that unit
     grouped = False
+    # whether the target carries censoring or truncation (mixexp._censoring)
+    censored = False
 
     @property
     def gate_sw(self):
