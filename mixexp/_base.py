@@ -311,13 +311,22 @@ class BaseMixtureOfExperts(
 
     def _best_of_starts(self, state, design, params, warm, sources):
         """EM from each of ``n_init`` starts (or from the fitted parameters, ``warm``);
-        ``(params, lower_bounds, converged, n_iter, frozen leaves)`` of the best."""
-        tree, experts = state.tree, state.fit_experts(design.censored)
+        ``(params, lower_bounds, converged, n_iter, frozen leaves)`` of the best.
+
+        Censored or truncated rows (``design.censored``) start from the family's own fit
+        with every row taken as exact and untruncated (its exact M-steps, not the
+        numerical ones of :class:`~mixexp.experts.censored.CensoredExperts`); EM on the
+        censored rows goes on from there."""
+        tree, experts = state.tree, state.experts
         rs = check_random_state(self.random_state)
         best = None
         with runner(design.n_rows) as run:
             engine = EMEngine(tree, state.gate, experts, run)
-            em, em_design = sources.run(engine, state) if sources.run else (engine, design)
+            if design.censored:
+                em, em_design = state.engine(run, censored=True), design
+                design = design.plain()
+            else:
+                em, em_design = sources.run(engine, state) if sources.run else (engine, design)
             if tree.depth == 1:
                 flat = engine
             else:  # an HME starts from a flat mixture of its leaves

@@ -6,6 +6,8 @@ computed without overflow for any finite input: each column is first divided
 by its largest magnitude.
 """
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
@@ -184,6 +186,13 @@ class Design:
 
     def unit_posteriors(self, post, n_leaves):
         return post
+
+    def plain(self):
+        """This design of censored rows (``censored``) with the family's target of every row
+        alone, as if exact and untruncated (a copy sharing the arrays)."""
+        plain = copy.copy(self)
+        plain.target, plain.censored = self.target["y"], False
+        return plain
 
     def start_subset(self, rs, size):
         """The design EM's start works on: ``size`` rows of positive weight drawn at random

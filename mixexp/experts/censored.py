@@ -84,26 +84,41 @@ class CensoredExperts(ExpertComponent):
         return self.inner.attributes(params, coords, info)
 
     # -- log-densities ------------------------------------------------------------------
-    def _log_interval(self, Xa, a, b, params):
+    def _log_interval(self, Xa, a, b, params, n_leaves):
         """``log P(a < Y <= b)`` of every leaf, ``(n, n_leaves)``: from the survival
         functions where ``a`` is above a leaf's median, else from the distribution functions
         (no digits lost to the difference in either tail)."""
         inner, info = self.inner, self.info
-        lca, lcb = inner.log_cdf(Xa, a, params, info), inner.log_cdf(Xa, b, params, info)
-        lsa, lsb = inner.log_sf(Xa, a, params, info), inner.log_sf(Xa, b, params, info)
-        with np.errstate(invalid="ignore"):
-            via_sf = lsa + _log1mexp(np.where(np.isneginf(lsb), -np.inf, lsb - lsa))
-            via_cdf = lcb + _log1mexp(np.where(np.isneginf(lca), -np.inf, lca - lcb))
-        return np.where(lca > _LOG_HALF, via_sf, via_cdf)
+        # an infinite end needs one function (the families' are not asked at infinity)
+        upper_open, lower_open = np.isposinf(b), np.isneginf(a)
+        out = np.zeros((a.shape[0], n_leaves))
+        rows = np.flatnonzero(upper_open & ~lower_open)
+        if rows.size:
+            out[rows] = inner.log_sf(Xa[rows], a[rows], params, info)
+        rows = np.flatnonzero(lower_open & ~upper_open)
+        if rows.size:
+            out[rows] = inner.log_cdf(Xa[rows], b[rows], params, info)
+        rows = np.flatnonzero(~(upper_open | lower_open))
+        if rows.size:
+            Xr, ar, br = Xa[rows], a[rows], b[rows]
+            lca, lcb = inner.log_cdf(Xr, ar, params, info), inner.log_cdf(Xr, br, params, info)
+            lsa, lsb = inner.log_sf(Xr, ar, params, info), inner.log_sf(Xr, br, params, info)
+            with np.errstate(invalid="ignore"):
+                via_sf = lsa + _log1mexp(np.where(np.isneginf(lsb), -np.inf, lsb - lsa))
+                via_cdf = lcb + _log1mexp(np.where(np.isneginf(lca), -np.inf, lca - lcb))
+            out[rows] = np.where(lca > _LOG_HALF, via_sf, via_cdf)
+        return out
 
     def scores(self, Xa, target, params):
         logdens = np.array(self.inner.scores(Xa, target["y"], params)[0], dtype=np.float64)
         rows = np.flatnonzero(target["censored"])
         if rows.size:
-            logdens[rows] = self._log_interval(Xa[rows], target["lo"][rows], target["hi"][rows], params)
+            logdens[rows] = self._log_interval(
+                Xa[rows], target["lo"][rows], target["hi"][rows], params, logdens.shape[1]
+            )
             logdens[rows] -= self._shift
         if "lower" in target:
-            logdens -= self._log_interval(Xa, target["lower"], target["upper"], params)
+            logdens -= self._log_interval(Xa, target["lower"], target["upper"], params, logdens.shape[1])
         return logdens, None
 
     # -- the M-step -----------------------------------------------------------------------
