@@ -205,7 +205,8 @@ class BaseMixtureOfExperts(
         X, y = self._validate_xy(X, y)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
         obs = check_observations(
-            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), exposure, gate.uses_experts
+            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), exposure, gate,
+            groups is not None,
         )
         sw = self._sample_weight(sample_weight, X)
         starts = None

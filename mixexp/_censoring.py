@@ -80,7 +80,7 @@ class Observations:
 
 
 def check_observations(y, y_upper, truncation, n_samples, experts, family_name, exposure=None,
-                       gate_uses_experts=False):
+                       gate=None, grouped=False):
     """Validated :class:`Observations`, or None when every row is exact and none truncated
     (the fit is then that of plain rows, bit for bit).
 
@@ -90,7 +90,8 @@ def check_observations(y, y_upper, truncation, n_samples, experts, family_name, 
         ``y_upper < y``, a truncation interval that excludes an observed ``y``, arrays of
         the wrong length, several responses, or a family without a distribution function
         (``has_distribution`` False) for censored or truncated rows; an ``exposure`` or a
-        gate that weighs the experts' representations (attention) with them.
+        gate that weighs the experts' representations (attention) with them; truncation with
+        grouped rows or a gate that models x (``gate="gaussian"``).
     """
     if y_upper is None and truncation is None:
         return None
@@ -99,7 +100,7 @@ def check_observations(y, y_upper, truncation, n_samples, experts, family_name, 
             "y_upper and truncation do not take an exposure yet; fit censored or truncated rows "
             "without exposure (or with log(exposure) as a feature)."
         )
-    if gate_uses_experts:
+    if gate is not None and gate.uses_experts:
         raise ValueError(
             "y_upper and truncation need a gate that does not weigh the experts' representations "
             "(gate='softmax' or 'gaussian')."
@@ -133,6 +134,12 @@ def check_observations(y, y_upper, truncation, n_samples, experts, family_name, 
             )
         lower = _row_bounds(truncation[0], n_samples, "truncation's lower bound")
         upper = _row_bounds(truncation[1], n_samples, "truncation's upper bound")
+        if grouped or (gate is not None and gate.models_x):
+            raise ValueError(
+                "truncation is fitted with ungrouped rows and a gate of y given x "
+                "(gate='softmax'): the rows truncated away are rows at the same x, which "
+                "grouped rows and a model of x (gate='gaussian') do not have."
+            )
         outside = int(np.sum((y <= lower) | (y > upper)))
         if outside:
             raise ValueError(

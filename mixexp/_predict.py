@@ -342,7 +342,7 @@ class PredictionMixin:
         if y is not None:
             obs = check_observations(
                 y, y_upper, truncation, X.shape[0], state.experts, state.expert_kind, exposure,
-                state.gate.uses_experts,
+                state.gate, groups is not None,
             )
             if obs is not None:
                 y = obs.stand_in(y, state.experts.discrete)

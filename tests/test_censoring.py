@@ -70,7 +70,7 @@ def test_one_truncated_lognormal_expert_is_the_scipy_maximum():
     keep = y > d
     X, y = x[keep, None], y[keep]
     model = _quiet(lambda: MixtureOfExpertsRegressor(
-        1, expert="lognormal", alpha=0.0, gate_alpha=0.0, tol=1e-12, random_state=0
+        1, expert="lognormal", alpha=0.0, gate_alpha=0.0, tol=1e-12, max_iter=5000, random_state=0
     ).fit(X, y, truncation=(d, np.inf)))
 
     def nll(theta):
@@ -102,8 +102,11 @@ def test_interval_censored_counts_use_the_integers_of_the_interval():
 
 
 def test_one_em_iteration_is_the_plain_scipy_iteration():
-    """E-step: the gate times the censored and truncated densities (scipy.stats); M-step of the
-    experts: scipy's maximum of each expert's weighted censored, truncated log-likelihood."""
+    """E-step: the gate times the censored densities (scipy.stats), each row's likelihood
+    divided by the mixture's probability of its truncation interval; M-step of the experts:
+    scipy's maximum of each expert's weighted censored log-likelihood plus the expected rows
+    truncated away (``g_k (1 - P_k) / sum_j g_j P_j`` of them per row), censored to outside
+    the interval."""
     X, y, y_upper = two_regimes()
     trunc = (-2.0, np.inf)
     model = _quiet(lambda: MixtureOfExpertsRegressor(2, alpha=0.0, max_iter=3, random_state=0, warm_start=True)
@@ -113,18 +116,19 @@ def test_one_em_iteration_is_the_plain_scipy_iteration():
     sd = np.sqrt(model.noise_variance_[:, 0])
     cens = np.isinf(y_upper)
     dens = np.where(cens[:, None], stats.norm.logsf(y[:, None], mu, sd), stats.norm.logpdf(y[:, None], mu, sd))
-    dens -= stats.norm.logsf(trunc[0], mu, sd)
+    kept = stats.norm.sf(trunc[0], mu, sd)  # P_k(Y > -2 | x)
     joint = np.log(gates) + dens
     post = np.exp(joint - np.logaddexp.reduce(joint, axis=1)[:, None])
+    loglik = np.logaddexp.reduce(joint, axis=1) - np.log(np.sum(gates * kept, axis=1))
     np.testing.assert_allclose(model.responsibilities(X, y, y_upper=y_upper, truncation=trunc), post, atol=1e-10)
-    np.testing.assert_allclose(model.log_likelihood(X, y, y_upper=y_upper, truncation=trunc),
-                               np.logaddexp.reduce(joint, axis=1), atol=1e-10)
+    np.testing.assert_allclose(model.log_likelihood(X, y, y_upper=y_upper, truncation=trunc), loglik, atol=1e-10)
+    phantom = gates * (1.0 - kept) / np.sum(gates * kept, axis=1)[:, None]
     _quiet(lambda: model.set_params(max_iter=1).fit(X, y, y_upper=y_upper, truncation=trunc))
     for k in range(2):
         def nll(theta, k=k):
             m, s = X[:, 0] * theta[0] + theta[1], np.exp(theta[2])
-            f = np.where(cens, stats.norm.logsf(y, m, s), stats.norm.logpdf(y, m, s)) - stats.norm.logsf(trunc[0], m, s)
-            return -post[:, k] @ f
+            f = np.where(cens, stats.norm.logsf(y, m, s), stats.norm.logpdf(y, m, s))
+            return -(post[:, k] @ f + phantom[:, k] @ stats.norm.logcdf(trunc[0], m, s))
 
         start = [model.expert_coef_[k, 0, 0], model.expert_intercept_[k, 0], np.log(sd[k])]
         best = optimize.minimize(nll, start, method="BFGS", options={"gtol": 1e-10})

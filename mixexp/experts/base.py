@@ -165,6 +165,15 @@ class ExpertComponent(ABC):
         """Every leaf's log-density of the rows, ``(n, n_leaves)``, and a context that
         :meth:`stats` takes (or None)."""
 
+    def truncation_log_prob(self, ctx):
+        """Every leaf's log-probability of each row's truncation interval, ``(n, n_leaves)``,
+        from the context of :meth:`scores`, or None (rows not truncated).  The E-step then
+        divides each row's likelihood by the mixture's probability of its interval, and
+        :meth:`stats` takes the expected weights of the rows truncated away as
+        ``phantom=`` ``(n, n_leaves)`` (censored responses:
+        :class:`mixexp.experts.censored.CensoredExperts`)."""
+        return None
+
     def gram_nodes(self, tree):
         """The tree's nodes whose weighted Grams of the design :meth:`stats` sums (a slice;
         ``stats`` then takes them as ``grams=``), or None."""

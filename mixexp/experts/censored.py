@@ -2,17 +2,24 @@
 
 The component wraps a family (``has_distribution``) for a fit or an E-step whose rows
 carry censoring or truncation (:mod:`mixexp._censoring`).  Its log-density of a row is
-the family's for an exact row, ``log P(lo < Y <= hi)`` from the family's ``log_cdf`` and
-``log_sf`` for a censored one, and a truncated row's minus ``log P(lower < Y <= upper)``.
-A censored row's probability has no units: the family's ``loglik_shift`` (which turns the
-internal densities into the units of y) is taken off it beforehand, so that every
-log-likelihood of the model reads in the units of y.
+the family's for an exact row and ``log P(lo < Y <= hi)`` from the family's ``log_cdf`` and
+``log_sf`` for a censored one.  A censored row's probability has no units: the family's
+``loglik_shift`` (which turns the internal densities into the units of y) is taken off it
+beforehand, so that every log-likelihood of the model reads in the units of y.
+
+Truncation is the mixture's: a truncated row's likelihood is divided by ``sum_k g_k P_k``,
+the probability the mixture gives its interval (the engine does it, from
+:meth:`CensoredExperts.truncation_log_prob`), so that the gate and the experts describe the
+ground-up response.  EM's complete data add, for each observed row, the rows at the same x
+truncated away before it (their expected weights ``phantom``, censored to outside the
+interval).
 
 The M-step is numerical: each leaf's free parameters (the family's ``inference_vector``)
-maximise the leaf's weighted censored log-likelihood minus its penalty
-(``scipy.optimize.minimize``, L-BFGS from the current parameters), and the result is
-kept only if that objective did not decrease: a generalised EM step, monotone by
-construction.  Its statistics are the rows themselves (``needs_all_rows``).
+maximise the leaf's weighted censored log-likelihood, plus its phantoms' weighted
+log-probability of falling outside their intervals, minus its penalty
+(``scipy.optimize.minimize``, L-BFGS from the current parameters); the result is kept only
+if that objective did not decrease: a generalised EM step, monotone by construction.  Its
+statistics are the rows themselves (``needs_all_rows``).
 """
 
 import numpy as np
@@ -109,7 +116,22 @@ class CensoredExperts(ExpertComponent):
             out[rows] = np.where(lca > _LOG_HALF, via_sf, via_cdf)
         return out
 
-    def scores(self, Xa, target, params):
+    def _log_outside(self, Xa, a, b, params, n_leaves):
+        """``log P(Y <= a or Y > b)`` of every leaf, ``(n, n_leaves)``."""
+        inner, info = self.inner, self.info
+        out = np.full((a.shape[0], n_leaves), -np.inf)
+        below, above = ~np.isneginf(a), ~np.isposinf(b)
+        rows = np.flatnonzero(below)
+        if rows.size:
+            out[rows] = inner.log_cdf(Xa[rows], a[rows], params, info)
+        rows = np.flatnonzero(above)
+        if rows.size:
+            out[rows] = np.logaddexp(out[rows], inner.log_sf(Xa[rows], b[rows], params, info))
+        return out
+
+    def _censored_scores(self, Xa, target, params):
+        """Every leaf's log-density of the exact rows and log-probability of the censored
+        rows' intervals (less the family's ``loglik_shift``), ``(n, n_leaves)``."""
         logdens = np.array(self.inner.scores(Xa, target["y"], params)[0], dtype=np.float64)
         rows = np.flatnonzero(target["censored"])
         if rows.size:
@@ -117,28 +139,46 @@ class CensoredExperts(ExpertComponent):
                 Xa[rows], target["lo"][rows], target["hi"][rows], params, logdens.shape[1]
             )
             logdens[rows] -= self._shift
-        if "lower" in target:
-            logdens -= self._log_interval(Xa, target["lower"], target["upper"], params, logdens.shape[1])
-        return logdens, None
+        return logdens
+
+    def scores(self, Xa, target, params):
+        """The censored log-densities (without truncation), and as context every leaf's
+        log-probability of the truncation intervals (None: no truncation)."""
+        logdens = self._censored_scores(Xa, target, params)
+        if "lower" not in target:
+            return logdens, None
+        return logdens, self._log_interval(Xa, target["lower"], target["upper"], params, logdens.shape[1])
+
+    def truncation_log_prob(self, ctx):
+        return ctx
 
     # -- the M-step -----------------------------------------------------------------------
-    def stats(self, Xa, target, W, params, ctx, **kwargs):
-        return {"rows": [(Xa, target, W)]}
+    def stats(self, Xa, target, W, params, ctx, phantom=None, **kwargs):
+        """The rows with their weights ``W`` and, for truncated rows, the expected weights of
+        the rows truncated away (``phantom``)."""
+        return {"rows": [(Xa, target, W, phantom)]}
 
     def _leaf_objective(self, parts, k, leaf):
-        """``theta -> -(sum_i W_ik f_ik - penalty)`` of leaf ``k`` on its rows of positive
-        weight, ``leaf`` its parameters (a one-leaf dict); ``inf`` where not finite."""
+        """``theta -> -(sum_i W_ik f_ik + sum_i V_ik log P_k(outside i's interval) - penalty)``
+        of leaf ``k`` on its rows of positive weight (``V``: the phantoms' weights of
+        truncated rows), ``leaf`` its parameters (a one-leaf dict); ``inf`` where not finite."""
         inner = self.inner
-        rows = []
-        for Xa, target, W in parts:
+        rows, outside = [], []
+        for Xa, target, W, phantom in parts:
             keep = np.flatnonzero(W[:, k] > 0)
             if keep.size:
                 rows.append((Xa[keep], take_rows(target, keep), W[keep, k]))
+            if phantom is not None:
+                keep = np.flatnonzero(phantom[:, k] > 0)
+                if keep.size:
+                    bounds = (target["lower"][keep], target["upper"][keep])
+                    outside.append((Xa[keep], *bounds, phantom[keep, k]))
 
         def objective(theta):
             p = inner.from_inference_vector(theta[None, :], leaf)
             with np.errstate(all="ignore"):
-                value = sum(w @ self.scores(Xa, target, p)[0][:, 0] for Xa, target, w in rows)
+                value = sum(w @ self._censored_scores(Xa, target, p)[:, 0] for Xa, target, w in rows)
+                value += sum(v @ self._log_outside(Xa, a, b, p, 1)[:, 0] for Xa, a, b, v in outside)
                 value -= inner.penalty(p)
             return -value if np.isfinite(value) else np.inf
 
