@@ -211,6 +211,10 @@ def test_bad_input_raises_and_leaves_the_fit_unchanged():
     with pytest.raises(ValueError, match="exposure"):
         MixtureOfExpertsRegressor(1, expert="poisson").fit(X, np.ones(120), exposure=np.ones(120),
                                                            y_upper=np.full(120, np.inf))
+    with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
+        MixtureOfExpertsRegressor(2, gate="gaussian").fit(X, y, truncation=(-10, np.inf))
+    with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
+        MixtureOfExpertsRegressor(2, gate_features=[]).fit(X, y, truncation=(-10, np.inf), groups=np.arange(120) // 2)
     with pytest.raises(ValueError, match="R²"):
         model.score(X, y, y_upper=y_upper)
     with pytest.raises(NotImplementedError, match="y_upper"):
