@@ -31,6 +31,7 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
+from ._censoring import check_observations
 from ._design import design_matrix, sparse_location, standardize, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
@@ -160,10 +161,15 @@ class BaseMixtureOfExperts(
         """
         return self._fit_or_restore(X, y, sample_weight, groups=groups)
 
-    def _fit_or_restore(self, X, y, sample_weight, exposure=None, groups=None):
+    def _fit_or_restore(self, X, y, sample_weight, exposure=None, groups=None, y_upper=None, truncation=None):
         if _is_dask(X):
             if exposure is not None:
                 raise ValueError("exposure is not supported with dask input; fit in memory.")
+            if y_upper is not None or truncation is not None:
+                raise ValueError(
+                    "y_upper and truncation are not supported with dask input; fit in memory "
+                    "(X.compute()) to fit censored or truncated rows."
+                )
             if groups is not None:
                 raise ValueError(
                     "groups is not supported with dask input; fit in memory (X.compute()) to "
@@ -172,7 +178,7 @@ class BaseMixtureOfExperts(
             from .dask import fit_dask  # the optional extra, imported for dask input only
 
             return self._atomic(fit_dask, self, X, y, sample_weight)
-        return self._atomic(self._fit, X, y, sample_weight, exposure, None, groups)
+        return self._atomic(self._fit, X, y, sample_weight, exposure, None, groups, y_upper, truncation)
 
     def _atomic(self, func, *args):
         """``func(*args)``; when it fails, the estimator is left as it was."""
@@ -185,9 +191,12 @@ class BaseMixtureOfExperts(
             self.__dict__.update(snapshot)
             raise
 
-    def _fit(self, X, y, sample_weight, exposure=None, sources=None, groups=None):
+    def _fit(self, X, y, sample_weight, exposure=None, sources=None, groups=None, y_upper=None,
+             truncation=None):
         """Validate, build the components, put the data in internal coordinates, run EM
         from ``n_init`` starts (or the fitted model, ``warm_start``) and keep the best.
+        Rows with censoring or truncation (``y_upper``, ``truncation``: :mod:`mixexp._censoring`)
+        are fitted by the family's experts on such rows; the fitted state keeps the family.
 
         ``sources`` (:class:`~mixexp._fitted.FitSources`) say what a fit on some rows (the
         dask fit's sample, online EM's first batch) takes from all the rows.
@@ -207,6 +216,15 @@ class BaseMixtureOfExperts(
                 raise refused
             return self._fit_missing(X, y, sample_weight, params, warm, sources, exposure, groups)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
+        obs = check_observations(
+            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), exposure, gate,
+            groups is not None,
+        )
+        if truncation is not None and self.algorithm != "em":
+            raise ValueError(
+                f"truncation needs algorithm='em' (its E-step adds the expected truncated rows), "
+                f"got algorithm={self.algorithm!r}; y_upper (censoring) works with every algorithm."
+            )
         sw = self._sample_weight(sample_weight, X)
         # the user's initial responsibilities (None: a named strategy, or a warm start)
         resp = None
@@ -214,8 +232,8 @@ class BaseMixtureOfExperts(
             resp = check_responsibilities(self.init_params, X.shape[0], tree.n_leaves)
         starts = None
         if groups is not None:
-            X, y, sw, exposure, starts, order = self._grouped_rows(
-                X, y, sw, exposure, groups, gate, gate_columns
+            X, y, sw, exposure, starts, order, obs = self._grouped_rows(
+                X, y, sw, exposure, groups, gate, gate_columns, obs
             )
             resp = None if resp is None else resp[order]
         if warm is not None:
@@ -223,7 +241,8 @@ class BaseMixtureOfExperts(
             if warm.dense and sp.issparse(X):
                 X = X.toarray()  # the fitted coordinates are centred: as in prediction
         x_mean, x_scale = self._coordinates(X, sw, warm, sources)
-        target, info = self._target(experts, y, sw, X.shape[0], warm, sources, exposure)
+        y_family = y if obs is None else obs.stand_in(y, experts.discrete)
+        target, info = self._target(experts, y_family, sw, X.shape[0], warm, sources, exposure)
         state = FittedMixture(
             tree, gate, experts, None, x_mean, x_scale, info, self.gate,
             expert_kind(self.expert, getattr(self, "zero_inflation", False)),
@@ -231,7 +250,10 @@ class BaseMixtureOfExperts(
             takes_missing=groups is None and missing_refusal(self) is None,
         )
         experts.set_coordinates(state.coordinates("experts"))
+        if obs is not None:
+            target = obs.target(target, experts.discrete)
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw, starts)
+        design.censored = obs is not None
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)
         best = self._best_of_starts(state, design, params, warm, sources, resp)
@@ -326,9 +348,10 @@ class BaseMixtureOfExperts(
             )
         return tree, gate, experts, gate_columns, expert_columns
 
-    def _grouped_rows(self, X, y, sw, exposure, groups, gate, gate_columns):
+    def _grouped_rows(self, X, y, sw, exposure, groups, gate, gate_columns, obs=None):
         """The rows in the canonical order of grouped rows (:func:`canonical_order`), the
-        first row of every group and the order; a ValueError for labels, gates and gate features that
+        first row of every group, the order and the observation types in that order; a
+        ValueError for labels, gates and gate features that
         grouped rows cannot take."""
         codes, labels = check_groups(groups, X.shape[0])
         n_leaves = self._tree().n_leaves
@@ -346,7 +369,8 @@ class BaseMixtureOfExperts(
         if exposure is not None:
             exposure = np.asarray(exposure)
             exposure = exposure[order] if exposure.shape[:1] == (X.shape[0],) else exposure
-        return X[order], y[order], sw[order], exposure, group_starts(codes[order]), order
+        obs = None if obs is None else obs.take(order)
+        return X[order], y[order], sw[order], exposure, group_starts(codes[order]), order, obs
 
     @staticmethod
     def _coordinates(X, sw, warm, sources):
@@ -380,7 +404,12 @@ class BaseMixtureOfExperts(
     def _best_of_starts(self, state, design, params, warm, sources, resp=None):
         """EM from each of ``n_init`` starts (or from the fitted parameters, ``warm``; or
         from the user's responsibilities ``resp``, in the design's row order);
-        ``(params, lower_bounds, converged, n_iter, frozen leaves)`` of the best."""
+        ``(params, lower_bounds, converged, n_iter, frozen leaves)`` of the best.
+
+        Censored or truncated rows (``design.censored``) start from the family's own fit
+        with every row taken as exact and untruncated (its exact M-steps, not the
+        numerical ones of :class:`~mixexp.experts.censored.CensoredExperts`); EM on the
+        censored rows goes on from there."""
         tree, experts = state.tree, state.experts
         rs = check_random_state(self.random_state)
         n_init = 1 if warm is not None else self.n_init
@@ -396,7 +425,11 @@ class BaseMixtureOfExperts(
         best = None
         with runner(design.n_rows) as run:
             engine = EMEngine(tree, state.gate, experts, run)
-            em, em_design = sources.run(engine, state) if sources.run else (engine, design)
+            if design.censored:
+                em, em_design = state.engine(run, censored=True), design
+                design = design.plain()
+            else:
+                em, em_design = sources.run(engine, state) if sources.run else (engine, design)
             if tree.depth == 1:
                 flat = engine
             else:  # an HME starts from a flat mixture of its leaves
@@ -441,7 +474,8 @@ class BaseMixtureOfExperts(
                 "increase max_iter or tol, or check the data.",
                 ConvergenceWarning,
             )
-        state.target_range = self._target_range(state, design)
+        # censored rows: no clipping to the range of the observed (not ground-up) responses
+        state.target_range = None if design.censored else self._target_range(state, design)
         self._set_fitted(state, attributes, drop=("_online", *ONLINE_ATTRIBUTES))
         self.lower_bounds_ = np.asarray(bounds) + state.loglik_shift()
         self.lower_bound_ = float(self.lower_bounds_[-1])

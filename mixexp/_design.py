@@ -6,6 +6,8 @@ computed without overflow for any finite input: each column is first divided
 by its largest magnitude.
 """
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
@@ -111,13 +113,14 @@ def design_matrix(X, mean, scale):
 
 
 def take_rows(target, rows):
-    """Rows of a target that is an array, a tuple or a dict of arrays, or None."""
+    """Rows of a target that is an array, a tuple or a dict of arrays (or of such targets:
+    a censored target holds the family's), or None."""
     if target is None:
         return None
     if isinstance(target, tuple):
-        return tuple(t[rows] for t in target)
+        return tuple(take_rows(t, rows) for t in target)
     if isinstance(target, dict):
-        return {key: value[rows] for key, value in target.items()}
+        return {key: take_rows(value, rows) for key, value in target.items()}
     return target[rows]
 
 
@@ -161,6 +164,8 @@ class Design:
     # the unit of the E-step is the row (a GroupedDesign's is the group): the methods
     # below are the identities of that unit
     grouped = False
+    # whether the target carries censoring or truncation (mixexp._censoring)
+    censored = False
 
     @property
     def gate_sw(self):
@@ -194,6 +199,13 @@ class Design:
 
     def unit_posteriors(self, post, n_leaves):
         return post
+
+    def plain(self):
+        """This design of censored rows (``censored``) with the family's target of every row
+        alone, as if exact and untruncated (a copy sharing the arrays)."""
+        plain = copy.copy(self)
+        plain.target, plain.censored = self.target["y"], False
+        return plain
 
     def start_subset(self, rs, size):
         """The design EM's start works on: ``size`` rows of positive weight drawn at random

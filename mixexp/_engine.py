@@ -209,12 +209,22 @@ class EMEngine:
         S = {}
         # the E-step's units are the rows, or the groups of grouped rows (the gate's rows:
         # gate_weight; the experts' are the rows: node_weight)
+        phantom = None
         if post is None or isinstance(post, Assignment):
             node_post, loglik = estep.e_step(log_gate, design.unit_logdens(logdens, sw, s), t.branching)
             if post is not None:  # classification or stochastic EM: one leaf per unit
                 node_post, loglik = post.apply(node_post, loglik, self._leaf_to_subtree, t.n_inner, s)
+            log_kept = self.experts.truncation_log_prob(ctx)
+            if log_kept is not None:  # truncation (refused with algorithm='cem' or 'sem')
+                loglik, phantom = self._truncated(log_gate, log_kept, loglik)
+                # the root's weight is no longer the sample weight: its Gram from this pass
+                S["gate_constant"] = self.gate.constant_stats(Xg, sw * (1.0 + phantom[:, 0]))
+                node_post = node_post + phantom
             S["loglik"] = float(design.gate_rows(s)[1] @ loglik)
             gate_weight, node_weight = design.node_weights(node_post, sw, s)
+            if phantom is not None:  # the experts' weights of the rows, and of the phantoms
+                node_weight = (node_post - phantom) * sw[:, None]
+                phantom = phantom[:, t.n_inner :] * sw[:, None]
         else:
             if isinstance(post, NodeWeights):
                 node_weight = post.values[s]
@@ -233,8 +243,30 @@ class EMEngine:
             S["gate"] = self.gate.stats(Xg, log_gate, gate_weight, params["gate"], *extra, **grams["gate"])
         if "experts" in parts:
             W = node_weight[:, t.n_inner :]
-            S["experts"] = self.experts.stats(Xe, target, W, params["experts"], ctx, **grams["experts"])
+            extra = {} if phantom is None else {"phantom": phantom}
+            S["experts"] = self.experts.stats(Xe, target, W, params["experts"], ctx, **grams["experts"], **extra)
         return S
+
+    def _truncated(self, log_gate, log_kept, loglik):
+        """Truncated rows (a response observed only inside its truncation interval): the
+        log-likelihoods ``loglik`` less the log-probability ``log S`` that the mixture puts on
+        the interval (``log_kept``: every leaf's, ``(n, n_leaves)``), and every node's expected
+        weight of the phantom rows, ``(n, n_nodes)``.
+
+        EM's complete data hold, for each observed row, the rows at the same x that fell
+        outside its interval before it was observed (a geometric number, ``(1 - S) / S`` of
+        them expected; their responses are censored to outside the interval): the gate
+        learns from both, each leaf from its rows and from its phantoms' probability of
+        falling outside (Dempster, Laird & Rubin 1977, sec. 4.7; LRMoE's truncation)."""
+        branching = self.tree.branching
+        log_s = estep.e_step(log_gate, log_kept, branching)[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_out = np.where(log_kept > np.log(0.5), np.log(-np.expm1(log_kept)), np.log1p(-np.exp(log_kept)))
+        out_post, log_1ms = estep.e_step(log_gate, log_out, branching)
+        with np.errstate(invalid="ignore"):
+            ratio = np.where(np.isneginf(log_1ms), 0.0, np.exp(log_1ms - log_s))
+        out_post = np.nan_to_num(out_post, nan=0.0)
+        return loglik - log_s, out_post * ratio[:, None]
 
     def _node_weight(self, post, sw):
         """Every node's weight ``(n, n_nodes)`` from leaf posteriors ``post`` (n, n_leaves), or a
@@ -268,9 +300,12 @@ class EMEngine:
         """The leaf posteriors of the chunk ``s``'s units (rows, or groups) and their
         log-likelihoods (written into ``loglik`` when given)."""
         Xg, Xe, target, sw = design.rows(s)
-        log_gate, _, logdens, _ = self._chunk_scores(params, Xg, Xe, target, experts)
+        log_gate, _, logdens, ctx = self._chunk_scores(params, Xg, Xe, target, experts)
         unit_logdens = design.unit_logdens(logdens, sw, s)
         node_post, loglik = estep.e_step(log_gate, unit_logdens, self.tree.branching, loglik)
+        log_kept = self.experts.truncation_log_prob(ctx) if experts else None
+        if log_kept is not None:  # truncated rows: a row's posterior is that of its response alone
+            loglik -= estep.e_step(log_gate, log_kept, self.tree.branching)[1]
         return node_post[:, self.tree.n_inner :], loglik
 
     def e_step(self, params, design, experts=True):
@@ -322,6 +357,7 @@ class EMEngine:
         leaves = active[self.tree.n_inner :]
         self.frozen_leaves.update(np.flatnonzero(~leaves).tolist())
         new, extrapolated = dict(params), False
+        C = S.get("gate_constant", C)  # truncated rows: the root's weights of this pass
         if "gate" in S:
             new["gate"], extrapolated = self.gate.update(S["gate"], C, params["gate"], active, safe)
         if "experts" in S:

@@ -17,6 +17,7 @@ from ._design import Coordinates, Design
 from ._groups import GroupedDesign
 from ._engine import EMEngine
 from ._tree import Tree
+from .experts.censored import CensoredExperts
 
 
 def expert_kind(expert, zero_inflation=False):
@@ -68,8 +69,15 @@ class FittedMixture:
     # fitted with NaN in X (mixexp._missing): prediction marginalises NaN
     takes_missing: bool = False
 
-    def engine(self, run=None):
-        return EMEngine(self.tree, self.gate, self.experts, run)
+    def engine(self, run=None, censored=False):
+        """The EM engine of the fitted components; with ``censored``, for rows that carry
+        censoring or truncation (:class:`~mixexp.experts.censored.CensoredExperts`)."""
+        return EMEngine(self.tree, self.gate, self.fit_experts(censored), run)
+
+    def fit_experts(self, censored=False):
+        """The expert component that EM and the E-step use: the family's, or with ``censored``
+        the family's on censored and truncated rows."""
+        return CensoredExperts(self.experts, self.info) if censored else self.experts
 
     def design(self, Xa, target, sw, starts=None):
         """The internal design of rows; with ``starts`` (rows sorted by group, the first row

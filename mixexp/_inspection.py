@@ -73,7 +73,7 @@ class InspectionMixin:
         tree_posteriors(log_gate, zeros, t.branching, out, np.empty(design.n_rows), True)
         return out[:, 1:].reshape(design.n_rows, t.n_inner, t.branching)
 
-    def responsibilities(self, X, y, exposure=None, *, groups=None):
+    def responsibilities(self, X, y, exposure=None, *, groups=None, y_upper=None, truncation=None):
         """Posterior probability of each expert given ``(x, y)``.
 
         Parameters
@@ -90,15 +90,22 @@ class InspectionMixin:
         groups : array-like of shape (n_samples,), default=None
             Group labels of grouped rows (panel data), as given to ``fit``: all
             rows of a group share one latent expert.  None: every row is its own group.
+        y_upper : array-like of shape (n_samples,), default=None
+            Upper ends of censored responses, as given to ``fit``: a row with
+            ``y_upper > y`` is known only to lie in ``[y, y_upper]`` (``inf``:
+            right-censored at ``y``); ``y_upper == y``: exact.  See ``docs/censoring.md``.
+        truncation : tuple (lower, upper), default=None
+            Scalars or arrays of shape (n_samples,): each row was observed only
+            because its response fell in ``(lower, upper]``.
 
         Returns
         -------
         responsibilities : ndarray of shape (n_samples, n_experts)
             Rows sum to 1; with ``groups``, each row's is its group's posterior.
         """
-        return self._e_step(X, y, exposure=exposure, groups=groups)[0][0]
+        return self._e_step(X, y, exposure=exposure, groups=groups, y_upper=y_upper, truncation=truncation)[0][0]
 
-    def log_likelihood(self, X, y, exposure=None, *, groups=None):
+    def log_likelihood(self, X, y, exposure=None, *, groups=None, y_upper=None, truncation=None):
         """``log p(y_i | x_i)`` of each sample (with ``groups``: of each group's rows) under
         the fitted model.
 
@@ -116,14 +123,24 @@ class InspectionMixin:
         groups : array-like of shape (n_samples,), default=None
             Group labels of grouped rows (panel data), as given to ``fit``: all
             rows of a group share one latent expert.  None: every row is its own group.
+        y_upper : array-like of shape (n_samples,), default=None
+            Upper ends of censored responses, as given to ``fit``: a row with
+            ``y_upper > y`` is known only to lie in ``[y, y_upper]`` (``inf``:
+            right-censored at ``y``); ``y_upper == y``: exact.  See ``docs/censoring.md``.
+        truncation : tuple (lower, upper), default=None
+            Scalars or arrays of shape (n_samples,): each row was observed only
+            because its response fell in ``(lower, upper]``.
 
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,), or (n_groups,) with ``groups``
             With ``groups``, ``log p(y_g | x_g)`` of every group, in ``np.unique(groups)``
-            order.
+            order.  A censored row's is the log-probability of its interval; a truncated
+            row's is divided by the probability of its truncation interval.
         """
-        (_, joint), design, state = self._e_step(X, y, exposure=exposure, groups=groups)
+        (_, joint), design, state = self._e_step(
+            X, y, exposure=exposure, groups=groups, y_upper=y_upper, truncation=truncation
+        )
         if state.gate.models_x:  # the objective is log p(x, y): subtract log p(x)
             with runner(design.n_rows) as run:
                 joint = joint - state.engine(run).e_step(state.params, design, experts=False)[1]
@@ -168,23 +185,25 @@ class InspectionMixin:
         state = self._state()
         return state.engine().n_free_params(state.params)
 
-    def _criterion_log_likelihood(self, X, y, exposure=None, groups=None):
+    def _criterion_log_likelihood(self, X, y, exposure=None, groups=None, y_upper=None, truncation=None):
         """Per-row (with ``groups``: per-group) log-likelihood of the objective EM maximised:
         ``log p(y | x)``, plus ``log p(x)`` when the gate models ``x`` (``gate="gaussian"``;
         a group's gate features once), whose means and covariances the parameter count
         then includes."""
         if groups is not None:
-            (_, joint), design, state = self._e_step(X, y, exposure=exposure, groups=groups)
+            (_, joint), design, state = self._e_step(
+                X, y, exposure=exposure, groups=groups, y_upper=y_upper, truncation=truncation
+            )
             shift = state.experts.loglik_shift(state.info) * np.diff(design.starts)
             if state.gate.models_x:
                 shift = shift + state.gate.loglik_shift(state.coordinates("gate"))
             return joint + shift
-        ll = self.log_likelihood(X, y, exposure)
+        ll = self.log_likelihood(X, y, exposure, y_upper=y_upper, truncation=truncation)
         if self._models_x():
             ll = ll + self.score_samples(X)
         return ll
 
-    def bic(self, X, y, exposure=None, *, groups=None):
+    def bic(self, X, y, exposure=None, *, groups=None, y_upper=None, truncation=None):
         """Bayesian information criterion on ``(X, y)``; lower is better.
 
         ``-2 log L + k log n`` with ``k`` free parameters.  ``L`` is the
@@ -207,15 +226,22 @@ class InspectionMixin:
             Group labels of grouped rows (panel data), as given to ``fit``; ``L``
             is then the product of the groups' likelihoods, and ``n`` stays the
             number of rows (as flexmix's ``BIC``).
+        y_upper : array-like of shape (n_samples,), default=None
+            Upper ends of censored responses, as given to ``fit``: a row with
+            ``y_upper > y`` is known only to lie in ``[y, y_upper]`` (``inf``:
+            right-censored at ``y``); ``y_upper == y``: exact.  See ``docs/censoring.md``.
+        truncation : tuple (lower, upper), default=None
+            Scalars or arrays of shape (n_samples,): each row was observed only
+            because its response fell in ``(lower, upper]``.
 
         Returns
         -------
         bic : float
         """
-        ll = self._criterion_log_likelihood(X, y, exposure, groups)
+        ll = self._criterion_log_likelihood(X, y, exposure, groups, y_upper, truncation)
         return float(-2.0 * ll.sum() + self._n_parameters() * np.log(_num_samples(X)))
 
-    def aic(self, X, y, exposure=None, *, groups=None):
+    def aic(self, X, y, exposure=None, *, groups=None, y_upper=None, truncation=None):
         """Akaike information criterion on ``(X, y)``; lower is better.
 
         ``-2 log L + 2 k``, with ``L`` the likelihood EM maximised (see :meth:`bic`).
@@ -234,15 +260,22 @@ class InspectionMixin:
         groups : array-like of shape (n_samples,), default=None
             Group labels of grouped rows (panel data), as given to ``fit``: all
             rows of a group share one latent expert.  None: every row is its own group.
+        y_upper : array-like of shape (n_samples,), default=None
+            Upper ends of censored responses, as given to ``fit``: a row with
+            ``y_upper > y`` is known only to lie in ``[y, y_upper]`` (``inf``:
+            right-censored at ``y``); ``y_upper == y``: exact.  See ``docs/censoring.md``.
+        truncation : tuple (lower, upper), default=None
+            Scalars or arrays of shape (n_samples,): each row was observed only
+            because its response fell in ``(lower, upper]``.
 
         Returns
         -------
         aic : float
         """
-        ll = self._criterion_log_likelihood(X, y, exposure, groups)
+        ll = self._criterion_log_likelihood(X, y, exposure, groups, y_upper, truncation)
         return float(-2.0 * ll.sum() + 2.0 * self._n_parameters())
 
-    def icl(self, X, y, exposure=None, *, groups=None):
+    def icl(self, X, y, exposure=None, *, groups=None, y_upper=None, truncation=None):
         """Integrated completed likelihood on ``(X, y)``; lower is better.
 
         BIC plus twice the entropy of the posterior assignment of samples to
@@ -260,17 +293,26 @@ class InspectionMixin:
         groups : array-like of shape (n_samples,), default=None
             Group labels of grouped rows (panel data), as given to ``fit``; the
             entropy then counts each group's assignment once.
+        y_upper : array-like of shape (n_samples,), default=None
+            Upper ends of censored responses, as given to ``fit``: a row with
+            ``y_upper > y`` is known only to lie in ``[y, y_upper]`` (``inf``:
+            right-censored at ``y``); ``y_upper == y``: exact.  See ``docs/censoring.md``.
+        truncation : tuple (lower, upper), default=None
+            Scalars or arrays of shape (n_samples,): each row was observed only
+            because its response fell in ``(lower, upper]``.
 
         Returns
         -------
         icl : float
         """
-        resp = self.responsibilities(X, y, exposure, groups=groups)
+        resp = self.responsibilities(X, y, exposure, groups=groups, y_upper=y_upper, truncation=truncation)
         if groups is not None:  # a group's rows share its assignment: count it once
             resp = resp[np.unique(np.asarray(groups), return_index=True)[1]]
-        return self.bic(X, y, exposure, groups=groups) + 2.0 * assignment_entropy(resp)
+        bic = self.bic(X, y, exposure, groups=groups, y_upper=y_upper, truncation=truncation)
+        return bic + 2.0 * assignment_entropy(resp)
 
-    def summary(self, X, y, sample_weight=None, *, cov_type="observed", exposure=None, groups=None):
+    def summary(self, X, y, sample_weight=None, *, cov_type="observed", exposure=None, groups=None,
+                y_upper=None, truncation=None):
         """Estimate, standard error, z and p-value of every gate and expert parameter.
 
         Standard errors come from the observed information of the
@@ -305,6 +347,9 @@ class InspectionMixin:
         groups : None
             Not taken yet: grouped rows raise ``NotImplementedError`` (the
             observed information here treats rows as independent).
+        y_upper, truncation : None
+            Not taken yet: censored or truncated rows raise ``NotImplementedError``
+            (the observed information here is that of exact rows).
 
         Returns
         -------
@@ -323,6 +368,12 @@ class InspectionMixin:
         >>> list(table.columns)
         ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
         """
+        if y_upper is not None or truncation is not None:
+            raise NotImplementedError(
+                "summary() does not take y_upper or truncation yet: its observed information is "
+                "that of exactly observed rows; for standard errors of a censored fit, refit on "
+                "bootstrap resamples of the rows."
+            )
         refuse_groups(
             groups, "summary",
             "its observed information treats the rows as independent; for standard errors of a "

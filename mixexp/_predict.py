@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
+from ._censoring import check_observations
 from ._design import design_matrix, rows_to_original, take_rows
 from ._exposure import check_exposure, offset_kwargs
 from ._groups import check_gate_constant, check_groups, group_starts
@@ -372,15 +373,27 @@ class PredictionMixin:
             X = X.toarray()
         return X, state
 
-    def _design(self, X, y=None, exposure=None, groups=None):
+    def _design(self, X, y=None, exposure=None, groups=None, y_upper=None, truncation=None):
         """Validated ``X`` (and ``y``, ``exposure``) as an internal :class:`Design` and the fitted
         state.  With ``groups``, a :class:`~mixexp._groups.GroupedDesign` of the rows sorted
-        by group; its ``order`` attribute holds the sorting permutation."""
+        by group; its ``order`` attribute holds the sorting permutation.  With ``y_upper`` or
+        ``truncation`` (:mod:`mixexp._censoring`), a design of censored or truncated rows
+        (its ``censored`` flag set)."""
         X, state = self._validated(X)
+        obs = None
+        if y is not None:
+            obs = check_observations(
+                y, y_upper, truncation, X.shape[0], state.experts, state.expert_kind, exposure,
+                state.gate, groups is not None,
+            )
+            if obs is not None:
+                y = obs.stand_in(y, state.experts.discrete)
         target = None if y is None else state.experts.check_target(y, X.shape[0], state.info)
         offset = None if y is None else check_exposure(exposure, X.shape[0], state.experts)
         if offset is not None:
             target = state.experts.offset_target(target, offset)
+        if obs is not None:
+            target = obs.target(target, state.experts.discrete)
         order = starts = None
         if groups is not None:
             codes = check_groups(groups, X.shape[0])[0]
@@ -390,16 +403,17 @@ class PredictionMixin:
         Xa = design_matrix(X, state.x_mean, state.x_scale)
         design = state.design(Xa, target, np.ones(X.shape[0]), starts)
         design.order = order
+        design.censored = obs is not None
         state.gate.check_input(design.gate_X)
         return design, state
 
-    def _e_step(self, X, y=None, experts=True, exposure=None, groups=None):
+    def _e_step(self, X, y=None, experts=True, exposure=None, groups=None, y_upper=None, truncation=None):
         """The rows' leaf posteriors (in the order of ``X``) and the log-likelihood of every
         row, or with ``groups`` of every group (``np.unique(groups)`` order); the design
-        and the fitted state."""
-        design, state = self._design(X, y, exposure, groups)
+        and the fitted state.  ``y_upper``, ``truncation``: censored and truncated rows."""
+        design, state = self._design(X, y, exposure, groups, y_upper, truncation)
         with runner(design.n_rows) as run:
-            post, loglik = state.engine(run).e_step(state.params, design, experts)
+            post, loglik = state.engine(run, design.censored).e_step(state.params, design, experts)
         if design.order is not None:
             unsorted = np.empty_like(post)
             unsorted[design.order] = post

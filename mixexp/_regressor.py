@@ -122,7 +122,7 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         tags.target_tags.single_output = True
         return tags
 
-    def fit(self, X, y, sample_weight=None, exposure=None, *, groups=None):
+    def fit(self, X, y, sample_weight=None, exposure=None, *, groups=None, y_upper=None, truncation=None):
         """Fit the mixture by EM.
 
         Parameters
@@ -153,13 +153,27 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             before the gate, which sees each group once, through its features:
             ``gate_features`` must be constant within every group.  See
             ``docs/panel.md``.  None: every row is its own group.
+        y_upper : array-like of shape (n_samples,), default=None
+            Upper ends of censored responses: a row with ``y_upper > y`` is
+            known only to lie in ``[y, y_upper]`` (``inf``: right-censored at
+            ``y``; counts: the integers of that interval); ``y_upper == y``:
+            exact.  Its likelihood is the probability of its interval (the
+            family's distribution function), and EM's M-step for the experts
+            is then numerical.  Families with a distribution function only;
+            no ``exposure``, one response.  See ``docs/censoring.md``.
+        truncation : tuple (lower, upper), default=None
+            Scalars or arrays of shape (n_samples,): each row was observed only
+            because its response fell in ``(lower, upper]`` (a deductible, a
+            reporting limit); its likelihood is divided by that interval's
+            probability.  The fitted model, and ``predict``, describe the
+            ground-up (untruncated, uncensored) response.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit_or_restore(X, y, sample_weight, exposure, groups)
+        return self._fit_or_restore(X, y, sample_weight, exposure, groups, y_upper, truncation)
 
     def _target_range(self, state, design, previous=None):
         return target_range(state, design, previous)
@@ -264,7 +278,7 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
                 whole[~incomplete] = part
         return out
 
-    def score(self, X, y, sample_weight=None, *, groups=None, history=None):
+    def score(self, X, y, sample_weight=None, *, groups=None, history=None, y_upper=None, truncation=None):
         """Coefficient of determination R² of :meth:`predict` on ``(X, y)``.
 
         Parameters
@@ -283,6 +297,12 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             its history (the gate at the group's features times the likelihood
             of its past rows) instead of the gate; other rows by the gate.  See
             ``docs/panel.md``.
+        y_upper : array-like of shape (n_samples,), default=None
+            Upper ends of censored responses (see ``fit``).  R² needs exact
+            responses: a censored row (``y_upper > y``) raises ``ValueError``.
+        truncation : tuple (lower, upper), default=None
+            Truncation of the rows (see ``fit``).  R² compares the ground-up
+            prediction with the responses: truncated rows raise ``ValueError``.
 
         Returns
         -------
@@ -290,6 +310,15 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             R² of ``predict(X, groups=groups, history=history)``.
         """
         from sklearn.metrics import r2_score
+
+        if truncation is not None or (
+            y_upper is not None and np.any(np.asarray(y_upper, dtype=np.float64) != np.ravel(y))
+        ):
+            raise ValueError(
+                "score() is the R² of exact responses and the ground-up prediction; censored "
+                "(y_upper > y) or truncated rows have no such residual: compare models by "
+                "log_likelihood(X, y, y_upper=..., truncation=...) instead."
+            )
 
         return r2_score(y, self.predict(X, groups=groups, history=history), sample_weight=sample_weight)
 

@@ -67,6 +67,12 @@ class ExpertComponent(ABC):
     standardises_target : bool, default=False
         The internal target is ``(y - info["mean"]) / info["scale"]`` (regression families
         with a location): prediction's ``clip_experts`` bounds come from it.
+    discrete : bool, default=False
+        The responses are integers (counts): :meth:`scores` are log-probabilities of a
+        mass function, ``log_cdf(y)`` is ``log P(Y <= floor(y))`` and :meth:`leaf_quantile`
+        gives integers.  Zero inflation adds its point mass to the family's own
+        probability of 0 (a continuous family has none), and the risk measures search
+        quantiles among the integers.
     supports_l1 : bool, default=False
         The family takes an elastic-net penalty (``l1_ratio > 0``).
     l1_ratio : float, default=0.0
@@ -103,6 +109,7 @@ class ExpertComponent(ABC):
     has_distribution = False
     discrete = False
     standardises_target = False
+    discrete = False
     supports_l1 = False
     l1_ratio = 0.0
     products_outputs = frozenset()
@@ -169,6 +176,15 @@ class ExpertComponent(ABC):
     def scores(self, Xa, target, params):
         """Every leaf's log-density of the rows, ``(n, n_leaves)``, and a context that
         :meth:`stats` takes (or None)."""
+
+    def truncation_log_prob(self, ctx):
+        """Every leaf's log-probability of each row's truncation interval, ``(n, n_leaves)``,
+        from the context of :meth:`scores`, or None (rows not truncated).  The E-step then
+        divides each row's likelihood by the mixture's probability of its interval, and
+        :meth:`stats` takes the expected weights of the rows truncated away as
+        ``phantom=`` ``(n, n_leaves)`` (censored responses:
+        :class:`mixexp.experts.censored.CensoredExperts`)."""
+        return None
 
     def gram_nodes(self, tree):
         """The tree's nodes whose weighted Grams of the design :meth:`stats` sums (a slice;

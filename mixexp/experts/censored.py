@@ -1,0 +1,198 @@
+"""Censored and truncated rows for any family with a distribution: :class:`CensoredExperts`.
+
+The component wraps a family (``has_distribution``) for a fit or an E-step whose rows
+carry censoring or truncation (:mod:`mixexp._censoring`).  Its log-density of a row is
+the family's for an exact row and ``log P(lo < Y <= hi)`` from the family's ``log_cdf`` and
+``log_sf`` for a censored one.  A censored row's probability has no units: the family's
+``loglik_shift`` (which turns the internal densities into the units of y) is taken off it
+beforehand, so that every log-likelihood of the model reads in the units of y.
+
+Truncation is the mixture's: a truncated row's likelihood is divided by ``sum_k g_k P_k``,
+the probability the mixture gives its interval (the engine does it, from
+:meth:`CensoredExperts.truncation_log_prob`), so that the gate and the experts describe the
+ground-up response.  EM's complete data add, for each observed row, the rows at the same x
+truncated away before it (their expected weights ``phantom``, censored to outside the
+interval).
+
+The M-step is numerical: each leaf's free parameters (the family's ``inference_vector``)
+maximise the leaf's weighted censored log-likelihood, plus its phantoms' weighted
+log-probability of falling outside their intervals, minus its penalty
+(``scipy.optimize.minimize``, L-BFGS from the current parameters); the result is kept only
+if that objective did not decrease: a generalised EM step, monotone by construction.  Its
+statistics are the rows themselves (``needs_all_rows``).
+"""
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .._design import take_rows
+from .base import ExpertComponent
+
+#: L-BFGS iterations of one leaf's M-step
+MAX_STEPS = 100
+_LOG_HALF = np.log(0.5)
+
+
+def _log1mexp(x):
+    """``log(1 - exp(x))`` for ``x <= 0``, accurately on both sides of ``-log 2``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > _LOG_HALF, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+class CensoredExperts(ExpertComponent):
+    """A family's experts on censored and truncated rows (see the module's doc).
+
+    Parameters
+    ----------
+    inner : ExpertComponent
+        The family (``has_distribution`` True).
+    info : dict
+        The family's target information.
+    """
+
+    exact = True
+    closed_form = False
+    needs_all_rows = True
+
+    def __init__(self, inner, info):
+        self.inner = inner
+        self.info = info
+        self.name = inner.name
+        self.has_distribution = inner.has_distribution
+        self.discrete = inner.discrete
+        self._shift = inner.loglik_shift(info)
+
+    # -- what the family answers ----------------------------------------------------
+    def prepare_target(self, y, sw):
+        return self.inner.prepare_target(y, sw)
+
+    def check_target(self, y, n_samples, info):
+        return self.inner.check_target(y, n_samples, info)
+
+    def kmeans_features(self, target):
+        return self.inner.kmeans_features(target["y"])
+
+    def loglik_shift(self, info):
+        return self.inner.loglik_shift(info)
+
+    def init_params(self, n_leaves, n_params, info):
+        return self.inner.init_params(n_leaves, n_params, info)
+
+    def check_input(self, Xa):
+        return self.inner.check_input(Xa)
+
+    def penalty(self, params):
+        return self.inner.penalty(params)
+
+    def n_free_params(self, params):
+        return self.inner.n_free_params(params)
+
+    def attributes(self, params, coords, info):
+        return self.inner.attributes(params, coords, info)
+
+    # -- log-densities ------------------------------------------------------------------
+    def _log_interval(self, Xa, a, b, params, n_leaves):
+        """``log P(a < Y <= b)`` of every leaf, ``(n, n_leaves)``: from the survival
+        functions where ``a`` is above a leaf's median, else from the distribution functions
+        (no digits lost to the difference in either tail)."""
+        inner, info = self.inner, self.info
+        # an infinite end needs one function (the families' are not asked at infinity)
+        upper_open, lower_open = np.isposinf(b), np.isneginf(a)
+        out = np.zeros((a.shape[0], n_leaves))
+        rows = np.flatnonzero(upper_open & ~lower_open)
+        if rows.size:
+            out[rows] = inner.log_sf(Xa[rows], a[rows], params, info)
+        rows = np.flatnonzero(lower_open & ~upper_open)
+        if rows.size:
+            out[rows] = inner.log_cdf(Xa[rows], b[rows], params, info)
+        rows = np.flatnonzero(~(upper_open | lower_open))
+        if rows.size:
+            Xr, ar, br = Xa[rows], a[rows], b[rows]
+            lca, lcb = inner.log_cdf(Xr, ar, params, info), inner.log_cdf(Xr, br, params, info)
+            lsa, lsb = inner.log_sf(Xr, ar, params, info), inner.log_sf(Xr, br, params, info)
+            with np.errstate(invalid="ignore"):
+                via_sf = lsa + _log1mexp(np.where(np.isneginf(lsb), -np.inf, lsb - lsa))
+                via_cdf = lcb + _log1mexp(np.where(np.isneginf(lca), -np.inf, lca - lcb))
+            out[rows] = np.where(lca > _LOG_HALF, via_sf, via_cdf)
+        return out
+
+    def _log_outside(self, Xa, a, b, params, n_leaves):
+        """``log P(Y <= a or Y > b)`` of every leaf, ``(n, n_leaves)``."""
+        inner, info = self.inner, self.info
+        out = np.full((a.shape[0], n_leaves), -np.inf)
+        below, above = ~np.isneginf(a), ~np.isposinf(b)
+        rows = np.flatnonzero(below)
+        if rows.size:
+            out[rows] = inner.log_cdf(Xa[rows], a[rows], params, info)
+        rows = np.flatnonzero(above)
+        if rows.size:
+            out[rows] = np.logaddexp(out[rows], inner.log_sf(Xa[rows], b[rows], params, info))
+        return out
+
+    def _censored_scores(self, Xa, target, params):
+        """Every leaf's log-density of the exact rows and log-probability of the censored
+        rows' intervals (less the family's ``loglik_shift``), ``(n, n_leaves)``."""
+        logdens = np.array(self.inner.scores(Xa, target["y"], params)[0], dtype=np.float64)
+        rows = np.flatnonzero(target["censored"])
+        if rows.size:
+            logdens[rows] = self._log_interval(
+                Xa[rows], target["lo"][rows], target["hi"][rows], params, logdens.shape[1]
+            )
+            logdens[rows] -= self._shift
+        return logdens
+
+    def scores(self, Xa, target, params):
+        """The censored log-densities (without truncation), and as context every leaf's
+        log-probability of the truncation intervals (None: no truncation)."""
+        logdens = self._censored_scores(Xa, target, params)
+        if "lower" not in target:
+            return logdens, None
+        return logdens, self._log_interval(Xa, target["lower"], target["upper"], params, logdens.shape[1])
+
+    def truncation_log_prob(self, ctx):
+        return ctx
+
+    # -- the M-step -----------------------------------------------------------------------
+    def stats(self, Xa, target, W, params, ctx, phantom=None, **kwargs):
+        """The rows with their weights ``W`` and, for truncated rows, the expected weights of
+        the rows truncated away (``phantom``)."""
+        return {"rows": [(Xa, target, W, phantom)]}
+
+    def _leaf_objective(self, parts, k, leaf):
+        """``theta -> -(sum_i W_ik f_ik + sum_i V_ik log P_k(outside i's interval) - penalty)``
+        of leaf ``k`` on its rows of positive weight (``V``: the phantoms' weights of
+        truncated rows), ``leaf`` its parameters (a one-leaf dict); ``inf`` where not finite."""
+        inner = self.inner
+        rows, outside = [], []
+        for Xa, target, W, phantom in parts:
+            keep = np.flatnonzero(W[:, k] > 0)
+            if keep.size:
+                rows.append((Xa[keep], take_rows(target, keep), W[keep, k]))
+            if phantom is not None:
+                keep = np.flatnonzero(phantom[:, k] > 0)
+                if keep.size:
+                    bounds = (target["lower"][keep], target["upper"][keep])
+                    outside.append((Xa[keep], *bounds, phantom[keep, k]))
+
+        def objective(theta):
+            p = inner.from_inference_vector(theta[None, :], leaf)
+            with np.errstate(all="ignore"):
+                value = sum(w @ self._censored_scores(Xa, target, p)[:, 0] for Xa, target, w in rows)
+                value += sum(v @ self._log_outside(Xa, a, b, p, 1)[:, 0] for Xa, a, b, v in outside)
+                value -= inner.penalty(p)
+            return -value if np.isfinite(value) else np.inf
+
+        return objective
+
+    def update(self, S, params, active, safe=False):
+        """Every active leaf's numerical M-step, kept where it does not lose (see the module's doc)."""
+        inner = self.inner
+        theta = np.array(inner.inference_vector(params), dtype=np.float64)
+        for k in np.flatnonzero(active):
+            objective = self._leaf_objective(S["rows"], k, inner.leaf_params(params, [k]))
+            start = objective(theta[k])
+            result = minimize(objective, theta[k], method="L-BFGS-B", options={"maxiter": MAX_STEPS})
+            if np.isfinite(result.fun) and result.fun <= start:
+                theta[k] = result.x
+        return inner.from_inference_vector(theta, params), False
+

@@ -1,0 +1,233 @@
+"""Censored and truncated responses (``y_upper=``, ``truncation=``): likelihoods from the
+families' distribution functions, EM monotone (a per-leaf numerical M-step kept only when it
+does not lose), references written with scipy.stats and scipy.optimize."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+from sklearn.linear_model import LinearRegression
+
+from mixexp import HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+
+
+def _quiet(fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit()
+
+
+def censored_linear(n=300, seed=0, limit=2.5):
+    """A linear-Gaussian response right-censored at ``limit``: ``(X, y, y_upper, y_true)``."""
+    rs = np.random.RandomState(seed)
+    X = rs.normal(size=(n, 2))
+    y_true = X @ [1.0, -0.5] + 2.0 + rs.normal(size=n)
+    y = np.minimum(y_true, limit)
+    return X, y, np.where(y_true > limit, np.inf, y), y_true
+
+
+def two_regimes(n=360, seed=1):
+    """Two opposite slopes, censored above 1.5 and truncated below -2 (rows below are dropped)."""
+    rs = np.random.RandomState(seed)
+    X = rs.normal(size=(n, 1))
+    z = rs.uniform(size=n) < 1.0 / (1.0 + np.exp(-2.0 * X[:, 0]))
+    y_true = np.where(z, 1.5 * X[:, 0], -1.5 * X[:, 0]) + 0.5 * rs.normal(size=n)
+    keep = y_true > -2.0
+    X, y_true = X[keep], y_true[keep]
+    y = np.minimum(y_true, 1.5)
+    return X, y, np.where(y_true > 1.5, np.inf, y)
+
+
+def test_one_censored_gaussian_expert_is_the_scipy_maximum():
+    X, y, y_upper, _ = censored_linear()
+    model = _quiet(lambda: MixtureOfExpertsRegressor(1, alpha=0.0, gate_alpha=0.0, tol=1e-12, random_state=0)
+                   .fit(X, y, y_upper=y_upper))
+    cens = np.isinf(y_upper)
+
+    def nll(theta):
+        mu, s = X @ theta[:2] + theta[2], np.exp(theta[3])
+        return -(stats.norm.logpdf(y[~cens], mu[~cens], s).sum() + stats.norm.logsf(y[cens], mu[cens], s).sum())
+
+    best = optimize.minimize(nll, np.zeros(4), method="BFGS", options={"gtol": 1e-9})
+    ll = model.log_likelihood(X, y, y_upper=y_upper)
+    np.testing.assert_allclose(ll.sum(), -best.fun, atol=1e-6)
+    np.testing.assert_allclose(model.lower_bound_ * X.shape[0], -best.fun, atol=1e-6)
+    np.testing.assert_allclose(model.expert_coef_[0, 0], best.x[:2], atol=1e-4)
+    np.testing.assert_allclose(model.expert_intercept_[0, 0], best.x[2], atol=1e-4)
+    np.testing.assert_allclose(model.noise_variance_[0, 0], np.exp(2 * best.x[3]), rtol=1e-4)
+    # the naive fit (censored values taken as exact) is biased towards the limit
+    naive = LinearRegression().fit(X, y)
+    assert abs(naive.intercept_ - 2.0) > abs(model.expert_intercept_[0, 0] - 2.0) + 0.1
+
+
+def test_one_truncated_lognormal_expert_is_the_scipy_maximum():
+    """Losses observed only above a deductible: the truncated likelihood's maximum."""
+    rs = np.random.RandomState(3)
+    x = rs.normal(size=2000)
+    y = np.exp(1.0 + 0.5 * x + 0.8 * rs.normal(size=x.shape[0]))
+    d = 3.0
+    keep = y > d
+    X, y = x[keep, None], y[keep]
+    model = _quiet(lambda: MixtureOfExpertsRegressor(
+        1, expert="lognormal", alpha=0.0, gate_alpha=0.0, tol=1e-12, max_iter=5000, random_state=0
+    ).fit(X, y, truncation=(d, np.inf)))
+
+    def nll(theta):
+        mu, s = theta[0] * X[:, 0] + theta[1], np.exp(theta[2])
+        return -(stats.lognorm.logpdf(y, s, scale=np.exp(mu)) - stats.lognorm.logsf(d, s, scale=np.exp(mu))).sum()
+
+    best = optimize.minimize(nll, [0.0, np.log(y).mean(), 0.0], method="BFGS", options={"gtol": 1e-9})
+    np.testing.assert_allclose(model.log_likelihood(X, y, truncation=(d, np.inf)).sum(), -best.fun, atol=1e-6)
+    np.testing.assert_allclose(model.expert_coef_[0, 0, 0], best.x[0], atol=1e-4)
+    np.testing.assert_allclose(model.expert_intercept_[0, 0], best.x[1], atol=1e-4)
+    np.testing.assert_allclose(model.noise_scale_[0, 0], np.exp(best.x[2]), rtol=1e-4)
+
+
+def test_interval_censored_counts_use_the_integers_of_the_interval():
+    """``[y, y_upper]`` of counts is ``P(y <= Y <= y_upper)``; truncation ``(0, inf)`` divides
+    by ``P(Y > 0)``."""
+    rs = np.random.RandomState(0)
+    X = rs.normal(size=(300, 1))
+    y = rs.poisson(np.exp(1.0 + 0.5 * X[:, 0])).astype(float)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(1, expert="poisson", alpha=0.0, random_state=0).fit(X, y))
+    mu = model.predict(X)
+    lo, hi = y, y + rs.randint(0, 3, size=y.shape[0])
+    hi[::7] = np.inf
+    ref = np.log(stats.poisson.cdf(hi, mu) - stats.poisson.cdf(lo - 1, mu))
+    np.testing.assert_allclose(model.log_likelihood(X, lo, y_upper=hi), ref, rtol=1e-10)
+    pos = y > 0
+    ref = stats.poisson.logpmf(y[pos], mu[pos]) - stats.poisson.logsf(0, mu[pos])
+    np.testing.assert_allclose(model.log_likelihood(X[pos], y[pos], truncation=(0, np.inf)), ref, rtol=1e-10)
+
+
+def test_one_em_iteration_is_the_plain_scipy_iteration():
+    """E-step: the gate times the censored densities (scipy.stats), each row's likelihood
+    divided by the mixture's probability of its truncation interval; M-step of the experts:
+    scipy's maximum of each expert's weighted censored log-likelihood plus the expected rows
+    truncated away (``g_k (1 - P_k) / sum_j g_j P_j`` of them per row), censored to outside
+    the interval."""
+    X, y, y_upper = two_regimes()
+    trunc = (-2.0, np.inf)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(2, alpha=0.0, max_iter=3, random_state=0, warm_start=True)
+                   .fit(X, y, y_upper=y_upper, truncation=trunc))
+    gates = model.predict_gate(X)
+    mu = np.einsum("nd,kd->nk", X, model.expert_coef_[:, 0]) + model.expert_intercept_[:, 0]
+    sd = np.sqrt(model.noise_variance_[:, 0])
+    cens = np.isinf(y_upper)
+    dens = np.where(cens[:, None], stats.norm.logsf(y[:, None], mu, sd), stats.norm.logpdf(y[:, None], mu, sd))
+    kept = stats.norm.sf(trunc[0], mu, sd)  # P_k(Y > -2 | x)
+    joint = np.log(gates) + dens
+    post = np.exp(joint - np.logaddexp.reduce(joint, axis=1)[:, None])
+    loglik = np.logaddexp.reduce(joint, axis=1) - np.log(np.sum(gates * kept, axis=1))
+    np.testing.assert_allclose(model.responsibilities(X, y, y_upper=y_upper, truncation=trunc), post, atol=1e-10)
+    np.testing.assert_allclose(model.log_likelihood(X, y, y_upper=y_upper, truncation=trunc), loglik, atol=1e-10)
+    phantom = gates * (1.0 - kept) / np.sum(gates * kept, axis=1)[:, None]
+    _quiet(lambda: model.set_params(max_iter=1).fit(X, y, y_upper=y_upper, truncation=trunc))
+    for k in range(2):
+        def nll(theta, k=k):
+            m, s = X[:, 0] * theta[0] + theta[1], np.exp(theta[2])
+            f = np.where(cens, stats.norm.logsf(y, m, s), stats.norm.logpdf(y, m, s))
+            return -(post[:, k] @ f + phantom[:, k] @ stats.norm.logcdf(trunc[0], m, s))
+
+        start = [model.expert_coef_[k, 0, 0], model.expert_intercept_[k, 0], np.log(sd[k])]
+        best = optimize.minimize(nll, start, method="BFGS", options={"gtol": 1e-10})
+        np.testing.assert_allclose(model.expert_coef_[k, 0, 0], best.x[0], atol=2e-4)
+        np.testing.assert_allclose(model.expert_intercept_[k, 0], best.x[1], atol=2e-4)
+        np.testing.assert_allclose(np.sqrt(model.noise_variance_[k, 0]), np.exp(best.x[2]), rtol=2e-4)
+
+
+@pytest.mark.parametrize("family", ["linear", "poisson"])
+@pytest.mark.parametrize("hme", [False, True])
+def test_em_is_monotone_with_censored_and_truncated_rows(family, hme):
+    if family == "linear":
+        X, y, y_upper = two_regimes()
+        trunc = (-2.0, np.inf)
+    else:
+        rs = np.random.RandomState(2)
+        X = rs.normal(size=(300, 1))
+        y = rs.poisson(np.exp(np.where(rs.uniform(size=300) < 0.5, 1.0 + X[:, 0], 2.0 - X[:, 0]))).astype(float)
+        keep = y > 0
+        X, y = X[keep], y[keep]
+        y_upper = np.where(y >= 8, np.inf, y)
+        y_upper[::5] = y[::5] + 2  # interval-censored
+        trunc = (0.0, np.inf)
+    est = (HierarchicalMixtureOfExpertsRegressor(depth=2, branching=2, expert=family, max_iter=25, random_state=0)
+           if hme else MixtureOfExpertsRegressor(2, expert=family, max_iter=25, random_state=0))
+    model = _quiet(lambda: est.fit(X, y, y_upper=y_upper, truncation=trunc))
+    gains = np.diff(model.lower_bounds_)
+    assert gains.min() >= -1e-10 * abs(model.lower_bound_)
+    # the bound is the mean censored, truncated log-likelihood (no penalty at alpha=0 aside)
+    ll = model.log_likelihood(X, y, y_upper=y_upper, truncation=trunc)
+    assert np.all(np.isfinite(ll))
+
+
+def test_exact_rows_fit_bit_for_bit_as_without_censoring():
+    X, y, _, _ = censored_linear(n=200)
+    plain = MixtureOfExpertsRegressor(2, random_state=0, max_iter=20).fit(X, y)
+    same = MixtureOfExpertsRegressor(2, random_state=0, max_iter=20).fit(X, y, y_upper=y.copy())
+    np.testing.assert_array_equal(plain.lower_bounds_, same.lower_bounds_)
+    np.testing.assert_array_equal(plain.expert_coef_, same.expert_coef_)
+    np.testing.assert_array_equal(plain.predict(X), same.predict(X))
+    np.testing.assert_array_equal(plain.log_likelihood(X, y), same.log_likelihood(X, y, y_upper=y))
+
+
+def test_criteria_and_grouped_rows_take_censoring():
+    X, y, y_upper, _ = censored_linear(n=200)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(1, random_state=0, gate_features=[]).fit(X, y, y_upper=y_upper))
+    ll = model.log_likelihood(X, y, y_upper=y_upper)
+    k = model._n_parameters()
+    assert model.bic(X, y, y_upper=y_upper) == pytest.approx(-2 * ll.sum() + k * np.log(200))
+    assert model.aic(X, y, y_upper=y_upper) == pytest.approx(-2 * ll.sum() + 2 * k)
+    assert model.icl(X, y, y_upper=y_upper) == pytest.approx(model.bic(X, y, y_upper=y_upper))
+    groups = np.arange(200) // 4
+    per_group = model.log_likelihood(X, y, groups=groups, y_upper=y_upper)
+    np.testing.assert_allclose(per_group, np.add.reduceat(ll, np.arange(0, 200, 4)))
+    grouped = _quiet(lambda: MixtureOfExpertsRegressor(2, random_state=0, max_iter=10, gate_features=[])
+                     .fit(X, y, groups=groups, y_upper=y_upper))
+    assert np.diff(grouped.lower_bounds_).min() >= -1e-12
+
+
+def test_bad_input_raises_and_leaves_the_fit_unchanged():
+    X, y, y_upper, _ = censored_linear(n=120)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(2, random_state=0, max_iter=5).fit(X, y))
+    before = model.expert_coef_.copy(), model.lower_bound_
+    cases = [
+        (dict(y_upper=y - 1.0), "y_upper should be >= y"),
+        (dict(truncation=(3.0, np.inf)), "outside their interval"),
+        (dict(truncation=(-np.inf, 0.0)), "outside their interval"),
+        (dict(y_upper=y_upper[:-1]), "y_upper should be"),
+        (dict(truncation=(np.zeros(5), np.inf)), "truncation's lower bound"),
+        (dict(truncation=1.0), "truncation should be a tuple"),
+        (dict(y_upper=np.full(120, np.nan)), "NaN"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, y, **kwargs)
+        with pytest.raises(ValueError, match=match):
+            model.log_likelihood(X, y, **kwargs)
+        np.testing.assert_array_equal(model.expert_coef_, before[0])
+        assert model.lower_bound_ == before[1]
+    with pytest.raises(ValueError, match="exposure"):
+        MixtureOfExpertsRegressor(1, expert="poisson").fit(X, np.ones(120), exposure=np.ones(120),
+                                                           y_upper=np.full(120, np.inf))
+    with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
+        MixtureOfExpertsRegressor(2, gate="gaussian").fit(X, y, truncation=(-10, np.inf))
+    with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
+        MixtureOfExpertsRegressor(2, gate_features=[]).fit(X, y, truncation=(-10, np.inf), groups=np.arange(120) // 2)
+    with pytest.raises(ValueError, match="R²"):
+        model.score(X, y, y_upper=y_upper)
+    with pytest.raises(NotImplementedError, match="y_upper"):
+        model.summary(X, y, y_upper=y_upper)
+
+
+def test_families_without_a_distribution_refuse_censored_rows():
+    X, y, y_upper, _ = censored_linear(n=120)
+    with pytest.raises(ValueError, match="has_distribution=False"):
+        MixtureOfExpertsRegressor(2, expert=LinearRegression()).fit(X, y, y_upper=y_upper)
+    labels = (y > 2).astype(int)
+    clf = MixtureOfExpertsClassifier(2, random_state=0, max_iter=5).fit(X, labels)
+    with pytest.raises(ValueError, match="has_distribution=False"):
+        clf.log_likelihood(X, labels, truncation=(-1, 2))
+    with pytest.raises(ValueError, match="gate='softmax' or 'gaussian'"):
+        MixtureOfExpertsRegressor(2, gate="attention").fit(X, y, y_upper=y_upper)
