@@ -67,12 +67,6 @@ class ExpertComponent(ABC):
     standardises_target : bool, default=False
         The internal target is ``(y - info["mean"]) / info["scale"]`` (regression families
         with a location): prediction's ``clip_experts`` bounds come from it.
-    discrete : bool, default=False
-        The responses are integers (counts): :meth:`scores` are log-probabilities of a
-        mass function, ``log_cdf(y)`` is ``log P(Y <= floor(y))`` and :meth:`leaf_quantile`
-        gives integers.  Zero inflation adds its point mass to the family's own
-        probability of 0 (a continuous family has none), and the risk measures search
-        quantiles among the integers.
     supports_l1 : bool, default=False
         The family takes an elastic-net penalty (``l1_ratio > 0``).
     l1_ratio : float, default=0.0
@@ -109,7 +103,6 @@ class ExpertComponent(ABC):
     has_distribution = False
     discrete = False
     standardises_target = False
-    discrete = False
     supports_l1 = False
     l1_ratio = 0.0
     products_outputs = frozenset()

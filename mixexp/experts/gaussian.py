@@ -45,7 +45,6 @@ class LinearGaussianExperts(ExpertComponent):
     gives_representation = True
     has_distribution = True
     standardises_target = True
-    has_distribution = True
     supports_l1 = True
     supports_inference = True
     takes_missing = True
