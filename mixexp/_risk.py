@@ -265,6 +265,23 @@ class RiskMixin:
             )
         return state
 
+    def _mixture_rows(self, X, reduce, exposure, groups, history, per_row=None):
+        """:meth:`_routed_rows` of the predictive mixture, whose weights are each row's
+        group's posterior where ``history`` has the group, else the gate's."""
+        posterior = self._history_posterior(X, groups, history)
+        return self._routed_rows(X, reduce, exposure, posterior=posterior, per_row=per_row)
+
+    def _mixed_at(self, X, values, leaf_values, exposure, groups, history):
+        """The mixture of ``leaf_values(chunk, at)`` ``(n, L)``, each leaf's value at one
+        argument per row: ``values`` a scalar for every row, or one per row of ``X``."""
+
+        def reduce(chunk, at=None):
+            at = _per_row(values, chunk.gates.shape[0]) if at is None else at
+            return (_mix(chunk.gates, leaf_values(chunk, at)),)
+
+        per_row = None if np.ndim(values) == 0 else {"at": values}
+        return self._mixture_rows(X, reduce, exposure, groups, history, per_row)[0]
+
     def predict_cdf(self, X, y, exposure=None, *, groups=None, history=None):
         """The predictive distribution function ``P(Y <= y | x)`` of the mixture.
 
@@ -295,13 +312,9 @@ class RiskMixin:
         self._distribution_state("predict_cdf")
         values = check_row_values(y, X, "y")
 
-        def reduce(chunk, at=None):
-            at = _per_row(values, chunk.gates.shape[0]) if at is None else at
-            return (_mix(chunk.gates, np.exp(chunk.distribution("log_cdf", at))),)
-
-        per_row = None if np.ndim(values) == 0 else {"at": values}
-        posterior = self._history_posterior(X, groups, history)
-        return self._routed_rows(X, reduce, exposure, posterior=posterior, per_row=per_row)[0]
+        return self._mixed_at(
+            X, values, lambda chunk, at: np.exp(chunk.distribution("log_cdf", at)), exposure, groups, history
+        )
 
     def predict_limited_mean(self, X, limit, exposure=None, *, groups=None, history=None):
         """The limited expected value ``E[min(Y, limit) | x]`` of the mixture.
@@ -332,13 +345,9 @@ class RiskMixin:
         self._distribution_state("predict_limited_mean")
         values = check_row_values(limit, X, "limit", positive=True)
 
-        def reduce(chunk, at=None):
-            at = _per_row(values, chunk.gates.shape[0]) if at is None else at
-            return (_mix(chunk.gates, chunk.distribution("leaf_limited_mean", at)),)
-
-        per_row = None if np.ndim(values) == 0 else {"at": values}
-        posterior = self._history_posterior(X, groups, history)
-        return self._routed_rows(X, reduce, exposure, posterior=posterior, per_row=per_row)[0]
+        return self._mixed_at(
+            X, values, lambda chunk, at: chunk.distribution("leaf_limited_mean", at), exposure, groups, history
+        )
 
     def predict_quantile(self, X, q, exposure=None, *, groups=None, history=None):
         """Quantiles (value at risk) of the predictive mixture.
@@ -375,8 +384,7 @@ class RiskMixin:
         def reduce(chunk):
             return (np.stack([mixture_quantile(chunk, level) for level in levels], axis=1),)
 
-        posterior = self._history_posterior(X, groups, history)
-        out = self._routed_rows(X, reduce, exposure, posterior=posterior)[0]
+        out = self._mixture_rows(X, reduce, exposure, groups, history)[0]
         return out[:, 0] if scalar else out
 
     def predict_cte(self, X, q, exposure=None, *, groups=None, history=None):
@@ -416,6 +424,5 @@ class RiskMixin:
             columns = [mixture_cte(chunk, level, mixture_quantile(chunk, level)) for level in levels]
             return (np.stack(columns, axis=1),)
 
-        posterior = self._history_posterior(X, groups, history)
-        out = self._routed_rows(X, reduce, exposure, posterior=posterior)[0]
+        out = self._mixture_rows(X, reduce, exposure, groups, history)[0]
         return out[:, 0] if scalar else out
