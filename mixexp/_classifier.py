@@ -139,8 +139,9 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        posterior = self._history_posterior(X, groups, history)
-        return self._routed_rows(X, lambda chunk: _mixture_proba(chunk, log=True), posterior=posterior)[1]
+        return self._routed_rows(
+            X, lambda chunk: _mixture_proba(chunk, log=True), groups=groups, history=history
+        )[1]
 
     def predict_proba(self, X, *, groups=None, history=None):
         """Class probabilities of the mixture, ``sum_k g_k(x) p_k(c | x)``.
@@ -163,8 +164,9 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
         proba : ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns follow ``classes_``.
         """
-        posterior = self._history_posterior(X, groups, history)
-        return self._routed_rows(X, lambda chunk: _mixture_proba(chunk, log=False), posterior=posterior)[0]
+        return self._routed_rows(
+            X, lambda chunk: _mixture_proba(chunk, log=False), groups=groups, history=history
+        )[0]
 
     def predict(self, X, *, groups=None, history=None):
         """Most probable class under the mixture.

@@ -49,8 +49,7 @@ class InspectionMixin:
             Rows sum to 1; with ``history``, a row of a group with history holds
             that group's posterior.
         """
-        posterior = self._history_posterior(X, groups, history)
-        return self._routed_rows(X, lambda chunk: (chunk.gates,), routed=False, posterior=posterior)[0]
+        return self._routed_rows(X, lambda chunk: (chunk.gates,), routed=False, groups=groups, history=history)[0]
 
     def predict_node_gates(self, X):
         """Each inner node's gate probabilities over its children.

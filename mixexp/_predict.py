@@ -453,17 +453,19 @@ class PredictionMixin:
         by_code[codes[:n_h]] = post
         return by_code[codes[n_h:]]
 
-    def _routed_rows(self, X, reduce, exposure=None, routed=True, posterior=None, per_row=None):
+    def _routed_rows(self, X, reduce, exposure=None, routed=True, per_row=None, groups=None, history=None):
         """``reduce(chunk)`` of every chunk of rows of ``X``, gathered into whole arrays.
 
         ``chunk`` is a :class:`RoutedRows`: the chunk's routed gate probabilities
         (``routed=False``: all of them, whatever ``top_k``) and its experts'
         outputs.  ``reduce`` returns a tuple of arrays with one entry per row of
-        the chunk (see :func:`map_rows`).  ``posterior`` (:meth:`_history_posterior`)
-        replaces the gate's weights of the rows where it is not NaN.
+        the chunk (see :func:`map_rows`).  With ``groups`` and ``history`` (experience
+        rating), a row whose group has history is weighted by the group's posterior
+        (:meth:`_history_posterior`) instead of the gate.
         ``per_row``: a dict of arrays with a value per
         row of ``X``; ``reduce`` then also takes their chunk's rows as keywords.
         """
+        posterior = self._history_posterior(X, groups, history)
         X, state = self._validated(X, finite=False)
         state.gate.check_input(chunk_design(state, X, slice(0, 0)).gate_X)
         row_kwargs = offset_kwargs(exposure, X.shape[0], state.experts)

@@ -236,13 +236,13 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
                 f"{state.experts.name} does not give: implement its predict_variance(X, params)."
             )
         bounds = self._bounds(state)
-        posterior = self._history_posterior(X, groups, history)
         try:
             out = self._routed_rows(
-                X, lambda chunk: _mixture_moments(chunk, return_std, bounds), exposure, posterior=posterior
+                X, lambda chunk: _mixture_moments(chunk, return_std, bounds), exposure,
+                groups=groups, history=history,
             )
         except MissingValuesError:
-            if not state.takes_missing or posterior is not None or exposure is not None:
+            if not state.takes_missing or history is not None or exposure is not None:
                 raise
             out = self._predict_missing(X, return_std, bounds)
         return tuple(self._squeeze(a, state) for a in out) if return_std else self._squeeze(out[0], state)

@@ -265,12 +265,6 @@ class RiskMixin:
             )
         return state
 
-    def _mixture_rows(self, X, reduce, exposure, groups, history, per_row=None):
-        """:meth:`_routed_rows` of the predictive mixture, whose weights are each row's
-        group's posterior where ``history`` has the group, else the gate's."""
-        posterior = self._history_posterior(X, groups, history)
-        return self._routed_rows(X, reduce, exposure, posterior=posterior, per_row=per_row)
-
     def _mixed_at(self, X, values, leaf_values, exposure, groups, history):
         """The mixture of ``leaf_values(chunk, at)`` ``(n, L)``, each leaf's value at one
         argument per row: ``values`` a scalar for every row, or one per row of ``X``."""
@@ -280,7 +274,7 @@ class RiskMixin:
             return (_mix(chunk.gates, leaf_values(chunk, at)),)
 
         per_row = None if np.ndim(values) == 0 else {"at": values}
-        return self._mixture_rows(X, reduce, exposure, groups, history, per_row)[0]
+        return self._routed_rows(X, reduce, exposure, per_row=per_row, groups=groups, history=history)[0]
 
     def predict_cdf(self, X, y, exposure=None, *, groups=None, history=None):
         """The predictive distribution function ``P(Y <= y | x)`` of the mixture.
@@ -384,7 +378,7 @@ class RiskMixin:
         def reduce(chunk):
             return (np.stack([mixture_quantile(chunk, level) for level in levels], axis=1),)
 
-        out = self._mixture_rows(X, reduce, exposure, groups, history)[0]
+        out = self._routed_rows(X, reduce, exposure, groups=groups, history=history)[0]
         return out[:, 0] if scalar else out
 
     def predict_cte(self, X, q, exposure=None, *, groups=None, history=None):
@@ -424,5 +418,5 @@ class RiskMixin:
             columns = [mixture_cte(chunk, level, mixture_quantile(chunk, level)) for level in levels]
             return (np.stack(columns, axis=1),)
 
-        out = self._mixture_rows(X, reduce, exposure, groups, history)[0]
+        out = self._routed_rows(X, reduce, exposure, groups=groups, history=history)[0]
         return out[:, 0] if scalar else out
