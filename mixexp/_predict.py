@@ -160,6 +160,13 @@ def fold_rows(rows, coords):
     return np.ascontiguousarray(coef.T), intercept
 
 
+def history_weights(gates, posterior):
+    """The rows' weights over the leaves: ``posterior`` (:meth:`PredictionMixin.
+    _history_posterior`, experience rating) where a row's group has history (not NaN),
+    else ``gates``; ``gates`` itself without history."""
+    return gates if posterior is None else np.where(np.isnan(posterior[:, :1]), gates, posterior)
+
+
 class RoutedRows:
     """A chunk of rows to predict: its routed gates and its experts' outputs.
 
@@ -205,8 +212,7 @@ class RoutedRows:
                 gates = state.gate.leaf_probabilities_from_logits(self.products["gate"])
             else:
                 gates = gate_probabilities(state, self.design)
-            if posterior is not None:  # experience rating: rows of groups with history
-                gates = np.where(np.isnan(posterior[:, :1]), gates, posterior)
+            gates = history_weights(gates, posterior)
             if top_k != 1:
                 self.gates, self.mask = route(gates, top_k)
                 return

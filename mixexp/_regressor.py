@@ -13,6 +13,7 @@ from ._design import standardize
 from ._exposure import offset_kwargs
 from ._missing import MissingValuesError, predict_moments
 from ._numerics.mixing import mix
+from ._predict import history_weights
 from ._risk import RiskMixin
 from ._routing import route
 from .experts import target_tags
@@ -376,9 +377,7 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         """
         rs = check_random_state(random_state)
         (gates, _), design, state = self._e_step(X, experts=False)
-        posterior = self._history_posterior(X, groups, history)
-        if posterior is not None:
-            gates = np.where(np.isnan(posterior[:, :1]), gates, posterior)
+        gates = history_weights(gates, self._history_posterior(X, groups, history))
         gates = route(gates, self._top_k(state))[0]  # draws from the routed mixture
         cum = np.cumsum(gates, axis=1)
         u = rs.uniform(size=(design.n_rows, n_samples)) * cum[:, -1:]
