@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state, get_tags
+from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
@@ -54,7 +54,7 @@ from .gates import GATES, make_gate
 
 _EM_CONSTRAINTS = {
     "gate": [StrOptions(set(GATES))],
-    "expert": [str, list, tuple, HasMethods(["fit"]), ExpertFamily],
+    "expert": [str, list, tuple, dict, HasMethods(["fit"]), ExpertFamily],
     "gate_alpha": [Interval(Real, 0, None, closed="left")],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "l1_ratio": [Interval(Real, 0, 1, closed="both")],
@@ -370,7 +370,8 @@ class BaseMixtureOfExperts(
             exposure = np.asarray(exposure)
             exposure = exposure[order] if exposure.shape[:1] == (X.shape[0],) else exposure
         obs = None if obs is None else obs.take(order)
-        return X[order], y[order], sw[order], exposure, group_starts(codes[order]), order, obs
+        y = _safe_indexing(y, order)  # a DataFrame y (multi-response) keeps its column names
+        return X[order], y, sw[order], exposure, group_starts(codes[order]), order, obs
 
     @staticmethod
     def _coordinates(X, sw, warm, sources):

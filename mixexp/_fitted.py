@@ -25,6 +25,8 @@ def expert_kind(expert, zero_inflation=False):
     ``zero_inflation``), or the estimators' types."""
     if isinstance(expert, str):
         return f"zero-inflated {expert}" if zero_inflation else expert
+    if isinstance(expert, dict):  # one family per response column
+        return {key: expert_kind(spec) if isinstance(spec, str) else dict(spec) for key, spec in expert.items()}
     items = expert if isinstance(expert, (list, tuple)) else [expert]
     return tuple(type(e).__name__ for e in items)
 

@@ -252,16 +252,16 @@ class RiskMixin:
         response; a ValueError in words otherwise."""
         state = self._state()
         experts = state.experts
+        if state.info["n_outputs"] != 1:
+            raise ValueError(
+                f"{what} is defined for a single response; this model was fitted on y with "
+                f"{state.info['n_outputs']} targets (fit the response of interest alone)."
+            )
         if not experts.has_distribution:
             raise ValueError(
                 f"{what} needs each expert's distribution function, which expert="
                 f"{state.expert_kind!r} does not give (its family has no has_distribution); "
                 f"the families {', '.join(map(repr, distribution_families()))} give them."
-            )
-        if state.info["n_outputs"] != 1:
-            raise ValueError(
-                f"{what} is defined for a single response; this model was fitted on y with "
-                f"{state.info['n_outputs']} targets."
             )
         return state
 

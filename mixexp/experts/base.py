@@ -89,6 +89,11 @@ class ExpertComponent(ABC):
         Linear-Gaussian leaves (``coef`` and ``var`` parameters, ``grams``, ``xty`` and
         ``yty`` sums): with a gate that ``takes_missing``, EM marginalises NaN in X
         (:mod:`mixexp._missing`).
+    validates_target : bool, default=False
+        :meth:`prepare_target` takes ``y`` as the user gave it (a pandas DataFrame keeps
+        its column names) and validates it itself, NaN included (a missing response of a
+        multi-response model, :class:`mixexp.experts.multiresponse.MultiResponseExperts`);
+        otherwise the estimator validates ``y`` first and refuses NaN.
     """
 
     exact = True
@@ -110,6 +115,7 @@ class ExpertComponent(ABC):
     gives_variances = True
     supports_inference = False
     takes_missing = False
+    validates_target = False
 
     #: the ``expert=`` name, for messages
     name = None
