@@ -6,8 +6,8 @@ log-density of a row is the sum over the columns of that column's family's
 log-density, ``log p_k(y | x) = sum_j log p_kj(y_j | x)``, and the gate is shared.
 
 The component holds one family per column (in y's column order) and answers the
-contract by delegation: the target is the tuple of the columns' targets and a mask of
-the observed entries; the E-step's log-densities are the columns' sums; the row sums,
+contract by delegation: the target is the tuple of the columns' targets and the marks
+of the missing entries; the E-step's log-densities are the columns' sums; the row sums,
 the M-step, the penalty and the free parameters are the columns' side by side
 (``{"0": ..., "1": ...}``), since the expected complete-data log-likelihood of the
 experts splits over the columns.  Each column's M-step is its family's, so EM is
@@ -31,6 +31,10 @@ from sklearn.utils.validation import check_array, check_consistent_length
 
 from .._inference_parts import Labels
 from .base import ExpertComponent
+
+#: a leaf whose weight of a column's observed responses is below this fraction of the
+#: column's keeps its parameters for that column (its fit would be singular)
+MIN_COLUMN_FRACTION = 1e-8
 
 
 def _column_key(key, names):
@@ -148,7 +152,13 @@ class MultiResponseExperts(ExpertComponent):
             "order": order,
         }
         self._bind(info)
-        return (tuple(targets), observed), info
+        return (tuple(targets), self._marks(observed, info)), info
+
+    def _marks(self, observed, info):
+        """NaN where a response is observed; where it is missing, minus its family's
+        ``loglik_shift`` (its log-density, 0 in the units of y, in the family's units)."""
+        shifts = [f.loglik_shift(i) for f, i in zip(self._bound, info["columns"])]
+        return np.where(observed, np.nan, -np.asarray(shifts, dtype=np.float64))
 
     def check_target(self, y, n_samples, info):
         Y, names = self._matrix(y, n_samples)
@@ -166,20 +176,21 @@ class MultiResponseExperts(ExpertComponent):
             family.check_target(np.where(observed[:, j], Y[:, j], info["fills"][j]), n_samples, info["columns"][j])
             for j, family in enumerate(families)
         )
-        return targets, observed
+        return targets, self._marks(observed, info)
 
     def offset_target(self, target, log_exposure):
         """The log-exposure as the offset of the count columns (see the module's doc)."""
-        targets, observed = target
+        targets, marks = target
         # the families are those of the fitted order: the target's columns
         new = tuple(
             f.offset_target(t, log_exposure) if f.uses_exposure and f.discrete else t
             for f, t in zip(self._bound, targets)
         )
-        return new, observed
+        return new, marks
 
     def kmeans_features(self, target):
-        targets, observed = target
+        targets, marks = target
+        observed = np.isnan(marks)
         parts = []
         for j, (family, t) in enumerate(zip(self._bound, targets)):
             F = np.asarray(family.kmeans_features(t), dtype=np.float64).reshape(observed.shape[0], -1)
@@ -188,14 +199,12 @@ class MultiResponseExperts(ExpertComponent):
 
     def loglik_shift(self, info):
         self._bind(info)
-        return float(sum(self._shifts))
+        return float(sum(f.loglik_shift(i) for f, i in zip(self._bound, info["columns"])))
 
     # -- the component --------------------------------------------------------
     def _bind(self, info):
-        """Keep the families in the order of y's columns (the target's) and their
-        ``loglik_shift`` (what a missing entry adds, negated)."""
+        """Keep the families in the order of y's columns (the target's columns)."""
         self._bound = [self.columns[c][1] for c in info["order"]]
-        self._shifts = [f.loglik_shift(i) for f, i in zip(self._bound, info["columns"])]
 
     def init_params(self, n_leaves, n_params, info):
         self._bind(info)
@@ -218,26 +227,32 @@ class MultiResponseExperts(ExpertComponent):
     def scores(self, Xa, target, params):
         """The sum of the observed columns' log-densities; a missing entry adds minus its
         family's ``loglik_shift`` (0 in the units of y)."""
-        targets, observed = target
+        targets, marks = target
         total, ctxs = 0.0, []
-        for (j, family), t, shift, seen in zip(self._keyed(), targets, self._shifts, observed.T):
+        for (j, family), t, mark in zip(self._keyed(), targets, marks.T):
             logdens, ctx = family.scores(Xa, t, params[j])
             with np.errstate(invalid="ignore"):
-                total = total + np.where(seen[:, None], logdens, -shift)
+                total = total + np.where(np.isnan(mark)[:, None], logdens, mark[:, None])
             ctxs.append(ctx)
         return total, ctxs
 
     def stats(self, Xa, target, W, params, ctx, **kwargs):
-        targets, observed = target
-        return {
-            j: family.stats(Xa, t, W * seen[:, None], params[j], c)
-            for (j, family), t, seen, c in zip(self._keyed(), targets, observed.T, ctx)
-        }
+        targets, marks = target
+        out = {}
+        for (j, family), t, mark, c in zip(self._keyed(), targets, marks.T, ctx):
+            Wj = W * np.isnan(mark)[:, None]
+            out[j] = {"family": family.stats(Xa, t, Wj, params[j], c), "mass": Wj.sum(axis=0)}
+        return out
 
     def update(self, S, params, active, safe=False):
+        """Every column's M-step; a leaf whose rows hold (almost) none of a column's
+        responses (a leaf of policies without claims has no sizes) keeps that column's
+        parameters."""
         new, extrapolated = {}, False
         for j, family in self._keyed():
-            new[j], extra = family.update(S[j], params[j], active, safe)
+            mass = S[j]["mass"]
+            fitted = active & (mass > MIN_COLUMN_FRACTION * mass.sum())
+            new[j], extra = family.update(S[j]["family"], params[j], fitted, safe)
             extrapolated |= bool(extra)
         return new, extrapolated
 
