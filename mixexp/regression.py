@@ -26,7 +26,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         linear in ``x`` and each expert's own representation ``r_k(x)`` (its
         centred logits or mean, an MLP's hidden layer); fitted by ECM.
     expert : {"linear", "student_t", "poisson", "gamma", "zip", "negative_binomial", "lognormal", \
-"weibull", "inverse_gaussian", "burr"}, ExpertFamily, estimator or list of estimators, default="linear"
+"weibull", "inverse_gaussian", "burr"}, dict, ExpertFamily, estimator or list of estimators, default="linear"
         ``"linear"``: linear-Gaussian experts.  ``"student_t"``: linear
         experts with Student-t noise, robust to outliers, a scale and degrees
         of freedom ``nu`` in [0.01, 200] per expert (ECM with latent scale
@@ -50,7 +50,14 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         An instance of a :class:`mixexp.experts.ExpertFamily` subclass is the
         user's own family (its density, M-step and means on the experts'
         columns as given; docs/user_family.md); EM checks that its ``m_step``
-        never decreases the weighted log-likelihood.
+        never decreases the weighted log-likelihood.  A dict ``{column: family}``
+        with a 2-D ``y`` models several responses, each with its own family
+        (a name, or ``{"family": name, "zero_inflation": True}``), conditionally
+        independent given the expert and sharing the gate: a claim count and a
+        claim size.  Columns are indices, or names with a DataFrame ``y``;
+        every column needs a family.  NaN in a continuous column is a missing
+        response (no claim, no size); ``exposure`` applies to the count
+        columns.  See docs/multiresponse.md.
     zero_inflation : bool, default=False
         Add to every expert a point mass at ``y = 0`` whose probability
         ``pi_k`` is a parameter of that expert (``zero_inflation_``):
@@ -391,9 +398,10 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         linear in ``x`` and each expert's own representation ``r_k(x)`` (its
         centred logits or mean, an MLP's hidden layer); fitted by ECM.
     expert : {"linear", "student_t", "poisson", "gamma", "zip", "negative_binomial", "lognormal", \
-"weibull", "inverse_gaussian", "burr"}, ExpertFamily, estimator or list of estimators, default="linear"
+"weibull", "inverse_gaussian", "burr"}, dict, ExpertFamily, estimator or list of estimators, default="linear"
         ``"linear"``: linear-Gaussian experts; the other names: the other
-        families, as in :class:`MixtureOfExpertsRegressor`.  A scikit-learn regressor whose
+        families, and a dict ``{column: family}`` several responses, as in
+        :class:`MixtureOfExpertsRegressor` (docs/multiresponse.md).  A scikit-learn regressor whose
         ``fit`` takes ``sample_weight`` is cloned for every leaf (a list: one
         per leaf, breadth-first); see :class:`MixtureOfExpertsRegressor`, also
         for a user's :class:`mixexp.experts.ExpertFamily`.
