@@ -179,7 +179,11 @@ class BurrExperts(PositiveAmountExperts):
 
     def _quantile(self, q, eta, params):
         a, g = params["shape"], params["shape2"]
-        return np.exp(eta) * np.expm1(-np.log1p(-q) / a) ** (1.0 / g)
+        # theta (exp(L) - 1)^(1/gamma), L = -log(1 - q) / alpha, on the log scale: exp(L)
+        # overflows for a tiny alpha (the Danish fire losses' 1.3e-3) while the quantile is moderate
+        L = -np.log1p(-q) / a
+        with np.errstate(divide="ignore"):
+            return np.exp(eta + (L + np.log(-np.expm1(-L))) / g)
 
     def _limited_mean(self, limit, eta, params):
         # int_0^L P(Y > y) dy = theta / gamma B_v(1/gamma, alpha - 1/gamma), v = t / (1 + t),
