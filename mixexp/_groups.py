@@ -119,13 +119,17 @@ class GroupedDesign(Design):
         super().__init__(Xa, target, sw, chunk_rows, gate_columns, expert_columns)
         self.starts = starts
         self.gate_X = self.gate_X[starts[:-1]]
-        # a group counts once in the gate, unless all its rows have weight 0
-        positive = np.add.reduceat((sw > 0).astype(np.intp), starts[:-1]) if starts.shape[0] > 1 else []
-        self._gate_sw = (np.asarray(positive) > 0).astype(np.float64)
+        self._gate_sw_of, self._gate_sw = None, None
         self.row_unit = np.repeat(np.arange(starts.shape[0] - 1), np.diff(starts))
 
     @property
     def gate_sw(self):
+        # a group counts once in the gate, unless all its rows have weight 0; computed
+        # anew when the rows' weights are replaced (summary's, partial_fit's)
+        if self._gate_sw_of is not self.sw:
+            starts = self.starts
+            positive = np.add.reduceat((self.sw > 0).astype(np.intp), starts[:-1]) if starts.shape[0] > 1 else []
+            self._gate_sw, self._gate_sw_of = (np.asarray(positive) > 0).astype(np.float64), self.sw
         return self._gate_sw
 
     @property

@@ -12,7 +12,6 @@ import numpy as np
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples
 
-from ._groups import refuse_groups
 from ._numerics.estep import tree_posteriors
 from ._parallel import runner
 from .gates import GATES
@@ -343,9 +342,11 @@ class InspectionMixin:
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
             ``"gamma"``, ``"zip"``), as given to ``fit``; None: every exposure is 1.
-        groups : None
-            Not taken yet: grouped rows raise ``NotImplementedError`` (the
-            observed information here treats rows as independent).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of a model fitted with ``groups``: the information is
+            that of the grouped likelihood (one latent expert per group), whose
+            independent units are the groups; ``cov_type="sandwich"`` is then
+            robust to dependence within groups (cluster-robust).
         y_upper, truncation : None
             Not taken yet: censored or truncated rows raise ``NotImplementedError``
             (the observed information here is that of exact rows).
@@ -373,9 +374,4 @@ class InspectionMixin:
                 "that of exactly observed rows; for standard errors of a censored fit, refit on "
                 "bootstrap resamples of the rows."
             )
-        refuse_groups(
-            groups, "summary",
-            "its observed information treats the rows as independent; for standard errors of a "
-            "grouped fit, refit on bootstrap resamples of whole groups.",
-        )
-        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type, exposure))
+        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type, exposure, groups=groups))

@@ -338,8 +338,8 @@ def test_bad_groups_raise_and_leave_the_model_unchanged():
         MixtureOfExpertsRegressor(2, gate="attention", gate_features=[1]).fit(X, y, groups=g)
     with pytest.raises(NotImplementedError, match=r"fit\(X, y, groups=...\)"):
         est.partial_fit(X, y, groups=g)
-    with pytest.raises(NotImplementedError, match="bootstrap resamples of whole groups"):
-        est.summary(X, y, groups=g)
+    with pytest.raises(ValueError, match="groups has 119 labels"):
+        est.summary(X, y, groups=g[:-1])
     with pytest.raises(NotImplementedError, match="partial_fit does not take groups"):
         MixtureOfExpertsClassifier(2).partial_fit(X, (y > 0).astype(int), classes=[0, 1], groups=g)
     assert est._fitted is before["_fitted"]
@@ -438,3 +438,71 @@ def test_risk_measures_with_history_use_the_groups_posterior():
     assert np.all(np.isfinite(est.predict_cte(X, 0.9, groups=g, history=history)))
     limited = est.predict_limited_mean(X, 1e6, groups=g, history=history)
     np.testing.assert_allclose(limited, est.predict(X, groups=g, history=history), rtol=1e-8)
+
+
+# -- standard errors of a grouped fit ---------------------------------------------------
+
+
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
+def test_grouped_information_is_minus_the_finite_difference_hessian(gate):
+    from mixexp.inference import Layout, observed_information
+
+    X, y, g, _ = panel(30, 4, seed=2)
+    est = _quiet_fit(
+        MixtureOfExpertsRegressor(2, gate=gate, gate_features=[1], random_state=0, max_iter=30), X, y, groups=g
+    )
+    design, state = est._design(X, y, groups=g)
+    sw = np.random.RandomState(1).uniform(0.5, 1.5, X.shape[0])
+    sw[g == 3] = 0.0  # a group of zero weight counts for nothing
+    design.sw = sw[design.order]
+    layout = Layout(state)
+    theta = layout.pack(state.params)
+    info, _, score, loglik = observed_information(layout, state.params, design)
+    # the log-likelihood is the grouped one: one latent leaf per group
+    logdens = state.experts.scores(design.expert_X, design.target, state.params["experts"])[0]
+    log_gate = state.gate.scores(design.gate_X, state.params["gate"])
+    unit = np.add.reduceat(logdens * design.sw[:, None], design.starts[:-1], axis=0)
+    expected = logsumexp(log_gate + unit, axis=1)
+    assert loglik == pytest.approx(expected[np.unique(g) != 3].sum(), rel=1e-12)
+    h = 1e-5
+    hessian, gradient = np.empty_like(info), np.empty_like(score)
+    for k in range(theta.size):
+        e = np.zeros_like(theta)
+        e[k] = h
+        plus = observed_information(layout, layout.unpack(theta + e, state.params), design)
+        minus = observed_information(layout, layout.unpack(theta - e, state.params), design)
+        hessian[:, k] = (plus[2] - minus[2]) / (2 * h)
+        gradient[k] = (plus[3] - minus[3]) / (2 * h)
+    np.testing.assert_allclose(score, gradient, atol=1e-5 * np.abs(gradient).max())
+    np.testing.assert_allclose(info, -hessian, atol=1e-6 * np.abs(info).max())
+
+
+def test_grouped_summary():
+    """summary with groups: single-row groups give the ungrouped table; a panel's standard
+    errors come from its groups (the same rows as independent give other ones)."""
+    X, y, g, _ = panel(40, 1, seed=3)
+    est = _quiet_fit(MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0), X, y)
+    plain = est.summary(X, y)
+    singles = est.summary(X, y, groups=np.arange(y.shape[0])[::-1])
+    np.testing.assert_allclose(singles["std_error"], plain["std_error"], rtol=1e-8)
+    for cov_type in ("observed", "sandwich"):
+        np.testing.assert_allclose(
+            est.summary(X, y, cov_type=cov_type, groups=np.arange(y.shape[0]))["std_error"],
+            est.summary(X, y, cov_type=cov_type)["std_error"], rtol=1e-8,
+        )
+    X, y, g, _ = panel(60, 5, seed=3)
+    est = _quiet_fit(MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0), X, y, groups=g)
+    perm = np.random.RandomState(0).permutation(y.shape[0])
+    table = est.summary(X, y, groups=g)
+    np.testing.assert_allclose(table["std_error"], est.summary(X[perm], y[perm], groups=g[perm])["std_error"])
+    assert np.all(np.isfinite(table["std_error"])) and np.all(table["std_error"] > 0)
+    # the groups' information is not the rows': the gate sees 60 groups, not 300 rows
+    rows = est.summary(X, y)
+    gate = table["component"].str.startswith("gate").to_numpy()
+    assert np.all(table["std_error"][gate].to_numpy() > 1.3 * rows["std_error"][gate].to_numpy())
+    # sample weights in the order of X
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, y.shape[0])
+    np.testing.assert_allclose(
+        est.summary(X, y, sw, groups=g)["std_error"],
+        est.summary(X[perm], y[perm], sw[perm], groups=g[perm])["std_error"], rtol=1e-10,
+    )
