@@ -170,14 +170,9 @@ class BaseMixtureOfExperts(
                     "y_upper and truncation are not supported with dask input; fit in memory "
                     "(X.compute()) to fit censored or truncated rows."
                 )
-            if groups is not None:
-                raise ValueError(
-                    "groups is not supported with dask input; fit in memory (X.compute()) to "
-                    "fit grouped rows."
-                )
             from .dask import fit_dask  # the optional extra, imported for dask input only
 
-            return self._atomic(fit_dask, self, X, y, sample_weight)
+            return self._atomic(fit_dask, self, X, y, sample_weight, groups)
         return self._atomic(self._fit, X, y, sample_weight, exposure, None, groups, y_upper, truncation)
 
     def _atomic(self, func, *args):
@@ -476,7 +471,7 @@ class BaseMixtureOfExperts(
             )
         # censored rows: no clipping to the range of the observed (not ground-up) responses
         state.target_range = None if design.censored else self._target_range(state, design)
-        self._set_fitted(state, attributes, drop=("_online", *ONLINE_ATTRIBUTES))
+        self._set_fitted(state, attributes, drop=("_online", "_seen_groups", *ONLINE_ATTRIBUTES))
         self.lower_bounds_ = np.asarray(bounds) + state.loglik_shift()
         self.lower_bound_ = float(self.lower_bounds_[-1])
         self.converged_ = bool(converged)

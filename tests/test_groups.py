@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
+from sklearn.base import is_regressor
 from sklearn.metrics import adjusted_rand_score
 
 import reference as ref
@@ -336,12 +337,10 @@ def test_bad_groups_raise_and_leave_the_model_unchanged():
         est.predict(X, groups=g, history=X)
     with pytest.raises(ValueError, match="representations"):
         MixtureOfExpertsRegressor(2, gate="attention", gate_features=[1]).fit(X, y, groups=g)
-    with pytest.raises(NotImplementedError, match=r"fit\(X, y, groups=...\)"):
-        est.partial_fit(X, y, groups=g)
+    with pytest.raises(ValueError, match="groups has 119 labels"):
+        est.partial_fit(X, y, groups=g[:-1])
     with pytest.raises(ValueError, match="groups has 119 labels"):
         est.summary(X, y, groups=g[:-1])
-    with pytest.raises(NotImplementedError, match="partial_fit does not take groups"):
-        MixtureOfExpertsClassifier(2).partial_fit(X, (y > 0).astype(int), classes=[0, 1], groups=g)
     assert est._fitted is before["_fitted"]
 
 
@@ -448,9 +447,8 @@ def test_grouped_information_is_minus_the_finite_difference_hessian(gate):
     from mixexp.inference import Layout, observed_information
 
     X, y, g, _ = panel(30, 4, seed=2)
-    est = _quiet_fit(
-        MixtureOfExpertsRegressor(2, gate=gate, gate_features=[1], random_state=0, max_iter=30), X, y, groups=g
-    )
+    est = MixtureOfExpertsRegressor(2, gate=gate, gate_features=[1], random_state=0, max_iter=30)
+    est = _quiet_fit(est, X, y, groups=g)
     design, state = est._design(X, y, groups=g)
     sw = np.random.RandomState(1).uniform(0.5, 1.5, X.shape[0])
     sw[g == 3] = 0.0  # a group of zero weight counts for nothing
@@ -506,3 +504,93 @@ def test_grouped_summary():
         est.summary(X, y, sw, groups=g)["std_error"],
         est.summary(X[perm], y[perm], sw[perm], groups=g[perm])["std_error"], rtol=1e-10,
     )
+
+
+# -- online EM with groups ---------------------------------------------------------------
+
+
+def _batches(g, n_batches, seed=0):
+    """Row indices of ``n_batches`` batches of whole groups, the groups shuffled."""
+    labels = np.random.RandomState(seed).permutation(np.unique(g))
+    return [np.flatnonzero(np.isin(g, part)) for part in np.array_split(labels, n_batches)]
+
+
+def test_partial_fit_with_groups_takes_whole_groups():
+    X, y, g, z = panel(400, 5, seed=5)
+    kw = dict(gate_features=[1], random_state=0, learning_offset=1.0)
+    grouped, rows = MixtureOfExpertsRegressor(2, **kw), MixtureOfExpertsRegressor(2, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch in range(2):
+            for rows_of_batch in _batches(g, 5, seed=epoch):
+                labels = np.char.add(f"{epoch}:", g[rows_of_batch].astype(str))
+                grouped.partial_fit(X[rows_of_batch], y[rows_of_batch], groups=labels)
+                rows.partial_fit(X[rows_of_batch], y[rows_of_batch])
+    assert grouped.n_batch_iter_ == 10 and grouped.n_samples_seen_ == 2 * y.shape[0]
+    first = np.unique(g, return_index=True)[1]
+    ari = adjusted_rand_score(z, grouped.responsibilities(X, y, groups=g)[first].argmax(axis=1))
+    assert ari > 0.9
+    # the stream fitted as groups explains the groups better than the same stream as rows
+    assert grouped.log_likelihood(X, y, groups=g).sum() > rows.log_likelihood(X, y, groups=g).sum()
+
+
+def test_partial_fit_with_groups_does_not_depend_on_the_order_of_a_batch():
+    X, y, g, _ = panel(120, 4, seed=6)
+    batches = _batches(g, 3)
+    models = []
+    for seed in (None, 1):
+        est = MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for b in batches:
+                b = b if seed is None else np.random.RandomState(seed).permutation(b)
+                est.partial_fit(X[b], y[b], groups=g[b])
+        models.append(est)
+    np.testing.assert_allclose(models[0].expert_coef_, models[1].expert_coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(models[0].gate_coef_, models[1].gate_coef_, rtol=1e-8, atol=1e-10)
+
+
+def test_partial_fit_step_with_groups_does_not_decrease_the_grouped_likelihood():
+    """A single batch: online EM's first step is one EM iteration of the grouped likelihood
+    after the fit, which it cannot decrease."""
+    X, y, g, _ = panel(80, 5, seed=7)
+    for est in (
+        MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0, max_iter=3),
+        HierarchicalMixtureOfExpertsClassifier(2, 2, gate_features=[1], random_state=0, max_iter=3),
+    ):
+        target = y if is_regressor(est) else (y > 0).astype(int)
+        extra = {} if is_regressor(est) else {"classes": [0, 1]}
+        fitted = _quiet_fit(type(est)(**est.get_params()), X, target, groups=g)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.partial_fit(X, target, groups=g, **extra)
+        # the same start as the fit (same parameters, same data)
+        before = fitted.log_likelihood(X, target, groups=g).sum()
+        after = est.log_likelihood(X, target, groups=g).sum()
+        assert after >= before - 1e-9 * abs(before)
+        assert after > before  # EM after 3 iterations still gains
+
+
+def test_partial_fit_refuses_a_group_of_an_earlier_batch():
+    X, y, g, _ = panel(60, 4, seed=8)
+    a, b = _batches(g, 2)
+    est = MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.partial_fit(X[a], y[a], groups=g[a])
+        before = dict(est.__dict__)
+        split = np.r_[b, a[:3]]  # one group of the first batch again
+        with pytest.raises(ValueError, match="were in an earlier batch of partial_fit"):
+            est.partial_fit(X[split], y[split], groups=g[split])
+        assert est.__dict__ == before
+        with pytest.raises(ValueError, match="labels of one kind"):
+            est.partial_fit(X[b], y[b], groups=g[b].astype(str))
+        with pytest.raises(ValueError, match="vary within a group"):
+            est.partial_fit(X[b], y[b], groups=np.zeros(b.shape[0]))
+        assert est.__dict__ == before
+        est.partial_fit(X[b], y[b], groups=g[b])
+        assert est.n_batch_iter_ == 2
+        # fit starts anew: the same groups are new to its stream
+        est.fit(X[b], y[b], groups=g[b])
+        est.partial_fit(X[a], y[a], groups=g[a])
+        assert est.n_batch_iter_ == 1
