@@ -60,6 +60,7 @@ class CensoredExperts(ExpertComponent):
         self.name = inner.name
         self.has_distribution = inner.has_distribution
         self.discrete = inner.discrete
+        self.supports_inference = inner.supports_inference
         self._shift = inner.loglik_shift(info)
 
     # -- what the family answers ----------------------------------------------------
@@ -89,6 +90,53 @@ class CensoredExperts(ExpertComponent):
 
     def attributes(self, params, coords, info):
         return self.inner.attributes(params, coords, info)
+
+    # -- inference: the family's vector; derivatives of censored rows and truncation -----
+    def check_inference(self):
+        return self.inner.check_inference()
+
+    def inference_vector(self, params):
+        return self.inner.inference_vector(params)
+
+    def from_inference_vector(self, theta, params):
+        return self.inner.from_inference_vector(theta, params)
+
+    def inference_fixed(self, params):
+        return self.inner.inference_fixed(params)
+
+    def inference_labels(self, params, coords, info, feature_names):
+        return self.inner.inference_labels(params, coords, info, feature_names)
+
+    def inference_scores(self, Xa, target, params):
+        """The family's scores of the exact rows; central differences of the censored rows'
+        log-probabilities of their intervals."""
+        out = np.array(self.inner.inference_scores(Xa, target["y"], params), dtype=np.float64)
+        rows = np.flatnonzero(target["censored"])
+        if rows.size:
+            Xr, tr = Xa[rows], take_rows(target, rows)
+            out[rows] = self._fd_scores(lambda p: self._censored_scores(Xr, tr, p), rows.size, params)
+        return out
+
+    def inference_hessian(self, Xa, target, params, W):
+        """The family's Hessian of the exact rows; central differences of the censored rows'
+        scores."""
+        censored = target["censored"]
+        H = self.inner.inference_hessian(Xa, target["y"], params, np.where(censored[:, None], 0.0, W))
+        rows = np.flatnonzero(censored)
+        if rows.size:
+            Xr, tr = Xa[rows], take_rows(target, rows)
+            H = H + self._fd_hessian(lambda p: self.inference_scores(Xr, tr, p), W[rows], params)
+        return H
+
+    def _truncation_log_prob(self, Xa, target, params):
+        n_leaves = self.inference_vector(params).shape[0]
+        return self._log_interval(Xa, target["lower"], target["upper"], params, n_leaves)
+
+    def inference_truncation_scores(self, Xa, target, params):
+        return self._fd_scores(lambda p: self._truncation_log_prob(Xa, target, p), Xa.shape[0], params)
+
+    def inference_truncation_hessian(self, Xa, target, params, W):
+        return self._fd_hessian(lambda p: self.inference_truncation_scores(Xa, target, p), W, params)
 
     # -- log-densities ------------------------------------------------------------------
     def _log_interval(self, Xa, a, b, params, n_leaves):
