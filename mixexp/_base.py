@@ -212,8 +212,7 @@ class BaseMixtureOfExperts(
             return self._fit_missing(X, y, sample_weight, params, warm, sources, exposure, groups)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
         obs = check_observations(
-            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), exposure, gate,
-            groups is not None,
+            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), gate, groups is not None,
         )
         if truncation is not None and self.algorithm != "em":
             raise ValueError(
@@ -246,7 +245,7 @@ class BaseMixtureOfExperts(
         )
         experts.set_coordinates(state.coordinates("experts"))
         if obs is not None:
-            target = obs.target(target, experts.discrete)
+            target = obs.target(target, experts.discrete, check_exposure(exposure, X.shape[0], experts))
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw, starts)
         design.censored = obs is not None
         gate.check_input(design.gate_X)

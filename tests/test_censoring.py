@@ -208,9 +208,14 @@ def test_bad_input_raises_and_leaves_the_fit_unchanged():
             model.log_likelihood(X, y, **kwargs)
         np.testing.assert_array_equal(model.expert_coef_, before[0])
         assert model.lower_bound_ == before[1]
-    with pytest.raises(ValueError, match="exposure"):
-        MixtureOfExpertsRegressor(1, expert="poisson").fit(X, np.ones(120), exposure=np.ones(120),
-                                                           y_upper=np.full(120, np.inf))
+    with pytest.raises(ValueError, match="exposure is only accepted"):
+        MixtureOfExpertsRegressor(1).fit(X, y, exposure=np.ones(120), y_upper=y_upper)
+    counts = MixtureOfExpertsRegressor(1, expert="poisson", max_iter=5)
+    with pytest.raises(ValueError, match="exposure must be positive"):
+        counts.fit(X, np.ones(120), exposure=np.zeros(120), y_upper=np.full(120, np.inf))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        counts.fit(X, np.ones(120), exposure=np.ones(119), y_upper=np.full(120, np.inf))
+    assert not hasattr(counts, "expert_coef_")
     with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
         MixtureOfExpertsRegressor(2, gate="gaussian").fit(X, y, truncation=(-10, np.inf))
     with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
@@ -329,3 +334,59 @@ def test_summary_of_censored_rows():
     assert not np.allclose(naive["std_error"], table["std_error"], rtol=0.05)
     sandwich = model.summary(X, y, y_upper=y_upper, cov_type="sandwich")
     assert np.all(np.isfinite(sandwich["std_error"]))
+
+
+# -- exposure with censored and truncated counts ------------------------------------------
+
+
+def _claims(n=600, seed=4, two=False):
+    """Claim counts over exposures (years at risk), reported as "4 or more" above 3 and only
+    for policies with at least one claim: ``(X, y, y_upper, exposure)``."""
+    rs = np.random.RandomState(seed)
+    X = rs.normal(size=(n, 1))
+    exposure = rs.uniform(0.2, 3.0, size=n)
+    eta = 0.3 + 0.6 * X[:, 0]
+    if two:
+        eta = np.where(rs.uniform(size=n) < 0.5, eta, 1.2 - 0.5 * X[:, 0])
+    y = rs.poisson(exposure * np.exp(eta)).astype(float)
+    keep = y > 0
+    X, y, exposure = X[keep], y[keep], exposure[keep]
+    y_upper = np.where(y >= 4, np.inf, y)
+    return X, np.minimum(y, 4.0), y_upper, exposure
+
+
+def test_censored_truncated_counts_with_exposure_are_the_scipy_maximum():
+    X, y, y_upper, exposure = _claims()
+    kw = dict(y_upper=y_upper, truncation=(0.0, np.inf), exposure=exposure)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(
+        1, expert="poisson", alpha=0.0, gate_alpha=0.0, tol=1e-12, max_iter=500, random_state=0
+    ).fit(X, y, **kw))
+    cens = np.isinf(y_upper)
+
+    def loglik(theta):
+        mu = exposure * np.exp(theta[0] * X[:, 0] + theta[1])
+        f = np.where(cens, stats.poisson.logsf(y - 1, mu), stats.poisson.logpmf(y, mu))
+        return f - stats.poisson.logsf(0, mu)
+
+    best = optimize.minimize(lambda t: -loglik(t).sum(), [0.0, 0.0], method="BFGS", options={"gtol": 1e-10})
+    np.testing.assert_allclose(model.expert_coef_.ravel(), best.x[:1], atol=1e-5)
+    np.testing.assert_allclose(model.expert_intercept_.ravel(), best.x[1:], atol=1e-5)
+    # the public log-likelihood is scipy's at the same parameters
+    theta = np.r_[model.expert_coef_.ravel(), model.expert_intercept_.ravel()]
+    np.testing.assert_allclose(model.log_likelihood(X, y, **kw), loglik(theta), rtol=1e-10)
+    # the exposure matters: without it the fit is another one
+    plain = _quiet(lambda: MixtureOfExpertsRegressor(1, expert="poisson", alpha=0.0, random_state=0)
+                   .fit(X, y, y_upper=y_upper, truncation=(0.0, np.inf)))
+    assert abs(plain.expert_intercept_.ravel()[0] - best.x[1]) > 0.1
+    # and the standard errors are those of the same likelihood
+    table = model.summary(X, y, **kw)
+    assert np.all(np.isfinite(table["std_error"]))
+
+
+@pytest.mark.parametrize("family", ["poisson", "negative_binomial"])
+def test_em_is_monotone_with_exposure_and_censored_counts(family):
+    X, y, y_upper, exposure = _claims(two=True)
+    kw = dict(y_upper=y_upper, truncation=(0.0, np.inf), exposure=exposure)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(2, expert=family, max_iter=20, random_state=0).fit(X, y, **kw))
+    assert np.diff(model.lower_bounds_).min() >= -1e-10 * abs(model.lower_bound_)
+    assert np.all(np.isfinite(model.log_likelihood(X, y, **kw)))

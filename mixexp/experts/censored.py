@@ -130,7 +130,7 @@ class CensoredExperts(ExpertComponent):
 
     def _truncation_log_prob(self, Xa, target, params):
         n_leaves = self.inference_vector(params).shape[0]
-        return self._log_interval(Xa, target["lower"], target["upper"], params, n_leaves)
+        return self._log_interval(Xa, target["lower"], target["upper"], params, n_leaves, target["rows"])
 
     def inference_truncation_scores(self, Xa, target, params):
         return self._fd_scores(lambda p: self._truncation_log_prob(Xa, target, p), Xa.shape[0], params)
@@ -139,42 +139,44 @@ class CensoredExperts(ExpertComponent):
         return self._fd_hessian(lambda p: self.inference_truncation_scores(Xa, target, p), W, params)
 
     # -- log-densities ------------------------------------------------------------------
-    def _log_interval(self, Xa, a, b, params, n_leaves):
+    def _log_interval(self, Xa, a, b, params, n_leaves, row_arrays):
         """``log P(a < Y <= b)`` of every leaf, ``(n, n_leaves)``: from the survival
         functions where ``a`` is above a leaf's median, else from the distribution functions
-        (no digits lost to the difference in either tail)."""
+        (no digits lost to the difference in either tail).  ``row_arrays``: per-row arrays
+        the family's functions take (the exposure's ``offset``)."""
         inner, info = self.inner, self.info
         # an infinite end needs one function (the families' are not asked at infinity)
         upper_open, lower_open = np.isposinf(b), np.isneginf(a)
         out = np.zeros((a.shape[0], n_leaves))
         rows = np.flatnonzero(upper_open & ~lower_open)
         if rows.size:
-            out[rows] = inner.log_sf(Xa[rows], a[rows], params, info)
+            out[rows] = inner.log_sf(Xa[rows], a[rows], params, info, **take_rows(row_arrays, rows))
         rows = np.flatnonzero(lower_open & ~upper_open)
         if rows.size:
-            out[rows] = inner.log_cdf(Xa[rows], b[rows], params, info)
+            out[rows] = inner.log_cdf(Xa[rows], b[rows], params, info, **take_rows(row_arrays, rows))
         rows = np.flatnonzero(~(upper_open | lower_open))
         if rows.size:
-            Xr, ar, br = Xa[rows], a[rows], b[rows]
-            lca, lcb = inner.log_cdf(Xr, ar, params, info), inner.log_cdf(Xr, br, params, info)
-            lsa, lsb = inner.log_sf(Xr, ar, params, info), inner.log_sf(Xr, br, params, info)
+            Xr, ar, br, kw = Xa[rows], a[rows], b[rows], take_rows(row_arrays, rows)
+            lca, lcb = inner.log_cdf(Xr, ar, params, info, **kw), inner.log_cdf(Xr, br, params, info, **kw)
+            lsa, lsb = inner.log_sf(Xr, ar, params, info, **kw), inner.log_sf(Xr, br, params, info, **kw)
             with np.errstate(invalid="ignore"):
                 via_sf = lsa + _log1mexp(np.where(np.isneginf(lsb), -np.inf, lsb - lsa))
                 via_cdf = lcb + _log1mexp(np.where(np.isneginf(lca), -np.inf, lca - lcb))
             out[rows] = np.where(lca > _LOG_HALF, via_sf, via_cdf)
         return out
 
-    def _log_outside(self, Xa, a, b, params, n_leaves):
+    def _log_outside(self, Xa, a, b, params, n_leaves, row_arrays):
         """``log P(Y <= a or Y > b)`` of every leaf, ``(n, n_leaves)``."""
         inner, info = self.inner, self.info
         out = np.full((a.shape[0], n_leaves), -np.inf)
         below, above = ~np.isneginf(a), ~np.isposinf(b)
         rows = np.flatnonzero(below)
         if rows.size:
-            out[rows] = inner.log_cdf(Xa[rows], a[rows], params, info)
+            out[rows] = inner.log_cdf(Xa[rows], a[rows], params, info, **take_rows(row_arrays, rows))
         rows = np.flatnonzero(above)
         if rows.size:
-            out[rows] = np.logaddexp(out[rows], inner.log_sf(Xa[rows], b[rows], params, info))
+            log_sf = inner.log_sf(Xa[rows], b[rows], params, info, **take_rows(row_arrays, rows))
+            out[rows] = np.logaddexp(out[rows], log_sf)
         return out
 
     def _censored_scores(self, Xa, target, params):
@@ -184,7 +186,8 @@ class CensoredExperts(ExpertComponent):
         rows = np.flatnonzero(target["censored"])
         if rows.size:
             logdens[rows] = self._log_interval(
-                Xa[rows], target["lo"][rows], target["hi"][rows], params, logdens.shape[1]
+                Xa[rows], target["lo"][rows], target["hi"][rows], params, logdens.shape[1],
+                take_rows(target["rows"], rows),
             )
             logdens[rows] -= self._shift
         return logdens
@@ -195,7 +198,9 @@ class CensoredExperts(ExpertComponent):
         logdens = self._censored_scores(Xa, target, params)
         if "lower" not in target:
             return logdens, None
-        return logdens, self._log_interval(Xa, target["lower"], target["upper"], params, logdens.shape[1])
+        return logdens, self._log_interval(
+            Xa, target["lower"], target["upper"], params, logdens.shape[1], target["rows"]
+        )
 
     def truncation_log_prob(self, ctx):
         return ctx
@@ -220,13 +225,13 @@ class CensoredExperts(ExpertComponent):
                 keep = np.flatnonzero(phantom[:, k] > 0)
                 if keep.size:
                     bounds = (target["lower"][keep], target["upper"][keep])
-                    outside.append((Xa[keep], *bounds, phantom[keep, k]))
+                    outside.append((Xa[keep], *bounds, phantom[keep, k], take_rows(target["rows"], keep)))
 
         def objective(theta):
             p = inner.from_inference_vector(theta[None, :], leaf)
             with np.errstate(all="ignore"):
                 value = sum(w @ self._censored_scores(Xa, target, p)[:, 0] for Xa, target, w in rows)
-                value += sum(v @ self._log_outside(Xa, a, b, p, 1)[:, 0] for Xa, a, b, v in outside)
+                value += sum(v @ self._log_outside(Xa, a, b, p, 1, kw)[:, 0] for Xa, a, b, v, kw in outside)
                 value -= inner.penalty(p)
             return -value if np.isfinite(value) else np.inf
 
