@@ -153,6 +153,7 @@ def check_observations(y, y_upper, truncation, n_samples, experts, family_name, 
             f"expert={family_name!r} gives no distribution function (has_distribution=False), "
             "which censored (y_upper > y) and truncated rows need: choose a family with one "
             "('linear', 'student_t', 'poisson', 'gamma', 'zip', 'negative_binomial', "
-            "'lognormal', 'weibull', 'inverse_gaussian', 'burr'), or fit exact rows only."
+            "'lognormal', 'weibull', 'inverse_gaussian', 'burr', or an ExpertFamily with log_cdf "
+            "and log_sf), or fit exact rows only."
         )
     return obs

@@ -89,6 +89,11 @@ class ExpertComponent(ABC):
         Linear-Gaussian leaves (``coef`` and ``var`` parameters, ``grams``, ``xty`` and
         ``yty`` sums): with a gate that ``takes_missing``, EM marginalises NaN in X
         (:mod:`mixexp._missing`).
+    vector_per_leaf : bool, default=True
+        The rows of :meth:`inference_vector` are the leaves' (leaf k's entries touch only
+        column k of :meth:`scores`), so the numerical M-step of censored and truncated rows
+        (:class:`mixexp.experts.censored.CensoredExperts`) fits each leaf apart; False: one
+        row holding every leaf's parameters (a user's ``ExpertFamily``), fitted jointly.
     """
 
     exact = True
@@ -110,6 +115,7 @@ class ExpertComponent(ABC):
     gives_variances = True
     supports_inference = False
     takes_missing = False
+    vector_per_leaf = True
 
     #: the ``expert=`` name, for messages
     name = None

@@ -237,10 +237,41 @@ class CensoredExperts(ExpertComponent):
 
         return objective
 
+    def _joint_objective(self, parts, params):
+        """``theta -> -(sum_ik W_ik f_ik + sum_ik V_ik log P_k(outside i's interval) - penalty)``
+        over every leaf at once, ``theta`` the one row of a family whose vector does not
+        split by leaf (``vector_per_leaf`` False); ``inf`` where not finite or refused."""
+        inner = self.inner
+
+        def objective(theta):
+            p = inner.from_inference_vector(theta[None, :], params)
+            try:
+                with np.errstate(all="ignore"):
+                    value = -inner.penalty(p)
+                    for Xa, target, W, phantom in parts:
+                        value += np.sum(W * self._censored_scores(Xa, target, p))
+                        if phantom is not None:
+                            log_out = self._log_outside(
+                                Xa, target["lower"], target["upper"], p, W.shape[1], target["rows"]
+                            )
+                            value += np.sum(np.where(phantom > 0, phantom * log_out, 0.0))
+            except ValueError:  # a user's family refusing the parameters (NaN densities)
+                return np.inf
+            return -value if np.isfinite(value) else np.inf
+
+        return objective
+
     def update(self, S, params, active, safe=False):
         """Every active leaf's numerical M-step, kept where it does not lose (see the module's doc)."""
         inner = self.inner
         theta = np.array(inner.inference_vector(params), dtype=np.float64)
+        if not inner.vector_per_leaf:  # every leaf's parameters at once
+            objective = self._joint_objective(S["rows"], params)
+            start = objective(theta[0])
+            result = minimize(objective, theta[0], method="L-BFGS-B", options={"maxiter": MAX_STEPS})
+            if np.isfinite(result.fun) and result.fun <= start:
+                theta[0] = result.x
+            return inner.from_inference_vector(theta, params), False
         for k in np.flatnonzero(active):
             objective = self._leaf_objective(S["rows"], k, inner.leaf_params(params, [k]))
             start = objective(theta[k])
