@@ -170,14 +170,9 @@ class BaseMixtureOfExperts(
                     "y_upper and truncation are not supported with dask input; fit in memory "
                     "(X.compute()) to fit censored or truncated rows."
                 )
-            if groups is not None:
-                raise ValueError(
-                    "groups is not supported with dask input; fit in memory (X.compute()) to "
-                    "fit grouped rows."
-                )
             from .dask import fit_dask  # the optional extra, imported for dask input only
 
-            return self._atomic(fit_dask, self, X, y, sample_weight)
+            return self._atomic(fit_dask, self, X, y, sample_weight, groups)
         return self._atomic(self._fit, X, y, sample_weight, exposure, None, groups, y_upper, truncation)
 
     def _atomic(self, func, *args):
@@ -217,8 +212,7 @@ class BaseMixtureOfExperts(
             return self._fit_missing(X, y, sample_weight, params, warm, sources, exposure, groups)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
         obs = check_observations(
-            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), exposure, gate,
-            groups is not None,
+            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), gate, groups is not None,
         )
         if truncation is not None and self.algorithm != "em":
             raise ValueError(
@@ -251,7 +245,7 @@ class BaseMixtureOfExperts(
         )
         experts.set_coordinates(state.coordinates("experts"))
         if obs is not None:
-            target = obs.target(target, experts.discrete)
+            target = obs.target(target, experts.discrete, check_exposure(exposure, X.shape[0], experts))
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw, starts)
         design.censored = obs is not None
         gate.check_input(design.gate_X)
@@ -477,7 +471,7 @@ class BaseMixtureOfExperts(
             )
         # censored rows: no clipping to the range of the observed (not ground-up) responses
         state.target_range = None if design.censored else self._target_range(state, design)
-        self._set_fitted(state, attributes, drop=("_online", *ONLINE_ATTRIBUTES))
+        self._set_fitted(state, attributes, drop=("_online", "_seen_groups", *ONLINE_ATTRIBUTES))
         self.lower_bounds_ = np.asarray(bounds) + state.loglik_shift()
         self.lower_bound_ = float(self.lower_bounds_[-1])
         self.converged_ = bool(converged)

@@ -389,8 +389,8 @@ class PredictionMixin:
         obs = None
         if y is not None:
             obs = check_observations(
-                y, y_upper, truncation, X.shape[0], state.experts, state.expert_kind, exposure,
-                state.gate, groups is not None,
+                y, y_upper, truncation, X.shape[0], state.experts, state.expert_kind, state.gate,
+                groups is not None,
             )
             if obs is not None:
                 y = obs.stand_in(y, state.experts.discrete)
@@ -399,7 +399,7 @@ class PredictionMixin:
         if offset is not None:
             target = state.experts.offset_target(target, offset)
         if obs is not None:
-            target = obs.target(target, state.experts.discrete)
+            target = obs.target(target, state.experts.discrete, offset)
         order = starts = None
         if groups is not None:
             codes = check_groups(groups, X.shape[0])[0]

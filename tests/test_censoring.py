@@ -208,17 +208,25 @@ def test_bad_input_raises_and_leaves_the_fit_unchanged():
             model.log_likelihood(X, y, **kwargs)
         np.testing.assert_array_equal(model.expert_coef_, before[0])
         assert model.lower_bound_ == before[1]
-    with pytest.raises(ValueError, match="exposure"):
-        MixtureOfExpertsRegressor(1, expert="poisson").fit(X, np.ones(120), exposure=np.ones(120),
-                                                           y_upper=np.full(120, np.inf))
+    with pytest.raises(ValueError, match="exposure is only accepted"):
+        MixtureOfExpertsRegressor(1).fit(X, y, exposure=np.ones(120), y_upper=y_upper)
+    counts = MixtureOfExpertsRegressor(1, expert="poisson", max_iter=5)
+    with pytest.raises(ValueError, match="exposure must be positive"):
+        counts.fit(X, np.ones(120), exposure=np.zeros(120), y_upper=np.full(120, np.inf))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        counts.fit(X, np.ones(120), exposure=np.ones(119), y_upper=np.full(120, np.inf))
+    assert not hasattr(counts, "expert_coef_")
     with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
         MixtureOfExpertsRegressor(2, gate="gaussian").fit(X, y, truncation=(-10, np.inf))
     with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
         MixtureOfExpertsRegressor(2, gate_features=[]).fit(X, y, truncation=(-10, np.inf), groups=np.arange(120) // 2)
     with pytest.raises(ValueError, match="R²"):
         model.score(X, y, y_upper=y_upper)
-    with pytest.raises(NotImplementedError, match="y_upper"):
-        model.summary(X, y, y_upper=y_upper)
+    with pytest.raises(ValueError, match="y_upper should be >= y"):
+        model.summary(X, y, y_upper=y - 1.0)
+    with pytest.raises(ValueError, match="outside their interval"):
+        model.summary(X, y, truncation=(3.0, np.inf))
+    np.testing.assert_array_equal(model.expert_coef_, before[0])
 
 
 def test_families_without_a_distribution_refuse_censored_rows():
@@ -231,3 +239,154 @@ def test_families_without_a_distribution_refuse_censored_rows():
         clf.log_likelihood(X, labels, truncation=(-1, 2))
     with pytest.raises(ValueError, match="gate='softmax' or 'gaussian'"):
         MixtureOfExpertsRegressor(2, gate="attention").fit(X, y, y_upper=y_upper)
+
+
+# -- standard errors of censored and truncated fits --------------------------------------
+
+
+def _weibull_losses(n=400, seed=5):
+    """Weibull times of two regimes, right-censored at random times (a study's follow-up) and
+    observed only above 0.3."""
+    rs = np.random.RandomState(seed)
+    X = rs.normal(size=(n, 1))
+    z = rs.uniform(size=n) < 1.0 / (1.0 + np.exp(-1.5 * X[:, 0]))
+    scale = np.exp(np.where(z, 1.2 + 0.4 * X[:, 0], 0.2 - 0.3 * X[:, 0]))
+    y_true = scale * rs.weibull(np.where(z, 2.0, 1.3))
+    follow_up = rs.uniform(1.0, 8.0, size=n)
+    keep = y_true > 0.3
+    X, y_true, follow_up = X[keep], y_true[keep], follow_up[keep]
+    y = np.minimum(y_true, follow_up)
+    return X, y, np.where(y_true > follow_up, np.inf, y)
+
+
+@pytest.mark.parametrize("family", ["linear", "weibull"])
+def test_censored_and_truncated_information_is_minus_the_hessian_of_the_public_log_likelihood(family):
+    """The observed information of censored and truncated rows (Louis's identity on the
+    censored log-densities, less that of the log of the mixture's truncation probability)
+    against central differences of ``log_likelihood(X, y, y_upper=..., truncation=...)``."""
+    import copy
+    from dataclasses import replace
+
+    from mixexp.inference import Layout, observed_information
+
+    if family == "linear":
+        (X, y, y_upper), truncation = two_regimes(), (-2.0, np.inf)
+    else:
+        (X, y, y_upper), truncation = _weibull_losses(), (0.3, np.inf)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(2, expert=family, random_state=0, max_iter=40)
+                   .fit(X, y, y_upper=y_upper, truncation=truncation))
+    kw = dict(y_upper=y_upper, truncation=truncation)
+    design, state = model._design(X, y, **kw)
+    state = replace(state, experts=state.fit_experts(censored=True))
+    layout = Layout(state)
+    assert not layout.fixed().any()
+    theta = layout.pack(state.params)
+    sw = np.random.RandomState(2).uniform(0.5, 1.5, X.shape[0])
+    design.sw = sw
+    info, meat, score, loglik = observed_information(layout, state.params, design)
+
+    def public(t):
+        moved = copy.copy(model)
+        moved._fitted = replace(model._fitted, params=layout.unpack(t, model._fitted.params))
+        return sw @ moved.log_likelihood(X, y, **kw)
+
+    assert loglik + sw.sum() * state.loglik_shift() == pytest.approx(public(theta), rel=1e-12)
+    h, P = 1e-4, theta.size
+    E = h * np.eye(P)
+    gradient = np.array([(public(theta + E[k]) - public(theta - E[k])) / (2 * h) for k in range(P)])
+    hessian = np.array([[
+        (public(theta + E[i] + E[j]) - public(theta + E[i] - E[j]) - public(theta - E[i] + E[j])
+         + public(theta - E[i] - E[j])) / (4 * h * h) for j in range(P)] for i in range(P)])
+    np.testing.assert_allclose(score, gradient, atol=1e-5 * np.abs(gradient).max() + 1e-6)
+    np.testing.assert_allclose(info, -hessian, atol=2e-4 * np.abs(info).max())
+    # the truncation's term matters: without it the information is another matrix
+    plain = replace(model._fitted, experts=model._fitted.fit_experts(censored=True))
+    design_c, _ = model._design(X, y, y_upper=y_upper)
+    design_c.sw = sw
+    info_c = observed_information(Layout(plain), plain.params, design_c)[0]
+    assert np.abs(info_c - info).max() > 1e-3 * np.abs(info).max()
+
+
+def test_summary_of_censored_rows():
+    X, y, y_upper, _ = censored_linear(n=300)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(1, alpha=0.0, gate_alpha=0.0, tol=1e-12, random_state=0)
+                   .fit(X, y, y_upper=y_upper))
+    table = model.summary(X, y, y_upper=y_upper)
+    cens = np.isinf(y_upper)
+
+    def nll(theta):
+        mu, s = X @ theta[:2] + theta[2], np.exp(0.5 * theta[3])
+        exact = stats.norm.logpdf(y[~cens], mu[~cens], s).sum()
+        return -(exact + stats.norm.logsf(y[cens], mu[cens], s).sum())
+
+    best = optimize.minimize(nll, np.zeros(4), method="BFGS", options={"gtol": 1e-10})
+    # the inverse of a finite-difference Hessian of scipy's censored likelihood at its maximum
+    h, E = 1e-4, 1e-4 * np.eye(4)
+    H = np.array([[(nll(best.x + E[i] + E[j]) - nll(best.x + E[i] - E[j]) - nll(best.x - E[i] + E[j])
+                    + nll(best.x - E[i] - E[j])) / (4 * h * h) for j in range(4)] for i in range(4)])
+    se = np.sqrt(np.diag(np.linalg.inv(H)))  # x0, x1, intercept, log variance
+    by_name = dict(zip(table["parameter"], table["std_error"]))
+    np.testing.assert_allclose(
+        [by_name["x0"], by_name["x1"], by_name["(intercept)"], by_name["log_noise_variance"]], se, rtol=2e-3
+    )
+    # the censored rows taken as exact give other standard errors
+    naive = model.summary(X, y)
+    assert not np.allclose(naive["std_error"], table["std_error"], rtol=0.05)
+    sandwich = model.summary(X, y, y_upper=y_upper, cov_type="sandwich")
+    assert np.all(np.isfinite(sandwich["std_error"]))
+
+
+# -- exposure with censored and truncated counts ------------------------------------------
+
+
+def _claims(n=600, seed=4, two=False):
+    """Claim counts over exposures (years at risk), reported as "4 or more" above 3 and only
+    for policies with at least one claim: ``(X, y, y_upper, exposure)``."""
+    rs = np.random.RandomState(seed)
+    X = rs.normal(size=(n, 1))
+    exposure = rs.uniform(0.2, 3.0, size=n)
+    eta = 0.3 + 0.6 * X[:, 0]
+    if two:
+        eta = np.where(rs.uniform(size=n) < 0.5, eta, 1.2 - 0.5 * X[:, 0])
+    y = rs.poisson(exposure * np.exp(eta)).astype(float)
+    keep = y > 0
+    X, y, exposure = X[keep], y[keep], exposure[keep]
+    y_upper = np.where(y >= 4, np.inf, y)
+    return X, np.minimum(y, 4.0), y_upper, exposure
+
+
+def test_censored_truncated_counts_with_exposure_are_the_scipy_maximum():
+    X, y, y_upper, exposure = _claims()
+    kw = dict(y_upper=y_upper, truncation=(0.0, np.inf), exposure=exposure)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(
+        1, expert="poisson", alpha=0.0, gate_alpha=0.0, tol=1e-12, max_iter=500, random_state=0
+    ).fit(X, y, **kw))
+    cens = np.isinf(y_upper)
+
+    def loglik(theta):
+        mu = exposure * np.exp(theta[0] * X[:, 0] + theta[1])
+        f = np.where(cens, stats.poisson.logsf(y - 1, mu), stats.poisson.logpmf(y, mu))
+        return f - stats.poisson.logsf(0, mu)
+
+    best = optimize.minimize(lambda t: -loglik(t).sum(), [0.0, 0.0], method="BFGS", options={"gtol": 1e-10})
+    np.testing.assert_allclose(model.expert_coef_.ravel(), best.x[:1], atol=1e-5)
+    np.testing.assert_allclose(model.expert_intercept_.ravel(), best.x[1:], atol=1e-5)
+    # the public log-likelihood is scipy's at the same parameters
+    theta = np.r_[model.expert_coef_.ravel(), model.expert_intercept_.ravel()]
+    np.testing.assert_allclose(model.log_likelihood(X, y, **kw), loglik(theta), rtol=1e-10)
+    # the exposure matters: without it the fit is another one
+    plain = _quiet(lambda: MixtureOfExpertsRegressor(1, expert="poisson", alpha=0.0, random_state=0)
+                   .fit(X, y, y_upper=y_upper, truncation=(0.0, np.inf)))
+    assert abs(plain.expert_intercept_.ravel()[0] - best.x[1]) > 0.1
+    # and the standard errors are those of the same likelihood
+    table = model.summary(X, y, **kw)
+    assert np.all(np.isfinite(table["std_error"]))
+
+
+@pytest.mark.parametrize("family", ["poisson", "negative_binomial"])
+def test_em_is_monotone_with_exposure_and_censored_counts(family):
+    X, y, y_upper, exposure = _claims(two=True)
+    kw = dict(y_upper=y_upper, truncation=(0.0, np.inf), exposure=exposure)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(2, expert=family, max_iter=20, random_state=0).fit(X, y, **kw))
+    assert np.diff(model.lower_bounds_).min() >= -1e-10 * abs(model.lower_bound_)
+    assert np.all(np.isfinite(model.log_likelihood(X, y, **kw)))

@@ -153,3 +153,71 @@ def test_dask_fit_survives_the_loss_of_a_worker(monkeypatch):
         assert killed and killed[0] not in c.scheduler_info()["workers"]  # that process died
     assert faulted.n_iter_ == memory.n_iter_ == 12
     _assert_same_fit(faulted, memory)
+
+
+# -- grouped rows (panel data): blocks of whole groups ---------------------------------
+
+
+def _panel(n_groups=120, rows=5, seed=1):
+    rs = np.random.RandomState(seed)
+    c = rs.normal(size=n_groups)
+    z = (c + 0.8 * rs.normal(size=n_groups) > 0).astype(int)
+    g = np.repeat(np.arange(n_groups), rows)
+    x = rs.normal(size=g.shape[0])
+    y = np.array([1.0, -1.0])[z[g]] * x + 0.7 * rs.normal(size=g.shape[0])
+    return np.column_stack([x, c[g]]), y, g
+
+
+def test_grouped_dask_fit_equals_the_in_memory_fit():
+    import dask
+
+    X, y, g = _panel()
+    sw = np.random.RandomState(2).uniform(0.5, 2.0, y.shape[0])
+    kw = dict(gate_features=[1], random_state=0, max_iter=15, tol=0.0)
+    memory = MixtureOfExpertsRegressor(2, **kw).fit(X, y, sw, groups=g)
+    # blocks of 250 rows hold whole groups of 5; blocks of 333 rows cut groups, which are
+    # consecutive: the fit cuts the blocks anew at the groups' first rows
+    shuffled = np.concatenate([np.random.RandomState(b).permutation(np.arange(b, b + 200))
+                               for b in (0, 200, 400)])
+    with dask.config.set(scheduler="synchronous"):
+        for rows, chunk, labels in ((shuffled, 200, g), (np.arange(600), 333, da.from_array(g, chunks=100))):
+            Xd, yd = da.from_array(X[rows], chunks=(chunk, 2)), da.from_array(y[rows], chunks=chunk)
+            labels = labels[rows] if isinstance(labels, np.ndarray) else labels
+            fitted = MixtureOfExpertsRegressor(2, **kw).fit(Xd, yd, sw[rows], groups=labels)
+            _assert_same_fit(fitted, memory, tol=1e-10)
+
+
+def test_grouped_dask_fit_from_a_sample_of_whole_groups(monkeypatch):
+    import dask
+
+    import mixexp.dask as mdask
+
+    monkeypatch.setattr(mdask, "INIT_ROWS", 300)  # the start: whole groups, about 300 rows
+    X, y, g = _panel(300, 4)
+    est = MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0, max_iter=30)
+    with dask.config.set(scheduler="synchronous"):
+        est.fit(da.from_array(X, chunks=(400, 2)), da.from_array(y, chunks=400), groups=g)
+    assert np.all(np.diff(est.lower_bounds_) >= -1e-12)  # EM on all blocks never decreases
+    # the last bound is the penalised grouped log-likelihood of all rows, per row
+    state = est._fitted
+    penalised = est.log_likelihood(X, y, groups=g).sum() - state.engine().penalty(state.params)
+    assert est.lower_bound_ == pytest.approx(penalised / y.shape[0], abs=1e-10)
+
+
+def test_grouped_dask_fit_refuses_groups_it_cannot_cut():
+    import dask
+
+    X, y, g = _panel(60, 5)
+    perm = np.random.RandomState(0).permutation(y.shape[0])
+    est = MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0, max_iter=5)
+    with dask.config.set(scheduler="synchronous"):
+        est.fit(X, y, groups=g)
+        before = dict(est.__dict__)
+        Xd, yd = da.from_array(X, chunks=(100, 2)), da.from_array(y, chunks=100)
+        with pytest.raises(ValueError, match="Sort the rows by group"):
+            est.fit(Xd[perm], yd[perm], groups=g[perm])
+        with pytest.raises(ValueError, match="groups has 299 rows"):
+            est.fit(Xd, yd, groups=g[:-1])
+        with pytest.raises(ValueError, match="vary within a group"):
+            est.set_params(gate_features=[0]).fit(Xd, yd, groups=g)
+    assert est.__dict__.keys() == before.keys() and est._fitted is before["_fitted"]

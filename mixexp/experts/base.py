@@ -94,6 +94,11 @@ class ExpertComponent(ABC):
         its column names) and validates it itself, NaN included (a missing response of a
         multi-response model, :class:`mixexp.experts.multiresponse.MultiResponseExperts`);
         otherwise the estimator validates ``y`` first and refuses NaN.
+    vector_per_leaf : bool, default=True
+        The rows of :meth:`inference_vector` are the leaves' (leaf k's entries touch only
+        column k of :meth:`scores`), so the numerical M-step of censored and truncated rows
+        (:class:`mixexp.experts.censored.CensoredExperts`) fits each leaf apart; False: one
+        row holding every leaf's parameters (a user's ``ExpertFamily``), fitted jointly.
     """
 
     exact = True
@@ -116,6 +121,7 @@ class ExpertComponent(ABC):
     supports_inference = False
     takes_missing = False
     validates_target = False
+    vector_per_leaf = True
 
     #: the ``expert=`` name, for messages
     name = None
@@ -339,21 +345,44 @@ class ExpertComponent(ABC):
         """``d f_ik / d theta_k`` of every row and leaf, ``(n, n_leaves, p_leaf)``: by default
         central differences of :meth:`scores`, entry ``j`` of every leaf perturbed at once
         (0 for the entries :meth:`inference_fixed` holds)."""
-        theta = self.inference_vector(params)
-        out = np.zeros((Xa.shape[0],) + theta.shape)
-        for j, free, h, plus, minus in self._fd_points(theta, params):
-            d = self.scores(Xa, target, plus)[0] - self.scores(Xa, target, minus)[0]
-            out[:, free, j] = d[:, free] / (2.0 * h[free])
-        return out
+        return self._fd_scores(lambda p: self.scores(Xa, target, p)[0], Xa.shape[0], params)
 
     def inference_hessian(self, Xa, target, params, W):
         """``sum_i W_ik d2 f_ik / d theta_k2`` of every leaf, ``(n_leaves, p_leaf, p_leaf)``
         (``W``: posteriors times sample weights, ``(n, n_leaves)``); by default central
         differences of :meth:`inference_scores`."""
+        return self._fd_hessian(lambda p: self.inference_scores(Xa, target, p), W, params)
+
+    def inference_truncation_scores(self, Xa, target, params):
+        """``d log P_k(interval_i) / d theta_k`` of every row and leaf, ``(n, n_leaves,
+        p_leaf)``: the derivatives of :meth:`truncation_log_prob`'s log-probabilities, which
+        the observed information of truncated rows needs (their likelihood is divided by
+        the mixture's probability of their interval).  Only families whose
+        :meth:`truncation_log_prob` gives them are asked."""
+        raise NotImplementedError(f"{type(self).__name__} gives no truncation probabilities")
+
+    def inference_truncation_hessian(self, Xa, target, params, W):
+        """``sum_i W_ik d2 log P_k(interval_i) / d theta_k2`` of every leaf, ``(n_leaves,
+        p_leaf, p_leaf)``; see :meth:`inference_truncation_scores`."""
+        raise NotImplementedError(f"{type(self).__name__} gives no truncation probabilities")
+
+    def _fd_scores(self, values, n, params):
+        """Central differences ``(n, n_leaves, p_leaf)`` of ``values(params)`` ``(n, n_leaves)``,
+        entry ``j`` of every leaf perturbed at once."""
+        theta = self.inference_vector(params)
+        out = np.zeros((n,) + theta.shape)
+        for j, free, h, plus, minus in self._fd_points(theta, params):
+            d = values(plus) - values(minus)
+            out[:, free, j] = d[:, free] / (2.0 * h[free])
+        return out
+
+    def _fd_hessian(self, scores, W, params):
+        """``sum_i W_ik`` times the central differences of ``scores(params)`` ``(n, n_leaves,
+        p_leaf)``, symmetrised: ``(n_leaves, p_leaf, p_leaf)``."""
         theta = self.inference_vector(params)
         H = np.zeros(theta.shape + theta.shape[1:])
         for j, free, h, plus, minus in self._fd_points(theta, params):
-            dS = self.inference_scores(Xa, target, plus) - self.inference_scores(Xa, target, minus)
+            dS = scores(plus) - scores(minus)
             H[free, :, j] = np.einsum("nl,nlp->lp", W[:, free], dS[:, free]) / (2.0 * h[free, None])
         return 0.5 * (H + H.transpose(0, 2, 1))
 
