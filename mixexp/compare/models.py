@@ -34,6 +34,10 @@ MODELS = {
     "hgb": "HistGB",
 }
 
+#: Keys of :data:`MODELS` that are mixtures of experts fitted by mixexp (the charts
+#: colour them as one family).
+MIXTURES = ("moe", "hme", "moe-quad")
+
 
 #: Most features the quadratic-expert mixture takes: 16 give its experts 152 inputs,
 #: and its 2000-row fits took 3-4 minutes per fold there (letter, pendigits); at 21

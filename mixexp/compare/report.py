@@ -138,7 +138,9 @@ def write_report(result, out, plots=True):
         Draw ``scores_<dataset>.png`` for every dataset and
         ``partition_<dataset>.png`` for those with one or two features (the
         mixture and the tree refitted on every row with the number of
-        experts and the depth the inner searches chose most often).
+        experts and the depth the inner searches chose most often; their
+        titles give the cross-validated test scores of the table first, then
+        the training scores of the pictured fits).
         Skipped, with a message, when matplotlib is not installed.
 
     Returns
@@ -171,7 +173,10 @@ def write_report(result, out, plots=True):
             files.append(path)
         if data.n_features in (1, 2):
             path = os.path.join(out, f"partition_{data.name}.png")
+            tested = {r["model"]: (r["score_mean"], r["score_std"]) for r in result.summary
+                      if r["dataset"] == data.name and not r["error"]}
             plot_partition(data, path, params.get((data.name, "MoE")),
-                           params.get((data.name, "CART")), result.settings)
+                           params.get((data.name, "CART")), result.settings,
+                           {m: tested[m] for m in ("MoE", "CART") if m in tested})
             files.append(path)
     return files, ""
