@@ -11,6 +11,8 @@ from .settings import MAIN_SCORE, TASKS
 
 
 _INSTALL_HINT = 'pip install "mixexp[compare]"'
+_SEARCH_WORDS = {"warm": "the mixtures' grids along warm-started paths",
+                 "grid": "every grid point fitted from scratch"}
 
 
 def _table_rows(summary, task, markdown=False):
@@ -91,7 +93,7 @@ def to_markdown(result, title="mixexp compare"):
     lines = [f"# {title}", "",
              f"{s.describe()}; mixtures with at most {s.max_iter} EM iterations "
              f"(tol={s.tol}), numbers of experts / depths chosen by {s.inner_splits}-fold "
-             f"inner CV. Mean ± std over the {s.n_splits * s.n_repeats} test folds; best "
+             f"inner CV ({_SEARCH_WORDS[s.search]}). Mean ± std over the {s.n_splits * s.n_repeats} test folds; best "
              "score per dataset in bold. *fit s*: mean fit time per fold (inner search "
              f"included, n_jobs={result.n_jobs}). *EM warnings*: fits stopped by max_iter "
              "(ConvergenceWarning), inner-search fits included.", ""]
