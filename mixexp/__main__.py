@@ -90,6 +90,10 @@ def build_parser():
                         help="EM iterations cap of the mixtures (default 200, --quick 30)")
     models.add_argument("--random-state", type=int, default=0, metavar="SEED",
                         help="seed of the splits, subsampling and models (default 0)")
+    models.add_argument("--search", choices=["warm", "grid"], default=None,
+                        help="the mixtures' inner search: 'warm' fits each inner fold's grid "
+                        "along warm-started paths, one multi-start fit per fold; 'grid' fits "
+                        "every point from scratch (default warm)")
     models.add_argument("--quick", action="store_true",
                         help="small grids, 2 folds x 1 repeat, at most 500 rows")
     run = p.add_argument_group("running and output")
@@ -137,7 +141,7 @@ def _compare(args, parser):
     base = compare.QUICK_SETTINGS if args.quick else compare.Settings()
     settings = compare.settings_with(
         base, n_splits=args.folds, n_repeats=args.repeats, max_iter=args.max_iter,
-        max_samples=args.max_samples, random_state=args.random_state,
+        max_samples=args.max_samples, random_state=args.random_state, search=args.search,
     )
     datasets = _load_data(args, parser, settings)
 

@@ -213,12 +213,15 @@ def test_progress_lines_without_tqdm(tmp_path, capsys, monkeypatch):
 # --------------------------------------------------------------------------- #
 # pictures
 # --------------------------------------------------------------------------- #
-def _scored(dataset, task, scores):
-    """A ComparisonResult holding only summary rows: {model: (mean, std)}, best marked."""
+def _scored(dataset, task, scores, seconds=None):
+    """A ComparisonResult holding only summary rows: {model: (mean, std)}, best marked;
+    fit times {model: seconds}, 1.5 s by default."""
     data = compare.bundled_datasets([dataset])[0]
     top = max(mean for mean, _ in scores.values())
+    seconds = seconds or {}
     summary = [{"dataset": dataset, "task": task, "model": model, "score_mean": mean,
                 "score_std": std, "best": mean == top, "error": "",
+                "fit_seconds_mean": seconds.get(model, 1.5),
                 "n_samples": data.n_samples, "n_features": data.n_features}
                for model, (mean, std) in scores.items()]
     return compare.ComparisonResult(summary, [], [data], compare.Settings())
@@ -238,12 +241,47 @@ def test_score_chart_bars_start_at_zero_with_legend_and_every_value(tmp_path, ta
     low, high = ax.get_xlim()
     # 0 is the baseline: the axis starts there (or just left of it for an error bar)
     assert -0.05 <= low <= 0 and high >= 1
-    assert [t.get_text() for t in ax.texts] == [f"{m:.3f}" for m, _ in scores.values()]
+    assert [t.get_text() for t in ax.texts] == [f"{m:.3f} · 1.5 s" for m, _ in scores.values()]
     colors = {bar.get_facecolor() for bar in bars}
-    assert len(colors) == 2  # mixtures of experts vs the others, whichever is best
+    assert len(colors) == 3  # two shades of the mixtures' blue, one grey for the others
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "mixture of experts (mixexp)" in legend and "best mean score" in legend
     assert any(t.startswith("majority class") for t in legend) == (task == "classification")
+
+
+def _hsv(color):
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    return rgb_to_hsv(to_rgb(color))
+
+
+def test_score_chart_colours_every_mixture_as_one_family_and_times_every_bar(tmp_path):
+    pytest.importorskip("matplotlib")  # the charts are Figures without pyplot: no display needed
+    scores = {"MoE": (0.80, 0.02), "HME": (0.79, 0.02), "MoE-quad": (0.90, 0.01),
+              "CART": (0.70, 0.03), "Stacking": (0.85, 0.02), "Linear": (0.30, 0.05),
+              "HistGB": (0.88, 0.01)}
+    seconds = {"MoE": 12.34, "HME": 0.456, "MoE-quad": 123.4, "CART": 0.02, "Stacking": 2.5,
+               "Linear": 0.001, "HistGB": 3.21}
+    fig = compare.plot_scores(_scored("mcycle", "regression", scores, seconds), "mcycle",
+                              tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 0
+    ax = fig.axes[0]
+    bars = dict(zip([t.get_text() for t in ax.get_yticklabels()], ax.patches))
+    assert list(bars) == list(scores)
+    blue = _hsv("tab:blue")[0]
+    for model, bar in bars.items():
+        hue, saturation, _ = _hsv(bar.get_facecolor()[:3])
+        if model in ("MoE", "HME", "MoE-quad"):  # the winner MoE-quad among them
+            assert saturation > 0.3 and abs(hue - blue) < 0.05, model
+        else:
+            assert saturation == 0, model
+    mixture_colors = {bars[m].get_facecolor() for m in ("MoE", "HME", "MoE-quad")}
+    assert len(mixture_colors) == 3  # one family, each mixture still told apart
+    assert bars["MoE-quad"].get_linewidth() > 0 and bars["MoE-quad"].get_edgecolor()[:3] == (0, 0, 0)
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == ["0.800 · 12 s", "0.790 · 0.46 s", "0.900 · 123 s", "0.700 · 0.02 s",
+                      "0.850 · 2.5 s", "0.300 · <0.01 s", "0.880 · 3.2 s"]
+    assert "test R²" in ax.get_xlabel() and "fit time" in ax.get_xlabel()
 
 
 def test_score_chart_cuts_a_hopeless_r2_at_minus_one_but_prints_it(tmp_path):
@@ -251,7 +289,7 @@ def test_score_chart_cuts_a_hopeless_r2_at_minus_one_but_prints_it(tmp_path):
     result = _scored("mcycle", "regression", {"MoE": (0.7, 0.1), "Linear": (-3.5, 2.0)})
     ax = compare.plot_scores(result, "mcycle", tmp_path / "s.png").axes[0]
     assert ax.get_xlim()[0] == pytest.approx(-1.02)
-    assert "-3.500" in [t.get_text() for t in ax.texts]
+    assert "-3.500 · 1.5 s" in [t.get_text() for t in ax.texts]
     assert "axis cut at −1" in ax.get_xlabel()
 
 
@@ -263,7 +301,7 @@ def test_partition_picture_is_a_converged_fit_on_a_shared_y_axis(tmp_path):
     # alpha=1, gate_alpha=0.1, which smooth 8 experts on mcycle's one feature to R² 0.54)
     fig, moe, cart = compare.plot_partition(
         data, tmp_path / "p.png", {"moe__n_experts": 8, "moe__alpha": 1e-6, "moe__gate_alpha": 1e-3},
-        {"max_depth": 3}, compare.QUICK_SETTINGS)
+        {"max_depth": 3}, compare.QUICK_SETTINGS, {"CART": (0.612, 0.05)})
     assert (tmp_path / "p.png").stat().st_size > 0
     est = moe[-1]
     assert est.converged_ and est.n_experts == 8 and est.n_iter_ > 30
@@ -274,6 +312,19 @@ def test_partition_picture_is_a_converged_fit_on_a_shared_y_axis(tmp_path):
     assert mixture_ax.get_ylim()[0] <= data.y.min() and mixture_ax.get_ylim()[1] >= data.y.max()
     assert "K=8" in mixture_ax.get_title() and "converged in" in mixture_ax.get_title()
     assert cart.get_depth() == 3
+    # a test score where the comparison has one, else the training score said plainly
+    train = f"training R² {moe.score(data.X, data.y):.3f}"
+    assert f"{train} (fitted on all rows; no test score)" in mixture_ax.get_title()
+    assert "CV test R² 0.612 ± 0.050" in tree_ax.get_title()
+    assert f"training R² {cart.score(data.X, data.y):.3f} of this fit" in tree_ax.get_title()
+    # CART's leaves as intervals in order along x: one span per leaf, neighbours told apart
+    strip = fig.axes[3]
+    spans = [p for p in strip.patches]
+    assert len(spans) == cart.get_n_leaves()
+    shades = [p.get_alpha() for p in spans]
+    assert all(a != b for a, b in zip(shades, shades[1:]))
+    assert sum(int(t.get_text()[2:]) for t in strip.texts if t.get_text().startswith("n=")) \
+        <= data.n_samples
 
 
 def test_report_draws_the_partition_with_the_most_chosen_number_of_experts(tmp_path,
@@ -283,13 +334,16 @@ def test_report_draws_the_partition_with_the_most_chosen_number_of_experts(tmp_p
                                     progress=False)
     drawn = {}
     monkeypatch.setattr(compare.report, "plot_partition",
-                        lambda data, path, moe_params, cart_params, settings:
-                        drawn.update(moe=moe_params, cart=cart_params))
+                        lambda data, path, moe_params, cart_params, settings, test_scores:
+                        drawn.update(moe=moe_params, cart=cart_params, test=test_scores))
     compare.write_report(result, tmp_path)
     chosen = {r["model"]: r["chosen"] for r in result.summary}
     k = drawn["moe"]["moe__n_experts"]
     assert chosen["MoE"].startswith(f"n_experts={k}×")  # the most frequent choice comes first
     assert chosen["CART"].startswith(f"max_depth={drawn['cart']['max_depth']}×")
+    # the titles get the table's cross-validated test scores
+    tested = {r["model"]: (r["score_mean"], r["score_std"]) for r in result.summary}
+    assert drawn["test"] == tested
 
 
 # --------------------------------------------------------------------------- #

@@ -21,6 +21,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 
+from .search import WarmPathSearchCV
 from .settings import MAIN_SCORE, TASKS, Settings
 
 #: Model keys accepted by :func:`make_model` and ``--models``, with display names.
@@ -33,6 +34,10 @@ MODELS = {
     "linear": "Linear",
     "hgb": "HistGB",
 }
+
+#: Keys of :data:`MODELS` that are mixtures of experts fitted by mixexp (the charts
+#: colour them as one family).
+MIXTURES = ("moe", "hme", "moe-quad")
 
 
 #: Most features the quadratic-expert mixture takes: 16 give its experts 152 inputs,
@@ -96,6 +101,8 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
         n_inner = n_samples * (1 - 1 / settings.n_splits) * (1 - 1 / settings.inner_splits)
 
     def search(estimator, grid):
+        if settings.search == "warm" and name in MIXTURES:
+            return WarmPathSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings))
         return GridSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings),
                             n_jobs=1, error_score="raise")
 

@@ -7,6 +7,9 @@ import numpy as np
 #: The kinds of problem a comparison handles.
 TASKS = ("regression", "classification")
 
+#: How the mixtures' inner search fits its grid (``Settings.search``).
+SEARCHES = ("warm", "grid")
+
 #: Main score of each task: (scikit-learn scorer name, label in tables).
 MAIN_SCORE = {"regression": ("r2", "R²"), "classification": ("accuracy", "accuracy")}
 
@@ -50,6 +53,13 @@ class Settings:
         replacement, stratified for classification); 0 keeps every row.
     random_state : int, default=0
         Seed of the splits, the subsampling and every model.
+    search : {"warm", "grid"}, default="warm"
+        How the mixtures' inner search fits its grid: ``"warm"`` along
+        warm-started paths (:class:`~mixexp.compare.search.WarmPathSearchCV`:
+        one multi-start fit per inner fold, the other points continued from
+        it), ``"grid"`` every point from scratch
+        (:class:`~sklearn.model_selection.GridSearchCV`).  CART always uses
+        the grid.
     """
 
     n_splits: int = 3
@@ -64,6 +74,7 @@ class Settings:
     cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
     max_samples: int = 2000
     random_state: int = 0
+    search: str = "warm"
 
     def __post_init__(self):
         for name, low in [("n_splits", 2), ("n_repeats", 1), ("inner_splits", 2),
@@ -71,6 +82,8 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}")
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
         for name in ("moe_experts", "hme_depths", "alphas", "quad_alphas", "cart_depths"):
