@@ -65,6 +65,20 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+def _flags_as_attributes(app, what, name, obj, options, lines):
+    # The component base classes declare their flags in a "Flags (class attributes)"
+    # section, which docs/tools/contract_page.py reads, and ExpertFamily in "Class
+    # attributes"; numpydoc knows no such sections and would drop them, so the site shows
+    # them as the class's Attributes.
+    if any(line.strip() == "Attributes" for line in lines):
+        return
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() in ("Flags (class attributes)", "Class attributes") \
+                and set(lines[i + 1].strip()) == {"-"}:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines[i], lines[i + 1] = indent + "Attributes", indent + "----------"
+
+
 # gallery
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
@@ -118,3 +132,5 @@ def _fill_guide(app, docname, source):
 def setup(app):
     app.connect("source-read", _fill_guide)
     app.connect("autodoc-skip-member", _skip_member)
+    # before numpydoc's own handler (priority 500)
+    app.connect("autodoc-process-docstring", _flags_as_attributes, priority=100)
