@@ -23,7 +23,7 @@ examples:
   mixexp compare
   mixexp compare --datasets mcycle concrete --models moe hme cart --folds 5
   mixexp compare --csv mydata.csv --target price --out price-compare
-  mixexp compare --quick            # small grids, 2 folds: a smoke test in seconds
+  mixexp compare --quick            # small grids, 2 folds, at most 500 rows: a smoke test
 """
 
 

@@ -221,3 +221,24 @@ def test_grouped_dask_fit_refuses_groups_it_cannot_cut():
         with pytest.raises(ValueError, match="vary within a group"):
             est.set_params(gate_features=[0]).fit(Xd, yd, groups=g)
     assert est.__dict__.keys() == before.keys() and est._fitted is before["_fitted"]
+def test_prediction_takes_dask_arrays():
+    """docs/api.md: prediction brings a dask X into memory (numpy results, equal to numpy X's),
+    and map_blocks predicts block by block; the synchronous scheduler, no cluster."""
+    import dask
+
+    X, y = make_moe_regression(n_samples=400, n_features=3, n_experts=2, random_state=0)
+    Xc, yc = make_moe_classification(n_samples=400, n_features=3, n_experts=2, n_classes=3, random_state=0)
+    reg = MixtureOfExpertsRegressor(2, max_iter=20, random_state=0).fit(X, y)
+    clf = MixtureOfExpertsClassifier(2, max_iter=20, random_state=0).fit(Xc, yc)
+    Xd, Xcd = da.from_array(X, chunks=(150, 3)), da.from_array(Xc, chunks=(150, 3))
+    with dask.config.set(scheduler="synchronous"):
+        for got, want in [
+            (reg.predict(Xd), reg.predict(X)),
+            (reg.predict(Xd, return_std=True)[1], reg.predict(X, return_std=True)[1]),
+            (reg.predict_gate(Xd), reg.predict_gate(X)),
+            (clf.predict_proba(Xcd), clf.predict_proba(Xc)),
+        ]:
+            assert isinstance(got, np.ndarray)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        blocks = Xd.map_blocks(reg.predict, drop_axis=1, dtype=np.float64).compute()
+    np.testing.assert_allclose(blocks, reg.predict(X), rtol=1e-12, atol=1e-12)
