@@ -390,3 +390,44 @@ def test_em_is_monotone_with_exposure_and_censored_counts(family):
     model = _quiet(lambda: MixtureOfExpertsRegressor(2, expert=family, max_iter=20, random_state=0).fit(X, y, **kw))
     assert np.diff(model.lower_bounds_).min() >= -1e-10 * abs(model.lower_bound_)
     assert np.all(np.isfinite(model.log_likelihood(X, y, **kw)))
+
+
+@pytest.mark.slow  # about 5 s: two fits and finite differences of the information
+def test_truncation_with_groups_or_a_gaussian_gate_is_refused_censoring_is_not():
+    """Truncation needs ungrouped rows and a gate of y given x: its rows truncated away are
+    rows at the same x, which a group (one latent expert for rows reported or not) and a
+    model of x do not have; both are refused, on every method, the model unchanged.
+    Censoring works with both, standard errors included."""
+    from dataclasses import replace
+
+    from mixexp.inference import Layout, observed_information
+
+    X, y, y_upper, _ = censored_linear(n=200)
+    groups = np.arange(200) // 4
+    kw = dict(random_state=0, max_iter=15)
+    grouped = _quiet(lambda: MixtureOfExpertsRegressor(2, gate_features=[], **kw)
+                     .fit(X, y, groups=groups, y_upper=y_upper))
+    gaussian = _quiet(lambda: MixtureOfExpertsRegressor(2, gate="gaussian", **kw).fit(X, y, y_upper=y_upper))
+    for model, extra in ((grouped, {"groups": groups}), (gaussian, {})):
+        before = (model._fitted, model.lower_bounds_.copy())
+        for call in (model.fit, model.log_likelihood, model.responsibilities, model.bic, model.summary):
+            with pytest.raises(ValueError, match="truncation is fitted with ungrouped rows"):
+                call(X, y, truncation=(-10.0, np.inf), **extra)
+        assert model._fitted is before[0]
+        np.testing.assert_array_equal(model.lower_bounds_, before[1])
+        # censoring: EM monotone, and the standard errors of the censored likelihood
+        assert np.diff(model.lower_bounds_).min() >= -1e-12 * abs(model.lower_bound_)
+        table = model.summary(X, y, y_upper=y_upper, **extra)
+        assert np.all(np.isfinite(table["std_error"])) and np.all(table["std_error"] > 0)
+        design, state = model._design(X, y, y_upper=y_upper, **extra)
+        state = replace(state, experts=state.fit_experts(censored=True))
+        layout = Layout(state)
+        theta = layout.pack(state.params)
+        info, _, score, _ = observed_information(layout, state.params, design)
+        # the score is the gradient of the (grouped) censored log-likelihood
+        h, E = 1e-5, 1e-5 * np.eye(theta.size)
+        grad = [(observed_information(layout, layout.unpack(theta + e, state.params), design)[3]
+                 - observed_information(layout, layout.unpack(theta - e, state.params), design)[3]) / (2 * h)
+                for e in E]
+        # (the Gaussian gate's own derivatives are central differences: 1e-4 of the largest)
+        np.testing.assert_allclose(score, grad, atol=1e-4 * np.abs(grad).max())
