@@ -101,6 +101,18 @@ class Layout:
             state.experts.inference_fixed(params["experts"]).ravel(),
         ])
 
+    def reduction(self):
+        """``A`` ``(P, Q)``: ``theta = A phi`` with ``phi`` the free parameters of a constrained
+        model (entries the experts tie, :meth:`mixexp.experts.ExpertComponent.inference_ties`,
+        are one); the identity without constraints."""
+        state = self.state
+        ties = state.experts.inference_ties(state.params["experts"]).ravel()
+        _, expert_index = np.unique(ties, return_inverse=True)
+        index = np.concatenate([np.arange(self.gate_size), self.gate_size + expert_index.ravel()])
+        A = np.zeros((self.size, index.max() + 1 if index.size else 0))
+        A[np.arange(self.size), index] = 1.0
+        return A
+
     def labels(self, feature_names):
         """The :class:`mixexp._inference_parts.Labels` of ``theta`` (names, map to raw units)."""
         state, params = self.state, self.state.params
@@ -246,8 +258,10 @@ def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed"
     if sample_weight is not None:
         design.sw = _check_sample_weight(sample_weight, design.Xa, dtype=np.float64, ensure_non_negative=True)
     info, meat, _, _ = observed_information(layout, state.params, design)
-    free = ~layout.fixed()
-    cov = np.full((layout.size, layout.size), np.nan)
+    # the constrained model's information: l(phi) = l(A phi), so -d2l/dphi2 = A^T info A
+    A = layout.reduction()
+    info, meat = A.T @ info @ A, A.T @ meat @ A
+    free = A.T @ layout.fixed() == 0
     inv = _invert(info[np.ix_(free, free)], "observed information")
     if cov_type == "sandwich":
         inv = inv @ meat[np.ix_(free, free)] @ inv
@@ -255,15 +269,22 @@ def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed"
     if names is None:
         names = [f"x{i}" for i in range(estimator.n_features_in_)]
     labels = layout.labels(names)
-    M = labels.M
-    estimate = _raw_estimate(M, layout.pack(state.params), labels.offset)
+    estimate = _raw_estimate(labels.M, layout.pack(state.params), labels.offset)
+    M = labels.M @ A
     Mf = M[:, free]
     cov = Mf @ inv @ Mf.T
     held = np.abs(M[:, ~free]).sum(axis=1) > 0
     cov[held, :] = np.nan
     cov[:, held] = np.nan
-    n_nonzero = int(np.count_nonzero(estimate[labels.coefficient]))
-    return ParameterInference(labels.component, labels.parameter, estimate, cov, cov_type, n_nonzero)
+    # a parameter shared by every expert is labelled alike in each: reported once
+    seen = set()
+    once = np.array([not (key in seen or seen.add(key)) for key in zip(labels.component, labels.parameter)])
+    cov = cov[np.ix_(once, once)]
+    estimate, coefficient = estimate[once], labels.coefficient[once]
+    n_nonzero = int(np.count_nonzero(estimate[coefficient]))
+    component = [c for c, keep in zip(labels.component, once) if keep]
+    parameter = [c for c, keep in zip(labels.parameter, once) if keep]
+    return ParameterInference(component, parameter, estimate, cov, cov_type, n_nonzero)
 
 
 def summary_table(result):
