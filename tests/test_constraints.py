@@ -266,3 +266,43 @@ def test_clone_pickle_and_grid_search():
     ).fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     assert search.best_estimator_.expert_coef_.shape == (2, 1, 3)
+
+
+# -- a tied dispersion (expert="gamma") ----------------------------------------------------
+def test_gamma_tied_dispersion_m_step_and_em():
+    from scipy.special import digamma
+
+    from mixexp.experts.glm import GammaExperts
+
+    rng = np.random.default_rng(7)
+    n, K = 300, 2
+    Xa = np.column_stack([rng.normal(size=(n, 2)), np.ones(n)])
+    y = rng.gamma(2.0, np.exp(0.3 * Xa[:, 0]) / 2.0)
+    W = rng.dirichlet(np.ones(K), size=n)
+    target = (y, np.zeros(n))
+    params = {"coef": np.zeros((K, 1, 3)), "shape": np.ones(K)}
+    free, tied = GammaExperts(0.2, 1e-9), GammaExperts(0.2, 1e-9)
+    tied.set_constraints(np.empty(0, dtype=np.intp), True)
+    S = free.stats(Xa, target, W, params, None)
+    new_free, _ = free.update(S, params, np.ones(K, dtype=bool))
+    new_tied, _ = tied.update(S, params, np.ones(K, dtype=bool))
+    # the coefficients' fits do not depend on the dispersion; the shape solves the pooled equation
+    np.testing.assert_allclose(new_tied["coef"], new_free["coef"], rtol=1e-12)
+    eta = Xa @ new_tied["coef"][:, 0].T
+    ratio = y[:, None] / np.exp(eta)
+    half = np.sum(W * (ratio - np.log(ratio) - 1.0)) + 0.1 * np.sum(new_tied["coef"][:, 0, :-1] ** 2)
+    a = new_tied["shape"]
+    assert a[0] == a[1]
+    np.testing.assert_allclose(np.log(a[0]) - digamma(a[0]), half / W.sum(), rtol=1e-10)
+    assert tied.n_free_params(new_tied) == free.n_free_params(new_free) - 1
+
+    X = rng.normal(size=(400, 2))
+    z = (X[:, 1] > 0).astype(int)
+    yy = rng.gamma(3.0, np.exp(np.where(z == 0, 0.5 * X[:, 0], 1.0 - 0.5 * X[:, 0])) / 3.0)
+    model = MixtureOfExpertsRegressor(2, expert="gamma", tied_variance=True, max_iter=40, tol=0, random_state=0)
+    with pytest.warns(Warning):
+        model.fit(X, yy)
+    assert np.all(np.diff(model.lower_bounds_) >= -1e-10)
+    assert model.dispersion_[0] == model.dispersion_[1]
+    table = model.summary(X, yy)
+    assert (table.parameter == "log_dispersion").sum() == 1
