@@ -300,9 +300,10 @@ def test_gamma_tied_dispersion_m_step_and_em():
     z = (X[:, 1] > 0).astype(int)
     yy = rng.gamma(3.0, np.exp(np.where(z == 0, 0.5 * X[:, 0], 1.0 - 0.5 * X[:, 0])) / 3.0)
     model = MixtureOfExpertsRegressor(2, expert="gamma", tied_variance=True, max_iter=40, tol=0, random_state=0)
+    exposure = rng.uniform(0.5, 2.0, size=yy.shape[0])
     with pytest.warns(Warning):
-        model.fit(X, yy)
+        model.fit(X, yy * exposure, exposure=exposure)
     assert np.all(np.diff(model.lower_bounds_) >= -1e-10)
     assert model.dispersion_[0] == model.dispersion_[1]
-    table = model.summary(X, yy)
+    table = model.summary(X, yy * exposure, exposure=exposure)
     assert (table.parameter == "log_dispersion").sum() == 1
