@@ -181,7 +181,9 @@ class _Reference:
         self.labels = labels = layout.labels(self.names)
         self.theta = layout.pack(state.params)
         self.estimate = _raw_estimate(labels.M, self.theta, labels.offset)
-        self.M_inv = np.linalg.pinv(labels.M)
+        # the map back to theta needs every expert's copy of a shared parameter
+        self.full = layout.labels(self.names, unique=False)
+        self.M_inv = np.linalg.pinv(self.full.M)
 
     def leaves(self, theta):
         """Every leaf's expert block of ``theta``, ``(n_leaves, leaf_size)``; entries on the
@@ -200,9 +202,10 @@ class _Reference:
             raise ValueError("the replicate's parameters differ from the original's")
         theta = layout.pack(state.params)
         raw = _raw_estimate(labels.M, theta, labels.offset)
+        full = layout.labels(self.names, unique=False)
         # the replicate in the original's internal coordinates
         with np.errstate(invalid="ignore"):
-            shifted = raw - self.labels.offset
+            shifted = _raw_estimate(full.M, theta, full.offset) - self.full.offset
         mine = self.M_inv @ np.where(np.isfinite(shifted), shifted, 0.0)
         ref, rep = self.leaves(self.theta), self.leaves(mine)
         cost = ((ref[:, None, :] - rep[None, :, :]) ** 2).sum(axis=2)

@@ -113,15 +113,18 @@ class Layout:
         A[np.arange(self.size), index] = 1.0
         return A
 
-    def labels(self, feature_names):
-        """The :class:`mixexp._inference_parts.Labels` of ``theta`` (names, map to raw units)."""
+    def labels(self, feature_names, unique=True):
+        """The :class:`mixexp._inference_parts.Labels` of ``theta`` (names, map to raw units);
+        ``unique``: a parameter shared by every expert once (as ``summary`` reports it), else
+        once per expert (a map of full rank)."""
         state, params = self.state, self.state.params
-        return Labels.concat([
+        labels = Labels.concat([
             state.gate.inference_labels(params["gate"], state.coordinates("gate"), feature_names),
             state.experts.inference_labels(
                 params["experts"], state.coordinates("experts"), state.info, feature_names
             ),
         ])
+        return labels.unique() if unique else labels
 
 
 # -- Louis's identity, chunk by chunk ------------------------------------------
@@ -276,15 +279,8 @@ def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed"
     held = np.abs(M[:, ~free]).sum(axis=1) > 0
     cov[held, :] = np.nan
     cov[:, held] = np.nan
-    # a parameter shared by every expert is labelled alike in each: reported once
-    seen = set()
-    once = np.array([not (key in seen or seen.add(key)) for key in zip(labels.component, labels.parameter)])
-    cov = cov[np.ix_(once, once)]
-    estimate, coefficient = estimate[once], labels.coefficient[once]
-    n_nonzero = int(np.count_nonzero(estimate[coefficient]))
-    component = [c for c, keep in zip(labels.component, once) if keep]
-    parameter = [c for c, keep in zip(labels.parameter, once) if keep]
-    return ParameterInference(component, parameter, estimate, cov, cov_type, n_nonzero)
+    n_nonzero = int(np.count_nonzero(estimate[labels.coefficient]))
+    return ParameterInference(labels.component, labels.parameter, estimate, cov, cov_type, n_nonzero)
 
 
 def summary_table(result):
