@@ -107,16 +107,15 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         whose expert coefficients are equal in every expert (flexmix's
         ``FLXMRglmfix(fixed = ~ x)``): one coefficient per target for all
         experts, fitted by one weighted least squares over the stacked
-        experts' rows; intercepts stay per expert.  ``expert="linear"`` only
-        (ridge penalty, ``l1_ratio=0``); other families refuse it.  Counted
-        once in ``n_free_params``, ``bic`` and ``summary`` (component
-        ``"every expert"``).  None: no shared coefficients.  See
+        experts' rows; intercepts stay per expert.  ``expert="linear"`` and
+        ``"lognormal"`` (on ``log y``) only, ridge penalty (``l1_ratio=0``);
+        other families refuse it.  Counted once in ``bic`` and ``summary``
+        (component ``"every expert"``).  None: no shared coefficients.  See
         docs/inference.md.
     tied_variance : bool, default=False
         One noise variance per target for all experts (flexmix's ``varFix =
-        TRUE``): the pooled weighted residual variance.  ``expert="linear"``
-        only; families without a noise variance or whose dispersion is not
-        tied refuse it.
+        TRUE``): the pooled weighted residual variance; ``"lognormal"``: one
+        ``sigma``; ``"gamma"``: one dispersion.  Other families refuse it.
     top_k : int, default=None
         Sparse routing at prediction: only the ``top_k`` most probable
         experts of each sample (under the gate) are evaluated, and their gate
@@ -471,16 +470,15 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         whose expert coefficients are equal in every expert (flexmix's
         ``FLXMRglmfix(fixed = ~ x)``): one coefficient per target for all
         experts, fitted by one weighted least squares over the stacked
-        experts' rows; intercepts stay per expert.  ``expert="linear"`` only
-        (ridge penalty, ``l1_ratio=0``); other families refuse it.  Counted
-        once in ``n_free_params``, ``bic`` and ``summary`` (component
-        ``"every expert"``).  None: no shared coefficients.  See
+        experts' rows; intercepts stay per expert.  ``expert="linear"`` and
+        ``"lognormal"`` (on ``log y``) only, ridge penalty (``l1_ratio=0``);
+        other families refuse it.  Counted once in ``bic`` and ``summary``
+        (component ``"every expert"``).  None: no shared coefficients.  See
         docs/inference.md.
     tied_variance : bool, default=False
         One noise variance per target for all experts (flexmix's ``varFix =
-        TRUE``): the pooled weighted residual variance.  ``expert="linear"``
-        only; families without a noise variance or whose dispersion is not
-        tied refuse it.
+        TRUE``): the pooled weighted residual variance; ``"lognormal"``: one
+        ``sigma``; ``"gamma"``: one dispersion.  Other families refuse it.
     top_k : int, default=None
         Sparse routing at prediction: only the ``top_k`` most probable
         experts of each sample (under the gate) are evaluated, and their gate

@@ -307,3 +307,55 @@ def test_gamma_tied_dispersion_m_step_and_em():
     assert model.dispersion_[0] == model.dispersion_[1]
     table = model.summary(X, yy * exposure, exposure=exposure)
     assert (table.parameter == "log_dispersion").sum() == 1
+
+
+def test_bootstrap_of_a_constrained_model_labels_as_summary():
+    from mixexp.inference import bootstrap, parameter_inference
+
+    X, y, _ = _data(n=300, seed=8)
+    model = MixtureOfExpertsRegressor(2, shared_features=[0], tied_variance=True, random_state=0).fit(X, y)
+    result = bootstrap(model, X, y, n_resamples=4, random_state=0)
+    reference = parameter_inference(model, X, y)
+    assert result.component == reference.component
+    assert result.parameter == reference.parameter
+    np.testing.assert_allclose(result.estimate, reference.estimate)
+    assert result.component.count("every expert") == 2  # x0 and log_noise_variance, once each
+    assert np.all(np.isfinite(result.replicates))
+
+
+def test_lognormal_takes_both_constraints_and_student_t_refuses():
+    X, y, z = _data(n=400, slopes=(0.4, 0.4), seed=9)
+    amount = np.exp(0.5 * y)
+    model = MixtureOfExpertsRegressor(
+        2, expert="lognormal", shared_features=[0], tied_variance=True, max_iter=40, tol=0, random_state=0
+    )
+    with pytest.warns(Warning):
+        model.fit(X, amount)
+    assert np.all(np.diff(model.lower_bounds_) >= -1e-10)
+    assert model.expert_coef_[0, 0, 0] == model.expert_coef_[1, 0, 0]
+    assert model.noise_scale_[0] == model.noise_scale_[1]
+    table = model.summary(X, amount)
+    assert sorted(table.parameter[table.component == "every expert"]) == ["log_sigma", "x0"]
+    with pytest.warns(Warning):
+        free = MixtureOfExpertsRegressor(2, expert="lognormal", init_params=_start(z), max_iter=5)
+        free.fit(X, amount)
+    assert _n_params(free, X, amount) - _n_params(model, X, amount) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="expert='student_t'"):
+        MixtureOfExpertsRegressor(2, expert="student_t", tied_variance=True).fit(X, y)
+    with pytest.raises(ValueError, match="expert='student_t'"):
+        MixtureOfExpertsRegressor(2, expert="student_t", shared_features=[0]).fit(X, y)
+
+
+def test_lognormal_constrained_fit_is_the_linear_one_on_log_y():
+    X, y, z = _data(n=400, slopes=(0.4, 0.4), seed=9)
+    amount = np.exp(0.5 * y)
+    kw = dict(shared_features=[0], tied_variance=True, max_iter=30, tol=0, init_params=_start(z))
+    with pytest.warns(Warning):
+        lognormal = MixtureOfExpertsRegressor(2, expert="lognormal", **kw).fit(X, amount)
+    with pytest.warns(Warning):
+        linear = MixtureOfExpertsRegressor(2, expert="linear", **kw).fit(X, np.log(amount))
+    np.testing.assert_allclose(lognormal.expert_coef_, linear.expert_coef_, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(lognormal.noise_scale_[:, 0] ** 2, linear.noise_variance_[:, 0], rtol=1e-7)
+    # the densities differ by the Jacobian of log y only
+    jacobian = -np.log(amount).mean()
+    np.testing.assert_allclose(np.array(lognormal.lower_bounds_) - linear.lower_bounds_, jacobian, atol=1e-9)

@@ -171,9 +171,10 @@ class ExpertComponent(ABC):
         constrain: a family that can constrain its M-step overrides this."""
         if len(shared) or tied_variance:
             raise ValueError(
-                f"shared_features and tied_variance are implemented for expert='linear' (shared "
-                f"coefficients by one weighted least squares, one pooled noise variance), not for "
-                f"expert={self.name!r}; use shared_features=None and tied_variance=False."
+                f"shared_features and tied_variance are implemented for expert='linear' and "
+                f"'lognormal' (shared coefficients by one weighted least squares, one pooled noise "
+                f"variance; 'gamma' takes tied_variance), not for expert={self.name!r}; use "
+                f"shared_features=None and tied_variance=False."
             )
 
     def leaf_params(self, params, leaves):

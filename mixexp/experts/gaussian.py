@@ -280,12 +280,21 @@ class LinearGaussianExperts(ExpertComponent):
                 target = f", target {out}" if n_targets > 1 else ""
                 label = f"expert {leaf}{target}"
                 row = coefficient_row(label, coords, feature_names, ys, info["mean"][out])
-                for j in self.shared:  # raw row j + 1 (the intercept comes first)
-                    row.component[j + 1] = f"every expert{target}"
-                parts.append(row)
-                var_label = f"every expert{target}" if self.tied_variance else label
+                parts.append(self._shared_labels(row, target))
+                var_label = self._variance_label(label, target)
                 parts.append(scalar(var_label, "log_noise_variance", 1.0, 2.0 * np.log(ys)))
         return Labels.concat(parts)
+
+    def _shared_labels(self, row, target=""):
+        """A leaf's coefficient labels (intercept first) with the shared coefficients' component
+        ``every expert`` (``summary`` then reports them once)."""
+        for j in self.shared:
+            row.component[j + 1] = f"every expert{target}"
+        return row
+
+    def _variance_label(self, label, target=""):
+        """The component of a leaf's variance: ``every expert`` when it is tied."""
+        return f"every expert{target}" if self.tied_variance else label
 
     def inference_ties(self, params):
         """Shared coefficients and a tied log variance: one number for every expert (leaf 0's)."""

@@ -427,7 +427,7 @@ class PoissonExperts(LogLinkExperts):
 
     def set_constraints(self, shared, tied_variance):
         """Refused: the Poisson family has no dispersion to tie (its variance is its mean), and
-        shared coefficients are implemented for expert='linear' only."""
+        shared coefficients are implemented for expert='linear' and 'lognormal' only."""
         if tied_variance:
             raise ValueError(
                 f"tied_variance=True ties a noise variance or dispersion, which expert={self.name!r} "
@@ -558,7 +558,8 @@ class GammaExperts(PositiveAmountExperts):
         shared coefficients are refused."""
         if len(shared):
             raise ValueError(
-                "shared_features is implemented for expert='linear' only, not for expert='gamma' "
+                "shared_features is implemented for expert='linear' and 'lognormal' only, not for "
+                "expert='gamma' "
                 "(its coefficients are fitted by Newton's method leaf by leaf); expert='gamma' "
                 "takes tied_variance=True (one dispersion for all experts)."
             )
