@@ -35,7 +35,7 @@ from ._censoring import check_observations
 from ._design import design_matrix, sparse_location, standardize, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
-from ._features import resolve_columns
+from ._features import resolve_columns, shared_positions
 from ._fitted import FitSources, FittedMixture, check_warm_start, check_warm_target, expert_kind
 from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
 from ._assign import make_assignment
@@ -214,6 +214,12 @@ class BaseMixtureOfExperts(
         obs = check_observations(
             y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), gate, groups is not None,
         )
+        if obs is not None and experts.constrained:
+            raise ValueError(
+                "shared_features and tied_variance constrain the family's own M-step, which censored "
+                "or truncated rows (y_upper, truncation) replace by a numerical one; fit them without "
+                "the constraints."
+            )
         if truncation is not None and self.algorithm != "em":
             raise ValueError(
                 f"truncation needs algorithm='em' (its E-step adds the expected truncated rows), "
@@ -332,6 +338,10 @@ class BaseMixtureOfExperts(
         gate_columns = resolve_columns(self.gate_features, X.shape[1], names, "gate_features")
         expert_columns = resolve_columns(self.expert_features, X.shape[1], names, "expert_features")
         check_top_k(self.top_k, tree.n_leaves)
+        experts.set_constraints(
+            shared_positions(params.get("shared_features"), X.shape[1], names, expert_columns),
+            params.get("tied_variance", False),
+        )
         gate.check_columns(gate_columns)
         if gate.uses_experts and not experts.gives_representation:
             giving = [name for name, cls in EXPERTS[self._task].items() if cls.gives_representation]

@@ -102,15 +102,30 @@ class Layout:
             state.experts.inference_fixed(params["experts"]).ravel(),
         ])
 
-    def labels(self, feature_names):
-        """The :class:`mixexp._inference_parts.Labels` of ``theta`` (names, map to raw units)."""
+    def reduction(self):
+        """``A`` ``(P, Q)``: ``theta = A phi`` with ``phi`` the free parameters of a constrained
+        model (entries the experts tie, :meth:`mixexp.experts.ExpertComponent.inference_ties`,
+        are one); the identity without constraints."""
+        state = self.state
+        ties = state.experts.inference_ties(state.params["experts"]).ravel()
+        _, expert_index = np.unique(ties, return_inverse=True)
+        index = np.concatenate([np.arange(self.gate_size), self.gate_size + expert_index.ravel()])
+        A = np.zeros((self.size, index.max() + 1 if index.size else 0))
+        A[np.arange(self.size), index] = 1.0
+        return A
+
+    def labels(self, feature_names, unique=True):
+        """The :class:`mixexp._inference_parts.Labels` of ``theta`` (names, map to raw units);
+        ``unique``: a parameter shared by every expert once (as ``summary`` reports it), else
+        once per expert (a map of full rank)."""
         state, params = self.state, self.state.params
-        return Labels.concat([
+        labels = Labels.concat([
             state.gate.inference_labels(params["gate"], state.coordinates("gate"), feature_names),
             state.experts.inference_labels(
                 params["experts"], state.coordinates("experts"), state.info, feature_names
             ),
         ])
+        return labels.unique() if unique else labels
 
 
 # -- Louis's identity, chunk by chunk ------------------------------------------
@@ -307,8 +322,10 @@ def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed"
         sw = _check_sample_weight(sample_weight, design.Xa, dtype=np.float64, ensure_non_negative=True)
         design.sw = sw if design.order is None else sw[design.order]
     info, meat, _, _ = observed_information(layout, state.params, design)
-    free = ~layout.fixed()
-    cov = np.full((layout.size, layout.size), np.nan)
+    # the constrained model's information: l(phi) = l(A phi), so -d2l/dphi2 = A^T info A
+    A = layout.reduction()
+    info, meat = A.T @ info @ A, A.T @ meat @ A
+    free = A.T @ layout.fixed() == 0
     inv = _invert(info[np.ix_(free, free)], "observed information")
     if cov_type == "sandwich":
         inv = inv @ meat[np.ix_(free, free)] @ inv
@@ -316,8 +333,8 @@ def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed"
     if names is None:
         names = [f"x{i}" for i in range(estimator.n_features_in_)]
     labels = layout.labels(names)
-    M = labels.M
-    estimate = _raw_estimate(M, layout.pack(state.params), labels.offset)
+    estimate = _raw_estimate(labels.M, layout.pack(state.params), labels.offset)
+    M = labels.M @ A
     Mf = M[:, free]
     cov = Mf @ inv @ Mf.T
     held = np.abs(M[:, ~free]).sum(axis=1) > 0

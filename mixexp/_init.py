@@ -220,6 +220,29 @@ def _n_free_params(flat, design, info):
         return flat.gate.n_free_params(zero["gate"]) + n_leaves * n_outputs * (design.expert_X.shape[1] + 1)
 
 
+#: the start of refits at another number of experts or on other rows (``bootstrap_lrt``,
+#: ``MixtureOfExpertsIC``) when the model's ``init_params`` is an array
+REFIT_START = "short_em"
+
+
+def refit_start(estimator, what):
+    """The ``init_params`` of refits at another size or on other rows: ``{"init_params":
+    REFIT_START}`` with a UserWarning when ``estimator``'s is an array (initial
+    responsibilities or labels: a start for its own rows and number of experts, which
+    ``what`` changes); otherwise ``{}`` (a named start carries over)."""
+    init = estimator.get_params().get("init_params")
+    if init is None or isinstance(init, str):
+        return {}
+    warnings.warn(
+        f"init_params is an array of initial responsibilities, a start for the training rows and "
+        f"number of experts only; {what} refits with other numbers of experts or on other data, and "
+        f"starts those fits from init_params={REFIT_START!r} instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return {"init_params": REFIT_START}
+
+
 def check_responsibilities(init, n_samples, n_leaves):
     """The user's initial responsibilities: a float array ``(n_samples, n_leaves)`` whose
     rows sum to 1, or a leaf per row ``(n_samples,)`` (intp); a ValueError, in words,

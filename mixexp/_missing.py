@@ -71,6 +71,9 @@ def missing_refusal(estimator):
     ]:
         if value is not default:
             return f"{name}={value!r}: the joint Gaussian needs every feature in the gate and the experts"
+    params = estimator.get_params(deep=False)
+    if params.get("shared_features") is not None or params.get("tied_variance", False):
+        return "shared_features or tied_variance (missing values take unconstrained experts)"
     if estimator.l1_ratio != 0.0:
         return f"l1_ratio={estimator.l1_ratio!r} (missing values take the ridge penalty only)"
     if getattr(estimator, "zero_inflation", False):

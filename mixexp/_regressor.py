@@ -104,6 +104,7 @@ REG_VARIANCE_CONSTRAINT = {
     "clip_experts": ["boolean"],
 }
 ZERO_INFLATION_CONSTRAINT = {"zero_inflation": ["boolean"]}
+SHARED_CONSTRAINTS = {"shared_features": [None, "array-like"], "tied_variance": ["boolean"]}
 
 
 class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):

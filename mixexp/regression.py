@@ -1,7 +1,9 @@
 """Mixture-of-experts regressors: flat and hierarchical."""
 
 from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS
-from ._regressor import REG_VARIANCE_CONSTRAINT, ZERO_INFLATION_CONSTRAINT, MixtureRegressorBase
+from ._regressor import (
+    REG_VARIANCE_CONSTRAINT, SHARED_CONSTRAINTS, ZERO_INFLATION_CONSTRAINT, MixtureRegressorBase,
+)
 
 
 class MixtureOfExpertsRegressor(MixtureRegressorBase):
@@ -107,6 +109,20 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
+    shared_features : array-like of int, bool or str, default=None
+        Columns (chosen as ``gate_features``, among the experts' columns)
+        whose expert coefficients are equal in every expert (flexmix's
+        ``FLXMRglmfix(fixed = ~ x)``): one coefficient per target for all
+        experts, fitted by one weighted least squares over the stacked
+        experts' rows; intercepts stay per expert.  ``expert="linear"`` and
+        ``"lognormal"`` (on ``log y``) only, ridge penalty (``l1_ratio=0``);
+        other families refuse it.  Counted once in ``bic`` and ``summary``
+        (component ``"every expert"``).  None: no shared coefficients.  See
+        docs/inference.md.
+    tied_variance : bool, default=False
+        One noise variance per target for all experts (flexmix's ``varFix =
+        TRUE``): the pooled weighted residual variance; ``"lognormal"``: one
+        ``sigma``; ``"gamma"``: one dispersion.  Other families refuse it.
     top_k : int, default=None
         Sparse routing at prediction: only the ``top_k`` most probable
         experts of each sample (under the gate) are evaluated, and their gate
@@ -311,7 +327,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     (2,)
     """
 
-    _parameter_constraints = {**FLAT_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT}
+    _parameter_constraints = {**FLAT_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT,
+        **SHARED_CONSTRAINTS}
 
     def __init__(
         self,
@@ -327,6 +344,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
+        shared_features=None,
+        tied_variance=False,
         top_k=None,
         balance_alpha=0.0,
         specialization_alpha=0.0,
@@ -355,6 +374,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         self.reg_covar = reg_covar
         self.gate_features = gate_features
         self.expert_features = expert_features
+        self.shared_features = shared_features
+        self.tied_variance = tied_variance
         self.top_k = top_k
         self.balance_alpha = balance_alpha
         self.specialization_alpha = specialization_alpha
@@ -452,6 +473,20 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
+    shared_features : array-like of int, bool or str, default=None
+        Columns (chosen as ``gate_features``, among the experts' columns)
+        whose expert coefficients are equal in every expert (flexmix's
+        ``FLXMRglmfix(fixed = ~ x)``): one coefficient per target for all
+        experts, fitted by one weighted least squares over the stacked
+        experts' rows; intercepts stay per expert.  ``expert="linear"`` and
+        ``"lognormal"`` (on ``log y``) only, ridge penalty (``l1_ratio=0``);
+        other families refuse it.  Counted once in ``bic`` and ``summary``
+        (component ``"every expert"``).  None: no shared coefficients.  See
+        docs/inference.md.
+    tied_variance : bool, default=False
+        One noise variance per target for all experts (flexmix's ``varFix =
+        TRUE``): the pooled weighted residual variance; ``"lognormal"``: one
+        ``sigma``; ``"gamma"``: one dispersion.  Other families refuse it.
     top_k : int, default=None
         Sparse routing at prediction: only the ``top_k`` most probable
         experts of each sample (under the gate) are evaluated, and their gate
@@ -621,7 +656,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     (2, 4)
     """
 
-    _parameter_constraints = {**TREE_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT}
+    _parameter_constraints = {**TREE_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT,
+        **SHARED_CONSTRAINTS}
 
     def __init__(
         self,
@@ -638,6 +674,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
+        shared_features=None,
+        tied_variance=False,
         top_k=None,
         balance_alpha=0.0,
         specialization_alpha=0.0,
@@ -667,6 +705,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         self.reg_covar = reg_covar
         self.gate_features = gate_features
         self.expert_features = expert_features
+        self.shared_features = shared_features
+        self.tied_variance = tied_variance
         self.top_k = top_k
         self.balance_alpha = balance_alpha
         self.specialization_alpha = specialization_alpha

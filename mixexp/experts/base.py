@@ -99,6 +99,10 @@ class ExpertComponent(ABC):
         column k of :meth:`scores`), so the numerical M-step of censored and truncated rows
         (:class:`mixexp.experts.censored.CensoredExperts`) fits each leaf apart; False: one
         row holding every leaf's parameters (a user's ``ExpertFamily``), fitted jointly.
+    constrained : bool, default=False
+        :meth:`set_constraints` gave the family coefficients shared by every expert or
+        one noise variance for all (``shared_features``, ``tied_variance``): fits whose
+        M-step is not the family's own (censored rows, missing values) refuse it.
     """
 
     exact = True
@@ -122,6 +126,7 @@ class ExpertComponent(ABC):
     takes_missing = False
     validates_target = False
     vector_per_leaf = True
+    constrained = False
 
     #: the ``expert=`` name, for messages
     name = None
@@ -169,6 +174,20 @@ class ExpertComponent(ABC):
         design.  Families that work in the internal coordinates ignore them; a user's
         family (:class:`mixexp.experts.family.UserFamilyExperts`) turns the design back
         into the user's columns with them."""
+
+    def set_constraints(self, shared, tied_variance):
+        """Constrain the experts: the coefficients of the design's columns ``shared`` (int
+        array, positions in the design) equal in every expert, and (``tied_variance``) one
+        noise variance or dispersion for all experts (``shared_features``,
+        ``tied_variance``).  By default a ValueError, in words, unless there is nothing to
+        constrain: a family that can constrain its M-step overrides this."""
+        if len(shared) or tied_variance:
+            raise ValueError(
+                f"shared_features and tied_variance are implemented for expert='linear' and "
+                f"'lognormal' (shared coefficients by one weighted least squares, one pooled noise "
+                f"variance; 'gamma' takes tied_variance), not for expert={self.name!r}; use "
+                f"shared_features=None and tied_variance=False."
+            )
 
     def leaf_params(self, params, leaves):
         """The parameters of the leaves ``leaves`` only (``per_leaf`` families): by default
@@ -340,6 +359,14 @@ class ExpertComponent(ABC):
         """The :class:`mixexp._inference_parts.Labels` of ``theta.ravel()`` (leaf-major): names,
         and the linear map to the units of the data (``coords``: the experts' features)."""
         raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
+
+    def inference_ties(self, params):
+        """Which entries of ``theta`` are one free parameter, int ``(n_leaves, p_leaf)``: entries
+        with the same number are equal by the model's constraints (:meth:`set_constraints`),
+        and the information of the constrained model is that of ``theta`` reduced to them.
+        By default every entry its own number (leaf-major)."""
+        shape = self.inference_vector(params).shape
+        return np.arange(int(np.prod(shape))).reshape(shape)
 
     def inference_scores(self, Xa, target, params):
         """``d f_ik / d theta_k`` of every row and leaf, ``(n, n_leaves, p_leaf)``: by default

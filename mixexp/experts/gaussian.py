@@ -38,6 +38,15 @@ class LinearGaussianExperts(ExpertComponent):
         current weights, :mod:`mixexp._numerics.prox`), which lowers the penalised
         residual sum of squares; the variance is then exact given them, so
         the objective never decreases.
+
+    Constraints (:meth:`set_constraints`; the estimators' ``shared_features`` and
+    ``tied_variance``): the coefficients of the shared columns are one per target for
+    all experts, found with the experts' own coefficients by one weighted least squares
+    over the stacked experts' rows (each expert's rows weighted by its posteriors over
+    its noise variance); a tied variance is the pooled weighted residual variance.  With
+    a tied variance that is the exact M-step; with untied variances the coefficients are
+    exact given the current variances and the variances given them (ECM), so the
+    objective never decreases either way.
     """
 
     name = "linear"
@@ -54,6 +63,21 @@ class LinearGaussianExperts(ExpertComponent):
         self.alpha = alpha
         self.reg_variance = reg_variance
         self.l1_ratio = l1_ratio
+        self.shared = np.empty(0, dtype=np.intp)
+        self.tied_variance = False
+
+    def set_constraints(self, shared, tied_variance):
+        """Coefficients of the design's columns ``shared`` equal in every expert; one noise
+        variance per target for all experts (``tied_variance``)."""
+        shared = np.asarray(shared, dtype=np.intp)
+        if (shared.size or tied_variance) and self.l1_ratio > 0.0:
+            raise ValueError(
+                "shared_features and tied_variance take the ridge penalty only (l1_ratio=0), "
+                f"got l1_ratio={self.l1_ratio!r}."
+            )
+        self.shared = shared
+        self.tied_variance = bool(tied_variance)
+        self.constrained = bool(shared.size) or self.tied_variance
 
     @classmethod
     def from_params(cls, params):
@@ -119,6 +143,8 @@ class LinearGaussianExperts(ExpertComponent):
 
     def update(self, S, params, active, safe=False):
         """Exact M-step of the leaves whose ``active`` flag is set."""
+        if self.constrained:
+            return self._constrained_update(S, params, active), False
         coef = params["coef"].copy()
         var = params["var"].copy()
         p = coef.shape[2]
@@ -152,6 +178,57 @@ class LinearGaussianExperts(ExpertComponent):
         var[leaves] = np.maximum((rss + pen) / total, self.reg_variance)
         return {"coef": coef, "var": var}, False
 
+    def _constrained_update(self, S, params, active):
+        """The M-step with shared coefficients and/or a tied variance (see the class).
+
+        Per target, the shared coefficients ``s`` and each active expert's own ``u_k`` solve
+        ``sum_k c_k [(G_k + R)(s, u_k) - b_k] = 0`` (``c_k = 1 / v_k``): ``u_k`` is eliminated
+        (``A_k = (G_k + R)[own, own]``) and ``s`` solves the Schur complement's system.  An
+        inactive expert keeps its own coefficients; its rows still weigh in ``s``."""
+        coef, var = params["coef"].copy(), params["var"].copy()
+        n_leaves, n_targets, p = coef.shape
+        G = S["grams"]
+        b = S["xty"].transpose(1, 0, 2)  # (K, p, T)
+        ridge = np.full(p, self.alpha)
+        ridge[-1] = 0.0
+        A = G + np.diag(ridge)
+        sh = self.shared
+        own = np.setdiff1d(np.arange(p), sh)
+        act = np.flatnonzero(active)
+        rest = np.flatnonzero(~np.asarray(active, dtype=bool))
+        if act.size == 0:
+            return {"coef": coef, "var": var}
+        if sh.size:
+            A_oo = A[np.ix_(act, own, own)]
+            A_os = A[np.ix_(act, own, sh)]
+            A_ss = A[np.ix_(np.arange(n_leaves), sh, sh)]
+            for t in range(n_targets):
+                c = 1.0 / var[:, t]
+                rhs = np.concatenate([A_os, b[np.ix_(act, own, [t])]], axis=2)
+                sol = np.linalg.solve(A_oo, rhs)  # (La, |O|, |S| + 1)
+                fixed_u, fixed_b = sol[:, :, :-1], sol[:, :, -1]
+                ca = c[act][:, None, None]
+                lhs = np.sum(ca * (A_ss[act] - A_os.transpose(0, 2, 1) @ fixed_u), axis=0)
+                rhs_s = np.sum(ca[:, :, 0] * (b[act][:, sh, t] - np.einsum("kos,ko->ks", A_os, fixed_b)), axis=0)
+                for k in rest:  # own coefficients held: their rows' part of s's equations
+                    lhs = lhs + c[k] * A_ss[k]
+                    rhs_s = rhs_s + c[k] * (b[k, sh, t] - A[k][np.ix_(sh, own)] @ coef[k, t, own])
+                s_t = np.linalg.solve(lhs, rhs_s)
+                coef[:, t, sh] = s_t
+                coef[act[:, None], t, own[None, :]] = fixed_b - fixed_u @ s_t
+        else:
+            coef[act] = solve_psd_stack(A[act], b[act]).transpose(0, 2, 1)
+        beta = coef.transpose(0, 2, 1)  # (K, p, T)
+        # RSS = y'Wy - 2 beta'X'Wy + beta'X'WX beta, clipped at 0 against rounding
+        rss = np.maximum(S["yty"] - 2.0 * np.sum(beta * b, axis=1) + np.sum(beta * (G @ beta), axis=1), 0.0)
+        resid = rss + self.alpha * np.sum(beta[:, :-1] ** 2, axis=1)  # (K, T)
+        total = G[:, -1, -1]
+        if self.tied_variance:
+            var[:] = np.maximum(resid.sum(axis=0) / total.sum(), self.reg_variance)
+        else:
+            var[act] = np.maximum(resid[act] / total[act, None], self.reg_variance)
+        return {"coef": coef, "var": var}
+
     def penalty(self, params):
         coef, var = params["coef"], params["var"]
         if self.l1_ratio > 0.0:
@@ -162,7 +239,9 @@ class LinearGaussianExperts(ExpertComponent):
         coef = params["coef"]
         if self.l1_ratio > 0.0:  # the lasso's degrees of freedom: nonzero weights
             return int(np.count_nonzero(coef[..., :-1]) + coef[..., -1].size + params["var"].size)
-        return coef.size + params["var"].size
+        n_leaves, n_targets, _ = coef.shape
+        tied = (n_leaves - 1) * n_targets * (self.shared.size + int(self.tied_variance))
+        return coef.size + params["var"].size - tied
 
     def representation(self, Xa, params):
         """Each leaf's own view of the rows for an attention gate: its mean, ``(n, n_leaves, n_targets)``
@@ -198,10 +277,32 @@ class LinearGaussianExperts(ExpertComponent):
         for leaf in range(n_leaves):
             for out in range(n_targets):
                 ys = info["scale"][out]
-                label = f"expert {leaf}" + (f", target {out}" if n_targets > 1 else "")
-                parts.append(coefficient_row(label, coords, feature_names, ys, info["mean"][out]))
-                parts.append(scalar(label, "log_noise_variance", 1.0, 2.0 * np.log(ys)))
+                target = f", target {out}" if n_targets > 1 else ""
+                label = f"expert {leaf}{target}"
+                row = coefficient_row(label, coords, feature_names, ys, info["mean"][out])
+                parts.append(self._shared_labels(row, target))
+                var_label = self._variance_label(label, target)
+                parts.append(scalar(var_label, "log_noise_variance", 1.0, 2.0 * np.log(ys)))
         return Labels.concat(parts)
+
+    def _shared_labels(self, row, target=""):
+        """A leaf's coefficient labels (intercept first) with the shared coefficients' component
+        ``every expert`` (``summary`` then reports them once)."""
+        for j in self.shared:
+            row.component[j + 1] = f"every expert{target}"
+        return row
+
+    def _variance_label(self, label, target=""):
+        """The component of a leaf's variance: ``every expert`` when it is tied."""
+        return f"every expert{target}" if self.tied_variance else label
+
+    def inference_ties(self, params):
+        """Shared coefficients and a tied log variance: one number for every expert (leaf 0's)."""
+        n_leaves, n_targets, p = params["coef"].shape
+        ties = np.arange(n_leaves * n_targets * (p + 1)).reshape(n_leaves, n_targets, p + 1)
+        tied = np.concatenate([self.shared, [p] if self.tied_variance else []]).astype(np.intp)
+        ties[:, :, tied] = ties[:1, :, tied]
+        return ties.reshape(n_leaves, -1)
 
     def inference_scores(self, Xa, Y, params):
         """``(r / v) x`` for the weights and ``r^2 / (2 v) - 1/2`` for the log variance."""

@@ -425,6 +425,16 @@ class PoissonExperts(LogLinkExperts):
     has_distribution = True
     discrete = True
 
+    def set_constraints(self, shared, tied_variance):
+        """Refused: the Poisson family has no dispersion to tie (its variance is its mean), and
+        shared coefficients are implemented for expert='linear' and 'lognormal' only."""
+        if tied_variance:
+            raise ValueError(
+                f"tied_variance=True ties a noise variance or dispersion, which expert={self.name!r} "
+                "does not have (its variance is its mean); use tied_variance=False."
+            )
+        super().set_constraints(shared, tied_variance)
+
     def _check_domain(self, y):
         if np.any(y < 0):
             raise ValueError(
@@ -539,6 +549,21 @@ class GammaExperts(PositiveAmountExperts):
 
     name = "gamma"
     has_distribution = True
+    #: one dispersion for every leaf (:meth:`set_constraints`)
+    tied_variance = False
+
+    def set_constraints(self, shared, tied_variance):
+        """``tied_variance``: one dispersion for all leaves (the coefficients' fits do not
+        depend on it, so the M-step stays exact: the shape solves the pooled equation);
+        shared coefficients are refused."""
+        if len(shared):
+            raise ValueError(
+                "shared_features is implemented for expert='linear' and 'lognormal' only, not for "
+                "expert='gamma' "
+                "(its coefficients are fitted by Newton's method leaf by leaf); expert='gamma' "
+                "takes tied_variance=True (one dispersion for all experts)."
+            )
+        self.tied_variance = self.constrained = bool(tied_variance)
 
     def init_params(self, n_leaves, n_params, info):
         return {**super().init_params(n_leaves, n_params, info), "shape": np.ones(n_leaves)}
@@ -558,20 +583,33 @@ class GammaExperts(PositiveAmountExperts):
     def update(self, S, params, active, safe=False):
         """Exact M-step of the leaves whose ``active`` flag is set."""
         coef, shape, rows = params["coef"].copy(), params["shape"].copy(), concat_rows(S["rows"])
-        for leaf in np.flatnonzero(active):
+        n_leaves = coef.shape[0]
+        half_deviance, weight = np.zeros(n_leaves), np.zeros(n_leaves)
+        for leaf in range(n_leaves):
+            if not (active[leaf] or self.tied_variance):
+                continue
             Xa, y, offset, w = self._leaf_rows(rows, leaf)
-            with np.errstate(over="ignore"):
-                beta = newton_fit(
-                    Xa, offset, w, coef[leaf, 0], self.alpha,
-                    value=lambda eta: -eta - y * np.exp(-eta),
-                    slope=lambda eta: y * np.exp(-eta) - 1.0,
-                    curvature=lambda eta: y * np.exp(-eta),
-                )
-            coef[leaf, 0] = beta
+            if active[leaf]:
+                with np.errstate(over="ignore"):
+                    coef[leaf, 0] = newton_fit(
+                        Xa, offset, w, coef[leaf, 0], self.alpha,
+                        value=lambda eta: -eta - y * np.exp(-eta),
+                        slope=lambda eta: y * np.exp(-eta) - 1.0,
+                        curvature=lambda eta: y * np.exp(-eta),
+                    )
+            beta = coef[leaf, 0]
             ratio = y * np.exp(-(np.asarray(Xa @ beta) + offset))
-            half_deviance = w @ (ratio - np.log(ratio) - 1.0) + 0.5 * self.alpha * np.sum(beta[:-1] ** 2)
-            shape[leaf] = self._solve_shape(half_deviance / w.sum())
+            half_deviance[leaf] = w @ (ratio - np.log(ratio) - 1.0) + 0.5 * self.alpha * np.sum(beta[:-1] ** 2)
+            weight[leaf] = w.sum()
+        if self.tied_variance:  # every leaf's rows (an inactive leaf's with its own coefficients)
+            shape[:] = self._solve_shape(half_deviance.sum() / weight.sum())
+        else:
+            for leaf in np.flatnonzero(active):
+                shape[leaf] = self._solve_shape(half_deviance[leaf] / weight[leaf])
         return {"coef": coef, "shape": shape}, False
+
+    def n_free_params(self, params):
+        return super().n_free_params(params) - (params["shape"].size - 1) * int(self.tied_variance)
 
     def _solve_shape(self, target):
         """The root ``a`` of ``log a - psi(a) = target`` (decreasing in ``a``), within the bounds."""
@@ -600,7 +638,14 @@ class GammaExperts(PositiveAmountExperts):
         return {**params, "shape": np.exp(-extra[:, 0])}
 
     def _extra_labels(self, label, info):
-        return [scalar(label, "log_dispersion")]
+        return [scalar("every expert" if self.tied_variance else label, "log_dispersion")]
+
+    def inference_ties(self, params):
+        """A tied dispersion: one number for every leaf (leaf 0's)."""
+        ties = super().inference_ties(params)
+        if self.tied_variance:
+            ties[:, -1] = ties[0, -1]
+        return ties
 
     def inference_fixed(self, params):
         """A shape on its upper bound (the dispersion on ``reg_variance``): held there."""

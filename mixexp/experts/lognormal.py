@@ -38,6 +38,9 @@ class LogNormalExperts(LinearGaussianExperts):
         Lower bound on ``sigma^2`` relative to the weighted variance of ``log y``.
     l1_ratio : float, default=0.0
         Elastic-net mixing of ``alpha`` (as the Gaussian family's).
+
+    Shared coefficients of ``E[log y]`` and one ``sigma`` for all experts
+    (``shared_features``, ``tied_variance``) are the Gaussian family's M-step on ``log y``.
     """
 
     name = "lognormal"
@@ -109,8 +112,9 @@ class LogNormalExperts(LinearGaussianExperts):
         parts = []
         for leaf in range(params["coef"].shape[0]):
             label = f"expert {leaf}"
-            parts.append(coefficient_row(label, coords, feature_names, s, info["log_location"]))
-            parts.append(scalar(label, "log_sigma", 0.5, np.log(s)))
+            row = coefficient_row(label, coords, feature_names, s, info["log_location"])
+            parts.append(self._shared_labels(row))
+            parts.append(scalar(self._variance_label(label), "log_sigma", 0.5, np.log(s)))
         return Labels.concat(parts)
 
     # -- fitted attributes and predictions (units of y) ----------------------------------

@@ -152,6 +152,11 @@ class StudentTExperts(LinearGaussianExperts):
     def n_free_params(self, params):
         return params["coef"].size + params["var"].size + params["nu"].size
 
+    # the weights' M-step is the t's own (scaled by each row's expected precision): no
+    # shared coefficients or tied scale
+    set_constraints = ExpertComponent.set_constraints
+    inference_ties = ExpertComponent.inference_ties
+
     # -- inference: central differences of the log-densities (the base class's) ------
     inference_scores = ExpertComponent.inference_scores
     inference_hessian = ExpertComponent.inference_hessian
