@@ -308,7 +308,8 @@ class RoutedRows:
         """Each leaf's distribution ``member`` at one value per row, ``(n, L)``.
 
         ``member`` names one of the expert family's distribution members
-        (``"log_cdf"``, ``"log_sf"``, ``"leaf_quantile"``, ``"leaf_limited_mean"``:
+        (``"log_cdf"``, ``"log_sf"``, ``"leaf_quantile"``, ``"leaf_limited_mean"``,
+        ``"leaf_stop_loss"``:
         :class:`~mixexp.experts.ExpertComponent`), ``values`` its argument (``y``,
         ``q`` or the limit) on every row of the chunk, or of its rows ``rows`` only.
         With ``top_k`` set, only the routed leaves' values (0 elsewhere).
@@ -318,6 +319,7 @@ class RoutedRows:
         method = {
             "log_cdf": experts.log_cdf, "log_sf": experts.log_sf,
             "leaf_quantile": experts.leaf_quantile, "leaf_limited_mean": experts.leaf_limited_mean,
+            "leaf_stop_loss": experts.leaf_stop_loss,
         }[member]
         Xe, mask, kwargs = self.design.expert_X, self.mask, self.row_kwargs
         if rows is not None:

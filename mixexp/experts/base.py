@@ -324,6 +324,15 @@ class ExpertComponent(ABC):
         ``(n, n_leaves)``, in the units of y."""
         raise NotImplementedError(f"{type(self).__name__} gives no limited means")
 
+    def leaf_stop_loss(self, Xa, limit, params, info, **row_arrays):
+        """Every leaf's stop-loss ``E[(Y - limit)+]`` for ``limit`` ``(n,)``, ``(n, n_leaves)``,
+        in the units of y (``inf`` where the mean is).  By default the mean less the limited
+        mean; a family whose tail makes that difference cancel computes it directly."""
+        mean = self.moments(Xa, params, info, **row_arrays)[0][:, :, 0]
+        limited = self.leaf_limited_mean(Xa, limit, params, info, **row_arrays)
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isinf(mean), mean, np.maximum(mean - limited, 0.0))
+
     # -- the fitted model -------------------------------------------------------
     @abstractmethod
     def attributes(self, params, coords, info):

@@ -411,6 +411,23 @@ class LogLinkExperts(ExpertComponent):
         inside = np.maximum(limit / info["scale"], 0.0)
         return np.where(limit < 0, limit, self._limited_mean(inside, eta, params) * info["scale"])
 
+    def leaf_stop_loss(self, Xa, limit, params, info, offset=None):
+        """Every leaf's ``E[(Y - limit)+]`` for ``limit`` ``(n,)``, ``(n, n_leaves)`` (the mean
+        less ``limit`` where ``limit`` is below the support)."""
+        limit = np.asarray(limit, dtype=np.float64)[:, None]
+        eta = self._leaf_eta(Xa, params, offset)
+        inside = np.maximum(limit / info["scale"], 0.0)
+        loss = self._stop_loss(inside, eta, params) * info["scale"]
+        below = self._mean_var(eta, params)[0] * info["scale"] - limit
+        return np.where(limit < 0, below, loss)
+
+    def _stop_loss(self, limit, eta, params):
+        """``E[(Y - limit)+]`` in internal units: the mean less the limited mean (``inf`` where
+        the mean is)."""
+        mean = self._mean_var(eta, params)[0]
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isinf(mean), mean, np.maximum(mean - self._limited_mean(limit, eta, params), 0.0))
+
     def moments(self, Xa, params, info, offset=None):
         """Each leaf's mean and variance, ``(n, n_leaves, 1)`` (``inf`` where the
         moment does not exist)."""
