@@ -157,10 +157,12 @@ def write(out, rows, r, y):
             "- `predict_cte` disagrees with the quantiles' mean for " + ", ".join(
                 f"{row['family']} K={row['n_experts']} ({fmt(row['cte99'])} vs {fmt(row['cte99_from_quantiles'])})"
                 for row in wrong)
-            + ": the stop-loss `E[(Y - VaR)+]` is computed as `mean - E[min(Y, VaR)]`, which cancels "
-            "catastrophically for a Burr expert with a tiny first shape (here about 1e-3: mean and limited "
-            "mean agree to many digits) and is then clipped to 0. Not fixed here (it needs a stop-loss "
-            "member of the families); the check column is the reliable value for those rows."
+            + ": there the check column is the less accurate one. The Burr's tail index `shape_ * shape2_` "
+            "is near 1, so the mean of the quantiles above 0.99 takes a large share from levels beyond "
+            "1 - 1e-12, which the check extrapolates with a Pareto tail; `predict_cte` integrates each "
+            "expert's tail in closed form (`leaf_stop_loss`, tests/test_risk.py checks it against "
+            "quadrature to 1e-7). Before that fix the CTE of these rows came back equal to the VaR "
+            "(37.64 for K = 1): the mean less the limited mean cancelled for the tiny first shape."
         )
     path = os.path.join(out, "danish.md")
     with open(path, "w") as fh:
