@@ -106,14 +106,17 @@ def test_tree_depth_path_for_a_classifier():
     assert proba.shape == (200, 2) and search.score(X, y) > 0.5
 
 
-def test_compare_uses_the_warm_search_for_mixtures_only_unless_told():
-    warm = compare.Settings()
-    grid = compare.settings_with(warm, search="grid")
+def test_compare_uses_the_warm_search_for_mixtures_only_when_told():
+    grid = compare.Settings()
+    warm = compare.settings_with(grid, search="warm")
     assert isinstance(compare.make_model("moe", "regression", warm), WarmPathSearchCV)
     assert isinstance(compare.make_model("hme", "classification", warm), WarmPathSearchCV)
     assert isinstance(compare.make_model("moe-quad", "regression", warm, n_features=3),
                       WarmPathSearchCV)
     assert type(compare.make_model("cart", "regression", warm)).__name__ == "GridSearchCV"
     assert type(compare.make_model("moe", "regression", grid)).__name__ == "GridSearchCV"
+    # cross_validate's log-loss scorer asks the unfitted wrapper for predict_proba
+    assert hasattr(compare.CountConvergenceWarnings(
+        compare.make_model("moe", "classification", warm)), "predict_proba")
     with pytest.raises(ValueError, match="search must be one of"):
         compare.settings_with(warm, search="bic")

@@ -53,13 +53,15 @@ class Settings:
         replacement, stratified for classification); 0 keeps every row.
     random_state : int, default=0
         Seed of the splits, the subsampling and every model.
-    search : {"warm", "grid"}, default="warm"
+    search : {"grid", "warm"}, default="grid"
         How the mixtures' inner search fits its grid: ``"warm"`` along
         warm-started paths (:class:`~mixexp.compare.search.WarmPathSearchCV`:
         one multi-start fit per inner fold, the other points continued from
         it), ``"grid"`` every point from scratch
         (:class:`~sklearn.model_selection.GridSearchCV`).  CART always uses
-        the grid.
+        the grid.  ``"warm"`` is about 3x cheaper in CPU with scores within the
+        folds' noise but not always as high (benchmarks/results/compare_search.md),
+        so it is not the default.
     """
 
     n_splits: int = 3
@@ -74,7 +76,7 @@ class Settings:
     cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
     max_samples: int = 2000
     random_state: int = 0
-    search: str = "warm"
+    search: str = "grid"
 
     def __post_init__(self):
         for name, low in [("n_splits", 2), ("n_repeats", 1), ("inner_splits", 2),
