@@ -36,7 +36,7 @@ R_SCRIPT = os.path.join(HERE, "danish.R")
 LEVEL = 0.99
 MODELS = [("lognormal", 1), ("weibull", 1), ("burr", 1), ("lognormal", 2), ("lognormal", 3),
           ("lognormal", 4), ("burr", 2), ("burr", 3), ("burr", 4)]
-N_INIT = {"lognormal": 4, "weibull": 1, "burr": 2}
+N_INIT = {"lognormal": 4, "weibull": 1, "burr": 3}
 
 
 def run_r(rdir):
@@ -77,7 +77,8 @@ def fit_models(y):
     for family, k in MODELS:
         start = time.perf_counter()
         model = MixtureOfExpertsRegressor(
-            k, expert=family, alpha=0.0, gate_alpha=0.0, gate_features=[], tol=1e-10, max_iter=3000,
+            k, expert=family, alpha=0.0, gate_alpha=0.0, gate_features=[], expert_features=[], tol=1e-10,
+            max_iter=3000,
             n_init=N_INIT[family] if k > 1 else 1, random_state=0,
         )
         with warnings.catch_warnings():
@@ -113,7 +114,8 @@ def write(out, rows, r, y):
         f"- data: `fitdistrplus::danishuni$Loss`, {y.shape[0]} Danish fire losses 1980-1990 (millions of "
         "DKK, all >= 1), exported from R at run time (GPL: not in the repository).",
         "- mixexp: `MixtureOfExpertsRegressor(K, expert=family, alpha=0, gate_alpha=0, gate_features=[], "
-        "tol=1e-10)` on one constant column (constant mixing weights: a plain finite mixture), "
+        "expert_features=[], tol=1e-10)` on one constant column (constant mixing weights and intercept-only "
+        "experts: a plain finite mixture; the constant column itself would add a coefficient to BIC), "
         f"`n_init` {N_INIT['lognormal']} (log-normal) and {N_INIT['burr']} (Burr) for K > 1; BIC counts "
         "the mixing weights (K - 1) and every expert's parameters.",
         "- VaR: `predict_quantile(X, 0.99)`; CTE: `predict_cte(X, 0.99)`; *CTE check*: the mean of the "
