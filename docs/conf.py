@@ -112,8 +112,9 @@ html_show_sourcelink = False
 # The user guide's toctree is every docs/*.md page, in this order first, then any page
 # not listed (in name order): a page added to docs/ joins the site without an edit here.
 GUIDE_ORDER = [
-    "families", "risk", "censoring", "panel", "missing", "algorithms", "inference",
-    "specialization", "scale", "robustness", "deploy", "user_family", "contract", "api",
+    "usage", "model", "families", "risk", "multiresponse", "censoring", "panel", "missing",
+    "algorithms", "inference", "specialization", "scale", "threads", "speed", "robustness",
+    "deploy", "user_family", "contract", "api", "benchmarks", "notebooks", "tests", "layout",
 ]
 
 
