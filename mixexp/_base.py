@@ -32,7 +32,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
 from ._censoring import check_observations
-from ._design import design_matrix, sparse_location, standardize, weighted_location_scale
+from ._design import design_matrix, nan_location_scale, sparse_location, standardize, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
 from ._features import resolve_columns, shared_positions
@@ -41,7 +41,8 @@ from ._groups import canonical_order, check_gate_constant, check_groups, group_s
 from ._assign import make_assignment
 from ._init import SHORT_MAX_ITER, SHORT_RUNS, SHORT_TOL, check_responsibilities, initial_params
 from ._inspection import InspectionMixin
-from ._missing import has_nan, missing_refusal, nan_error, nan_location_scale, observed_jacobian
+from ._missing import ONE_D_Y, has_nan, missing_refusal, nan_error, nan_target
+from ._missing import observed_jacobian
 from ._missing import run as run_missing
 from ._online import ONLINE_ATTRIBUTES
 from ._parallel import blas_single_thread, runner
@@ -205,9 +206,10 @@ class BaseMixtureOfExperts(
         try:
             X, y = self._validate_xy(X, y)
         except ValueError as refused:
-            # NaN in X: validated again allowing it (the complete-data path checks nothing more)
+            # NaN in X (or in a regressor's y): validated again allowing it (the complete-data
+            # path checks nothing more)
             X, y = self._validate_xy(X, y, finite="allow-nan")
-            if not has_nan(X):
+            if not (has_nan(X) or nan_target(y)):
                 raise refused
             return self._fit_missing(X, y, sample_weight, params, warm, sources, exposure, groups)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
@@ -271,10 +273,12 @@ class BaseMixtureOfExperts(
             (sources != FitSources(), "partial_fit and the dask fit take complete rows"),
             (groups is not None, "groups"),
             (exposure is not None, "exposure"),
+            (nan_target(y) and np.ndim(y) != 2, ONE_D_Y),
         ]
+        where = "X" if has_nan(X) else "y"
         for obstacle, reason in obstacles:
             if obstacle:
-                raise nan_error(self, reason or obstacle)
+                raise nan_error(self, reason or obstacle, where)
         tree, gate, experts, _, _ = self._components(X, params)
         sw = self._sample_weight(sample_weight, X)
         x_mean, x_scale = nan_location_scale(X, sw)
@@ -285,8 +289,9 @@ class BaseMixtureOfExperts(
         )
         experts.set_coordinates(state.coordinates("experts"))
         Z = standardize(X, x_mean, x_scale)
-        # the starts' partitions are of the rows imputed by the features' means
-        design = state.design(design_matrix(np.where(np.isnan(X), x_mean, X), x_mean, x_scale), target, sw)
+        # the starts' partitions are of the rows imputed by the features' (and responses') means
+        imputed = design_matrix(np.where(np.isnan(X), x_mean, X), x_mean, x_scale)
+        design = state.design(imputed, np.where(np.isnan(target), 0.0, target), sw)
         rs = check_random_state(self.random_state)
         best = None
         with runner(design.n_rows) as run:
@@ -299,6 +304,8 @@ class BaseMixtureOfExperts(
         params, bounds, done, n_iter, frozen = best
         # log p(x_obs): the Jacobian of the standardisation of each row's observed features
         shift = observed_jacobian(Z, sw, x_scale) - gate.loglik_shift(state.coordinates("gate"))
+        # and of each row's observed responses (all of them without NaN in y: no change)
+        shift += observed_jacobian(target, sw, info["scale"]) - experts.loglik_shift(info)
         self._set_result(state, design, params, np.asarray(bounds) + shift, done, n_iter, frozen)
         return self
 

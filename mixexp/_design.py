@@ -57,6 +57,25 @@ def weighted_location_scale(A, sw, center=True):
     return location_scale_from_moments(safe, mean_s, second)
 
 
+def nan_location_scale(X, sw, name="X"):
+    """Weighted mean and standard deviation of each column over its observed entries
+    (:func:`weighted_location_scale`, NaN left out); a ValueError for a
+    column with no observed entry of positive weight."""
+    X = np.asarray(X, dtype=np.float64)
+    observed = ~np.isnan(X)
+    W = observed * sw[:, None]
+    totals = W.sum(axis=0)
+    if not np.all(totals > 0):
+        empty = np.flatnonzero(~(totals > 0)).tolist()
+        raise ValueError(f"{name} has no observed value (of positive weight) in the columns {empty}.")
+    Xz = np.where(observed, X, 0.0)
+    peak = np.max(np.abs(Xz), axis=0)
+    safe = np.where(peak > 0, peak, 1.0)
+    mean_s = np.sum(W * (Xz / safe), axis=0) / totals
+    second = np.sum(W * (np.where(observed, Xz / safe - mean_s, 0.0)) ** 2, axis=0) / totals
+    return location_scale_from_moments(safe, mean_s, second)
+
+
 def sparse_location(mean, scale):
     """The location of a sparse design: 0 (a centred column would be dense).
 

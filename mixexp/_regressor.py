@@ -192,12 +192,23 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
             )
             check_consistent_length(X, y)
             return X, y
+        # NaN in y (missing responses, mixexp._missing) is let through with NaN in X: hidden
+        # from validate_data, which checks y as if complete, and put back
+        holes = None
+        if finite == "allow-nan":
+            Y = np.asarray(y)
+            if Y.dtype.kind == "f" and np.isnan(Y).any():
+                holes = np.isnan(Y)
+                y = np.where(holes, 0.0, Y)
         # 2-D y only when every expert takes it (estimator experts: their tags)
-        return validate_data(
+        X, y = validate_data(
             self, X, y, multi_output=get_tags(self).target_tags.multi_output, y_numeric=True,
             accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
             ensure_all_finite=finite,
         )
+        if holes is not None:
+            y = np.where(holes.reshape(y.shape), np.nan, y)
+        return X, y
 
     @staticmethod
     def _squeeze(a, state):

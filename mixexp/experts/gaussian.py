@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import erfcx, log_ndtr, ndtr, ndtri
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from .._design import rows_to_original, weighted_location_scale
+from .._design import nan_location_scale, rows_to_original, weighted_location_scale
 from .._inference_parts import Labels, coefficient_row, scalar
 from .._numerics.densities import gaussian_logdens
 from .._numerics.linalg import block_products, solve_psd_stack, tdot, weighted_grams
@@ -85,9 +85,11 @@ class LinearGaussianExperts(ExpertComponent):
 
     # -- targets ------------------------------------------------------------
     def prepare_target(self, y, sw):
-        """Standardised ``(n, n_targets)`` target and what undoes it."""
+        """Standardised ``(n, n_targets)`` target and what undoes it; missing responses
+        (NaN, :mod:`mixexp._missing`) stay NaN and the scales are of the observed ones."""
         Y = np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
-        mean, scale = weighted_location_scale(Y, sw)
+        missing = not np.isfinite(np.sum(Y))
+        mean, scale = nan_location_scale(Y, sw, "y") if missing else weighted_location_scale(Y, sw)
         info = {"mean": mean, "scale": scale, "ndim": np.ndim(y), "n_outputs": Y.shape[1]}
         return self._standardize(Y, info), info
 
