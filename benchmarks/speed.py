@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Speed and memory of mixexp's EM engine against its targets (issue 16).
+"""Speed and memory of mixexp's EM engine against its targets (issues 16 and 30).
 
 Every measurement runs in a fresh subprocess ("worker") with OMP/OPENBLAS/
 NUMBA_NUM_THREADS set; a worker resets the peak resident size (VmHWM, through
@@ -14,6 +14,8 @@ same worker, side by side.
     PYTHONPATH=. python benchmarks/speed.py            # everything, ~15 min on 2 cores
     PYTHONPATH=. python benchmarks/speed.py --quick    # small sizes, ~3 min
     PYTHONPATH=. python benchmarks/speed.py --only targets,flexmix
+    PYTHONPATH=. python benchmarks/speed.py --only families_obs --n 200000 \
+        --out benchmarks/results/speed_families_obs   # issue 30 item 3 alone, ~3 min
 
 Writes benchmarks/results/speed.md and speed.json (--quick: speed-quick.*).
 """
@@ -373,6 +375,100 @@ def task_compile(c):
     return out
 
 
+FAMILIES_OBS = (  # name, baseline it is judged against, its target ratio (issue 30 item 3)
+    ("linear", None, None),
+    ("lognormal", "linear", 2.0),
+    ("weibull", "linear", 2.0),
+    ("negative_binomial", "linear", 2.0),
+    ("linear_gate3", None, None),
+    ("groups", "linear_gate3", 1.5),
+    ("censored", "linear", 1.5),
+)
+FAMILIES_OBS_LABELS = {"linear_gate3": "linear, gate_features=[0, 1, 2]", "groups": "groups of 5 rows",
+                       "censored": "20% right-censored (y_upper=inf)"}
+
+
+def families_obs_data(n, d, K, seed=0):
+    """One X for every row of the families/observations part: columns 0-2 constant within
+    groups of 5 consecutive rows (the gate of a grouped fit sees a group once); y (Gaussian),
+    a positive y = exp(z / 2) and counts Poisson(exp(z / 2)) from the same standardised z."""
+    X, y = make_data("reg", n, d, K, seed)
+    X[:, :3] = np.repeat(X[::5, :3], 5, axis=0)[:n]
+    z = (y - y.mean()) / y.std()
+    rng = np.random.default_rng(seed)
+    return X, dict(y=y, positive=np.exp(0.5 * z), counts=rng.poisson(np.exp(0.5 * z)).astype(float),
+                   groups=np.arange(n) // 5, y_upper=np.where(rng.random(n) < 0.2, np.inf, y))
+
+
+def families_obs_config(name, data):
+    """(estimator params, y, fit kwargs) of one row of the families/observations part."""
+    if name in ("lognormal", "weibull"):
+        return dict(expert=name), data["positive"], {}
+    if name == "negative_binomial":
+        return dict(expert=name), data["counts"], {}
+    if name == "linear_gate3":
+        return dict(gate_features=[0, 1, 2]), data["y"], {}
+    if name == "groups":
+        return dict(gate_features=[0, 1, 2]), data["y"], dict(groups=data["groups"])
+    if name == "censored":
+        return {}, data["y"], dict(y_upper=data["y_upper"])
+    return {}, data["y"], {}
+
+
+def task_families_obs(c):
+    """Issue 30 item 3: EM iterations of the actuarial families and the observation types
+    against the plain fit, side by side in this worker.  ``repeats`` rounds, each fitting every
+    configuration once (max_iter iterations, tol=0, init_params='kmeans'; the slow ones, ratio
+    above 5x in the first round, only in ``slow_repeats`` rounds); per round, each row's mean
+    iteration of the main run over its baseline's in the same round.  Then one round under
+    tracemalloc (untimed, ``mem_iter`` iterations): the peak of numpy's allocations during
+    fit above those before it."""
+    import tracemalloc
+
+    import mixexp
+
+    n, d, K = c["n"], c["d"], c["K"]
+    X, data = families_obs_data(n, d, K)
+    sub = families_obs_data(2000, d, K)
+    base = {f[0]: f[1] for f in FAMILIES_OBS}
+    chosen = set(c.get("rows") or base)  # with their baselines
+    names = [f[0] for f in FAMILIES_OBS if f[0] in chosen or any(base[r] == f[0] for r in chosen)]
+
+    def fit(name, max_iter, on=(X, data)):
+        params, y, kw = families_obs_config(name, on[1])
+        mixexp.MixtureOfExpertsRegressor(n_experts=K, random_state=0, max_iter=max_iter, tol=0.0,
+                                         init_params="kmeans", **params).fit(on[0], y, **kw)
+
+    for name in names:  # compile / warm up outside the measurement
+        fit(name, 2, sub)
+    probe = Probe()
+    out = {name: dict(iteration=[], ratio=[]) for name in names}
+    slow = set()
+    for r in range(c["repeats"]):
+        for name in names:
+            if name in slow and r >= c["slow_repeats"]:
+                continue
+            probe.runs.clear()
+            fit(name, c["max_iter"])
+            out[name]["iteration"].append(probe.iteration())
+        for name in names:
+            if base[name] and len(out[name]["iteration"]) > r:
+                out[name]["ratio"].append(out[name]["iteration"][r] / out[base[name]]["iteration"][r])
+                if r == 0 and out[name]["ratio"][0] > 5:
+                    slow.add(name)
+    tracemalloc.start()
+    for name in names:
+        now = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fit(name, c["mem_iter"])
+        out[name]["peak"] = float(tracemalloc.get_traced_memory()[1] - now)
+    tracemalloc.stop()
+    for v in out.values():
+        v["median"] = float(np.median(v["iteration"]))
+        if v["ratio"]:
+            v["median_ratio"] = float(np.median(v["ratio"]))
+    return dict(rows=out, x_bytes=float(X.nbytes), load=os.getloadavg()[0])
+
 def worker(spec):
     c = json.loads(spec)
     res = globals()["task_" + c["task"]](c)
@@ -414,6 +510,8 @@ def plan(quick):
                  for n in ((10**4, 3 * 10**4, 10**5) if quick else (10**4, 10**5, 10**6))],
         scale_k=[dict(task="fit", kind="reg", n=2 * 10**4, d=20, K=K, budget=budget / 2)
                  for K in ((2, 8, 32) if quick else (2, 8, 16, 32, 64))],
+        families_obs=dict(task="families_obs", n=2 * 10**5 if quick else 10**6, d=10, K=4, max_iter=3,
+                          repeats=5, slow_repeats=1, mem_iter=1),
     )
 
 
@@ -422,10 +520,13 @@ def main(argv=None):
     ap.add_argument("--worker")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--only", default="compile,targets,numpy,flexmix,threads,scale")
+    ap.add_argument("--only", default="compile,targets,numpy,flexmix,threads,scale,families_obs")
     ap.add_argument("--out", default=None)
     ap.add_argument("--render", help="re-render the markdown of a results JSON")
     ap.add_argument("--update", help="a results JSON whose parts this run replaces")
+    ap.add_argument("--n", type=int, help="rows of the families_obs part (default 10^6, --quick 2·10^5)")
+    ap.add_argument("--rows", help="rows of the families_obs part (and their baselines): "
+                    + ",".join(f[0] for f in FAMILIES_OBS))
     ap.add_argument("--kinds", default="reg,clf,hme,gauss", help="the models of the targets part")
     a = ap.parse_args(argv)
     if a.worker:
@@ -463,6 +564,10 @@ def main(argv=None):
     if "scale" in only:
         res["scale_n"] = [dict(c, **run_worker(c, T)) for c in P["scale_n"]]
         res["scale_k"] = [dict(c, **run_worker(c, T)) for c in P["scale_k"]]
+    if "families_obs" in only:
+        c = dict(P["families_obs"], **({"n": a.n} if a.n else {}),
+                 **({"rows": a.rows.split(",")} if a.rows else {}))
+        res["families_obs"] = dict(c, **run_worker(c, T))
     if a.update:
         res["update"].update(total=time.perf_counter() - t0, load_start=res.pop("update_load_start"),
                              load_end=os.getloadavg())
@@ -563,9 +668,27 @@ def targets_table(r):
     return rows
 
 
+DEFINITIONS = (
+    "Definitions: *iteration* = one EM iteration of the main run (update + one pass over the rows; "
+    "starts excluded); *flop limit* = 2·n·d²·K flops (classifier: + 2·n·d·3·K gradients; HME: + "
+    "the 6 inner gates' Grams; gaussian gate: twice, for its weighted second moments) at the "
+    "square-GEMM rate measured in the same worker with the same threads; *products and exps "
+    "alone* = the time of one product of X's rows with as many columns as the model's linear "
+    "parts need (gate logits relative to each group's first member, or for a Gaussian gate "
+    "K·(d+1)/2 columns, the multiply-adds of K triangular whitenings, and the experts' "
+    "outputs) and one exp per relative logit (classifier: and per relative class logit of every "
+    "leaf), "
+    "chunk by chunk on prediction's threads (`predict_floor`); *peak memory growth* = "
+    "VmHWM after fit − VmRSS before it; *fit* = default estimator (max_iter=200, tol=1e-4, "
+    "init_params='short_em'), starts included; a fit still running after its budget (150 s; "
+    "scaling against K: 75 s) is stopped and reported as '> time' with its iterations so far. "
+    "Data: mixexp.datasets generators, random_state=0."
+)
+
+
 def render(r):
     L = [
-        "# mixexp EM speed (issue 16 targets)", "",
+        "# mixexp EM speed (issues 16 and 30)", "",
         "Reproduce (from the repository root):", "", "```bash", r["command"], "```", "",
         f"Run {r['date']}, commit {r['commit']}{' + uncommitted changes in mixexp/' if r['dirty'] else ''}; "
         f"{r['machine']}; {r['threads']} threads per worker (OMP/OPENBLAS/NUMBA_NUM_THREADS).  "
@@ -577,23 +700,14 @@ def render(r):
             f"at {r['update']['date']}, commit {r['update']['commit']}, load "
             f"{r['update']['load_start'][0]:.1f} → {r['update']['load_end'][0]:.1f}, "
             f"{r['update']['total'] / 60:.1f} min)." if "update" in r else ""), "",
-        "Definitions: *iteration* = one EM iteration of the main run (update + one pass over the rows; "
-        "starts excluded); *flop limit* = 2·n·d²·K flops (classifier: + 2·n·d·3·K gradients; HME: + "
-        "the 6 inner gates' Grams; gaussian gate: twice, for its weighted second moments) at the "
-        "square-GEMM rate measured in the same worker with the same threads; *products and exps "
-        "alone* = the time of one product of X's rows with as many columns as the model's linear "
-        "parts need (gate logits relative to each group's first member, or for a Gaussian gate "
-        "K·(d+1)/2 columns, the multiply-adds of K triangular whitenings, and the experts' "
-        "outputs) and one exp per relative logit (classifier: and per relative class logit of every "
-        "leaf), "
-        "chunk by chunk on prediction's threads (`predict_floor`); *peak memory growth* = "
-        "VmHWM after fit − VmRSS before it; *fit* = default estimator (max_iter=200, tol=1e-4, "
-        "init_params='short_em'), starts included; a fit still running after its budget (150 s; "
-        "scaling against K: 75 s) is stopped and reported as '> time' with its iterations so far. "
-        "Data: mixexp.datasets generators, random_state=0.", "",
-        "## Targets", "", "| target | measured | met? |", "| --- | --- | --- |",
+
     ]
-    L += [f"| {a} | {b} | {c} |" for a, b, c in targets_table(r)]
+    if any(k in r for k in ("targets", "numpy", "flexmix", "compile", "thread_scaling", "scale_n")):
+        L += [DEFINITIONS, ""]
+    rows = targets_table(r)
+    if rows:
+        L += ["## Targets", "", "| target | measured | met? |", "| --- | --- | --- |"]
+        L += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if r.get("targets"):
         L += ["", "## Large fits in detail", "",
               "| model | n | K | fit | start | iterations | iteration | flop limit | GEMM rate | peak growth | predict | GEMM pass | load |",
@@ -640,6 +754,8 @@ def render(r):
                     L.append(f"| {fn(t['n'])} | {t['K']} | {'> ' if t['stopped'] else ''}{ft(t['fit'])} | "
                              f"{ft(t['init'])} | {t['n_iter']} | "
                              f"{ft(t['iteration'])} | {t['peak_growth'] / t['x_bytes']:.2f} |")
+    if "families_obs" in r and "error" not in r["families_obs"]:
+        L += families_obs_section(r["families_obs"])
     if "compile" in r and all("error" not in x for x in r["compile"]):
         L += ["", "## Compile", "", "| start | import | compilations | first − second fit | reg | clf | hme | gauss |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -647,6 +763,40 @@ def render(r):
             L.append(f"| {name} | {ft(c['import'])} | {c['compiled']} | {ft(c['overhead'])} | "
                      + " | ".join(f"{ft(c[k][0])} / {ft(c[k][1])}" for k in ("reg", "clf", "hme", "gauss")) + " |")
     return "\n".join(L) + "\n"
+
+
+def families_obs_section(c):
+    """The table of issue 30 item 3: each family and observation type against its baseline."""
+    x = c["x_bytes"]
+    L = ["", f"## Families and observation types (issue 30, item 3; n={fn(c['n'])}, d={c['d']}, K={c['K']})", "",
+         f"`MixtureOfExpertsRegressor(n_experts={c['K']}, max_iter={c['max_iter']}, tol=0, init_params='kmeans')`, "
+         "softmax gate, one worker.  *iteration*: the main run's mean EM iteration, median over the rounds "
+         f"({c['repeats']} rounds; rows slower than 5× their baseline in the first round: {c['slow_repeats']}); "
+         "*ratio*: that row's iteration over its baseline's in the same round, median (and range) over the "
+         "rounds.  *peak / X*: peak of numpy's traced allocations during a fit "
+         f"(max_iter={c['mem_iter']}, tracemalloc, untimed) above those before it, over X's "
+         f"{x / 2**20:.0f} MiB.  Data (`families_obs_data`): X from `make_moe_regression`, its columns 0-2 "
+         "constant within groups of 5 rows; lognormal/weibull fit exp(z/2), negative_binomial Poisson(exp(z/2)) "
+         "counts, z the standardised Gaussian y; censored: 20% of rows drawn at random get y_upper=inf.  "
+         f"Load average in the worker at its end: {c['load']:.1f} (2 cores).", "",
+         "| row | iteration | baseline | ratio | target | met? | peak / X (≤ 2) | met? |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, b, limit in FAMILIES_OBS:
+        if name not in c["rows"]:
+            continue
+        v = c["rows"][name]
+        mem = v["peak"] / x
+        if b:
+            rs = v["ratio"]
+            ratio = f"{v['median_ratio']:.2f}×" + (f" ({min(rs):.2f}–{max(rs):.2f}, {len(rs)} rounds)"
+                                                   if len(rs) > 1 else " (1 round)")
+            judged = (ratio, f"≤ {limit:g}×", yes(v["median_ratio"] <= limit))
+        else:
+            judged = ("–", "baseline", "–")
+        label = FAMILIES_OBS_LABELS.get
+        L.append(f"| {label(name, name)} | {ft(v['median'])} | {label(b, b) if b else '–'} | " + " | ".join(judged)
+                 + f" | {mem:.2f} | {yes(mem <= 2)} |")
+    return L
 
 
 if __name__ == "__main__":
