@@ -66,7 +66,8 @@ def worker(kind, n, inner):
     t0 = time.perf_counter()
     est.fit(Xt, yt)
     fit = time.perf_counter() - t0
-    out = dict(kind=kind, n=n, inner=inner, fit=fit, start=probe.runs[-1]["start"] - t0, n_iter=int(est.n_iter_),
+    out = dict(kind=kind, n=n, inner=inner, fit=fit, start=probe.runs[-1]["start"] - t0,
+               n_iter=int(est.n_iter_),
                iteration=probe.iteration(n), converged=bool(est.converged_), lower_bound=est.lower_bound_)
     if kind == "clf":
         out["heldout_log_loss"] = float(log_loss(yh, est.predict_proba(Xh), labels=est.classes_))
