@@ -212,6 +212,9 @@ def test_wald_test_agrees_with_likelihood_ratio():
     assert lr > 0
     assert wald.statistic > 10  # the slopes differ
     assert abs(wald.statistic - lr) < 0.15 * lr
+    # on the constrained model the hypothesis is the model's own: said, not "no parameter"
+    with pytest.raises(ValueError, match="shared by every expert already"):
+        wald_test(shared, X, y, "equal[x0]")
 
 
 # -- input ---------------------------------------------------------------------------
