@@ -379,7 +379,8 @@ def run_flexmix(X, y, cols, K, nrep, seed, expert_cols, gate_cols):
         np.savetxt(data, np.column_stack([X, y]), delimiter=",", header=",".join([*cols, "y"]),
                    comments="", fmt="%.17g")
         subprocess.run(["Rscript", str(HERE / "flexmix_default.R"), str(data), str(K), str(nrep), str(seed),
-                        ",".join(expert_cols), ",".join(gate_cols), str(res)], check=True, capture_output=True)
+                        ",".join(expert_cols), ",".join(gate_cols), str(res)],
+                       check=True, capture_output=True)
         fx = json.loads(res.read_text())
     return {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in fx.items()}
 
@@ -628,8 +629,8 @@ def main(argv=None):
     ap.add_argument("--rows", help="rows of the families_obs part (and their baselines): "
                     + ",".join(f[0] for f in FAMILIES_OBS))
     ap.add_argument("--kinds", default="reg,clf,hme,gauss", help="the models of the targets part")
-    ap.add_argument("--reuse-flexmix", help="flexmix_own / flexmix_step at these n (comma-separated): flexmix's "
-                    "results from the --update JSON, not a new R run (mixexp's side runs again)")
+    ap.add_argument("--reuse-flexmix", help="flexmix_own / flexmix_step at these n (comma-separated): "
+                    "flexmix's results from the --update JSON, not a new R run (mixexp's side runs again)")
     a = ap.parse_args(argv)
     if a.worker:
         return worker(a.worker)
@@ -896,8 +897,8 @@ def flexmix_default_rows(r):
     out = []
     c = r.get("flexmix_own")
     if c and "error" not in c:
-        out.append((f"(a) `flexmix(y ~ x1, k = {c['K']}, concomitant = FLXPmultinom(~ z1 + ... + z{c['n_z']}))`, "
-                    f"n={c['n']}", c["flexmix"], c["mixexp"]["default"][0]))
+        out.append((f"(a) `flexmix(y ~ x1, k = {c['K']}, concomitant = FLXPmultinom(~ z1 + ... + "
+                    f"z{c['n_z']}))`, n={c['n']}", c["flexmix"], c["mixexp"]["default"][0]))
     for c in r.get("flexmix_step", []):
         if "error" not in c:
             out.append((f"(b) `stepFlexmix(nrep = {c['nrep']})`, n={fn(c['n'])}, d={c['d']}, K={c['K']}",
@@ -908,9 +909,10 @@ def flexmix_default_rows(r):
 def flexmix_default_section(r):
     """The table of issue 30's like-for-like flexmix comparisons (a) and (b)."""
     L = ["", "## flexmix as its users run it (issue 30: (a) its own default, (b) stepFlexmix)", "",
-         "Both sides from their own default starts, whole-fit times.  flexmix: `benchmarks/flexmix_default.R`, "
-         "timed around its `flexmix()` / `stepFlexmix()` call (R's start-up and reading the CSV excluded), "
-         "default control (iter.max 200, tolerance 1e-6 on the log-likelihood, minprior 0.05), `set.seed(1)`, "
+         "Both sides from their own default starts, whole-fit times.  flexmix: "
+         "`benchmarks/flexmix_default.R`, timed around its `flexmix()` / `stepFlexmix()` call (R's "
+         "start-up and reading the CSV excluded), default control (iter.max 200, tolerance 1e-6 on the "
+         "log-likelihood, minprior 0.05), `set.seed(1)`, "
          "one run; *iterations* are those of the run it keeps.  mixexp: the whole `fit` of the default "
          "estimator in the same worker after a compiling fit on 500 rows, judged at random_state=0 "
          "(*iterations*: main run / all EM iterations including the five short runs of the start); "
@@ -946,14 +948,14 @@ def flexmix_default_section(r):
                           f"{c['load_start']:.1f} → {c['load']:.1f}"))
             seeds.append((f"(b) n={fn(c['n'])}, {what}", c["flexmix"], c["mixexp"][name]))
     reused = [f"n={fn(c['n'])}: the run of {c['flexmix_from']}, load {c['flexmix_load'][0]:.1f} → "
-              f"{c['flexmix_load'][1]:.1f} in its worker" for c in [r.get("flexmix_own", {}), *r.get("flexmix_step", [])]
-              if "flexmix_from" in c]
+              f"{c['flexmix_load'][1]:.1f} in its worker"
+              for c in [r.get("flexmix_own", {}), *r.get("flexmix_step", [])] if "flexmix_from" in c]
     if reused:
         L += ["", f"flexmix's results (time, iterations, log-likelihood) reused (`--reuse-flexmix`), not run "
               f"again with mixexp's side: {'; '.join(reused)}.  The load column above is mixexp's run's."]
-    L += ["", "The same mixexp fit for every random_state run (not judged: the table above is random_state=0): "
-          "median time, and how many end at or above flexmix's log-likelihood, or within 1e-3 nats per "
-          "sample of it.", "",
+    L += ["", "The same mixexp fit for every random_state run (not judged: the table above is "
+          "random_state=0): median time, and how many end at or above flexmix's log-likelihood, or "
+          "within 1e-3 nats per sample of it.", "",
           "| comparison | random_state | fit (median, range) | iterations (median main / all) | "
           "log-lik. (min – max) | ≥ flexmix | within 1e-3 |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, fx, ms in seeds:
@@ -961,7 +963,8 @@ def flexmix_default_section(r):
         ll = np.array([m["loglik"] for m in ms])
         f = fx["loglik_per_sample"]
         L.append(f"| {label} | 0..{len(ms) - 1} | {ft(float(np.median(t)))} ({ft(min(t))} – {ft(max(t))}) | "
-                 f"{np.median([m['n_iter'] for m in ms]):.0f} / {np.median([m['all_iter'] for m in ms]):.0f} | "
+                 f"{np.median([m['n_iter'] for m in ms]):.0f} / "
+                 f"{np.median([m['all_iter'] for m in ms]):.0f} | "
                  f"{ll.min():.5f} – {ll.max():.5f} | {int((ll >= f).sum())} of {len(ll)} | "
                  f"{int((ll >= f - LL_TOL).sum())} of {len(ll)} |")
     return L
