@@ -11,11 +11,12 @@ of one pass to the end of the next (update + pass, including any safe-step
 retry).  Ratios (iteration / flop limit, numpy EM / mixexp) are measured in the
 same worker, side by side.
 
-    PYTHONPATH=. python benchmarks/speed.py            # everything, ~15 min on 2 cores
+    PYTHONPATH=. python benchmarks/speed.py            # everything, ~15 min on 2 cores + 10-15 min of R
     PYTHONPATH=. python benchmarks/speed.py --quick    # small sizes, ~3 min
     PYTHONPATH=. python benchmarks/speed.py --only targets,flexmix
     PYTHONPATH=. python benchmarks/speed.py --only flexmix_own,flexmix_step \
-        --out benchmarks/results/speed_flexmix   # issue 30's like-for-like flexmix rows, ~12 min
+        --out benchmarks/results/speed_flexmix   # issue 30's like-for-like flexmix rows: 10-15 min,
+                                                 # mostly stepFlexmix at 10^5 (--quick: 10^4 only)
     PYTHONPATH=. python benchmarks/speed.py --only families_obs --n 200000 \
         --out benchmarks/results/speed_families_obs   # issue 30 item 3 alone, ~3 min
 
