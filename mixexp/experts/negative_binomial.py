@@ -84,6 +84,7 @@ class NegativeBinomialExperts(LogLinkExperts):
     name = "negative_binomial"
     has_distribution = True
     discrete = True
+    newton_steps = 1
 
     def __init__(self, alpha, reg_variance):
         super().__init__(alpha)
@@ -147,7 +148,7 @@ class NegativeBinomialExperts(LogLinkExperts):
 
         beta, s = fit_log_link(
             Xa, offset, w, expert["coef"][0], np.log([expert["theta"]]), np.log([THETA_MIN]),
-            np.log([max_theta]), self.alpha, value, derivatives,
+            np.log([max_theta]), self.alpha, value, derivatives, max_iter=self.newton_steps,
         )
         return {"coef": beta, "theta": np.exp(s[0])}
 
