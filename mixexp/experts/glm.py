@@ -158,10 +158,8 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
 
 
 def _gram(Xa, v):
-    """``Xa^T diag(v) Xa``; a plain product for the few columns of a dense design."""
-    if sp.issparse(Xa):
-        return weighted_grams(Xa, v[:, None])[0]
-    return Xa.T @ (Xa * v[:, None])
+    """``Xa^T diag(v) Xa`` (the threaded kernel: no ``(n, p)`` temporary)."""
+    return weighted_grams(Xa, v[:, None])[0]
 
 
 def _exp(eta):
@@ -334,7 +332,8 @@ class LogLinkExperts(ExpertComponent):
         return {}
 
     def update(self, S, params, active, safe=False):
-        """Exact M-step (:meth:`_fit_expert`) of the leaves whose ``active`` flag is set."""
+        """M-step (:meth:`_fit_expert`; exact, or :attr:`newton_steps` Newton steps) of the
+        leaves whose ``active`` flag is set."""
         new, rows = {key: value.copy() for key, value in params.items()}, concat_rows(S["rows"])
         context = self._pass_context(rows)
         for leaf in np.flatnonzero(active):
