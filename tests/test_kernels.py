@@ -65,7 +65,7 @@ def test_tree_posteriors_rows_match_the_kernel(depth, b, edges):
     expected_post = np.empty((n, n_inner + n_leaves))
     expected_ll = np.empty(n)
     with np.errstate(all="ignore"):
-        tree_posteriors(log_gate, logdens, b, expected_post, expected_ll)
+        tree_posteriors(log_gate, logdens, b, expected_post, expected_ll, False)
     post = np.full((n, n_inner + n_leaves), np.nan)
     ll = np.full(n, np.nan)
     with np.errstate(all="ignore"):
