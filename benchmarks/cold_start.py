@@ -1,6 +1,6 @@
 """Cold start: import, first fits and first predictions in a fresh process (issue 30, item 9).
 
-    PYTHONPATH=<checkout> python benchmarks/cold_start.py [--n 10000]
+    PYTHONPATH=<checkout> python benchmarks/cold_start.py [--n 10000] [--dataframe]
 
 Runs a child process twice with ``NUMBA_CACHE_DIR`` set to one new directory (the child
 checks that it is empty on its first run): the first run compiles every kernel it uses
@@ -13,11 +13,14 @@ the process):
   ``make_moe_regression(n, 10, 3)`` and its first ``predict``;
 - the default ``MixtureOfExpertsClassifier(random_state=0).fit`` on
   ``make_moe_classification(n, 10, 3)`` and its first ``predict_proba``;
-- ``HierarchicalMixtureOfExpertsRegressor(2, 2).fit`` and its first ``predict_node_gates``;
+- ``HierarchicalMixtureOfExpertsRegressor(2, 2).fit``, its first ``predict_node_gates`` and
+  its ``summary`` (standard errors) on the first 2000 rows;
 
 and after each step the number of compiled specialisations of mixexp's numba kernels
-(one per kernel and argument types).  Prints a Markdown table, and the load average
-(``os.getloadavg``) before and after: the machine is shared, and compilation is CPU-bound.
+(one per kernel and argument types).  ``--dataframe`` gives every method the features as a
+pandas DataFrame (whose arrays are Fortran-ordered and read-only) instead of an array.
+Prints a Markdown table, and the load average (``os.getloadavg``) before and after: the
+machine is shared, and compilation is CPU-bound.
 """
 
 import argparse
@@ -44,26 +47,34 @@ def since(step, t):
     w, c = clock()
     out[step] = [round(w - t[0], 2), round(c - t[1], 2), kernels()]
 n = int(sys.argv[1])
+if sys.argv[3] == "dataframe":
+    import pandas as pd
 t = clock(); import mixexp; since("import mixexp", t)
 from mixexp import (HierarchicalMixtureOfExpertsRegressor, MixtureOfExpertsClassifier,
                     MixtureOfExpertsRegressor)
 from mixexp.datasets import make_moe_classification, make_moe_regression
 X, y = make_moe_regression(n, 10, 3, random_state=0)
 Xc, yc = make_moe_classification(n, 10, 3, random_state=0)
-t = clock(); model = MixtureOfExpertsRegressor(random_state=0).fit(X, y); since("first fit (MoE regressor)", t)
+if sys.argv[3] == "dataframe":
+    X, Xc = pd.DataFrame(X), pd.DataFrame(Xc)
+t = clock(); model = MixtureOfExpertsRegressor(random_state=0).fit(X, y)
+since("first fit (MoE regressor)", t)
 t = clock(); model.predict(X); since("first predict", t)
-t = clock(); clf = MixtureOfExpertsClassifier(random_state=0).fit(Xc, yc); since("first fit (MoE classifier)", t)
+t = clock(); clf = MixtureOfExpertsClassifier(random_state=0).fit(Xc, yc)
+since("first fit (MoE classifier)", t)
 t = clock(); clf.predict_proba(Xc); since("first predict_proba", t)
 t = clock(); hme = HierarchicalMixtureOfExpertsRegressor(2, 2, random_state=0).fit(X, y)
 since("first fit (HME regressor)", t)
 t = clock(); hme.predict_node_gates(X); since("first predict_node_gates", t)
+t = clock(); hme.summary(X[:2000], y[:2000]); since("first summary (HME)", t)
 print(json.dumps(out))
 """
 
 
-def run(n, cache, kind):
+def run(n, cache, kind, features):
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-    res = subprocess.run([sys.executable, "-c", CHILD, str(n), kind], env=env, capture_output=True, text=True)
+    cmd = [sys.executable, "-c", CHILD, str(n), kind, features]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode:
         raise RuntimeError(res.stderr)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -72,12 +83,15 @@ def run(n, cache, kind):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--dataframe", action="store_true", help="features as a pandas DataFrame")
     args = parser.parse_args()
+    features = "dataframe" if args.dataframe else "array"
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as cache:
-        cold, warm = run(args.n, cache, "cold"), run(args.n, cache, "warm")
+        cold, warm = run(args.n, cache, "cold", features), run(args.n, cache, "warm", features)
     load_after = os.getloadavg()
-    print(f"n = {args.n}; load average (1, 5, 15 min) before {load_before}, after {load_after}\n")
+    print(f"n = {args.n}, features as {features}; load average (1, 5, 15 min) before {load_before}, "
+          f"after {load_after}\n")
     print("| step | empty cache: wall s | CPU s | filled cache: wall s | CPU s | kernels compiled so far |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for step, (w, c, k) in cold.items():
