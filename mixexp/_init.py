@@ -39,9 +39,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import pairwise_distances_argmin
 
 from ._design import take_rows
 from ._numerics.bound import soft_label_objective
@@ -79,6 +77,10 @@ def kmeans(F, sw, n_clusters, rs, n_threads=1):
 
     It runs on one OpenMP thread whatever ``n_threads`` (see the module's doc).
     """
+    # imported at the first start, not with mixexp: sklearn.cluster brings
+    # linear_model, model_selection and neighbors, a tenth of ``import mixexp``
+    from sklearn.cluster import KMeans
+
     km = KMeans(n_clusters=n_clusters, n_init=1, random_state=rs.randint(np.iinfo(np.int32).max))
     with warnings.catch_warnings(), openmp_threads(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -95,6 +97,8 @@ def kmeans_labels(F, sw, n_clusters, rs, n_threads=1):
 
 def nearest_centre(F, centres):
     """Index of the nearest of ``centres`` (Euclidean) for every row of ``F``, on one thread."""
+    from sklearn.metrics import pairwise_distances_argmin  # as KMeans in kmeans
+
     with openmp_threads(1):
         return pairwise_distances_argmin(F, centres)
 
