@@ -159,9 +159,9 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
 
 def _gram(Xa, v):
     """``Xa^T diag(v) Xa``; a plain product for a dense design.  The threaded kernel
-    (:func:`weighted_grams`) sums in an order that depends on the rows' memory layout, and a
-    Burr expert's Newton steps near its shape bound magnify that rounding until a chunked
-    fit no longer equals the unchunked one (tests/test_contract.py)."""
+    (:func:`weighted_grams`) gave last-digit differences between a chunked and an unchunked
+    fit, which a Burr expert's Newton steps near its shape bound magnified to 1e-7
+    (tests/test_contract.py's chunking test)."""
     if sp.issparse(Xa):
         return weighted_grams(Xa, v[:, None])[0]
     return Xa.T @ (Xa * v[:, None])
