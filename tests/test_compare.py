@@ -430,3 +430,18 @@ def test_log_loss_tolerates_probabilities_rounded_above_one():
     proba = np.array([[1.0000000000000002, 0.0], [0.25, 0.75]])
     expected = pytest.approx(-np.log(0.75) / 2, rel=1e-6)
     assert compare.run._clipped_log_loss([0, 1], proba) == expected
+
+
+def test_lasso_gate_points_only_for_regression_with_many_features():
+    grid = compare.make_model("moe", "regression", n_samples=2000, n_features=32).param_grid
+    assert grid[0]["moe__l1_ratio"] == [0.0] and grid[0]["moe__gate_alpha"] == [0.1]
+    assert grid[1]["moe__l1_ratio"] == [1.0] and grid[1]["moe__gate_alpha"] == [10.0]
+    assert grid[1]["moe__n_experts"] == grid[0]["moe__n_experts"] == [2, 4, 8]
+    hme = compare.make_model("hme", "regression", n_samples=2000, n_features=17).param_grid
+    assert hme[1]["hme__l1_ratio"] == [1.0]
+    for model in [compare.make_model("moe", "regression", n_samples=2000, n_features=16),
+                  compare.make_model("moe", "classification", n_samples=2000, n_features=32),
+                  compare.make_model("moe", "regression", compare.Settings(search="warm"), 2000, 32),
+                  compare.make_model("moe", "regression", compare.Settings(sparse_gate_alphas=()),
+                                     2000, 32)]:
+        assert isinstance(model.param_grid, dict) and "moe__l1_ratio" not in model.param_grid

@@ -45,6 +45,11 @@ MIXTURES = ("moe", "hme", "moe-quad")
 #: features (waveform_21) one fold ran over 15 minutes.
 QUAD_MAX_FEATURES = 16
 
+#: Fewest features at which the inner search of MoE and HME also tries a lasso gate
+#: (``Settings.sparse_gate_alphas``): where many inputs are noise, the gate's ridge
+#: penalty keeps them all (benchmarks/results/compare_sparse.md).
+SPARSE_MIN_FEATURES = 17
+
 
 def _inner_cv(task, settings):
     cls = StratifiedKFold if task == "classification" else KFold
@@ -55,6 +60,25 @@ def _feasible(n_leaves_grid, n_inner_train):
     """Grid values whose experts would each see at least ~5 training rows."""
     grid = [v for v, leaves in n_leaves_grid if 5 * leaves <= n_inner_train]
     return grid or [n_leaves_grid[0][0]]
+
+
+def _with_sparse_gate(grid, step, estimator, settings, n_features, reg):
+    """``grid``, and for regression where features are many the same grid with a lasso gate.
+
+    Classification keeps the dense grid: on satimage (36 features) the lasso
+    points cost 10x the CPU and were never chosen.
+
+    Both grids name ``l1_ratio`` and ``gate_alpha`` (the dense one at the
+    estimator's own values), so every fold's ``best_params_`` has the same keys.
+    :class:`~mixexp.compare.search.WarmPathSearchCV` takes a size and a penalty
+    only, so ``search="warm"`` keeps the dense grid.
+    """
+    if (not reg or n_features is None or n_features < SPARSE_MIN_FEATURES or not settings.sparse_gate_alphas
+            or settings.search == "warm"):
+        return grid
+    return [{**grid, f"{step}__l1_ratio": [0.0], f"{step}__gate_alpha": [estimator.gate_alpha]},
+            {**grid, f"{step}__l1_ratio": [1.0],
+             f"{step}__gate_alpha": list(settings.sparse_gate_alphas)}]
 
 
 def make_model(name, task, settings=Settings(), n_samples=None, n_features=None):
@@ -74,6 +98,9 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     n_features : int, default=None
         Columns of the data; needed by ``"moe-quad"``, whose gate sees only
         the original columns while its experts see the quadratic terms too.
+        From :data:`SPARSE_MIN_FEATURES` on, regression ``"moe"`` and ``"hme"`` also
+        search a lasso gate (``l1_ratio=1``, ``gate_alpha`` in
+        ``settings.sparse_gate_alphas``) beside their dense grid.
 
     Returns
     -------
@@ -110,8 +137,9 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     if name == "moe":
         est = (MixtureOfExpertsRegressor if reg else MixtureOfExpertsClassifier)(**em)
         grid = _feasible([(k, k) for k in settings.moe_experts], n_inner)
+        grid = {"moe__n_experts": grid, **({"moe__alpha": list(settings.alphas)} if reg else {})}
         return search(Pipeline([("scale", StandardScaler()), ("moe", est)]),
-                      {"moe__n_experts": grid, **({"moe__alpha": list(settings.alphas)} if reg else {})})
+                      _with_sparse_gate(grid, "moe", est, settings, n_features, reg))
     if name == "moe-quad":
         # Nonlinear experts at the built-in experts' speed: each expert is linear
         # in [x, x², x_i x_j] (an exact M-step), the gate in x only.  Estimator
@@ -133,8 +161,10 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     if name == "hme":
         cls = HierarchicalMixtureOfExpertsRegressor if reg else HierarchicalMixtureOfExpertsClassifier
         grid = _feasible([(d, 2**d) for d in settings.hme_depths], n_inner)
-        return search(Pipeline([("scale", StandardScaler()), ("hme", cls(branching=2, **em))]),
-                      {"hme__depth": grid, **({"hme__alpha": list(settings.alphas)} if reg else {})})
+        grid = {"hme__depth": grid, **({"hme__alpha": list(settings.alphas)} if reg else {})}
+        est = cls(branching=2, **em)
+        return search(Pipeline([("scale", StandardScaler()), ("hme", est)]),
+                      _with_sparse_gate(grid, "hme", est, settings, n_features, reg))
     if name == "cart":
         tree = (DecisionTreeRegressor if reg else DecisionTreeClassifier)(random_state=rs)
         return search(tree, {"max_depth": list(settings.cart_depths)})

@@ -46,6 +46,14 @@ class Settings:
     quad_alphas : tuple of float, default=(0.1, 1.0, 10.0)
         Grid of the expert penalty ``alpha`` of the quadratic-expert mixture
         (``"moe-quad"``), searched jointly with ``moe_experts``.
+    sparse_gate_alphas : tuple of float, default=(10.0,)
+        Where the data have at least
+        :data:`~mixexp.compare.models.SPARSE_MIN_FEATURES` features, the regression
+        MoE and HME also search their grid with a lasso gate, ``l1_ratio=1`` and
+        ``gate_alpha`` each of these values (absolute penalties on the
+        summed log-likelihood; the experts' ``alpha`` becomes a lasso penalty
+        too), beside the dense grid.  Empty: the dense grid only.  Not with
+        ``search="warm"``.
     cart_depths : tuple of int or None, default=(2, 3, 4, 6, 8, 12, None)
         Grid of ``max_depth`` for CART.
     max_samples : int, default=2000
@@ -73,6 +81,7 @@ class Settings:
     hme_depths: tuple = (1, 2, 3)
     alphas: tuple = (0.1, 1.0)
     quad_alphas: tuple = (0.1, 1.0, 10.0)
+    sparse_gate_alphas: tuple = (10.0,)
     cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
     max_samples: int = 2000
     random_state: int = 0
