@@ -442,6 +442,7 @@ class BaseMixtureOfExperts(
                 design = design.plain()
             else:
                 em, em_design = sources.run(engine, state) if sources.run else (engine, design)
+            start_source = sources.start(state) if sources.start else None
             if tree.depth == 1:
                 flat = engine
             else:  # an HME starts from a flat mixture of its leaves
@@ -456,7 +457,7 @@ class BaseMixtureOfExperts(
                     start = initial_params(
                         engine, flat, design, state.info, rs,
                         self.init_params if resp is None else resp, self.max_iter,
-                        self.tol, self.gate_alpha, run.n_threads,
+                        self.tol, self.gate_alpha, run.n_threads, start_source,
                     )
                 rule = make_assignment(self.algorithm, rs)
                 result = em.run(

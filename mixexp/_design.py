@@ -158,6 +158,16 @@ def take_rows(target, rows):
     return target[rows]
 
 
+def start_row_indices(rs, weighted, size):
+    """The rows EM's start works on: ``size`` of the row indices ``weighted`` (the rows of
+    positive weight, increasing) drawn uniformly without replacement from ``rs``, in
+    increasing order; all of them when there are fewer.  Every input kind (in memory,
+    sparse, dask) draws its start's rows here, so one ``random_state`` gives one start."""
+    if size >= weighted.shape[0]:
+        return weighted
+    return np.sort(rs.choice(weighted, size=size, replace=False))
+
+
 def _with_ones(Xa, columns):
     """The columns ``columns`` of the features of ``Xa``, and its column of ones."""
     if columns is None:
@@ -244,12 +254,13 @@ class Design:
     def start_subset(self, rs, size):
         """The design EM's start works on: ``size`` rows of positive weight drawn at random
         (all of them when fewer)."""
-        weighted = np.flatnonzero(self.sw > 0)
-        if size < weighted.shape[0]:
-            return self.subset(np.sort(rs.choice(weighted, size=size, replace=False)))
-        if weighted.shape[0] < self.n_rows:
-            return self.subset(weighted)
-        return self
+        rows = start_row_indices(rs, np.flatnonzero(self.sw > 0), size)
+        return self if rows.shape[0] == self.n_rows else self.subset(rows)
+
+    @property
+    def n_positive(self):
+        """How many rows have a positive weight (those the start draws from)."""
+        return int(np.count_nonzero(self.sw > 0))
 
     def subset(self, rows):
         """The design of the rows ``rows`` (an index array): a copy of those rows."""

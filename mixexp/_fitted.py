@@ -40,12 +40,15 @@ class FitSources:
     info : callable (expert family) -> target information (classes; target
         mean and scale), or None: from the rows fitted.
     run : callable (engine, state) -> (engine, design) that EM runs on, or
-        None: the rows fitted.  The rows fitted always give the start.
+        None: the rows fitted.
+    start : callable (state) -> the rows the start draws its rows from (a design's
+        ``n_positive`` and ``start_subset``), or None: the rows fitted.
     """
 
     location: object = None
     info: object = None
     run: object = None
+    start: object = None
 
 
 @dataclass

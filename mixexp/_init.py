@@ -297,21 +297,26 @@ def check_responsibilities(init, n_samples, n_leaves):
     return R
 
 
-def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1):
+def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1,
+                   rows=None):
     """Parameters for ``engine`` to start EM from.
 
     ``flat`` is the engine of the flat mixture with one expert per leaf (the
     same as ``engine`` for a flat mixture); a deeper tree starts from that
     mixture, fitted by EM and arranged into the tree.  ``init_params`` given as
     responsibilities (:func:`check_responsibilities`, rows in the design's order)
-    are the posteriors of ``engine``'s first M-step, on all the rows.
+    are the posteriors of ``engine``'s first M-step, on all the rows.  ``rows``
+    (None: ``design``) has the rows the start draws from, as a design's
+    ``n_positive`` and ``start_subset`` (the dask fit: all its blocks' rows, of which
+    ``design`` holds a sample).
     """
     if not isinstance(init_params, str):
         return engine.fit_posteriors(init_params, design, engine.zero_params(design, info), INIT_STEPS)
     # rows of zero weight do not count in any sum: the start draws from the others
     # (grouped rows: whole groups)
-    size = start_rows(np.count_nonzero(design.sw > 0), _n_free_params(flat, design, info))
-    design = design.start_subset(rs, size)
+    rows = design if rows is None else rows
+    size = start_rows(rows.n_positive, _n_free_params(flat, design, info))
+    design = rows.start_subset(rs, size)
 
     def from_partition(kind):
         labels = initial_labels(kind, flat, design, rs, n_threads)
