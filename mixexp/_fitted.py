@@ -43,12 +43,16 @@ class FitSources:
         None: the rows fitted.
     start : callable (state) -> the rows the start draws its rows from (a design's
         ``n_positive`` and ``start_subset``), or None: the rows fitted.
+    target_range : callable (state, target_range) -> the range of the targets that
+        prediction clips to, ``target_range(state, design)`` taken over all the rows, or
+        None: over the rows fitted.
     """
 
     location: object = None
     info: object = None
     run: object = None
     start: object = None
+    target_range: object = None
 
 
 @dataclass

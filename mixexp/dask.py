@@ -253,6 +253,11 @@ class DaskRows(FitSources):
         """The rows the start draws from: all rows (None with groups: the sample's)."""
         return None if self.groups is not None else _StartRows(self, state)
 
+    def target_range(self, state, target_range):
+        """The range of the targets that prediction clips the experts' means to, over all
+        rows as in memory (not the sample's)."""
+        return self.map_sum(_block_target_range, state, target_range, combine=_union_ranges)
+
     # -- EM's passes ----------------------------------------------------------
     def map_sum(self, func, *args, combine=_sum_stats):
         """``func(*args, X_block, y_block, sw_block, groups_block)`` summed over the blocks (a
@@ -360,12 +365,4 @@ def fit_dask(estimator, X, y, sample_weight=None, groups=None):
     # a copy of the random state: the start draws from it as the in-memory fit does
     sample_rs = copy.deepcopy(check_random_state(estimator.random_state))
     X_s, y_s, sw_s, g_s = rows.sample_rows(1000 if warm else INIT_ROWS, sample_rs)
-    estimator._fit(X_s, y_s, sw_s, sources=rows, groups=g_s)
-    # prediction clips the experts' means to the range of the targets their rows hold: of
-    # all rows, as in memory, not of the sample's
-    state = estimator._fitted
-    if state.target_range is not None:  # None: a family that does not clip
-        state.target_range = rows.map_sum(
-            _block_target_range, state, estimator._target_range, combine=_union_ranges
-        )
-    return estimator
+    return estimator._fit(X_s, y_s, sw_s, sources=rows, groups=g_s)
