@@ -61,6 +61,21 @@ def test_one_censored_gaussian_expert_is_the_scipy_maximum():
     assert abs(naive.intercept_ - 2.0) > abs(model.expert_intercept_[0, 0] - 2.0) + 0.1
 
 
+def test_one_censored_lognormal_expert_is_the_gaussian_fit_of_log_y():
+    # the Gaussian family imputes censored rows; the log-normal, a subclass on log y, must not
+    # take that path with its ends in units of y (it raised KeyError before)
+    X, y, y_upper, _ = censored_linear()
+    fit = dict(alpha=0.0, gate_alpha=0.0, tol=1e-12, max_iter=5000, random_state=0)
+    gaussian = _quiet(lambda: MixtureOfExpertsRegressor(1, **fit).fit(X, y, y_upper=y_upper))
+    lognormal = _quiet(lambda: MixtureOfExpertsRegressor(1, expert="lognormal", **fit)
+                       .fit(X, np.exp(y), y_upper=np.exp(y_upper)))
+    np.testing.assert_allclose(lognormal.expert_coef_[0, 0], gaussian.expert_coef_[0, 0], atol=1e-4)
+    np.testing.assert_allclose(lognormal.expert_intercept_[0, 0], gaussian.expert_intercept_[0, 0], atol=1e-4)
+    exact = ~np.isinf(y_upper)  # the log-normal density has the Jacobian 1 / y of its exact rows
+    np.testing.assert_allclose(lognormal.log_likelihood(X, np.exp(y), y_upper=np.exp(y_upper)).sum(),
+                               gaussian.log_likelihood(X, y, y_upper=y_upper).sum() - y[exact].sum(),
+                               atol=1e-5)
+
 def test_one_truncated_lognormal_expert_is_the_scipy_maximum():
     """Losses observed only above a deductible: the truncated likelihood's maximum."""
     rs = np.random.RandomState(3)
