@@ -76,6 +76,19 @@ def test_one_censored_lognormal_expert_is_the_gaussian_fit_of_log_y():
                                gaussian.log_likelihood(X, y, y_upper=y_upper).sum() - y[exact].sum(),
                                atol=1e-5)
 
+def test_censored_student_t_experts_fit_monotonically():
+    # a subclass of the Gaussian family: it must not take the Gaussian's imputed-censoring
+    # path (it raised KeyError before)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 2))
+    y = X @ [1.0, 2.0] + rng.standard_t(5, 300)
+    y_upper = np.where(rng.uniform(size=300) < 0.2, np.inf, y)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(2, expert="student_t", max_iter=30, tol=0.0, random_state=0)
+                   .fit(X, y, y_upper=y_upper))
+    gains = np.diff(model.lower_bounds_)
+    assert gains.min() >= -1e-12 * abs(model.lower_bound_)
+    assert np.isfinite(model.log_likelihood(X, y, y_upper=y_upper)).all()
+
 def test_one_truncated_lognormal_expert_is_the_scipy_maximum():
     """Losses observed only above a deductible: the truncated likelihood's maximum."""
     rs = np.random.RandomState(3)
