@@ -1,19 +1,19 @@
-"""The least work a prediction at 10^6 rows must do, against one GEMM pass (issue 16).
+"""The arithmetic floor of a prediction at 10^6 rows (issue 30's predict target).
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/predict_arithmetic.py [reps]
+    PYTHONPATH=. python benchmarks/predict_arithmetic.py [reps]
 
-The target "predict within 2x one GEMM pass X @ B (B: d x K)" compares a
-prediction with a product of K columns.  A prediction of these models must
-compute more columns than that (its gate's relative logits and its experts'
-outputs) and exponentiate its logits.  This script times, on one core and in
-the prediction's chunks of 8192 rows of a 10^6 x 20 array, a GEMM with the pass's
-width, the model's products as mixexp computes them (one per component), one
-product of their total width (the cheapest way to get them), and numpy's exp
-of as many columns as the model exponentiates.  ``floor / pass`` is (one
-product + exps) / pass: no normalising, mixing, intercepts, validation or
-threads.  The Gaussian gate is not timed: its K triangular whitenings are
-d (d + 1) / 2 multiply-adds per row and leaf, 11.5 times the pass's flops at
-d=20, K=16.  Minimum over ``reps`` (default 5) of each timing.
+A prediction of these models must compute its gate's logits relative to each
+group's first member (a softmax needs one column and one exp fewer per group)
+and its experts' outputs, and exponentiate its logits.  The *floor* of a model
+is that work alone: one product of X's rows with the model's total width
+(``floor_shape``) and one exp per relative logit, chunk by chunk on the
+prediction's own threads (``mixexp._predict.map_rows``): no normalising,
+mixing, intercepts or validation.  Issue 30's target is every model's
+``predict`` / ``predict_proba`` within 1.3x its floor (the Gaussian gate's
+within 1.5x).  ``benchmarks/speed.py`` times the floor with ``predict_floor``
+beside each prediction; this script prints the floors alone, with one GEMM
+pass ``X @ B`` (B: d x K, issue 16's retired yardstick) for scale.  Minimum
+over ``reps`` (default 5) of each timing.
 """
 
 import sys
@@ -21,58 +21,61 @@ import time
 
 import numpy as np
 
-N, D, CHUNK = 10**6, 20, 8192
-# model: (K of the pass, widths of its products, exps per row); 3-class classifier
-MODELS = {
-    "regressor (K=16)": (16, (15, 16), 15),
-    "classifier (K=16, 3 classes)": (16, (15, 32), 15 + 32),
-    "HME (depth 3, branching 2)": (8, (7, 8), 7),
-}
+N, D = 10**6, 20
+N_CLASSES = 3  # the classifier of speed.py's targets part
+MODELS = {"reg": ("regressor", 16), "clf": ("classifier, 3 classes", 16),
+          "hme": ("HME (depth 3, branching 2)", 8), "gauss": ("regressor, gaussian gate", 16)}
 
 
-def best(func, reps):
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t)
-    return 1e3 * min(times)
+def floor_shape(kind, d, K):
+    """(product columns, exponentials) per row that a prediction of ``kind`` computes at least.
+
+    The gate's relative logits (a binary tree's: one per inner node; a Gaussian gate: as many
+    multiply-adds as K triangular whitenings of x, K (d + 1) / 2 columns, and K exps) and the
+    experts' outputs (classifier: ``N_CLASSES - 1`` relative class logits per leaf, each
+    exponentiated)."""
+    if kind == "clf":
+        return (K - 1) + (N_CLASSES - 1) * K, (K - 1) + (N_CLASSES - 1) * K
+    if kind == "hme":
+        return (K - 1) + K, K - 1
+    if kind == "gauss":
+        return K * (d + 1) // 2 + K, K
+    return (K - 1) + K, K - 1
 
 
-def gemm_ms(X, width, rng, reps):
-    W = rng.standard_normal((X.shape[1], width))
+def predict_floor(kind, X, K):
+    """Seconds of one floor of ``kind`` on ``X``: ``exp(X[rows] @ W)`` chunk by chunk on the
+    prediction's threads, W scaled so that no exponential takes numpy's slow path."""
+    from mixexp._predict import map_rows
 
-    def run():
-        for i in range(0, X.shape[0], CHUNK):
-            X[i : i + CHUNK] @ W  # each chunk's product is dropped, as prediction's are
+    width, n_exp = floor_shape(kind, X.shape[1], K)
+    W = 0.01 * np.random.default_rng(1).standard_normal((X.shape[1], width))
 
-    return best(run, reps)
+    def chunk(rows):
+        Z = X[rows] @ W
+        return (np.exp(Z[:, :n_exp]).sum(axis=1),)
 
-
-def exp_ms(width, rng, reps):
-    Z = 0.01 * rng.standard_normal((CHUNK, width))
-
-    def run():
-        for _ in range(-(-N // CHUNK)):
-            np.exp(Z)
-
-    return best(run, reps)
+    t = time.perf_counter()
+    map_rows(X.shape[0], chunk)
+    return time.perf_counter() - t
 
 
 def main():
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((N, D))
-    print("| model | pass | its products | one product of that width | exps | floor / pass |")
+    X = np.random.default_rng(0).standard_normal((N, D))
+    print(f"| model (n=10^6, d={D}) | columns | exps | floor | GEMM pass (K columns) | floor / pass |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, (K, widths, n_exp) in MODELS.items():
-        p = gemm_ms(X, K, rng, reps)
-        parts = [gemm_ms(X, w, rng, reps) for w in widths]
-        one = gemm_ms(X, sum(widths), rng, reps)
-        e = exp_ms(n_exp, rng, reps)
-        print(f"| {name} | {p:.1f} ms ({K} columns) | {' + '.join(f'{t:.1f}' for t in parts)} ms "
-              f"({' + '.join(map(str, widths))}) | {one:.1f} ms ({sum(widths)}) | {e:.1f} ms ({n_exp}) "
-              f"| {(one + e) / p:.2f}x |")
+    for kind, (name, K) in MODELS.items():
+        width, n_exp = floor_shape(kind, D, K)
+        floor = min(predict_floor(kind, X, K) for _ in range(reps))
+        B = np.random.default_rng(0).standard_normal((D, K))
+        gemm = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            X @ B
+            gemm.append(time.perf_counter() - t)
+        print(f"| {name}, K={K} | {width} | {n_exp} | {1e3 * floor:.1f} ms | {1e3 * min(gemm):.1f} ms "
+              f"| {floor / min(gemm):.2f}x |")
 
 
 if __name__ == "__main__":

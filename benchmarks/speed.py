@@ -12,14 +12,20 @@ retry).  Ratios (iteration / flop limit, numpy EM / mixexp) are measured in the
 same worker, side by side.
 
     PYTHONPATH=. python benchmarks/speed.py            # everything, ~15 min on 2 cores + 10-15 min of R
+    PYTHONPATH=. python benchmarks/speed.py --reuse-flexmix   # everything, flexmix's R results taken from
+                                                              # benchmarks/results/speed_flexmix.json
     PYTHONPATH=. python benchmarks/speed.py --quick    # small sizes, ~3 min
-    PYTHONPATH=. python benchmarks/speed.py --only targets,flexmix
+    PYTHONPATH=. python benchmarks/speed.py --only targets,numpy
     PYTHONPATH=. python benchmarks/speed.py --only flexmix_own,flexmix_step \
         --out benchmarks/results/speed_flexmix   # issue 30's like-for-like flexmix rows: 10-15 min,
                                                  # mostly stepFlexmix at 10^5 (--quick: 10^4 only)
     PYTHONPATH=. python benchmarks/speed.py --only families_obs --n 200000 \
         --out benchmarks/results/speed_families_obs   # issue 30 item 3 alone, ~3 min
+    PYTHONPATH=. python benchmarks/speed.py --render benchmarks/results/speed.json   # markdown again
+    PYTHONPATH=. python benchmarks/speed.py --readme   # README.md's speed table from results/speed.md
 
+One run renders one targets table: every target of issue 30 and the still-valid ones of issue 16,
+its measured ratio, met or not, and for an unmet one a link to its profile.
 Writes benchmarks/results/speed.md and speed.json (--quick: speed-quick.*).
 """
 
@@ -39,7 +45,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TAG = "@@RESULT "
-LL_TOL = 1e-3  # nats per sample: "the same log-likelihood"
+LL_TOL = 1e-3  # nats per sample: issue 16's "same log-likelihood"; issue 30's rows count fits within it
+FLEXMIX_JSON = HERE / "results" / "speed_flexmix.json"  # flexmix's R results that --reuse-flexmix takes
 FLEXMIX_SEEDS = 10  # random_state 0..9 of mixexp's default fit against flexmix
 
 
@@ -243,39 +250,11 @@ def task_fit(c):
             with threadpool_limits(t, user_api="blas"):
                 gemm += [_timed(lambda A: A @ B, X) for _ in range(5)]
         out["gemm_pass"] = min(gemm)
+        sys.path.insert(0, str(HERE))
+        from predict_arithmetic import predict_floor
+
         out["predict_floor"] = min(predict_floor(c["kind"], X, c["K"]) for _ in range(3))
     return out
-
-
-def floor_shape(kind, d, K):
-    """(product columns, exponentials) per row that a prediction of ``kind`` computes at least:
-    the gate's logits relative to each group's first member (a softmax needs one column and
-    one exp fewer per group; Gaussian gate: as many multiply-adds as K triangular whitenings
-    of x, K (d + 1) / 2 columns, and K exps) and the experts' outputs in one product, and one
-    exp per relative logit (classifier: also per relative class logit of every leaf, 3
-    classes)."""
-    if kind == "clf":
-        return (K - 1) + 2 * K, (K - 1) + 2 * K
-    if kind == "hme":
-        return (K - 1) + K, K - 1  # one relative logit per inner node of a binary tree
-    if kind == "gauss":  # a triangular whitening: d (d + 1) / 2 multiply-adds per row and leaf
-        return K * (d + 1) // 2 + K, K
-    return (K - 1) + K, K - 1
-
-
-def predict_floor(kind, X, K):
-    """Time of that work alone, chunk by chunk on prediction's threads (``map_rows``):
-    ``exp(X[rows] @ W)`` with W scaled so that no exponential takes numpy's slow path."""
-    from mixexp._predict import map_rows
-
-    width, n_exp = floor_shape(kind, X.shape[1], K)
-    W = 0.01 * np.random.default_rng(1).standard_normal((X.shape[1], width))
-
-    def chunk(rows):
-        Z = X[rows] @ W
-        return (np.exp(Z[:, :n_exp]).sum(axis=1),)
-
-    return _timed(map_rows, X.shape[0], chunk)
 
 
 def _timed(f, *a):
@@ -481,7 +460,9 @@ FAMILIES_OBS = (  # name, baseline it is judged against, its target ratio (issue
     ("groups", "linear_gate3", 1.5),
     ("censored", "linear", 1.5),
 )
-FAMILIES_OBS_LABELS = {"linear_gate3": "linear, gate_features=[0, 1, 2]", "groups": "groups of 5 rows",
+FAMILIES_OBS_LABELS = {"linear": "linear (Gaussian)", "lognormal": "log-normal", "weibull": "Weibull",
+                       "negative_binomial": "negative binomial",
+                       "linear_gate3": "linear, gate_features=[0, 1, 2]", "groups": "groups of 5 rows",
                        "censored": "20% right-censored (y_upper=inf)"}
 
 
@@ -621,8 +602,8 @@ def main(argv=None):
     ap.add_argument("--worker")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--only", default="compile,targets,numpy,flexmix,flexmix_own,flexmix_step,threads,scale,"
-                    "families_obs")
+    ap.add_argument("--only", default="compile,targets,numpy,flexmix_own,flexmix_step,threads,scale,families_obs",
+                    help="parts to run (also: flexmix, issue 16's retired flexmix measure)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--render", help="re-render the markdown of a results JSON")
     ap.add_argument("--update", help="a results JSON whose parts this run replaces")
@@ -630,13 +611,27 @@ def main(argv=None):
     ap.add_argument("--rows", help="rows of the families_obs part (and their baselines): "
                     + ",".join(f[0] for f in FAMILIES_OBS))
     ap.add_argument("--kinds", default="reg,clf,hme,gauss", help="the models of the targets part")
-    ap.add_argument("--reuse-flexmix", help="flexmix_own / flexmix_step at these n (comma-separated): "
-                    "flexmix's results from the --update JSON, not a new R run (mixexp's side runs again)")
+    ap.add_argument("--reuse-flexmix", nargs="?", const=str(FLEXMIX_JSON), metavar="JSON",
+                    help="flexmix_own / flexmix_step: flexmix's results (R) from this results JSON (default "
+                    f"{FLEXMIX_JSON.relative_to(ROOT)}) at every n it has, not a new R run; mixexp's side runs")
+    ap.add_argument("--combine", nargs="+", metavar="JSON",
+                    help="write --out from these results JSONs, each part from the last that has it "
+                    "(families_obs rows at the same n merged row by row); nothing is measured")
+    ap.add_argument("--readme", nargs="?", const=str(HERE / "results" / "speed.md"), metavar="MD",
+                    help="write README.md's speed table from this rendered results file's targets table")
     a = ap.parse_args(argv)
     if a.worker:
         return worker(a.worker)
     if a.render:
         Path(a.render[:-5] + ".md").write_text(render(json.loads(Path(a.render).read_text())))
+        return
+    if a.readme:
+        return write_readme_table(Path(a.readme))
+    if a.combine:
+        res = combine(a.combine)
+        stem = a.out or str(HERE / "results" / "speed")
+        Path(stem + ".json").write_text(json.dumps(res, indent=1, default=float))
+        Path(stem + ".md").write_text(render(res))
         return
     only, P, T = a.only.split(","), plan(a.quick), a.threads
     res = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), load_start=os.getloadavg(),
@@ -663,18 +658,9 @@ def main(argv=None):
         res["numpy"] = dict(P["numpy"], **run_worker(P["numpy"], T))
     if "flexmix" in only:
         res["flexmix"] = dict(P["flexmix"], **run_worker(P["flexmix"], T))
-    if a.reuse_flexmix:  # flexmix's results of the --update JSON: only mixexp's side runs again
-        if not a.update:
-            ap.error("--reuse-flexmix needs --update")
-        old_fx = {(p, c["n"]): dict(flexmix=c["flexmix"], flexmix_from=c.get("flexmix_from", old["date"]),
-                                    flexmix_load=c.get("flexmix_load", [c["load_start"], c["load"]]))
-                  for p in ("flexmix_own", "flexmix_step")
-                  for c in (old[p] if isinstance(old.get(p), list) else [old[p]] if p in old else [])
-                  if "error" not in c}
-        reuse = {int(v) for v in a.reuse_flexmix.split(",")}
-        for p, c in [("flexmix_own", P["flexmix_own"])] + [("flexmix_step", c) for c in P["flexmix_step"]]:
-            if c["n"] in reuse:
-                c.update(old_fx.get((p, c["n"]), {}))
+    if a.reuse_flexmix:  # flexmix's results of an earlier run: only mixexp's side runs again
+        reuse_flexmix(a.reuse_flexmix, [("flexmix_own", P["flexmix_own"])]
+                      + [("flexmix_step", c) for c in P["flexmix_step"]])
     if "flexmix_own" in only:
         res["flexmix_own"] = dict(P["flexmix_own"], **run_worker(P["flexmix_own"], T))
     if "flexmix_step" in only:
@@ -689,6 +675,9 @@ def main(argv=None):
                  **({"rows": a.rows.split(",")} if a.rows else {}))
         res["families_obs"] = dict(c, **run_worker(c, T))
     if a.update:
+        for part in list(res.get("sources", {})):  # a combined file's part measured again is this run's
+            if res.get(part) is not old.get(part):
+                del res["sources"][part]
         res["update"].update(total=time.perf_counter() - t0, load_start=res.pop("update_load_start"),
                              load_end=os.getloadavg())
     else:
@@ -698,6 +687,84 @@ def main(argv=None):
     Path(stem + ".json").write_text(json.dumps(res, indent=1, default=float))
     Path(stem + ".md").write_text(render(res))
     print(render(res))
+
+
+def reuse_flexmix(path, configs):
+    """Give each (part, config) of ``configs`` flexmix's result at its n from the results JSON
+    ``path`` (the R side does not run for it); configs at an n the JSON lacks run R."""
+    old = json.loads(Path(path).read_text())
+    name = os.path.relpath(Path(path).resolve(), ROOT)
+    found = {(p, c["n"]): dict(flexmix=c["flexmix"], flexmix_from=c.get("flexmix_from", old["date"]),
+                               flexmix_file=c.get("flexmix_file", name),
+                               flexmix_load=c.get("flexmix_load", [c["load_start"], c["load"]]))
+             for p in ("flexmix_own", "flexmix_step")
+             for c in (old[p] if isinstance(old.get(p), list) else [old[p]] if p in old else [])
+             if "error" not in c}
+    for p, c in configs:
+        c.update(found.get((p, c["n"]), {}))
+
+
+PARTS = ("compile", "targets", "numpy", "flexmix", "flexmix_own", "flexmix_step", "thread_scaling", "scale_n",
+         "scale_k", "families_obs")
+
+
+def combine(paths):
+    """One results dict from several runs' JSONs: the first run's header, each part from the last
+    JSON that has it, families_obs rows at the same n merged row by row; ``sources`` names the run
+    of every part."""
+    res, sources = None, {}
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        src = dict(file=os.path.relpath(Path(path).resolve(), ROOT), at=_git("rev-parse", "--short", "HEAD"),
+                   date=r.get("update", r)["date"], commit=r.get("update", r)["commit"])
+        res = res or {k: v for k, v in r.items() if k not in PARTS}
+        for part in PARTS:
+            if part not in r:
+                continue
+            old = res.get(part)
+            if part == "families_obs" and "error" not in r[part]:
+                for name, b, _ in FAMILIES_OBS:  # a row's baseline as measured in its own run
+                    if b and name in r[part]["rows"]:
+                        r[part]["rows"][name]["baseline_median"] = r[part]["rows"][b]["median"]
+            if part == "families_obs" and old and old.get("n") == r[part]["n"] and "error" not in old:
+                res[part] = dict(r[part], rows={**old["rows"], **r[part]["rows"]})
+                sources[part] = [s for s in sources[part] if set(s["rows"]) - set(r[part]["rows"])]
+                for s in sources[part]:
+                    s["rows"] = [k for k in s["rows"] if k not in r[part]["rows"]]
+                sources[part].append(dict(src, rows=list(r[part]["rows"])))
+            else:
+                res[part] = r[part]
+                sources[part] = [dict(src, rows=list(r[part]["rows"])) if part == "families_obs" else src]
+            for c in res[part] if part == "flexmix_step" else [res[part]] if part == "flexmix_own" else []:
+                if "flexmix_from" in c:
+                    c.setdefault("flexmix_file", src["file"])
+    res["command"] = "PYTHONPATH=. python benchmarks/speed.py --combine " + " ".join(
+        os.path.relpath(Path(p).resolve(), ROOT) for p in paths)
+    res["sources"] = sources
+    return res
+
+
+README_BEGIN = "<!-- speed table: PYTHONPATH=. python benchmarks/speed.py --readme -->"
+README_END = "<!-- end of the speed table -->"
+
+
+def targets_rows(md):
+    """The (target, measured, met?) cells of a rendered results file's targets table."""
+    section = md.split("## Targets\n")[1].split("\n## ")[0]
+    return [[c.strip() for c in line.strip().strip("|").split(" | ")][:3]
+            for line in section.splitlines() if line.startswith("| ") and line != TARGETS_HEADER]
+
+
+def write_readme_table(md_path):
+    """Replace README.md's table between README_BEGIN and README_END by the targets of ``md_path``."""
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    head, rest = text.split(README_BEGIN)
+    rest = rest.split(README_END)[1]
+    table = ["| target | measured | met? |", "| --- | --- | --- |"]
+    table += ["| " + " | ".join(row) + " |" for row in targets_rows(md_path.read_text(encoding="utf-8"))
+              if row[0] != "---"]
+    readme.write_text(head + README_BEGIN + "\n" + "\n".join(table) + "\n" + README_END + rest, encoding="utf-8")
 
 
 def _git(*args):
@@ -723,73 +790,112 @@ def yes(ok):
     return "yes" if ok else "**no**"
 
 
+# the profile of each kind of target (benchmarks/results/), linked from an unmet target's row
+PROFILES = dict(engine="speed.profile.md", classifier="classifier_speed.md", flexmix="speed_flexmix.profile.md",
+                families="speed_families_obs.profile.md")
+MODEL_NAMES = {"reg": "regressor", "clf": "classifier", "hme": "HME (depth 3, branching 2)",
+               "gauss": "regressor, gaussian gate"}
+PREDICT_LIMIT = {"gauss": 1.5}  # issue 30: every model's prediction within 1.3x its floor, this one 1.5x
+
+
+def target_row(label, measured, ok, profile):
+    """One row of the targets table: an unmet target links its profile."""
+    link = "" if ok else f"[{PROFILES[profile]}]({PROFILES[profile]})"
+    return label, measured, yes(ok), link
+
+
 def targets_table(r):
+    """Every target of issues 16 (still valid) and 30 that ``r`` measured:
+    (target, measured, met?, profile of an unmet one)."""
     rows = []
-    N = r["N"]
-    names = {"reg": "regressor", "clf": "classifier", "hme": "HME (depth 3, branching 2)",
-             "gauss": "regressor, gaussian gate"}
+    fits = {}
     for t in r.get("targets", []):
         if "error" in t:
-            rows.append((f"{names[t['kind']]} at n={fn(N)}", t["error"], "error"))
+            rows.append((f"{MODEL_NAMES[t['kind']]} at n={fn(r['N'])}", t["error"], "error", ""))
             continue
-        lab = f"{names[t['kind']]}, n={fn(t['n'])}, d={t['d']}, K={t['K']}"
+        fits[t["kind"]] = t
+        lab = f"{MODEL_NAMES[t['kind']]}, n={fn(t['n'])}, d={t['d']}, K={t['K']}"
         ratio = t["iteration"] / t["flop_limit"]
-        rows.append((f"EM iteration ≤ 5× flop limit ({lab})",
-                     f"{ft(t['iteration'])} vs {ft(t['flop_limit'])}: {ratio:.2f}×", yes(ratio <= 5)))
+        rows.append(target_row(f"EM iteration ≤ 5× flop limit ({lab})",
+                               f"{ft(t['iteration'])} vs {ft(t['flop_limit'])}: {ratio:.2f}×", ratio <= 5, "engine"))
         mem = t["peak_growth"] / t["x_bytes"]
-        rows.append((f"peak memory growth during fit < 3× X ({lab})",
-                     f"{t['peak_growth'] / 2**20:.0f} MiB = {mem:.2f}× X ({t['x_bytes'] / 2**20:.0f} MiB)",
-                     yes(mem < 3)))
+        rows.append(target_row(f"peak memory growth during fit < 3× X ({lab})",
+                               f"{t['peak_growth'] / 2**20:.0f} MiB = {mem:.2f}× X ({t['x_bytes'] / 2**20:.0f} MiB)",
+                               mem < 3, "engine"))
         if t["stopped"]:
-            rows.append((f"full fit < 60 s ({lab})", f"> {ft(t['fit'])} (stopped at its budget after "
-                         f"{t['n_iter']} iterations; start {ft(t['init'])})", yes(False)))
+            rows.append(target_row(f"full fit < 60 s ({lab})", f"> {ft(t['fit'])} (stopped at its budget after "
+                                   f"{t['n_iter']} iterations; start {ft(t['init'])})", False, "engine"))
             continue
-        rows.append((f"full fit < 60 s ({lab})",
-                     f"{ft(t['fit'])} ({t['n_iter']} iterations, start {ft(t['init'])}"
-                     f"{', converged' if t['converged'] else ', not converged'})", yes(t["fit"] < 60)))
-        pr = t["predict"] / t["gemm_pass"]
-        what = "predict_proba" if t["kind"] == "clf" else "predict"
-        floor = (f"; its products and exps alone {ft(t['predict_floor'])}, "
-                 f"{t['predict_floor'] / t['gemm_pass']:.2f}× the pass" if "predict_floor" in t else "")
-        rows.append((f"{what} within 2× one GEMM pass X @ B (B: d×K) ({lab})",
-                     f"{ft(t['predict'])} vs {ft(t['gemm_pass'])}: {pr:.2f}×{floor}", yes(pr <= 2)))
+        rows.append(target_row(f"full fit < 60 s ({lab})",
+                               f"{ft(t['fit'])} ({t['n_iter']} iterations, start {ft(t['init'])}"
+                               f"{', converged' if t['converged'] else ', not converged'})", t["fit"] < 60, "engine"))
+        if "predict_floor" in t:
+            limit = PREDICT_LIMIT.get(t["kind"], 1.3)
+            pr = t["predict"] / t["predict_floor"]
+            what = "predict_proba" if t["kind"] == "clf" else "predict"
+            rows.append(target_row(f"{what} ≤ {limit:g}× its arithmetic floor ({lab})",
+                                   f"{ft(t['predict'])} vs {ft(t['predict_floor'])}: {pr:.2f}× (one GEMM pass "
+                                   f"{ft(t['gemm_pass'])})", pr <= limit, "engine"))
+    if "reg" in fits and "clf" in fits:
+        reg, clf = fits["reg"], fits["clf"]
+        ratio = clf["fit"] / reg["fit"]
+        more = "> " if clf["stopped"] or reg["stopped"] else ""
+        rows.append(target_row(
+            f"classifier's default fit ≤ 2× the regressor's (n={fn(clf['n'])}, d={clf['d']}, K={clf['K']})",
+            f"{more}{ft(clf['fit'])} vs {ft(reg['fit'])}: {more}{ratio:.2f}× ({clf['n_iter']} vs {reg['n_iter']} "
+            f"iterations)", not more and ratio <= 2, "classifier"))
     if "numpy" in r and "error" not in r["numpy"]:
         c = r["numpy"]
         s = c["numpy"] / c["mixexp"]
-        rows.append((f"≥ 10× faster per iteration than plain-numpy EM (n={fn(c['n'])}, d={c['d']}, K={c['K']})",
-                     f"{ft(c['numpy'])} vs {ft(c['mixexp'])}: {s:.1f}×", yes(s >= 10)))
-    if "flexmix" in r and "error" not in r["flexmix"]:
-        c = r["flexmix"]
-        s = c["fx_time"] / c["mx_time"]
-        label = f"≥ 100× faster than flexmix to the same log-likelihood (n={fn(c['n'])}, d={c['d']}, K={c['K']})"
-        if "mx_seeds" in c:  # judged on the median over random_state 0..9
-            med = float(np.median(c["mx_seeds"]))
-            like = ""
-            if "mx_kmeans_seeds" in c:  # not judged: the start flexmix is given, not mixexp's default
-                lm = float(np.nanmedian(c["mx_kmeans_seeds"]))
-                like = f"; from one k-means start at flexmix's tolerance, as flexmix is run: median {ft(lm)}, {c['fx_time'] / lm:.0f}×"
-            rows.append((label, f"{ft(c['fx_time'])} vs median {ft(med)} over random_state 0..{len(c['mx_seeds']) - 1} "
-                         f"({c['fx_time'] / med:.0f}×; random_state=0: {ft(c['mx_time'])}, {s:.0f}×{like})",
-                         yes(c["fx_time"] / med >= 100)))
-        else:
-            rows.append((label, f"{ft(c['fx_time'])} vs {ft(c['mx_time'])}: {s:.0f}×", yes(s >= 100)))
-    rows += [(f"≥ 100× flexmix's whole fit, {label}, log-likelihood at least flexmix's (less {LL_TOL:g})",
-              f"{ft(fx['seconds'])} vs {ft(mx['fit'])}: {fx['seconds'] / mx['fit']:.0f}×; "
-              f"mean log-likelihood {mx['loglik']:.5f} vs {fx['loglik_per_sample']:.5f}",
-              yes(fx["seconds"] / mx["fit"] >= 100 and mx["loglik"] >= fx["loglik_per_sample"] - LL_TOL))
-             for label, fx, mx in flexmix_default_rows(r)]
+        rows.append(target_row(
+            f"≥ 10× faster per iteration than plain-numpy EM (n={fn(c['n'])}, d={c['d']}, K={c['K']})",
+            f"{ft(c['numpy'])} vs {ft(c['mixexp'])}: {s:.1f}×", s >= 10, "engine"))
+    for label, fx, mx in flexmix_default_rows(r):
+        s, gap = fx["seconds"] / mx["fit"], mx["loglik"] - fx["loglik_per_sample"]
+        rows.append(target_row(
+            f"≥ 100× flexmix's whole fit, log-likelihood at least flexmix's: {label}",
+            f"{ft(fx['seconds'])} vs {ft(mx['fit'])}: {s:.0f}×; mean log-likelihood {mx['loglik']:.5f} vs "
+            f"{fx['loglik_per_sample']:.5f} ({gap:+.1e})", s >= 100 and gap >= 0, "flexmix"))
+    rows += families_obs_targets(r.get("families_obs"))
     if "compile" in r and all("error" not in x for x in r["compile"]):
         a, b = r["compile"]
-        rows.append(("first-start compile < 10 s (4 models fitted, first − second fit)",
-                     f"{ft(a['overhead'])} wall, {ft(a['overhead_cpu'])} CPU ({a['compiled']} numba compilations)",
-                     yes(a["overhead"] < 10)))
-        rows.append(("no compile on the second start (same NUMBA_CACHE_DIR)",
-                     f"{b['compiled']} compilations, first-call overhead {ft(b['overhead'])}",
-                     yes(b["compiled"] == 0)))
+        rows.append(target_row("first-start compile < 10 s (4 models fitted, first − second fit)",
+                               f"{ft(a['overhead'])} wall, {ft(a['overhead_cpu'])} CPU ({a['compiled']} numba "
+                               "compilations)", a["overhead"] < 10, "engine"))
+        rows.append(target_row("no compile on the second start (same NUMBA_CACHE_DIR)",
+                               f"{b['compiled']} compilations, first-call overhead {ft(b['overhead'])}",
+                               b["compiled"] == 0, "engine"))
     if "thread_scaling" in r and all("error" not in x for x in r["thread_scaling"].values()):
         one, two = r["thread_scaling"]["1"]["iteration"], r["thread_scaling"]["2"]["iteration"]
-        rows.append((f"2 threads beat 1 at n={fn(N)} (regressor, K=16, iteration)",
-                     f"{ft(two)} vs {ft(one)}: {one / two:.2f}×", yes(two < one)))
+        rows.append(target_row(f"2 threads beat 1 at n={fn(r['N'])} (regressor, K=16, iteration)",
+                               f"{ft(two)} vs {ft(one)}: {one / two:.2f}×", two < one, "engine"))
+    return rows
+
+
+def families_obs_targets(c):
+    """Issue 30 item 3's targets: each family's or observation type's EM iteration against its
+    baseline's, and every row's peak of numpy's allocations ≤ 2× X."""
+    if not c or "error" in c:
+        return []
+    rows, label = [], FAMILIES_OBS_LABELS.get
+    where = f"n={fn(c['n'])}, d={c['d']}, K={c['K']}"
+    for name, b, limit in FAMILIES_OBS:
+        v = c["rows"].get(name)
+        if b and v:
+            rounds = f"median of {len(v['ratio'])} rounds" if len(v["ratio"]) > 1 else "1 round"
+            rows.append(target_row(f"EM iteration of {label(name, name)} ≤ {limit:g}× {label(b, b)}'s ({where})",
+                                   f"{ft(v['median'])} vs {ft(v.get('baseline_median', c['rows'][b]['median']))}: "
+                                   f"{v['median_ratio']:.2f}× "
+                                   f"({rounds})", v["median_ratio"] <= limit, "families"))
+    mem = {name: c["rows"][name]["peak"] / c["x_bytes"] for name, b, _ in FAMILIES_OBS if b and name in c["rows"]}
+    if mem:
+        plain = {label(n, n): c["rows"][n]["peak"] / c["x_bytes"] for n, b, _ in FAMILIES_OBS
+                 if not b and n in c["rows"]}
+        rows.append(target_row(f"peak memory of a fit ≤ 2× X, every family and observation type ({where})",
+                               f"max {max(mem.values()):.2f}× X: "
+                               + ", ".join(f"{label(k, k)} {m:.2f}" for k, m in mem.items())
+                               + f" (plain fits: {', '.join(f'{k} {m:.2f}' for k, m in plain.items())})",
+                               max(mem.values()) <= 2, "families"))
     return rows
 
 
@@ -797,18 +903,43 @@ DEFINITIONS = (
     "Definitions: *iteration* = one EM iteration of the main run (update + one pass over the rows; "
     "starts excluded); *flop limit* = 2·n·d²·K flops (classifier: + 2·n·d·3·K gradients; HME: + "
     "the 6 inner gates' Grams; gaussian gate: twice, for its weighted second moments) at the "
-    "square-GEMM rate measured in the same worker with the same threads; *products and exps "
-    "alone* = the time of one product of X's rows with as many columns as the model's linear "
-    "parts need (gate logits relative to each group's first member, or for a Gaussian gate "
-    "K·(d+1)/2 columns, the multiply-adds of K triangular whitenings, and the experts' "
-    "outputs) and one exp per relative logit (classifier: and per relative class logit of every "
-    "leaf), "
-    "chunk by chunk on prediction's threads (`predict_floor`); *peak memory growth* = "
-    "VmHWM after fit − VmRSS before it; *fit* = default estimator (max_iter=200, tol=1e-4, "
-    "init_params='short_em'), starts included; a fit still running after its budget (150 s; "
-    "scaling against K: 75 s) is stopped and reported as '> time' with its iterations so far. "
-    "Data: mixexp.datasets generators, random_state=0."
+    "square-GEMM rate measured in the same worker with the same threads; *arithmetic floor* of a "
+    "prediction = one product of X's rows with as many columns as the model's linear parts need "
+    "(gate logits relative to each group's first member, or for a Gaussian gate K·(d+1)/2 columns, "
+    "the multiply-adds of K triangular whitenings, and the experts' outputs) and one exp per relative "
+    "logit (classifier: and per relative class logit of every leaf), chunk by chunk on prediction's "
+    "threads (`benchmarks/predict_arithmetic.py`'s `predict_floor`, timed beside the prediction); "
+    "*peak memory growth* = VmHWM after fit − VmRSS before it; *fit* = default estimator "
+    "(max_iter=200, tol=1e-4, init_params='short_em'), starts included; a fit still running after its "
+    "budget (150 s; scaling against K: 75 s) is stopped and reported as '> time' with its iterations "
+    "so far. Data: mixexp.datasets generators, random_state=0."
 )
+
+
+def provenance(r):
+    """The header's sentences on results not measured by this run's command: flexmix's R side
+    reused (``--reuse-flexmix``) and parts combined from earlier runs (``--combine``)."""
+    out = []
+    reused = [c for c in [r.get("flexmix_own", {}), *r.get("flexmix_step", [])] if "flexmix_from" in c]
+    if reused:
+        files = sorted({c.get("flexmix_file", "an earlier run") for c in reused})
+        out.append(f"flexmix's R side was not rerun (`--reuse-flexmix`; it does not change with mixexp's code): "
+                   f"its times, iterations and log-likelihoods are those of {', '.join(files)}, "
+                   + "; ".join(f"n={fn(c['n'])}: run of {c['flexmix_from']}" for c in reused) + ".")
+    if r.get("sources"):
+        runs = {}  # the parts (families_obs: with its rows) each earlier run gave
+        for part, srcs in r["sources"].items():
+            for x in srcs:
+                what = f"{part} (rows {', '.join(x['rows'])})" if x.get("rows") else part
+                runs.setdefault((x["file"], x["at"], x["date"], x["commit"]), []).append(what)
+        out.append("This file combines earlier runs (`--combine`): " + "; ".join(
+            f"{file} as of commit {at} (run of {date}, commit {commit}): {', '.join(parts)}"
+            for (file, at, date, commit), parts in runs.items())
+            + ".  A families/observations row keeps the ratio to its baseline measured in its own run.")
+    return out
+
+
+TARGETS_HEADER = "| target | measured | met? | profile (unmet) |"
 
 
 def render(r):
@@ -825,14 +956,14 @@ def render(r):
             f"at {r['update']['date']}, commit {r['update']['commit']}, load "
             f"{r['update']['load_start'][0]:.1f} → {r['update']['load_end'][0]:.1f}, "
             f"{r['update']['total'] / 60:.1f} min)." if "update" in r else ""), "",
-
     ]
+    L += [line + "\n" for line in provenance(r)]
     if any(k in r for k in ("targets", "numpy", "flexmix", "compile", "thread_scaling", "scale_n")):
         L += [DEFINITIONS, ""]
     rows = targets_table(r)
     if rows:
-        L += ["## Targets", "", "| target | measured | met? |", "| --- | --- | --- |"]
-        L += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        L += ["## Targets", "", TARGETS_HEADER, "| --- | --- | --- | --- |"]
+        L += ["| " + " | ".join(row) + " |" for row in rows]
     if r.get("targets"):
         L += ["", "## Large fits in detail", "",
               "| model | n | K | fit | start | iterations | iteration | flop limit | GEMM rate | peak growth | predict | GEMM pass | load |",
@@ -845,7 +976,7 @@ def render(r):
                          f"{ft(t.get('predict'))} | {ft(t.get('gemm_pass'))} | {t['load']:.1f} |")
     if "flexmix" in r and "error" not in r["flexmix"]:
         c = r["flexmix"]
-        L += ["", "## flexmix", "",
+        L += ["", "## flexmix from a k-means partition (issue 16's measure; its target is retired)", "",
               f"flexmix (`benchmarks/flexmix_bench.R`, FLXMRglm + FLXPmultinom, from a k-means partition "
               f"of [X, y] computed outside its timing, tolerance 1e-6): {c['fx_iters']} iterations in "
               f"{ft(c['fx_seconds'])}, final mean log-likelihood {c['fx_final']:.5f}, reached within "
