@@ -66,3 +66,14 @@ def test_readme_compare_table_is_the_recorded_run():
         dataset = re.split(r"[ ,]", row[0])[0]
         for model, cell in zip(header[1:], row[1:]):
             assert cell == recorded[dataset, model], (dataset, model, cell, recorded[dataset, model])
+
+
+def test_readme_speed_table_is_the_recorded_run():
+    """The README's speed table is the targets table of benchmarks/results/speed.md (its target,
+    measured and met? columns), row for row and cell for cell: `benchmarks/speed.py --readme`
+    copies it, and a re-measured file without a new copy fails here."""
+    recorded = (ROOT / "benchmarks/results/speed.md").read_text("utf-8").split("## Targets\n")[1]
+    recorded = [row[:3] for row in _markdown_rows(recorded.split("\n## ")[0])]
+    assert recorded[0] == ["target", "measured", "met?"] and len(recorded) > 1
+    section = README.split("## Speed\n")[1].split("\n## ")[0]
+    assert _markdown_rows(section) == recorded
