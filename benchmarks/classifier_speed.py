@@ -14,7 +14,9 @@ rows of the same generator.
     PYTHONPATH=. python benchmarks/classifier_speed.py --before /tmp/base --kinds reg,clf,hme,hmeclf
 
 ``--before DIR`` also runs every row with the mixexp of another checkout (e.g. ``git archive
-main | tar -x -C /tmp/base``), labelled ``before``, just ahead of this checkout's (``after``).
+main | tar -x -C /tmp/base``), labelled ``before``, just ahead of this checkout's (``after``);
+the ``after`` row's last column gives the first iteration whose lower bound reaches the
+``before`` fit's final one, and the time to it (start + that many iterations).
 Kinds: ``reg`` and ``clf`` as above, ``hme`` (speed.py's HME regressor, depth 4) and
 ``hmeclf`` (a depth-4 binary ``HierarchicalMixtureOfExpertsClassifier`` on the ``clf`` data).
 
@@ -79,7 +81,8 @@ def worker(kind, n, inner):
     fit = time.perf_counter() - t0
     out = dict(kind=kind, n=n, inner=inner, fit=fit, start=probe.runs[-1]["start"] - t0,
                n_iter=int(est.n_iter_),
-               iteration=probe.iteration(n), converged=bool(est.converged_), lower_bound=est.lower_bound_)
+               iteration=probe.iteration(n), converged=bool(est.converged_), lower_bound=est.lower_bound_,
+               lower_bounds=[float(b) for b in est.lower_bounds_])
     if kind in ("clf", "hmeclf"):
         out["heldout_log_loss"] = float(log_loss(yh, est.predict_proba(Xh), labels=est.classes_))
     print(TAG + json.dumps(out))
@@ -111,16 +114,23 @@ def main():
         worker(a.worker, n, int(a.inner_steps))
         return
     print("| model | code | n | M-steps per iteration | fit | start | iterations | iteration | converged "
-          "| lower bound | held-out log-loss |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| lower bound | held-out log-loss | reaches before's bound |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     codes = [("before", a.before), ("after", None)] if a.before else [("this", None)]
     configs = [(k, int(m), c) for k in a.kinds.split(",") for m in a.inner_steps.split(",") for c in codes]
+    before = {}
     for kind, inner, (label, path) in configs:
         r = run(kind, n, a.threads, inner, path)
         ll = f"{r['heldout_log_loss']:.5f}" if "heldout_log_loss" in r else ""
+        reach = ""
+        if label == "before":
+            before[kind, inner] = r["lower_bound"]
+        elif (kind, inner) in before:
+            hit = [i for i, b in enumerate(r["lower_bounds"], 1) if b >= before[kind, inner]]
+            reach = f"iteration {hit[0]}, {r['start'] + hit[0] * r['iteration']:.2f} s" if hit else "no"
         steps = "1 (mixexp)" if inner == 0 else f"≤ {inner}"
         print(f"| {kind} | {label} | {n:.0e} | {steps} | {r['fit']:.2f} s | {r['start']:.2f} s | {r['n_iter']} | "
-              f"{r['iteration'] * 1e3:.0f} ms | {r['converged']} | {r['lower_bound']:.6f} | {ll} |",
+              f"{r['iteration'] * 1e3:.0f} ms | {r['converged']} | {r['lower_bound']:.6f} | {ll} | {reach} |",
               flush=True)
 
 if __name__ == "__main__":
