@@ -156,8 +156,8 @@ def main(argv=None):
     lines += [
         "",
         "Standard errors: mixexp's `summary(X, time, y_upper=y_upper)` (observed information of the "
-        "censored log-likelihood, Louis's identity; censored rows by central differences of the family's "
-        "`log_sf`) against survreg's `sqrt(diag(vcov(fit)))`; the log scale is survreg's `Log(scale)` "
+        "censored log-likelihood, Louis's identity; censored rows by the Gaussian's analytic interval "
+        "derivatives, the other families' by central differences of their `log_sf`) against survreg's `sqrt(diag(vcov(fit)))`; the log scale is survreg's `Log(scale)` "
         "(mixexp: `-log_shape`, `log_sigma`, `log_noise_variance / 2`).",
         "",
         "| survreg dist | SE age (R / mixexp) | SE sex (R / mixexp) | SE ph.ecog (R / mixexp) "

@@ -11,9 +11,12 @@ of one pass to the end of the next (update + pass, including any safe-step
 retry).  Ratios (iteration / flop limit, numpy EM / mixexp) are measured in the
 same worker, side by side.
 
-    PYTHONPATH=. python benchmarks/speed.py            # everything, ~15 min on 2 cores
+    PYTHONPATH=. python benchmarks/speed.py            # everything, ~15 min on 2 cores + 10-15 min of R
     PYTHONPATH=. python benchmarks/speed.py --quick    # small sizes, ~3 min
     PYTHONPATH=. python benchmarks/speed.py --only targets,flexmix
+    PYTHONPATH=. python benchmarks/speed.py --only flexmix_own,flexmix_step \
+        --out benchmarks/results/speed_flexmix   # issue 30's like-for-like flexmix rows: 10-15 min,
+                                                 # mostly stepFlexmix at 10^5 (--quick: 10^4 only)
     PYTHONPATH=. python benchmarks/speed.py --only families_obs --n 200000 \
         --out benchmarks/results/speed_families_obs   # issue 30 item 3 alone, ~3 min
 
@@ -348,6 +351,100 @@ def task_flexmix(c):
                 load=os.getloadavg()[0])
 
 
+def flexmix_own_data(n, n_z, K, seed=0):
+    """flexmix's own configuration (a): y from K linear experts on one input x1, chosen by a
+    softmax gate on n_z other inputs z1..z_nz.  Returns X = [x1, z1, ..., z_nz] and y.
+
+    z, x1 ~ N(0, 1); gate logits z @ W, each column of W a Gaussian direction of norm 3 (as
+    ``make_moe_regression``'s gate), intercepts 0; expert k: y = a_k + b_k x1 + N(0, 0.5^2),
+    a_k, b_k ~ N(0, 2^2)."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, n_z))
+    x1 = rng.standard_normal(n)
+    W = rng.standard_normal((n_z, K))
+    W *= 3.0 / np.linalg.norm(W, axis=0)
+    logits = Z @ W
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    comp = (p.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
+    a, b = rng.normal(0.0, 2.0, (2, K))
+    y = a[comp] + b[comp] * x1 + 0.5 * rng.standard_normal(n)
+    return np.column_stack([x1, Z]), y
+
+
+def run_flexmix(X, y, cols, K, nrep, seed, expert_cols, gate_cols):
+    """``benchmarks/flexmix_default.R`` on [X, y] (columns ``cols``, then y) through a temporary
+    CSV; its JSON (flexmix's seconds around its own call, iterations, log-likelihood)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data, res = Path(tmp) / "d.csv", Path(tmp) / "o.json"
+        np.savetxt(data, np.column_stack([X, y]), delimiter=",", header=",".join([*cols, "y"]),
+                   comments="", fmt="%.17g")
+        subprocess.run(["Rscript", str(HERE / "flexmix_default.R"), str(data), str(K), str(nrep), str(seed),
+                        ",".join(expert_cols), ",".join(gate_cols), str(res)],
+                       check=True, capture_output=True)
+        fx = json.loads(res.read_text())
+    return {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in fx.items()}
+
+
+def default_fits(make, X, y, seeds):
+    """mixexp's whole ``fit`` of ``make(random_state)``, timed, for each seed (compiled before):
+    seconds, main-run and all-run EM iterations (the start's short runs included), convergence
+    and the mean unpenalised log-likelihood ``log_likelihood(X, y).mean()``."""
+    make(0).fit(X[:500], y[:500])  # compile / warm up outside the measurement
+    probe = Probe()
+    out = []
+    for seed in seeds:
+        est = make(seed)
+        probe.runs.clear()
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        t = time.perf_counter() - t0
+        out.append(dict(seed=seed, fit=t, n_iter=int(est.n_iter_), converged=bool(est.converged_),
+                        all_iter=int(sum(r.get("n_iter") or 0 for r in probe.runs)), runs=len(probe.runs),
+                        loglik=float(est.log_likelihood(X, y).mean()), lower_bound=float(est.lower_bound_)))
+    return out
+
+
+# mixexp's default penalties, and none (flexmix has none): alpha and gate_alpha cost likelihood
+PENALTIES = (("default", {}), ("unpenalised", dict(alpha=0.0, gate_alpha=0.0)))
+
+
+def task_flexmix_own(c):
+    """(a) flexmix(y ~ x1, k = K, concomitant = FLXPmultinom(~ z1 + ... + z10)), one run from
+    flexmix's own random start, against mixexp's default fit with gate_features = the z's and
+    expert_features = x1 (default penalties, and alpha = gate_alpha = 0), same data."""
+    import mixexp
+
+    n, n_z, K = c["n"], c["n_z"], c["K"]
+    X, y = flexmix_own_data(n, n_z, K)
+    zs = [f"z{j + 1}" for j in range(n_z)]
+    load0 = os.getloadavg()[0]
+    fx = c.get("flexmix") or run_flexmix(X, y, ["x1", *zs], K, 1, c["r_seed"], ["x1"], zs)
+    gate = list(range(1, n_z + 1))
+    mx = {name: default_fits(lambda s: mixexp.MixtureOfExpertsRegressor(
+        n_experts=K, gate_features=gate, expert_features=[0], random_state=s, **pen), X, y, c["seeds"])
+        for name, pen in PENALTIES}
+    return dict(flexmix=fx, mixexp=mx, load_start=load0, load=os.getloadavg()[0])
+
+
+def task_flexmix_step(c):
+    """(b) stepFlexmix(y ~ x1 + ... + x10, k = K, nrep = 5, concomitant = FLXPmultinom(~ x1 + ...
+    + x10)) against mixexp's default MixtureOfExpertsRegressor(n_experts=K) (gate and experts on
+    all d inputs, five short EM runs in its start; default penalties, and none), same
+    ``make_moe_regression`` data.  With ``c["flexmix"]`` (``--reuse-flexmix``), flexmix's earlier
+    result instead of a new R run (this holds for (a) too)."""
+    import mixexp
+
+    n, d, K = c["n"], c["d"], c["K"]
+    X, y = make_data("reg", n, d, K)
+    xs = [f"x{j + 1}" for j in range(d)]
+    load0 = os.getloadavg()[0]
+    fx = c.get("flexmix") or run_flexmix(X, y, xs, K, c["nrep"], c["r_seed"], xs, xs)
+    mx = {name: default_fits(lambda s: mixexp.MixtureOfExpertsRegressor(n_experts=K, random_state=s, **pen),
+                             X, y, c["seeds"]) for name, pen in PENALTIES}
+    return dict(flexmix=fx, mixexp=mx, load_start=load0, load=os.getloadavg()[0])
+
+
 def task_compile(c):
     """First and second fit of each model on tiny data; numba's compile events."""
     from numba.core import event
@@ -504,6 +601,10 @@ def plan(quick):
                  for k, K in (("reg", 16), ("clf", 16), ("hme", 8), ("gauss", 16))],
         numpy=dict(task="numpy", n=10**4 if quick else 10**5, d=20, K=8, numpy_iter=3 if quick else 5),
         flexmix=dict(task="flexmix", n=10**4, d=10, K=5),
+        flexmix_own=dict(task="flexmix_own", n=8000, n_z=10, K=5, r_seed=1, seeds=list(range(FLEXMIX_SEEDS))),
+        flexmix_step=[dict(task="flexmix_step", n=n, d=10, K=5, nrep=5, r_seed=1,
+                           seeds=list(range(FLEXMIX_SEEDS if n <= 10**4 else 3)))
+                      for n in ((10**4,) if quick else (10**4, 10**5))],
         threads=dict(task="fit", kind="reg", n=N, d=20, K=16,
                      params=dict(init_params="kmeans", max_iter=8, tol=0.0)),
         scale_n=[dict(task="fit", kind="reg", n=n, d=20, K=8, budget=budget)
@@ -520,7 +621,8 @@ def main(argv=None):
     ap.add_argument("--worker")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--only", default="compile,targets,numpy,flexmix,threads,scale,families_obs")
+    ap.add_argument("--only", default="compile,targets,numpy,flexmix,flexmix_own,flexmix_step,threads,scale,"
+                    "families_obs")
     ap.add_argument("--out", default=None)
     ap.add_argument("--render", help="re-render the markdown of a results JSON")
     ap.add_argument("--update", help="a results JSON whose parts this run replaces")
@@ -528,6 +630,8 @@ def main(argv=None):
     ap.add_argument("--rows", help="rows of the families_obs part (and their baselines): "
                     + ",".join(f[0] for f in FAMILIES_OBS))
     ap.add_argument("--kinds", default="reg,clf,hme,gauss", help="the models of the targets part")
+    ap.add_argument("--reuse-flexmix", help="flexmix_own / flexmix_step at these n (comma-separated): "
+                    "flexmix's results from the --update JSON, not a new R run (mixexp's side runs again)")
     a = ap.parse_args(argv)
     if a.worker:
         return worker(a.worker)
@@ -559,6 +663,22 @@ def main(argv=None):
         res["numpy"] = dict(P["numpy"], **run_worker(P["numpy"], T))
     if "flexmix" in only:
         res["flexmix"] = dict(P["flexmix"], **run_worker(P["flexmix"], T))
+    if a.reuse_flexmix:  # flexmix's results of the --update JSON: only mixexp's side runs again
+        if not a.update:
+            ap.error("--reuse-flexmix needs --update")
+        old_fx = {(p, c["n"]): dict(flexmix=c["flexmix"], flexmix_from=c.get("flexmix_from", old["date"]),
+                                    flexmix_load=c.get("flexmix_load", [c["load_start"], c["load"]]))
+                  for p in ("flexmix_own", "flexmix_step")
+                  for c in (old[p] if isinstance(old.get(p), list) else [old[p]] if p in old else [])
+                  if "error" not in c}
+        reuse = {int(v) for v in a.reuse_flexmix.split(",")}
+        for p, c in [("flexmix_own", P["flexmix_own"])] + [("flexmix_step", c) for c in P["flexmix_step"]]:
+            if c["n"] in reuse:
+                c.update(old_fx.get((p, c["n"]), {}))
+    if "flexmix_own" in only:
+        res["flexmix_own"] = dict(P["flexmix_own"], **run_worker(P["flexmix_own"], T))
+    if "flexmix_step" in only:
+        res["flexmix_step"] = [dict(c, **run_worker(c, T, timeout=3 * 3600)) for c in P["flexmix_step"]]
     if "threads" in only:
         res["thread_scaling"] = {str(t): run_worker(P["threads"], t) for t in (1, 2)}
     if "scale" in only:
@@ -653,6 +773,11 @@ def targets_table(r):
                          yes(c["fx_time"] / med >= 100)))
         else:
             rows.append((label, f"{ft(c['fx_time'])} vs {ft(c['mx_time'])}: {s:.0f}×", yes(s >= 100)))
+    rows += [(f"≥ 100× flexmix's whole fit, {label}, log-likelihood at least flexmix's (less {LL_TOL:g})",
+              f"{ft(fx['seconds'])} vs {ft(mx['fit'])}: {fx['seconds'] / mx['fit']:.0f}×; "
+              f"mean log-likelihood {mx['loglik']:.5f} vs {fx['loglik_per_sample']:.5f}",
+              yes(fx["seconds"] / mx["fit"] >= 100 and mx["loglik"] >= fx["loglik_per_sample"] - LL_TOL))
+             for label, fx, mx in flexmix_default_rows(r)]
     if "compile" in r and all("error" not in x for x in r["compile"]):
         a, b = r["compile"]
         rows.append(("first-start compile < 10 s (4 models fitted, first − second fit)",
@@ -738,6 +863,8 @@ def render(r):
             L[-1] += (f"  Started as flexmix is (one k-means start, init_params='kmeans', with its k-means "
                       f"counted, and flexmix's tolerance, tol=1e-6), not judged: "
                       f"{', '.join(f'{1e3 * t:.0f}' for t in c['mx_kmeans_seeds'])} ms (nan: never reached).")
+    if any(k in r for k in ("flexmix_own", "flexmix_step")):
+        L += flexmix_default_section(r)
     if "numpy" in r and "error" not in r["numpy"]:
         c = r["numpy"]
         L += ["", f"Plain-numpy EM (`benchmarks/plain_numpy_em.py`, full Newton gate step): median of "
@@ -763,6 +890,85 @@ def render(r):
             L.append(f"| {name} | {ft(c['import'])} | {c['compiled']} | {ft(c['overhead'])} | "
                      + " | ".join(f"{ft(c[k][0])} / {ft(c[k][1])}" for k in ("reg", "clf", "hme", "gauss")) + " |")
     return "\n".join(L) + "\n"
+
+
+def flexmix_default_rows(r):
+    """(label, flexmix's result, mixexp's judged fit: random_state=0, default penalties) of the
+    two like-for-like comparisons that ran."""
+    out = []
+    c = r.get("flexmix_own")
+    if c and "error" not in c:
+        out.append((f"(a) `flexmix(y ~ x1, k = {c['K']}, concomitant = FLXPmultinom(~ z1 + ... + "
+                    f"z{c['n_z']}))`, n={c['n']}", c["flexmix"], c["mixexp"]["default"][0]))
+    for c in r.get("flexmix_step", []):
+        if "error" not in c:
+            out.append((f"(b) `stepFlexmix(nrep = {c['nrep']})`, n={fn(c['n'])}, d={c['d']}, K={c['K']}",
+                        c["flexmix"], c["mixexp"]["default"][0]))
+    return out
+
+
+def flexmix_default_section(r):
+    """The table of issue 30's like-for-like flexmix comparisons (a) and (b)."""
+    L = ["", "## flexmix as its users run it (issue 30: (a) its own default, (b) stepFlexmix)", "",
+         "Both sides from their own default starts, whole-fit times.  flexmix: "
+         "`benchmarks/flexmix_default.R`, timed around its `flexmix()` / `stepFlexmix()` call (R's "
+         "start-up and reading the CSV excluded), default control (iter.max 200, tolerance 1e-6 on the "
+         "log-likelihood, minprior 0.05), `set.seed(1)`, "
+         "one run; *iterations* are those of the run it keeps.  mixexp: the whole `fit` of the default "
+         "estimator in the same worker after a compiling fit on 500 rows, judged at random_state=0 "
+         "(*iterations*: main run / all EM iterations including the five short runs of the start); "
+         "*log-likelihood*: mean per sample, unpenalised (`log_likelihood(X, y).mean()`; flexmix: "
+         "`logLik / n`), in y's units.  (a): data `flexmix_own_data` (5 linear experts on x1, softmax gate "
+         "on z1..z10), mixexp `MixtureOfExpertsRegressor(n_experts=5, gate_features=[1..10], "
+         "expert_features=[0])`, also with `alpha=0, gate_alpha=0`.  (b): data `make_moe_regression(n, 10, "
+         "5, noise=0.1, random_state=0)`; flexmix `stepFlexmix(y ~ x1 + ... + x10, k = 5, nrep = 5, "
+         "concomitant = FLXPmultinom(~ x1 + ... + x10))` (experts and gate on the same 10 inputs, as "
+         "mixexp's default); mixexp `MixtureOfExpertsRegressor(n_experts=5)`.", "",
+         "| comparison | flexmix | its iterations | its log-lik. (k left) | mixexp fit | iterations | "
+         "mixexp log-lik. | flexmix / mixexp | ≥ flexmix's log-lik.? | load (1 min) |",
+         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+
+    def line(label, fx, m, load):
+        return (f"| {label} | {ft(fx['seconds'])} | {fx['iterations']} | {fx['loglik_per_sample']:.5f} "
+                f"({fx['k_final']}) | {ft(m['fit'])} | {m['n_iter']} / {m['all_iter']} | {m['loglik']:.5f} | "
+                f"{fx['seconds'] / m['fit']:.0f}× | {yes(m['loglik'] >= fx['loglik_per_sample'])} | {load} |")
+
+    seeds = []
+    c = r.get("flexmix_own")
+    if c and "error" not in c:
+        load = f"{c['load_start']:.1f} → {c['load']:.1f}"
+        for name, what in (("default", "default penalties"), ("unpenalised", "alpha=0, gate_alpha=0")):
+            L.append(line(f"(a) n={c['n']}, {what}", c["flexmix"], c["mixexp"][name][0], load))
+            seeds.append((f"(a) {what}", c["flexmix"], c["mixexp"][name]))
+    for c in r.get("flexmix_step", []):
+        if "error" in c:
+            L.append(f"| (b) n={fn(c['n'])} | {c['error']} | | | | | | | | |")
+            continue
+        for name, what in (("default", "default penalties"), ("unpenalised", "alpha=0, gate_alpha=0")):
+            L.append(line(f"(b) n={fn(c['n'])}, d={c['d']}, {what}", c["flexmix"], c["mixexp"][name][0],
+                          f"{c['load_start']:.1f} → {c['load']:.1f}"))
+            seeds.append((f"(b) n={fn(c['n'])}, {what}", c["flexmix"], c["mixexp"][name]))
+    reused = [f"n={fn(c['n'])}: the run of {c['flexmix_from']}, load {c['flexmix_load'][0]:.1f} → "
+              f"{c['flexmix_load'][1]:.1f} in its worker"
+              for c in [r.get("flexmix_own", {}), *r.get("flexmix_step", [])] if "flexmix_from" in c]
+    if reused:
+        L += ["", f"flexmix's results (time, iterations, log-likelihood) reused (`--reuse-flexmix`), not run "
+              f"again with mixexp's side: {'; '.join(reused)}.  The load column above is mixexp's run's."]
+    L += ["", "The same mixexp fit for every random_state run (not judged: the table above is "
+          "random_state=0): median time, and how many end at or above flexmix's log-likelihood, or "
+          "within 1e-3 nats per sample of it.", "",
+          "| comparison | random_state | fit (median, range) | iterations (median main / all) | "
+          "log-lik. (min – max) | ≥ flexmix | within 1e-3 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for label, fx, ms in seeds:
+        t = [m["fit"] for m in ms]
+        ll = np.array([m["loglik"] for m in ms])
+        f = fx["loglik_per_sample"]
+        L.append(f"| {label} | 0..{len(ms) - 1} | {ft(float(np.median(t)))} ({ft(min(t))} – {ft(max(t))}) | "
+                 f"{np.median([m['n_iter'] for m in ms]):.0f} / "
+                 f"{np.median([m['all_iter'] for m in ms]):.0f} | "
+                 f"{ll.min():.5f} – {ll.max():.5f} | {int((ll >= f).sum())} of {len(ll)} | "
+                 f"{int((ll >= f - LL_TOL).sum())} of {len(ll)} |")
+    return L
 
 
 def families_obs_section(c):

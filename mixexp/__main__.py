@@ -81,7 +81,7 @@ def build_parser():
                       "500; 0 keeps all)")
     models = p.add_argument_group("models and cross-validation")
     models.add_argument("--models", nargs="+", metavar="NAME",
-                        help=f"models to compare (default: all): {', '.join(MODELS)}")
+                        help=f"models to compare: {', '.join(MODELS)} (default: all but moe-spline)")
     models.add_argument("--folds", type=_positive_int(2), metavar="K",
                         help="folds of the repeated K-fold (default 3, --quick 2)")
     models.add_argument("--repeats", type=_positive_int(1), metavar="R",

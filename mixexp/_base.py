@@ -259,7 +259,7 @@ class BaseMixtureOfExperts(
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)
         best = self._best_of_starts(state, design, params, warm, sources, resp)
-        self._set_result(state, design, *best)
+        self._set_result(state, design, *best, sources=sources)
         return self
 
     def _fit_missing(self, X, y, sample_weight, params, warm, sources, exposure, groups):
@@ -442,6 +442,7 @@ class BaseMixtureOfExperts(
                 design = design.plain()
             else:
                 em, em_design = sources.run(engine, state) if sources.run else (engine, design)
+            start_source = sources.start(state) if sources.start else None
             if tree.depth == 1:
                 flat = engine
             else:  # an HME starts from a flat mixture of its leaves
@@ -456,7 +457,7 @@ class BaseMixtureOfExperts(
                     start = initial_params(
                         engine, flat, design, state.info, rs,
                         self.init_params if resp is None else resp, self.max_iter,
-                        self.tol, self.gate_alpha, run.n_threads,
+                        self.tol, self.gate_alpha, run.n_threads, start_source,
                     )
                 rule = make_assignment(self.algorithm, rs)
                 result = em.run(
@@ -466,10 +467,10 @@ class BaseMixtureOfExperts(
                     best = (*result, sorted(em.frozen_leaves))
         return best
 
-    def _set_result(self, state, design, params, bounds, converged, n_iter, frozen):
+    def _set_result(self, state, design, params, bounds, converged, n_iter, frozen, sources=None):
         """Warn about frozen experts and non-convergence; make ``state`` with ``params`` the
         fitted model, with its public attributes (and what prediction keeps of the
-        training ``design``)."""
+        training ``design``, or of all the rows when ``sources`` gives it)."""
         state.params = params
         attributes = state.public_attributes(self._is_flat)
         n_leaves = state.tree.n_leaves
@@ -488,6 +489,8 @@ class BaseMixtureOfExperts(
             )
         # censored rows: no clipping to the range of the observed (not ground-up) responses
         state.target_range = None if design.censored else self._target_range(state, design)
+        if state.target_range is not None and sources is not None and sources.target_range:
+            state.target_range = sources.target_range(state, self._target_range)
         self._set_fitted(state, attributes, drop=("_online", "_seen_groups", *ONLINE_ATTRIBUTES))
         self.lower_bounds_ = np.asarray(bounds) + state.loglik_shift()
         self.lower_bound_ = float(self.lower_bounds_[-1])

@@ -146,7 +146,7 @@ def _louis(layout, params, Xg, D, log_gate, unit_logdens, unit_scores, expert_he
     n = log_gate.shape[0]
     node_post = np.empty((n, t.n_nodes))
     loglik = np.empty(n)
-    tree_posteriors(log_gate, unit_logdens, t.branching, node_post, loglik)
+    tree_posteriors(log_gate, unit_logdens, t.branching, node_post, loglik, False)
     r = node_post[:, t.n_inner :]
     # S[u, l]: the complete-data score of unit u and leaf l; H: sum_u w_u E[complete Hessian]
     S = np.zeros((n, t.n_leaves, layout.size))

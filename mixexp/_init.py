@@ -39,9 +39,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import pairwise_distances_argmin
 
 from ._design import take_rows
 from ._numerics.bound import soft_label_objective
@@ -79,6 +77,10 @@ def kmeans(F, sw, n_clusters, rs, n_threads=1):
 
     It runs on one OpenMP thread whatever ``n_threads`` (see the module's doc).
     """
+    # imported at the first start, not with mixexp: sklearn.cluster brings
+    # linear_model, model_selection and neighbors, a tenth of ``import mixexp``
+    from sklearn.cluster import KMeans
+
     km = KMeans(n_clusters=n_clusters, n_init=1, random_state=rs.randint(np.iinfo(np.int32).max))
     with warnings.catch_warnings(), openmp_threads(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -95,6 +97,8 @@ def kmeans_labels(F, sw, n_clusters, rs, n_threads=1):
 
 def nearest_centre(F, centres):
     """Index of the nearest of ``centres`` (Euclidean) for every row of ``F``, on one thread."""
+    from sklearn.metrics import pairwise_distances_argmin  # as KMeans in kmeans
+
     with openmp_threads(1):
         return pairwise_distances_argmin(F, centres)
 
@@ -293,21 +297,26 @@ def check_responsibilities(init, n_samples, n_leaves):
     return R
 
 
-def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1):
+def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1,
+                   rows=None):
     """Parameters for ``engine`` to start EM from.
 
     ``flat`` is the engine of the flat mixture with one expert per leaf (the
     same as ``engine`` for a flat mixture); a deeper tree starts from that
     mixture, fitted by EM and arranged into the tree.  ``init_params`` given as
     responsibilities (:func:`check_responsibilities`, rows in the design's order)
-    are the posteriors of ``engine``'s first M-step, on all the rows.
+    are the posteriors of ``engine``'s first M-step, on all the rows.  ``rows``
+    (None: ``design``) has the rows the start draws from, as a design's
+    ``n_positive`` and ``start_subset`` (the dask fit: all its blocks' rows, of which
+    ``design`` holds a sample).
     """
     if not isinstance(init_params, str):
         return engine.fit_posteriors(init_params, design, engine.zero_params(design, info), INIT_STEPS)
     # rows of zero weight do not count in any sum: the start draws from the others
     # (grouped rows: whole groups)
-    size = start_rows(np.count_nonzero(design.sw > 0), _n_free_params(flat, design, info))
-    design = design.start_subset(rs, size)
+    rows = design if rows is None else rows
+    size = start_rows(rows.n_positive, _n_free_params(flat, design, info))
+    design = rows.start_subset(rs, size)
 
     def from_partition(kind):
         labels = initial_labels(kind, flat, design, rs, n_threads)

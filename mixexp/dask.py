@@ -9,11 +9,16 @@ dask's local threads, a ``distributed.LocalCluster`` or a real cluster: it
 uses whatever scheduler is current (a ``distributed.Client`` once made).
 
 The internal standardisation of ``X`` and ``y`` and the classes come from
-all rows (a few passes before EM).  EM starts from ``init_params`` on a
-uniform sample of ``INIT_ROWS`` rows, in memory (all rows when there are
-fewer: then the fit equals the in-memory fit of the same rows to rounding);
-``warm_start=True`` starts from the fitted model instead (1000 sampled rows
-then only check the input).
+all rows (a few passes before EM).  EM starts from ``init_params`` on the
+rows the in-memory fit's start would draw from the same ``random_state``
+(:func:`mixexp._design.start_row_indices` over all rows), gathered from the
+blocks into memory: the start is the in-memory fit's, and EM then makes the
+same passes over the same rows, so the fit equals the in-memory fit up to the
+order of its sums.  A uniform sample of ``INIT_ROWS`` rows checks the input
+and gives the range of the targets that prediction clips the experts' means
+to (the in-memory fit: all rows); with groups it also gives the start (whole
+groups drawn at random, not the in-memory fit's).  ``warm_start=True`` starts
+from the fitted model instead (1000 sampled rows then only check the input).
 
 Needs the ``dask`` extra (``pip install "mixexp[dask]"``); ``import mixexp``
 never imports dask.  Expert estimators refit on all rows at once and are
@@ -36,7 +41,7 @@ import copy
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._design import design_matrix, location_scale_from_moments
+from ._design import design_matrix, location_scale_from_moments, start_row_indices
 from ._engine import EMEngine, add_stats
 from ._fitted import FitSources
 from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
@@ -51,7 +56,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'mixexp.dask needs dask: pip install "mixexp[dask]" (dask[array,distributed]).'
     ) from error
 
-#: rows of the sample that initialisation (k-means, short EM runs) uses, in memory
+#: rows of the sample that checks the input and gives the targets' range (and, with groups,
+#: the start), in memory
 INIT_ROWS = 100_000
 _FAN_IN = 8  # blocks' sums added per task of the reduction tree
 
@@ -101,6 +107,18 @@ def _block_stats(state, params, parts, Xb, yb, swb, gb):
 def _block_constant_stats(state, Xb, yb, swb, gb):
     with blas_single_thread():
         return state.engine().constant_stats(_block_design(state, Xb, yb, swb, gb))
+
+
+def _block_target_range(state, target_range, Xb, yb, swb, gb):
+    with blas_single_thread():
+        return target_range(state, _block_design(state, Xb, yb, swb, gb))
+
+
+def _union_ranges(*parts):
+    """The union of target ranges (:func:`mixexp._regressor.target_range`; None: none)."""
+    if parts[0] is None:
+        return None
+    return np.stack([np.fmin.reduce([p[0] for p in parts]), np.fmax.reduce([p[1] for p in parts])])
 
 
 def _sum_stats(*parts):
@@ -231,18 +249,57 @@ class DaskRows(FitSources):
         X, y, sw, groups = dask.compute(self.X[rows], self.y[rows], sw, groups)
         return X, y, (np.ones(X.shape[0]) if sw is None else sw), groups
 
+    def start(self, state):
+        """The rows the start draws from: all rows (None with groups: the sample's)."""
+        return None if self.groups is not None else _StartRows(self, state)
+
+    def target_range(self, state, target_range):
+        """The range of the targets that prediction clips the experts' means to, over all
+        rows as in memory (not the sample's)."""
+        return self.map_sum(_block_target_range, state, target_range, combine=_union_ranges)
+
     # -- EM's passes ----------------------------------------------------------
-    def map_sum(self, func, *args):
-        """``func(*args, X_block, y_block, sw_block)`` summed over the blocks (a tree on the workers)."""
+    def map_sum(self, func, *args, combine=_sum_stats):
+        """``func(*args, X_block, y_block, sw_block, groups_block)`` summed over the blocks (a
+        tree on the workers); ``combine`` (of any number of parts) replaces the sum."""
         shared = [dask.delayed(a, traverse=False) for a in args]  # sent once per worker
         parts = [dask.delayed(func, pure=True)(*shared, *block) for block in self._blocks]
         while len(parts) > 1:
-            parts = [dask.delayed(_sum_stats, pure=True)(*parts[i : i + _FAN_IN])
+            parts = [dask.delayed(combine, pure=True)(*parts[i : i + _FAN_IN])
                      for i in range(0, len(parts), _FAN_IN)]
         return parts[0].compute()
 
     def run(self, engine, state):
         return DaskEngine(engine, self, state), self
+
+
+class _StartRows:
+    """All the rows of :class:`DaskRows` as the start draws from them: a design's
+    ``n_positive`` and ``start_subset``, drawing the in-memory fit's rows."""
+
+    def __init__(self, rows, state):
+        self.rows, self.state = rows, state
+        self._weighted = None
+
+    def weighted(self):
+        """The indices of the rows of positive weight (computed once)."""
+        if self._weighted is None:
+            rows = self.rows
+            self._weighted = (
+                np.arange(rows.n_rows) if rows.sw is None else np.flatnonzero((rows.sw > 0).compute())
+            )
+        return self._weighted
+
+    @property
+    def n_positive(self):
+        return self.weighted().shape[0]
+
+    def start_subset(self, rs, size):
+        rows = self.rows
+        index = start_row_indices(rs, self.weighted(), size)
+        sw = None if rows.sw is None else rows.sw[index]
+        X, y, sw = dask.compute(rows.X[index], rows.y[index], sw)
+        return _block_design(self.state, X, y, sw)
 
 
 class DaskEngine(EMEngine):
@@ -305,5 +362,7 @@ def fit_dask(estimator, X, y, sample_weight=None, groups=None):
     rows = DaskRows(X, y, sample_weight, groups)
     warm = estimator.warm_start and getattr(estimator, "_fitted", None) is not None
     # a warm start needs no sample to start from: a few rows to validate suffice
-    X_s, y_s, sw_s, g_s = rows.sample_rows(1000 if warm else INIT_ROWS, estimator.random_state)
+    # a copy of the random state: the start draws from it as the in-memory fit does
+    sample_rs = copy.deepcopy(check_random_state(estimator.random_state))
+    X_s, y_s, sw_s, g_s = rows.sample_rows(1000 if warm else INIT_ROWS, sample_rs)
     return estimator._fit(X_s, y_s, sw_s, sources=rows, groups=g_s)

@@ -61,6 +61,34 @@ def test_one_censored_gaussian_expert_is_the_scipy_maximum():
     assert abs(naive.intercept_ - 2.0) > abs(model.expert_intercept_[0, 0] - 2.0) + 0.1
 
 
+def test_one_censored_lognormal_expert_is_the_gaussian_fit_of_log_y():
+    # the Gaussian family imputes censored rows; the log-normal, a subclass on log y, must not
+    # take that path with its ends in units of y (it raised KeyError before)
+    X, y, y_upper, _ = censored_linear()
+    fit = dict(alpha=0.0, gate_alpha=0.0, tol=1e-12, max_iter=5000, random_state=0)
+    gaussian = _quiet(lambda: MixtureOfExpertsRegressor(1, **fit).fit(X, y, y_upper=y_upper))
+    lognormal = _quiet(lambda: MixtureOfExpertsRegressor(1, expert="lognormal", **fit)
+                       .fit(X, np.exp(y), y_upper=np.exp(y_upper)))
+    np.testing.assert_allclose(lognormal.expert_coef_[0, 0], gaussian.expert_coef_[0, 0], atol=1e-4)
+    np.testing.assert_allclose(lognormal.expert_intercept_[0, 0], gaussian.expert_intercept_[0, 0], atol=1e-4)
+    exact = ~np.isinf(y_upper)  # the log-normal density has the Jacobian 1 / y of its exact rows
+    np.testing.assert_allclose(lognormal.log_likelihood(X, np.exp(y), y_upper=np.exp(y_upper)).sum(),
+                               gaussian.log_likelihood(X, y, y_upper=y_upper).sum() - y[exact].sum(),
+                               atol=1e-5)
+
+def test_censored_student_t_experts_fit_monotonically():
+    # a subclass of the Gaussian family: it must not take the Gaussian's imputed-censoring
+    # path (it raised KeyError before)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 2))
+    y = X @ [1.0, 2.0] + rng.standard_t(5, 300)
+    y_upper = np.where(rng.uniform(size=300) < 0.2, np.inf, y)
+    model = _quiet(lambda: MixtureOfExpertsRegressor(2, expert="student_t", max_iter=30, tol=0.0, random_state=0)
+                   .fit(X, y, y_upper=y_upper))
+    gains = np.diff(model.lower_bounds_)
+    assert gains.min() >= -1e-12 * abs(model.lower_bound_)
+    assert np.isfinite(model.log_likelihood(X, y, y_upper=y_upper)).all()
+
 def test_one_truncated_lognormal_expert_is_the_scipy_maximum():
     """Losses observed only above a deductible: the truncated likelihood's maximum."""
     rs = np.random.RandomState(3)
@@ -294,9 +322,16 @@ def test_censored_and_truncated_information_is_minus_the_hessian_of_the_public_l
     h, P = 1e-4, theta.size
     E = h * np.eye(P)
     gradient = np.array([(public(theta + E[k]) - public(theta - E[k])) / (2 * h) for k in range(P)])
-    hessian = np.array([[
-        (public(theta + E[i] + E[j]) - public(theta + E[i] - E[j]) - public(theta - E[i] + E[j])
-         + public(theta - E[i] - E[j])) / (4 * h * h) for j in range(P)] for i in range(P)])
+
+    def second_differences(h):
+        E = h * np.eye(P)
+        return np.array([[
+            (public(theta + E[i] + E[j]) - public(theta + E[i] - E[j]) - public(theta - E[i] + E[j])
+             + public(theta - E[i] - E[j])) / (4 * h * h) for j in range(P)] for i in range(P)])
+
+    # Richardson's extrapolation of two small steps: the Gaussian fit ends with an expert of
+    # standard deviation 1e-3 (standardised), whose second differences at h = 1e-4 are 50% off
+    hessian = (4.0 * second_differences(1e-5) - second_differences(2e-5)) / 3.0
     np.testing.assert_allclose(score, gradient, atol=1e-5 * np.abs(gradient).max() + 1e-6)
     np.testing.assert_allclose(info, -hessian, atol=2e-4 * np.abs(info).max())
     # the truncation's term matters: without it the information is another matrix
@@ -424,10 +459,115 @@ def test_truncation_with_groups_or_a_gaussian_gate_is_refused_censoring_is_not()
         layout = Layout(state)
         theta = layout.pack(state.params)
         info, _, score, _ = observed_information(layout, state.params, design)
-        # the score is the gradient of the (grouped) censored log-likelihood
-        h, E = 1e-5, 1e-5 * np.eye(theta.size)
+        # the score is the gradient of the (grouped) censored log-likelihood (h = 1e-6: the
+        # Gaussian-gate fit ends with an expert of standard deviation 1e-3, where 1e-5's
+        # truncation error in the differences is 0.3)
+        h, E = 1e-6, 1e-6 * np.eye(theta.size)
         grad = [(observed_information(layout, layout.unpack(theta + e, state.params), design)[3]
                  - observed_information(layout, layout.unpack(theta - e, state.params), design)[3]) / (2 * h)
                 for e in E]
         # (the Gaussian gate's own derivatives are central differences: 1e-4 of the largest)
         np.testing.assert_allclose(score, grad, atol=1e-4 * np.abs(grad).max())
+
+
+def _mixed_censoring(n=360, seed=1):
+    """two_regimes' rows without truncation, right-censored above 1.5, interval-censored to
+    [-4, -1.5] below -1.5, every seventh row to [y - 0.5, y + 0.5]: ``(X, y, y_upper)``."""
+    rs = np.random.RandomState(seed)
+    X = rs.normal(size=(n, 1))
+    z = rs.uniform(size=n) < 1.0 / (1.0 + np.exp(-2.0 * X[:, 0]))
+    y_true = np.where(z, 1.5 * X[:, 0], -1.5 * X[:, 0]) + 0.5 * rs.normal(size=n)
+    y, y_upper = np.clip(y_true, -1.5, 1.5), np.where(y_true > 1.5, np.inf, np.clip(y_true, -1.5, 1.5))
+    y = np.where(y_true < -1.5, -4.0, y)
+    y[::7], y_upper[::7] = y_true[::7] - 0.5, y_true[::7] + 0.5
+    return X, y, y_upper
+
+
+def test_censored_gaussian_em_iteration_imputes_the_censored_rows():
+    """Without truncation the Gaussian experts' M-step is EM's with the censored responses
+    missing: a weighted least squares on each row's expected response given its interval
+    under the expert (truncated-normal moments, scipy.stats.truncnorm), the variance the
+    weighted mean of the expected squared residuals."""
+    X, y, y_upper = _mixed_censoring()
+    model = _quiet(lambda: MixtureOfExpertsRegressor(2, alpha=0.0, max_iter=3, random_state=0, warm_start=True)
+                   .fit(X, y, y_upper=y_upper))
+    gates = model.predict_gate(X)
+    mu = X @ model.expert_coef_[:, 0].T + model.expert_intercept_[:, 0]
+    sd = np.sqrt(model.noise_variance_[:, 0])
+    cens = y_upper > y
+    with np.errstate(divide="ignore"):
+        interval = np.log(stats.norm.cdf(y_upper[:, None], mu, sd) - stats.norm.cdf(y[:, None], mu, sd))
+    dens = np.where(cens[:, None], interval, stats.norm.logpdf(y[:, None], mu, sd))
+    joint = np.log(gates) + dens
+    post = np.exp(joint - np.logaddexp.reduce(joint, axis=1)[:, None])
+    _quiet(lambda: model.set_params(max_iter=1).fit(X, y, y_upper=y_upper))
+    Xa = np.column_stack([X, np.ones(len(y))])
+    for k in range(2):
+        a, b = (y[cens] - mu[cens, k]) / sd[k], (y_upper[cens] - mu[cens, k]) / sd[k]
+        moments = stats.truncnorm(a, b, loc=mu[cens, k], scale=sd[k])
+        ey, vy = y.copy(), np.zeros(len(y))
+        ey[cens], vy[cens] = moments.mean(), moments.var()
+        w = post[:, k]
+        beta = np.linalg.solve(Xa.T @ (w[:, None] * Xa), Xa.T @ (w * ey))
+        var = w @ (vy + (ey - Xa @ beta) ** 2) / w.sum()
+        np.testing.assert_allclose(model.expert_coef_[k, 0], beta[:-1], rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(model.expert_intercept_[k, 0], beta[-1], rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(model.noise_variance_[k, 0], var, rtol=1e-7)
+
+
+@pytest.mark.parametrize("hme", [False, True])
+def test_em_is_monotone_with_imputed_censored_rows(hme):
+    X, y, y_upper = _mixed_censoring()
+    est = (HierarchicalMixtureOfExpertsRegressor(depth=2, branching=2, max_iter=40, tol=0.0, random_state=0)
+           if hme else MixtureOfExpertsRegressor(3, max_iter=40, tol=0.0, random_state=0))
+    model = _quiet(lambda: est.fit(X, y, y_upper=y_upper))
+    assert model.n_iter_ == 40
+    gains = np.diff(model.lower_bounds_)
+    assert gains.min() >= -1e-12 * abs(model.lower_bound_)
+    assert model.lower_bounds_[-1] > model.lower_bounds_[0] + 1e-3  # EM moved
+    ll = model.log_likelihood(X, y, y_upper=y_upper)
+    # the last parameters' log-likelihood is at least the last bound (theirs before the step,
+    # less the penalty)
+    assert ll.mean() >= model.lower_bound_
+
+
+@pytest.mark.parametrize("var", [0.5, 1e-3])
+def test_gaussian_interval_scores_and_hessian_are_the_derivatives_of_log_probabilities(var):
+    """The Gaussian's analytic scores and Hessian of censored rows' log-probabilities (right-,
+    left- and interval-censored) against central differences."""
+    from mixexp.experts.censored import CensoredExperts
+    from mixexp.experts.gaussian import LinearGaussianExperts
+
+    rs = np.random.RandomState(0)
+    n, p = 60, 3
+    Xa = np.column_stack([rs.normal(size=(n, p - 1)), np.ones(n)])
+    inner = LinearGaussianExperts(0.1, 1e-9)
+    info = {"mean": np.array([0.4]), "scale": np.array([2.0]), "ndim": 1, "n_outputs": 1}
+    comp = CensoredExperts(inner, info)
+    params = {"coef": rs.normal(size=(2, 1, p)), "var": np.array([[var], [0.7]])}
+    centre = 0.4 + 2.0 * (Xa @ params["coef"][0, 0]) + 2.0 * np.sqrt(var) * rs.normal(size=n)
+    kind = np.arange(n) % 3
+    lo = np.where(kind == 1, -np.inf, centre)
+    hi = np.where(kind == 0, np.inf, centre + np.where(kind == 2, rs.uniform(0.1, 2.0, n) * np.sqrt(var), 0.0))
+    W = rs.uniform(0.1, 1.0, size=(n, 2))
+
+    def log_p(prm):
+        return comp._log_interval(Xa, lo, hi, prm, 2, {})
+
+    scores = inner.interval_scores(Xa, lo, hi, log_p(params), params, info)
+    hessian = inner.interval_hessian(Xa, lo, hi, log_p(params), params, info, W)
+    theta = inner.inference_vector(params)
+    h = 1e-6 * min(1.0, np.sqrt(var))
+    fd_scores, fd_hessian = np.zeros_like(scores), np.zeros_like(hessian)
+    for j in range(theta.shape[1]):
+        plus, minus = theta.copy(), theta.copy()
+        plus[:, j] += h
+        minus[:, j] -= h
+        pp, pm = inner.from_inference_vector(plus, params), inner.from_inference_vector(minus, params)
+        fd_scores[:, :, j] = (log_p(pp) - log_p(pm)) / (2 * h)
+        d = (inner.interval_scores(Xa, lo, hi, log_p(pp), pp, info)
+             - inner.interval_scores(Xa, lo, hi, log_p(pm), pm, info)) / (2 * h)
+        fd_hessian[:, :, j] = np.einsum("nk,nki->ki", W, d)
+    assert np.abs(scores).max() > 1.0 and np.all(np.isfinite(scores))
+    np.testing.assert_allclose(scores, fd_scores, rtol=0, atol=1e-6 * np.abs(fd_scores).max())
+    np.testing.assert_allclose(hessian, fd_hessian, rtol=0, atol=1e-6 * np.abs(fd_hessian).max())

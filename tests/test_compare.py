@@ -99,7 +99,7 @@ def test_user_csv_regression_all_models(tmp_path, regression_csv, capsys):
     code = main(["compare", *FAST, "--csv", regression_csv, "--target", "y", "--out", str(out)])
     assert code == 0
     rows = _read_csv(out / "results.csv")
-    assert [r["model"] for r in rows] == list(compare.MODELS.values())
+    assert [r["model"] for r in rows] == [compare.MODELS[m] for m in compare.models.DEFAULT_MODELS]
     assert {r["dataset"] for r in rows} == {"planes"}
     assert all(r["task"] == "regression" and math.isfinite(float(r["score_mean"])) for r in rows)
     assert (out / "partition_planes.png").exists()  # two features: the 2-D partition map
@@ -406,6 +406,64 @@ def test_quadratic_experts_see_squares_and_the_gate_does_not():
     assert quad.score(X, y) > 0.95 > linear.score(X, y)
 
 
+def test_spline_model_is_built_for_any_number_of_features():
+    settings = compare.Settings(spline_alphas=(0.3, 3.0))
+    search = compare.make_model("moe-spline", "classification", settings, n_samples=400, n_features=40)
+    assert search.param_grid == {"moe__n_experts": [2, 4, 8], "moe__alpha": [0.3, 3.0]}
+    pipe = search.estimator
+    assert [name for name, _ in pipe.steps] == ["scale", "spline", "moe"]
+    per_feature = compare.models.SPLINE_KNOTS + compare.models.SPLINE_DEGREE - 2
+    assert pipe[-1].gate_features == list(range(40))
+    assert pipe[-1].expert_features == list(range(40, 40 * (1 + per_feature)))
+    X = np.random.default_rng(0).normal(size=(50, 40))
+    assert pipe[:-1].fit_transform(X).shape == (50, 40 * (1 + per_feature))
+    with pytest.raises(ValueError, match="needs n_features"):
+        compare.make_model("moe-spline", "regression")
+    with pytest.raises(ValueError, match="spline_alphas must not be empty"):
+        compare.Settings(spline_alphas=())
+
+
+@pytest.mark.parametrize("task", compare.TASKS)
+def test_spline_model_fits_and_predicts_beyond_16_features(task):
+    # moe-quad refuses d > 16; the spline experts take 20 features in their pipeline
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(240, 20))
+    signal = np.abs(X[:, 0]) - X[:, 1] ** 2 + X[:, 2]
+    y = signal + 0.1 * rng.normal(size=240) if task == "regression" else (signal > -0.5).astype(int)
+    settings = compare.Settings(moe_experts=(2,), spline_alphas=(1.0,), inner_splits=2, max_iter=30)
+    model = compare.make_model("moe-spline", task, settings, 240, 20)
+    X_before = X.copy()
+    model.fit(X[:160], y[:160])
+    np.testing.assert_array_equal(X, X_before)
+    pred = model.predict(X[160:])
+    assert pred.shape == (80,) and np.all(np.isfinite(pred))
+    if task == "classification":
+        proba = model.predict_proba(X[160:])
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert model.score(X[160:], y[160:]) > 0.8
+    else:
+        assert model.score(X[160:], y[160:]) > 0.5
+    coef = model.best_estimator_[-1].expert_coef_
+    # x (20 columns) is the gate's only; the experts use the 60 basis columns
+    assert coef.shape[-1] == 80 and np.all(coef[..., :20] == 0) and np.any(coef[..., 20:] != 0)
+
+
+def test_spline_experts_beat_linear_experts_on_an_additive_curve():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-2, 2, size=(600, 3))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.normal(size=600)
+    settings = compare.Settings(moe_experts=(2,), alphas=(0.1,), spline_alphas=(0.1,), inner_splits=2)
+    train, test = slice(0, 400), slice(400, None)
+    spline = compare.make_model("moe-spline", "regression", settings, 400, 3).fit(X[train], y[train])
+    linear = compare.make_model("moe", "regression", settings, 400).fit(X[train], y[train])
+    moe = spline.best_estimator_[-1]
+    # the gate sees x only (3 columns), the experts the 9 basis columns only
+    assert np.all(moe.gate_coef_[:, 3:] == 0) and np.any(moe.gate_coef_[:, :3] != 0)
+    assert np.all(moe.expert_coef_[..., :3] == 0) and np.any(moe.expert_coef_[..., 3:] != 0)
+    assert spline.score(X[test], y[test]) > 0.9
+    assert spline.score(X[test], y[test]) > linear.score(X[test], y[test]) + 0.1
+
+
 def test_read_csv_dataset_infers_the_task(tmp_path):
     rows = [[i / 7, i % 3] for i in range(30)]
     path = _write_csv(tmp_path / "c.csv", ["x", "label"], rows)
@@ -430,3 +488,18 @@ def test_log_loss_tolerates_probabilities_rounded_above_one():
     proba = np.array([[1.0000000000000002, 0.0], [0.25, 0.75]])
     expected = pytest.approx(-np.log(0.75) / 2, rel=1e-6)
     assert compare.run._clipped_log_loss([0, 1], proba) == expected
+
+
+def test_lasso_gate_points_only_for_regression_with_many_features():
+    grid = compare.make_model("moe", "regression", n_samples=2000, n_features=32).param_grid
+    assert grid[0]["moe__l1_ratio"] == [0.0] and grid[0]["moe__gate_alpha"] == [0.1]
+    assert grid[1]["moe__l1_ratio"] == [1.0] and grid[1]["moe__gate_alpha"] == [10.0]
+    assert grid[1]["moe__n_experts"] == grid[0]["moe__n_experts"] == [2, 4, 8]
+    hme = compare.make_model("hme", "regression", n_samples=2000, n_features=17).param_grid
+    assert hme[1]["hme__l1_ratio"] == [1.0]
+    for model in [compare.make_model("moe", "regression", n_samples=2000, n_features=16),
+                  compare.make_model("moe", "classification", n_samples=2000, n_features=32),
+                  compare.make_model("moe", "regression", compare.Settings(search="warm"), 2000, 32),
+                  compare.make_model("moe", "regression", compare.Settings(sparse_gate_alphas=()),
+                                     2000, 32)]:
+        assert isinstance(model.param_grid, dict) and "moe__l1_ratio" not in model.param_grid

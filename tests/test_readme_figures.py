@@ -41,3 +41,28 @@ def test_readme_states_no_test_counts(page):
     text = (ROOT / page).read_text(encoding="utf-8")
     counts = re.findall(r"\b\d[\d,]*\s+(?:tests?\b(?! folds?)|passed|skipped|xpassed|expected failures)", text)
     assert not counts, f"{page} states test counts, which go stale: {counts}"
+
+
+def _markdown_rows(text):
+    return [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+
+
+def test_readme_compare_table_is_the_recorded_run():
+    """The README's table is benchmarks/results/compare_default.md's scores, cell for cell
+    (best in bold in both), so the two cannot drift apart when one is re-measured."""
+    recorded = {}
+    for row in _markdown_rows((ROOT / "benchmarks/results/compare_default.md").read_text("utf-8")):
+        if len(row) >= 4 and row[0] != "dataset" and "±" in row[3]:
+            recorded[row[0], row[2]] = row[3]
+    assert recorded, "no score rows in benchmarks/results/compare_default.md"
+    section = README.split("## The main job")[1].split("\n## ")[0]
+    rows = _markdown_rows(section)
+    header = next(r for r in rows if r[0] == "dataset")
+    body = [r for r in rows if r[0] != "dataset"]
+    assert header[1:] == [name for name in header[1:] if any(m == name for _, m in recorded)]
+    assert len(body) == len({d for d, _ in recorded}), "the README's table misses a dataset"
+    for row in body:
+        dataset = re.split(r"[ ,]", row[0])[0]
+        for model, cell in zip(header[1:], row[1:]):
+            assert cell == recorded[dataset, model], (dataset, model, cell, recorded[dataset, model])

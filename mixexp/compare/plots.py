@@ -64,7 +64,7 @@ def plot_scores(result, dataset, path):
 
     The bars start at 0 (R² of predicting the mean; accuracy of no correct
     answer) and the axis ends at 1, the best possible score, so bar lengths
-    compare.  Mixtures of experts (MoE, HME, MoE-quad) are shades of blue,
+    compare.  Mixtures of experts (MoE, HME, MoE-quad, MoE-spline) are shades of blue,
     the other models grey (:func:`model_color`), the best mean score is
     outlined and every bar carries its value and its mean fit time per outer
     fold (inner search included).  Classification charts draw the accuracy of

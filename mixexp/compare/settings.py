@@ -46,6 +46,18 @@ class Settings:
     quad_alphas : tuple of float, default=(0.1, 1.0, 10.0)
         Grid of the expert penalty ``alpha`` of the quadratic-expert mixture
         (``"moe-quad"``), searched jointly with ``moe_experts``.
+    sparse_gate_alphas : tuple of float, default=(10.0,)
+        Where the data have at least
+        :data:`~mixexp.compare.models.SPARSE_MIN_FEATURES` features, the regression
+        MoE and HME also search their grid with a lasso gate, ``l1_ratio=1`` and
+        ``gate_alpha`` each of these values (absolute penalties on the
+        summed log-likelihood; the experts' ``alpha`` becomes a lasso penalty
+        too), beside the dense grid.  Empty: the dense grid only.  Not with
+        ``search="warm"``.
+    spline_alphas : tuple of float, default=(0.1, 1.0)
+        Grid of the expert penalty ``alpha`` of the spline-expert mixture
+        (``"moe-spline"``), searched jointly with ``moe_experts``, for
+        regression and classification.
     cart_depths : tuple of int or None, default=(2, 3, 4, 6, 8, 12, None)
         Grid of ``max_depth`` for CART.
     max_samples : int, default=2000
@@ -73,6 +85,8 @@ class Settings:
     hme_depths: tuple = (1, 2, 3)
     alphas: tuple = (0.1, 1.0)
     quad_alphas: tuple = (0.1, 1.0, 10.0)
+    sparse_gate_alphas: tuple = (10.0,)
+    spline_alphas: tuple = (0.1, 1.0)
     cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
     max_samples: int = 2000
     random_state: int = 0
@@ -88,7 +102,8 @@ class Settings:
             raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}")
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
-        for name in ("moe_experts", "hme_depths", "alphas", "quad_alphas", "cart_depths"):
+        for name in ("moe_experts", "hme_depths", "alphas", "quad_alphas", "spline_alphas",
+                     "cart_depths"):
             if len(getattr(self, name)) == 0:
                 raise ValueError(f"{name} must not be empty")
 
@@ -102,7 +117,8 @@ class Settings:
 #: Small grids and few folds: a smoke test in seconds (``mixexp compare --quick``).
 QUICK_SETTINGS = Settings(
     n_splits=2, n_repeats=1, inner_splits=2, max_iter=30, moe_experts=(2, 4),
-    hme_depths=(1, 2), alphas=(0.1, 1.0), quad_alphas=(1.0,), cart_depths=(2, 4, 8), max_samples=500,
+    hme_depths=(1, 2), alphas=(0.1, 1.0), quad_alphas=(1.0,), spline_alphas=(1.0,),
+    cart_depths=(2, 4, 8), max_samples=500,
 )
 
 

@@ -103,6 +103,16 @@ class ExpertComponent(ABC):
         :meth:`set_constraints` gave the family coefficients shared by every expert or
         one noise variance for all (``shared_features``, ``tied_variance``): fits whose
         M-step is not the family's own (censored rows, missing values) refuse it.
+    imputes_censored : bool, default=False
+        :meth:`censored_stats` gives the family's own row sums of censored rows (their
+        expected values given their intervals, under each leaf), so that the M-step of
+        censored rows is the family's exact one (EM on the complete data); otherwise
+        :class:`mixexp.experts.censored.CensoredExperts` maximises the censored
+        likelihood numerically.
+    gives_interval_scores : bool, default=False
+        :meth:`interval_scores` and :meth:`interval_hessian` give the first and second
+        derivatives of the log-probabilities of censored rows' intervals (for standard
+        errors); otherwise central differences.
     """
 
     exact = True
@@ -127,6 +137,8 @@ class ExpertComponent(ABC):
     validates_target = False
     vector_per_leaf = True
     constrained = False
+    imputes_censored = False
+    gives_interval_scores = False
 
     #: the ``expert=`` name, for messages
     name = None
@@ -219,6 +231,22 @@ class ExpertComponent(ABC):
     def stats(self, Xa, target, W, params, ctx, **kwargs):
         """Row sums of a chunk with leaf weights ``W`` ``(n, n_leaves)``, additive over
         chunks (arrays added, lists concatenated)."""
+
+    def censored_stats(self, Xa, target, W, params, rows, lo, hi, log_p, info):
+        """The row sums of :meth:`stats` with the rows ``rows`` censored to ``(lo, hi]`` (units
+        of y; ``log_p`` ``(len(rows), n_leaves)``: each leaf's log-probability of them): the
+        expected sums given the intervals under each leaf (``imputes_censored`` families)."""
+        raise NotImplementedError(f"{type(self).__name__} does not impute censored rows")
+
+    def interval_scores(self, Xa, lo, hi, log_p, params, info):
+        """``d log P_k(lo < Y <= hi) / d theta_k`` of every row and leaf, ``(n, n_leaves,
+        p_leaf)`` (``log_p``: those log-probabilities; ``gives_interval_scores`` families)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no analytic interval scores")
+
+    def interval_hessian(self, Xa, lo, hi, log_p, params, info, W):
+        """``sum_i W_ik d2 log P_k(lo_i < Y <= hi_i) / d theta_k2`` of every leaf, ``(n_leaves,
+        p_leaf, p_leaf)`` (``gives_interval_scores`` families)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no analytic interval scores")
 
     @abstractmethod
     def update(self, S, params, active, safe=False):

@@ -14,7 +14,12 @@ ground-up response.  EM's complete data add, for each observed row, the rows at 
 truncated away before it (their expected weights ``phantom``, censored to outside the
 interval).
 
-The M-step is numerical: each leaf's free parameters (the family's ``inference_vector``)
+A family that imputes censored rows (``imputes_censored``: the Gaussian) takes its own exact
+M-step from row sums in which every censored row's ``y`` and ``y^2`` are their expectations
+given its interval under each leaf (EM with the censored responses as missing data, as for
+the Tobit model); truncated rows, and every other family, take the numerical M-step below.
+
+The numerical M-step: each leaf's free parameters (the family's ``inference_vector``)
 maximise the leaf's weighted censored log-likelihood, plus its phantoms' weighted
 log-probability of falling outside their intervals, minus its penalty
 (``scipy.optimize.minimize``, L-BFGS from the current parameters); the result is kept only
@@ -108,22 +113,31 @@ class CensoredExperts(ExpertComponent):
         return self.inner.inference_labels(params, coords, info, feature_names)
 
     def inference_scores(self, Xa, target, params):
-        """The family's scores of the exact rows; central differences of the censored rows'
-        log-probabilities of their intervals."""
+        """The family's scores of the exact rows; the censored rows' derivatives of the
+        log-probabilities of their intervals (the family's ``interval_scores``, else central
+        differences)."""
         out = np.array(self.inner.inference_scores(Xa, target["y"], params), dtype=np.float64)
         rows = np.flatnonzero(target["censored"])
-        if rows.size:
+        if rows.size and self.inner.gives_interval_scores:
+            Xr, lo, hi = Xa[rows], target["lo"][rows], target["hi"][rows]
+            log_p = self._log_interval(Xr, lo, hi, params, out.shape[1], take_rows(target["rows"], rows))
+            out[rows] = self.inner.interval_scores(Xr, lo, hi, log_p, params, self.info)
+        elif rows.size:
             Xr, tr = Xa[rows], take_rows(target, rows)
             out[rows] = self._fd_scores(lambda p: self._censored_scores(Xr, tr, p), rows.size, params)
         return out
 
     def inference_hessian(self, Xa, target, params, W):
-        """The family's Hessian of the exact rows; central differences of the censored rows'
-        scores."""
+        """The family's Hessian of the exact rows; the censored rows' (the family's
+        ``interval_hessian``, else central differences of their scores)."""
         censored = target["censored"]
         H = self.inner.inference_hessian(Xa, target["y"], params, np.where(censored[:, None], 0.0, W))
         rows = np.flatnonzero(censored)
-        if rows.size:
+        if rows.size and self.inner.gives_interval_scores:
+            Xr, lo, hi = Xa[rows], target["lo"][rows], target["hi"][rows]
+            log_p = self._log_interval(Xr, lo, hi, params, W.shape[1], take_rows(target["rows"], rows))
+            H = H + self.inner.interval_hessian(Xr, lo, hi, log_p, params, self.info, W[rows])
+        elif rows.size:
             Xr, tr = Xa[rows], take_rows(target, rows)
             H = H + self._fd_hessian(lambda p: self.inference_scores(Xr, tr, p), W[rows], params)
         return H
@@ -207,8 +221,15 @@ class CensoredExperts(ExpertComponent):
 
     # -- the M-step -----------------------------------------------------------------------
     def stats(self, Xa, target, W, params, ctx, phantom=None, **kwargs):
-        """The rows with their weights ``W`` and, for truncated rows, the expected weights of
-        the rows truncated away (``phantom``)."""
+        """Without truncation, for a family that imputes censored rows (``imputes_censored``),
+        its own row sums with the censored rows' expected values (``{"sums": ...}``);
+        otherwise the rows with their weights ``W`` and, for truncated rows, the expected
+        weights of the rows truncated away (``phantom``)."""
+        if self.inner.imputes_censored and phantom is None:
+            rows = np.flatnonzero(target["censored"])
+            lo, hi = target["lo"][rows], target["hi"][rows]
+            log_p = self._log_interval(Xa[rows], lo, hi, params, W.shape[1], take_rows(target["rows"], rows))
+            return {"sums": self.inner.censored_stats(Xa, target["y"], W, params, rows, lo, hi, log_p, self.info)}
         return {"rows": [(Xa, target, W, phantom)]}
 
     def _leaf_objective(self, parts, k, leaf):
@@ -262,8 +283,11 @@ class CensoredExperts(ExpertComponent):
         return objective
 
     def update(self, S, params, active, safe=False):
-        """Every active leaf's numerical M-step, kept where it does not lose (see the module's doc)."""
+        """The family's own M-step from imputed sums, else every active leaf's numerical
+        M-step, kept where it does not lose (see the module's doc)."""
         inner = self.inner
+        if "sums" in S:
+            return inner.update(S["sums"], params, active, safe)
         theta = np.array(inner.inference_vector(params), dtype=np.float64)
         if not inner.vector_per_leaf:  # every leaf's parameters at once
             objective = self._joint_objective(S["rows"], params)

@@ -11,6 +11,7 @@ depend on the scale of ``y``.  Its row sums: every leaf's Gram matrix
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import erfcx, log_ndtr, ndtr, ndtri
 from sklearn.utils.validation import check_array, check_consistent_length
 
@@ -20,6 +21,8 @@ from .._numerics.densities import gaussian_logdens
 from .._numerics.linalg import block_products, solve_psd_stack, tdot, weighted_grams
 from .._numerics.prox import elastic_net_penalty, elastic_net_solve, l1_weights
 from .base import ExpertComponent
+
+_LOG_SQRT_2PI_NEG = -0.5 * np.log(2.0 * np.pi)  # log of the standard normal density at 0
 
 
 class LinearGaussianExperts(ExpertComponent):
@@ -57,6 +60,8 @@ class LinearGaussianExperts(ExpertComponent):
     supports_l1 = True
     supports_inference = True
     takes_missing = True
+    imputes_censored = True
+    gives_interval_scores = True
     products_outputs = frozenset({"moments"})
 
     def __init__(self, alpha, reg_variance, l1_ratio=0.0):
@@ -141,6 +146,85 @@ class LinearGaussianExperts(ExpertComponent):
             "grams": weighted_grams(Xa, W) if grams is None else grams,
             "xty": tdot(Xa, WY).reshape(Xa.shape[1], W.shape[1], n_targets),
             "yty": W.T @ (Y * Y),
+        }
+
+    def _interval_ratios(self, Xa, params, lo, hi, log_p, info):
+        """Each leaf's mean and standard deviation (standardised units) of the rows ``Xa``, and
+        ``phi(z) / P`` and ``z phi(z) / P`` at both standardised ends of ``(lo, hi]`` (units of
+        y; 0 at an infinite end), ``P`` the interval's probability (``log_p``)."""
+        check_single_target(info, self.name)
+        mean, scale = info["mean"][0], info["scale"][0]
+        mu = self._means(Xa, params)  # (m, n_leaves)
+        sd = np.sqrt(params["var"][:, 0])
+        out = []
+        with np.errstate(invalid="ignore", over="ignore"):
+            for end in (lo, hi):
+                z = ((end[:, None] - mean) / scale - mu) / sd
+                finite = np.isfinite(z)
+                r = np.where(finite, np.exp(_LOG_SQRT_2PI_NEG - 0.5 * z * z - log_p), 0.0)
+                out += [r, np.where(finite, z * r, 0.0)]
+        return (mu, sd, *out)
+
+    def _interval_derivatives(self, Xa, lo, hi, log_p, params, info):
+        """The design as an array and the first and second derivatives of ``log P(lo < y <=
+        hi)`` in each leaf's mean ``m`` (standardised units) and log variance ``t``, each
+        ``(n, n_leaves)``: ``L_m, L_t, L_mm, L_mt, L_tt``.  With ``A = phi(a) / P``, ``B =
+        phi(b) / P`` at the standardised ends ``a``, ``b`` (``z^k phi(z) = 0`` at an infinite
+        one) and ``s`` the standard deviation: ``L_m = (A - B) / s``, ``L_t = (a A - b B) /
+        2``, ``L_mm = (a A - b B) / s^2 - L_m^2``, ``L_mt = (a^2 A - b^2 B) / (2 s) - L_m (L_t
+        + 1/2)``, ``L_tt = (a^3 A - b^3 B) / 4 - L_t (L_t + 1/2)``."""
+        mu, sd, ra, za, rb, zb = self._interval_ratios(Xa, params, lo, hi, log_p, info)
+        mean, scale = info["mean"][0], info["scale"][0]
+        with np.errstate(invalid="ignore", over="ignore"):
+            a = ((lo[:, None] - mean) / scale - mu) / sd
+            b = ((hi[:, None] - mean) / scale - mu) / sd
+            z2a, z2b = np.where(np.isfinite(a), a * za, 0.0), np.where(np.isfinite(b), b * zb, 0.0)
+            z3a, z3b = np.where(np.isfinite(a), a * z2a, 0.0), np.where(np.isfinite(b), b * z2b, 0.0)
+        L_m, L_t = (ra - rb) / sd, 0.5 * (za - zb)
+        L_mm = (za - zb) / (sd * sd) - L_m * L_m
+        L_mt = (z2a - z2b) / (2.0 * sd) - L_m * (L_t + 0.5)
+        L_tt = 0.25 * (z3a - z3b) - L_t * (L_t + 0.5)
+        X = Xa.toarray() if sp.issparse(Xa) else np.asarray(Xa)
+        return X, L_m, L_t, L_mm, L_mt, L_tt
+
+    def interval_scores(self, Xa, lo, hi, log_p, params, info):
+        """``d log P(lo < y <= hi) / d theta`` of every row and leaf, ``(n, n_leaves, p + 1)``
+        (the weights, then the log variance; see :meth:`_interval_derivatives`)."""
+        X, L_m, L_t, *_ = self._interval_derivatives(Xa, lo, hi, log_p, params, info)
+        return np.concatenate([L_m[:, :, None] * X[:, None, :], L_t[:, :, None]], axis=2)
+
+    def interval_hessian(self, Xa, lo, hi, log_p, params, info, W):
+        """``sum_i W_ik d2 log P_k(lo_i < y <= hi_i) / d theta_k2`` of every leaf, ``(n_leaves,
+        p + 1, p + 1)``."""
+        X, _, _, L_mm, L_mt, L_tt = self._interval_derivatives(Xa, lo, hi, log_p, params, info)
+        p = X.shape[1]
+        H = np.empty((W.shape[1], p + 1, p + 1))
+        H[:, :p, :p] = np.einsum("nk,ni,nj->kij", W * L_mm, X, X)
+        H[:, :p, p] = H[:, p, :p] = (W * L_mt).T @ X
+        H[:, p, p] = np.sum(W * L_tt, axis=0)
+        return H
+
+    def censored_stats(self, Xa, Y, W, params, rows, lo, hi, log_p, info):
+        """:meth:`stats` with the rows ``rows`` known only to lie in ``(lo, hi]`` (units of y):
+        their ``y`` and ``y^2`` replaced, under each leaf, by their expectations given the
+        interval (the moments of a truncated normal), so that the M-step is EM's on the
+        complete data (the censored responses unobserved).  ``log_p``: each leaf's
+        ``log P(lo < y <= hi)`` of the rows, ``(len(rows), n_leaves)``."""
+        mu, sd, ra, za, rb, zb = self._interval_ratios(Xa[rows], params, lo, hi, log_p, info)
+        m1 = ra - rb  # E[z | a < z <= b]
+        var_z = np.maximum(1.0 + za - zb - m1 * m1, 0.0)  # its variance, clipped against rounding
+        ey = mu + sd * m1
+        ey2 = ey * ey + sd * sd * var_z
+        Wr = W[rows]
+        WY = W * Y[:, :1]
+        WY2 = W * (Y[:, :1] * Y[:, :1])
+        with np.errstate(invalid="ignore"):  # a leaf of weight 0 may give the row no moments
+            WY[rows] = np.where(Wr > 0, Wr * ey, 0.0)
+            WY2[rows] = np.where(Wr > 0, Wr * ey2, 0.0)
+        return {
+            "grams": weighted_grams(Xa, W),
+            "xty": tdot(Xa, WY).reshape(Xa.shape[1], W.shape[1], 1),
+            "yty": WY2.sum(axis=0)[:, None],
         }
 
     def update(self, S, params, active, safe=False):

@@ -49,7 +49,7 @@ from .._design import rows_to_original
 from .._inference_parts import Labels, coefficient_row, scalar
 from .._numerics.linalg import solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
-from .newton import maximise
+from .newton import MAX_ITER, maximise
 
 NEWTON_MAX_ITER = 100
 MAX_SHAPE = 1e12  # largest Gamma shape (smallest dispersion) when reg_variance is tinier
@@ -104,7 +104,8 @@ def newton_fit(Xa, offset, w, coef, alpha, value, slope, curvature, max_iter=NEW
     return coef
 
 
-def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, derivatives, scaled_by=None):
+def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, derivatives, scaled_by=None,
+                 max_iter=None):
     """Maximise ``sum_i w_i ell(x_i beta + o_i, s) - alpha / 2 c(s) ||beta[:-1]||^2`` over the
     coefficients ``beta`` and the log-shapes ``s`` (within ``[lower, upper]``) from
     ``(coef, log_shapes)``, by :func:`~mixexp.experts.newton.maximise`.
@@ -113,7 +114,8 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
     ``derivatives(eta, s)`` its derivatives ``(ell_eta (n,), ell_eta_eta (n,), ell_s (n,
     m), ell_eta_s (n, m), ell_s_s (n, m, m))``.  The penalty's factor ``c(s)`` is 1, or
     ``exp(2 s[scaled_by])`` (a shape that is the reciprocal of the scale of ``log y``).
-    Rows with ``w = 0`` must be removed by the caller.  Returns ``(beta, s)``.
+    Rows with ``w = 0`` must be removed by the caller.  ``max_iter``: at most that many
+    safeguarded Newton steps (None: to convergence).  Returns ``(beta, s)``.
     """
     p, m = coef.shape[0], len(log_shapes)
     mask = np.ones(p)
@@ -150,12 +152,16 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
     x = np.concatenate([coef, log_shapes])
     inf = np.full(p, np.inf)
     with np.errstate(over="ignore"):
-        x = maximise(objective, second_order, x, np.concatenate([-inf, lower]), np.concatenate([inf, upper]))
+        x = maximise(objective, second_order, x, np.concatenate([-inf, lower]), np.concatenate([inf, upper]),
+                     max_iter=MAX_ITER if max_iter is None else max_iter)
     return x[:p], x[p:]
 
 
 def _gram(Xa, v):
-    """``Xa^T diag(v) Xa``; a plain product for the few columns of a dense design."""
+    """``Xa^T diag(v) Xa``; a plain product for a dense design.  The threaded kernel
+    (:func:`weighted_grams`) gave last-digit differences between a chunked and an unchunked
+    fit, which a Burr expert's Newton steps near its shape bound magnified to 1e-7
+    (tests/test_contract.py's chunking test)."""
     if sp.issparse(Xa):
         return weighted_grams(Xa, v[:, None])[0]
     return Xa.T @ (Xa * v[:, None])
@@ -306,11 +312,18 @@ class LogLinkExperts(ExpertComponent):
     def stats(self, Xa, target, W, params, ctx):
         return {"rows": [(Xa, target, W)]}
 
+    #: safeguarded Newton steps of a leaf's M-step per EM iteration (:func:`fit_log_link`'s
+    #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step
+    newton_steps = None
+
     @staticmethod
     def _leaf_rows(rows, leaf):
-        """The rows with positive weight for ``leaf``: design, y, offset, weights."""
+        """The rows with positive weight for ``leaf``: design, y, offset, weights (the rows
+        themselves, not copies, when every weight is positive)."""
         Xa, (y, offset), W = rows
         keep = W[:, leaf] > 0
+        if keep.all():
+            return Xa, y, offset, W[:, leaf]
         return Xa[keep], y[keep], offset[keep], W[keep, leaf]
 
     def _fit_expert(self, Xa, y, offset, w, expert, **context):
@@ -324,7 +337,8 @@ class LogLinkExperts(ExpertComponent):
         return {}
 
     def update(self, S, params, active, safe=False):
-        """Exact M-step (:meth:`_fit_expert`) of the leaves whose ``active`` flag is set."""
+        """M-step (:meth:`_fit_expert`; exact, or :attr:`newton_steps` Newton steps) of the
+        leaves whose ``active`` flag is set."""
         new, rows = {key: value.copy() for key, value in params.items()}, concat_rows(S["rows"])
         context = self._pass_context(rows)
         for leaf in np.flatnonzero(active):

@@ -45,6 +45,11 @@ class LogNormalExperts(LinearGaussianExperts):
 
     name = "lognormal"
     takes_missing = False  # not linear-Gaussian: (x, y) is not jointly Gaussian
+    # the Gaussian's censored moments and interval derivatives read ends in units of y and
+    # its target's mean and scale; this family's target is log y: the numerical M-step and
+    # central differences until they are written for it
+    imputes_censored = False
+    gives_interval_scores = False
     multi_output = False
     positive_only = True
     has_distribution = True

@@ -89,6 +89,10 @@ class StudentTExperts(LinearGaussianExperts):
     name = "student_t"
     takes_missing = False  # not linear-Gaussian: (x, y) is not jointly Gaussian
     supports_l1 = False
+    # the Gaussian's censored moments and interval derivatives are the normal's, not this
+    # family's: censored rows take the numerical M-step and central differences
+    imputes_censored = False
+    gives_interval_scores = False
     closed_form = False  # the scale weights change with the parameters: iterating gains
 
     @classmethod
