@@ -11,6 +11,17 @@ rows of the same generator.
     PYTHONPATH=. python benchmarks/classifier_speed.py              # n = 2e5, ~40 s
     PYTHONPATH=. python benchmarks/classifier_speed.py --n 1e6      # ~2-3 min
     PYTHONPATH=. python benchmarks/classifier_speed.py --n 5e4 --kinds clf --inner-steps 0,20
+    PYTHONPATH=. python benchmarks/classifier_speed.py --before /tmp/base --kinds reg,clf,hme,hmeclf
+    PYTHONPATH=. python benchmarks/classifier_speed.py --before /tmp/base --kinds reg,hme --n 2e4 \
+        --tol 1e-8 --max-iter 5000
+
+``--before DIR`` also runs every row with the mixexp of another checkout (e.g. ``git archive
+main | tar -x -C /tmp/base``), labelled ``before``, just ahead of this checkout's (``after``);
+the ``after`` row's last column gives the first iteration whose lower bound reaches the
+``before`` fit's final one, and the time to it (start + that many iterations).
+``--tol`` and ``--max-iter`` set the main fit's (not the warm-up's) ``tol`` and ``max_iter``.
+Kinds: ``reg`` and ``clf`` as above, ``hme`` (speed.py's HME regressor, depth 4) and
+``hmeclf`` (a depth-4 binary ``HierarchicalMixtureOfExpertsClassifier`` on the ``clf`` data).
 
 ``--inner-steps M`` (a diagnostic, not a mixexp option) replaces every iteration of the
 main EM run (the starts' runs are untouched) by an E-step and then up to M M-steps at
@@ -50,7 +61,7 @@ def complete_m_steps(n, m):
     E._em_step = em_step
 
 
-def worker(kind, n, inner):
+def worker(kind, n, inner, tol=None, max_iter=None):
     sys.path.insert(0, str(HERE))
     import speed
     from sklearn.metrics import log_loss
@@ -58,27 +69,41 @@ def worker(kind, n, inner):
     if inner:
         complete_m_steps(n, inner)
 
-    X, y = speed.make_data(kind, n + 50_000, 20, 16, seed=0)
+    X, y = speed.make_data("clf" if kind == "hmeclf" else kind, n + 50_000, 20, 16, seed=0)
     Xt, yt, Xh, yh = X[:n], y[:n], X[n:], y[n:]
-    est = speed.make_estimator(kind, 16)
+    if kind == "hmeclf":
+        import mixexp
+
+        est = mixexp.HierarchicalMixtureOfExpertsClassifier(depth=4, branching=2, random_state=0)
+    else:
+        est = speed.make_estimator(kind, 16)
     est.fit(Xt[:2000], yt[:2000])
+    if tol is not None:
+        est.set_params(tol=tol)
+    if max_iter is not None:
+        est.set_params(max_iter=max_iter)
     probe = speed.Probe()
     t0 = time.perf_counter()
     est.fit(Xt, yt)
     fit = time.perf_counter() - t0
     out = dict(kind=kind, n=n, inner=inner, fit=fit, start=probe.runs[-1]["start"] - t0,
                n_iter=int(est.n_iter_),
-               iteration=probe.iteration(n), converged=bool(est.converged_), lower_bound=est.lower_bound_)
-    if kind == "clf":
+               iteration=probe.iteration(n), converged=bool(est.converged_), lower_bound=est.lower_bound_,
+               lower_bounds=[float(b) for b in est.lower_bounds_])
+    if kind in ("clf", "hmeclf"):
         out["heldout_log_loss"] = float(log_loss(yh, est.predict_proba(Xh), labels=est.classes_))
     print(TAG + json.dumps(out))
 
 
-def run(kind, n, threads, inner):
+def run(kind, n, threads, inner, path=None, tol=None, max_iter=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
+    if path is not None:
+        env["PYTHONPATH"] = str(Path(path).resolve())
     proc = subprocess.run([sys.executable, __file__, "--worker", kind, "--n", str(n),
-                           "--inner-steps", str(inner)], env=env,
+                           "--inner-steps", str(inner)]
+                          + ([] if tol is None else ["--tol", str(tol)])
+                          + ([] if max_iter is None else ["--max-iter", str(max_iter)]), env=env,
                           capture_output=True, text=True, check=True)
     line = [x for x in proc.stdout.splitlines() if x.startswith(TAG)][-1]
     return json.loads(line[len(TAG):])
@@ -91,21 +116,33 @@ def main():
     ap.add_argument("--worker")
     ap.add_argument("--kinds", default="reg,clf")
     ap.add_argument("--inner-steps", default="0", help="comma-separated; 0: mixexp's own EM")
+    ap.add_argument("--before", help="another checkout's root: its rows first, labelled 'before'")
+    ap.add_argument("--tol", type=float, help="the main fit's tol (default: the estimator's)")
+    ap.add_argument("--max-iter", type=int, help="the main fit's max_iter (default: the estimator's)")
     a = ap.parse_args()
     n = int(a.n)
     if a.worker:
-        worker(a.worker, n, int(a.inner_steps))
+        worker(a.worker, n, int(a.inner_steps), a.tol, a.max_iter)
         return
-    print("| model | n | M-steps per iteration | fit | start | iterations | iteration | converged "
-          "| lower bound | held-out log-loss |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    configs = [(k, int(m)) for k in a.kinds.split(",") for m in a.inner_steps.split(",")]
-    for kind, inner in configs:
-        r = run(kind, n, a.threads, inner)
+    print("| model | code | n | M-steps per iteration | fit | start | iterations | iteration | converged "
+          "| lower bound | held-out log-loss | reaches before's bound |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    codes = [("before", a.before), ("after", None)] if a.before else [("this", None)]
+    configs = [(k, int(m), c) for k in a.kinds.split(",") for m in a.inner_steps.split(",") for c in codes]
+    before = {}
+    digits = 6 if a.tol is None else 9  # a tight tol: the bounds' agreement beyond 1e-6
+    for kind, inner, (label, path) in configs:
+        r = run(kind, n, a.threads, inner, path, a.tol, a.max_iter)
         ll = f"{r['heldout_log_loss']:.5f}" if "heldout_log_loss" in r else ""
+        reach = ""
+        if label == "before":
+            before[kind, inner] = r["lower_bound"]
+        elif (kind, inner) in before:
+            hit = [i for i, b in enumerate(r["lower_bounds"], 1) if b >= before[kind, inner]]
+            reach = f"iteration {hit[0]}, {r['start'] + hit[0] * r['iteration']:.2f} s" if hit else "no"
         steps = "1 (mixexp)" if inner == 0 else f"≤ {inner}"
-        print(f"| {kind} | {n:.0e} | {steps} | {r['fit']:.2f} s | {r['start']:.2f} s | {r['n_iter']} | "
-              f"{r['iteration'] * 1e3:.0f} ms | {r['converged']} | {r['lower_bound']:.6f} | {ll} |",
+        print(f"| {kind} | {label} | {n:.0e} | {steps} | {r['fit']:.2f} s | {r['start']:.2f} s | {r['n_iter']} | "
+              f"{r['iteration'] * 1e3:.0f} ms | {r['converged']} | {r['lower_bound']:.{digits}f} | {ll} | {reach} |",
               flush=True)
 
 if __name__ == "__main__":

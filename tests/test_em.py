@@ -185,7 +185,9 @@ def test_chunked_em_equals_unchunked(kind, depth, b, gate):
         np.testing.assert_allclose(bounds, whole_bounds, rtol=0, atol=1e-10)
         for part in ("gate", "experts"):
             for key, value in whole[part].items():
-                np.testing.assert_allclose(params[part][key], value, rtol=0, atol=1e-10, err_msg=key)
+                # step lengths (in bound steps) can be in the hundreds: compared relatively
+                tol = dict(rtol=1e-10, atol=0) if key in ("scale", "limit") else dict(rtol=0, atol=1e-10)
+                np.testing.assert_allclose(params[part][key], value, **tol, err_msg=key)
 
 
 @pytest.mark.parametrize(
@@ -266,10 +268,12 @@ def test_em_stopping_rule_with_approximate_experts():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_issue_case_does_not_stop_after_one_iteration(monkeypatch):
     """The issue's data (make_moe_regression, 20 features, 4 experts) at 10**5 rows and
-    tol=1e-3: the start, fitted on a subsample, leaves the softmax gate a step length
-    whose first step on all the rows overshoots and gains 2.8e-4.  With one small gain
+    tol=1e-3: the start, fitted on a subsample, left the softmax gate a step length
+    whose first step on all the rows overshot and gained 2.8e-4.  With one small gain
     enough EM stopped there, converged_, 0.019 below the bound the next iteration
-    reached (18 tol); now EM goes on."""
+    reached (18 tol).  Two small gains in a row are needed now; and since a rejected
+    step length caps the next ones (mixexp._numerics.bound) instead of restarting from
+    1, even one small gain no longer stops this case early."""
     import copy
 
     import mixexp._engine as engine_module
@@ -287,8 +291,29 @@ def test_issue_case_does_not_stop_after_one_iteration(monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(engine_module, "SMALL_GAINS_TO_CONVERGE", 1)  # the rule before
         before, next_gain = fit_and_continue()
+    assert before.converged_ and before.n_iter_ > 1 and next_gain < before.tol
     assert engine_module.SMALL_GAINS_TO_CONVERGE == 2
-    assert before.converged_ and before.n_iter_ == 1 and next_gain > 10 * before.tol
     after, next_gain = fit_and_continue()
     assert after.converged_ and after.n_iter_ > 2 and next_gain < after.tol
-    assert after.lower_bound_ > before.lower_bound_ + 0.015
+    assert after.lower_bound_ >= before.lower_bound_
+
+
+def test_classifier_em_stays_monotone_through_rejected_long_steps():
+    # many experts on 3 classes: EM is slow, the learned lengths grow long and some are rejected
+    X, y, sw = _data("multinomial", n=2000, seed=3)
+    engine, design, info, _ = _setup("multinomial", 1, 8, X, y, sw, gate_alpha=1e-3, alpha=1e-3)
+    post0 = np.random.RandomState(0).dirichlet(np.ones(8), size=X.shape[0])
+    params = engine.fit_posteriors(post0, design, engine.zero_params(design, info), 3)
+    update, fallbacks = engine.update, []
+
+    def counted(S, C, params, total_weight, safe=False):
+        fallbacks.append(safe)
+        return update(S, C, params, total_weight, safe)
+
+    engine.update = counted
+    params, bounds, *_ = engine.run(params, design, max_iter=80, tol=0.0)
+    assert sum(fallbacks) >= 2  # rejected passes, each followed by the safe steps
+    # a rejection is remembered as a cap, not a restart from the safe length
+    assert np.any(params["experts"]["limit"] > 0.0) or np.any(params["gate"]["limit"] > 0.0)
+    assert np.all(np.isfinite(bounds))
+    assert np.min(np.diff(bounds)) >= -1e-10 * max(1.0, abs(bounds[-1]))

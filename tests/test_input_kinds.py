@@ -48,7 +48,7 @@ def _outputs(model, X):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_dense_sparse_and_dataframe_give_one_model(name):
-    """At the default tolerance: the same EM path (iterations, lower bounds to 1e-9) and
+    """At the default tolerance: the same EM path (iterations, lower bounds to 1e-8) and
     the same predictions to 1e-6 of their scale."""
     task, make = MODELS[name]
     X, y = _sparse_data(task)
@@ -64,7 +64,9 @@ def test_dense_sparse_and_dataframe_give_one_model(name):
     for kind in ("csr", "dataframe"):
         model = fits[kind]
         assert model.n_iter_ == dense.n_iter_, kind
-        np.testing.assert_allclose(model.lower_bounds_, dense.lower_bounds_, rtol=1e-9, err_msg=kind)
+        # 1e-8: a learned softmax step can be hundreds of bound steps long and scales the
+        # rounding differences of the sums with it (3.4e-9 measured on the HME regressor)
+        np.testing.assert_allclose(model.lower_bounds_, dense.lower_bounds_, rtol=1e-8, err_msg=kind)
         np.testing.assert_allclose(_outputs(model, X), reference, rtol=0, atol=1e-6 * scale, err_msg=kind)
         np.testing.assert_allclose(model.gate_coef_, dense.gate_coef_, rtol=1e-6, atol=1e-6, err_msg=kind)
         np.testing.assert_allclose(model.expert_coef_, dense.expert_coef_, rtol=1e-6, atol=1e-6, err_msg=kind)
@@ -72,17 +74,18 @@ def test_dense_sparse_and_dataframe_give_one_model(name):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_dense_and_sparse_reach_one_optimum(name):
-    """300 iterations without a stop, near the optimum: one objective to 1e-7 (the root
+    """600 iterations without a stop, near the optimum: one objective to 1e-7 (the root
     mean square scaling of sparse columns ended 0.016 apart in predictions).  Rounding
     differences of the start grow along EM's slow directions (the paths are not the
-    same to 1e-9 after 300 iterations, where EM still moves: up to 1.2e-4 in a classifier's
-    probabilities, against 0.016 before)."""
+    same to 1e-9 after 600 iterations, where EM still moves: up to 1.2e-4 in a classifier's
+    probabilities, against 0.016 before).  At 300 iterations the classifier's objectives were
+    still 1.5e-5 apart since the softmax steps remember rejected lengths (2.2e-8 at 600)."""
     task, make = MODELS[name]
     X, y = _sparse_data(task)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        dense = make(random_state=0, tol=0.0, max_iter=300).fit(X, y)
-        sparse = make(random_state=0, tol=0.0, max_iter=300).fit(sp.csr_matrix(X), y)
+        dense = make(random_state=0, tol=0.0, max_iter=600).fit(X, y)
+        sparse = make(random_state=0, tol=0.0, max_iter=600).fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(sparse.lower_bound_, dense.lower_bound_, rtol=1e-7)
     reference = _outputs(dense, X)
     np.testing.assert_allclose(_outputs(sparse, X), reference, rtol=0, atol=1e-3 * np.abs(reference).max())

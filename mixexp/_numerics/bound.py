@@ -22,6 +22,13 @@ estimates the best length.  Steps longer than 2 may decrease ``f``; the EM
 engine checks its objective after every pass and, when it fell, takes the
 safe steps (``t = 1``) from the same sums instead.
 
+A rejected length is remembered: the safe step records a cap of half of it
+(``limit``), and the next steps go back to their secant's length at once, up
+to the cap, instead of regrowing from 1 by ``_MAX_GROWTH`` per iteration; the
+cap then loosens by ``_LIMIT_GROWTH`` per step.  Restarting from 1 forgot
+what had been learned: the classifier's expert and gate lengths cycled
+1, 4, 16, 64, rejected, 1, ... (benchmarks/results/classifier_speed.md).
+
 The gradient's rows: :func:`gate_residual` (exact kernel) and
 :func:`gate_residual_rows` (its fast variant, numpy's vectorised exp) for the
 gates, :func:`multinomial_residual` for the multinomial experts.
@@ -38,6 +45,8 @@ from .softmax import EXP_TINY, exp_floored, log_softmax_groups_rows
 MAX_SCALE = 1024.0  # longest step, in units of the bound's step
 _MAX_GROWTH = 4.0  # longest change of the step length from one iteration to the next
 SAFE_SCALE = 2.0  # steps up to this length never decrease f
+_LIMIT_GROWTH = 2.0  # loosening of a rejected length's cap at every step that follows
+STEP_STATE_KEYS = ("scale", "step", "slope", "limit")
 # A slope below this many nats per unit of weight says the block has converged:
 # the step length learned from it would be rounding noise (a million times above
 # it), and results would depend on the order of the sums.
@@ -73,6 +82,7 @@ def init_step_state(n_blocks, k, p):
         "scale": np.ones(n_blocks),
         "step": np.zeros((n_blocks, k, p)),  # the last step taken
         "slope": np.zeros(n_blocks),  # slope of f along it at its start
+        "limit": np.zeros(n_blocks),  # cap on the length after a rejected one (0: none)
     }
 
 
@@ -93,7 +103,9 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False, l1_ratio=
     alpha : float, L2 penalty on coefficients (not intercepts).
     state : dict from :func:`init_step_state` (not modified).
     active : iterable of block indices to update; the others are kept.
-    safe : bool, take the bound's step (``t = 1``) and forget the step lengths.
+    safe : bool, take the bound's step (``t = 1``): the fallback after the step
+        of the same call without ``safe`` was rejected.  Each block whose
+        length was extrapolated then caps its next lengths at half of it.
     l1_ratio : float, the elastic-net mixing of ``alpha`` (0: ridge).
 
     Returns
@@ -112,8 +124,8 @@ def blocks_update(coef, grad, grams, alpha, state, active, safe=False, l1_ratio=
         scale = 1.0
         # the block's total weight (the Gram's ones column): slopes far below it are rounding
         resolution = _SLOPE_RESOLUTION * grams[b][-1, -1]
-        if not safe and state["slope"][b] > resolution:
-            scale = _next_scale(state["scale"][b], state["slope"][b], -np.sum(g * state["step"][b]))
+        if state["slope"][b] > resolution:
+            scale = _next_scale(state, b, -np.sum(g * state["step"][b]), safe)
         factor = bound_factor(grams[b], alpha)
         delta = -cho_solve(factor, g.T, check_finite=False).T
         step = scale * delta
@@ -141,11 +153,11 @@ def _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask,
         last = state["step"][b]
         scale = 1.0
         resolution = _SLOPE_RESOLUTION * grams[b][-1, -1]
-        if not safe and state["slope"][b] > resolution:
+        if state["slope"][b] > resolution:
             # slope of f along the last step at its end (the L1 term's from the left)
             sign = np.where(coef[b] != 0, np.sign(coef[b]), -np.sign(last))
             slope1 = -np.sum(g * last) - np.sum(lam * sign * last)
-            scale = _next_scale(state["scale"][b], state["slope"][b], slope1)
+            scale = _next_scale(state, b, slope1, safe)
         H = bound_matrix(grams[b], ridge) / scale
         new = softmax_prox_step(coef[b], g, H, lam)
         step = new - coef[b]
@@ -158,19 +170,32 @@ def _prox_blocks_update(coef, grad, grams, alpha, l1_ratio, state, active, mask,
     return coef, state, extrapolated
 
 
-def _next_scale(scale, slope0, slope1):
-    """Step length from the slopes of f at the start and the end of the last step.
+def _next_scale(state, b, slope1, safe=False):
+    """Step length of block ``b`` from the slopes of f at the start and the end of its
+    last step; updates the block's cap ``state["limit"][b]``.
 
-    The last step was ``scale`` bound steps long; along it f had slope
-    ``slope0`` at the start and ``slope1`` at the end (both per whole step).
+    The last step was ``state["scale"][b]`` bound steps long; along it f had slope
+    ``state["slope"][b]`` at the start and ``slope1`` at the end (both per whole
+    step).  With ``safe``, the length this call would take without it was
+    rejected: it is 1, and a longer rejected length caps the next ones at its half.
     """
+    scale, slope0, limit = state["scale"][b], state["slope"][b], state["limit"][b]
     if not (slope0 > 0.0 and np.isfinite(slope1)):
         return 1.0
     if slope0 - slope1 > 0.0:
         best = scale * slope0 / (slope0 - slope1)  # where the secant's slope is 0
     else:  # no curvature seen: still rising as fast
         best = _MAX_GROWTH * scale
-    return float(np.clip(best, max(1.0, scale / _MAX_GROWTH), min(MAX_SCALE, _MAX_GROWTH * scale)))
+    # below a rejected length's cap growth is not limited: the cap was learned
+    high = min(MAX_SCALE, limit if limit > 0.0 else _MAX_GROWTH * scale)
+    length = float(np.clip(best, max(1.0, scale / _MAX_GROWTH), high))
+    if safe:
+        if length > SAFE_SCALE:
+            state["limit"][b] = max(SAFE_SCALE, length / 2.0)
+        return 1.0
+    if limit > 0.0:
+        state["limit"][b] = min(MAX_SCALE, _LIMIT_GROWTH * limit)
+    return length
 
 
 def soft_label_objective(Xa, U, alpha, n_steps):

@@ -13,7 +13,7 @@ from .._design import rows_to_original
 from .._inference_parts import (
     Labels, coefficient_row, relative_rows_vector, softmax_hessian, softmax_scores, unused_features,
 )
-from .._numerics.bound import blocks_update, init_step_state, multinomial_residual
+from .._numerics.bound import STEP_STATE_KEYS, blocks_update, init_step_state, multinomial_residual
 from .._numerics.densities import multinomial_proba_rows
 from .._numerics.linalg import block_products, tdot, weighted_grams
 from .._numerics.mixing import mix_group_softmax
@@ -104,7 +104,7 @@ class MultinomialExperts(ExpertComponent):
 
     def update(self, S, params, active, safe=False):
         """One bound step for each leaf whose ``active`` flag is set."""
-        state = {key: params[key] for key in ("scale", "step", "slope")}
+        state = {key: params[key] for key in STEP_STATE_KEYS}
         coef, state, extrapolated = blocks_update(
             params["coef"], S["grad"], S["grams"], self.alpha, state, np.flatnonzero(active), safe,
             self.l1_ratio,

@@ -31,7 +31,7 @@ apply as for the softmax gate.
 import numpy as np
 
 from .._design import rows_to_original
-from .._numerics.bound import blocks_update, gate_residual, init_step_state
+from .._numerics.bound import STEP_STATE_KEYS, blocks_update, gate_residual, init_step_state
 from .._numerics.linalg import block_products, tdot, weighted_grams
 from .._numerics.softmax import log_softmax_groups_rows
 from .base import Gate
@@ -150,7 +150,7 @@ class AttentionGate(Gate):
                 S["penalty_rows"], self.penalties.residuals(S), S["penalty_repr"]
             ):
                 grad = grad + self._gradient(Xa, residual, child)
-        state = {key: params[key] for key in ("scale", "step", "slope")}
+        state = {key: params[key] for key in STEP_STATE_KEYS}
         nodes = np.flatnonzero(active[: t.n_inner])
         coef, state, extrapolated = blocks_update(
             params["coef"], grad, grams, self.alpha, state, nodes, safe

@@ -19,7 +19,7 @@ from .._design import rows_to_original
 from .._inference_parts import (
     Labels, coefficient_row, relative_rows_vector, softmax_hessian, softmax_scores, unused_features,
 )
-from .._numerics.bound import blocks_update, gate_residual_rows, init_step_state
+from .._numerics.bound import STEP_STATE_KEYS, blocks_update, gate_residual_rows, init_step_state
 from .._numerics.linalg import block_products, tdot, weighted_grams
 from .._numerics.prox import elastic_net_penalty, softmax_n_nonzero
 from .._numerics.softmax import (
@@ -140,7 +140,7 @@ class SoftmaxGate(Gate):
             extra = 2.0 * self.penalties.curvature(C)
             grams = [gram + extra for gram in grams]
             grad = grad + self.penalties.gradient(S, grad.shape[2])
-        state = {key: params[key] for key in ("scale", "step", "slope")}
+        state = {key: params[key] for key in STEP_STATE_KEYS}
         nodes = np.flatnonzero(active[: self.tree.n_inner])
         coef, state, extrapolated = blocks_update(
             params["coef"], grad, grams, self.alpha, state, nodes, safe, self.l1_ratio
