@@ -9,6 +9,11 @@ symmetric point where every expert is the same (as random soft
 responsibilities do).  ``"short_em"`` (Biernacki, Celeux & Govaert 2003;
 flexmix's ``initFlexmix``): several short EM runs from k-means and random
 partitions in turn, stopped at a loose tolerance; EM continues from the best.
+On a small flat mixture (rows times free parameters at most FULL_RUNS_BUDGET /
+(SHORT_RUNS + 1)) the best short run is often not the best in the end: there
+``"short_em"`` runs :func:`full_runs` starts (k-means, random-centre and
+``"uniform"``, uniformly random labels, in turn) to convergence at the fit's
+``max_iter`` and ``tol`` (at least ``FULL_RUN_TOL``) and keeps the best final objective.
 Each set of responsibilities is turned into parameters by an M-step.  The
 user may give them instead (``init_params`` as an array, flexmix's
 ``cluster=``): :func:`check_responsibilities` validates them, and the M-step
@@ -64,6 +69,14 @@ SHORT_MAX_ITER = 50
 START_MIN_ROWS = 3000
 START_ROWS_PER_PARAM = 30
 START_MAX_ROWS = 100_000
+# small flat problems: "short_em" runs its starts to convergence instead, as many as
+# FULL_RUNS_BUDGET / (rows x free parameters) allows, at most MAX_FULL_RUNS
+# (benchmarks/results/best_optimum.md measured the choice; trees gained nothing from it)
+FULL_RUNS_BUDGET = 500_000
+MAX_FULL_RUNS = 20
+# they stop at the fit's tol but no lower: EM on all rows continues from the best at tol
+FULL_RUN_TOL = 1e-5
+FULL_RUN_KINDS = ("kmeans", "random", "uniform")
 
 
 def start_features(Xa, extra):
@@ -176,13 +189,16 @@ def arrange_leaves(leaf_post, Xa, sw, depth, branching, gate_alpha):
 
 
 def initial_labels(kind, engine, design, rs, n_threads=1):
-    """The leaf of every row in a k-means or random partition of ``[X, y]``."""
+    """The leaf of every row in a k-means or random partition of ``[X, y]`` (``"uniform"``:
+    uniformly random labels, for the full runs of small problems)."""
     n_leaves = engine.tree.n_leaves
     n = design.n_rows
 
     def features(rows):
         return start_features(design.Xa[rows], engine.experts.kmeans_features(take_rows(design.target, rows)))
 
+    if kind == "uniform":
+        return rs.randint(n_leaves, size=n)
     if n <= KMEANS_MAX_ROWS:
         F = features(slice(None))
         if kind == "random":
@@ -206,6 +222,14 @@ def start_rows(n_rows, n_free_params):
     ``n_free_params`` free parameters (see the module's doc)."""
     wanted = max(START_MIN_ROWS, START_ROWS_PER_PARAM * n_free_params)
     return min(n_rows, START_MAX_ROWS, wanted)
+
+
+def full_runs(n_rows, n_free_params):
+    """How many starts ``"short_em"`` runs to convergence on ``n_rows`` rows of a flat
+    mixture with ``n_free_params`` free parameters; 0: the data are not small enough and
+    the short runs choose (see the module's doc)."""
+    runs = FULL_RUNS_BUDGET // max(n_rows * n_free_params, 1)
+    return min(MAX_FULL_RUNS, runs) if runs > SHORT_RUNS else 0
 
 
 def _n_free_params(flat, design, info):
@@ -283,7 +307,8 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         return engine.fit_posteriors(init_params, design, engine.zero_params(design, info), INIT_STEPS)
     # rows of zero weight do not count in any sum: the start draws from the others
     # (grouped rows: whole groups)
-    size = start_rows(np.count_nonzero(design.sw > 0), _n_free_params(flat, design, info))
+    n_free = _n_free_params(flat, design, info)
+    size = start_rows(np.count_nonzero(design.sw > 0), n_free)
     design = design.start_subset(rs, size)
 
     def from_partition(kind):
@@ -291,10 +316,18 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         return flat.fit_posteriors(labels, design, flat.zero_params(design, info), INIT_STEPS)
 
     if init_params == "short_em":
+        n_full = full_runs(design.n_rows, n_free) if engine.tree.depth == 1 else 0
+        # small data: every start runs to convergence and the best final objective wins
+        # (the best short run often is not the best in the end)
+        if n_full:
+            runs, run_iter, run_tol = n_full, max_iter, max(tol, FULL_RUN_TOL)
+        else:
+            runs, run_iter, run_tol = SHORT_RUNS, SHORT_MAX_ITER, SHORT_TOL
         best, best_bound = None, -np.inf
-        for run in range(SHORT_RUNS):
-            params = from_partition(("kmeans", "random")[run % 2])
-            params, bounds, *_ = flat.run(params, design, SHORT_MAX_ITER, SHORT_TOL)
+        for run in range(runs):
+            kinds = FULL_RUN_KINDS if n_full else ("kmeans", "random")
+            params = from_partition(kinds[run % len(kinds)])
+            params, bounds, *_ = flat.run(params, design, run_iter, run_tol)
             if best is None or bounds[-1] > best_bound:
                 best, best_bound = params, bounds[-1]
         params = best
