@@ -75,6 +75,9 @@ MAX_FULL_RUNS = 20
 # they stop at the fit's tol but no lower: EM on all rows continues from the best at tol
 FULL_RUN_TOL = 1e-5
 FULL_RUN_KINDS = ("kmeans", "random", "uniform")
+# a tree compares this many arrangements of its flat start's experts (the root's most
+# separable groupings) by the tree's EM on the start's rows
+TREE_ARRANGEMENTS = 6
 
 
 def start_features(Xa, extra):
@@ -160,16 +163,19 @@ def _axis_grouping(members, X, W, n_groups):
     return [order[g * size:(g + 1) * size] for g in range(n_groups)]
 
 
-def arrange_leaves(leaf_post, Xa, sw, depth, branching, gate_alpha):
-    """Order flat experts as the leaves of a tree (breadth-first leaf order).
+def leaf_arrangements(leaf_post, Xa, sw, depth, branching, gate_alpha, n_orders=1):
+    """Orders of flat experts as the leaves of a tree (breadth-first leaf order), best first.
 
     Parameters
     ----------
     leaf_post : (n, branching ** depth) posteriors of a flat mixture's experts.
+    n_orders : int
+        At most this many orders: the root's ``n_orders`` most separable groupings, each
+        with the most separable grouping at every inner node below it.
 
     Returns
     -------
-    order : list of expert indices; ``leaf_post[:, order]`` are the tree's leaves.
+    orders : list of lists of expert indices; ``leaf_post[:, order]`` are the tree's leaves.
     """
     W = leaf_post * sw[:, None]
 
@@ -178,18 +184,20 @@ def arrange_leaves(leaf_post, Xa, sw, depth, branching, gate_alpha):
         keep = U.sum(axis=1) > 0
         return soft_label_objective(Xa[keep], U[keep], gate_alpha, _GROUPING_STEPS)
 
-    def arrange(members):
-        if len(members) == branching:
-            return list(members)
+    def groupings(members, n):
         if _n_groupings(len(members), branching) <= MAX_GROUPINGS:
-            groups = max(_balanced_groupings(members, branching), key=separability)
-        else:
-            groups = _axis_grouping(members, Xa[:, :-1], W, branching)
-        return [leaf for g in groups for leaf in arrange(g)]
+            ranked = sorted(_balanced_groupings(members, branching), key=separability, reverse=True)
+            return ranked[:n]
+        return [_axis_grouping(members, Xa[:, :-1], W, branching)]
+
+    def arrange(members, n):
+        if len(members) == branching:
+            return [list(members)]
+        return [[leaf for g in groups for leaf in arrange(g, 1)[0]] for groups in groupings(members, n)]
 
     # depth-first arrangement gives the leaves left to right, which for a
     # balanced tree is the breadth-first order of the last level
-    return arrange(list(range(branching**depth)))
+    return arrange(list(range(branching**depth)), n_orders)
 
 
 def initial_labels(kind, engine, design, rs, n_threads=1):
@@ -372,6 +380,18 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
     leaf_post = flat.e_step(params, design)[0]
     # the gate's rows: the groups of grouped rows
     unit_post = design.unit_posteriors(leaf_post, tree.n_leaves)
-    order = arrange_leaves(unit_post, design.gate_X, design.gate_sw, tree.depth, tree.branching, gate_alpha)
+    orders = leaf_arrangements(
+        unit_post, design.gate_X, design.gate_sw, tree.depth, tree.branching, gate_alpha, TREE_ARRANGEMENTS
+    )
     zero = engine.zero_params(design, info)
-    return engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
+    if len(orders) == 1:
+        return engine.fit_posteriors(leaf_post[:, orders[0]], design, zero, INIT_STEPS)
+    # the most separable top split is not always the tree's: each candidate runs the
+    # tree's EM on the start's rows and the best final objective wins
+    best, best_bound = None, -np.inf
+    for order in orders:
+        params = engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
+        params, bounds, *_ = engine.run(params, design, max_iter, tol)
+        if best is None or bounds[-1] > best_bound:
+            best, best_bound = params, bounds[-1]
+    return best
