@@ -35,7 +35,11 @@ k-means-started tree often stops in a poor optimum whose top split cuts
 across the data's structure.  A tree therefore starts from a *flat* mixture
 with as many experts as it has leaves, fitted by EM; its experts are then
 arranged into the tree top-down, choosing at each inner node the balanced
-grouping of experts that a linear softmax gate separates best.
+grouping of experts that a linear softmax gate separates best.  The most
+separable top split is not always the tree's: the root's ``TREE_ARRANGEMENTS``
+most separable groupings (the best ones below each) each run the tree's EM on
+the start's rows, and the best final objective is kept
+(benchmarks/results/best_optimum.md).
 """
 
 import itertools
@@ -383,14 +387,13 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
     orders = leaf_arrangements(
         unit_post, design.gate_X, design.gate_sw, tree.depth, tree.branching, gate_alpha, TREE_ARRANGEMENTS
     )
-    zero = engine.zero_params(design, info)
     if len(orders) == 1:
-        return engine.fit_posteriors(leaf_post[:, orders[0]], design, zero, INIT_STEPS)
+        return engine.fit_posteriors(leaf_post[:, orders[0]], design, engine.zero_params(design, info), INIT_STEPS)
     # the most separable top split is not always the tree's: each candidate runs the
     # tree's EM on the start's rows and the best final objective wins
     best, best_bound = None, -np.inf
     for order in orders:
-        params = engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
+        params = engine.fit_posteriors(leaf_post[:, order], design, engine.zero_params(design, info), INIT_STEPS)
         params, bounds, *_ = engine.run(params, design, max_iter, tol)
         if best is None or bounds[-1] > best_bound:
             best, best_bound = params, bounds[-1]
