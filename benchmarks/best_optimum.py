@@ -135,7 +135,8 @@ def part_hme(seeds, penalty, depths):
         for s in range(seeds):
             X, y, p = make_hme_regression(4000, 2, depth=depth, random_state=s, return_params=True)
             truth = hme_true_loglik(X, y, p)
-            ll, sec = fit_ll(HierarchicalMixtureOfExpertsRegressor(depth=depth, random_state=s, **penalty), X, y)
+            est = HierarchicalMixtureOfExpertsRegressor(depth=depth, random_state=s, **penalty)
+            ll, sec = fit_ll(est, X, y)
             gaps.append(truth - ll / len(y))
             secs.append(sec)
             # EM of the same objective started from the true parameters' posteriors: the
@@ -155,7 +156,8 @@ def part_hme(seeds, penalty, depths):
               f"within 0.01: {row['within_0.01']}/{seeds}  {row['seconds_median']:.2f}s "
               f"gaps {np.round(gaps, 4).tolist()}\n  truth-started fit: median gap "
               f"{row['median_truth_start_gap']:.4f}; default within 0.01 of it: "
-              f"{row['within_0.01_of_truth_start']}/{seeds}; gaps {np.round(truth_gaps, 4).tolist()}", flush=True)
+              f"{row['within_0.01_of_truth_start']}/{seeds}; gaps {np.round(truth_gaps, 4).tolist()}",
+              flush=True)
     return out
 
 

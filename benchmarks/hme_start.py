@@ -91,15 +91,18 @@ def main():
                 overlap = R.T @ np.eye(2**a.depth)[p["labels"]]
                 rows, cols = linear_sum_assignment(-overlap)
                 order = rows[np.argsort(cols)]
-                report("flat_true", *fit(HME(depth=a.depth, random_state=s, **kw, init_params=R[:, order]), X, y))
+                est = HME(depth=a.depth, random_state=s, **kw, init_params=R[:, order])
+                report("flat_true", *fit(est, X, y))
             if "flat_arr" in variants:
                 Xa = np.column_stack([(X - X.mean(0)) / X.std(0), np.ones(len(X))])
                 order = leaf_arrangements(R, Xa, np.ones(len(X)), a.depth, 2, kw.get("gate_alpha", 0.1))[0]
-                report("flat_arr", *fit(HME(depth=a.depth, random_state=s, **kw, init_params=R[:, order]), X, y))
+                est = HME(depth=a.depth, random_state=s, **kw, init_params=R[:, order])
+                report("flat_arr", *fit(est, X, y))
         print("  ".join(line), flush=True)
     for v in variants:
         g = np.array(table[v])
-        print(f"{v:10s} median {np.median(g):.4f} worst {g.max():.4f} within 0.01 {(g <= 0.01).sum()}/{g.size}")
+        print(f"{v:10s} median {np.median(g):.4f} worst {g.max():.4f} "
+              f"within 0.01 {(g <= 0.01).sum()}/{g.size}")
 
 
 if __name__ == "__main__":

@@ -388,12 +388,14 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         unit_post, design.gate_X, design.gate_sw, tree.depth, tree.branching, gate_alpha, TREE_ARRANGEMENTS
     )
     if len(orders) == 1:
-        return engine.fit_posteriors(leaf_post[:, orders[0]], design, engine.zero_params(design, info), INIT_STEPS)
+        zero = engine.zero_params(design, info)
+        return engine.fit_posteriors(leaf_post[:, orders[0]], design, zero, INIT_STEPS)
     # the most separable top split is not always the tree's: each candidate runs the
     # tree's EM on the start's rows and the best final objective wins
     best, best_bound = None, -np.inf
     for order in orders:
-        params = engine.fit_posteriors(leaf_post[:, order], design, engine.zero_params(design, info), INIT_STEPS)
+        zero = engine.zero_params(design, info)
+        params = engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
         params, bounds, *_ = engine.run(params, design, max_iter, tol)
         if best is None or bounds[-1] > best_bound:
             best, best_bound = params, bounds[-1]
