@@ -9,6 +9,11 @@ symmetric point where every expert is the same (as random soft
 responsibilities do).  ``"short_em"`` (Biernacki, Celeux & Govaert 2003;
 flexmix's ``initFlexmix``): several short EM runs from k-means and random
 partitions in turn, stopped at a loose tolerance; EM continues from the best.
+On a small flat mixture (rows times free parameters at most FULL_RUNS_BUDGET /
+(SHORT_RUNS + 1)) the best short run is often not the best in the end: there
+``"short_em"`` runs :func:`full_runs` starts (k-means, random-centre and
+``"uniform"``, uniformly random labels, in turn) to convergence at the fit's
+``max_iter`` and ``tol`` (at least ``FULL_RUN_TOL``) and keeps the best final objective.
 Each set of responsibilities is turned into parameters by an M-step.  The
 user may give them instead (``init_params`` as an array, flexmix's
 ``cluster=``): :func:`check_responsibilities` validates them, and the M-step
@@ -30,7 +35,11 @@ k-means-started tree often stops in a poor optimum whose top split cuts
 across the data's structure.  A tree therefore starts from a *flat* mixture
 with as many experts as it has leaves, fitted by EM; its experts are then
 arranged into the tree top-down, choosing at each inner node the balanced
-grouping of experts that a linear softmax gate separates best.
+grouping of experts that a linear softmax gate separates best.  The most
+separable top split is not always the tree's: the root's ``TREE_ARRANGEMENTS``
+most separable groupings (the best ones below each) each run the tree's EM on
+the start's rows, and the best final objective is kept
+(benchmarks/results/best_optimum.md).
 """
 
 import itertools
@@ -62,6 +71,17 @@ SHORT_MAX_ITER = 50
 START_MIN_ROWS = 3000
 START_ROWS_PER_PARAM = 30
 START_MAX_ROWS = 100_000
+# small flat problems: "short_em" runs its starts to convergence instead, as many as
+# FULL_RUNS_BUDGET / (rows x free parameters) allows, at most MAX_FULL_RUNS
+# (benchmarks/results/best_optimum.md measured the choice; trees gained nothing from it)
+FULL_RUNS_BUDGET = 500_000
+MAX_FULL_RUNS = 20
+# they stop at the fit's tol but no lower: EM on all rows continues from the best at tol
+FULL_RUN_TOL = 1e-5
+FULL_RUN_KINDS = ("kmeans", "random", "uniform")
+# a tree compares this many arrangements of its flat start's experts (the root's most
+# separable groupings) by the tree's EM on the start's rows
+TREE_ARRANGEMENTS = 6
 
 
 def start_features(Xa, extra):
@@ -147,16 +167,19 @@ def _axis_grouping(members, X, W, n_groups):
     return [order[g * size:(g + 1) * size] for g in range(n_groups)]
 
 
-def arrange_leaves(leaf_post, Xa, sw, depth, branching, gate_alpha):
-    """Order flat experts as the leaves of a tree (breadth-first leaf order).
+def leaf_arrangements(leaf_post, Xa, sw, depth, branching, gate_alpha, n_orders=1):
+    """Orders of flat experts as the leaves of a tree (breadth-first leaf order), best first.
 
     Parameters
     ----------
     leaf_post : (n, branching ** depth) posteriors of a flat mixture's experts.
+    n_orders : int
+        At most this many orders: the root's ``n_orders`` most separable groupings, each
+        with the most separable grouping at every inner node below it.
 
     Returns
     -------
-    order : list of expert indices; ``leaf_post[:, order]`` are the tree's leaves.
+    orders : list of lists of expert indices; ``leaf_post[:, order]`` are the tree's leaves.
     """
     W = leaf_post * sw[:, None]
 
@@ -165,28 +188,33 @@ def arrange_leaves(leaf_post, Xa, sw, depth, branching, gate_alpha):
         keep = U.sum(axis=1) > 0
         return soft_label_objective(Xa[keep], U[keep], gate_alpha, _GROUPING_STEPS)
 
-    def arrange(members):
-        if len(members) == branching:
-            return list(members)
+    def groupings(members, n):
         if _n_groupings(len(members), branching) <= MAX_GROUPINGS:
-            groups = max(_balanced_groupings(members, branching), key=separability)
-        else:
-            groups = _axis_grouping(members, Xa[:, :-1], W, branching)
-        return [leaf for g in groups for leaf in arrange(g)]
+            ranked = sorted(_balanced_groupings(members, branching), key=separability, reverse=True)
+            return ranked[:n]
+        return [_axis_grouping(members, Xa[:, :-1], W, branching)]
+
+    def arrange(members, n):
+        if len(members) == branching:
+            return [list(members)]
+        return [[leaf for g in groups for leaf in arrange(g, 1)[0]] for groups in groupings(members, n)]
 
     # depth-first arrangement gives the leaves left to right, which for a
     # balanced tree is the breadth-first order of the last level
-    return arrange(list(range(branching**depth)))
+    return arrange(list(range(branching**depth)), n_orders)
 
 
 def initial_labels(kind, engine, design, rs, n_threads=1):
-    """The leaf of every row in a k-means or random partition of ``[X, y]``."""
+    """The leaf of every row in a k-means or random partition of ``[X, y]`` (``"uniform"``:
+    uniformly random labels, for the full runs of small problems)."""
     n_leaves = engine.tree.n_leaves
     n = design.n_rows
 
     def features(rows):
         return start_features(design.Xa[rows], engine.experts.kmeans_features(take_rows(design.target, rows)))
 
+    if kind == "uniform":
+        return rs.randint(n_leaves, size=n)
     if n <= KMEANS_MAX_ROWS:
         F = features(slice(None))
         if kind == "random":
@@ -210,6 +238,14 @@ def start_rows(n_rows, n_free_params):
     ``n_free_params`` free parameters (see the module's doc)."""
     wanted = max(START_MIN_ROWS, START_ROWS_PER_PARAM * n_free_params)
     return min(n_rows, START_MAX_ROWS, wanted)
+
+
+def full_runs(n_rows, n_free_params):
+    """How many starts ``"short_em"`` runs to convergence on ``n_rows`` rows of a flat
+    mixture with ``n_free_params`` free parameters; 0: the data are not small enough and
+    the short runs choose (see the module's doc)."""
+    runs = FULL_RUNS_BUDGET // max(n_rows * n_free_params, 1)
+    return min(MAX_FULL_RUNS, runs) if runs > SHORT_RUNS else 0
 
 
 def _n_free_params(flat, design, info):
@@ -314,8 +350,9 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         return engine.fit_posteriors(init_params, design, engine.zero_params(design, info), INIT_STEPS)
     # rows of zero weight do not count in any sum: the start draws from the others
     # (grouped rows: whole groups)
+    n_free = _n_free_params(flat, design, info)
     rows = design if rows is None else rows
-    size = start_rows(rows.n_positive, _n_free_params(flat, design, info))
+    size = start_rows(rows.n_positive, n_free)
     design = rows.start_subset(rs, size)
 
     def from_partition(kind):
@@ -323,10 +360,18 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         return flat.fit_posteriors(labels, design, flat.zero_params(design, info), INIT_STEPS)
 
     if init_params == "short_em":
+        n_full = full_runs(design.n_rows, n_free) if engine.tree.depth == 1 else 0
+        # small data: every start runs to convergence and the best final objective wins
+        # (the best short run often is not the best in the end)
+        if n_full:
+            runs, run_iter, run_tol = n_full, max_iter, max(tol, FULL_RUN_TOL)
+        else:
+            runs, run_iter, run_tol = SHORT_RUNS, SHORT_MAX_ITER, SHORT_TOL
         best, best_bound = None, -np.inf
-        for run in range(SHORT_RUNS):
-            params = from_partition(("kmeans", "random")[run % 2])
-            params, bounds, *_ = flat.run(params, design, SHORT_MAX_ITER, SHORT_TOL)
+        for run in range(runs):
+            kinds = FULL_RUN_KINDS if n_full else ("kmeans", "random")
+            params = from_partition(kinds[run % len(kinds)])
+            params, bounds, *_ = flat.run(params, design, run_iter, run_tol)
             if best is None or bounds[-1] > best_bound:
                 best, best_bound = params, bounds[-1]
         params = best
@@ -339,6 +384,19 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
     leaf_post = flat.e_step(params, design)[0]
     # the gate's rows: the groups of grouped rows
     unit_post = design.unit_posteriors(leaf_post, tree.n_leaves)
-    order = arrange_leaves(unit_post, design.gate_X, design.gate_sw, tree.depth, tree.branching, gate_alpha)
-    zero = engine.zero_params(design, info)
-    return engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
+    orders = leaf_arrangements(
+        unit_post, design.gate_X, design.gate_sw, tree.depth, tree.branching, gate_alpha, TREE_ARRANGEMENTS
+    )
+    if len(orders) == 1:
+        zero = engine.zero_params(design, info)
+        return engine.fit_posteriors(leaf_post[:, orders[0]], design, zero, INIT_STEPS)
+    # the most separable top split is not always the tree's: each candidate runs the
+    # tree's EM on the start's rows and the best final objective wins
+    best, best_bound = None, -np.inf
+    for order in orders:
+        zero = engine.zero_params(design, info)
+        params = engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
+        params, bounds, *_ = engine.run(params, design, max_iter, tol)
+        if best is None or bounds[-1] > best_bound:
+            best, best_bound = params, bounds[-1]
+    return best
