@@ -8,7 +8,7 @@ fitted on the training rows), or on every quadratic term (``full``).  Prints the
 score and the fit's CPU seconds (numba and BLAS on one thread) as a Markdown table.
 
     python benchmarks/screened_quad_probe.py --datasets satimage optdigits waveform_21 \\
-        --variants lin 4 8 12
+        --variants lin 4 8 12 [--random-state 1]
 
 Not cross-validated: a probe to choose ``QUAD_SCREENED``, not a comparison.
 """
@@ -59,6 +59,7 @@ def main():
     parser.add_argument("--variants", nargs="+", default=["lin", "4", "8", "12"],
                         help="lin, full, or a number of screened features")
     parser.add_argument("--max-samples", type=int, default=2000)
+    parser.add_argument("--random-state", type=int, default=0, help="seed of the split and the fits")
     args = parser.parse_args()
     datasets = folder_datasets(args.data, args.datasets, args.max_samples)
     print("| data | " + " | ".join(args.variants) + " |")
@@ -67,7 +68,7 @@ def main():
         for ds in datasets:
             cells = []
             for v in args.variants:
-                score, cpu = probe(ds, v)
+                score, cpu = probe(ds, v, args.random_state)
                 cells.append(f"{score:.3f} ({cpu:.1f} s)")
             print(f"| {ds.name} ({ds.X.shape[0]} × {ds.X.shape[1]}) | " + " | ".join(cells) + " |",
                   flush=True)
