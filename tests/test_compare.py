@@ -387,8 +387,9 @@ def test_models_are_valid_for_both_tasks():
         compare.make_model("svm", "regression")
     with pytest.raises(ValueError, match="needs n_features"):
         compare.make_model("moe-quad", "regression")
-    with pytest.raises(ValueError, match="d=17 features; it runs up to d=16"):
-        compare.make_model("moe-quad", "regression", n_features=17)
+    # beyond 16 features the quadratic experts take the screened features' terms only
+    wide = compare.make_model("moe-quad", "regression", n_features=17).estimator
+    assert isinstance(wide.named_steps["quad"], compare.quadratic.ScreenedQuadraticFeatures)
 
 
 def test_quadratic_experts_see_squares_and_the_gate_does_not():
@@ -425,7 +426,7 @@ def test_spline_model_is_built_for_any_number_of_features():
 
 @pytest.mark.parametrize("task", compare.TASKS)
 def test_spline_model_fits_and_predicts_beyond_16_features(task):
-    # moe-quad refuses d > 16; the spline experts take 20 features in their pipeline
+    # the spline experts take 20 features in their pipeline
     rng = np.random.default_rng(1)
     X = rng.normal(size=(240, 20))
     signal = np.abs(X[:, 0]) - X[:, 1] ** 2 + X[:, 2]

@@ -16,9 +16,11 @@ The steps are:
    experts (``StandardScaler`` then the estimator, the number of experts or
    the depth chosen by an inner :class:`~sklearn.model_selection.GridSearchCV`;
    ``moe-quad``: experts quadratic in x behind a gate linear in x, with the
-   expert penalty searched too), CART (depth tuned by inner CV), stacking (a linear model, a tree and
-   k-nearest neighbours under a linear final model), a plain linear model
-   and histogram gradient boosting as a strong reference.
+   expert penalty searched too; beyond 16 features the experts' quadratic
+   terms are those of the 8 features screened by :mod:`.quadratic`), CART
+   (depth tuned by inner CV), stacking (a linear model, a tree and k-nearest
+   neighbours under a linear final model), a plain linear model and histogram
+   gradient boosting as a strong reference.
 3. **Cross-validation** -- :func:`run_comparison` scores every model on the
    same repeated K-fold splits (:func:`make_splits`), counts the
    ``ConvergenceWarning`` raised by EM instead of printing them, and shows
@@ -29,8 +31,8 @@ The steps are:
    soft gate partition and its experts beside CART's hard one).
 
 Modules, each importing only those listed before it: :mod:`.settings`,
-:mod:`.data` (steps 1 and the splits of 3), :mod:`.models` (2),
-:mod:`.run` (3), :mod:`.plots` and :mod:`.report` (4).
+:mod:`.data` (steps 1 and the splits of 3), :mod:`.quadratic` and :mod:`.search` (parts of
+2), :mod:`.models` (2), :mod:`.run` (3), :mod:`.plots` and :mod:`.report` (4).
 
 matplotlib (plots) and tqdm (the progress bar) are optional: without them the
 comparison still runs, prints progress lines and writes the tables.

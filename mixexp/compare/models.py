@@ -21,6 +21,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 
+from .quadratic import ScreenedQuadraticFeatures
 from .search import WarmPathSearchCV
 from .settings import MAIN_SCORE, TASKS, Settings
 
@@ -46,10 +47,16 @@ MIXTURES = ("moe", "hme", "moe-quad", "moe-spline")
 DEFAULT_MODELS = tuple(m for m in MODELS if m != "moe-spline")
 
 
-#: Most features the quadratic-expert mixture takes: 16 give its experts 152 inputs,
-#: and its 2000-row fits took 3-4 minutes per fold there (letter, pendigits); at 21
-#: features (waveform_21) one fold ran over 15 minutes.
+#: Most features whose every quadratic term the quadratic-expert mixture takes: 16 give
+#: its experts 152 inputs, and its 2000-row fits took 3-4 minutes per fold there (letter,
+#: pendigits); at 21 features (waveform_21) one fold ran over 15 minutes.  Beyond, its
+#: experts get the quadratic terms of :data:`QUAD_SCREENED` screened features only.
 QUAD_MAX_FEATURES = 16
+
+#: Features whose squares and products the quadratic-expert mixture's experts get beyond
+#: :data:`QUAD_MAX_FEATURES` (:class:`~mixexp.compare.quadratic.ScreenedQuadraticFeatures`:
+#: those with the largest ridge or logistic coefficients on the training rows).
+QUAD_SCREENED = 8
 
 #: Fewest features at which the inner search of MoE and HME also tries a lasso gate
 #: (``Settings.sparse_gate_alphas``): where many inputs are noise, the gate's ridge
@@ -144,7 +151,10 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     n_features : int, default=None
         Columns of the data; needed by ``"moe-quad"`` and ``"moe-spline"``,
         whose gate sees only the original columns while their experts see the
-        quadratic terms too, or only each feature's spline basis.
+        quadratic terms too, or only each feature's spline basis.  Beyond
+        :data:`QUAD_MAX_FEATURES` features, ``"moe-quad"``'s experts get the
+        quadratic terms of :data:`QUAD_SCREENED` features screened on the
+        training rows (:class:`~mixexp.compare.quadratic.ScreenedQuadraticFeatures`).
         From :data:`SPARSE_MIN_FEATURES` on, regression ``"moe"`` and ``"hme"`` also
         search a lasso gate (``l1_ratio=1``, ``gate_alpha`` in
         ``settings.sparse_gate_alphas``) beside their dense grid.
@@ -194,15 +204,15 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
         # refit every expert at every EM step, 10-40x slower (see the docstring).
         if n_features is None:
             raise ValueError("make_model('moe-quad') needs n_features")
+        quad = PolynomialFeatures(2, include_bias=False)
         if n_features > QUAD_MAX_FEATURES:
-            raise ValueError(
-                f"moe-quad gives its experts d(d+3)/2 = {n_features * (n_features + 3) // 2} "
-                f"inputs for d={n_features} features; it runs up to d={QUAD_MAX_FEATURES}")
+            # d(d+3)/2 expert inputs would cost minutes per fit
+            quad = ScreenedQuadraticFeatures(QUAD_SCREENED, task=task)
         est = (MixtureOfExpertsRegressor if reg else MixtureOfExpertsClassifier)(
             gate_features=list(range(n_features)), **em)
         grid = _feasible([(k, k) for k in settings.moe_experts], n_inner)
         return search(Pipeline([("scale", StandardScaler()),
-                                ("quad", PolynomialFeatures(2, include_bias=False)),
+                                ("quad", quad),
                                 ("moe", est)]),
                       {"moe__n_experts": grid, "moe__alpha": list(settings.quad_alphas)})
     if name == "moe-spline":
