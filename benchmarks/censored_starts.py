@@ -108,10 +108,11 @@ def export_r(out):
     if rscript is None:
         print("Rscript not found: lung and veteran left out.")
         return False
-    res = subprocess.run([rscript, os.path.join(HERE, "censored_starts.R"), "--out", out], capture_output=True,
-                         text=True)
+    cmd = [rscript, os.path.join(HERE, "censored_starts.R"), "--out", out]
+    res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
-        print(res.stderr[-2000:], "\nthe R export failed (is survival installed?): lung and veteran left out.")
+        print(res.stderr[-2000:])
+        print("the R export failed (is survival installed?): lung and veteran left out.")
         return False
     return True
 
@@ -119,7 +120,8 @@ def export_r(out):
 def table(results, seeds):
     lines = [
         "| case | rows (censored) | checkout | default fit reaches best | n_init=5 reaches best | "
-        "default: median lower bound | default: worst | best lower bound | errors | s per default fit (median) |",
+        "default: median lower bound | default: worst | best lower bound | errors | "
+        "s per default fit (median) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for case in CASES:
@@ -140,14 +142,16 @@ def table(results, seeds):
             seconds = np.median([f["seconds"] for f in one])
             lines.append(
                 f"| {case} | {res[case]['n']} ({res[case]['censored']}) | {side} | {hits(one)}/{len(one)} | "
-                f"{hits(five)}/{len(five)} | {np.nanmedian(bounds):.4f} | {np.nanmin(bounds):.4f} | {best:.4f} | "
-                f"{errors} | {seconds:.2f} |"
+                f"{hits(five)}/{len(five)} | {np.nanmedian(bounds):.4f} | {np.nanmin(bounds):.4f} | "
+                f"{best:.4f} | {errors} | {seconds:.2f} |"
             )
     return lines
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--before", help="checkout before the change")
     parser.add_argument("--after", default=os.path.join(HERE, ".."), help="checkout after the change")
     parser.add_argument("--seeds", type=int, default=20)
@@ -156,7 +160,7 @@ def main(argv=None):
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
-    parser.add_argument("--from-json", help="rewrite the table of a saved censored_starts.json, fitting nothing")
+    parser.add_argument("--from-json", help="rewrite the table of a saved results .json, fitting nothing")
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.seeds, args.data, args.reference, args.tol)
@@ -176,8 +180,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     name = "censored_starts" if args.tol is None else f"censored_starts_tol{args.tol:g}"
     with open(os.path.join(args.out, name + ".json"), "w") as fh:
-        json.dump({"tol": TOL, "fit_tol": args.tol, "seeds": args.seeds, "command": command, "results": results},
-                  fh, indent=1)
+        saved = {"tol": TOL, "fit_tol": args.tol, "seeds": args.seeds, "command": command, "results": results}
+        json.dump(saved, fh, indent=1)
     lines = [
         "# Censored fits: how often the default start reaches the best optimum",
         "",

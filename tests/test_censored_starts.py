@@ -31,7 +31,8 @@ def test_default_fit_of_two_censored_regimes_reaches_the_two_slope_optimum(seed)
     from the two slopes' own rows (the sign of x y)."""
     X, y, y_upper = two_regimes()
     trunc = (-2.0, np.inf)
-    model = _quiet(lambda: MixtureOfExpertsRegressor(2, random_state=seed).fit(X, y, y_upper=y_upper, truncation=trunc))
+    est = MixtureOfExpertsRegressor(2, random_state=seed)
+    model = _quiet(lambda: est.fit(X, y, y_upper=y_upper, truncation=trunc))
     labels = (X[:, 0] * y < 0).astype(np.intp)
     best = _quiet(lambda: MixtureOfExpertsRegressor(2, init_params=labels, tol=1e-8, max_iter=500)
                   .fit(X, y, y_upper=y_upper, truncation=trunc))
@@ -84,8 +85,9 @@ def test_inference_bounds_hold_the_families_own_fit(name, zero_inflation):
     y = rs.poisson(np.exp(1.0 + 0.5 * X[:, 0])).astype(float) + 1.0
     if zero_inflation:
         y[::4] = 0.0
-    model = _quiet(lambda: MixtureOfExpertsRegressor(2, expert=name, zero_inflation=zero_inflation, random_state=0,
-                                                     max_iter=20).fit(X, y))
+    est = MixtureOfExpertsRegressor(2, expert=name, zero_inflation=zero_inflation, random_state=0,
+                                    max_iter=20)
+    model = _quiet(lambda: est.fit(X, y))
     experts, params = model._fitted.experts, model._fitted.params["experts"]
     theta = experts.inference_vector(params)
     lower, upper = experts.inference_bounds(params)

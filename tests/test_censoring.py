@@ -161,7 +161,8 @@ def test_one_em_iteration_is_the_plain_scipy_iteration():
             return -(post[:, k] @ f + phantom[:, k] @ stats.norm.logcdf(trunc[0], m, s))
 
         start = [model.expert_coef_[k, 0, 0], model.expert_intercept_[k, 0], np.log(sd[k])]
-        best = optimize.minimize(nll, start, method="L-BFGS-B", bounds=[(None, None)] * 2 + [(log_sd_floor, None)],
+        bounds = [(None, None), (None, None), (log_sd_floor, None)]
+        best = optimize.minimize(nll, start, method="L-BFGS-B", bounds=bounds,
                                  options={"gtol": 1e-10, "ftol": 1e-15})
         np.testing.assert_allclose(model.expert_coef_[k, 0, 0], best.x[0], atol=2e-4)
         np.testing.assert_allclose(model.expert_intercept_[k, 0], best.x[1], atol=2e-4)
