@@ -39,7 +39,9 @@ from ._features import resolve_columns, shared_positions
 from ._fitted import FitSources, FittedMixture, check_warm_start, check_warm_target, expert_kind
 from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
 from ._assign import make_assignment
-from ._init import SHORT_MAX_ITER, SHORT_RUNS, SHORT_TOL, check_responsibilities, initial_params
+from ._init import (
+    SHORT_MAX_ITER, SHORT_RUNS, SHORT_TOL, censored_start_design, check_responsibilities, initial_params,
+)
 from ._inspection import InspectionMixin
 from ._missing import ONE_D_Y, has_nan, missing_refusal, nan_error, nan_target
 from ._missing import observed_jacobian
@@ -419,9 +421,10 @@ class BaseMixtureOfExperts(
         ``(params, lower_bounds, converged, n_iter, frozen leaves)`` of the best.
 
         Censored or truncated rows (``design.censored``) start from the family's own fit
-        with every row taken as exact and untruncated (its exact M-steps, not the
-        numerical ones of :class:`~mixexp.experts.censored.CensoredExperts`); EM on the
-        censored rows goes on from there."""
+        with the exact rows taken as untruncated (its exact M-steps, not the numerical ones
+        of :class:`~mixexp.experts.censored.CensoredExperts`;
+        :func:`~mixexp._init.censored_start_design`); EM on the censored rows goes on from
+        there."""
         tree, experts = state.tree, state.experts
         rs = check_random_state(self.random_state)
         n_init = 1 if warm is not None else self.n_init
@@ -439,7 +442,6 @@ class BaseMixtureOfExperts(
             engine = EMEngine(tree, state.gate, experts, run)
             if design.censored:
                 em, em_design = state.engine(run, censored=True), design
-                design = design.plain()
             else:
                 em, em_design = sources.run(engine, state) if sources.run else (engine, design)
             start_source = sources.start(state) if sources.start else None
@@ -448,6 +450,10 @@ class BaseMixtureOfExperts(
             else:  # an HME starts from a flat mixture of its leaves
                 flat_tree = Tree(1, tree.n_leaves)
                 flat = EMEngine(flat_tree, make_gate(flat_tree, params), experts, run)
+            if em_design.censored:  # the user's responsibilities: an M-step on every row
+                design = em_design.plain() if resp is not None else censored_start_design(
+                    em_design, flat, state.info
+                )
             for init in range(n_init):
                 if self.verbose:
                     print(f"Initialization {init}")

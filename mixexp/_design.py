@@ -244,12 +244,22 @@ class Design:
     def unit_posteriors(self, post, n_leaves):
         return post
 
-    def plain(self):
+    def plain(self, exact_only=False):
         """This design of censored rows (``censored``) with the family's target of every row
-        alone, as if exact and untruncated (a copy sharing the arrays)."""
+        alone, as if exact and untruncated (a copy sharing the arrays); with ``exact_only``,
+        the censored rows weigh 0 (their target is a stand-in, not a value)."""
         plain = copy.copy(self)
         plain.target, plain.censored = self.target["y"], False
+        if exact_only:
+            plain.sw = np.where(self.target["censored"], 0.0, self.sw)
         return plain
+
+    @property
+    def n_exact(self):
+        """How many rows of positive weight are exact (all of them unless ``censored``)."""
+        if not self.censored:
+            return self.n_positive
+        return int(np.count_nonzero((self.sw > 0) & ~self.target["censored"]))
 
     def start_subset(self, rs, size):
         """The design EM's start works on: ``size`` rows of positive weight drawn at random

@@ -20,6 +20,14 @@ user may give them instead (``init_params`` as an array, flexmix's
 works on all the rows (a tree's gates and leaves directly, without the flat
 start).
 
+Censored and truncated rows (:mod:`mixexp._censoring`) start from the family's exact EM
+with every row taken as exact and untruncated (:func:`censored_start_design`), which is
+fast, but a censored row's value is only a stand-in at an end of its interval: rows
+right-censored at one limit sit at one value, a cluster of zero variance that a start's
+expert takes and EM on the censored rows cannot leave (benchmarks/censored_starts.py).
+The start therefore leaves the censored rows out, unless the exact rows are fewer than
+the flat mixture's free parameters (then every row, at its stand-in).
+
 The whole start (k-means, the short runs, a tree's flat mixture and its
 arrangement) works on the rows of positive weight, or a random subsample of
 :func:`start_rows` of them: all up to ``START_MIN_ROWS`` (3000), else 30 rows
@@ -331,6 +339,16 @@ def check_responsibilities(init, n_samples, n_leaves):
         )
     R /= total
     return R
+
+
+def censored_start_design(design, flat, info):
+    """The design a fit of censored or truncated rows (``design.censored``) starts on: its
+    rows as exact and untruncated (the family's own exact M-steps), the censored rows left
+    out while the exact rows number at least the flat mixture's free parameters, else every
+    row at its stand-in value (see the module's doc)."""
+    plain = design.plain()
+    enough = design.n_exact >= _n_free_params(flat, plain, info)
+    return design.plain(exact_only=True) if enough else plain
 
 
 def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1,

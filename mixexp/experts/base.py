@@ -392,6 +392,15 @@ class ExpertComponent(ABC):
         zeros, a parameter on a bound): they get no standard error."""
         return np.zeros(self.inference_vector(params).shape, dtype=bool)
 
+    def inference_bounds(self, params):
+        """The bounds ``(lower, upper)`` of ``theta``, float ``(n_leaves, p_leaf)`` each, that the
+        family's own M-step keeps (a floor on a variance, a cap on a shape): the numerical
+        M-step of censored and truncated rows (:class:`mixexp.experts.censored.CensoredExperts`)
+        keeps them too, so that no leaf degenerates there (a variance of 0).  By default none
+        (``-inf``, ``inf``)."""
+        shape = self.inference_vector(params).shape
+        return np.full(shape, -np.inf), np.full(shape, np.inf)
+
     def inference_labels(self, params, coords, info, feature_names):
         """The :class:`mixexp._inference_parts.Labels` of ``theta.ravel()`` (leaf-major): names,
         and the linear map to the units of the data (``coords``: the experts' features)."""

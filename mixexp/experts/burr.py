@@ -228,6 +228,10 @@ class BurrExperts(PositiveAmountExperts):
     def _with_extra(self, params, extra):
         return {**params, "shape": np.exp(extra[:, 0]), "shape2": np.exp(extra[:, 1])}
 
+    def _extra_bounds(self):
+        """Both log shapes within their bounds (:data:`ALPHA_MIN` ... the largest ``gamma``)."""
+        return np.log([ALPHA_MIN, GAMMA_MIN]), np.log([ALPHA_MAX, self._max_gamma()])
+
     def _extra_labels(self, label, info):
         return [scalar(label, "log_shape"), scalar(label, "log_shape2")]
 

@@ -22,8 +22,10 @@ the Tobit model); truncated rows, and every other family, take the numerical M-s
 The numerical M-step: each leaf's free parameters (the family's ``inference_vector``)
 maximise the leaf's weighted censored log-likelihood, plus its phantoms' weighted
 log-probability of falling outside their intervals, minus its penalty
-(``scipy.optimize.minimize``, L-BFGS from the current parameters); the result is kept only
-if that objective did not decrease: a generalised EM step, monotone by construction.  Its
+(``scipy.optimize.minimize``, L-BFGS-B from the current parameters, within the bounds the
+family's own M-step keeps: ``inference_bounds``, such as the Gaussian's variance floor
+``reg_variance``); the result is kept only if that objective did not decrease: a
+generalised EM step, monotone by construction.  Its
 statistics are the rows themselves (``needs_all_rows``).
 """
 
@@ -289,18 +291,22 @@ class CensoredExperts(ExpertComponent):
         if "sums" in S:
             return inner.update(S["sums"], params, active, safe)
         theta = np.array(inner.inference_vector(params), dtype=np.float64)
+        lower, upper = inner.inference_bounds(params)
         if not inner.vector_per_leaf:  # every leaf's parameters at once
             objective = self._joint_objective(S["rows"], params)
-            start = objective(theta[0])
-            result = minimize(objective, theta[0], method="L-BFGS-B", options={"maxiter": MAX_STEPS})
-            if np.isfinite(result.fun) and result.fun <= start:
-                theta[0] = result.x
+            theta[0] = _bounded_step(objective, theta[0], lower[0], upper[0])
             return inner.from_inference_vector(theta, params), False
         for k in np.flatnonzero(active):
             objective = self._leaf_objective(S["rows"], k, inner.leaf_params(params, [k]))
-            start = objective(theta[k])
-            result = minimize(objective, theta[k], method="L-BFGS-B", options={"maxiter": MAX_STEPS})
-            if np.isfinite(result.fun) and result.fun <= start:
-                theta[k] = result.x
+            theta[k] = _bounded_step(objective, theta[k], lower[k], upper[k])
         return inner.from_inference_vector(theta, params), False
+
+
+def _bounded_step(objective, theta, lower, upper):
+    """L-BFGS-B on ``objective`` from ``theta`` within the family's bounds (``lower``,
+    ``upper``); its result where it is not worse than ``theta``, else ``theta``."""
+    start = objective(theta)
+    bounds = list(zip(np.where(np.isfinite(lower), lower, None), np.where(np.isfinite(upper), upper, None)))
+    result = minimize(objective, theta, method="L-BFGS-B", bounds=bounds, options={"maxiter": MAX_STEPS})
+    return result.x if np.isfinite(result.fun) and result.fun <= start else theta
 

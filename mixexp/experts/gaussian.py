@@ -347,6 +347,13 @@ class LinearGaussianExperts(ExpertComponent):
         rest = np.asarray(theta).reshape(n_leaves, n_targets, p + 1)
         return {**params, "coef": rest[:, :, :p].copy(), "var": np.exp(rest[:, :, p])}
 
+    def inference_bounds(self, params):
+        """Every log variance at least ``log(reg_variance)`` (the floor of :meth:`update`)."""
+        n_leaves, n_targets, p = params["coef"].shape
+        lower = np.full((n_leaves, n_targets, p + 1), -np.inf)
+        lower[:, :, p] = np.log(self.reg_variance)
+        return lower.reshape(n_leaves, -1), np.full(lower.size, np.inf).reshape(n_leaves, -1)
+
     def inference_fixed(self, params):
         """A sparse fit's (``l1_ratio > 0``) zero weights: held at 0."""
         coef = params["coef"]

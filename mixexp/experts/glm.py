@@ -364,6 +364,18 @@ class LogLinkExperts(ExpertComponent):
     def _with_extra(self, params, extra):
         return params
 
+    def _extra_bounds(self):
+        """The bounds ``(lower, upper)`` of the family's parameters after the coefficients
+        (:meth:`_extra_vector`), ``(m,)`` each, that its own M-step keeps."""
+        return np.empty(0), np.empty(0)
+
+    def inference_bounds(self, params):
+        """No bound on the coefficients; the family's own on its other parameters."""
+        n_leaves, p = params["coef"].shape[0], params["coef"].shape[2]
+        lower, upper = self._extra_bounds()
+        return (np.tile(np.concatenate([np.full(p, -np.inf), lower]), (n_leaves, 1)),
+                np.tile(np.concatenate([np.full(p, np.inf), upper]), (n_leaves, 1)))
+
     def _extra_labels(self, label, info):
         return []
 
@@ -667,6 +679,10 @@ class GammaExperts(PositiveAmountExperts):
 
     def _with_extra(self, params, extra):
         return {**params, "shape": np.exp(-extra[:, 0])}
+
+    def _extra_bounds(self):
+        """The log dispersion at least ``-log`` of the largest shape."""
+        return np.array([-np.log(self._max_shape())]), np.array([np.inf])
 
     def _extra_labels(self, label, info):
         return [scalar("every expert" if self.tied_variance else label, "log_dispersion")]

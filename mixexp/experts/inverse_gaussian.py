@@ -193,6 +193,10 @@ class InverseGaussianExperts(PositiveAmountExperts):
     def _with_extra(self, params, extra):
         return {**params, "precision": np.exp(-extra[:, 0])}
 
+    def _extra_bounds(self):
+        """The log dispersion at least ``-log`` of the precision's cap."""
+        return np.array([-np.log(min(1.0 / self.reg_variance, MAX_PRECISION))]), np.array([np.inf])
+
     def _extra_labels(self, label, info):
         # dispersion_ = 1 / (lambda * scale): y is divided by its weighted mean ``scale``
         return [scalar(label, "log_dispersion", 1.0, -np.log(info["scale"]))]

@@ -203,6 +203,10 @@ class NegativeBinomialExperts(LogLinkExperts):
     def _with_extra(self, params, extra):
         return {**params, "theta": np.exp(-extra[:, 0])}
 
+    def _extra_bounds(self):
+        """The log dispersion ``-log theta`` with ``theta`` in ``[THETA_MIN, THETA_MAX]``."""
+        return -np.log([THETA_MAX]), -np.log([THETA_MIN])
+
     def _extra_labels(self, label, info):
         return [scalar(label, "log_dispersion")]
 

@@ -132,6 +132,10 @@ class WeibullExperts(PositiveAmountExperts):
     def _with_extra(self, params, extra):
         return {**params, "shape": np.exp(extra[:, 0])}
 
+    def _extra_bounds(self):
+        """The log shape in ``[log SHAPE_MIN, log`` of the largest shape``]``."""
+        return np.log([SHAPE_MIN]), np.log([self._max_shape()])
+
     def _extra_labels(self, label, info):
         return [scalar(label, "log_shape")]
 

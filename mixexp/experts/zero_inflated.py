@@ -241,6 +241,13 @@ class ZeroInflatedExperts(ExpertComponent):
         base, _ = self._split(params)
         return {**self.base.from_inference_vector(theta[:, :-1], base), "pi": expit(theta[:, -1])}
 
+    def inference_bounds(self, params):
+        """The family's bounds, and none on the logit of the zero-inflation."""
+        base, pi = self._split(params)
+        lower, upper = self.base.inference_bounds(base)
+        free = np.ones((pi.shape[0], 1))
+        return np.hstack([lower, -np.inf * free]), np.hstack([upper, np.inf * free])
+
     def inference_fixed(self, params):
         """The family's held entries, and a zero-inflation below ``PI_BOUNDARY`` (the fit
         drove it to 0, where its logit is not identified) or at 1."""
