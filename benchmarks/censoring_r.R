@@ -8,7 +8,8 @@
 #   survreg(Surv(time, status) ~ age + sex + ph.ecog, dist = d)   for d in weibull, lognormal, gaussian
 #
 # Every log-likelihood is recomputed from the d- and p-functions at survreg's estimates (the
-# density of the deaths, the survival function of the censored times), beside survreg's own.
+# density of the deaths, the survival function of the censored times), beside survreg's own,
+# and the standard errors survreg reports (sqrt(diag(vcov(fit))): coefficients and Log(scale)).
 # Writes DIR/censoring_r.json with the versions of R and survival.
 suppressPackageStartupMessages({
   library(survival)
@@ -48,7 +49,8 @@ for (d in c("weibull", "lognormal", "gaussian")) {
     call = paste0("survreg(Surv(time, status) ~ age + sex + ph.ecog, dist = \"", d, "\")"),
     n = nrow(lung), n_censored = sum(!dead),
     loglik = sum(logf[dead]) + sum(logS[!dead]), reported = fit$loglik[2],
-    coef = as.list(coef(fit)), scale = s
+    coef = as.list(coef(fit)), scale = s,
+    se = as.list(sqrt(diag(vcov(fit))))
   )
 }
 results$versions <- list(R = R.version.string, survival = as.character(packageVersion("survival")))

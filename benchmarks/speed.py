@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Speed and memory of mixexp's EM engine against its targets (issue 16).
+"""Speed and memory of mixexp's EM engine against its targets (issues 16 and 30).
 
 Every measurement runs in a fresh subprocess ("worker") with OMP/OPENBLAS/
 NUMBA_NUM_THREADS set; a worker resets the peak resident size (VmHWM, through
@@ -11,9 +11,14 @@ of one pass to the end of the next (update + pass, including any safe-step
 retry).  Ratios (iteration / flop limit, numpy EM / mixexp) are measured in the
 same worker, side by side.
 
-    PYTHONPATH=. python benchmarks/speed.py            # everything, ~15 min on 2 cores
+    PYTHONPATH=. python benchmarks/speed.py            # everything, ~15 min on 2 cores + 10-15 min of R
     PYTHONPATH=. python benchmarks/speed.py --quick    # small sizes, ~3 min
     PYTHONPATH=. python benchmarks/speed.py --only targets,flexmix
+    PYTHONPATH=. python benchmarks/speed.py --only flexmix_own,flexmix_step \
+        --out benchmarks/results/speed_flexmix   # issue 30's like-for-like flexmix rows: 10-15 min,
+                                                 # mostly stepFlexmix at 10^5 (--quick: 10^4 only)
+    PYTHONPATH=. python benchmarks/speed.py --only families_obs --n 200000 \
+        --out benchmarks/results/speed_families_obs   # issue 30 item 3 alone, ~3 min
 
 Writes benchmarks/results/speed.md and speed.json (--quick: speed-quick.*).
 """
@@ -346,6 +351,100 @@ def task_flexmix(c):
                 load=os.getloadavg()[0])
 
 
+def flexmix_own_data(n, n_z, K, seed=0):
+    """flexmix's own configuration (a): y from K linear experts on one input x1, chosen by a
+    softmax gate on n_z other inputs z1..z_nz.  Returns X = [x1, z1, ..., z_nz] and y.
+
+    z, x1 ~ N(0, 1); gate logits z @ W, each column of W a Gaussian direction of norm 3 (as
+    ``make_moe_regression``'s gate), intercepts 0; expert k: y = a_k + b_k x1 + N(0, 0.5^2),
+    a_k, b_k ~ N(0, 2^2)."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, n_z))
+    x1 = rng.standard_normal(n)
+    W = rng.standard_normal((n_z, K))
+    W *= 3.0 / np.linalg.norm(W, axis=0)
+    logits = Z @ W
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    comp = (p.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
+    a, b = rng.normal(0.0, 2.0, (2, K))
+    y = a[comp] + b[comp] * x1 + 0.5 * rng.standard_normal(n)
+    return np.column_stack([x1, Z]), y
+
+
+def run_flexmix(X, y, cols, K, nrep, seed, expert_cols, gate_cols):
+    """``benchmarks/flexmix_default.R`` on [X, y] (columns ``cols``, then y) through a temporary
+    CSV; its JSON (flexmix's seconds around its own call, iterations, log-likelihood)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data, res = Path(tmp) / "d.csv", Path(tmp) / "o.json"
+        np.savetxt(data, np.column_stack([X, y]), delimiter=",", header=",".join([*cols, "y"]),
+                   comments="", fmt="%.17g")
+        subprocess.run(["Rscript", str(HERE / "flexmix_default.R"), str(data), str(K), str(nrep), str(seed),
+                        ",".join(expert_cols), ",".join(gate_cols), str(res)],
+                       check=True, capture_output=True)
+        fx = json.loads(res.read_text())
+    return {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in fx.items()}
+
+
+def default_fits(make, X, y, seeds):
+    """mixexp's whole ``fit`` of ``make(random_state)``, timed, for each seed (compiled before):
+    seconds, main-run and all-run EM iterations (the start's short runs included), convergence
+    and the mean unpenalised log-likelihood ``log_likelihood(X, y).mean()``."""
+    make(0).fit(X[:500], y[:500])  # compile / warm up outside the measurement
+    probe = Probe()
+    out = []
+    for seed in seeds:
+        est = make(seed)
+        probe.runs.clear()
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        t = time.perf_counter() - t0
+        out.append(dict(seed=seed, fit=t, n_iter=int(est.n_iter_), converged=bool(est.converged_),
+                        all_iter=int(sum(r.get("n_iter") or 0 for r in probe.runs)), runs=len(probe.runs),
+                        loglik=float(est.log_likelihood(X, y).mean()), lower_bound=float(est.lower_bound_)))
+    return out
+
+
+# mixexp's default penalties, and none (flexmix has none): alpha and gate_alpha cost likelihood
+PENALTIES = (("default", {}), ("unpenalised", dict(alpha=0.0, gate_alpha=0.0)))
+
+
+def task_flexmix_own(c):
+    """(a) flexmix(y ~ x1, k = K, concomitant = FLXPmultinom(~ z1 + ... + z10)), one run from
+    flexmix's own random start, against mixexp's default fit with gate_features = the z's and
+    expert_features = x1 (default penalties, and alpha = gate_alpha = 0), same data."""
+    import mixexp
+
+    n, n_z, K = c["n"], c["n_z"], c["K"]
+    X, y = flexmix_own_data(n, n_z, K)
+    zs = [f"z{j + 1}" for j in range(n_z)]
+    load0 = os.getloadavg()[0]
+    fx = c.get("flexmix") or run_flexmix(X, y, ["x1", *zs], K, 1, c["r_seed"], ["x1"], zs)
+    gate = list(range(1, n_z + 1))
+    mx = {name: default_fits(lambda s: mixexp.MixtureOfExpertsRegressor(
+        n_experts=K, gate_features=gate, expert_features=[0], random_state=s, **pen), X, y, c["seeds"])
+        for name, pen in PENALTIES}
+    return dict(flexmix=fx, mixexp=mx, load_start=load0, load=os.getloadavg()[0])
+
+
+def task_flexmix_step(c):
+    """(b) stepFlexmix(y ~ x1 + ... + x10, k = K, nrep = 5, concomitant = FLXPmultinom(~ x1 + ...
+    + x10)) against mixexp's default MixtureOfExpertsRegressor(n_experts=K) (gate and experts on
+    all d inputs, five short EM runs in its start; default penalties, and none), same
+    ``make_moe_regression`` data.  With ``c["flexmix"]`` (``--reuse-flexmix``), flexmix's earlier
+    result instead of a new R run (this holds for (a) too)."""
+    import mixexp
+
+    n, d, K = c["n"], c["d"], c["K"]
+    X, y = make_data("reg", n, d, K)
+    xs = [f"x{j + 1}" for j in range(d)]
+    load0 = os.getloadavg()[0]
+    fx = c.get("flexmix") or run_flexmix(X, y, xs, K, c["nrep"], c["r_seed"], xs, xs)
+    mx = {name: default_fits(lambda s: mixexp.MixtureOfExpertsRegressor(n_experts=K, random_state=s, **pen),
+                             X, y, c["seeds"]) for name, pen in PENALTIES}
+    return dict(flexmix=fx, mixexp=mx, load_start=load0, load=os.getloadavg()[0])
+
+
 def task_compile(c):
     """First and second fit of each model on tiny data; numba's compile events."""
     from numba.core import event
@@ -372,6 +471,100 @@ def task_compile(c):
     out["overhead_cpu"] = sum(out[k + "_cpu"][0] - out[k + "_cpu"][1] for k in kinds)
     return out
 
+
+FAMILIES_OBS = (  # name, baseline it is judged against, its target ratio (issue 30 item 3)
+    ("linear", None, None),
+    ("lognormal", "linear", 2.0),
+    ("weibull", "linear", 2.0),
+    ("negative_binomial", "linear", 2.0),
+    ("linear_gate3", None, None),
+    ("groups", "linear_gate3", 1.5),
+    ("censored", "linear", 1.5),
+)
+FAMILIES_OBS_LABELS = {"linear_gate3": "linear, gate_features=[0, 1, 2]", "groups": "groups of 5 rows",
+                       "censored": "20% right-censored (y_upper=inf)"}
+
+
+def families_obs_data(n, d, K, seed=0):
+    """One X for every row of the families/observations part: columns 0-2 constant within
+    groups of 5 consecutive rows (the gate of a grouped fit sees a group once); y (Gaussian),
+    a positive y = exp(z / 2) and counts Poisson(exp(z / 2)) from the same standardised z."""
+    X, y = make_data("reg", n, d, K, seed)
+    X[:, :3] = np.repeat(X[::5, :3], 5, axis=0)[:n]
+    z = (y - y.mean()) / y.std()
+    rng = np.random.default_rng(seed)
+    return X, dict(y=y, positive=np.exp(0.5 * z), counts=rng.poisson(np.exp(0.5 * z)).astype(float),
+                   groups=np.arange(n) // 5, y_upper=np.where(rng.random(n) < 0.2, np.inf, y))
+
+
+def families_obs_config(name, data):
+    """(estimator params, y, fit kwargs) of one row of the families/observations part."""
+    if name in ("lognormal", "weibull"):
+        return dict(expert=name), data["positive"], {}
+    if name == "negative_binomial":
+        return dict(expert=name), data["counts"], {}
+    if name == "linear_gate3":
+        return dict(gate_features=[0, 1, 2]), data["y"], {}
+    if name == "groups":
+        return dict(gate_features=[0, 1, 2]), data["y"], dict(groups=data["groups"])
+    if name == "censored":
+        return {}, data["y"], dict(y_upper=data["y_upper"])
+    return {}, data["y"], {}
+
+
+def task_families_obs(c):
+    """Issue 30 item 3: EM iterations of the actuarial families and the observation types
+    against the plain fit, side by side in this worker.  ``repeats`` rounds, each fitting every
+    configuration once (max_iter iterations, tol=0, init_params='kmeans'; the slow ones, ratio
+    above 5x in the first round, only in ``slow_repeats`` rounds); per round, each row's mean
+    iteration of the main run over its baseline's in the same round.  Then one round under
+    tracemalloc (untimed, ``mem_iter`` iterations): the peak of numpy's allocations during
+    fit above those before it."""
+    import tracemalloc
+
+    import mixexp
+
+    n, d, K = c["n"], c["d"], c["K"]
+    X, data = families_obs_data(n, d, K)
+    sub = families_obs_data(2000, d, K)
+    base = {f[0]: f[1] for f in FAMILIES_OBS}
+    chosen = set(c.get("rows") or base)  # with their baselines
+    names = [f[0] for f in FAMILIES_OBS if f[0] in chosen or any(base[r] == f[0] for r in chosen)]
+
+    def fit(name, max_iter, on=(X, data)):
+        params, y, kw = families_obs_config(name, on[1])
+        mixexp.MixtureOfExpertsRegressor(n_experts=K, random_state=0, max_iter=max_iter, tol=0.0,
+                                         init_params="kmeans", **params).fit(on[0], y, **kw)
+
+    for name in names:  # compile / warm up outside the measurement
+        fit(name, 2, sub)
+    probe = Probe()
+    out = {name: dict(iteration=[], ratio=[]) for name in names}
+    slow = set()
+    for r in range(c["repeats"]):
+        for name in names:
+            if name in slow and r >= c["slow_repeats"]:
+                continue
+            probe.runs.clear()
+            fit(name, c["max_iter"])
+            out[name]["iteration"].append(probe.iteration())
+        for name in names:
+            if base[name] and len(out[name]["iteration"]) > r:
+                out[name]["ratio"].append(out[name]["iteration"][r] / out[base[name]]["iteration"][r])
+                if r == 0 and out[name]["ratio"][0] > 5:
+                    slow.add(name)
+    tracemalloc.start()
+    for name in names:
+        now = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fit(name, c["mem_iter"])
+        out[name]["peak"] = float(tracemalloc.get_traced_memory()[1] - now)
+    tracemalloc.stop()
+    for v in out.values():
+        v["median"] = float(np.median(v["iteration"]))
+        if v["ratio"]:
+            v["median_ratio"] = float(np.median(v["ratio"]))
+    return dict(rows=out, x_bytes=float(X.nbytes), load=os.getloadavg()[0])
 
 def worker(spec):
     c = json.loads(spec)
@@ -408,12 +601,18 @@ def plan(quick):
                  for k, K in (("reg", 16), ("clf", 16), ("hme", 8), ("gauss", 16))],
         numpy=dict(task="numpy", n=10**4 if quick else 10**5, d=20, K=8, numpy_iter=3 if quick else 5),
         flexmix=dict(task="flexmix", n=10**4, d=10, K=5),
+        flexmix_own=dict(task="flexmix_own", n=8000, n_z=10, K=5, r_seed=1, seeds=list(range(FLEXMIX_SEEDS))),
+        flexmix_step=[dict(task="flexmix_step", n=n, d=10, K=5, nrep=5, r_seed=1,
+                           seeds=list(range(FLEXMIX_SEEDS if n <= 10**4 else 3)))
+                      for n in ((10**4,) if quick else (10**4, 10**5))],
         threads=dict(task="fit", kind="reg", n=N, d=20, K=16,
                      params=dict(init_params="kmeans", max_iter=8, tol=0.0)),
         scale_n=[dict(task="fit", kind="reg", n=n, d=20, K=8, budget=budget)
                  for n in ((10**4, 3 * 10**4, 10**5) if quick else (10**4, 10**5, 10**6))],
         scale_k=[dict(task="fit", kind="reg", n=2 * 10**4, d=20, K=K, budget=budget / 2)
                  for K in ((2, 8, 32) if quick else (2, 8, 16, 32, 64))],
+        families_obs=dict(task="families_obs", n=2 * 10**5 if quick else 10**6, d=10, K=4, max_iter=3,
+                          repeats=5, slow_repeats=1, mem_iter=1),
     )
 
 
@@ -422,11 +621,17 @@ def main(argv=None):
     ap.add_argument("--worker")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--only", default="compile,targets,numpy,flexmix,threads,scale")
+    ap.add_argument("--only", default="compile,targets,numpy,flexmix,flexmix_own,flexmix_step,threads,scale,"
+                    "families_obs")
     ap.add_argument("--out", default=None)
     ap.add_argument("--render", help="re-render the markdown of a results JSON")
     ap.add_argument("--update", help="a results JSON whose parts this run replaces")
+    ap.add_argument("--n", type=int, help="rows of the families_obs part (default 10^6, --quick 2·10^5)")
+    ap.add_argument("--rows", help="rows of the families_obs part (and their baselines): "
+                    + ",".join(f[0] for f in FAMILIES_OBS))
     ap.add_argument("--kinds", default="reg,clf,hme,gauss", help="the models of the targets part")
+    ap.add_argument("--reuse-flexmix", help="flexmix_own / flexmix_step at these n (comma-separated): "
+                    "flexmix's results from the --update JSON, not a new R run (mixexp's side runs again)")
     a = ap.parse_args(argv)
     if a.worker:
         return worker(a.worker)
@@ -458,11 +663,31 @@ def main(argv=None):
         res["numpy"] = dict(P["numpy"], **run_worker(P["numpy"], T))
     if "flexmix" in only:
         res["flexmix"] = dict(P["flexmix"], **run_worker(P["flexmix"], T))
+    if a.reuse_flexmix:  # flexmix's results of the --update JSON: only mixexp's side runs again
+        if not a.update:
+            ap.error("--reuse-flexmix needs --update")
+        old_fx = {(p, c["n"]): dict(flexmix=c["flexmix"], flexmix_from=c.get("flexmix_from", old["date"]),
+                                    flexmix_load=c.get("flexmix_load", [c["load_start"], c["load"]]))
+                  for p in ("flexmix_own", "flexmix_step")
+                  for c in (old[p] if isinstance(old.get(p), list) else [old[p]] if p in old else [])
+                  if "error" not in c}
+        reuse = {int(v) for v in a.reuse_flexmix.split(",")}
+        for p, c in [("flexmix_own", P["flexmix_own"])] + [("flexmix_step", c) for c in P["flexmix_step"]]:
+            if c["n"] in reuse:
+                c.update(old_fx.get((p, c["n"]), {}))
+    if "flexmix_own" in only:
+        res["flexmix_own"] = dict(P["flexmix_own"], **run_worker(P["flexmix_own"], T))
+    if "flexmix_step" in only:
+        res["flexmix_step"] = [dict(c, **run_worker(c, T, timeout=3 * 3600)) for c in P["flexmix_step"]]
     if "threads" in only:
         res["thread_scaling"] = {str(t): run_worker(P["threads"], t) for t in (1, 2)}
     if "scale" in only:
         res["scale_n"] = [dict(c, **run_worker(c, T)) for c in P["scale_n"]]
         res["scale_k"] = [dict(c, **run_worker(c, T)) for c in P["scale_k"]]
+    if "families_obs" in only:
+        c = dict(P["families_obs"], **({"n": a.n} if a.n else {}),
+                 **({"rows": a.rows.split(",")} if a.rows else {}))
+        res["families_obs"] = dict(c, **run_worker(c, T))
     if a.update:
         res["update"].update(total=time.perf_counter() - t0, load_start=res.pop("update_load_start"),
                              load_end=os.getloadavg())
@@ -548,6 +773,11 @@ def targets_table(r):
                          yes(c["fx_time"] / med >= 100)))
         else:
             rows.append((label, f"{ft(c['fx_time'])} vs {ft(c['mx_time'])}: {s:.0f}×", yes(s >= 100)))
+    rows += [(f"≥ 100× flexmix's whole fit, {label}, log-likelihood at least flexmix's (less {LL_TOL:g})",
+              f"{ft(fx['seconds'])} vs {ft(mx['fit'])}: {fx['seconds'] / mx['fit']:.0f}×; "
+              f"mean log-likelihood {mx['loglik']:.5f} vs {fx['loglik_per_sample']:.5f}",
+              yes(fx["seconds"] / mx["fit"] >= 100 and mx["loglik"] >= fx["loglik_per_sample"] - LL_TOL))
+             for label, fx, mx in flexmix_default_rows(r)]
     if "compile" in r and all("error" not in x for x in r["compile"]):
         a, b = r["compile"]
         rows.append(("first-start compile < 10 s (4 models fitted, first − second fit)",
@@ -563,9 +793,27 @@ def targets_table(r):
     return rows
 
 
+DEFINITIONS = (
+    "Definitions: *iteration* = one EM iteration of the main run (update + one pass over the rows; "
+    "starts excluded); *flop limit* = 2·n·d²·K flops (classifier: + 2·n·d·3·K gradients; HME: + "
+    "the 6 inner gates' Grams; gaussian gate: twice, for its weighted second moments) at the "
+    "square-GEMM rate measured in the same worker with the same threads; *products and exps "
+    "alone* = the time of one product of X's rows with as many columns as the model's linear "
+    "parts need (gate logits relative to each group's first member, or for a Gaussian gate "
+    "K·(d+1)/2 columns, the multiply-adds of K triangular whitenings, and the experts' "
+    "outputs) and one exp per relative logit (classifier: and per relative class logit of every "
+    "leaf), "
+    "chunk by chunk on prediction's threads (`predict_floor`); *peak memory growth* = "
+    "VmHWM after fit − VmRSS before it; *fit* = default estimator (max_iter=200, tol=1e-4, "
+    "init_params='short_em'), starts included; a fit still running after its budget (150 s; "
+    "scaling against K: 75 s) is stopped and reported as '> time' with its iterations so far. "
+    "Data: mixexp.datasets generators, random_state=0."
+)
+
+
 def render(r):
     L = [
-        "# mixexp EM speed (issue 16 targets)", "",
+        "# mixexp EM speed (issues 16 and 30)", "",
         "Reproduce (from the repository root):", "", "```bash", r["command"], "```", "",
         f"Run {r['date']}, commit {r['commit']}{' + uncommitted changes in mixexp/' if r['dirty'] else ''}; "
         f"{r['machine']}; {r['threads']} threads per worker (OMP/OPENBLAS/NUMBA_NUM_THREADS).  "
@@ -577,23 +825,14 @@ def render(r):
             f"at {r['update']['date']}, commit {r['update']['commit']}, load "
             f"{r['update']['load_start'][0]:.1f} → {r['update']['load_end'][0]:.1f}, "
             f"{r['update']['total'] / 60:.1f} min)." if "update" in r else ""), "",
-        "Definitions: *iteration* = one EM iteration of the main run (update + one pass over the rows; "
-        "starts excluded); *flop limit* = 2·n·d²·K flops (classifier: + 2·n·d·3·K gradients; HME: + "
-        "the 6 inner gates' Grams; gaussian gate: twice, for its weighted second moments) at the "
-        "square-GEMM rate measured in the same worker with the same threads; *products and exps "
-        "alone* = the time of one product of X's rows with as many columns as the model's linear "
-        "parts need (gate logits relative to each group's first member, or for a Gaussian gate "
-        "K·(d+1)/2 columns, the multiply-adds of K triangular whitenings, and the experts' "
-        "outputs) and one exp per relative logit (classifier: and per relative class logit of every "
-        "leaf), "
-        "chunk by chunk on prediction's threads (`predict_floor`); *peak memory growth* = "
-        "VmHWM after fit − VmRSS before it; *fit* = default estimator (max_iter=200, tol=1e-4, "
-        "init_params='short_em'), starts included; a fit still running after its budget (150 s; "
-        "scaling against K: 75 s) is stopped and reported as '> time' with its iterations so far. "
-        "Data: mixexp.datasets generators, random_state=0.", "",
-        "## Targets", "", "| target | measured | met? |", "| --- | --- | --- |",
+
     ]
-    L += [f"| {a} | {b} | {c} |" for a, b, c in targets_table(r)]
+    if any(k in r for k in ("targets", "numpy", "flexmix", "compile", "thread_scaling", "scale_n")):
+        L += [DEFINITIONS, ""]
+    rows = targets_table(r)
+    if rows:
+        L += ["## Targets", "", "| target | measured | met? |", "| --- | --- | --- |"]
+        L += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if r.get("targets"):
         L += ["", "## Large fits in detail", "",
               "| model | n | K | fit | start | iterations | iteration | flop limit | GEMM rate | peak growth | predict | GEMM pass | load |",
@@ -624,6 +863,8 @@ def render(r):
             L[-1] += (f"  Started as flexmix is (one k-means start, init_params='kmeans', with its k-means "
                       f"counted, and flexmix's tolerance, tol=1e-6), not judged: "
                       f"{', '.join(f'{1e3 * t:.0f}' for t in c['mx_kmeans_seeds'])} ms (nan: never reached).")
+    if any(k in r for k in ("flexmix_own", "flexmix_step")):
+        L += flexmix_default_section(r)
     if "numpy" in r and "error" not in r["numpy"]:
         c = r["numpy"]
         L += ["", f"Plain-numpy EM (`benchmarks/plain_numpy_em.py`, full Newton gate step): median of "
@@ -640,6 +881,8 @@ def render(r):
                     L.append(f"| {fn(t['n'])} | {t['K']} | {'> ' if t['stopped'] else ''}{ft(t['fit'])} | "
                              f"{ft(t['init'])} | {t['n_iter']} | "
                              f"{ft(t['iteration'])} | {t['peak_growth'] / t['x_bytes']:.2f} |")
+    if "families_obs" in r and "error" not in r["families_obs"]:
+        L += families_obs_section(r["families_obs"])
     if "compile" in r and all("error" not in x for x in r["compile"]):
         L += ["", "## Compile", "", "| start | import | compilations | first − second fit | reg | clf | hme | gauss |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -647,6 +890,119 @@ def render(r):
             L.append(f"| {name} | {ft(c['import'])} | {c['compiled']} | {ft(c['overhead'])} | "
                      + " | ".join(f"{ft(c[k][0])} / {ft(c[k][1])}" for k in ("reg", "clf", "hme", "gauss")) + " |")
     return "\n".join(L) + "\n"
+
+
+def flexmix_default_rows(r):
+    """(label, flexmix's result, mixexp's judged fit: random_state=0, default penalties) of the
+    two like-for-like comparisons that ran."""
+    out = []
+    c = r.get("flexmix_own")
+    if c and "error" not in c:
+        out.append((f"(a) `flexmix(y ~ x1, k = {c['K']}, concomitant = FLXPmultinom(~ z1 + ... + "
+                    f"z{c['n_z']}))`, n={c['n']}", c["flexmix"], c["mixexp"]["default"][0]))
+    for c in r.get("flexmix_step", []):
+        if "error" not in c:
+            out.append((f"(b) `stepFlexmix(nrep = {c['nrep']})`, n={fn(c['n'])}, d={c['d']}, K={c['K']}",
+                        c["flexmix"], c["mixexp"]["default"][0]))
+    return out
+
+
+def flexmix_default_section(r):
+    """The table of issue 30's like-for-like flexmix comparisons (a) and (b)."""
+    L = ["", "## flexmix as its users run it (issue 30: (a) its own default, (b) stepFlexmix)", "",
+         "Both sides from their own default starts, whole-fit times.  flexmix: "
+         "`benchmarks/flexmix_default.R`, timed around its `flexmix()` / `stepFlexmix()` call (R's "
+         "start-up and reading the CSV excluded), default control (iter.max 200, tolerance 1e-6 on the "
+         "log-likelihood, minprior 0.05), `set.seed(1)`, "
+         "one run; *iterations* are those of the run it keeps.  mixexp: the whole `fit` of the default "
+         "estimator in the same worker after a compiling fit on 500 rows, judged at random_state=0 "
+         "(*iterations*: main run / all EM iterations including the five short runs of the start); "
+         "*log-likelihood*: mean per sample, unpenalised (`log_likelihood(X, y).mean()`; flexmix: "
+         "`logLik / n`), in y's units.  (a): data `flexmix_own_data` (5 linear experts on x1, softmax gate "
+         "on z1..z10), mixexp `MixtureOfExpertsRegressor(n_experts=5, gate_features=[1..10], "
+         "expert_features=[0])`, also with `alpha=0, gate_alpha=0`.  (b): data `make_moe_regression(n, 10, "
+         "5, noise=0.1, random_state=0)`; flexmix `stepFlexmix(y ~ x1 + ... + x10, k = 5, nrep = 5, "
+         "concomitant = FLXPmultinom(~ x1 + ... + x10))` (experts and gate on the same 10 inputs, as "
+         "mixexp's default); mixexp `MixtureOfExpertsRegressor(n_experts=5)`.", "",
+         "| comparison | flexmix | its iterations | its log-lik. (k left) | mixexp fit | iterations | "
+         "mixexp log-lik. | flexmix / mixexp | ≥ flexmix's log-lik.? | load (1 min) |",
+         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+
+    def line(label, fx, m, load):
+        return (f"| {label} | {ft(fx['seconds'])} | {fx['iterations']} | {fx['loglik_per_sample']:.5f} "
+                f"({fx['k_final']}) | {ft(m['fit'])} | {m['n_iter']} / {m['all_iter']} | {m['loglik']:.5f} | "
+                f"{fx['seconds'] / m['fit']:.0f}× | {yes(m['loglik'] >= fx['loglik_per_sample'])} | {load} |")
+
+    seeds = []
+    c = r.get("flexmix_own")
+    if c and "error" not in c:
+        load = f"{c['load_start']:.1f} → {c['load']:.1f}"
+        for name, what in (("default", "default penalties"), ("unpenalised", "alpha=0, gate_alpha=0")):
+            L.append(line(f"(a) n={c['n']}, {what}", c["flexmix"], c["mixexp"][name][0], load))
+            seeds.append((f"(a) {what}", c["flexmix"], c["mixexp"][name]))
+    for c in r.get("flexmix_step", []):
+        if "error" in c:
+            L.append(f"| (b) n={fn(c['n'])} | {c['error']} | | | | | | | | |")
+            continue
+        for name, what in (("default", "default penalties"), ("unpenalised", "alpha=0, gate_alpha=0")):
+            L.append(line(f"(b) n={fn(c['n'])}, d={c['d']}, {what}", c["flexmix"], c["mixexp"][name][0],
+                          f"{c['load_start']:.1f} → {c['load']:.1f}"))
+            seeds.append((f"(b) n={fn(c['n'])}, {what}", c["flexmix"], c["mixexp"][name]))
+    reused = [f"n={fn(c['n'])}: the run of {c['flexmix_from']}, load {c['flexmix_load'][0]:.1f} → "
+              f"{c['flexmix_load'][1]:.1f} in its worker"
+              for c in [r.get("flexmix_own", {}), *r.get("flexmix_step", [])] if "flexmix_from" in c]
+    if reused:
+        L += ["", f"flexmix's results (time, iterations, log-likelihood) reused (`--reuse-flexmix`), not run "
+              f"again with mixexp's side: {'; '.join(reused)}.  The load column above is mixexp's run's."]
+    L += ["", "The same mixexp fit for every random_state run (not judged: the table above is "
+          "random_state=0): median time, and how many end at or above flexmix's log-likelihood, or "
+          "within 1e-3 nats per sample of it.", "",
+          "| comparison | random_state | fit (median, range) | iterations (median main / all) | "
+          "log-lik. (min – max) | ≥ flexmix | within 1e-3 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for label, fx, ms in seeds:
+        t = [m["fit"] for m in ms]
+        ll = np.array([m["loglik"] for m in ms])
+        f = fx["loglik_per_sample"]
+        L.append(f"| {label} | 0..{len(ms) - 1} | {ft(float(np.median(t)))} ({ft(min(t))} – {ft(max(t))}) | "
+                 f"{np.median([m['n_iter'] for m in ms]):.0f} / "
+                 f"{np.median([m['all_iter'] for m in ms]):.0f} | "
+                 f"{ll.min():.5f} – {ll.max():.5f} | {int((ll >= f).sum())} of {len(ll)} | "
+                 f"{int((ll >= f - LL_TOL).sum())} of {len(ll)} |")
+    return L
+
+
+def families_obs_section(c):
+    """The table of issue 30 item 3: each family and observation type against its baseline."""
+    x = c["x_bytes"]
+    L = ["", f"## Families and observation types (issue 30, item 3; n={fn(c['n'])}, d={c['d']}, K={c['K']})", "",
+         f"`MixtureOfExpertsRegressor(n_experts={c['K']}, max_iter={c['max_iter']}, tol=0, init_params='kmeans')`, "
+         "softmax gate, one worker.  *iteration*: the main run's mean EM iteration, median over the rounds "
+         f"({c['repeats']} rounds; rows slower than 5× their baseline in the first round: {c['slow_repeats']}); "
+         "*ratio*: that row's iteration over its baseline's in the same round, median (and range) over the "
+         "rounds.  *peak / X*: peak of numpy's traced allocations during a fit "
+         f"(max_iter={c['mem_iter']}, tracemalloc, untimed) above those before it, over X's "
+         f"{x / 2**20:.0f} MiB.  Data (`families_obs_data`): X from `make_moe_regression`, its columns 0-2 "
+         "constant within groups of 5 rows; lognormal/weibull fit exp(z/2), negative_binomial Poisson(exp(z/2)) "
+         "counts, z the standardised Gaussian y; censored: 20% of rows drawn at random get y_upper=inf.  "
+         f"Load average in the worker at its end: {c['load']:.1f} (2 cores).", "",
+         "| row | iteration | baseline | ratio | target | met? | peak / X (≤ 2) | met? |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, b, limit in FAMILIES_OBS:
+        if name not in c["rows"]:
+            continue
+        v = c["rows"][name]
+        mem = v["peak"] / x
+        if b:
+            rs = v["ratio"]
+            ratio = f"{v['median_ratio']:.2f}×" + (f" ({min(rs):.2f}–{max(rs):.2f}, {len(rs)} rounds)"
+                                                   if len(rs) > 1 else " (1 round)")
+            judged = (ratio, f"≤ {limit:g}×", yes(v["median_ratio"] <= limit))
+        else:
+            judged = ("–", "baseline", "–")
+        label = FAMILIES_OBS_LABELS.get
+        L.append(f"| {label(name, name)} | {ft(v['median'])} | {label(b, b) if b else '–'} | " + " | ".join(judged)
+                 + f" | {mem:.2f} | {yes(mem <= 2)} |")
+    return L
 
 
 if __name__ == "__main__":

@@ -27,21 +27,22 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state, get_tags
+from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
 from ._censoring import check_observations
-from ._design import design_matrix, sparse_location, standardize, weighted_location_scale
+from ._design import design_matrix, nan_location_scale, sparse_location, standardize, weighted_location_scale
 from ._engine import MIN_WEIGHT_FRACTION, EMEngine, FrozenExpertWarning
 from ._exposure import check_exposure
-from ._features import resolve_columns
+from ._features import resolve_columns, shared_positions
 from ._fitted import FitSources, FittedMixture, check_warm_start, check_warm_target, expert_kind
 from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
 from ._assign import make_assignment
 from ._init import SHORT_MAX_ITER, SHORT_RUNS, SHORT_TOL, check_responsibilities, initial_params
 from ._inspection import InspectionMixin
-from ._missing import has_nan, missing_refusal, nan_error, nan_location_scale, observed_jacobian
+from ._missing import ONE_D_Y, has_nan, missing_refusal, nan_error, nan_target
+from ._missing import observed_jacobian
 from ._missing import run as run_missing
 from ._online import ONLINE_ATTRIBUTES
 from ._parallel import blas_single_thread, runner
@@ -54,7 +55,7 @@ from .gates import GATES, make_gate
 
 _EM_CONSTRAINTS = {
     "gate": [StrOptions(set(GATES))],
-    "expert": [str, list, tuple, HasMethods(["fit"]), ExpertFamily],
+    "expert": [str, list, tuple, dict, HasMethods(["fit"]), ExpertFamily],
     "gate_alpha": [Interval(Real, 0, None, closed="left")],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "l1_ratio": [Interval(Real, 0, 1, closed="both")],
@@ -170,14 +171,9 @@ class BaseMixtureOfExperts(
                     "y_upper and truncation are not supported with dask input; fit in memory "
                     "(X.compute()) to fit censored or truncated rows."
                 )
-            if groups is not None:
-                raise ValueError(
-                    "groups is not supported with dask input; fit in memory (X.compute()) to "
-                    "fit grouped rows."
-                )
             from .dask import fit_dask  # the optional extra, imported for dask input only
 
-            return self._atomic(fit_dask, self, X, y, sample_weight)
+            return self._atomic(fit_dask, self, X, y, sample_weight, groups)
         return self._atomic(self._fit, X, y, sample_weight, exposure, None, groups, y_upper, truncation)
 
     def _atomic(self, func, *args):
@@ -210,16 +206,22 @@ class BaseMixtureOfExperts(
         try:
             X, y = self._validate_xy(X, y)
         except ValueError as refused:
-            # NaN in X: validated again allowing it (the complete-data path checks nothing more)
+            # NaN in X (or in a regressor's y): validated again allowing it (the complete-data
+            # path checks nothing more)
             X, y = self._validate_xy(X, y, finite="allow-nan")
-            if not has_nan(X):
+            if not (has_nan(X) or nan_target(y)):
                 raise refused
             return self._fit_missing(X, y, sample_weight, params, warm, sources, exposure, groups)
         tree, gate, experts, gate_columns, expert_columns = self._components(X, params)
         obs = check_observations(
-            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), exposure, gate,
-            groups is not None,
+            y, y_upper, truncation, X.shape[0], experts, expert_kind(self.expert), gate, groups is not None,
         )
+        if obs is not None and experts.constrained:
+            raise ValueError(
+                "shared_features and tied_variance constrain the family's own M-step, which censored "
+                "or truncated rows (y_upper, truncation) replace by a numerical one; fit them without "
+                "the constraints."
+            )
         if truncation is not None and self.algorithm != "em":
             raise ValueError(
                 f"truncation needs algorithm='em' (its E-step adds the expected truncated rows), "
@@ -251,13 +253,13 @@ class BaseMixtureOfExperts(
         )
         experts.set_coordinates(state.coordinates("experts"))
         if obs is not None:
-            target = obs.target(target, experts.discrete)
+            target = obs.target(target, experts.discrete, check_exposure(exposure, X.shape[0], experts))
         design = state.design(design_matrix(X, x_mean, x_scale), target, sw, starts)
         design.censored = obs is not None
         gate.check_input(design.gate_X)
         experts.check_input(design.expert_X)
         best = self._best_of_starts(state, design, params, warm, sources, resp)
-        self._set_result(state, design, *best)
+        self._set_result(state, design, *best, sources=sources)
         return self
 
     def _fit_missing(self, X, y, sample_weight, params, warm, sources, exposure, groups):
@@ -271,10 +273,12 @@ class BaseMixtureOfExperts(
             (sources != FitSources(), "partial_fit and the dask fit take complete rows"),
             (groups is not None, "groups"),
             (exposure is not None, "exposure"),
+            (nan_target(y) and np.ndim(y) != 2, ONE_D_Y),
         ]
+        where = "X" if has_nan(X) else "y"
         for obstacle, reason in obstacles:
             if obstacle:
-                raise nan_error(self, reason or obstacle)
+                raise nan_error(self, reason or obstacle, where)
         tree, gate, experts, _, _ = self._components(X, params)
         sw = self._sample_weight(sample_weight, X)
         x_mean, x_scale = nan_location_scale(X, sw)
@@ -285,8 +289,9 @@ class BaseMixtureOfExperts(
         )
         experts.set_coordinates(state.coordinates("experts"))
         Z = standardize(X, x_mean, x_scale)
-        # the starts' partitions are of the rows imputed by the features' means
-        design = state.design(design_matrix(np.where(np.isnan(X), x_mean, X), x_mean, x_scale), target, sw)
+        # the starts' partitions are of the rows imputed by the features' (and responses') means
+        imputed = design_matrix(np.where(np.isnan(X), x_mean, X), x_mean, x_scale)
+        design = state.design(imputed, np.where(np.isnan(target), 0.0, target), sw)
         rs = check_random_state(self.random_state)
         best = None
         with runner(design.n_rows) as run:
@@ -299,6 +304,8 @@ class BaseMixtureOfExperts(
         params, bounds, done, n_iter, frozen = best
         # log p(x_obs): the Jacobian of the standardisation of each row's observed features
         shift = observed_jacobian(Z, sw, x_scale) - gate.loglik_shift(state.coordinates("gate"))
+        # and of each row's observed responses (all of them without NaN in y: no change)
+        shift += observed_jacobian(target, sw, info["scale"]) - experts.loglik_shift(info)
         self._set_result(state, design, params, np.asarray(bounds) + shift, done, n_iter, frozen)
         return self
 
@@ -338,6 +345,10 @@ class BaseMixtureOfExperts(
         gate_columns = resolve_columns(self.gate_features, X.shape[1], names, "gate_features")
         expert_columns = resolve_columns(self.expert_features, X.shape[1], names, "expert_features")
         check_top_k(self.top_k, tree.n_leaves)
+        experts.set_constraints(
+            shared_positions(params.get("shared_features"), X.shape[1], names, expert_columns),
+            params.get("tied_variance", False),
+        )
         gate.check_columns(gate_columns)
         if gate.uses_experts and not experts.gives_representation:
             giving = [name for name, cls in EXPERTS[self._task].items() if cls.gives_representation]
@@ -370,7 +381,8 @@ class BaseMixtureOfExperts(
             exposure = np.asarray(exposure)
             exposure = exposure[order] if exposure.shape[:1] == (X.shape[0],) else exposure
         obs = None if obs is None else obs.take(order)
-        return X[order], y[order], sw[order], exposure, group_starts(codes[order]), order, obs
+        y = _safe_indexing(y, order)  # a DataFrame y (multi-response) keeps its column names
+        return X[order], y, sw[order], exposure, group_starts(codes[order]), order, obs
 
     @staticmethod
     def _coordinates(X, sw, warm, sources):
@@ -430,6 +442,7 @@ class BaseMixtureOfExperts(
                 design = design.plain()
             else:
                 em, em_design = sources.run(engine, state) if sources.run else (engine, design)
+            start_source = sources.start(state) if sources.start else None
             if tree.depth == 1:
                 flat = engine
             else:  # an HME starts from a flat mixture of its leaves
@@ -444,7 +457,7 @@ class BaseMixtureOfExperts(
                     start = initial_params(
                         engine, flat, design, state.info, rs,
                         self.init_params if resp is None else resp, self.max_iter,
-                        self.tol, self.gate_alpha, run.n_threads,
+                        self.tol, self.gate_alpha, run.n_threads, start_source,
                     )
                 rule = make_assignment(self.algorithm, rs)
                 result = em.run(
@@ -454,10 +467,10 @@ class BaseMixtureOfExperts(
                     best = (*result, sorted(em.frozen_leaves))
         return best
 
-    def _set_result(self, state, design, params, bounds, converged, n_iter, frozen):
+    def _set_result(self, state, design, params, bounds, converged, n_iter, frozen, sources=None):
         """Warn about frozen experts and non-convergence; make ``state`` with ``params`` the
         fitted model, with its public attributes (and what prediction keeps of the
-        training ``design``)."""
+        training ``design``, or of all the rows when ``sources`` gives it)."""
         state.params = params
         attributes = state.public_attributes(self._is_flat)
         n_leaves = state.tree.n_leaves
@@ -476,7 +489,9 @@ class BaseMixtureOfExperts(
             )
         # censored rows: no clipping to the range of the observed (not ground-up) responses
         state.target_range = None if design.censored else self._target_range(state, design)
-        self._set_fitted(state, attributes, drop=("_online", *ONLINE_ATTRIBUTES))
+        if state.target_range is not None and sources is not None and sources.target_range:
+            state.target_range = sources.target_range(state, self._target_range)
+        self._set_fitted(state, attributes, drop=("_online", "_seen_groups", *ONLINE_ATTRIBUTES))
         self.lower_bounds_ = np.asarray(bounds) + state.loglik_shift()
         self.lower_bound_ = float(self.lower_bounds_[-1])
         self.converged_ = bool(converged)

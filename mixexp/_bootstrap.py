@@ -33,6 +33,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._information import Layout, _raw_estimate
+from ._init import refit_start
 
 METHODS = ("nonparametric", "parametric")
 INTERVALS = ("percentile", "basic", "normal")
@@ -180,7 +181,9 @@ class _Reference:
         self.labels = labels = layout.labels(self.names)
         self.theta = layout.pack(state.params)
         self.estimate = _raw_estimate(labels.M, self.theta, labels.offset)
-        self.M_inv = np.linalg.pinv(labels.M)
+        # the map back to theta needs every expert's copy of a shared parameter
+        self.full = layout.labels(self.names, unique=False)
+        self.M_inv = np.linalg.pinv(self.full.M)
 
     def leaves(self, theta):
         """Every leaf's expert block of ``theta``, ``(n_leaves, leaf_size)``; entries on the
@@ -199,9 +202,10 @@ class _Reference:
             raise ValueError("the replicate's parameters differ from the original's")
         theta = layout.pack(state.params)
         raw = _raw_estimate(labels.M, theta, labels.offset)
+        full = layout.labels(self.names, unique=False)
         # the replicate in the original's internal coordinates
         with np.errstate(invalid="ignore"):
-            shifted = raw - self.labels.offset
+            shifted = _raw_estimate(full.M, theta, full.offset) - self.full.offset
         mine = self.M_inv @ np.where(np.isfinite(shifted), shifted, 0.0)
         ref, rep = self.leaves(self.theta), self.leaves(mine)
         cost = ((ref[:, None, :] - rep[None, :, :]) ** 2).sum(axis=2)
@@ -379,7 +383,9 @@ def bootstrap_lrt(model, X, y, *, n_experts=None, n_resamples=99, random_state=N
     Parameters
     ----------
     model : MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
-        The model whose settings both fits use (fitted or not; it is cloned).
+        The model whose settings both fits use (fitted or not; it is cloned).  An
+        array ``init_params`` (a start for one number of experts) is replaced by
+        ``init_params="short_em"`` in both fits, with a ``UserWarning``.
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
     n_experts : tuple of two int, default=None
@@ -420,8 +426,9 @@ def bootstrap_lrt(model, X, y, *, n_experts=None, n_resamples=99, random_state=N
     _check_resamples(n_resamples)
     rs = check_random_state(random_state)
     seed0, *seeds = _seeds(rs, n_resamples + 1)
-    null = _refit(clone(model).set_params(n_experts=int(k[0])), X, y, int(seed0), warm=False)
-    alt = _refit(clone(model).set_params(n_experts=int(k[1])), X, y, int(seed0), warm=False)
+    start = refit_start(model, "bootstrap_lrt")
+    null = _refit(clone(model).set_params(n_experts=int(k[0]), **start), X, y, int(seed0), warm=False)
+    alt = _refit(clone(model).set_params(n_experts=int(k[1]), **start), X, y, int(seed0), warm=False)
     l0, l1 = _loglik(null, X, y), _loglik(alt, X, y)
     statistic = max(2.0 * (l1 - l0), 0.0)
     null_stats = np.array(Parallel(n_jobs=n_jobs)(

@@ -64,23 +64,25 @@ class Observations:
         out = np.where(self.censored, mid, self.y)
         return out.reshape(np.shape(y))
 
-    def target(self, inner, discrete):
+    def target(self, inner, discrete, offset=None):
         """The censored component's target: the family's target ``inner`` of every row, and
         the bounds of the probabilities of the censored and the truncated rows,
-        ``P(lo < Y <= hi)`` (counts: ``lo = y - 1``, the interval's integers)."""
+        ``P(lo < Y <= hi)`` (counts: ``lo = y - 1``, the interval's integers); with the
+        exposure's log-``offset`` (``(n,)``), the per-row arrays the family's ``log_cdf`` and
+        ``log_sf`` take (``{"offset": offset}``)."""
         target = {
             "y": inner,
             "censored": self.censored,
             "lo": self.y - 1.0 if discrete else self.y,
             "hi": self.y_upper,
+            "rows": {} if offset is None else {"offset": offset},
         }
         if self.truncated:
             target["lower"], target["upper"] = self.lower, self.upper
         return target
 
 
-def check_observations(y, y_upper, truncation, n_samples, experts, family_name, exposure=None,
-                       gate=None, grouped=False):
+def check_observations(y, y_upper, truncation, n_samples, experts, family_name, gate=None, grouped=False):
     """Validated :class:`Observations`, or None when every row is exact and none truncated
     (the fit is then that of plain rows, bit for bit).
 
@@ -89,17 +91,14 @@ def check_observations(y, y_upper, truncation, n_samples, experts, family_name, 
     ValueError
         ``y_upper < y``, a truncation interval that excludes an observed ``y``, arrays of
         the wrong length, several responses, or a family without a distribution function
-        (``has_distribution`` False) for censored or truncated rows; an ``exposure`` or a
-        gate that weighs the experts' representations (attention) with them; truncation with
-        grouped rows or a gate that models x (``gate="gaussian"``).
+        (``has_distribution`` False) for censored or truncated rows; a gate that weighs the
+        experts' representations (attention) with them; truncation with grouped rows or a
+        gate that models x (``gate="gaussian"``).  An ``exposure`` (the log-link families) is
+        validated by the families' own check and enters their distribution functions as the
+        offset of every row.
     """
     if y_upper is None and truncation is None:
         return None
-    if exposure is not None:
-        raise ValueError(
-            "y_upper and truncation do not take an exposure yet; fit censored or truncated rows "
-            "without exposure (or with log(exposure) as a feature)."
-        )
     if gate is not None and gate.uses_experts:
         raise ValueError(
             "y_upper and truncation need a gate that does not weigh the experts' representations "
@@ -154,6 +153,7 @@ def check_observations(y, y_upper, truncation, n_samples, experts, family_name, 
             f"expert={family_name!r} gives no distribution function (has_distribution=False), "
             "which censored (y_upper > y) and truncated rows need: choose a family with one "
             "('linear', 'student_t', 'poisson', 'gamma', 'zip', 'negative_binomial', "
-            "'lognormal', 'weibull', 'inverse_gaussian', 'burr'), or fit exact rows only."
+            "'lognormal', 'weibull', 'inverse_gaussian', 'burr', or an ExpertFamily with log_cdf "
+            "and log_sf), or fit exact rows only."
         )
     return obs

@@ -8,8 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseMixtureOfExperts
-from ._groups import refuse_groups
-from ._partial_fit import PARTIAL_FIT_GROUPS, PartialFitMixin
+from ._partial_fit import PartialFitMixin
 
 
 # Below this the probability-space sum of the mixture may have lost terms that
@@ -84,17 +83,18 @@ class MixtureClassifierBase(ClassifierMixin, BaseMixtureOfExperts):
             Every class the stream holds.  Required on the first call (a
             fitted estimator's ``classes_`` stand in for it); later calls
             may omit it or must repeat it.
-        groups : None
-            Not taken yet: grouped rows raise ``NotImplementedError`` (fit them
-            with ``fit(X, y, groups=...)``).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the batch's rows (panel data, as in :meth:`fit`): each
+            group is taken whole, its rows sharing one latent expert. A group's
+            rows must all be in one batch: a label seen in an earlier batch (since
+            the last :meth:`fit`) raises ``ValueError``, and the model is unchanged.
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        refuse_groups(groups, "partial_fit", PARTIAL_FIT_GROUPS)
-        return self._atomic(self._partial_fit, X, y, sample_weight, classes)
+        return self._atomic(self._partial_fit, X, y, sample_weight, classes, groups)
 
     def _first_batch_info(self, classes):
         if classes is None:

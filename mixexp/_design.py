@@ -14,6 +14,8 @@ from numba import njit
 
 from ._parallel import CHUNK_ROWS, balanced_chunk_slices, chunk_slices
 
+_CONVERT_ROWS = 8192  # rows per converted block in design_matrix (other dtypes and layouts)
+
 
 def weighted_location_scale(A, sw, center=True):
     """Weighted mean and standard deviation of each column, overflow-free.
@@ -54,6 +56,25 @@ def weighted_location_scale(A, sw, center=True):
         for s in chunks:
             second += sw[s] @ ((A[s] / safe - mean_s) ** 2)
         second /= total
+    return location_scale_from_moments(safe, mean_s, second)
+
+
+def nan_location_scale(X, sw, name="X"):
+    """Weighted mean and standard deviation of each column over its observed entries
+    (:func:`weighted_location_scale`, NaN left out); a ValueError for a
+    column with no observed entry of positive weight."""
+    X = np.asarray(X, dtype=np.float64)
+    observed = ~np.isnan(X)
+    W = observed * sw[:, None]
+    totals = W.sum(axis=0)
+    if not np.all(totals > 0):
+        empty = np.flatnonzero(~(totals > 0)).tolist()
+        raise ValueError(f"{name} has no observed value (of positive weight) in the columns {empty}.")
+    Xz = np.where(observed, X, 0.0)
+    peak = np.max(np.abs(Xz), axis=0)
+    safe = np.where(peak > 0, peak, 1.0)
+    mean_s = np.sum(W * (Xz / safe), axis=0) / totals
+    second = np.sum(W * (np.where(observed, Xz / safe - mean_s, 0.0)) ** 2, axis=0) / totals
     return location_scale_from_moments(safe, mean_s, second)
 
 
@@ -108,7 +129,20 @@ def design_matrix(X, mean, scale):
         Xs = sp.csr_matrix(X, dtype=np.float64) @ sp.diags(1.0 / scale)
         return sp.hstack([Xs, np.ones((X.shape[0], 1))], format="csr")
     Xa = np.empty((X.shape[0], X.shape[1] + 1))
-    _standardize_rows(X, scale, mean / scale, Xa)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
+    shift = np.ascontiguousarray(mean / scale, dtype=np.float64)
+    if X.dtype == np.float64 and X.flags.c_contiguous and X.flags.writeable:
+        _standardize_rows(X, scale, shift, Xa)
+        return Xa
+    # Other dtypes, layouts and read-only arrays (float32, Fortran order and pandas'
+    # read-only views of a DataFrame, strided views) are copied block by block, so that the
+    # one compiled kernel for writeable C-order float64 serves them all (numba compiles
+    # each kind anew: 0.3 s) without an X-sized copy.  The kernel divides in float64
+    # either way: the same numbers.
+    for start in range(0, X.shape[0], _CONVERT_ROWS):
+        stop = min(start + _CONVERT_ROWS, X.shape[0])
+        block = np.array(X[start:stop], dtype=np.float64, order="C")
+        _standardize_rows(block, scale, shift, Xa[start:stop])
     return Xa
 
 
@@ -122,6 +156,16 @@ def take_rows(target, rows):
     if isinstance(target, dict):
         return {key: take_rows(value, rows) for key, value in target.items()}
     return target[rows]
+
+
+def start_row_indices(rs, weighted, size):
+    """The rows EM's start works on: ``size`` of the row indices ``weighted`` (the rows of
+    positive weight, increasing) drawn uniformly without replacement from ``rs``, in
+    increasing order; all of them when there are fewer.  Every input kind (in memory,
+    sparse, dask) draws its start's rows here, so one ``random_state`` gives one start."""
+    if size >= weighted.shape[0]:
+        return weighted
+    return np.sort(rs.choice(weighted, size=size, replace=False))
 
 
 def _with_ones(Xa, columns):
@@ -210,12 +254,13 @@ class Design:
     def start_subset(self, rs, size):
         """The design EM's start works on: ``size`` rows of positive weight drawn at random
         (all of them when fewer)."""
-        weighted = np.flatnonzero(self.sw > 0)
-        if size < weighted.shape[0]:
-            return self.subset(np.sort(rs.choice(weighted, size=size, replace=False)))
-        if weighted.shape[0] < self.n_rows:
-            return self.subset(weighted)
-        return self
+        rows = start_row_indices(rs, np.flatnonzero(self.sw > 0), size)
+        return self if rows.shape[0] == self.n_rows else self.subset(rows)
+
+    @property
+    def n_positive(self):
+        """How many rows have a positive weight (those the start draws from)."""
+        return int(np.count_nonzero(self.sw > 0))
 
     def subset(self, rows):
         """The design of the rows ``rows`` (an index array): a copy of those rows."""

@@ -48,7 +48,7 @@ def resolve_columns(spec, n_features, feature_names, name):
                 "a DataFrame or column indices."
             )
         names = list(feature_names)
-        missing = [v for v in values if v not in names]
+        missing = [str(v) for v in values if v not in names]
         if missing:
             raise ValueError(f"{name}: columns {missing!r} are not in X's columns {names!r}.")
         return np.unique([names.index(v) for v in values]).astype(np.intp)
@@ -57,3 +57,22 @@ def resolve_columns(spec, n_features, feature_names, name):
     if np.any(values >= n_features) or np.any(values < -n_features):
         raise ValueError(f"{name}: column indices {values.tolist()} out of range for {n_features} features.")
     return np.unique(values % n_features).astype(np.intp)
+
+
+def shared_positions(spec, n_features, feature_names, expert_columns):
+    """The positions in the experts' design of the columns ``spec`` (``shared_features``) selects:
+    indices into the experts' columns (``expert_columns``, None for all); a ValueError for a
+    column the experts do not see."""
+    columns = resolve_columns(spec, n_features, feature_names, "shared_features")
+    if columns is None:
+        return np.empty(0, dtype=np.intp)
+    if expert_columns is None:
+        return columns
+    unseen = np.setdiff1d(columns, expert_columns)
+    if unseen.size:
+        shown = [str(feature_names[c]) for c in unseen] if feature_names is not None else unseen.tolist()
+        raise ValueError(
+            f"shared_features: columns {shown} are not among the experts' inputs (expert_features="
+            f"{expert_columns.tolist()}); a shared coefficient needs a column every expert sees."
+        )
+    return np.searchsorted(expert_columns, columns).astype(np.intp)

@@ -25,6 +25,8 @@ def expert_kind(expert, zero_inflation=False):
     ``zero_inflation``), or the estimators' types."""
     if isinstance(expert, str):
         return f"zero-inflated {expert}" if zero_inflation else expert
+    if isinstance(expert, dict):  # one family per response column
+        return {key: expert_kind(spec) if isinstance(spec, str) else dict(spec) for key, spec in expert.items()}
     items = expert if isinstance(expert, (list, tuple)) else [expert]
     return tuple(type(e).__name__ for e in items)
 
@@ -38,12 +40,19 @@ class FitSources:
     info : callable (expert family) -> target information (classes; target
         mean and scale), or None: from the rows fitted.
     run : callable (engine, state) -> (engine, design) that EM runs on, or
-        None: the rows fitted.  The rows fitted always give the start.
+        None: the rows fitted.
+    start : callable (state) -> the rows the start draws its rows from (a design's
+        ``n_positive`` and ``start_subset``), or None: the rows fitted.
+    target_range : callable (state, target_range) -> the range of the targets that
+        prediction clips to, ``target_range(state, design)`` taken over all the rows, or
+        None: over the rows fitted.
     """
 
     location: object = None
     info: object = None
     run: object = None
+    start: object = None
+    target_range: object = None
 
 
 @dataclass

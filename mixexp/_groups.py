@@ -41,11 +41,30 @@ def check_groups(groups, n_samples):
     return codes.ravel(), unique
 
 
-def refuse_groups(groups, method, way_out):
-    """A NotImplementedError naming ``way_out`` when ``groups`` are given to ``method``,
-    which does not take them yet."""
-    if groups is not None:
-        raise NotImplementedError(f"{method} does not take groups yet; {way_out}")
+def check_new_groups(labels, seen):
+    """A ValueError when some of a batch's group ``labels`` (unique) are among the labels of
+    earlier batches ``seen`` (unique, or None): online EM takes each group whole, in one
+    batch; else the labels seen once this batch is taken."""
+    if seen is None:
+        return labels
+    numeric = "biuf"
+    if (labels.dtype.kind in numeric) != (seen.dtype.kind in numeric):
+        raise ValueError(
+            f"groups of this batch are labels of dtype {labels.dtype}, those of the earlier "
+            f"batches of dtype {seen.dtype}; give every batch labels of one kind."
+        )
+    again = labels[np.isin(labels, seen)]
+    if again.size:
+        shown = ", ".join(repr(v) for v in again[:5].tolist())
+        more = f" and {again.size - 5} more" if again.size > 5 else ""
+        raise ValueError(
+            f"groups {shown}{more} were in an earlier batch of partial_fit. Online EM takes each "
+            "group whole, in one batch: a group is one draw of its latent expert, and its rows "
+            "split over batches would count as several groups. Put all rows of a group in one "
+            "batch; to pass over the same groups again (another epoch), give them new labels "
+            "(e.g. f'{epoch}:{label}'), or refit with fit(X, y, groups=...)."
+        )
+    return np.union1d(seen, labels)
 
 
 def canonical_order(codes, X, y, sw):
@@ -119,13 +138,18 @@ class GroupedDesign(Design):
         super().__init__(Xa, target, sw, chunk_rows, gate_columns, expert_columns)
         self.starts = starts
         self.gate_X = self.gate_X[starts[:-1]]
-        # a group counts once in the gate, unless all its rows have weight 0
-        positive = np.add.reduceat((sw > 0).astype(np.intp), starts[:-1]) if starts.shape[0] > 1 else []
-        self._gate_sw = (np.asarray(positive) > 0).astype(np.float64)
+        self._gate_sw_of, self._gate_sw = None, None
         self.row_unit = np.repeat(np.arange(starts.shape[0] - 1), np.diff(starts))
 
     @property
     def gate_sw(self):
+        # a group counts once in the gate, unless all its rows have weight 0; computed
+        # anew when the rows' weights are replaced (summary's, partial_fit's)
+        if self._gate_sw_of is not self.sw:
+            starts, positive = self.starts, []
+            if starts.shape[0] > 1:
+                positive = np.add.reduceat((self.sw > 0).astype(np.intp), starts[:-1])
+            self._gate_sw, self._gate_sw_of = (np.asarray(positive) > 0).astype(np.float64), self.sw
         return self._gate_sw
 
     @property

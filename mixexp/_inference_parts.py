@@ -68,6 +68,20 @@ class Labels:
             np.concatenate([p.coefficient for p in parts]),
         )
 
+    def unique(self):
+        """The labels with each ``(component, parameter)`` once (its first row): a parameter
+        shared by every expert is labelled alike in each (``"every expert"``)."""
+        seen = set()
+        keys = zip(self.component, self.parameter)
+        keep = np.array([not (key in seen or seen.add(key)) for key in keys], dtype=bool)
+        if keep.all():
+            return self
+        return Labels(
+            [c for c, k in zip(self.component, keep) if k],
+            [p for p, k in zip(self.parameter, keep) if k],
+            self.M[keep], self.offset[keep], self.coefficient[keep],
+        )
+
 
 def feature_names(coords, names):
     """The names of a component's raw features: ``names`` of its columns."""

@@ -3,8 +3,9 @@ implementation behind :mod:`mixexp.inference` (see its docstring for the method)
 """
 
 
+import copy
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -101,15 +102,30 @@ class Layout:
             state.experts.inference_fixed(params["experts"]).ravel(),
         ])
 
-    def labels(self, feature_names):
-        """The :class:`mixexp._inference_parts.Labels` of ``theta`` (names, map to raw units)."""
+    def reduction(self):
+        """``A`` ``(P, Q)``: ``theta = A phi`` with ``phi`` the free parameters of a constrained
+        model (entries the experts tie, :meth:`mixexp.experts.ExpertComponent.inference_ties`,
+        are one); the identity without constraints."""
+        state = self.state
+        ties = state.experts.inference_ties(state.params["experts"]).ravel()
+        _, expert_index = np.unique(ties, return_inverse=True)
+        index = np.concatenate([np.arange(self.gate_size), self.gate_size + expert_index.ravel()])
+        A = np.zeros((self.size, index.max() + 1 if index.size else 0))
+        A[np.arange(self.size), index] = 1.0
+        return A
+
+    def labels(self, feature_names, unique=True):
+        """The :class:`mixexp._inference_parts.Labels` of ``theta`` (names, map to raw units);
+        ``unique``: a parameter shared by every expert once (as ``summary`` reports it), else
+        once per expert (a map of full rank)."""
         state, params = self.state, self.state.params
-        return Labels.concat([
+        labels = Labels.concat([
             state.gate.inference_labels(params["gate"], state.coordinates("gate"), feature_names),
             state.experts.inference_labels(
                 params["experts"], state.coordinates("experts"), state.info, feature_names
             ),
         ])
+        return labels.unique() if unique else labels
 
 
 # -- Louis's identity, chunk by chunk ------------------------------------------
@@ -117,61 +133,107 @@ def _dense(A):
     return A.toarray() if sp.issparse(A) else np.asarray(A)
 
 
-def _chunk_information(layout, params, Xg, Xe, target, sw):
-    """``(Hexp, cov_term, meat, score, loglik)`` of one chunk of rows (internal units)."""
-    t, state = layout.tree, layout.state
-    gate, experts = state.gate, state.experts
-    Xg, Xe = _dense(Xg), _dense(Xe)
-    n = Xg.shape[0]
-    log_gate = gate.scores(Xg, params["gate"])
-    logdens, _ = experts.scores(Xe, target, params["experts"])
+def _louis(layout, params, Xg, D, log_gate, unit_logdens, unit_scores, expert_hessian, unit_w, row_weights):
+    """Louis's identity for ``sum_u w_u log sum_l exp(a_ul)``, ``a_ul`` the gate's log terms
+    on leaf l's path plus ``unit_logdens[u, l]``: its Hessian ``E[H_c] + Cov[s_c]`` summed
+    over the units, each unit's expected score ``(n, P)`` and log-likelihood ``(n,)``.
+
+    ``D``: the gate's edge scores (or None), ``unit_scores`` ``(n, n_leaves, p_leaf)`` the
+    derivatives of ``unit_logdens``, ``expert_hessian(W)`` their Hessians weighted by the
+    rows' leaf weights ``W``, ``row_weights(node_post)`` the rows' node weights.
+    """
+    t = layout.tree
+    n = log_gate.shape[0]
     node_post = np.empty((n, t.n_nodes))
     loglik = np.empty(n)
-    tree_posteriors(log_gate, logdens, t.branching, node_post, loglik)
+    tree_posteriors(log_gate, unit_logdens, t.branching, node_post, loglik, False)
     r = node_post[:, t.n_inner :]
-    node_weight = node_post * sw[:, None]
-    # S[i, l]: the complete-data score of row i and leaf l; H: sum_i w_i E[complete Hessian]
+    # S[u, l]: the complete-data score of unit u and leaf l; H: sum_u w_u E[complete Hessian]
     S = np.zeros((n, t.n_leaves, layout.size))
     H = np.zeros((layout.size, layout.size))
     g = layout.gate_size
     if g:
-        D = gate.inference_edge_scores(Xg, params["gate"])  # (n, n_edges, g)
         S[:, :, :g] = np.einsum("le,nep->nlp", layout.path, D)
-        H[:g, :g] = gate.inference_hessian(Xg, params["gate"], node_weight)
-    scores = experts.inference_scores(Xe, target, params["experts"])
-    hessians = experts.inference_hessian(Xe, target, params["experts"], node_weight[:, t.n_inner :])
+        H[:g, :g] = layout.state.gate.inference_hessian(Xg, params["gate"], node_post * unit_w[:, None])
+    hessians = expert_hessian(row_weights(node_post)[:, t.n_inner :])
     for leaf in range(t.n_leaves):
         block = layout.leaf_slice(leaf)
-        S[:, leaf, block] = scores[:, leaf]
+        S[:, leaf, block] = unit_scores[:, leaf]
         H[block, block] = hessians[leaf]
     score = np.einsum("nl,nlp->np", r, S)
-    Z = (S * np.sqrt(sw[:, None] * r)[:, :, None]).reshape(-1, layout.size)
-    G = score * np.sqrt(sw)[:, None]
-    meat = G.T @ G
-    return H, Z.T @ Z, meat, sw @ score, float(sw @ loglik)
+    Z = (S * np.sqrt(unit_w[:, None] * r)[:, :, None]).reshape(-1, layout.size)
+    G = score * np.sqrt(unit_w)[:, None]
+    # E[H] + E[s s^T] - E[s] E[s]^T
+    return H + Z.T @ Z - G.T @ G, score, loglik
+
+
+def _chunk_information(layout, params, design, s):
+    """``(hessian, meat, score, loglik)`` of the chunk ``s`` of rows (internal units).
+
+    The unit of Louis's identity is the E-step's: a row, or with grouped rows a group,
+    whose complete-data score under leaf ``l`` is the gate's score at the group's
+    features plus the sum of its rows' expert scores times their sample weights (one
+    latent leaf per group); the rows' sample weights are then inside the groups, the
+    groups' own weights (:attr:`~mixexp._groups.GroupedDesign.gate_sw`) outside.
+    Censored rows' log-densities are their intervals' log-probabilities (the family's
+    ``log_cdf``/``log_sf``); a truncated row's log-likelihood less the log of the mixture's
+    probability of its interval, ``log sum_l g_l P_l``, whose Hessian is Louis's identity
+    again, with ``log P_l`` as the leaves' terms.
+    """
+    state = layout.state
+    gate, experts = state.gate, state.experts
+    Xg, Xe, target, sw = design.rows(s)
+    unit_w = design.gate_rows(s)[1]
+    Xg, Xe = _dense(Xg), _dense(Xe)
+    pe = params["experts"]
+    log_gate = gate.scores(Xg, params["gate"])
+    logdens, ctx = experts.scores(Xe, target, pe)
+    D = gate.inference_edge_scores(Xg, params["gate"]) if layout.gate_size else None
+    scores = experts.inference_scores(Xe, target, pe)  # (rows, n_leaves, q)
+    n = Xg.shape[0]
+    unit_scores = design.unit_logdens(scores.reshape(scores.shape[0], -1), sw, s)
+    unit_scores = unit_scores.reshape(n, scores.shape[1], -1)
+    hess, score, loglik = _louis(
+        layout, params, Xg, D, log_gate, design.unit_logdens(logdens, sw, s), unit_scores,
+        lambda W: experts.inference_hessian(Xe, target, pe, W),
+        unit_w, lambda node_post: design.node_weights(node_post, sw, s)[1],
+    )
+    log_kept = experts.truncation_log_prob(ctx)
+    if log_kept is not None:  # truncated rows (never grouped): minus log sum_l g_l P_l
+        hess_t, score_t, loglik_t = _louis(
+            layout, params, Xg, D, log_gate, log_kept, experts.inference_truncation_scores(Xe, target, pe),
+            lambda W: experts.inference_truncation_hessian(Xe, target, pe, W),
+            unit_w, lambda node_post: node_post * sw[:, None],
+        )
+        hess, score, loglik = hess - hess_t, score - score_t, loglik - loglik_t
+    G = score * np.sqrt(unit_w)[:, None]
+    return hess, G.T @ G, unit_w @ score, float(unit_w @ loglik)
 
 
 def observed_information(layout, params, design):
     """Observed information, sandwich meat, total score and log-likelihood (internal units).
 
+    With grouped rows (:class:`~mixexp._groups.GroupedDesign`) the independent units
+    are the groups: the score of a group is the sum of its rows' (each leaf's score of
+    the group's rows summed before the posterior weighs them), and the meat sums the
+    groups' outer products.
+
     Returns
     -------
     info : ndarray (P, P), ``-d2 l / dtheta2``.
-    meat : ndarray (P, P), ``sum_i w_i g_i g_i^T``.
+    meat : ndarray (P, P), ``sum_u w_u g_u g_u^T`` over the units (rows, or groups).
     score : ndarray (P,), ``dl / dtheta`` (about 0 at an unpenalised maximum).
     loglik : float, ``l(theta)`` in internal units (with a gate that models x, of ``(x, y)``).
     """
     t = layout.tree
     cells = max(1, t.n_leaves * layout.size, t.n_inner * t.branching * layout.gate_size)
-    rows = max(1, _CELLS_PER_CHUNK // cells)
+    chunked = copy.copy(design)  # chunks of whole groups, of rows x cells bounded
+    chunked.chunk_rows = max(1, _CELLS_PER_CHUNK // cells)
     P = layout.size
     info, meat, score, loglik = np.zeros((P, P)), np.zeros((P, P)), np.zeros(P), 0.0
-    for start in range(0, design.n_rows, rows):
-        s = slice(start, min(start + rows, design.n_rows))
-        Xg, Xe, target, sw = design.rows(s)
-        H, cov_term, m, g, ll = _chunk_information(layout, params, Xg, Xe, target, sw)
-        # -(E[H] + E[s s^T] - g g^T): Louis's identity, summed over the rows
-        info -= H + cov_term - m
+    for s in chunked.chunks():
+        hess, m, g, ll = _chunk_information(layout, params, chunked, s)
+        info -= hess  # Louis's identity, summed over the units
         meat += m
         score += g
         loglik += ll
@@ -213,7 +275,8 @@ def _invert(info, what):
     return (vecs / vals) @ vecs.T
 
 
-def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed", exposure=None):
+def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed", exposure=None, *,
+                        groups=None, y_upper=None, truncation=None):
     """Estimates and covariance of every gate and expert parameter, in raw units.
 
     Parameters
@@ -232,6 +295,16 @@ def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed"
     exposure : array-like of shape (n_samples,), default=None
         Exposures of the log-link families (``expert="poisson"``, ``"gamma"``,
         ``"zip"``), as in ``fit``; None: all 1.
+    groups : array-like of shape (n_samples,), default=None
+        Group labels of a model fitted with ``groups``: the information is that of the
+        grouped likelihood, whose independent units are the groups (the sandwich's
+        meat sums the groups' scores: a cluster-robust covariance).
+    y_upper : array-like of shape (n_samples,), default=None
+        Censored rows, as in ``fit``: a row with ``y_upper > y`` contributes the
+        log-probability of ``[y, y_upper]`` (the family's ``log_cdf``/``log_sf``).
+    truncation : tuple (lower, upper), default=None
+        Truncated rows, as in ``fit``: each row's log-likelihood less the log of the
+        mixture's probability of ``(lower, upper]``.
 
     Returns
     -------
@@ -241,13 +314,18 @@ def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed"
 
     if cov_type not in COV_TYPES:
         raise ValueError(f"cov_type must be one of {list(COV_TYPES)}, got {cov_type!r}.")
-    design, state = estimator._design(X, y, exposure)
+    design, state = estimator._design(X, y, exposure, groups, y_upper, truncation)
+    if design.censored:  # the family on censored and truncated rows
+        state = replace(state, experts=state.fit_experts(censored=True))
     layout = Layout(state)
     if sample_weight is not None:
-        design.sw = _check_sample_weight(sample_weight, design.Xa, dtype=np.float64, ensure_non_negative=True)
+        sw = _check_sample_weight(sample_weight, design.Xa, dtype=np.float64, ensure_non_negative=True)
+        design.sw = sw if design.order is None else sw[design.order]
     info, meat, _, _ = observed_information(layout, state.params, design)
-    free = ~layout.fixed()
-    cov = np.full((layout.size, layout.size), np.nan)
+    # the constrained model's information: l(phi) = l(A phi), so -d2l/dphi2 = A^T info A
+    A = layout.reduction()
+    info, meat = A.T @ info @ A, A.T @ meat @ A
+    free = A.T @ layout.fixed() == 0
     inv = _invert(info[np.ix_(free, free)], "observed information")
     if cov_type == "sandwich":
         inv = inv @ meat[np.ix_(free, free)] @ inv
@@ -255,8 +333,8 @@ def parameter_inference(estimator, X, y, sample_weight=None, cov_type="observed"
     if names is None:
         names = [f"x{i}" for i in range(estimator.n_features_in_)]
     labels = layout.labels(names)
-    M = labels.M
-    estimate = _raw_estimate(M, layout.pack(state.params), labels.offset)
+    estimate = _raw_estimate(labels.M, layout.pack(state.params), labels.offset)
+    M = labels.M @ A
     Mf = M[:, free]
     cov = Mf @ inv @ Mf.T
     held = np.abs(M[:, ~free]).sum(axis=1) > 0

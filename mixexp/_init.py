@@ -44,9 +44,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import pairwise_distances_argmin
 
 from ._design import take_rows
 from ._numerics.bound import soft_label_objective
@@ -92,6 +90,10 @@ def kmeans(F, sw, n_clusters, rs, n_threads=1):
 
     It runs on one OpenMP thread whatever ``n_threads`` (see the module's doc).
     """
+    # imported at the first start, not with mixexp: sklearn.cluster brings
+    # linear_model, model_selection and neighbors, a tenth of ``import mixexp``
+    from sklearn.cluster import KMeans
+
     km = KMeans(n_clusters=n_clusters, n_init=1, random_state=rs.randint(np.iinfo(np.int32).max))
     with warnings.catch_warnings(), openmp_threads(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -108,6 +110,8 @@ def kmeans_labels(F, sw, n_clusters, rs, n_threads=1):
 
 def nearest_centre(F, centres):
     """Index of the nearest of ``centres`` (Euclidean) for every row of ``F``, on one thread."""
+    from sklearn.metrics import pairwise_distances_argmin  # as KMeans in kmeans
+
     with openmp_threads(1):
         return pairwise_distances_argmin(F, centres)
 
@@ -244,6 +248,29 @@ def _n_free_params(flat, design, info):
         return flat.gate.n_free_params(zero["gate"]) + n_leaves * n_outputs * (design.expert_X.shape[1] + 1)
 
 
+#: the start of refits at another number of experts or on other rows (``bootstrap_lrt``,
+#: ``MixtureOfExpertsIC``) when the model's ``init_params`` is an array
+REFIT_START = "short_em"
+
+
+def refit_start(estimator, what):
+    """The ``init_params`` of refits at another size or on other rows: ``{"init_params":
+    REFIT_START}`` with a UserWarning when ``estimator``'s is an array (initial
+    responsibilities or labels: a start for its own rows and number of experts, which
+    ``what`` changes); otherwise ``{}`` (a named start carries over)."""
+    init = estimator.get_params().get("init_params")
+    if init is None or isinstance(init, str):
+        return {}
+    warnings.warn(
+        f"init_params is an array of initial responsibilities, a start for the training rows and "
+        f"number of experts only; {what} refits with other numbers of experts or on other data, and "
+        f"starts those fits from init_params={REFIT_START!r} instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return {"init_params": REFIT_START}
+
+
 def check_responsibilities(init, n_samples, n_leaves):
     """The user's initial responsibilities: a float array ``(n_samples, n_leaves)`` whose
     rows sum to 1, or a leaf per row ``(n_samples,)`` (intp); a ValueError, in words,
@@ -294,22 +321,27 @@ def check_responsibilities(init, n_samples, n_leaves):
     return R
 
 
-def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1):
+def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, gate_alpha, n_threads=1,
+                   rows=None):
     """Parameters for ``engine`` to start EM from.
 
     ``flat`` is the engine of the flat mixture with one expert per leaf (the
     same as ``engine`` for a flat mixture); a deeper tree starts from that
     mixture, fitted by EM and arranged into the tree.  ``init_params`` given as
     responsibilities (:func:`check_responsibilities`, rows in the design's order)
-    are the posteriors of ``engine``'s first M-step, on all the rows.
+    are the posteriors of ``engine``'s first M-step, on all the rows.  ``rows``
+    (None: ``design``) has the rows the start draws from, as a design's
+    ``n_positive`` and ``start_subset`` (the dask fit: all its blocks' rows, of which
+    ``design`` holds a sample).
     """
     if not isinstance(init_params, str):
         return engine.fit_posteriors(init_params, design, engine.zero_params(design, info), INIT_STEPS)
     # rows of zero weight do not count in any sum: the start draws from the others
     # (grouped rows: whole groups)
+    rows = design if rows is None else rows
     n_free = _n_free_params(flat, design, info)
-    size = start_rows(np.count_nonzero(design.sw > 0), n_free)
-    design = design.start_subset(rs, size)
+    size = start_rows(rows.n_positive, n_free)
+    design = rows.start_subset(rs, size)
 
     def from_partition(kind):
         labels = initial_labels(kind, flat, design, rs, n_threads)

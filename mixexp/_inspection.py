@@ -12,7 +12,6 @@ import numpy as np
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples
 
-from ._groups import refuse_groups
 from ._numerics.estep import tree_posteriors
 from ._parallel import runner
 from .gates import GATES
@@ -343,12 +342,19 @@ class InspectionMixin:
         exposure : array-like of shape (n_samples,), default=None
             Positive exposures of the log-link families (``expert="poisson"``,
             ``"gamma"``, ``"zip"``), as given to ``fit``; None: every exposure is 1.
-        groups : None
-            Not taken yet: grouped rows raise ``NotImplementedError`` (the
-            observed information here treats rows as independent).
-        y_upper, truncation : None
-            Not taken yet: censored or truncated rows raise ``NotImplementedError``
-            (the observed information here is that of exact rows).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of a model fitted with ``groups``: the information is
+            that of the grouped likelihood (one latent expert per group), whose
+            independent units are the groups; ``cov_type="sandwich"`` is then
+            robust to dependence within groups (cluster-robust).
+        y_upper : array-like of shape (n_samples,), default=None
+            Censored rows, as in ``fit`` (regressors): the information is that of
+            the censored log-likelihood (the family's distribution and survival
+            functions for a row with ``y_upper > y``).
+        truncation : tuple (lower, upper), default=None
+            Truncated rows, as in ``fit``: the information is that of the truncated
+            log-likelihood (each row's divided by the mixture's probability of its
+            interval).
 
         Returns
         -------
@@ -367,15 +373,8 @@ class InspectionMixin:
         >>> list(table.columns)
         ['component', 'parameter', 'estimate', 'std_error', 'z', 'p_value']
         """
-        if y_upper is not None or truncation is not None:
-            raise NotImplementedError(
-                "summary() does not take y_upper or truncation yet: its observed information is "
-                "that of exactly observed rows; for standard errors of a censored fit, refit on "
-                "bootstrap resamples of the rows."
-            )
-        refuse_groups(
-            groups, "summary",
-            "its observed information treats the rows as independent; for standard errors of a "
-            "grouped fit, refit on bootstrap resamples of whole groups.",
+        result = parameter_inference(
+            self, X, y, sample_weight, cov_type, exposure,
+            groups=groups, y_upper=y_upper, truncation=truncation,
         )
-        return summary_table(parameter_inference(self, X, y, sample_weight, cov_type, exposure))
+        return summary_table(result)

@@ -1,4 +1,4 @@
-"""Missing values in X: EM on one joint Gaussian of ``(x, y)`` per expert.
+"""Missing values in X (and in a 2-D y): EM on one joint Gaussian of ``(x, y)`` per expert.
 
 With a Gaussian gate and linear-Gaussian experts (both components ``takes_missing``),
 expert ``k`` of a flat mixture is the joint Gaussian
@@ -6,7 +6,7 @@ expert ``k`` of a flat mixture is the joint Gaussian
     x ~ N(m_k, S_k),  y | x ~ N(B_k x + c_k, V_k)
     =>  (x, y) ~ N((m_k, B_k m_k + c_k), [[S_k, S_k B_k^T], [B_k S_k, B_k S_k B_k^T + V_k]]),
 
-so EM handles missing coordinates of ``x`` exactly (Ghahramani & Jordan, 1994):
+so EM handles missing coordinates of ``x`` and of a 2-D ``y`` exactly (Ghahramani & Jordan, 1994):
 
 - E-step: a row's log term for expert ``k`` is ``log a_k`` plus the log density of its
   observed coordinates under that joint Gaussian (the missing ones marginalised);
@@ -14,7 +14,9 @@ so EM handles missing coordinates of ``x`` exactly (Ghahramani & Jordan, 1994):
   the conditional mean ``x_hat`` of the row's missing ``x`` given its observed
   coordinates (and ``y``) under expert ``k``, and their conditional covariance ``C``,
   which enters ``E[[x, 1][x, 1]^T] = [x_hat, 1][x_hat, 1]^T + C``: the gate's Gaussian and
-  the experts' Gram matrices (hence their expected residual sum of squares).
+  the experts' Gram matrices (hence their expected residual sum of squares).  A missing
+  response ``y_t`` enters the same way: ``E[y_t^2] = y_hat_t^2 + C_tt`` and
+  ``E[x y_t] = x_hat y_hat_t + C_xt`` in the experts' ``yty`` and ``xty``.
 
 Each row conditions on its own observed coordinates; the rows of a chunk are conditioned
 at once by batched solves (:func:`_condition`), whatever their patterns.  A row with no observed ``x``
@@ -29,7 +31,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp
 
-from ._design import location_scale_from_moments
 from ._engine import MIN_WEIGHT_FRACTION, converged
 from .experts import EXPERTS
 from .gates import GATES
@@ -40,13 +41,26 @@ _CHUNK_ROWS = 2048
 
 
 class MissingValuesError(ValueError):
-    """NaN in X where the model or the method cannot take it (a ValueError)."""
+    """NaN in X (or y) where the model or the method cannot take it (a ValueError)."""
 
 
 def has_nan(X):
     """Whether dense or sparse ``X`` holds a NaN (a sum first: one pass when it does not)."""
     data = X.data if sp.issparse(X) else X
     return not np.isfinite(np.sum(data)) and bool(np.isnan(data).any())
+
+
+# why a 1-D y with NaN is refused: its row would inform only the gate's model of X
+ONE_D_Y = (
+    "NaN in a 1-D y: a row without its response informs only the gate's model of X; drop those "
+    "rows, or pass y as a 2-D array (n_samples, n_targets) to fit them as rows of x alone"
+)
+
+
+def nan_target(y):
+    """Whether a validated ``y`` is a float array holding a NaN (a missing response)."""
+    y = np.asarray(y)
+    return y.dtype.kind == "f" and has_nan(y)
 
 
 def missing_refusal(estimator):
@@ -71,6 +85,9 @@ def missing_refusal(estimator):
     ]:
         if value is not default:
             return f"{name}={value!r}: the joint Gaussian needs every feature in the gate and the experts"
+    params = estimator.get_params(deep=False)
+    if params.get("shared_features") is not None or params.get("tied_variance", False):
+        return "shared_features or tied_variance (missing values take unconstrained experts)"
     if estimator.l1_ratio != 0.0:
         return f"l1_ratio={estimator.l1_ratio!r} (missing values take the ridge penalty only)"
     if getattr(estimator, "zero_inflation", False):
@@ -78,35 +95,25 @@ def missing_refusal(estimator):
     return None
 
 
-def nan_error(estimator, reason=None):
-    """The ValueError for NaN in X that ``estimator`` cannot take: the component that
-    refuses and the two ways out."""
+def nan_error(estimator, reason=None, where="X"):
+    """The ValueError for NaN in ``where`` (``"X"`` or ``"y"``) that ``estimator`` cannot
+    take: the component that refuses and the ways out."""
     reason = reason or missing_refusal(estimator) or "only fit, predict and score marginalise NaN"
+    if where == "y":
+        out = (
+            "Either fit gate='gaussian' with expert='linear' and a 2-D y (a flat "
+            "MixtureOfExpertsRegressor; see docs/missing.md), or drop the rows with missing responses."
+        )
+    else:
+        out = (
+            "Either fit gate='gaussian' with expert='linear' (a flat MixtureOfExpertsRegressor; "
+            "see docs/missing.md), or impute X in a Pipeline (sklearn.impute.SimpleImputer or "
+            "IterativeImputer before the estimator)."
+        )
     return MissingValuesError(
-        f"Input X contains NaN: {type(estimator).__name__} cannot marginalise missing values "
-        f"here ({reason}). Either fit gate='gaussian' with expert='linear' (a flat "
-        "MixtureOfExpertsRegressor; see docs/missing.md), or impute X in a Pipeline "
-        "(sklearn.impute.SimpleImputer or IterativeImputer before the estimator)."
+        f"Input {where} contains NaN: {type(estimator).__name__} cannot marginalise missing values "
+        f"here ({reason}). {out}"
     )
-
-
-def nan_location_scale(X, sw):
-    """Weighted mean and standard deviation of each column over its observed entries
-    (:func:`mixexp._design.weighted_location_scale`, NaN left out); a ValueError for a
-    column with no observed entry of positive weight."""
-    X = np.asarray(X, dtype=np.float64)
-    observed = ~np.isnan(X)
-    W = observed * sw[:, None]
-    totals = W.sum(axis=0)
-    if not np.all(totals > 0):
-        empty = np.flatnonzero(~(totals > 0)).tolist()
-        raise ValueError(f"X has no observed value (of positive weight) in the columns {empty}.")
-    Xz = np.where(observed, X, 0.0)
-    peak = np.max(np.abs(Xz), axis=0)
-    safe = np.where(peak > 0, peak, 1.0)
-    mean_s = np.sum(W * (Xz / safe), axis=0) / totals
-    second = np.sum(W * (np.where(observed, Xz / safe - mean_s, 0.0)) ** 2, axis=0) / totals
-    return location_scale_from_moments(safe, mean_s, second)
 
 
 def _joint(gate_params, expert_params, leaf, covariance_type):
@@ -154,8 +161,9 @@ def _chunks(n):
 def pass_stats(Z, Y, sw, params, covariance_type):
     """One pass over the rows at ``params``: the weighted observed-data log-likelihood
     ``loglik`` and the sums the gate's and the experts' ``update`` take (``gate``,
-    ``experts``), expected under the missing features' conditional laws given each row's
-    observed coordinates and ``y``: the conditional covariance adds to ``[x, 1][x, 1]^T``."""
+    ``experts``), expected under the missing coordinates' conditional laws given each row's
+    observed ones: the conditional covariance adds to ``[x, 1][x, 1]^T`` (and, for missing
+    responses, to ``y^2`` and ``x y``)."""
     n, d = Z.shape
     T = Y.shape[1]
     gate_params, expert_params = params["gate"], params["experts"]
@@ -173,13 +181,21 @@ def pass_stats(Z, Y, sw, params, covariance_type):
         loglik += sw[rows] @ norm[:, 0]
         W = np.exp(logs - norm) * sw[rows, None]
         mass += np.concatenate([[W.sum()], W.sum(axis=0)])
-        yty += W.T @ (Y[rows] * Y[rows])
+        lost = ~obs[:, d:]
+        Yo = np.where(lost, 0.0, Y[rows])
+        yty += W.T @ (Yo * Yo)
         for k, (_, filled, cond) in enumerate(parts):
             Xa = np.concatenate([filled[:, :d], np.ones((filled.shape[0], 1))], axis=1)
             WXa = Xa * W[:, k, None]
             grams[k] += WXa.T @ Xa
             grams[k, :d, :d] += np.einsum("m,mij->ij", W[:, k], cond[:, :d, :d])
-            xty[:, k] += WXa.T @ Y[rows]
+            xty[:, k] += WXa.T @ Yo
+            if lost.any():
+                # missing responses: E[y] and E[y^2] = E[y]^2 + Var, E[x y] = E[x] E[y] + Cov(x, y)
+                Ym = np.where(lost, filled[:, d:], 0.0)
+                yty[k] += W[:, k] @ (Ym * Ym + np.diagonal(cond[:, d:, d:], axis1=1, axis2=2))
+                xty[:, k] += WXa.T @ Ym
+                xty[:d, k] += np.einsum("m,mij->ij", W[:, k], cond[:, :d, d:])
     if covariance_type == "diag":
         diag = np.diagonal(grams[:, :-1, :-1], axis1=1, axis2=2)
         gate = {"mass": mass, "sum_x": grams[:, :-1, -1].copy(), "sum_xx": diag.copy()}

@@ -11,13 +11,12 @@ from dataclasses import replace
 from sklearn.utils.metaestimators import available_if
 
 from ._fitted import FitSources
-from ._groups import refuse_groups
+from sklearn.utils.validation import _num_samples
+
+from ._groups import check_groups, check_new_groups
 from ._online import FIT_ATTRIBUTES, online_step
 from ._parallel import runner
 from .experts import check_incremental, check_summable
-
-# what partial_fit says to grouped rows: online EM would need whole groups per batch
-PARTIAL_FIT_GROUPS = "fit the grouped rows with fit(X, y, groups=...) on all of them."
 
 
 class PartialFitMixin:
@@ -71,33 +70,53 @@ class PartialFitMixin:
             The batch's targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the batch's rows.
-        groups : None
-            Not taken yet: grouped rows raise ``NotImplementedError`` (fit them
-            with ``fit(X, y, groups=...)``).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the batch's rows (panel data, as in :meth:`fit`): each
+            group is taken whole, its rows sharing one latent expert. A group's
+            rows must all be in one batch: a label seen in an earlier batch (since
+            the last :meth:`fit`) raises ``ValueError``, and the model is unchanged.
 
         Returns
         -------
         self : object
             The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mixexp import MixtureOfExpertsRegressor
+        >>> rs = np.random.RandomState(0)
+        >>> X = rs.normal(size=(400, 1))
+        >>> y = np.where(X[:, 0] > 0, 2 * X[:, 0], -X[:, 0]) + 0.1 * rs.normal(size=400)
+        >>> model = MixtureOfExpertsRegressor(2, random_state=0)
+        >>> for batch in np.array_split(np.arange(400), 4):
+        ...     model = model.partial_fit(X[batch], y[batch])
+        >>> model.n_batch_iter_
+        4
         """
-        refuse_groups(groups, "partial_fit", PARTIAL_FIT_GROUPS)
-        return self._atomic(self._partial_fit, X, y, sample_weight, None)
+        return self._atomic(self._partial_fit, X, y, sample_weight, None, groups)
 
     def _first_batch_info(self, classes):
         """What gives the target information of a first ``partial_fit`` (classifiers:
         ``classes``): a callable of the expert family, or None (the batch)."""
         return None
 
-    def _partial_fit(self, X, y, sample_weight, classes):
+    def _partial_fit(self, X, y, sample_weight, classes, groups=None):
         self._validate_params()
         self._check_partial_fit()
         running = getattr(self, "_online", None)
-        if running is None and not (self.warm_start and getattr(self, "_fitted", None) is not None):
-            self._fit(X, y, sample_weight, sources=FitSources(info=self._first_batch_info(classes)))
+        first = running is None and not (self.warm_start and getattr(self, "_fitted", None) is not None)
+        seen = None if first else getattr(self, "_seen_groups", None)
+        if groups is not None:
+            seen = check_new_groups(check_groups(groups, _num_samples(X))[1], seen)
+        if first:
+            info = self._first_batch_info(classes)
+            self._fit(X, y, sample_weight, sources=FitSources(info=info), groups=groups)
         elif classes is not None:
             self._check_classes(classes)
-        design, state = self._design(X, y)
-        design.sw = self._sample_weight(sample_weight, design.Xa)
+        design, state = self._design(X, y, groups=groups)
+        sw = self._sample_weight(sample_weight, design.Xa)
+        design.sw = sw if design.order is None else sw[design.order]
         state.experts.check_input(design.expert_X)
         with runner(design.n_rows) as run:
             params, running, loglik = online_step(
@@ -107,6 +126,7 @@ class PartialFitMixin:
         state.target_range = self._target_range(state, design, previous=state.target_range)
         self._set_fitted(state, state.public_attributes(self._is_flat), drop=FIT_ATTRIBUTES)
         self._online = running
+        self._seen_groups = seen  # the groups of the batches since the last fit
         self.n_batch_iter_ = running.n_steps
         self.n_samples_seen_ = running.n_seen
         self.batch_log_likelihood_ = float(loglik + state.loglik_shift())

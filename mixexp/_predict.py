@@ -308,7 +308,8 @@ class RoutedRows:
         """Each leaf's distribution ``member`` at one value per row, ``(n, L)``.
 
         ``member`` names one of the expert family's distribution members
-        (``"log_cdf"``, ``"log_sf"``, ``"leaf_quantile"``, ``"leaf_limited_mean"``:
+        (``"log_cdf"``, ``"log_sf"``, ``"leaf_quantile"``, ``"leaf_limited_mean"``,
+        ``"leaf_stop_loss"``:
         :class:`~mixexp.experts.ExpertComponent`), ``values`` its argument (``y``,
         ``q`` or the limit) on every row of the chunk, or of its rows ``rows`` only.
         With ``top_k`` set, only the routed leaves' values (0 elsewhere).
@@ -318,6 +319,7 @@ class RoutedRows:
         method = {
             "log_cdf": experts.log_cdf, "log_sf": experts.log_sf,
             "leaf_quantile": experts.leaf_quantile, "leaf_limited_mean": experts.leaf_limited_mean,
+            "leaf_stop_loss": experts.leaf_stop_loss,
         }[member]
         Xe, mask, kwargs = self.design.expert_X, self.mask, self.row_kwargs
         if rows is not None:
@@ -389,8 +391,8 @@ class PredictionMixin:
         obs = None
         if y is not None:
             obs = check_observations(
-                y, y_upper, truncation, X.shape[0], state.experts, state.expert_kind, exposure,
-                state.gate, groups is not None,
+                y, y_upper, truncation, X.shape[0], state.experts, state.expert_kind, state.gate,
+                groups is not None,
             )
             if obs is not None:
                 y = obs.stand_in(y, state.experts.discrete)
@@ -399,7 +401,7 @@ class PredictionMixin:
         if offset is not None:
             target = state.experts.offset_target(target, offset)
         if obs is not None:
-            target = obs.target(target, state.experts.discrete)
+            target = obs.target(target, state.experts.discrete, offset)
         order = starts = None
         if groups is not None:
             codes = check_groups(groups, X.shape[0])[0]

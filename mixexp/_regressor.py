@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_consistent_length, validate_data
 
 from ._base import BaseMixtureOfExperts
 from ._design import standardize
@@ -16,7 +16,7 @@ from ._numerics.mixing import mix
 from ._predict import history_weights
 from ._risk import RiskMixin
 from ._routing import route
-from .experts import target_tags
+from .experts import target_family, target_tags
 
 
 def target_range(state, design, previous=None):
@@ -104,6 +104,7 @@ REG_VARIANCE_CONSTRAINT = {
     "clip_experts": ["boolean"],
 }
 ZERO_INFLATION_CONSTRAINT = {"zero_inflation": ["boolean"]}
+SHARED_CONSTRAINTS = {"shared_features": [None, "array-like"], "tied_variance": ["boolean"]}
 
 
 class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
@@ -184,12 +185,30 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         return expert_bounds(state) if getattr(self, "clip_experts", True) else None
 
     def _validate_xy(self, X, y, finite=True):
+        if target_family(self._task, self.expert).validates_target:
+            # y as given: the family validates it (column names, NaN of missing responses)
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], ensure_all_finite=finite
+            )
+            check_consistent_length(X, y)
+            return X, y
+        # NaN in y (missing responses, mixexp._missing) is let through with NaN in X: hidden
+        # from validate_data, which checks y as if complete, and put back
+        holes = None
+        if finite == "allow-nan":
+            Y = np.asarray(y)
+            if Y.dtype.kind == "f" and np.isnan(Y).any():
+                holes = np.isnan(Y)
+                y = np.where(holes, 0.0, Y)
         # 2-D y only when every expert takes it (estimator experts: their tags)
-        return validate_data(
+        X, y = validate_data(
             self, X, y, multi_output=get_tags(self).target_tags.multi_output, y_numeric=True,
             accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
             ensure_all_finite=finite,
         )
+        if holes is not None:
+            y = np.where(holes.reshape(y.shape), np.nan, y)
+        return X, y
 
     @staticmethod
     def _squeeze(a, state):
@@ -308,7 +327,9 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
         Returns
         -------
         score : float
-            R² of ``predict(X, groups=groups, history=history)``.
+            R² of ``predict(X, groups=groups, history=history)``; with several
+            responses (``expert={column: family}``) the mean of the columns' R², each
+            over the rows where its response is not NaN.
         """
         from sklearn.metrics import r2_score
 
@@ -321,7 +342,17 @@ class MixtureRegressorBase(RiskMixin, RegressorMixin, BaseMixtureOfExperts):
                 "log_likelihood(X, y, y_upper=..., truncation=...) instead."
             )
 
-        return r2_score(y, self.predict(X, groups=groups, history=history), sample_weight=sample_weight)
+        prediction = self.predict(X, groups=groups, history=history)
+        if not self._state().experts.validates_target:
+            return r2_score(y, prediction, sample_weight=sample_weight)
+        # several responses, a NaN where one does not exist: each column's R² on its rows
+        Y = np.asarray(y, dtype=np.float64)
+        sw = np.ones(Y.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        seen = ~np.isnan(Y)
+        return float(np.mean([
+            r2_score(Y[seen[:, j], j], prediction[seen[:, j], j], sample_weight=sw[seen[:, j]])
+            for j in range(Y.shape[1])
+        ]))
 
     def predict_experts(self, X, exposure=None):
         """Each expert's own prediction (its mean).

@@ -4,7 +4,7 @@ The predictive law at ``x`` is the mixture ``F(y | x) = sum_k g_k(x) F_k(y | x)`
 of the leaves' laws, with the gates ``g`` of :meth:`predict` (with ``top_k``: the
 routed leaves, renormalised).  From the families' distribution members
 (:class:`~mixexp.experts.ExpertComponent`: ``log_cdf``, ``log_sf``,
-``leaf_quantile``, ``leaf_limited_mean``; ``has_distribution`` families):
+``leaf_quantile``, ``leaf_limited_mean``, ``leaf_stop_loss``; ``has_distribution`` families):
 
 - ``predict_cdf``: ``F(y | x)``, exact (the families' closed forms);
 - ``predict_limited_mean``: ``E[min(Y, u) | x] = sum_k g_k E_k[min(Y, u)]``, exact;
@@ -20,8 +20,9 @@ routed leaves, renormalised).  From the families' distribution members
   bracket is split at 0 first.  Counts (``discrete`` families): bisection on the
   integers, exact;
 - ``predict_cte`` (conditional tail expectation, TVaR, expected shortfall):
-  ``CTE_q = VaR_q + E[(Y - VaR_q)+] / (1 - q)`` with ``E[(Y - v)+] = E[Y] -
-  E[min(Y, v)]`` from each leaf's mean (:meth:`moments`) and limited mean.  For a
+  ``CTE_q = VaR_q + E[(Y - VaR_q)+] / (1 - q)`` with each leaf's stop-loss
+  ``E[(Y - v)+]`` (``leaf_stop_loss``: by default ``E[Y] - E[min(Y, v)]``; the Burr
+  integrates its tail directly, where that difference cancels).  For a
   law continuous at ``VaR_q`` it is ``E[Y | Y > VaR_q]``; with atoms (counts, zero
   inflation) it is the mean of the upper ``1 - q`` of the law, the atom at
   ``VaR_q`` counted in part (Acerbi & Tasche 2002), which keeps it coherent and
@@ -181,10 +182,7 @@ def mixture_quantile(chunk, level):
 
 def mixture_cte(chunk, level, var):
     """``VaR_q + E[(Y - VaR_q)+] / (1 - q)`` of every row, ``(n,)``, from its VaR ``var``."""
-    limited = chunk.distribution("leaf_limited_mean", var)
-    means = chunk.leaves("moments")[0][:, :, 0]
-    with np.errstate(invalid="ignore"):
-        stop_loss = np.maximum(means - limited, 0.0)  # E_k[(Y - v)+]
+    stop_loss = chunk.distribution("leaf_stop_loss", var)  # E_k[(Y - v)+]
     return var + _mix(chunk.gates, stop_loss) / (1.0 - level)
 
 
@@ -252,16 +250,16 @@ class RiskMixin:
         response; a ValueError in words otherwise."""
         state = self._state()
         experts = state.experts
+        if state.info["n_outputs"] != 1:
+            raise ValueError(
+                f"{what} is defined for a single response; this model was fitted on y with "
+                f"{state.info['n_outputs']} targets (fit the response of interest alone)."
+            )
         if not experts.has_distribution:
             raise ValueError(
                 f"{what} needs each expert's distribution function, which expert="
                 f"{state.expert_kind!r} does not give (its family has no has_distribution); "
                 f"the families {', '.join(map(repr, distribution_families()))} give them."
-            )
-        if state.info["n_outputs"] != 1:
-            raise ValueError(
-                f"{what} is defined for a single response; this model was fitted on y with "
-                f"{state.info['n_outputs']} targets."
             )
         return state
 

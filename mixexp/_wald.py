@@ -92,7 +92,11 @@ def _equal(parameter, keys):
             row[j], row[members[0][1]] = 1.0, -1.0
             rows.append(row)
     if not rows:
+        shared = any(component == "every expert" and name == parameter for component, name in keys)
         raise ValueError(
+            f"equal[{parameter}]: {parameter!r} is one parameter shared by every expert already "
+            "(shared_features or tied_variance): the model holds the hypothesis."
+            if shared else
             f"equal[{parameter}]: no expert parameter {parameter!r} in at least two experts."
         )
     return rows

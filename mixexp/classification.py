@@ -194,13 +194,13 @@ class MixtureOfExpertsClassifier(MixtureClassifierBase):
     lower_bound_ : float
         Mean per-sample penalised log-likelihood of the best initialisation
         (``gate="gaussian"``: of ``p(x, y)``).
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         Its value after each EM iteration (never decreasing).  With
         ``algorithm="cem"`` both are the classification log-likelihood; with
         ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when ``X`` has string column names.
 
     See Also
@@ -452,13 +452,13 @@ class HierarchicalMixtureOfExpertsClassifier(MixtureClassifierBase):
         EM iterations of the best initialisation (after its flat start).
     lower_bound_ : float
         Mean per-sample penalised log-likelihood of the best initialisation.
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         Its value after each EM iteration (never decreasing).  With
         ``algorithm="cem"`` both are the classification log-likelihood; with
         ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when ``X`` has string column names.
 
     See Also

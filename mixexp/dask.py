@@ -9,11 +9,16 @@ dask's local threads, a ``distributed.LocalCluster`` or a real cluster: it
 uses whatever scheduler is current (a ``distributed.Client`` once made).
 
 The internal standardisation of ``X`` and ``y`` and the classes come from
-all rows (a few passes before EM).  EM starts from ``init_params`` on a
-uniform sample of ``INIT_ROWS`` rows, in memory (all rows when there are
-fewer: then the fit equals the in-memory fit of the same rows to rounding);
-``warm_start=True`` starts from the fitted model instead (1000 sampled rows
-then only check the input).
+all rows (a few passes before EM).  EM starts from ``init_params`` on the
+rows the in-memory fit's start would draw from the same ``random_state``
+(:func:`mixexp._design.start_row_indices` over all rows), gathered from the
+blocks into memory: the start is the in-memory fit's, and EM then makes the
+same passes over the same rows, so the fit equals the in-memory fit up to the
+order of its sums.  A uniform sample of ``INIT_ROWS`` rows checks the input
+and gives the range of the targets that prediction clips the experts' means
+to (the in-memory fit: all rows); with groups it also gives the start (whole
+groups drawn at random, not the in-memory fit's).  ``warm_start=True`` starts
+from the fitted model instead (1000 sampled rows then only check the input).
 
 Needs the ``dask`` extra (``pip install "mixexp[dask]"``); ``import mixexp``
 never imports dask.  Expert estimators refit on all rows at once and are
@@ -36,9 +41,10 @@ import copy
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._design import design_matrix, location_scale_from_moments
+from ._design import design_matrix, location_scale_from_moments, start_row_indices
 from ._engine import EMEngine, add_stats
 from ._fitted import FitSources
+from ._groups import canonical_order, check_gate_constant, check_groups, group_starts
 from ._parallel import blas_single_thread
 from .experts import check_summable
 
@@ -50,7 +56,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'mixexp.dask needs dask: pip install "mixexp[dask]" (dask[array,distributed]).'
     ) from error
 
-#: rows of the sample that initialisation (k-means, short EM runs) uses, in memory
+#: rows of the sample that checks the input and gives the targets' range (and, with groups,
+#: the start), in memory
 INIT_ROWS = 100_000
 _FAN_IN = 8  # blocks' sums added per task of the reduction tree
 
@@ -64,24 +71,54 @@ def _as_rows(A, chunks, name):
     return A.rechunk((chunks,) + tuple((-1,) * (A.ndim - 1)))
 
 
-def _block_design(state, Xb, yb, swb):
-    """The internal design of one block, as the in-memory fit builds it."""
+def _block_design(state, Xb, yb, swb, gb=None):
+    """The internal design of one block, as the in-memory fit builds it (with group labels
+    ``gb``: the block holds whole groups, put in their canonical order)."""
+    Xb = np.asarray(Xb, dtype=np.float64)
     sw = np.ones(Xb.shape[0]) if swb is None else np.asarray(swb, dtype=np.float64)
-    Xa = design_matrix(np.asarray(Xb, dtype=np.float64), state.x_mean, state.x_scale)
-    return state.design(Xa, state.experts.check_target(yb, Xb.shape[0], state.info), sw)
+    starts = None
+    if gb is not None:
+        codes = check_groups(gb, Xb.shape[0])[0]
+        check_gate_constant(Xb, codes, state.gate_columns, None)
+        order = canonical_order(codes, Xb, yb, sw)
+        Xb, yb, sw, starts = Xb[order], np.asarray(yb)[order], sw[order], group_starts(codes[order])
+    Xa = design_matrix(Xb, state.x_mean, state.x_scale)
+    return state.design(Xa, state.experts.check_target(yb, Xb.shape[0], state.info), sw, starts)
+
+
+def _block_labels(gb):
+    """What the client needs to know of one block of group labels: its labels (unique), its
+    first and last label, and how many times the label changes from a row to the next."""
+    g = np.asarray(gb)
+    labels = check_groups(g, g.shape[0])[1]
+    changes = np.flatnonzero(g[1:] != g[:-1]) + 1 if g.shape[0] else np.zeros(0, dtype=np.intp)
+    ends = (g[0], g[-1]) if g.shape[0] else (None, None)
+    return labels, ends, changes
 
 
 # On the workers BLAS is held to one thread, as inside the in-memory fit: the
 # blocks already use the cores, and BLAS threads would compete with them
 # (measured on 2 cores: 5 times slower without the limit).
-def _block_stats(state, params, parts, Xb, yb, swb):
+def _block_stats(state, params, parts, Xb, yb, swb, gb):
     with blas_single_thread():
-        return state.engine().pass_stats(params, _block_design(state, Xb, yb, swb), parts=parts)
+        return state.engine().pass_stats(params, _block_design(state, Xb, yb, swb, gb), parts=parts)
 
 
-def _block_constant_stats(state, Xb, yb, swb):
+def _block_constant_stats(state, Xb, yb, swb, gb):
     with blas_single_thread():
-        return state.engine().constant_stats(_block_design(state, Xb, yb, swb))
+        return state.engine().constant_stats(_block_design(state, Xb, yb, swb, gb))
+
+
+def _block_target_range(state, target_range, Xb, yb, swb, gb):
+    with blas_single_thread():
+        return target_range(state, _block_design(state, Xb, yb, swb, gb))
+
+
+def _union_ranges(*parts):
+    """The union of target ranges (:func:`mixexp._regressor.target_range`; None: none)."""
+    if parts[0] is None:
+        return None
+    return np.stack([np.fmin.reduce([p[0] for p in parts]), np.fmax.reduce([p[1] for p in parts])])
 
 
 def _sum_stats(*parts):
@@ -97,7 +134,7 @@ class DaskRows(FitSources):
     sample takes from all rows (standardisation, target information, EM's passes).
     """
 
-    def __init__(self, X, y, sample_weight):
+    def __init__(self, X, y, sample_weight, groups=None):
         if X.ndim != 2:
             raise ValueError(f"Expected a 2D dask array X, got {X.ndim} dimensions.")
         if X.shape[0] == 0:
@@ -111,10 +148,16 @@ class DaskRows(FitSources):
         self.y = _as_rows(y, chunks, "y")
         self.sw = None if sample_weight is None else _as_rows(sample_weight, chunks, "sample_weight")
         self.n_rows = X.shape[0]
+        self.groups = self.labels = None
+        if groups is not None:
+            self._whole_groups(_as_rows(groups, chunks, "groups"))
+            chunks = self.X.chunks[0]
+        none = [None] * len(chunks)
         self._blocks = list(zip(
             self.X.to_delayed().ravel(),
             self.y.to_delayed().ravel(),
-            [None] * len(chunks) if self.sw is None else self.sw.to_delayed().ravel(),
+            none if self.sw is None else self.sw.to_delayed().ravel(),
+            none if self.groups is None else self.groups.to_delayed().ravel(),
         ))
         weights = da.ones(self.n_rows, chunks=chunks) if self.sw is None else self.sw.astype(np.float64)
         checks = dask.compute(
@@ -129,6 +172,41 @@ class DaskRows(FitSources):
         self._weights = weights
         self.location = lambda: self._location_scale(self.X)
         self.info = self._target_info
+
+    def _whole_groups(self, groups):
+        """Blocks of whole groups: the group labels ``groups`` (row blocks aligned with X's) as
+        they are when no group spans two blocks; when the groups are runs of consecutive rows,
+        the blocks of X, y, the weights and the labels cut anew at the groups' first rows;
+        else a ValueError."""
+        parts = dask.compute(*[dask.delayed(_block_labels)(b) for b in groups.to_delayed().ravel()])
+        each = [labels for labels, _, _ in parts]
+        self.labels = np.unique(np.concatenate(each))
+        if sum(labels.shape[0] for labels in each) == self.labels.shape[0]:
+            self.groups = groups  # every group in one block already
+            return
+        offsets = np.cumsum((0,) + groups.chunks[0])
+        firsts = [offset for offset, (_, ends, _) in zip(offsets, parts) if ends[0] is not None]
+        ends = [ends for _, ends, _ in parts if ends[0] is not None]
+        # the first row of every run of one label: the first row, the changes within blocks,
+        # and the bounds of blocks where the label changes
+        runs = [0] + [
+            int(first) for first, prev, nxt in zip(firsts[1:], ends[:-1], ends[1:]) if prev[1] != nxt[0]
+        ]
+        runs = np.sort(np.concatenate([runs] + [c + o for (_, _, c), o in zip(parts, offsets)]))
+        if runs.shape[0] != self.labels.shape[0]:
+            raise ValueError(
+                "groups: the rows of some groups lie in several blocks of X and are not "
+                "consecutive, so the blocks cannot be cut at group boundaries (each block must "
+                "hold whole groups). Sort the rows by group (e.g. a dask DataFrame's "
+                "set_index or sort_values on the group column) before fitting."
+            )
+        bounds = runs[np.searchsorted(runs, offsets[1:-1], side="right") - 1]
+        edges = np.unique(np.r_[0, bounds, self.n_rows])
+        chunks = tuple(int(c) for c in np.diff(edges))
+        self.X = self.X.rechunk({0: chunks})
+        self.y = self.y.rechunk({0: chunks})
+        self.sw = None if self.sw is None else self.sw.rechunk({0: chunks})
+        self.groups = groups.rechunk({0: chunks})
 
     # -- what fit takes from all rows -------------------------------------------
     def _location_scale(self, A):
@@ -154,27 +232,74 @@ class DaskRows(FitSources):
         return info
 
     def sample_rows(self, size, random_state=None):
-        """``size`` rows drawn uniformly without replacement (all rows, in order, if fewer)."""
+        """``size`` rows drawn uniformly without replacement (all rows, in order, if fewer),
+        and their group labels (None without groups); with groups, whole groups drawn
+        uniformly until they hold about ``size`` rows (at least 100 groups, or all)."""
+        rs = check_random_state(random_state)
         if size >= self.n_rows:
             rows = slice(None)
+        elif self.groups is None:
+            rows = np.sort(rs.choice(self.n_rows, size, replace=False))
         else:
-            rows = np.sort(check_random_state(random_state).choice(self.n_rows, size, replace=False))
+            n_groups = self.labels.shape[0]
+            k = min(n_groups, max(100, int(np.ceil(size * n_groups / self.n_rows))))
+            rows = da.isin(self.groups, rs.choice(self.labels, k, replace=False))
         sw = None if self.sw is None else self.sw[rows]
-        X, y, sw = dask.compute(self.X[rows], self.y[rows], sw)
-        return X, y, (np.ones(X.shape[0]) if sw is None else sw)
+        groups = None if self.groups is None else self.groups[rows]
+        X, y, sw, groups = dask.compute(self.X[rows], self.y[rows], sw, groups)
+        return X, y, (np.ones(X.shape[0]) if sw is None else sw), groups
+
+    def start(self, state):
+        """The rows the start draws from: all rows (None with groups: the sample's)."""
+        return None if self.groups is not None else _StartRows(self, state)
+
+    def target_range(self, state, target_range):
+        """The range of the targets that prediction clips the experts' means to, over all
+        rows as in memory (not the sample's)."""
+        return self.map_sum(_block_target_range, state, target_range, combine=_union_ranges)
 
     # -- EM's passes ----------------------------------------------------------
-    def map_sum(self, func, *args):
-        """``func(*args, X_block, y_block, sw_block)`` summed over the blocks (a tree on the workers)."""
+    def map_sum(self, func, *args, combine=_sum_stats):
+        """``func(*args, X_block, y_block, sw_block, groups_block)`` summed over the blocks (a
+        tree on the workers); ``combine`` (of any number of parts) replaces the sum."""
         shared = [dask.delayed(a, traverse=False) for a in args]  # sent once per worker
         parts = [dask.delayed(func, pure=True)(*shared, *block) for block in self._blocks]
         while len(parts) > 1:
-            parts = [dask.delayed(_sum_stats, pure=True)(*parts[i : i + _FAN_IN])
+            parts = [dask.delayed(combine, pure=True)(*parts[i : i + _FAN_IN])
                      for i in range(0, len(parts), _FAN_IN)]
         return parts[0].compute()
 
     def run(self, engine, state):
         return DaskEngine(engine, self, state), self
+
+
+class _StartRows:
+    """All the rows of :class:`DaskRows` as the start draws from them: a design's
+    ``n_positive`` and ``start_subset``, drawing the in-memory fit's rows."""
+
+    def __init__(self, rows, state):
+        self.rows, self.state = rows, state
+        self._weighted = None
+
+    def weighted(self):
+        """The indices of the rows of positive weight (computed once)."""
+        if self._weighted is None:
+            rows = self.rows
+            self._weighted = (
+                np.arange(rows.n_rows) if rows.sw is None else np.flatnonzero((rows.sw > 0).compute())
+            )
+        return self._weighted
+
+    @property
+    def n_positive(self):
+        return self.weighted().shape[0]
+
+    def start_subset(self, rs, size):
+        rows = self.rows
+        index = start_row_indices(rs, self.weighted(), size)
+        sw = None if rows.sw is None else rows.sw[index]
+        X, y, sw = dask.compute(rows.X[index], rows.y[index], sw)
+        return _block_design(self.state, X, y, sw)
 
 
 class DaskEngine(EMEngine):
@@ -198,7 +323,7 @@ class DaskEngine(EMEngine):
         return self.rows.map_sum(_block_stats, self.state, params, parts)
 
 
-def fit_dask(estimator, X, y, sample_weight=None):
+def fit_dask(estimator, X, y, sample_weight=None, groups=None):
     """Fit ``estimator`` on dask arrays: ``estimator.fit`` calls this for dask ``X``.
 
     Parameters
@@ -207,6 +332,11 @@ def fit_dask(estimator, X, y, sample_weight=None):
     X : dask array of shape (n_samples, n_features)
     y : dask or numpy array of shape (n_samples,) or (n_samples, n_targets)
     sample_weight : dask or numpy array of shape (n_samples,), default=None
+    groups : dask or numpy array of shape (n_samples,), default=None
+        Group labels (panel data): each block of rows must hold whole groups. When the
+        groups are runs of consecutive rows, the blocks are cut anew at their first rows;
+        a group whose rows are neither in one block nor consecutive is a ValueError.
+        The start is fitted on whole groups drawn at random.
 
     Returns
     -------
@@ -229,8 +359,10 @@ def fit_dask(estimator, X, y, sample_weight=None):
             f"algorithm={estimator.algorithm!r} is not supported with dask input; use "
             "algorithm='em', or fit in memory."
         )
-    rows = DaskRows(X, y, sample_weight)
+    rows = DaskRows(X, y, sample_weight, groups)
     warm = estimator.warm_start and getattr(estimator, "_fitted", None) is not None
     # a warm start needs no sample to start from: a few rows to validate suffice
-    X_s, y_s, sw_s = rows.sample_rows(1000 if warm else INIT_ROWS, estimator.random_state)
-    return estimator._fit(X_s, y_s, sw_s, sources=rows)
+    # a copy of the random state: the start draws from it as the in-memory fit does
+    sample_rs = copy.deepcopy(check_random_state(estimator.random_state))
+    X_s, y_s, sw_s, g_s = rows.sample_rows(1000 if warm else INIT_ROWS, sample_rs)
+    return estimator._fit(X_s, y_s, sw_s, sources=rows, groups=g_s)

@@ -1,7 +1,9 @@
 """Mixture-of-experts regressors: flat and hierarchical."""
 
 from ._base import FLAT_CONSTRAINTS, TREE_CONSTRAINTS
-from ._regressor import REG_VARIANCE_CONSTRAINT, ZERO_INFLATION_CONSTRAINT, MixtureRegressorBase
+from ._regressor import (
+    REG_VARIANCE_CONSTRAINT, SHARED_CONSTRAINTS, ZERO_INFLATION_CONSTRAINT, MixtureRegressorBase,
+)
 
 
 class MixtureOfExpertsRegressor(MixtureRegressorBase):
@@ -26,7 +28,7 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         linear in ``x`` and each expert's own representation ``r_k(x)`` (its
         centred logits or mean, an MLP's hidden layer); fitted by ECM.
     expert : {"linear", "student_t", "poisson", "gamma", "zip", "negative_binomial", "lognormal", \
-"weibull", "inverse_gaussian", "burr"}, ExpertFamily, estimator or list of estimators, default="linear"
+"weibull", "inverse_gaussian", "burr"}, dict, ExpertFamily, estimator or list of estimators, default="linear"
         ``"linear"``: linear-Gaussian experts.  ``"student_t"``: linear
         experts with Student-t noise, robust to outliers, a scale and degrees
         of freedom ``nu`` in [0.01, 200] per expert (ECM with latent scale
@@ -50,7 +52,14 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         An instance of a :class:`mixexp.experts.ExpertFamily` subclass is the
         user's own family (its density, M-step and means on the experts'
         columns as given; docs/user_family.md); EM checks that its ``m_step``
-        never decreases the weighted log-likelihood.
+        never decreases the weighted log-likelihood.  A dict ``{column: family}``
+        with a 2-D ``y`` models several responses, each with its own family
+        (a name, or ``{"family": name, "zero_inflation": True}``), conditionally
+        independent given the expert and sharing the gate: a claim count and a
+        claim size.  Columns are indices, or names with a DataFrame ``y``;
+        every column needs a family.  NaN in a continuous column is a missing
+        response (no claim, no size); ``exposure`` applies to the count
+        columns.  See docs/multiresponse.md.
     zero_inflation : bool, default=False
         Add to every expert a point mass at ``y = 0`` whose probability
         ``pi_k`` is a parameter of that expert (``zero_inflation_``):
@@ -100,6 +109,20 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
+    shared_features : array-like of int, bool or str, default=None
+        Columns (chosen as ``gate_features``, among the experts' columns)
+        whose expert coefficients are equal in every expert (flexmix's
+        ``FLXMRglmfix(fixed = ~ x)``): one coefficient per target for all
+        experts, fitted by one weighted least squares over the stacked
+        experts' rows; intercepts stay per expert.  ``expert="linear"`` and
+        ``"lognormal"`` (on ``log y``) only, ridge penalty (``l1_ratio=0``);
+        other families refuse it.  Counted once in ``bic`` and ``summary``
+        (component ``"every expert"``).  None: no shared coefficients.  See
+        docs/inference.md.
+    tied_variance : bool, default=False
+        One noise variance per target for all experts (flexmix's ``varFix =
+        TRUE``): the pooled weighted residual variance; ``"lognormal"``: one
+        ``sigma``; ``"gamma"``: one dispersion.  Other families refuse it.
     top_k : int, default=None
         Sparse routing at prediction: only the ``top_k`` most probable
         experts of each sample (under the gate) are evaluated, and their gate
@@ -280,13 +303,13 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     lower_bound_ : float
         Mean per-sample penalised log-likelihood of the best initialisation
         (``gate="gaussian"``: of ``p(x, y)``).
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         Its value after each EM iteration (never decreasing).  With
         ``algorithm="cem"`` both are the classification log-likelihood; with
         ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when ``X`` has string column names.
 
     See Also
@@ -304,7 +327,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
     (2,)
     """
 
-    _parameter_constraints = {**FLAT_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT}
+    _parameter_constraints = {**FLAT_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT,
+        **SHARED_CONSTRAINTS}
 
     def __init__(
         self,
@@ -320,6 +344,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
+        shared_features=None,
+        tied_variance=False,
         top_k=None,
         balance_alpha=0.0,
         specialization_alpha=0.0,
@@ -348,6 +374,8 @@ class MixtureOfExpertsRegressor(MixtureRegressorBase):
         self.reg_covar = reg_covar
         self.gate_features = gate_features
         self.expert_features = expert_features
+        self.shared_features = shared_features
+        self.tied_variance = tied_variance
         self.top_k = top_k
         self.balance_alpha = balance_alpha
         self.specialization_alpha = specialization_alpha
@@ -391,9 +419,10 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         linear in ``x`` and each expert's own representation ``r_k(x)`` (its
         centred logits or mean, an MLP's hidden layer); fitted by ECM.
     expert : {"linear", "student_t", "poisson", "gamma", "zip", "negative_binomial", "lognormal", \
-"weibull", "inverse_gaussian", "burr"}, ExpertFamily, estimator or list of estimators, default="linear"
+"weibull", "inverse_gaussian", "burr"}, dict, ExpertFamily, estimator or list of estimators, default="linear"
         ``"linear"``: linear-Gaussian experts; the other names: the other
-        families, as in :class:`MixtureOfExpertsRegressor`.  A scikit-learn regressor whose
+        families, and a dict ``{column: family}`` several responses, as in
+        :class:`MixtureOfExpertsRegressor` (docs/multiresponse.md).  A scikit-learn regressor whose
         ``fit`` takes ``sample_weight`` is cloned for every leaf (a list: one
         per leaf, breadth-first); see :class:`MixtureOfExpertsRegressor`, also
         for a user's :class:`mixexp.experts.ExpertFamily`.
@@ -444,6 +473,20 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         gate's variables the same way).
     expert_features : array-like of int, bool or str, default=None
         The columns the experts see, chosen the same way; None: all.
+    shared_features : array-like of int, bool or str, default=None
+        Columns (chosen as ``gate_features``, among the experts' columns)
+        whose expert coefficients are equal in every expert (flexmix's
+        ``FLXMRglmfix(fixed = ~ x)``): one coefficient per target for all
+        experts, fitted by one weighted least squares over the stacked
+        experts' rows; intercepts stay per expert.  ``expert="linear"`` and
+        ``"lognormal"`` (on ``log y``) only, ridge penalty (``l1_ratio=0``);
+        other families refuse it.  Counted once in ``bic`` and ``summary``
+        (component ``"every expert"``).  None: no shared coefficients.  See
+        docs/inference.md.
+    tied_variance : bool, default=False
+        One noise variance per target for all experts (flexmix's ``varFix =
+        TRUE``): the pooled weighted residual variance; ``"lognormal"``: one
+        ``sigma``; ``"gamma"``: one dispersion.  Other families refuse it.
     top_k : int, default=None
         Sparse routing at prediction: only the ``top_k`` most probable
         experts of each sample (under the gate) are evaluated, and their gate
@@ -590,13 +633,13 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         EM iterations of the best initialisation (after its flat start).
     lower_bound_ : float
         Mean per-sample penalised log-likelihood of the best initialisation.
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (``n_iter_``,)
         Its value after each EM iteration (never decreasing).  With
         ``algorithm="cem"`` both are the classification log-likelihood; with
         ``algorithm="sem"``, the best value so far.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when ``X`` has string column names.
 
     See Also
@@ -613,7 +656,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
     (2, 4)
     """
 
-    _parameter_constraints = {**TREE_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT}
+    _parameter_constraints = {**TREE_CONSTRAINTS, **REG_VARIANCE_CONSTRAINT, **ZERO_INFLATION_CONSTRAINT,
+        **SHARED_CONSTRAINTS}
 
     def __init__(
         self,
@@ -630,6 +674,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         reg_covar=1e-6,
         gate_features=None,
         expert_features=None,
+        shared_features=None,
+        tied_variance=False,
         top_k=None,
         balance_alpha=0.0,
         specialization_alpha=0.0,
@@ -659,6 +705,8 @@ class HierarchicalMixtureOfExpertsRegressor(MixtureRegressorBase):
         self.reg_covar = reg_covar
         self.gate_features = gate_features
         self.expert_features = expert_features
+        self.shared_features = shared_features
+        self.tied_variance = tied_variance
         self.top_k = top_k
         self.balance_alpha = balance_alpha
         self.specialization_alpha = specialization_alpha

@@ -16,11 +16,12 @@ from numbers import Integral
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
-from sklearn.model_selection import ParameterGrid
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
+
+from ._init import refit_start
 
 CRITERIA = ("bic", "icl", "aic")
 DEFAULT_N_EXPERTS = (1, 2, 3, 4, 5, 6)
@@ -88,7 +89,9 @@ class MixtureOfExpertsIC(MetaEstimatorMixin, BaseEstimator):
     ----------
     estimator : mixexp estimator
         The mixture to size, e.g. ``MixtureOfExpertsRegressor()``; its other
-        parameters are kept.
+        parameters are kept, but for an array ``init_params`` (a start for one
+        number of experts): the settings that do not give ``init_params`` then
+        start from ``init_params="short_em"``, with a ``UserWarning``.
     param_grid : dict or list of dicts, default=None
         Settings to try, as ``GridSearchCV``'s ``param_grid`` (e.g.
         ``{"n_experts": [1, 2, 3]}`` or ``{"depth": [1, 2], "branching": [2,
@@ -165,6 +168,9 @@ class MixtureOfExpertsIC(MetaEstimatorMixin, BaseEstimator):
 
     def _grid(self):
         if self.param_grid is not None:
+            # imported here: sklearn.model_selection is 60 ms of ``import mixexp`` otherwise
+            from sklearn.model_selection import ParameterGrid
+
             return list(ParameterGrid(self.param_grid))
         names = self.estimator.get_params(deep=False)
         if "n_experts" in names:
@@ -208,8 +214,12 @@ class MixtureOfExpertsIC(MetaEstimatorMixin, BaseEstimator):
             if exposure is not None:
                 raise ValueError("exposure is only accepted with regressors of counts or amounts, not classifiers.")
             y = column_or_1d(y, warn=True)
+        start = refit_start(self.estimator, "MixtureOfExpertsIC") if any(
+            "init_params" not in params for params in grid
+        ) else {}
         results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
-            delayed(_fit_one)(self.estimator, params, X, y, sample_weight, exposure) for params in grid
+            delayed(_fit_one)(self.estimator, {**start, **params}, X, y, sample_weight, exposure)
+            for params in grid
         )
         fitted = [r[0] for r in results]
         if all(est is None for est in fitted):

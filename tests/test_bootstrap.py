@@ -229,3 +229,20 @@ def test_bad_input_is_refused_in_words():
         result.interval(1.5)
     with pytest.raises(ValueError, match="kind must be one of"):
         result.interval(0.9, kind="bca")
+
+
+def test_bootstrap_lrt_of_a_model_started_from_an_array():
+    """Its fits at k0 and k1 start from ``init_params="short_em"``: the same test as the
+    model with that start, and a warning that says so."""
+    X, y = make_moe_regression(150, n_features=1, n_experts=2, random_state=1)
+    resp = np.random.default_rng(1).dirichlet([1.0, 1.0], size=150)
+    model = MixtureOfExpertsRegressor(2, init_params=resp, random_state=0)
+    with pytest.warns(UserWarning, match="init_params='short_em'"):
+        given = bootstrap_lrt(model, X, y, n_experts=(1, 2), n_resamples=3, random_state=0)
+    named = bootstrap_lrt(
+        MixtureOfExpertsRegressor(2, init_params="short_em", random_state=0), X, y, n_experts=(1, 2),
+        n_resamples=3, random_state=0,
+    )
+    assert given.statistic == named.statistic
+    np.testing.assert_array_equal(given.null_statistics, named.null_statistics)
+    assert model.init_params is resp

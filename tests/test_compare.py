@@ -99,7 +99,7 @@ def test_user_csv_regression_all_models(tmp_path, regression_csv, capsys):
     code = main(["compare", *FAST, "--csv", regression_csv, "--target", "y", "--out", str(out)])
     assert code == 0
     rows = _read_csv(out / "results.csv")
-    assert [r["model"] for r in rows] == list(compare.MODELS.values())
+    assert [r["model"] for r in rows] == [compare.MODELS[m] for m in compare.models.DEFAULT_MODELS]
     assert {r["dataset"] for r in rows} == {"planes"}
     assert all(r["task"] == "regression" and math.isfinite(float(r["score_mean"])) for r in rows)
     assert (out / "partition_planes.png").exists()  # two features: the 2-D partition map
@@ -213,12 +213,15 @@ def test_progress_lines_without_tqdm(tmp_path, capsys, monkeypatch):
 # --------------------------------------------------------------------------- #
 # pictures
 # --------------------------------------------------------------------------- #
-def _scored(dataset, task, scores):
-    """A ComparisonResult holding only summary rows: {model: (mean, std)}, best marked."""
+def _scored(dataset, task, scores, seconds=None):
+    """A ComparisonResult holding only summary rows: {model: (mean, std)}, best marked;
+    fit times {model: seconds}, 1.5 s by default."""
     data = compare.bundled_datasets([dataset])[0]
     top = max(mean for mean, _ in scores.values())
+    seconds = seconds or {}
     summary = [{"dataset": dataset, "task": task, "model": model, "score_mean": mean,
                 "score_std": std, "best": mean == top, "error": "",
+                "fit_seconds_mean": seconds.get(model, 1.5),
                 "n_samples": data.n_samples, "n_features": data.n_features}
                for model, (mean, std) in scores.items()]
     return compare.ComparisonResult(summary, [], [data], compare.Settings())
@@ -238,12 +241,47 @@ def test_score_chart_bars_start_at_zero_with_legend_and_every_value(tmp_path, ta
     low, high = ax.get_xlim()
     # 0 is the baseline: the axis starts there (or just left of it for an error bar)
     assert -0.05 <= low <= 0 and high >= 1
-    assert [t.get_text() for t in ax.texts] == [f"{m:.3f}" for m, _ in scores.values()]
+    assert [t.get_text() for t in ax.texts] == [f"{m:.3f} · 1.5 s" for m, _ in scores.values()]
     colors = {bar.get_facecolor() for bar in bars}
-    assert len(colors) == 2  # mixtures of experts vs the others, whichever is best
+    assert len(colors) == 3  # two shades of the mixtures' blue, one grey for the others
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "mixture of experts (mixexp)" in legend and "best mean score" in legend
     assert any(t.startswith("majority class") for t in legend) == (task == "classification")
+
+
+def _hsv(color):
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    return rgb_to_hsv(to_rgb(color))
+
+
+def test_score_chart_colours_every_mixture_as_one_family_and_times_every_bar(tmp_path):
+    pytest.importorskip("matplotlib")  # the charts are Figures without pyplot: no display needed
+    scores = {"MoE": (0.80, 0.02), "HME": (0.79, 0.02), "MoE-quad": (0.90, 0.01),
+              "CART": (0.70, 0.03), "Stacking": (0.85, 0.02), "Linear": (0.30, 0.05),
+              "HistGB": (0.88, 0.01)}
+    seconds = {"MoE": 12.34, "HME": 0.456, "MoE-quad": 123.4, "CART": 0.02, "Stacking": 2.5,
+               "Linear": 0.001, "HistGB": 3.21}
+    fig = compare.plot_scores(_scored("mcycle", "regression", scores, seconds), "mcycle",
+                              tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 0
+    ax = fig.axes[0]
+    bars = dict(zip([t.get_text() for t in ax.get_yticklabels()], ax.patches))
+    assert list(bars) == list(scores)
+    blue = _hsv("tab:blue")[0]
+    for model, bar in bars.items():
+        hue, saturation, _ = _hsv(bar.get_facecolor()[:3])
+        if model in ("MoE", "HME", "MoE-quad"):  # the winner MoE-quad among them
+            assert saturation > 0.3 and abs(hue - blue) < 0.05, model
+        else:
+            assert saturation == 0, model
+    mixture_colors = {bars[m].get_facecolor() for m in ("MoE", "HME", "MoE-quad")}
+    assert len(mixture_colors) == 3  # one family, each mixture still told apart
+    assert bars["MoE-quad"].get_linewidth() > 0 and bars["MoE-quad"].get_edgecolor()[:3] == (0, 0, 0)
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == ["0.800 · 12 s", "0.790 · 0.46 s", "0.900 · 123 s", "0.700 · 0.02 s",
+                      "0.850 · 2.5 s", "0.300 · <0.01 s", "0.880 · 3.2 s"]
+    assert "test R²" in ax.get_xlabel() and "fit time" in ax.get_xlabel()
 
 
 def test_score_chart_cuts_a_hopeless_r2_at_minus_one_but_prints_it(tmp_path):
@@ -251,7 +289,7 @@ def test_score_chart_cuts_a_hopeless_r2_at_minus_one_but_prints_it(tmp_path):
     result = _scored("mcycle", "regression", {"MoE": (0.7, 0.1), "Linear": (-3.5, 2.0)})
     ax = compare.plot_scores(result, "mcycle", tmp_path / "s.png").axes[0]
     assert ax.get_xlim()[0] == pytest.approx(-1.02)
-    assert "-3.500" in [t.get_text() for t in ax.texts]
+    assert "-3.500 · 1.5 s" in [t.get_text() for t in ax.texts]
     assert "axis cut at −1" in ax.get_xlabel()
 
 
@@ -263,7 +301,7 @@ def test_partition_picture_is_a_converged_fit_on_a_shared_y_axis(tmp_path):
     # alpha=1, gate_alpha=0.1, which smooth 8 experts on mcycle's one feature to R² 0.54)
     fig, moe, cart = compare.plot_partition(
         data, tmp_path / "p.png", {"moe__n_experts": 8, "moe__alpha": 1e-6, "moe__gate_alpha": 1e-3},
-        {"max_depth": 3}, compare.QUICK_SETTINGS)
+        {"max_depth": 3}, compare.QUICK_SETTINGS, {"CART": (0.612, 0.05)})
     assert (tmp_path / "p.png").stat().st_size > 0
     est = moe[-1]
     assert est.converged_ and est.n_experts == 8 and est.n_iter_ > 30
@@ -274,6 +312,19 @@ def test_partition_picture_is_a_converged_fit_on_a_shared_y_axis(tmp_path):
     assert mixture_ax.get_ylim()[0] <= data.y.min() and mixture_ax.get_ylim()[1] >= data.y.max()
     assert "K=8" in mixture_ax.get_title() and "converged in" in mixture_ax.get_title()
     assert cart.get_depth() == 3
+    # a test score where the comparison has one, else the training score said plainly
+    train = f"training R² {moe.score(data.X, data.y):.3f}"
+    assert f"{train} (fitted on all rows; no test score)" in mixture_ax.get_title()
+    assert "CV test R² 0.612 ± 0.050" in tree_ax.get_title()
+    assert f"training R² {cart.score(data.X, data.y):.3f} of this fit" in tree_ax.get_title()
+    # CART's leaves as intervals in order along x: one span per leaf, neighbours told apart
+    strip = fig.axes[3]
+    spans = [p for p in strip.patches]
+    assert len(spans) == cart.get_n_leaves()
+    shades = [p.get_alpha() for p in spans]
+    assert all(a != b for a, b in zip(shades, shades[1:]))
+    assert sum(int(t.get_text()[2:]) for t in strip.texts if t.get_text().startswith("n=")) \
+        <= data.n_samples
 
 
 def test_report_draws_the_partition_with_the_most_chosen_number_of_experts(tmp_path,
@@ -283,13 +334,16 @@ def test_report_draws_the_partition_with_the_most_chosen_number_of_experts(tmp_p
                                     progress=False)
     drawn = {}
     monkeypatch.setattr(compare.report, "plot_partition",
-                        lambda data, path, moe_params, cart_params, settings:
-                        drawn.update(moe=moe_params, cart=cart_params))
+                        lambda data, path, moe_params, cart_params, settings, test_scores:
+                        drawn.update(moe=moe_params, cart=cart_params, test=test_scores))
     compare.write_report(result, tmp_path)
     chosen = {r["model"]: r["chosen"] for r in result.summary}
     k = drawn["moe"]["moe__n_experts"]
     assert chosen["MoE"].startswith(f"n_experts={k}×")  # the most frequent choice comes first
     assert chosen["CART"].startswith(f"max_depth={drawn['cart']['max_depth']}×")
+    # the titles get the table's cross-validated test scores
+    tested = {r["model"]: (r["score_mean"], r["score_std"]) for r in result.summary}
+    assert drawn["test"] == tested
 
 
 # --------------------------------------------------------------------------- #
@@ -352,6 +406,64 @@ def test_quadratic_experts_see_squares_and_the_gate_does_not():
     assert quad.score(X, y) > 0.95 > linear.score(X, y)
 
 
+def test_spline_model_is_built_for_any_number_of_features():
+    settings = compare.Settings(spline_alphas=(0.3, 3.0))
+    search = compare.make_model("moe-spline", "classification", settings, n_samples=400, n_features=40)
+    assert search.param_grid == {"moe__n_experts": [2, 4, 8], "moe__alpha": [0.3, 3.0]}
+    pipe = search.estimator
+    assert [name for name, _ in pipe.steps] == ["scale", "spline", "moe"]
+    per_feature = compare.models.SPLINE_KNOTS + compare.models.SPLINE_DEGREE - 2
+    assert pipe[-1].gate_features == list(range(40))
+    assert pipe[-1].expert_features == list(range(40, 40 * (1 + per_feature)))
+    X = np.random.default_rng(0).normal(size=(50, 40))
+    assert pipe[:-1].fit_transform(X).shape == (50, 40 * (1 + per_feature))
+    with pytest.raises(ValueError, match="needs n_features"):
+        compare.make_model("moe-spline", "regression")
+    with pytest.raises(ValueError, match="spline_alphas must not be empty"):
+        compare.Settings(spline_alphas=())
+
+
+@pytest.mark.parametrize("task", compare.TASKS)
+def test_spline_model_fits_and_predicts_beyond_16_features(task):
+    # moe-quad refuses d > 16; the spline experts take 20 features in their pipeline
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(240, 20))
+    signal = np.abs(X[:, 0]) - X[:, 1] ** 2 + X[:, 2]
+    y = signal + 0.1 * rng.normal(size=240) if task == "regression" else (signal > -0.5).astype(int)
+    settings = compare.Settings(moe_experts=(2,), spline_alphas=(1.0,), inner_splits=2, max_iter=30)
+    model = compare.make_model("moe-spline", task, settings, 240, 20)
+    X_before = X.copy()
+    model.fit(X[:160], y[:160])
+    np.testing.assert_array_equal(X, X_before)
+    pred = model.predict(X[160:])
+    assert pred.shape == (80,) and np.all(np.isfinite(pred))
+    if task == "classification":
+        proba = model.predict_proba(X[160:])
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert model.score(X[160:], y[160:]) > 0.8
+    else:
+        assert model.score(X[160:], y[160:]) > 0.5
+    coef = model.best_estimator_[-1].expert_coef_
+    # x (20 columns) is the gate's only; the experts use the 60 basis columns
+    assert coef.shape[-1] == 80 and np.all(coef[..., :20] == 0) and np.any(coef[..., 20:] != 0)
+
+
+def test_spline_experts_beat_linear_experts_on_an_additive_curve():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-2, 2, size=(600, 3))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.normal(size=600)
+    settings = compare.Settings(moe_experts=(2,), alphas=(0.1,), spline_alphas=(0.1,), inner_splits=2)
+    train, test = slice(0, 400), slice(400, None)
+    spline = compare.make_model("moe-spline", "regression", settings, 400, 3).fit(X[train], y[train])
+    linear = compare.make_model("moe", "regression", settings, 400).fit(X[train], y[train])
+    moe = spline.best_estimator_[-1]
+    # the gate sees x only (3 columns), the experts the 9 basis columns only
+    assert np.all(moe.gate_coef_[:, 3:] == 0) and np.any(moe.gate_coef_[:, :3] != 0)
+    assert np.all(moe.expert_coef_[..., :3] == 0) and np.any(moe.expert_coef_[..., 3:] != 0)
+    assert spline.score(X[test], y[test]) > 0.9
+    assert spline.score(X[test], y[test]) > linear.score(X[test], y[test]) + 0.1
+
+
 def test_read_csv_dataset_infers_the_task(tmp_path):
     rows = [[i / 7, i % 3] for i in range(30)]
     path = _write_csv(tmp_path / "c.csv", ["x", "label"], rows)
@@ -376,3 +488,18 @@ def test_log_loss_tolerates_probabilities_rounded_above_one():
     proba = np.array([[1.0000000000000002, 0.0], [0.25, 0.75]])
     expected = pytest.approx(-np.log(0.75) / 2, rel=1e-6)
     assert compare.run._clipped_log_loss([0, 1], proba) == expected
+
+
+def test_lasso_gate_points_only_for_regression_with_many_features():
+    grid = compare.make_model("moe", "regression", n_samples=2000, n_features=32).param_grid
+    assert grid[0]["moe__l1_ratio"] == [0.0] and grid[0]["moe__gate_alpha"] == [0.1]
+    assert grid[1]["moe__l1_ratio"] == [1.0] and grid[1]["moe__gate_alpha"] == [10.0]
+    assert grid[1]["moe__n_experts"] == grid[0]["moe__n_experts"] == [2, 4, 8]
+    hme = compare.make_model("hme", "regression", n_samples=2000, n_features=17).param_grid
+    assert hme[1]["hme__l1_ratio"] == [1.0]
+    for model in [compare.make_model("moe", "regression", n_samples=2000, n_features=16),
+                  compare.make_model("moe", "classification", n_samples=2000, n_features=32),
+                  compare.make_model("moe", "regression", compare.Settings(search="warm"), 2000, 32),
+                  compare.make_model("moe", "regression", compare.Settings(sparse_gate_alphas=()),
+                                     2000, 32)]:
+        assert isinstance(model.param_grid, dict) and "moe__l1_ratio" not in model.param_grid

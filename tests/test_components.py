@@ -935,3 +935,20 @@ def test_single_output_experts_take_column_y_and_refuse_2d_y():
     # experts that take 2-D y keep it
     ridge = MixtureOfExpertsRegressor(2, expert=Ridge(), random_state=0).fit(X, y[:, None])
     assert ridge.predict(X).shape == (200, 1)
+
+
+def test_an_mlp_experts_representation_is_its_last_hidden_layer():
+    """What an attention gate sees of an MLP expert (``estimator_representation``, whose
+    activation table is imported on use): the last hidden layer's activations."""
+    from sklearn.neural_network import MLPRegressor
+
+    from mixexp.experts.representation import estimator_representation
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3))
+    mlp = MLPRegressor(hidden_layer_sizes=(4, 5), activation="tanh", max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp.fit(X, X[:, 0])
+    H = np.tanh(np.tanh(X @ mlp.coefs_[0] + mlp.intercepts_[0]) @ mlp.coefs_[1] + mlp.intercepts_[1])
+    np.testing.assert_allclose(estimator_representation(mlp, X, "regression"), H, rtol=1e-12, atol=1e-14)

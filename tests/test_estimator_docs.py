@@ -35,7 +35,7 @@ SAME_IN_ALL = {
 }
 SAME_IN_TASK = {"gate_features", "warm_start"}
 # parameters of the regressors only, read the same in both
-SAME_IN_REGRESSORS = {"zero_inflation"}
+SAME_IN_REGRESSORS = {"zero_inflation", "shared_features", "tied_variance"}
 # flat or tree (one gate or every inner node's), regression or classification
 OWN_TEXT = {
     "n_experts", "depth", "branching", "gate", "expert", "alpha", "gate_alpha", "init_params",

@@ -460,3 +460,20 @@ def test_make_npreg_follows_exnpreg():
         make_npreg(10, response="gamma")
     with pytest.raises(ValueError, match="family"):
         make_moe_family("normal")
+
+
+@pytest.mark.parametrize("family", ["weibull", "negative_binomial"])
+def test_one_newton_step_per_iteration_reaches_the_exact_em_maximum(family, monkeypatch):
+    """Generalised EM (one safeguarded Newton step per expert and iteration, the default of
+    these families) converges to the maximum that EM with Newton to convergence reaches."""
+    X, y = make_moe_family(family, 800, n_features=2, n_experts=2, random_state=0)
+    kw = dict(random_state=0, tol=1e-10, max_iter=2000)
+    ecm = _fit(MixtureOfExpertsRegressor(2, expert=family, **kw), X, y)
+    monkeypatch.setattr(EXPERTS["regression"][family], "newton_steps", None)
+    exact = _fit(MixtureOfExpertsRegressor(2, expert=family, **kw), X, y)
+    assert ecm.converged_ and exact.converged_
+    assert np.diff(ecm.lower_bounds_).min() >= -1e-12 * abs(ecm.lower_bound_)
+    np.testing.assert_allclose(ecm.lower_bounds_[-1], exact.lower_bounds_[-1], rtol=0, atol=1e-8)
+    # the same experts, in either order (labels may switch between the runs)
+    first, second = (m.expert_coef_[np.argsort(m.expert_coef_[:, 0, 0])] for m in (ecm, exact))
+    np.testing.assert_allclose(first, second, atol=1e-3)

@@ -236,6 +236,18 @@ def test_burr_moments_are_infinite_where_the_tail_says_so():
     assert np.all(np.isfinite(mean2)) and np.all(np.isinf(var2))
 
 
+def test_burr_quantiles_with_a_tiny_first_shape():
+    # the Danish fire losses' single Burr fit (shape 1.3e-3, shape2 976): exp(-log(1 - q) / shape)
+    # overflows while the quantiles are moderate; they invert the distribution function
+    model, X, _ = _fitted("burr", n=500, n_experts=1)
+    experts, Xe, params, info = _members(model, X)
+    params = {**params, "shape": np.array([1.3e-3]), "shape2": np.array([976.0])}
+    q = np.linspace(0.05, 0.999, Xe.shape[0])
+    got = experts.leaf_quantile(Xe, q, params, info)[:, 0]
+    assert np.all(np.isfinite(got)) and np.all(got > 0)
+    np.testing.assert_allclose(np.exp(experts.log_cdf(Xe, got, params, info)[:, 0]), q, rtol=1e-9)
+
+
 @pytest.mark.parametrize("family", ["weibull", "burr", "lognormal", "inverse_gaussian", "gamma"])
 def test_far_tails_do_not_underflow(family):
     model, X, _ = _fitted(family)

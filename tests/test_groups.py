@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
+from sklearn.base import is_regressor
 from sklearn.metrics import adjusted_rand_score
 
 import reference as ref
@@ -336,12 +337,10 @@ def test_bad_groups_raise_and_leave_the_model_unchanged():
         est.predict(X, groups=g, history=X)
     with pytest.raises(ValueError, match="representations"):
         MixtureOfExpertsRegressor(2, gate="attention", gate_features=[1]).fit(X, y, groups=g)
-    with pytest.raises(NotImplementedError, match=r"fit\(X, y, groups=...\)"):
-        est.partial_fit(X, y, groups=g)
-    with pytest.raises(NotImplementedError, match="bootstrap resamples of whole groups"):
-        est.summary(X, y, groups=g)
-    with pytest.raises(NotImplementedError, match="partial_fit does not take groups"):
-        MixtureOfExpertsClassifier(2).partial_fit(X, (y > 0).astype(int), classes=[0, 1], groups=g)
+    with pytest.raises(ValueError, match="groups has 119 labels"):
+        est.partial_fit(X, y, groups=g[:-1])
+    with pytest.raises(ValueError, match="groups has 119 labels"):
+        est.summary(X, y, groups=g[:-1])
     assert est._fitted is before["_fitted"]
 
 
@@ -438,3 +437,160 @@ def test_risk_measures_with_history_use_the_groups_posterior():
     assert np.all(np.isfinite(est.predict_cte(X, 0.9, groups=g, history=history)))
     limited = est.predict_limited_mean(X, 1e6, groups=g, history=history)
     np.testing.assert_allclose(limited, est.predict(X, groups=g, history=history), rtol=1e-8)
+
+
+# -- standard errors of a grouped fit ---------------------------------------------------
+
+
+@pytest.mark.parametrize("gate", ["softmax", "gaussian"])
+def test_grouped_information_is_minus_the_finite_difference_hessian(gate):
+    from mixexp.inference import Layout, observed_information
+
+    X, y, g, _ = panel(30, 4, seed=2)
+    est = MixtureOfExpertsRegressor(2, gate=gate, gate_features=[1], random_state=0, max_iter=30)
+    est = _quiet_fit(est, X, y, groups=g)
+    design, state = est._design(X, y, groups=g)
+    sw = np.random.RandomState(1).uniform(0.5, 1.5, X.shape[0])
+    sw[g == 3] = 0.0  # a group of zero weight counts for nothing
+    design.sw = sw[design.order]
+    layout = Layout(state)
+    theta = layout.pack(state.params)
+    info, _, score, loglik = observed_information(layout, state.params, design)
+    # the log-likelihood is the grouped one: one latent leaf per group
+    logdens = state.experts.scores(design.expert_X, design.target, state.params["experts"])[0]
+    log_gate = state.gate.scores(design.gate_X, state.params["gate"])
+    unit = np.add.reduceat(logdens * design.sw[:, None], design.starts[:-1], axis=0)
+    expected = logsumexp(log_gate + unit, axis=1)
+    assert loglik == pytest.approx(expected[np.unique(g) != 3].sum(), rel=1e-12)
+    h = 1e-5
+    hessian, gradient = np.empty_like(info), np.empty_like(score)
+    for k in range(theta.size):
+        e = np.zeros_like(theta)
+        e[k] = h
+        plus = observed_information(layout, layout.unpack(theta + e, state.params), design)
+        minus = observed_information(layout, layout.unpack(theta - e, state.params), design)
+        hessian[:, k] = (plus[2] - minus[2]) / (2 * h)
+        gradient[k] = (plus[3] - minus[3]) / (2 * h)
+    np.testing.assert_allclose(score, gradient, atol=1e-5 * np.abs(gradient).max())
+    np.testing.assert_allclose(info, -hessian, atol=1e-6 * np.abs(info).max())
+
+
+def test_grouped_summary():
+    """summary with groups: single-row groups give the ungrouped table; a panel's standard
+    errors come from its groups (the same rows as independent give other ones)."""
+    X, y, g, _ = panel(40, 1, seed=3)
+    est = _quiet_fit(MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0), X, y)
+    plain = est.summary(X, y)
+    singles = est.summary(X, y, groups=np.arange(y.shape[0])[::-1])
+    np.testing.assert_allclose(singles["std_error"], plain["std_error"], rtol=1e-8)
+    for cov_type in ("observed", "sandwich"):
+        np.testing.assert_allclose(
+            est.summary(X, y, cov_type=cov_type, groups=np.arange(y.shape[0]))["std_error"],
+            est.summary(X, y, cov_type=cov_type)["std_error"], rtol=1e-8,
+        )
+    X, y, g, _ = panel(60, 5, seed=3)
+    est = _quiet_fit(MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0), X, y, groups=g)
+    perm = np.random.RandomState(0).permutation(y.shape[0])
+    table = est.summary(X, y, groups=g)
+    np.testing.assert_allclose(table["std_error"], est.summary(X[perm], y[perm], groups=g[perm])["std_error"])
+    assert np.all(np.isfinite(table["std_error"])) and np.all(table["std_error"] > 0)
+    # the groups' information is not the rows': the gate sees 60 groups, not 300 rows
+    rows = est.summary(X, y)
+    gate = table["component"].str.startswith("gate").to_numpy()
+    assert np.all(table["std_error"][gate].to_numpy() > 1.3 * rows["std_error"][gate].to_numpy())
+    # sample weights in the order of X
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, y.shape[0])
+    np.testing.assert_allclose(
+        est.summary(X, y, sw, groups=g)["std_error"],
+        est.summary(X[perm], y[perm], sw[perm], groups=g[perm])["std_error"], rtol=1e-10,
+    )
+
+
+# -- online EM with groups ---------------------------------------------------------------
+
+
+def _batches(g, n_batches, seed=0):
+    """Row indices of ``n_batches`` batches of whole groups, the groups shuffled."""
+    labels = np.random.RandomState(seed).permutation(np.unique(g))
+    return [np.flatnonzero(np.isin(g, part)) for part in np.array_split(labels, n_batches)]
+
+
+def test_partial_fit_with_groups_takes_whole_groups():
+    X, y, g, z = panel(400, 5, seed=5)
+    kw = dict(gate_features=[1], random_state=0, learning_offset=1.0)
+    grouped, rows = MixtureOfExpertsRegressor(2, **kw), MixtureOfExpertsRegressor(2, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch in range(2):
+            for rows_of_batch in _batches(g, 5, seed=epoch):
+                labels = np.char.add(f"{epoch}:", g[rows_of_batch].astype(str))
+                grouped.partial_fit(X[rows_of_batch], y[rows_of_batch], groups=labels)
+                rows.partial_fit(X[rows_of_batch], y[rows_of_batch])
+    assert grouped.n_batch_iter_ == 10 and grouped.n_samples_seen_ == 2 * y.shape[0]
+    first = np.unique(g, return_index=True)[1]
+    ari = adjusted_rand_score(z, grouped.responsibilities(X, y, groups=g)[first].argmax(axis=1))
+    assert ari > 0.9
+    # the stream fitted as groups explains the groups better than the same stream as rows
+    assert grouped.log_likelihood(X, y, groups=g).sum() > rows.log_likelihood(X, y, groups=g).sum()
+
+
+def test_partial_fit_with_groups_does_not_depend_on_the_order_of_a_batch():
+    X, y, g, _ = panel(120, 4, seed=6)
+    batches = _batches(g, 3)
+    models = []
+    for seed in (None, 1):
+        est = MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for b in batches:
+                b = b if seed is None else np.random.RandomState(seed).permutation(b)
+                est.partial_fit(X[b], y[b], groups=g[b])
+        models.append(est)
+    np.testing.assert_allclose(models[0].expert_coef_, models[1].expert_coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(models[0].gate_coef_, models[1].gate_coef_, rtol=1e-8, atol=1e-10)
+
+
+def test_partial_fit_step_with_groups_does_not_decrease_the_grouped_likelihood():
+    """A single batch: online EM's first step is one EM iteration of the grouped likelihood
+    after the fit, which it cannot decrease."""
+    X, y, g, _ = panel(80, 5, seed=7)
+    for est in (
+        MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0, max_iter=3),
+        HierarchicalMixtureOfExpertsClassifier(2, 2, gate_features=[1], random_state=0, max_iter=3),
+    ):
+        target = y if is_regressor(est) else (y > 0).astype(int)
+        extra = {} if is_regressor(est) else {"classes": [0, 1]}
+        fitted = _quiet_fit(type(est)(**est.get_params()), X, target, groups=g)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.partial_fit(X, target, groups=g, **extra)
+        # the same start as the fit (same parameters, same data)
+        before = fitted.log_likelihood(X, target, groups=g).sum()
+        after = est.log_likelihood(X, target, groups=g).sum()
+        assert after >= before - 1e-9 * abs(before)
+        assert after > before  # EM after 3 iterations still gains
+
+
+def test_partial_fit_refuses_a_group_of_an_earlier_batch():
+    X, y, g, _ = panel(60, 4, seed=8)
+    a, b = _batches(g, 2)
+    est = MixtureOfExpertsRegressor(2, gate_features=[1], random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.partial_fit(X[a], y[a], groups=g[a])
+        before = dict(est.__dict__)
+        split = np.r_[b, a[:3]]  # one group of the first batch again
+        with pytest.raises(ValueError, match="were in an earlier batch of partial_fit"):
+            est.partial_fit(X[split], y[split], groups=g[split])
+        assert est.__dict__ == before
+        with pytest.raises(ValueError, match="labels of one kind"):
+            est.partial_fit(X[b], y[b], groups=g[b].astype(str))
+        with pytest.raises(ValueError, match="vary within a group"):
+            est.partial_fit(X[b], y[b], groups=np.zeros(b.shape[0]))
+        assert est.__dict__ == before
+        est.partial_fit(X[b], y[b], groups=g[b])
+        assert est.n_batch_iter_ == 2
+        # fit starts anew: the same groups are new to its stream
+        est.fit(X[b], y[b], groups=g[b])
+        est.partial_fit(X[a], y[a], groups=g[a])
+        assert est.n_batch_iter_ == 1

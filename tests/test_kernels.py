@@ -12,6 +12,7 @@ import pytest
 from mixexp._numerics.bound import gate_residual, gate_residual_rows, multinomial_residual
 from mixexp._numerics.densities import multinomial_logdens, multinomial_proba_rows
 from mixexp._numerics.estep import e_step, tree_posteriors, tree_posteriors_rows
+from mixexp._numerics.linalg import gram_block, weighted_grams
 from mixexp._numerics.softmax import log_softmax_groups, log_softmax_groups_rows
 
 
@@ -64,7 +65,7 @@ def test_tree_posteriors_rows_match_the_kernel(depth, b, edges):
     expected_post = np.empty((n, n_inner + n_leaves))
     expected_ll = np.empty(n)
     with np.errstate(all="ignore"):
-        tree_posteriors(log_gate, logdens, b, expected_post, expected_ll)
+        tree_posteriors(log_gate, logdens, b, expected_post, expected_ll, False)
     post = np.full((n, n_inner + n_leaves), np.nan)
     ll = np.full(n, np.nan)
     with np.errstate(all="ignore"):
@@ -208,3 +209,17 @@ def test_e_step_is_the_rows_e_step_and_none_means_densities_of_one():
     post, ll = e_step(log_gate, None, 3)
     np.testing.assert_array_equal(post, node_post)
     np.testing.assert_array_equal(ll, loglik)
+
+
+@pytest.mark.parametrize("n", [0, 5, 128, 300])
+def test_weighted_grams_are_the_plain_products(n):
+    """gram_block's chunks of 128 rows, whole or a tail, add up to ``Z.T @ diag(w_k) @ Z``."""
+    rng = np.random.default_rng(n)
+    Z, W = rng.standard_normal((n, 4)), rng.random((n, 3))
+    G = weighted_grams(Z, W)
+    for k in range(3):
+        np.testing.assert_allclose(G[k], (Z * W[:, k : k + 1]).T @ Z, rtol=1e-12, atol=1e-12)
+    upper = np.ones((3, 10))
+    gram_block(Z, W, upper)  # adds to what out holds
+    rows, cols = np.triu_indices(4)
+    np.testing.assert_allclose(upper, 1.0 + G[:, rows, cols], rtol=1e-12, atol=1e-12)

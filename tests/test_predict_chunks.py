@@ -10,7 +10,7 @@ from mixexp import (
     MixtureOfExpertsClassifier,
     MixtureOfExpertsRegressor,
 )
-from mixexp._design import design_matrix, standardize
+from mixexp._design import _CONVERT_ROWS, design_matrix, standardize
 from mixexp._predict import PREDICT_CHUNK_ROWS, RAW_MAX_OFFSET, LinearMaps
 from mixexp._routing import route, routed_leaf_outputs
 
@@ -184,6 +184,25 @@ def test_design_matrix_is_the_standardised_design(dtype, order):
     mean, scale = np.array([1.0, -2e140, 0.0, 3.0]), np.array([2.0, 1e150, 1e-3, 7.0])
     expected = np.column_stack([standardize(X, mean, scale), np.ones(X.shape[0])])
     np.testing.assert_array_equal(design_matrix(X, mean, scale), expected)
+
+
+@pytest.mark.parametrize("kind", ["float32", "fortran", "read-only", "strided"])
+def test_design_matrix_of_converted_blocks_is_the_c_order_one(kind):
+    """Inputs the compiled kernel is not specialised for are converted in blocks of rows
+    (several here, the last one short): the design is the C-order float64 one, bit for bit."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2 * _CONVERT_ROWS + 5, 6)) * 1e3
+    if kind == "float32":
+        X = X.astype(np.float32)
+    mean, scale = np.linspace(-1.0, 1.0, 3), np.array([2.0, 1e-3, 7.0])
+    expected = design_matrix(np.ascontiguousarray(X[:, ::2], dtype=np.float64), mean, scale)
+    if kind == "fortran":
+        X = np.asfortranarray(X)
+    if kind == "read-only":
+        X = np.ascontiguousarray(X[:, ::2])
+        X.flags.writeable = False
+    Xk = X if kind == "read-only" else X[:, ::2]
+    np.testing.assert_array_equal(design_matrix(Xk, mean, scale), expected)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

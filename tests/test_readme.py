@@ -1,8 +1,9 @@
-"""The README's ``python`` blocks run as written, and docs/api.md matches the code.
+"""The ``python`` blocks of the README and docs/usage.md run as written, and docs/api.md matches the code.
 
-Every fenced block of README.md marked ```` ```python ```` is executed in a fresh
-namespace, in a temporary working directory (blocks that use dask are skipped
-when dask is absent; it is in the ``test`` extra).  docs/api.md must name every
+Every fenced block of README.md and docs/usage.md (the README's former "Use" section)
+marked ```` ```python ```` is executed in a fresh namespace, in a temporary working
+directory (blocks that use dask are skipped when dask is absent; it is in the ``test``
+extra); a block both pages print runs once.  docs/api.md must name every
 public name of ``mixexp.__all__``, ``mixexp.metrics.__all__`` and
 ``mixexp.datasets.__all__``, print every public class's constructor signature
 exactly as ``inspect.signature`` gives it, and print the signature of every
@@ -23,6 +24,7 @@ import mixexp.plotting
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+USAGE = ROOT / "docs" / "usage.md"
 API = ROOT / "docs" / "api.md"
 
 # public methods whose signatures docs/api.md prints (scikit-learn's own
@@ -40,22 +42,38 @@ def python_blocks(text):
     return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
 
 
-BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+PAGES = {"README.md": README, "docs/usage.md": USAGE}
+PAGE_BLOCKS = {name: python_blocks(path.read_text(encoding="utf-8")) for name, path in PAGES.items()}
+
+
+def _unique_blocks():
+    """(label, code) of every block of the pages, each distinct code once."""
+    seen, blocks = set(), []
+    for name, codes in PAGE_BLOCKS.items():
+        for index, code in enumerate(codes):
+            if code not in seen:
+                seen.add(code)
+                blocks.append((f"{name} python block {index}", code))
+    return blocks
+
+
+BLOCKS = _unique_blocks()
 
 
 def test_readme_has_python_blocks():
-    assert len(BLOCKS) >= 5
+    # the README keeps one example; the others moved to docs/usage.md
+    assert len(PAGE_BLOCKS["README.md"]) >= 1
+    assert len(PAGE_BLOCKS["docs/usage.md"]) >= 5
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_block_runs(index, tmp_path, monkeypatch):
-    code = BLOCKS[index]
+@pytest.mark.parametrize("label, code", BLOCKS, ids=[label for label, _ in BLOCKS])
+def test_readme_block_runs(label, code, tmp_path, monkeypatch):
     if re.search(r"^\s*(import|from) (dask|distributed)\b", code, flags=re.M):
         pytest.importorskip("dask.array")
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. ConvergenceWarning of a short example
-        exec(compile(code, f"README.md python block {index}", "exec"), {"__name__": "__readme__"})
+        exec(compile(code, label, "exec"), {"__name__": "__readme__"})
 
 
 def _api_text():

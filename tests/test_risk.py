@@ -454,3 +454,28 @@ def test_hard_routing_takes_each_rows_own_expert_law():
     z = (limit - mean) / sd
     by_hand = mean * stats.norm.cdf(z) - sd * stats.norm.pdf(z) + limit * stats.norm.sf(z)
     np.testing.assert_allclose(model.predict_limited_mean(X, limit), by_hand, rtol=1e-8, atol=1e-10)
+
+
+def test_burr_cte_with_a_tiny_first_shape_integrates_its_tail(fitted):
+    """A Burr expert with a tiny first shape and a finite mean (the Danish fire losses' single
+    Burr: ``shape_`` 1.3e-3): the mean less the limited mean cancels there (both about 1e3
+    times the stop-loss), so the CTE is the leaves' tail integrals ``int_v^inf P(Y > y) dy``,
+    here against quadrature in ``log y``."""
+    heavy = pickle.loads(pickle.dumps(fitted["burr"]))
+    a, g = 1.3e-3, 1500.0  # a g = 1.95: a mean, no variance
+    heavy._fitted.params["experts"]["shape"][:] = a
+    heavy._fitted.params["experts"]["shape2"][:] = g
+    heavy.shape_, heavy.shape2_ = np.full(2, a), np.full(2, g)
+    gates, comps = heavy.predict_gate(X_TEST), fitted_components(heavy, X_TEST, "burr")
+    v = heavy.predict_quantile(X_TEST, 0.99)
+    cte = heavy.predict_cte(X_TEST, 0.99)
+    def tail(t, v, theta):  # P(Y > v e^t) v e^t, in logs: scipy's burr12.sf overflows here
+        return np.exp(-a * np.logaddexp(0.0, g * (np.log(v / theta) + t)) + np.log(v) + t)
+
+    for i in range(len(X_TEST)):
+        stop_loss = sum(
+            w * quad(tail, 0.0, np.inf, args=(v[i], c.kwds["scale"]), epsabs=0, epsrel=1e-11, limit=200)[0]
+            for w, c in zip(gates[i], comps[i])
+        )
+        np.testing.assert_allclose(cte[i], v[i] + stop_loss / 0.01, rtol=1e-7)
+    assert np.all(cte > 2.0 * v)  # the cancelled difference gave cte == v

@@ -145,3 +145,26 @@ def test_criteria_of_a_gaussian_gate_use_the_joint_likelihood():
     k = softmax._n_parameters()
     expected = -2 * softmax.log_likelihood(X, y).sum() + k * np.log(300)
     assert softmax.bic(X, y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_an_array_start_falls_back_to_the_named_start():
+    """An array ``init_params`` is a start for one number of experts: the sizes of the grid
+    start from ``"short_em"`` instead (with a warning), unless the grid sets ``init_params``."""
+    import warnings
+
+    X, y = make_moe_regression(200, n_features=1, n_experts=2, random_state=0)
+    resp = np.random.default_rng(0).dirichlet([1.0, 1.0], size=200)
+    est = MixtureOfExpertsRegressor(2, init_params=resp, random_state=0)
+    with pytest.warns(UserWarning, match="init_params='short_em'"):
+        ic = MixtureOfExpertsIC(est, param_grid={"n_experts": [1, 2, 3]}).fit(X, y)
+    assert np.all(np.isfinite(ic.criteria_["bic"]))
+    assert est.init_params is resp
+    named = clone(est).set_params(n_experts=3, init_params="short_em").fit(X, y)
+    assert ic.criteria_["bic"][2] == pytest.approx(named.bic(X, y), rel=1e-12)
+    grid = [{"n_experts": [2], "init_params": [resp]}, {"n_experts": [3], "init_params": ["kmeans"]}]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        given = MixtureOfExpertsIC(est, param_grid=grid).fit(X, y)
+    assert not [w for w in caught if "init_params is an array" in str(w.message)]
+    own = clone(est).fit(X, y)
+    assert given.criteria_["bic"][0] == pytest.approx(own.bic(X, y), rel=1e-12)

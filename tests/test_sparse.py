@@ -169,6 +169,36 @@ def test_lasso_experts_recover_the_true_support(seed):
     assert np.all(truth["expert_coef"][:, 0, 3:] == 0)
 
 
+def _sparse_gate_data(seed, n=1000, d=32, noise=2.0):
+    """Four linear experts on x2..x4 behind a softmax gate on x0, x1 only; high noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    angles = np.arange(4) * np.pi / 2
+    logits = 3.0 * X[:, :2] @ np.column_stack([np.cos(angles), np.sin(angles)]).T
+    prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    z = (prob.cumsum(axis=1) > rng.uniform(size=(n, 1))).argmax(axis=1)
+    coef, intercept = 1.5 * rng.standard_normal((4, 3)), 2.0 * rng.standard_normal(4)
+    return X, np.einsum("ij,ij->i", X[:, 2:5], coef[z]) + intercept[z] + noise * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lasso_gate_finds_the_two_gate_features_of_32(seed):
+    # the motivating case of mixexp compare's lasso-gate grid (issue 31): 2 of 32
+    # features drive the gate, the noise is high
+    X, y = _sparse_gate_data(seed)
+    dense = MixtureOfExpertsRegressor(4, random_state=0).fit(X, y)
+    sparse = MixtureOfExpertsRegressor(4, l1_ratio=1.0, gate_alpha=30.0, random_state=0).fit(X, y)
+    # the default ridge gate spreads weight over every noise feature
+    assert np.count_nonzero(dense.gate_coef_[:, 2:]) == dense.gate_coef_[:, 2:].size
+    assert np.abs(dense.gate_coef_[:, 2:]).sum() > 0.5 * np.abs(dense.gate_coef_[:, :2]).sum()
+    # the lasso gate keeps x0 and x1 and nothing else
+    assert np.all(sparse.gate_coef_[:, 2:] == 0)
+    assert np.all(np.count_nonzero(sparse.gate_coef_[:, :2], axis=0) > 0)
+    bounds = sparse.lower_bounds_
+    assert np.all(np.diff(bounds) >= -1e-12 * np.maximum(1.0, np.abs(bounds[1:])))
+
+
 def test_invalid_l1_ratio():
     X, y = _data("regression")
     with pytest.raises(ValueError, match="l1_ratio"):

@@ -9,6 +9,7 @@ scales, so it never decreases the weighted log-likelihood.  Data come from a kno
 maximum-likelihood fit by scipy.optimize.
 """
 
+import copy
 import pickle
 import re
 import warnings
@@ -393,3 +394,111 @@ def test_docs_page_runs():
         warnings.simplefilter("error", ExpertFamilyWarning)
         for block in blocks:
             exec(compile(block, str(DOC), "exec"), namespace)
+
+
+# -- a user's family on censored and truncated rows ---------------------------------------
+
+
+class CensoredGaussian(ExpertFamily):
+    """y ~ N(x b_k + c_k, exp(log_sd_k)^2), with its distribution functions: censored and
+    truncated rows then fit (every float entry of params is free: a log scale)."""
+
+    def init_params(self, X, y, weights):
+        zero = {"coef": np.zeros((weights.shape[1], X.shape[1] + 1)), "log_sd": np.zeros(weights.shape[1])}
+        return self.m_step(X, y, weights, zero)
+
+    def _z(self, X, y, params):
+        return (y[:, None] - _ones(X) @ params["coef"].T) / np.exp(params["log_sd"])
+
+    def log_density(self, X, y, params):
+        from scipy.stats import norm
+
+        return norm.logpdf(self._z(X, y, params)) - params["log_sd"]
+
+    def m_step(self, X, y, weights, params):
+        A = _ones(X)
+        root = np.sqrt(weights)
+        coef = np.stack([np.linalg.lstsq(A * r[:, None], y * r, rcond=None)[0] for r in root.T])
+        r2 = (y[:, None] - A @ coef.T) ** 2
+        var = (weights * r2).sum(0) / np.maximum(weights.sum(0), 1e-300)
+        return {"coef": coef, "log_sd": 0.5 * np.log(np.maximum(var, 1e-12))}
+
+    def predict_mean(self, X, params):
+        return _ones(X) @ params["coef"].T
+
+    def n_free_params(self, params):
+        return params["coef"].size + params["log_sd"].size
+
+    def log_cdf(self, X, y, params):
+        from scipy.stats import norm
+
+        return norm.logcdf(self._z(X, y, params))
+
+    def log_sf(self, X, y, params):
+        from scipy.stats import norm
+
+        return norm.logsf(self._z(X, y, params))
+
+
+def _censored_rows(n=300, seed=0, limit=2.5):
+    rs = np.random.RandomState(seed)
+    X = rs.normal(size=(n, 2))
+    y_true = X @ [1.0, -0.5] + 2.0 + rs.normal(size=n)
+    y = np.minimum(y_true, limit)
+    return X, y, np.where(y_true > limit, np.inf, y)
+
+
+def test_a_user_family_with_distribution_functions_takes_censored_rows():
+    from scipy import stats
+
+    X, y, y_upper = _censored_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MixtureOfExpertsRegressor(1, expert=CensoredGaussian(), gate_alpha=0.0, tol=1e-12,
+                                          random_state=0)
+        model.fit(X, y, y_upper=y_upper)
+    cens = np.isinf(y_upper)
+
+    def nll(theta):
+        mu, s = X @ theta[:2] + theta[2], np.exp(theta[3])
+        exact = stats.norm.logpdf(y[~cens], mu[~cens], s).sum()
+        return -(exact + stats.norm.logsf(y[cens], mu[cens], s).sum())
+
+    best = minimize(nll, np.zeros(4), method="BFGS", options={"gtol": 1e-9})
+    p = model.experts_params_
+    np.testing.assert_allclose(p["coef"][0], best.x[[0, 1, 2]], atol=1e-4)
+    np.testing.assert_allclose(p["log_sd"][0], best.x[3], atol=1e-4)
+    assert model.log_likelihood(X, y, y_upper=y_upper).sum() == pytest.approx(-best.fun, abs=1e-6)
+    assert np.diff(model.lower_bounds_).min() >= -1e-10 * abs(model.lower_bound_)
+
+
+def test_a_user_family_fits_censored_and_truncated_rows_monotonically():
+    rs = np.random.RandomState(1)
+    X = rs.normal(size=(400, 1))
+    z = rs.uniform(size=400) < 1.0 / (1.0 + np.exp(-2.0 * X[:, 0]))
+    y_true = np.where(z, 1.5 * X[:, 0], -1.5 * X[:, 0]) + 0.5 * rs.normal(size=400)
+    follow_up = rs.uniform(0.5, 4.0, size=400)  # right-censored at random times
+    keep = y_true > -2.0  # and observed only above -2
+    X, y_true, follow_up = X[keep], y_true[keep], follow_up[keep]
+    y = np.minimum(y_true, follow_up)
+    y_upper = np.where(y_true > follow_up, np.inf, y)
+    kw = dict(y_upper=y_upper, truncation=(-2.0, np.inf))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        user = MixtureOfExpertsRegressor(2, expert=CensoredGaussian(), random_state=0, max_iter=30)
+        user.fit(X, y, **kw)
+        builtin = MixtureOfExpertsRegressor(2, random_state=0, max_iter=30, alpha=0.0).fit(X, y, **kw)
+    assert np.diff(user.lower_bounds_).min() >= -1e-10 * abs(user.lower_bound_)
+    # the same model as the built-in linear experts: the same fit, to EM's tolerance
+    ll = user.log_likelihood(X, y, **kw).sum()
+    assert ll == pytest.approx(builtin.log_likelihood(X, y, **kw).sum(), abs=1e-4)
+    np.testing.assert_allclose(user.experts_params_["coef"][:, 0], builtin.expert_coef_[:, 0, 0], atol=1e-3)
+    log_sd = np.log(builtin.noise_variance_[:, 0]) / 2
+    np.testing.assert_allclose(user.experts_params_["log_sd"], log_sd, atol=1e-3)
+    # a family without distribution functions refuses censored rows, and the model is unchanged
+    before = copy.deepcopy(user.experts_params_)
+    with pytest.raises(ValueError, match="ExpertFamily with log_cdf and log_sf"):
+        MixtureOfExpertsRegressor(2, expert=Laplace()).fit(X, y, y_upper=y_upper)
+    with pytest.raises(ValueError, match="y_upper should be >= y"):
+        user.fit(X, y, y_upper=y - 1.0)
+    np.testing.assert_array_equal(user.experts_params_["coef"], before["coef"])

@@ -66,7 +66,10 @@ SECTIONS = [
      "(`experts/inverse_gaussian.py`), `burr` (`experts/burr.py`); classification `linear` "
      "(`experts/multinomial.py`); scikit-learn estimators as experts (`experts/estimator.py`, "
      "not registered by name). Any regression family takes a point mass at 0 "
-     "(`zero_inflation=True`): `ZeroInflatedExperts` wraps it (`experts/zero_inflated.py`)."),
+     "(`zero_inflation=True`): `ZeroInflatedExperts` wraps it (`experts/zero_inflated.py`). "
+     "Several responses, each with its family (`expert={column: family}`): "
+     "`MultiResponseExperts` holds one family per column and sums their log-densities "
+     "(`experts/multiresponse.py`)."),
 ]
 
 

@@ -25,7 +25,7 @@ from .softmax import EXP_FLOOR, EXP_TINY, group_sum
 
 
 @njit(nogil=True, cache=True)
-def tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik, conditional=False):
+def tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik, conditional):
     """E-step through a balanced tree, in log space.
 
     Parameters
@@ -41,6 +41,8 @@ def tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik, condit
     loglik : (n,) output, the log of the root's total.
     conditional : bool
         Write each node's posterior given its parent instead (the root's is 1).
+        Required: numba compiles a call that omits an argument with a default
+        apart from one that passes it (two specialisations, 1.5 s each).
     """
     n = log_gate.shape[0]
     b = branching
@@ -146,7 +148,7 @@ def tree_posteriors_rows(log_gate, leaf_logdens, branching, node_post, loglik):
         or node_post.shape != (n, m + 1)
         or loglik.shape != (n,)
     ):
-        tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik)  # raises
+        tree_posteriors(log_gate, leaf_logdens, branching, node_post, loglik, False)  # raises
         return
     log_gate = np.ascontiguousarray(log_gate)
     leaf_logdens = np.ascontiguousarray(leaf_logdens)
@@ -164,7 +166,7 @@ def tree_posteriors_rows(log_gate, leaf_logdens, branching, node_post, loglik):
         rows = np.flatnonzero(bad)
         sub_post = np.empty((rows.size, m + 1))
         sub_ll = np.empty(rows.size)
-        tree_posteriors(log_gate[rows], leaf_logdens[rows], branching, sub_post, sub_ll)
+        tree_posteriors(log_gate[rows], leaf_logdens[rows], branching, sub_post, sub_ll, False)
         node_post[rows] = sub_post
         loglik[rows] = sub_ll
 

@@ -37,7 +37,7 @@ comparison still runs, prints progress lines and writes the tables.
 """
 
 from .data import Dataset, bundled_datasets, make_dataset, make_splits, read_csv_dataset
-from .models import MODELS, CountConvergenceWarnings, make_model, single_threaded, validate_models
+from .models import MIXTURES, MODELS, CountConvergenceWarnings, make_model, single_threaded, validate_models
 from .plots import plot_partition, plot_scores
 from .report import format_table, to_markdown, write_csv, write_report
 from .run import FOLD_COLUMNS, SUMMARY_COLUMNS, ComparisonResult, run_comparison
@@ -45,6 +45,7 @@ from .settings import QUICK_SETTINGS, TASKS, Settings, settings_with
 
 __all__ = [
     "MODELS",
+    "MIXTURES",
     "TASKS",
     "Settings",
     "QUICK_SETTINGS",

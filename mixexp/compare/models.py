@@ -15,12 +15,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, SplineTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 
+from .search import WarmPathSearchCV
 from .settings import MAIN_SCORE, TASKS, Settings
 
 #: Model keys accepted by :func:`make_model` and ``--models``, with display names.
@@ -28,17 +29,72 @@ MODELS = {
     "moe": "MoE",
     "hme": "HME",
     "moe-quad": "MoE-quad",
+    "moe-spline": "MoE-spline",
     "cart": "CART",
     "stacking": "Stacking",
     "linear": "Linear",
     "hgb": "HistGB",
 }
 
+#: Keys of :data:`MODELS` that are mixtures of experts fitted by mixexp (the charts
+#: colour them as one family).
+MIXTURES = ("moe", "hme", "moe-quad", "moe-spline")
+
+#: Keys of :data:`MODELS` that run when none are named: all but ``"moe-spline"``, which
+#: cost 5-7x MoE's fit time for +0.005 and -0.001 accuracy on satimage and waveform_21
+#: (benchmarks/results/compare_spline.md, single-split probes); name it with ``--models`` to run it.
+DEFAULT_MODELS = tuple(m for m in MODELS if m != "moe-spline")
+
 
 #: Most features the quadratic-expert mixture takes: 16 give its experts 152 inputs,
 #: and its 2000-row fits took 3-4 minutes per fold there (letter, pendigits); at 21
 #: features (waveform_21) one fold ran over 15 minutes.
 QUAD_MAX_FEATURES = 16
+
+#: Fewest features at which the inner search of MoE and HME also tries a lasso gate
+#: (``Settings.sparse_gate_alphas``): where many inputs are noise, the gate's ridge
+#: penalty keeps them all (benchmarks/results/compare_sparse.md).
+SPARSE_MIN_FEATURES = 17
+#: The spline basis of the spline-expert mixture, per feature: quadratic pieces joined at
+#: the median (knots at the training quantiles 0, 0.5, 1), 3 columns after dropping the
+#: one that the experts' intercept spans.  More knots scored no better on kin8nm and cost
+#: more (benchmarks/results/compare_spline.md).
+SPLINE_KNOTS = 3
+SPLINE_DEGREE = 2
+
+
+def spline_features(n_features):
+    """The spline-expert mixture's features: ``[x, B(x)]``, and which columns go where.
+
+    Parameters
+    ----------
+    n_features : int
+        Columns of x.
+
+    Returns
+    -------
+    union : FeatureUnion
+        Passes x through, then appends every feature's additive spline basis
+        ``B(x)`` (:class:`~sklearn.preprocessing.SplineTransformer`, constant
+        beyond the training range, so an expert cannot extrapolate).
+    gate_features, expert_features : list of int
+        The gate's columns (x) and the experts' columns (the basis).
+
+    Examples
+    --------
+    >>> from mixexp.compare.models import spline_features
+    >>> union, gate, experts = spline_features(2)
+    >>> gate, experts
+    ([0, 1], [2, 3, 4, 5, 6, 7])
+    """
+    per_feature = SPLINE_KNOTS + SPLINE_DEGREE - 2
+    union = FeatureUnion([
+        ("x", "passthrough"),
+        ("spline", SplineTransformer(n_knots=SPLINE_KNOTS, degree=SPLINE_DEGREE, knots="quantile",
+                                     include_bias=False)),
+    ])
+    return (union, list(range(n_features)),
+            list(range(n_features, n_features * (1 + per_feature))))
 
 
 def _inner_cv(task, settings):
@@ -52,6 +108,25 @@ def _feasible(n_leaves_grid, n_inner_train):
     return grid or [n_leaves_grid[0][0]]
 
 
+def _with_sparse_gate(grid, step, estimator, settings, n_features, reg):
+    """``grid``, and for regression where features are many the same grid with a lasso gate.
+
+    Classification keeps the dense grid: on satimage (36 features) the lasso
+    points cost 10x the CPU and were never chosen.
+
+    Both grids name ``l1_ratio`` and ``gate_alpha`` (the dense one at the
+    estimator's own values), so every fold's ``best_params_`` has the same keys.
+    :class:`~mixexp.compare.search.WarmPathSearchCV` takes a size and a penalty
+    only, so ``search="warm"`` keeps the dense grid.
+    """
+    if (not reg or n_features is None or n_features < SPARSE_MIN_FEATURES or not settings.sparse_gate_alphas
+            or settings.search == "warm"):
+        return grid
+    return [{**grid, f"{step}__l1_ratio": [0.0], f"{step}__gate_alpha": [estimator.gate_alpha]},
+            {**grid, f"{step}__l1_ratio": [1.0],
+             f"{step}__gate_alpha": list(settings.sparse_gate_alphas)}]
+
+
 def make_model(name, task, settings=Settings(), n_samples=None, n_features=None):
     """Build one contender of the comparison (unfitted).
 
@@ -59,7 +134,7 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     ----------
     name : str
         A key of :data:`MODELS`: ``"moe"``, ``"hme"``, ``"moe-quad"``,
-        ``"cart"``, ``"stacking"``, ``"linear"`` or ``"hgb"``.
+        ``"moe-spline"``, ``"cart"``, ``"stacking"``, ``"linear"`` or ``"hgb"``.
     task : {"regression", "classification"}
     settings : Settings, default=Settings()
         Grids, inner folds, EM caps and the random state.
@@ -67,8 +142,12 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
         Rows the model will be cross-validated on; used to drop grid values
         that would leave an expert fewer than ~5 rows in the inner folds.
     n_features : int, default=None
-        Columns of the data; needed by ``"moe-quad"``, whose gate sees only
-        the original columns while its experts see the quadratic terms too.
+        Columns of the data; needed by ``"moe-quad"`` and ``"moe-spline"``,
+        whose gate sees only the original columns while their experts see the
+        quadratic terms too, or only each feature's spline basis.
+        From :data:`SPARSE_MIN_FEATURES` on, regression ``"moe"`` and ``"hme"`` also
+        search a lasso gate (``l1_ratio=1``, ``gate_alpha`` in
+        ``settings.sparse_gate_alphas``) beside their dense grid.
 
     Returns
     -------
@@ -96,6 +175,8 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
         n_inner = n_samples * (1 - 1 / settings.n_splits) * (1 - 1 / settings.inner_splits)
 
     def search(estimator, grid):
+        if settings.search == "warm" and name in MIXTURES:
+            return WarmPathSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings))
         return GridSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings),
                             n_jobs=1, error_score="raise")
 
@@ -103,8 +184,9 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     if name == "moe":
         est = (MixtureOfExpertsRegressor if reg else MixtureOfExpertsClassifier)(**em)
         grid = _feasible([(k, k) for k in settings.moe_experts], n_inner)
+        grid = {"moe__n_experts": grid, **({"moe__alpha": list(settings.alphas)} if reg else {})}
         return search(Pipeline([("scale", StandardScaler()), ("moe", est)]),
-                      {"moe__n_experts": grid, **({"moe__alpha": list(settings.alphas)} if reg else {})})
+                      _with_sparse_gate(grid, "moe", est, settings, n_features, reg))
     if name == "moe-quad":
         # Nonlinear experts at the built-in experts' speed: each expert is linear
         # in [x, x², x_i x_j] (an exact M-step), the gate in x only.  Estimator
@@ -123,11 +205,24 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
                                 ("quad", PolynomialFeatures(2, include_bias=False)),
                                 ("moe", est)]),
                       {"moe__n_experts": grid, "moe__alpha": list(settings.quad_alphas)})
+    if name == "moe-spline":
+        # Nonlinear experts on every data set: linear in an additive spline basis
+        # (3 columns per feature, an exact ridge M-step), the gate linear in x.
+        if n_features is None:
+            raise ValueError("make_model('moe-spline') needs n_features")
+        union, gate_features, expert_features = spline_features(n_features)
+        est = (MixtureOfExpertsRegressor if reg else MixtureOfExpertsClassifier)(
+            gate_features=gate_features, expert_features=expert_features, **em)
+        grid = _feasible([(k, k) for k in settings.moe_experts], n_inner)
+        return search(Pipeline([("scale", StandardScaler()), ("spline", union), ("moe", est)]),
+                      {"moe__n_experts": grid, "moe__alpha": list(settings.spline_alphas)})
     if name == "hme":
         cls = HierarchicalMixtureOfExpertsRegressor if reg else HierarchicalMixtureOfExpertsClassifier
         grid = _feasible([(d, 2**d) for d in settings.hme_depths], n_inner)
-        return search(Pipeline([("scale", StandardScaler()), ("hme", cls(branching=2, **em))]),
-                      {"hme__depth": grid, **({"hme__alpha": list(settings.alphas)} if reg else {})})
+        grid = {"hme__depth": grid, **({"hme__alpha": list(settings.alphas)} if reg else {})}
+        est = cls(branching=2, **em)
+        return search(Pipeline([("scale", StandardScaler()), ("hme", est)]),
+                      _with_sparse_gate(grid, "hme", est, settings, n_features, reg))
     if name == "cart":
         tree = (DecisionTreeRegressor if reg else DecisionTreeClassifier)(random_state=rs)
         return search(tree, {"max_depth": list(settings.cart_depths)})
@@ -156,7 +251,7 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
 
 
 def validate_models(models):
-    """Model keys without duplicates, all of :data:`MODELS` if ``models`` is None.
+    """Model keys without duplicates, :data:`DEFAULT_MODELS` if ``models`` is None.
 
     Raises
     ------
@@ -164,7 +259,7 @@ def validate_models(models):
         For a name that is not a key of :data:`MODELS`.
     """
     if models is None:
-        return list(MODELS)
+        return list(DEFAULT_MODELS)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown model {unknown[0]!r}; models: {', '.join(MODELS)}")

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .models import make_model, single_threaded
+from .models import MIXTURES, MODELS, make_model, single_threaded
 from .settings import MAIN_SCORE, Settings
 
 
@@ -16,9 +16,47 @@ def _figure(*args, **kwargs):
     return Figure(*args, **kwargs)
 
 
-#: Bar colours of the score charts: the mixtures this library fits, and the rest.
-_FAMILY_COLORS = {"MoE": "tab:blue", "HME": "tab:blue"}
+#: Bar colours of the score charts: the mixtures this library fits are shades of one
+#: blue, so that a winning MoE-quad reads as a mixture as plainly as MoE does; the other
+#: models are grey.
+_MIXTURE_SHADES = ("#1f77b4", "#0b3c6e", "#6baed6", "#2c5f8a", "#9ecae1")
+_MIXTURE_LEGEND_COLOR = _MIXTURE_SHADES[0]
 _OTHER_COLOR = "0.6"
+
+
+def model_color(model):
+    """Bar colour of a model in the score charts, by its display name.
+
+    Parameters
+    ----------
+    model : str
+        A value of :data:`~mixexp.compare.MODELS` (``"MoE"``, ``"HistGB"``, ...).
+
+    Returns
+    -------
+    str
+        A shade of blue for the mixtures of experts (:data:`~mixexp.compare.MIXTURES`),
+        grey for the other models.
+
+    Examples
+    --------
+    >>> from mixexp.compare.plots import model_color
+    >>> model_color("MoE-quad"), model_color("CART")
+    ('#6baed6', '0.6')
+    """
+    mixtures = [MODELS[key] for key in MIXTURES]
+    if model in mixtures:
+        return _MIXTURE_SHADES[mixtures.index(model) % len(_MIXTURE_SHADES)]
+    return _OTHER_COLOR
+
+
+def _seconds(t):
+    """'0.42 s', '3.1 s', '57 s': a fit time short enough to sit beside a score."""
+    if np.isnan(t):
+        return ""
+    if t < 0.005:
+        return "<0.01 s"
+    return f"{t:.2f} s" if t < 1 else f"{t:.1f} s" if t < 10 else f"{t:.0f} s"
 
 
 def plot_scores(result, dataset, path):
@@ -26,10 +64,11 @@ def plot_scores(result, dataset, path):
 
     The bars start at 0 (R² of predicting the mean; accuracy of no correct
     answer) and the axis ends at 1, the best possible score, so bar lengths
-    compare.  Mixtures of experts are blue, the other models grey, the best
-    mean score is outlined and every bar carries its value.  Classification
-    charts draw the accuracy of always predicting the majority class as a
-    dashed line.
+    compare.  Mixtures of experts (MoE, HME, MoE-quad, MoE-spline) are shades of blue,
+    the other models grey (:func:`model_color`), the best mean score is
+    outlined and every bar carries its value and its mean fit time per outer
+    fold (inner search included).  Classification charts draw the accuracy of
+    always predicting the majority class as a dashed line.
 
     Parameters
     ----------
@@ -57,20 +96,21 @@ def plot_scores(result, dataset, path):
     fig = _figure(figsize=(6.4, 0.45 * len(rows) + 1.9), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, means, xerr=stds, capsize=3,
-            color=[_FAMILY_COLORS.get(r["model"], _OTHER_COLOR) for r in rows],
+    ax.barh(y, means, xerr=stds, capsize=3, color=[model_color(r["model"]) for r in rows],
             edgecolor=["k" if r["best"] else "none" for r in rows], linewidth=2)
     ax.set_yticks(y, [r["model"] for r in rows])
     # R² has no lower bound: very bad models are cut off at -1, their value still printed
     low = max(min(0.0, float(np.min(means - stds))), -1.0)
     top = max(1.0, float(np.max(means + stds)))
     ax.set_xticks(np.round(np.arange(np.ceil(low * 5) / 5, top + 1e-9, 0.2), 1))
-    ax.set_xlim(low - 0.02 if low < 0 else 0.0, top + 0.12)  # room for the value labels
+    ax.set_xlim(low - 0.02 if low < 0 else 0.0, top + 0.3)  # room for score and time
     ax.axvline(0.0, color="k", lw=0.8)
     for yi, r, m, sd in zip(y, rows, means, stds):
-        ax.annotate(f"{m:.3f}", (max(m + sd, 0.0), yi), xytext=(4, 0), textcoords="offset points",
-                    va="center", fontsize=8, fontweight="bold" if r["best"] else "normal")
-    handles = [Patch(color="tab:blue", label="mixture of experts (mixexp)"),
+        fit = _seconds(r["fit_seconds_mean"])
+        ax.annotate(f"{m:.3f}" + (f" · {fit}" if fit else ""), (max(m + sd, 0.0), yi),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
+                    fontweight="bold" if r["best"] else "normal")
+    handles = [Patch(color=_MIXTURE_LEGEND_COLOR, label="mixture of experts (mixexp)"),
                Patch(color=_OTHER_COLOR, label="other model"),
                Patch(facecolor="none", edgecolor="k", linewidth=2, label="best mean score")]
     if task == "classification":
@@ -83,8 +123,10 @@ def plot_scores(result, dataset, path):
               fontsize=8, frameon=False)
     s = result.settings
     zero = "0 = predicting the mean" if task == "regression" else "bars start at 0"
-    ax.set_xlabel(f"{label}: mean ± std over {s.n_splits}-fold CV × {s.n_repeats} repeats "
-                  f"({zero}{'; axis cut at −1' if low <= -1.0 else ''})")
+    ax.set_xlabel(f"test {label}: mean ± std over {s.n_splits}-fold CV × {s.n_repeats} repeats "
+                  f"({zero}{'; axis cut at −1' if low <= -1.0 else ''})\n"
+                  "beside each bar: its score · mean fit time per fold, inner search included",
+                  fontsize=9)
     fig.suptitle(f"{dataset} ({rows[0]['n_samples']} × {rows[0]['n_features']})")
     fig.savefig(path, dpi=110)
     return fig
@@ -123,9 +165,20 @@ def _mixture_title(est):
     return f"MoE, K={est.n_experts} experts, {em}"
 
 
-def _training_score(model, data):
-    """'training R² 0.791': the pictured models are fitted on every row, tested on none."""
-    return f"training {MAIN_SCORE[data.task][1]} {model.score(data.X, data.y):.3f}"
+def _score_line(model, data, test=None, sep="; "):
+    """The title line of a pictured model's score.
+
+    With ``test`` (the cross-validated mean and std of the table) the test score
+    leads and the training score of the pictured fit follows, named as such; without
+    it only the training score, said plainly: the pictured models are fitted on every
+    row and tested on none.
+    """
+    label = MAIN_SCORE[data.task][1]
+    train = f"training {label} {model.score(data.X, data.y):.3f}"
+    if test is None:
+        return f"{train} (fitted on all rows; no test score)"
+    mean, std = test
+    return f"CV test {label} {mean:.3f} ± {std:.3f}{sep}{train} of this fit"
 
 
 def _expert_colors(k):
@@ -135,7 +188,8 @@ def _expert_colors(k):
     return [cmap(i % cmap.N) for i in range(k)]
 
 
-def plot_partition(data, path, moe_params=None, cart_params=None, settings=Settings()):
+def plot_partition(data, path, moe_params=None, cart_params=None, settings=Settings(),
+                   test_scores=None):
     """The mixture's soft gate partition and experts beside CART's hard partition.
 
     For one feature: the data, each expert's fit, the mixture's mean ± 2 std
@@ -157,6 +211,11 @@ def plot_partition(data, path, moe_params=None, cart_params=None, settings=Setti
         2000 EM iterations and a tolerance of at most 1e-6, so that it
         converges; the figure's title says whether it did.
     settings : Settings, default=Settings()
+    test_scores : dict, default=None
+        Cross-validated test scores ``{"MoE": (mean, std), "CART": (mean, std)}``
+        (those of the comparison's table), shown in the panel titles before the
+        training score of the pictured all-rows fit.  A model without one is
+        titled with its training score only, labelled "training".
 
     Returns
     -------
@@ -177,10 +236,14 @@ def plot_partition(data, path, moe_params=None, cart_params=None, settings=Setti
         raise ValueError(
             f"plot_partition needs 1 or 2 features, {data.name} has {data.n_features}")
     moe, cart = _fit_pair(data, moe_params, cart_params, settings)
+    test_scores = test_scores or {}
+    sep = "; " if data.n_features == 1 else "\n"  # the 2-D panels are narrow
+    titles = (_score_line(moe, data, test_scores.get("MoE"), sep),
+              _score_line(cart, data, test_scores.get("CART"), sep))
     if data.n_features == 1:
-        fig = _plot_partition_1d(data, moe, cart)
+        fig = _plot_partition_1d(data, moe, cart, titles)
     else:
-        fig = _plot_partition_2d(data, moe, cart)
+        fig = _plot_partition_2d(data, moe, cart, titles)
     fig.suptitle(f"{data.name}: soft gate partition (MoE) vs hard partition (CART), "
                  f"both fitted on all {data.n_samples} rows")
     fig.savefig(path, dpi=110)
@@ -193,7 +256,7 @@ def _gate_and_experts(moe, X):
     return est.predict_gate(Z), est.predict_experts(Z), est
 
 
-def _plot_partition_1d(data, moe, cart):
+def _plot_partition_1d(data, moe, cart, titles):
     x = data.X[:, 0]
     grid = np.linspace(x.min(), x.max(), 400)[:, None]
     gate, experts, est = _gate_and_experts(moe, grid)
@@ -201,7 +264,9 @@ def _plot_partition_1d(data, moe, cart):
     colors = _expert_colors(k)
     leaves = cart.apply(grid)
     fig = _figure(figsize=(11, 6), layout="constrained")
-    axes = fig.subplots(2, 2, sharex=True, sharey="row", height_ratios=[3, 1.2])
+    axes = fig.subplots(2, 2, sharex=True, height_ratios=[3, 1.2])
+    axes[0, 1].sharey(axes[0, 0])  # not the bottom row: the leaf strip has no y scale
+    axes[0, 1].tick_params(labelleft=False)
     xname = data.feature_names[0]
     reg = data.task == "regression"
     for ax in axes[0]:
@@ -231,30 +296,52 @@ def _plot_partition_1d(data, moe, cart):
                             label=f"P({est.classes_[c]})")
             axes[0, 1].step(grid[:, 0], cproba[:, c], where="mid", color=ccolors[c])
         axes[0, 0].set_ylabel("class probability")
-    axes[0, 0].set_title(f"{_mixture_title(est)}\n{_training_score(moe, data)}; "
+    axes[0, 0].set_title(f"{_mixture_title(est)}\n{titles[0]}\n"
                          + ("each expert's line, thick where its gate > 0.5" if reg
-                            else "class probabilities"))
+                            else "class probabilities"), fontsize=10)
     axes[0, 1].set_title(f"CART, depth {cart.get_depth()}, {cart.get_n_leaves()} leaves\n"
-                         f"{_training_score(cart, data)}")
+                         f"{titles[1]}\n"
+                         + ("its prediction, one step per leaf" if reg
+                            else "class probabilities, one step per leaf"), fontsize=10)
     axes[0, 0].legend(loc="best", fontsize=8)
     for j in range(k):
         axes[1, 0].plot(grid[:, 0], gate[:, j], color=colors[j], lw=2, label=f"expert {j}")
     axes[1, 0].set_ylabel("gate g_k(x)")
     axes[1, 0].set_ylim(-0.05, 1.05)
-    # CART's partition, a hard 0/1 membership of each leaf, in CART's red: the expert
-    # colours would suggest that leaf j matches expert j
-    for j, leaf in enumerate(np.unique(leaves)):
-        axes[1, 1].fill_between(grid[:, 0], 0, (leaves == leaf).astype(float), step="mid",
-                                color="tab:red", alpha=0.6 if j % 2 else 0.3)
-        axes[1, 1].axvline(grid[leaves == leaf, 0].min(), color="0.3", lw=0.5)
-    axes[1, 1].set_ylabel("leaf (0/1)")
-    axes[1, 1].set_ylim(-0.05, 1.05)
+    _leaf_strip(axes[1, 1], grid[:, 0], leaves, cart.apply(data.X), reg, cart, grid)
     for ax in axes[1]:
         ax.set_xlabel(xname)
     return fig
 
 
-def _plot_partition_2d(data, moe, cart):
+def _leaf_strip(ax, x, leaves, data_leaves, reg, cart, grid):
+    """CART's hard partition of one feature: each leaf an interval, in order along x.
+
+    Neighbouring intervals alternate two shades of CART's red (the expert colours would
+    suggest that leaf j matches expert j); an interval wide enough for it is labelled
+    with its prediction (regression) and, below, its number of training rows.
+    """
+    starts = np.flatnonzero(np.r_[True, leaves[1:] != leaves[:-1]])
+    ends = np.r_[starts[1:], len(x)] - 1
+    span = x[-1] - x[0]
+    pred = cart.predict(grid)
+    rows = dict(zip(*np.unique(data_leaves, return_counts=True)))
+    for i, (a, b) in enumerate(zip(starts, ends)):
+        left = x[a] if a == 0 else (x[a - 1] + x[a]) / 2
+        right = x[b] if b == len(x) - 1 else (x[b] + x[b + 1]) / 2
+        ax.axvspan(left, right, color="tab:red", alpha=0.55 if i % 2 else 0.25, lw=0)
+        if right - left > 0.07 * span:
+            mid = (left + right) / 2
+            if reg:
+                ax.text(mid, 0.62, f"{pred[a]:.3g}", ha="center", va="center", fontsize=7)
+            ax.text(mid, 0.3, f"n={rows.get(leaves[a], 0)}", ha="center", va="center",
+                    fontsize=7, color="0.2")
+    ax.set_yticks([])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("CART leaves\n" + ("prediction, rows" if reg else "rows"))
+
+
+def _plot_partition_2d(data, moe, cart, titles):
     from matplotlib.colors import ListedColormap
 
     x0, x1 = data.X[:, 0], data.X[:, 1]
@@ -275,7 +362,8 @@ def _plot_partition_2d(data, moe, cart):
     axes[0].imshow(img, origin="lower", extent=extent, aspect="auto")
     axes[0].contour(g0, g1, gate.max(1).reshape(g0.shape), levels=[0.5, 0.9], colors="k",
                     linewidths=0.5)
-    axes[0].set_title(f"{_mixture_title(est)}\ngate: the most probable expert (pale = uncertain)")
+    axes[0].set_title(f"{_mixture_title(est)}\ngate: the most probable expert (pale = uncertain)",
+                      fontsize=10)
 
     if reg:
         vmin, vmax = np.percentile(data.y, [1, 99])
@@ -298,12 +386,18 @@ def _plot_partition_2d(data, moe, cart):
         for ax in axes:
             ax.scatter(x0, x1, c=codes, s=8, cmap=ccmap, vmin=-0.5, vmax=len(classes) - 0.5,
                        edgecolors="k", linewidths=0.2)
+    # leaf borders where neighbouring grid cells fall in different leaves (a contour of
+    # the leaf ids would also draw lines between leaves that merely have distant ids)
     leaves = cart.apply(grid).reshape(g0.shape)
-    axes[2].contour(g0, g1, leaves, levels=np.unique(leaves)[:-1] + 0.5, colors="k",
-                    linewidths=0.8)
-    axes[1].set_title(f"MoE prediction\n{_training_score(moe, data)}")
-    axes[2].set_title(f"CART: {cart.get_n_leaves()} leaves (lines), prediction\n"
-                      f"{_training_score(cart, data)}")
+    border = np.zeros(leaves.shape, dtype=bool)
+    border[:, 1:] |= leaves[:, 1:] != leaves[:, :-1]
+    border[1:, :] |= leaves[1:, :] != leaves[:-1, :]
+    axes[2].imshow(np.ma.masked_where(~border, border.astype(float)), origin="lower",
+                   extent=extent, aspect="auto", cmap="gray_r", vmin=0, vmax=1,
+                   interpolation="nearest")
+    axes[1].set_title(f"MoE prediction\n{titles[0]}", fontsize=10)
+    axes[2].set_title(f"CART: {cart.get_n_leaves()} leaves (lines), prediction\n{titles[1]}",
+                      fontsize=10)
     for ax in axes:
         ax.set_xlabel(data.feature_names[0])
     axes[0].set_ylabel(data.feature_names[1])

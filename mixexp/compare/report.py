@@ -11,6 +11,8 @@ from .settings import MAIN_SCORE, TASKS
 
 
 _INSTALL_HINT = 'pip install "mixexp[compare]"'
+_SEARCH_WORDS = {"warm": "the mixtures' grids along warm-started paths",
+                 "grid": "every grid point fitted from scratch"}
 
 
 def _table_rows(summary, task, markdown=False):
@@ -91,7 +93,7 @@ def to_markdown(result, title="mixexp compare"):
     lines = [f"# {title}", "",
              f"{s.describe()}; mixtures with at most {s.max_iter} EM iterations "
              f"(tol={s.tol}), numbers of experts / depths chosen by {s.inner_splits}-fold "
-             f"inner CV. Mean ± std over the {s.n_splits * s.n_repeats} test folds; best "
+             f"inner CV ({_SEARCH_WORDS[s.search]}). Mean ± std over the {s.n_splits * s.n_repeats} test folds; best "
              "score per dataset in bold. *fit s*: mean fit time per fold (inner search "
              f"included, n_jobs={result.n_jobs}). *EM warnings*: fits stopped by max_iter "
              "(ConvergenceWarning), inner-search fits included.", ""]
@@ -138,7 +140,9 @@ def write_report(result, out, plots=True):
         Draw ``scores_<dataset>.png`` for every dataset and
         ``partition_<dataset>.png`` for those with one or two features (the
         mixture and the tree refitted on every row with the number of
-        experts and the depth the inner searches chose most often).
+        experts and the depth the inner searches chose most often; their
+        titles give the cross-validated test scores of the table first, then
+        the training scores of the pictured fits).
         Skipped, with a message, when matplotlib is not installed.
 
     Returns
@@ -171,7 +175,10 @@ def write_report(result, out, plots=True):
             files.append(path)
         if data.n_features in (1, 2):
             path = os.path.join(out, f"partition_{data.name}.png")
+            tested = {r["model"]: (r["score_mean"], r["score_std"]) for r in result.summary
+                      if r["dataset"] == data.name and not r["error"]}
             plot_partition(data, path, params.get((data.name, "MoE")),
-                           params.get((data.name, "CART")), result.settings)
+                           params.get((data.name, "CART")), result.settings,
+                           {m: tested[m] for m in ("MoE", "CART") if m in tested})
             files.append(path)
     return files, ""

@@ -7,6 +7,9 @@ import numpy as np
 #: The kinds of problem a comparison handles.
 TASKS = ("regression", "classification")
 
+#: How the mixtures' inner search fits its grid (``Settings.search``).
+SEARCHES = ("warm", "grid")
+
 #: Main score of each task: (scikit-learn scorer name, label in tables).
 MAIN_SCORE = {"regression": ("r2", "R²"), "classification": ("accuracy", "accuracy")}
 
@@ -43,6 +46,18 @@ class Settings:
     quad_alphas : tuple of float, default=(0.1, 1.0, 10.0)
         Grid of the expert penalty ``alpha`` of the quadratic-expert mixture
         (``"moe-quad"``), searched jointly with ``moe_experts``.
+    sparse_gate_alphas : tuple of float, default=(10.0,)
+        Where the data have at least
+        :data:`~mixexp.compare.models.SPARSE_MIN_FEATURES` features, the regression
+        MoE and HME also search their grid with a lasso gate, ``l1_ratio=1`` and
+        ``gate_alpha`` each of these values (absolute penalties on the
+        summed log-likelihood; the experts' ``alpha`` becomes a lasso penalty
+        too), beside the dense grid.  Empty: the dense grid only.  Not with
+        ``search="warm"``.
+    spline_alphas : tuple of float, default=(0.1, 1.0)
+        Grid of the expert penalty ``alpha`` of the spline-expert mixture
+        (``"moe-spline"``), searched jointly with ``moe_experts``, for
+        regression and classification.
     cart_depths : tuple of int or None, default=(2, 3, 4, 6, 8, 12, None)
         Grid of ``max_depth`` for CART.
     max_samples : int, default=2000
@@ -50,6 +65,15 @@ class Settings:
         replacement, stratified for classification); 0 keeps every row.
     random_state : int, default=0
         Seed of the splits, the subsampling and every model.
+    search : {"grid", "warm"}, default="grid"
+        How the mixtures' inner search fits its grid: ``"warm"`` along
+        warm-started paths (:class:`~mixexp.compare.search.WarmPathSearchCV`:
+        one multi-start fit per inner fold, the other points continued from
+        it), ``"grid"`` every point from scratch
+        (:class:`~sklearn.model_selection.GridSearchCV`).  CART always uses
+        the grid.  ``"warm"`` is about 3x cheaper in CPU with scores within the
+        folds' noise but not always as high (benchmarks/results/compare_search.md),
+        so it is not the default.
     """
 
     n_splits: int = 3
@@ -61,9 +85,12 @@ class Settings:
     hme_depths: tuple = (1, 2, 3)
     alphas: tuple = (0.1, 1.0)
     quad_alphas: tuple = (0.1, 1.0, 10.0)
+    sparse_gate_alphas: tuple = (10.0,)
+    spline_alphas: tuple = (0.1, 1.0)
     cart_depths: tuple = (2, 3, 4, 6, 8, 12, None)
     max_samples: int = 2000
     random_state: int = 0
+    search: str = "grid"
 
     def __post_init__(self):
         for name, low in [("n_splits", 2), ("n_repeats", 1), ("inner_splits", 2),
@@ -71,9 +98,12 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}")
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
-        for name in ("moe_experts", "hme_depths", "alphas", "quad_alphas", "cart_depths"):
+        for name in ("moe_experts", "hme_depths", "alphas", "quad_alphas", "spline_alphas",
+                     "cart_depths"):
             if len(getattr(self, name)) == 0:
                 raise ValueError(f"{name} must not be empty")
 
@@ -87,7 +117,8 @@ class Settings:
 #: Small grids and few folds: a smoke test in seconds (``mixexp compare --quick``).
 QUICK_SETTINGS = Settings(
     n_splits=2, n_repeats=1, inner_splits=2, max_iter=30, moe_experts=(2, 4),
-    hme_depths=(1, 2), alphas=(0.1, 1.0), quad_alphas=(1.0,), cart_depths=(2, 4, 8), max_samples=500,
+    hme_depths=(1, 2), alphas=(0.1, 1.0), quad_alphas=(1.0,), spline_alphas=(1.0,),
+    cart_depths=(2, 4, 8), max_samples=500,
 )
 
 

@@ -147,7 +147,7 @@ def make_moe_family(
     shape2 : float, default=3.0
         Second shape (``gamma``) of the Burr experts, > 0.
     random_state : int, RandomState instance or None, default=None
-        Seed or generator, see :term:`random_state`.
+        Seed or generator, as scikit-learn's ``random_state``.
     return_params : bool, default=False
         If True, also return the true parameters and labels.
 
@@ -260,7 +260,7 @@ def make_npreg(n_per_class=100, *, response="poisson", random_state=None, return
     response : {"poisson", "gaussian", "binomial"}, default="poisson"
         The target.
     random_state : int, RandomState instance or None, default=None
-        Seed or generator, see :term:`random_state`.
+        Seed or generator, as scikit-learn's ``random_state``.
     return_labels : bool, default=False
         If True, also return the class of each row (0 or 1).
 

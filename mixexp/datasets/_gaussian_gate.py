@@ -88,7 +88,7 @@ def make_gaussian_gated_regression(
     noise : float, default=0.1
         Standard deviation of the Gaussian noise of every expert, >= 0.
     random_state : int, RandomState instance or None, default=None
-        Seed or generator, see :term:`random_state`.
+        Seed or generator, as scikit-learn's ``random_state``.
     return_params : bool, default=False
         If True, also return the true parameters and labels.
     n_targets : int, default=1

@@ -150,7 +150,7 @@ def make_moe_regression(
     noise : float, default=0.1
         Standard deviation of the Gaussian noise of every expert, >= 0.
     random_state : int, RandomState instance or None, default=None
-        Seed or generator, see :term:`random_state`.
+        Seed or generator, as scikit-learn's ``random_state``.
     return_params : bool, default=False
         If True, also return the true parameters and labels.
     n_targets : int, default=1
@@ -253,7 +253,7 @@ def make_moe_classification(
     n_classes : int, default=3
         Number of classes, >= 2.
     random_state : int, RandomState instance or None, default=None
-        Seed or generator, see :term:`random_state`.
+        Seed or generator, as scikit-learn's ``random_state``.
     return_params : bool, default=False
         If True, also return the true parameters and labels.
     gate_scale : float, default=3.0
@@ -380,7 +380,7 @@ def make_hme_regression(
     noise : float, default=0.1
         Standard deviation of the Gaussian noise of every expert, >= 0.
     random_state : int, RandomState instance or None, default=None
-        Seed or generator, see :term:`random_state`.
+        Seed or generator, as scikit-learn's ``random_state``.
     return_params : bool, default=False
         If True, also return the true parameters and labels.
     n_targets : int, default=1

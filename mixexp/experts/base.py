@@ -89,6 +89,30 @@ class ExpertComponent(ABC):
         Linear-Gaussian leaves (``coef`` and ``var`` parameters, ``grams``, ``xty`` and
         ``yty`` sums): with a gate that ``takes_missing``, EM marginalises NaN in X
         (:mod:`mixexp._missing`).
+    validates_target : bool, default=False
+        :meth:`prepare_target` takes ``y`` as the user gave it (a pandas DataFrame keeps
+        its column names) and validates it itself, NaN included (a missing response of a
+        multi-response model, :class:`mixexp.experts.multiresponse.MultiResponseExperts`);
+        otherwise the estimator validates ``y`` first and refuses NaN.
+    vector_per_leaf : bool, default=True
+        The rows of :meth:`inference_vector` are the leaves' (leaf k's entries touch only
+        column k of :meth:`scores`), so the numerical M-step of censored and truncated rows
+        (:class:`mixexp.experts.censored.CensoredExperts`) fits each leaf apart; False: one
+        row holding every leaf's parameters (a user's ``ExpertFamily``), fitted jointly.
+    constrained : bool, default=False
+        :meth:`set_constraints` gave the family coefficients shared by every expert or
+        one noise variance for all (``shared_features``, ``tied_variance``): fits whose
+        M-step is not the family's own (censored rows, missing values) refuse it.
+    imputes_censored : bool, default=False
+        :meth:`censored_stats` gives the family's own row sums of censored rows (their
+        expected values given their intervals, under each leaf), so that the M-step of
+        censored rows is the family's exact one (EM on the complete data); otherwise
+        :class:`mixexp.experts.censored.CensoredExperts` maximises the censored
+        likelihood numerically.
+    gives_interval_scores : bool, default=False
+        :meth:`interval_scores` and :meth:`interval_hessian` give the first and second
+        derivatives of the log-probabilities of censored rows' intervals (for standard
+        errors); otherwise central differences.
     """
 
     exact = True
@@ -110,6 +134,11 @@ class ExpertComponent(ABC):
     gives_variances = True
     supports_inference = False
     takes_missing = False
+    validates_target = False
+    vector_per_leaf = True
+    constrained = False
+    imputes_censored = False
+    gives_interval_scores = False
 
     #: the ``expert=`` name, for messages
     name = None
@@ -158,6 +187,20 @@ class ExpertComponent(ABC):
         family (:class:`mixexp.experts.family.UserFamilyExperts`) turns the design back
         into the user's columns with them."""
 
+    def set_constraints(self, shared, tied_variance):
+        """Constrain the experts: the coefficients of the design's columns ``shared`` (int
+        array, positions in the design) equal in every expert, and (``tied_variance``) one
+        noise variance or dispersion for all experts (``shared_features``,
+        ``tied_variance``).  By default a ValueError, in words, unless there is nothing to
+        constrain: a family that can constrain its M-step overrides this."""
+        if len(shared) or tied_variance:
+            raise ValueError(
+                f"shared_features and tied_variance are implemented for expert='linear' and "
+                f"'lognormal' (shared coefficients by one weighted least squares, one pooled noise "
+                f"variance; 'gamma' takes tied_variance), not for expert={self.name!r}; use "
+                f"shared_features=None and tied_variance=False."
+            )
+
     def leaf_params(self, params, leaves):
         """The parameters of the leaves ``leaves`` only (``per_leaf`` families): by default
         every parameter array cut along its first axis, which families whose arrays all
@@ -188,6 +231,22 @@ class ExpertComponent(ABC):
     def stats(self, Xa, target, W, params, ctx, **kwargs):
         """Row sums of a chunk with leaf weights ``W`` ``(n, n_leaves)``, additive over
         chunks (arrays added, lists concatenated)."""
+
+    def censored_stats(self, Xa, target, W, params, rows, lo, hi, log_p, info):
+        """The row sums of :meth:`stats` with the rows ``rows`` censored to ``(lo, hi]`` (units
+        of y; ``log_p`` ``(len(rows), n_leaves)``: each leaf's log-probability of them): the
+        expected sums given the intervals under each leaf (``imputes_censored`` families)."""
+        raise NotImplementedError(f"{type(self).__name__} does not impute censored rows")
+
+    def interval_scores(self, Xa, lo, hi, log_p, params, info):
+        """``d log P_k(lo < Y <= hi) / d theta_k`` of every row and leaf, ``(n, n_leaves,
+        p_leaf)`` (``log_p``: those log-probabilities; ``gives_interval_scores`` families)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no analytic interval scores")
+
+    def interval_hessian(self, Xa, lo, hi, log_p, params, info, W):
+        """``sum_i W_ik d2 log P_k(lo_i < Y <= hi_i) / d theta_k2`` of every leaf, ``(n_leaves,
+        p_leaf, p_leaf)`` (``gives_interval_scores`` families)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no analytic interval scores")
 
     @abstractmethod
     def update(self, S, params, active, safe=False):
@@ -293,6 +352,15 @@ class ExpertComponent(ABC):
         ``(n, n_leaves)``, in the units of y."""
         raise NotImplementedError(f"{type(self).__name__} gives no limited means")
 
+    def leaf_stop_loss(self, Xa, limit, params, info, **row_arrays):
+        """Every leaf's stop-loss ``E[(Y - limit)+]`` for ``limit`` ``(n,)``, ``(n, n_leaves)``,
+        in the units of y (``inf`` where the mean is).  By default the mean less the limited
+        mean; a family whose tail makes that difference cancel computes it directly."""
+        mean = self.moments(Xa, params, info, **row_arrays)[0][:, :, 0]
+        limited = self.leaf_limited_mean(Xa, limit, params, info, **row_arrays)
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isinf(mean), mean, np.maximum(mean - limited, 0.0))
+
     # -- the fitted model -------------------------------------------------------
     @abstractmethod
     def attributes(self, params, coords, info):
@@ -329,25 +397,56 @@ class ExpertComponent(ABC):
         and the linear map to the units of the data (``coords``: the experts' features)."""
         raise NotImplementedError(f"{type(self).__name__} declares no inference vector")
 
+    def inference_ties(self, params):
+        """Which entries of ``theta`` are one free parameter, int ``(n_leaves, p_leaf)``: entries
+        with the same number are equal by the model's constraints (:meth:`set_constraints`),
+        and the information of the constrained model is that of ``theta`` reduced to them.
+        By default every entry its own number (leaf-major)."""
+        shape = self.inference_vector(params).shape
+        return np.arange(int(np.prod(shape))).reshape(shape)
+
     def inference_scores(self, Xa, target, params):
         """``d f_ik / d theta_k`` of every row and leaf, ``(n, n_leaves, p_leaf)``: by default
         central differences of :meth:`scores`, entry ``j`` of every leaf perturbed at once
         (0 for the entries :meth:`inference_fixed` holds)."""
-        theta = self.inference_vector(params)
-        out = np.zeros((Xa.shape[0],) + theta.shape)
-        for j, free, h, plus, minus in self._fd_points(theta, params):
-            d = self.scores(Xa, target, plus)[0] - self.scores(Xa, target, minus)[0]
-            out[:, free, j] = d[:, free] / (2.0 * h[free])
-        return out
+        return self._fd_scores(lambda p: self.scores(Xa, target, p)[0], Xa.shape[0], params)
 
     def inference_hessian(self, Xa, target, params, W):
         """``sum_i W_ik d2 f_ik / d theta_k2`` of every leaf, ``(n_leaves, p_leaf, p_leaf)``
         (``W``: posteriors times sample weights, ``(n, n_leaves)``); by default central
         differences of :meth:`inference_scores`."""
+        return self._fd_hessian(lambda p: self.inference_scores(Xa, target, p), W, params)
+
+    def inference_truncation_scores(self, Xa, target, params):
+        """``d log P_k(interval_i) / d theta_k`` of every row and leaf, ``(n, n_leaves,
+        p_leaf)``: the derivatives of :meth:`truncation_log_prob`'s log-probabilities, which
+        the observed information of truncated rows needs (their likelihood is divided by
+        the mixture's probability of their interval).  Only families whose
+        :meth:`truncation_log_prob` gives them are asked."""
+        raise NotImplementedError(f"{type(self).__name__} gives no truncation probabilities")
+
+    def inference_truncation_hessian(self, Xa, target, params, W):
+        """``sum_i W_ik d2 log P_k(interval_i) / d theta_k2`` of every leaf, ``(n_leaves,
+        p_leaf, p_leaf)``; see :meth:`inference_truncation_scores`."""
+        raise NotImplementedError(f"{type(self).__name__} gives no truncation probabilities")
+
+    def _fd_scores(self, values, n, params):
+        """Central differences ``(n, n_leaves, p_leaf)`` of ``values(params)`` ``(n, n_leaves)``,
+        entry ``j`` of every leaf perturbed at once."""
+        theta = self.inference_vector(params)
+        out = np.zeros((n,) + theta.shape)
+        for j, free, h, plus, minus in self._fd_points(theta, params):
+            d = values(plus) - values(minus)
+            out[:, free, j] = d[:, free] / (2.0 * h[free])
+        return out
+
+    def _fd_hessian(self, scores, W, params):
+        """``sum_i W_ik`` times the central differences of ``scores(params)`` ``(n, n_leaves,
+        p_leaf)``, symmetrised: ``(n_leaves, p_leaf, p_leaf)``."""
         theta = self.inference_vector(params)
         H = np.zeros(theta.shape + theta.shape[1:])
         for j, free, h, plus, minus in self._fd_points(theta, params):
-            dS = self.inference_scores(Xa, target, plus) - self.inference_scores(Xa, target, minus)
+            dS = scores(plus) - scores(minus)
             H[free, :, j] = np.einsum("nl,nlp->lp", W[:, free], dS[:, free]) / (2.0 * h[free, None])
         return 0.5 * (H + H.transpose(0, 2, 1))
 

@@ -14,7 +14,12 @@ ground-up response.  EM's complete data add, for each observed row, the rows at 
 truncated away before it (their expected weights ``phantom``, censored to outside the
 interval).
 
-The M-step is numerical: each leaf's free parameters (the family's ``inference_vector``)
+A family that imputes censored rows (``imputes_censored``: the Gaussian) takes its own exact
+M-step from row sums in which every censored row's ``y`` and ``y^2`` are their expectations
+given its interval under each leaf (EM with the censored responses as missing data, as for
+the Tobit model); truncated rows, and every other family, take the numerical M-step below.
+
+The numerical M-step: each leaf's free parameters (the family's ``inference_vector``)
 maximise the leaf's weighted censored log-likelihood, plus its phantoms' weighted
 log-probability of falling outside their intervals, minus its penalty
 (``scipy.optimize.minimize``, L-BFGS from the current parameters); the result is kept only
@@ -60,6 +65,7 @@ class CensoredExperts(ExpertComponent):
         self.name = inner.name
         self.has_distribution = inner.has_distribution
         self.discrete = inner.discrete
+        self.supports_inference = inner.supports_inference
         self._shift = inner.loglik_shift(info)
 
     # -- what the family answers ----------------------------------------------------
@@ -90,43 +96,101 @@ class CensoredExperts(ExpertComponent):
     def attributes(self, params, coords, info):
         return self.inner.attributes(params, coords, info)
 
+    # -- inference: the family's vector; derivatives of censored rows and truncation -----
+    def check_inference(self):
+        return self.inner.check_inference()
+
+    def inference_vector(self, params):
+        return self.inner.inference_vector(params)
+
+    def from_inference_vector(self, theta, params):
+        return self.inner.from_inference_vector(theta, params)
+
+    def inference_fixed(self, params):
+        return self.inner.inference_fixed(params)
+
+    def inference_labels(self, params, coords, info, feature_names):
+        return self.inner.inference_labels(params, coords, info, feature_names)
+
+    def inference_scores(self, Xa, target, params):
+        """The family's scores of the exact rows; the censored rows' derivatives of the
+        log-probabilities of their intervals (the family's ``interval_scores``, else central
+        differences)."""
+        out = np.array(self.inner.inference_scores(Xa, target["y"], params), dtype=np.float64)
+        rows = np.flatnonzero(target["censored"])
+        if rows.size and self.inner.gives_interval_scores:
+            Xr, lo, hi = Xa[rows], target["lo"][rows], target["hi"][rows]
+            log_p = self._log_interval(Xr, lo, hi, params, out.shape[1], take_rows(target["rows"], rows))
+            out[rows] = self.inner.interval_scores(Xr, lo, hi, log_p, params, self.info)
+        elif rows.size:
+            Xr, tr = Xa[rows], take_rows(target, rows)
+            out[rows] = self._fd_scores(lambda p: self._censored_scores(Xr, tr, p), rows.size, params)
+        return out
+
+    def inference_hessian(self, Xa, target, params, W):
+        """The family's Hessian of the exact rows; the censored rows' (the family's
+        ``interval_hessian``, else central differences of their scores)."""
+        censored = target["censored"]
+        H = self.inner.inference_hessian(Xa, target["y"], params, np.where(censored[:, None], 0.0, W))
+        rows = np.flatnonzero(censored)
+        if rows.size and self.inner.gives_interval_scores:
+            Xr, lo, hi = Xa[rows], target["lo"][rows], target["hi"][rows]
+            log_p = self._log_interval(Xr, lo, hi, params, W.shape[1], take_rows(target["rows"], rows))
+            H = H + self.inner.interval_hessian(Xr, lo, hi, log_p, params, self.info, W[rows])
+        elif rows.size:
+            Xr, tr = Xa[rows], take_rows(target, rows)
+            H = H + self._fd_hessian(lambda p: self.inference_scores(Xr, tr, p), W[rows], params)
+        return H
+
+    def _truncation_log_prob(self, Xa, target, params):
+        n_leaves = self.inference_vector(params).shape[0]
+        return self._log_interval(Xa, target["lower"], target["upper"], params, n_leaves, target["rows"])
+
+    def inference_truncation_scores(self, Xa, target, params):
+        return self._fd_scores(lambda p: self._truncation_log_prob(Xa, target, p), Xa.shape[0], params)
+
+    def inference_truncation_hessian(self, Xa, target, params, W):
+        return self._fd_hessian(lambda p: self.inference_truncation_scores(Xa, target, p), W, params)
+
     # -- log-densities ------------------------------------------------------------------
-    def _log_interval(self, Xa, a, b, params, n_leaves):
+    def _log_interval(self, Xa, a, b, params, n_leaves, row_arrays):
         """``log P(a < Y <= b)`` of every leaf, ``(n, n_leaves)``: from the survival
         functions where ``a`` is above a leaf's median, else from the distribution functions
-        (no digits lost to the difference in either tail)."""
+        (no digits lost to the difference in either tail).  ``row_arrays``: per-row arrays
+        the family's functions take (the exposure's ``offset``)."""
         inner, info = self.inner, self.info
         # an infinite end needs one function (the families' are not asked at infinity)
         upper_open, lower_open = np.isposinf(b), np.isneginf(a)
         out = np.zeros((a.shape[0], n_leaves))
         rows = np.flatnonzero(upper_open & ~lower_open)
         if rows.size:
-            out[rows] = inner.log_sf(Xa[rows], a[rows], params, info)
+            out[rows] = inner.log_sf(Xa[rows], a[rows], params, info, **take_rows(row_arrays, rows))
         rows = np.flatnonzero(lower_open & ~upper_open)
         if rows.size:
-            out[rows] = inner.log_cdf(Xa[rows], b[rows], params, info)
+            out[rows] = inner.log_cdf(Xa[rows], b[rows], params, info, **take_rows(row_arrays, rows))
         rows = np.flatnonzero(~(upper_open | lower_open))
         if rows.size:
-            Xr, ar, br = Xa[rows], a[rows], b[rows]
-            lca, lcb = inner.log_cdf(Xr, ar, params, info), inner.log_cdf(Xr, br, params, info)
-            lsa, lsb = inner.log_sf(Xr, ar, params, info), inner.log_sf(Xr, br, params, info)
+            Xr, ar, br, kw = Xa[rows], a[rows], b[rows], take_rows(row_arrays, rows)
+            lca, lcb = inner.log_cdf(Xr, ar, params, info, **kw), inner.log_cdf(Xr, br, params, info, **kw)
+            lsa, lsb = inner.log_sf(Xr, ar, params, info, **kw), inner.log_sf(Xr, br, params, info, **kw)
             with np.errstate(invalid="ignore"):
                 via_sf = lsa + _log1mexp(np.where(np.isneginf(lsb), -np.inf, lsb - lsa))
                 via_cdf = lcb + _log1mexp(np.where(np.isneginf(lca), -np.inf, lca - lcb))
             out[rows] = np.where(lca > _LOG_HALF, via_sf, via_cdf)
         return out
 
-    def _log_outside(self, Xa, a, b, params, n_leaves):
+    def _log_outside(self, Xa, a, b, params, n_leaves, row_arrays):
         """``log P(Y <= a or Y > b)`` of every leaf, ``(n, n_leaves)``."""
         inner, info = self.inner, self.info
         out = np.full((a.shape[0], n_leaves), -np.inf)
         below, above = ~np.isneginf(a), ~np.isposinf(b)
         rows = np.flatnonzero(below)
         if rows.size:
-            out[rows] = inner.log_cdf(Xa[rows], a[rows], params, info)
+            out[rows] = inner.log_cdf(Xa[rows], a[rows], params, info, **take_rows(row_arrays, rows))
         rows = np.flatnonzero(above)
         if rows.size:
-            out[rows] = np.logaddexp(out[rows], inner.log_sf(Xa[rows], b[rows], params, info))
+            log_sf = inner.log_sf(Xa[rows], b[rows], params, info, **take_rows(row_arrays, rows))
+            out[rows] = np.logaddexp(out[rows], log_sf)
         return out
 
     def _censored_scores(self, Xa, target, params):
@@ -136,7 +200,8 @@ class CensoredExperts(ExpertComponent):
         rows = np.flatnonzero(target["censored"])
         if rows.size:
             logdens[rows] = self._log_interval(
-                Xa[rows], target["lo"][rows], target["hi"][rows], params, logdens.shape[1]
+                Xa[rows], target["lo"][rows], target["hi"][rows], params, logdens.shape[1],
+                take_rows(target["rows"], rows),
             )
             logdens[rows] -= self._shift
         return logdens
@@ -147,15 +212,24 @@ class CensoredExperts(ExpertComponent):
         logdens = self._censored_scores(Xa, target, params)
         if "lower" not in target:
             return logdens, None
-        return logdens, self._log_interval(Xa, target["lower"], target["upper"], params, logdens.shape[1])
+        return logdens, self._log_interval(
+            Xa, target["lower"], target["upper"], params, logdens.shape[1], target["rows"]
+        )
 
     def truncation_log_prob(self, ctx):
         return ctx
 
     # -- the M-step -----------------------------------------------------------------------
     def stats(self, Xa, target, W, params, ctx, phantom=None, **kwargs):
-        """The rows with their weights ``W`` and, for truncated rows, the expected weights of
-        the rows truncated away (``phantom``)."""
+        """Without truncation, for a family that imputes censored rows (``imputes_censored``),
+        its own row sums with the censored rows' expected values (``{"sums": ...}``);
+        otherwise the rows with their weights ``W`` and, for truncated rows, the expected
+        weights of the rows truncated away (``phantom``)."""
+        if self.inner.imputes_censored and phantom is None:
+            rows = np.flatnonzero(target["censored"])
+            lo, hi = target["lo"][rows], target["hi"][rows]
+            log_p = self._log_interval(Xa[rows], lo, hi, params, W.shape[1], take_rows(target["rows"], rows))
+            return {"sums": self.inner.censored_stats(Xa, target["y"], W, params, rows, lo, hi, log_p, self.info)}
         return {"rows": [(Xa, target, W, phantom)]}
 
     def _leaf_objective(self, parts, k, leaf):
@@ -172,22 +246,56 @@ class CensoredExperts(ExpertComponent):
                 keep = np.flatnonzero(phantom[:, k] > 0)
                 if keep.size:
                     bounds = (target["lower"][keep], target["upper"][keep])
-                    outside.append((Xa[keep], *bounds, phantom[keep, k]))
+                    outside.append((Xa[keep], *bounds, phantom[keep, k], take_rows(target["rows"], keep)))
 
         def objective(theta):
             p = inner.from_inference_vector(theta[None, :], leaf)
             with np.errstate(all="ignore"):
                 value = sum(w @ self._censored_scores(Xa, target, p)[:, 0] for Xa, target, w in rows)
-                value += sum(v @ self._log_outside(Xa, a, b, p, 1)[:, 0] for Xa, a, b, v in outside)
+                value += sum(v @ self._log_outside(Xa, a, b, p, 1, kw)[:, 0] for Xa, a, b, v, kw in outside)
                 value -= inner.penalty(p)
             return -value if np.isfinite(value) else np.inf
 
         return objective
 
-    def update(self, S, params, active, safe=False):
-        """Every active leaf's numerical M-step, kept where it does not lose (see the module's doc)."""
+    def _joint_objective(self, parts, params):
+        """``theta -> -(sum_ik W_ik f_ik + sum_ik V_ik log P_k(outside i's interval) - penalty)``
+        over every leaf at once, ``theta`` the one row of a family whose vector does not
+        split by leaf (``vector_per_leaf`` False); ``inf`` where not finite or refused."""
         inner = self.inner
+
+        def objective(theta):
+            p = inner.from_inference_vector(theta[None, :], params)
+            try:
+                with np.errstate(all="ignore"):
+                    value = -inner.penalty(p)
+                    for Xa, target, W, phantom in parts:
+                        value += np.sum(W * self._censored_scores(Xa, target, p))
+                        if phantom is not None:
+                            log_out = self._log_outside(
+                                Xa, target["lower"], target["upper"], p, W.shape[1], target["rows"]
+                            )
+                            value += np.sum(np.where(phantom > 0, phantom * log_out, 0.0))
+            except ValueError:  # a user's family refusing the parameters (NaN densities)
+                return np.inf
+            return -value if np.isfinite(value) else np.inf
+
+        return objective
+
+    def update(self, S, params, active, safe=False):
+        """The family's own M-step from imputed sums, else every active leaf's numerical
+        M-step, kept where it does not lose (see the module's doc)."""
+        inner = self.inner
+        if "sums" in S:
+            return inner.update(S["sums"], params, active, safe)
         theta = np.array(inner.inference_vector(params), dtype=np.float64)
+        if not inner.vector_per_leaf:  # every leaf's parameters at once
+            objective = self._joint_objective(S["rows"], params)
+            start = objective(theta[0])
+            result = minimize(objective, theta[0], method="L-BFGS-B", options={"maxiter": MAX_STEPS})
+            if np.isfinite(result.fun) and result.fun <= start:
+                theta[0] = result.x
+            return inner.from_inference_vector(theta, params), False
         for k in np.flatnonzero(active):
             objective = self._leaf_objective(S["rows"], k, inner.leaf_params(params, [k]))
             start = objective(theta[k])

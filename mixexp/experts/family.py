@@ -146,6 +146,26 @@ class ExpertFamily(ABC):
             f"{type(self).__name__}.sample(X, params, rng) is not implemented; sample_y needs it."
         )
 
+    def log_cdf(self, X, y, params):
+        """Every expert's ``log P_k(Y <= y_i | x_i)``, ``(n_samples, n_experts)``.  Optional,
+        with :meth:`log_sf`: censored (``y_upper=``) and truncated (``truncation=``) rows
+        need both.  The experts are then fitted to such rows by a numerical M-step over
+        every floating-point entry of ``params`` (L-BFGS; a step that does not gain is
+        refused), so every such entry must be a free, unconstrained parameter (e.g. a log
+        scale rather than a scale)."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.log_cdf(X, y, params) is not implemented; censored and "
+            "truncated rows need it."
+        )
+
+    def log_sf(self, X, y, params):
+        """Every expert's ``log P_k(Y > y_i | x_i)``, ``(n_samples, n_experts)``; optional,
+        see :meth:`log_cdf`."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.log_sf(X, y, params) is not implemented; censored and "
+            "truncated rows need it."
+        )
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
@@ -197,6 +217,7 @@ class UserFamilyExperts(ExpertComponent):
 
     needs_all_rows = True  # the user's m_step takes the rows
     per_leaf = False
+    vector_per_leaf = False
 
     def __init__(self, family, n_leaves):
         self.family = copy.deepcopy(family)
@@ -205,6 +226,7 @@ class UserFamilyExperts(ExpertComponent):
         self.multi_output = bool(family.multi_output)
         self.positive_only = bool(family.positive_only)
         self.gives_variances = _overrides(family, "predict_variance")
+        self.has_distribution = _overrides(family, "log_cdf") and _overrides(family, "log_sf")
         self.coords = None
         self._warned = False  # ExpertFamilyWarning: once per fit (a fit builds its component)
 
@@ -353,6 +375,35 @@ class UserFamilyExperts(ExpertComponent):
                 )
             new = old
         return {"family": new}, False
+
+    # -- censored and truncated rows (CensoredExperts): the user's distribution functions,
+    # and every float entry of the parameters as one vector for the numerical M-step
+    def log_cdf(self, Xa, y, params, info, **row_arrays):
+        X = self._user_X(Xa)
+        return self._checked(self.family.log_cdf(X, y, params["family"]), "log_cdf", X)
+
+    def log_sf(self, Xa, y, params, info, **row_arrays):
+        X = self._user_X(Xa)
+        return self._checked(self.family.log_sf(X, y, params["family"]), "log_sf", X)
+
+    @staticmethod
+    def _float_keys(family_params):
+        return [key for key in sorted(family_params) if np.asarray(family_params[key]).dtype.kind == "f"]
+
+    def inference_vector(self, params):
+        """Every floating-point entry of the family's parameters, ``(1, P)`` (the experts'
+        parameters do not split by leaf: ``vector_per_leaf`` is False)."""
+        p = params["family"]
+        return np.concatenate([np.ravel(p[key]) for key in self._float_keys(p)])[None, :]
+
+    def from_inference_vector(self, theta, params):
+        p, theta, at = dict(params["family"]), np.ravel(theta), 0
+        for key in self._float_keys(p):
+            shape = np.shape(p[key])
+            size = int(np.prod(shape))
+            p[key] = theta[at : at + size].reshape(shape)
+            at += size
+        return {"family": p}
 
     def n_free_params(self, params):
         if params["family"] is None:

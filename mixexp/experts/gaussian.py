@@ -11,15 +11,18 @@ depend on the scale of ``y``.  Its row sums: every leaf's Gram matrix
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import erfcx, log_ndtr, ndtr, ndtri
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from .._design import rows_to_original, weighted_location_scale
+from .._design import nan_location_scale, rows_to_original, weighted_location_scale
 from .._inference_parts import Labels, coefficient_row, scalar
 from .._numerics.densities import gaussian_logdens
 from .._numerics.linalg import block_products, solve_psd_stack, tdot, weighted_grams
 from .._numerics.prox import elastic_net_penalty, elastic_net_solve, l1_weights
 from .base import ExpertComponent
+
+_LOG_SQRT_2PI_NEG = -0.5 * np.log(2.0 * np.pi)  # log of the standard normal density at 0
 
 
 class LinearGaussianExperts(ExpertComponent):
@@ -38,6 +41,15 @@ class LinearGaussianExperts(ExpertComponent):
         current weights, :mod:`mixexp._numerics.prox`), which lowers the penalised
         residual sum of squares; the variance is then exact given them, so
         the objective never decreases.
+
+    Constraints (:meth:`set_constraints`; the estimators' ``shared_features`` and
+    ``tied_variance``): the coefficients of the shared columns are one per target for
+    all experts, found with the experts' own coefficients by one weighted least squares
+    over the stacked experts' rows (each expert's rows weighted by its posteriors over
+    its noise variance); a tied variance is the pooled weighted residual variance.  With
+    a tied variance that is the exact M-step; with untied variances the coefficients are
+    exact given the current variances and the variances given them (ECM), so the
+    objective never decreases either way.
     """
 
     name = "linear"
@@ -48,12 +60,29 @@ class LinearGaussianExperts(ExpertComponent):
     supports_l1 = True
     supports_inference = True
     takes_missing = True
+    imputes_censored = True
+    gives_interval_scores = True
     products_outputs = frozenset({"moments"})
 
     def __init__(self, alpha, reg_variance, l1_ratio=0.0):
         self.alpha = alpha
         self.reg_variance = reg_variance
         self.l1_ratio = l1_ratio
+        self.shared = np.empty(0, dtype=np.intp)
+        self.tied_variance = False
+
+    def set_constraints(self, shared, tied_variance):
+        """Coefficients of the design's columns ``shared`` equal in every expert; one noise
+        variance per target for all experts (``tied_variance``)."""
+        shared = np.asarray(shared, dtype=np.intp)
+        if (shared.size or tied_variance) and self.l1_ratio > 0.0:
+            raise ValueError(
+                "shared_features and tied_variance take the ridge penalty only (l1_ratio=0), "
+                f"got l1_ratio={self.l1_ratio!r}."
+            )
+        self.shared = shared
+        self.tied_variance = bool(tied_variance)
+        self.constrained = bool(shared.size) or self.tied_variance
 
     @classmethod
     def from_params(cls, params):
@@ -61,9 +90,11 @@ class LinearGaussianExperts(ExpertComponent):
 
     # -- targets ------------------------------------------------------------
     def prepare_target(self, y, sw):
-        """Standardised ``(n, n_targets)`` target and what undoes it."""
+        """Standardised ``(n, n_targets)`` target and what undoes it; missing responses
+        (NaN, :mod:`mixexp._missing`) stay NaN and the scales are of the observed ones."""
         Y = np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
-        mean, scale = weighted_location_scale(Y, sw)
+        missing = not np.isfinite(np.sum(Y))
+        mean, scale = nan_location_scale(Y, sw, "y") if missing else weighted_location_scale(Y, sw)
         info = {"mean": mean, "scale": scale, "ndim": np.ndim(y), "n_outputs": Y.shape[1]}
         return self._standardize(Y, info), info
 
@@ -117,8 +148,89 @@ class LinearGaussianExperts(ExpertComponent):
             "yty": W.T @ (Y * Y),
         }
 
+    def _interval_ratios(self, Xa, params, lo, hi, log_p, info):
+        """Each leaf's mean and standard deviation (standardised units) of the rows ``Xa``, and
+        ``phi(z) / P`` and ``z phi(z) / P`` at both standardised ends of ``(lo, hi]`` (units of
+        y; 0 at an infinite end), ``P`` the interval's probability (``log_p``)."""
+        check_single_target(info, self.name)
+        mean, scale = info["mean"][0], info["scale"][0]
+        mu = self._means(Xa, params)  # (m, n_leaves)
+        sd = np.sqrt(params["var"][:, 0])
+        out = []
+        with np.errstate(invalid="ignore", over="ignore"):
+            for end in (lo, hi):
+                z = ((end[:, None] - mean) / scale - mu) / sd
+                finite = np.isfinite(z)
+                r = np.where(finite, np.exp(_LOG_SQRT_2PI_NEG - 0.5 * z * z - log_p), 0.0)
+                out += [r, np.where(finite, z * r, 0.0)]
+        return (mu, sd, *out)
+
+    def _interval_derivatives(self, Xa, lo, hi, log_p, params, info):
+        """The design as an array and the first and second derivatives of ``log P(lo < y <=
+        hi)`` in each leaf's mean ``m`` (standardised units) and log variance ``t``, each
+        ``(n, n_leaves)``: ``L_m, L_t, L_mm, L_mt, L_tt``.  With ``A = phi(a) / P``, ``B =
+        phi(b) / P`` at the standardised ends ``a``, ``b`` (``z^k phi(z) = 0`` at an infinite
+        one) and ``s`` the standard deviation: ``L_m = (A - B) / s``, ``L_t = (a A - b B) /
+        2``, ``L_mm = (a A - b B) / s^2 - L_m^2``, ``L_mt = (a^2 A - b^2 B) / (2 s) - L_m (L_t
+        + 1/2)``, ``L_tt = (a^3 A - b^3 B) / 4 - L_t (L_t + 1/2)``."""
+        mu, sd, ra, za, rb, zb = self._interval_ratios(Xa, params, lo, hi, log_p, info)
+        mean, scale = info["mean"][0], info["scale"][0]
+        with np.errstate(invalid="ignore", over="ignore"):
+            a = ((lo[:, None] - mean) / scale - mu) / sd
+            b = ((hi[:, None] - mean) / scale - mu) / sd
+            z2a, z2b = np.where(np.isfinite(a), a * za, 0.0), np.where(np.isfinite(b), b * zb, 0.0)
+            z3a, z3b = np.where(np.isfinite(a), a * z2a, 0.0), np.where(np.isfinite(b), b * z2b, 0.0)
+        L_m, L_t = (ra - rb) / sd, 0.5 * (za - zb)
+        L_mm = (za - zb) / (sd * sd) - L_m * L_m
+        L_mt = (z2a - z2b) / (2.0 * sd) - L_m * (L_t + 0.5)
+        L_tt = 0.25 * (z3a - z3b) - L_t * (L_t + 0.5)
+        X = Xa.toarray() if sp.issparse(Xa) else np.asarray(Xa)
+        return X, L_m, L_t, L_mm, L_mt, L_tt
+
+    def interval_scores(self, Xa, lo, hi, log_p, params, info):
+        """``d log P(lo < y <= hi) / d theta`` of every row and leaf, ``(n, n_leaves, p + 1)``
+        (the weights, then the log variance; see :meth:`_interval_derivatives`)."""
+        X, L_m, L_t, *_ = self._interval_derivatives(Xa, lo, hi, log_p, params, info)
+        return np.concatenate([L_m[:, :, None] * X[:, None, :], L_t[:, :, None]], axis=2)
+
+    def interval_hessian(self, Xa, lo, hi, log_p, params, info, W):
+        """``sum_i W_ik d2 log P_k(lo_i < y <= hi_i) / d theta_k2`` of every leaf, ``(n_leaves,
+        p + 1, p + 1)``."""
+        X, _, _, L_mm, L_mt, L_tt = self._interval_derivatives(Xa, lo, hi, log_p, params, info)
+        p = X.shape[1]
+        H = np.empty((W.shape[1], p + 1, p + 1))
+        H[:, :p, :p] = np.einsum("nk,ni,nj->kij", W * L_mm, X, X)
+        H[:, :p, p] = H[:, p, :p] = (W * L_mt).T @ X
+        H[:, p, p] = np.sum(W * L_tt, axis=0)
+        return H
+
+    def censored_stats(self, Xa, Y, W, params, rows, lo, hi, log_p, info):
+        """:meth:`stats` with the rows ``rows`` known only to lie in ``(lo, hi]`` (units of y):
+        their ``y`` and ``y^2`` replaced, under each leaf, by their expectations given the
+        interval (the moments of a truncated normal), so that the M-step is EM's on the
+        complete data (the censored responses unobserved).  ``log_p``: each leaf's
+        ``log P(lo < y <= hi)`` of the rows, ``(len(rows), n_leaves)``."""
+        mu, sd, ra, za, rb, zb = self._interval_ratios(Xa[rows], params, lo, hi, log_p, info)
+        m1 = ra - rb  # E[z | a < z <= b]
+        var_z = np.maximum(1.0 + za - zb - m1 * m1, 0.0)  # its variance, clipped against rounding
+        ey = mu + sd * m1
+        ey2 = ey * ey + sd * sd * var_z
+        Wr = W[rows]
+        WY = W * Y[:, :1]
+        WY2 = W * (Y[:, :1] * Y[:, :1])
+        with np.errstate(invalid="ignore"):  # a leaf of weight 0 may give the row no moments
+            WY[rows] = np.where(Wr > 0, Wr * ey, 0.0)
+            WY2[rows] = np.where(Wr > 0, Wr * ey2, 0.0)
+        return {
+            "grams": weighted_grams(Xa, W),
+            "xty": tdot(Xa, WY).reshape(Xa.shape[1], W.shape[1], 1),
+            "yty": WY2.sum(axis=0)[:, None],
+        }
+
     def update(self, S, params, active, safe=False):
         """Exact M-step of the leaves whose ``active`` flag is set."""
+        if self.constrained:
+            return self._constrained_update(S, params, active), False
         coef = params["coef"].copy()
         var = params["var"].copy()
         p = coef.shape[2]
@@ -152,6 +264,57 @@ class LinearGaussianExperts(ExpertComponent):
         var[leaves] = np.maximum((rss + pen) / total, self.reg_variance)
         return {"coef": coef, "var": var}, False
 
+    def _constrained_update(self, S, params, active):
+        """The M-step with shared coefficients and/or a tied variance (see the class).
+
+        Per target, the shared coefficients ``s`` and each active expert's own ``u_k`` solve
+        ``sum_k c_k [(G_k + R)(s, u_k) - b_k] = 0`` (``c_k = 1 / v_k``): ``u_k`` is eliminated
+        (``A_k = (G_k + R)[own, own]``) and ``s`` solves the Schur complement's system.  An
+        inactive expert keeps its own coefficients; its rows still weigh in ``s``."""
+        coef, var = params["coef"].copy(), params["var"].copy()
+        n_leaves, n_targets, p = coef.shape
+        G = S["grams"]
+        b = S["xty"].transpose(1, 0, 2)  # (K, p, T)
+        ridge = np.full(p, self.alpha)
+        ridge[-1] = 0.0
+        A = G + np.diag(ridge)
+        sh = self.shared
+        own = np.setdiff1d(np.arange(p), sh)
+        act = np.flatnonzero(active)
+        rest = np.flatnonzero(~np.asarray(active, dtype=bool))
+        if act.size == 0:
+            return {"coef": coef, "var": var}
+        if sh.size:
+            A_oo = A[np.ix_(act, own, own)]
+            A_os = A[np.ix_(act, own, sh)]
+            A_ss = A[np.ix_(np.arange(n_leaves), sh, sh)]
+            for t in range(n_targets):
+                c = 1.0 / var[:, t]
+                rhs = np.concatenate([A_os, b[np.ix_(act, own, [t])]], axis=2)
+                sol = np.linalg.solve(A_oo, rhs)  # (La, |O|, |S| + 1)
+                fixed_u, fixed_b = sol[:, :, :-1], sol[:, :, -1]
+                ca = c[act][:, None, None]
+                lhs = np.sum(ca * (A_ss[act] - A_os.transpose(0, 2, 1) @ fixed_u), axis=0)
+                rhs_s = np.sum(ca[:, :, 0] * (b[act][:, sh, t] - np.einsum("kos,ko->ks", A_os, fixed_b)), axis=0)
+                for k in rest:  # own coefficients held: their rows' part of s's equations
+                    lhs = lhs + c[k] * A_ss[k]
+                    rhs_s = rhs_s + c[k] * (b[k, sh, t] - A[k][np.ix_(sh, own)] @ coef[k, t, own])
+                s_t = np.linalg.solve(lhs, rhs_s)
+                coef[:, t, sh] = s_t
+                coef[act[:, None], t, own[None, :]] = fixed_b - fixed_u @ s_t
+        else:
+            coef[act] = solve_psd_stack(A[act], b[act]).transpose(0, 2, 1)
+        beta = coef.transpose(0, 2, 1)  # (K, p, T)
+        # RSS = y'Wy - 2 beta'X'Wy + beta'X'WX beta, clipped at 0 against rounding
+        rss = np.maximum(S["yty"] - 2.0 * np.sum(beta * b, axis=1) + np.sum(beta * (G @ beta), axis=1), 0.0)
+        resid = rss + self.alpha * np.sum(beta[:, :-1] ** 2, axis=1)  # (K, T)
+        total = G[:, -1, -1]
+        if self.tied_variance:
+            var[:] = np.maximum(resid.sum(axis=0) / total.sum(), self.reg_variance)
+        else:
+            var[act] = np.maximum(resid[act] / total[act, None], self.reg_variance)
+        return {"coef": coef, "var": var}
+
     def penalty(self, params):
         coef, var = params["coef"], params["var"]
         if self.l1_ratio > 0.0:
@@ -162,7 +325,9 @@ class LinearGaussianExperts(ExpertComponent):
         coef = params["coef"]
         if self.l1_ratio > 0.0:  # the lasso's degrees of freedom: nonzero weights
             return int(np.count_nonzero(coef[..., :-1]) + coef[..., -1].size + params["var"].size)
-        return coef.size + params["var"].size
+        n_leaves, n_targets, _ = coef.shape
+        tied = (n_leaves - 1) * n_targets * (self.shared.size + int(self.tied_variance))
+        return coef.size + params["var"].size - tied
 
     def representation(self, Xa, params):
         """Each leaf's own view of the rows for an attention gate: its mean, ``(n, n_leaves, n_targets)``
@@ -198,10 +363,32 @@ class LinearGaussianExperts(ExpertComponent):
         for leaf in range(n_leaves):
             for out in range(n_targets):
                 ys = info["scale"][out]
-                label = f"expert {leaf}" + (f", target {out}" if n_targets > 1 else "")
-                parts.append(coefficient_row(label, coords, feature_names, ys, info["mean"][out]))
-                parts.append(scalar(label, "log_noise_variance", 1.0, 2.0 * np.log(ys)))
+                target = f", target {out}" if n_targets > 1 else ""
+                label = f"expert {leaf}{target}"
+                row = coefficient_row(label, coords, feature_names, ys, info["mean"][out])
+                parts.append(self._shared_labels(row, target))
+                var_label = self._variance_label(label, target)
+                parts.append(scalar(var_label, "log_noise_variance", 1.0, 2.0 * np.log(ys)))
         return Labels.concat(parts)
+
+    def _shared_labels(self, row, target=""):
+        """A leaf's coefficient labels (intercept first) with the shared coefficients' component
+        ``every expert`` (``summary`` then reports them once)."""
+        for j in self.shared:
+            row.component[j + 1] = f"every expert{target}"
+        return row
+
+    def _variance_label(self, label, target=""):
+        """The component of a leaf's variance: ``every expert`` when it is tied."""
+        return f"every expert{target}" if self.tied_variance else label
+
+    def inference_ties(self, params):
+        """Shared coefficients and a tied log variance: one number for every expert (leaf 0's)."""
+        n_leaves, n_targets, p = params["coef"].shape
+        ties = np.arange(n_leaves * n_targets * (p + 1)).reshape(n_leaves, n_targets, p + 1)
+        tied = np.concatenate([self.shared, [p] if self.tied_variance else []]).astype(np.intp)
+        ties[:, :, tied] = ties[:1, :, tied]
+        return ties.reshape(n_leaves, -1)
 
     def inference_scores(self, Xa, Y, params):
         """``(r / v) x`` for the weights and ``r^2 / (2 v) - 1/2`` for the log variance."""

@@ -49,7 +49,7 @@ from .._design import rows_to_original
 from .._inference_parts import Labels, coefficient_row, scalar
 from .._numerics.linalg import solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
-from .newton import maximise
+from .newton import MAX_ITER, maximise
 
 NEWTON_MAX_ITER = 100
 MAX_SHAPE = 1e12  # largest Gamma shape (smallest dispersion) when reg_variance is tinier
@@ -104,7 +104,8 @@ def newton_fit(Xa, offset, w, coef, alpha, value, slope, curvature, max_iter=NEW
     return coef
 
 
-def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, derivatives, scaled_by=None):
+def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, derivatives, scaled_by=None,
+                 max_iter=None):
     """Maximise ``sum_i w_i ell(x_i beta + o_i, s) - alpha / 2 c(s) ||beta[:-1]||^2`` over the
     coefficients ``beta`` and the log-shapes ``s`` (within ``[lower, upper]``) from
     ``(coef, log_shapes)``, by :func:`~mixexp.experts.newton.maximise`.
@@ -113,7 +114,8 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
     ``derivatives(eta, s)`` its derivatives ``(ell_eta (n,), ell_eta_eta (n,), ell_s (n,
     m), ell_eta_s (n, m), ell_s_s (n, m, m))``.  The penalty's factor ``c(s)`` is 1, or
     ``exp(2 s[scaled_by])`` (a shape that is the reciprocal of the scale of ``log y``).
-    Rows with ``w = 0`` must be removed by the caller.  Returns ``(beta, s)``.
+    Rows with ``w = 0`` must be removed by the caller.  ``max_iter``: at most that many
+    safeguarded Newton steps (None: to convergence).  Returns ``(beta, s)``.
     """
     p, m = coef.shape[0], len(log_shapes)
     mask = np.ones(p)
@@ -150,12 +152,16 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
     x = np.concatenate([coef, log_shapes])
     inf = np.full(p, np.inf)
     with np.errstate(over="ignore"):
-        x = maximise(objective, second_order, x, np.concatenate([-inf, lower]), np.concatenate([inf, upper]))
+        x = maximise(objective, second_order, x, np.concatenate([-inf, lower]), np.concatenate([inf, upper]),
+                     max_iter=MAX_ITER if max_iter is None else max_iter)
     return x[:p], x[p:]
 
 
 def _gram(Xa, v):
-    """``Xa^T diag(v) Xa``; a plain product for the few columns of a dense design."""
+    """``Xa^T diag(v) Xa``; a plain product for a dense design.  The threaded kernel
+    (:func:`weighted_grams`) gave last-digit differences between a chunked and an unchunked
+    fit, which a Burr expert's Newton steps near its shape bound magnified to 1e-7
+    (tests/test_contract.py's chunking test)."""
     if sp.issparse(Xa):
         return weighted_grams(Xa, v[:, None])[0]
     return Xa.T @ (Xa * v[:, None])
@@ -306,11 +312,18 @@ class LogLinkExperts(ExpertComponent):
     def stats(self, Xa, target, W, params, ctx):
         return {"rows": [(Xa, target, W)]}
 
+    #: safeguarded Newton steps of a leaf's M-step per EM iteration (:func:`fit_log_link`'s
+    #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step
+    newton_steps = None
+
     @staticmethod
     def _leaf_rows(rows, leaf):
-        """The rows with positive weight for ``leaf``: design, y, offset, weights."""
+        """The rows with positive weight for ``leaf``: design, y, offset, weights (the rows
+        themselves, not copies, when every weight is positive)."""
         Xa, (y, offset), W = rows
         keep = W[:, leaf] > 0
+        if keep.all():
+            return Xa, y, offset, W[:, leaf]
         return Xa[keep], y[keep], offset[keep], W[keep, leaf]
 
     def _fit_expert(self, Xa, y, offset, w, expert, **context):
@@ -324,7 +337,8 @@ class LogLinkExperts(ExpertComponent):
         return {}
 
     def update(self, S, params, active, safe=False):
-        """Exact M-step (:meth:`_fit_expert`) of the leaves whose ``active`` flag is set."""
+        """M-step (:meth:`_fit_expert`; exact, or :attr:`newton_steps` Newton steps) of the
+        leaves whose ``active`` flag is set."""
         new, rows = {key: value.copy() for key, value in params.items()}, concat_rows(S["rows"])
         context = self._pass_context(rows)
         for leaf in np.flatnonzero(active):
@@ -411,6 +425,23 @@ class LogLinkExperts(ExpertComponent):
         inside = np.maximum(limit / info["scale"], 0.0)
         return np.where(limit < 0, limit, self._limited_mean(inside, eta, params) * info["scale"])
 
+    def leaf_stop_loss(self, Xa, limit, params, info, offset=None):
+        """Every leaf's ``E[(Y - limit)+]`` for ``limit`` ``(n,)``, ``(n, n_leaves)`` (the mean
+        less ``limit`` where ``limit`` is below the support)."""
+        limit = np.asarray(limit, dtype=np.float64)[:, None]
+        eta = self._leaf_eta(Xa, params, offset)
+        inside = np.maximum(limit / info["scale"], 0.0)
+        loss = self._stop_loss(inside, eta, params) * info["scale"]
+        below = self._mean_var(eta, params)[0] * info["scale"] - limit
+        return np.where(limit < 0, below, loss)
+
+    def _stop_loss(self, limit, eta, params):
+        """``E[(Y - limit)+]`` in internal units: the mean less the limited mean (``inf`` where
+        the mean is)."""
+        mean = self._mean_var(eta, params)[0]
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isinf(mean), mean, np.maximum(mean - self._limited_mean(limit, eta, params), 0.0))
+
     def moments(self, Xa, params, info, offset=None):
         """Each leaf's mean and variance, ``(n, n_leaves, 1)`` (``inf`` where the
         moment does not exist)."""
@@ -424,6 +455,16 @@ class PoissonExperts(LogLinkExperts):
     name = "poisson"
     has_distribution = True
     discrete = True
+
+    def set_constraints(self, shared, tied_variance):
+        """Refused: the Poisson family has no dispersion to tie (its variance is its mean), and
+        shared coefficients are implemented for expert='linear' and 'lognormal' only."""
+        if tied_variance:
+            raise ValueError(
+                f"tied_variance=True ties a noise variance or dispersion, which expert={self.name!r} "
+                "does not have (its variance is its mean); use tied_variance=False."
+            )
+        super().set_constraints(shared, tied_variance)
 
     def _check_domain(self, y):
         if np.any(y < 0):
@@ -539,6 +580,21 @@ class GammaExperts(PositiveAmountExperts):
 
     name = "gamma"
     has_distribution = True
+    #: one dispersion for every leaf (:meth:`set_constraints`)
+    tied_variance = False
+
+    def set_constraints(self, shared, tied_variance):
+        """``tied_variance``: one dispersion for all leaves (the coefficients' fits do not
+        depend on it, so the M-step stays exact: the shape solves the pooled equation);
+        shared coefficients are refused."""
+        if len(shared):
+            raise ValueError(
+                "shared_features is implemented for expert='linear' and 'lognormal' only, not for "
+                "expert='gamma' "
+                "(its coefficients are fitted by Newton's method leaf by leaf); expert='gamma' "
+                "takes tied_variance=True (one dispersion for all experts)."
+            )
+        self.tied_variance = self.constrained = bool(tied_variance)
 
     def init_params(self, n_leaves, n_params, info):
         return {**super().init_params(n_leaves, n_params, info), "shape": np.ones(n_leaves)}
@@ -558,20 +614,33 @@ class GammaExperts(PositiveAmountExperts):
     def update(self, S, params, active, safe=False):
         """Exact M-step of the leaves whose ``active`` flag is set."""
         coef, shape, rows = params["coef"].copy(), params["shape"].copy(), concat_rows(S["rows"])
-        for leaf in np.flatnonzero(active):
+        n_leaves = coef.shape[0]
+        half_deviance, weight = np.zeros(n_leaves), np.zeros(n_leaves)
+        for leaf in range(n_leaves):
+            if not (active[leaf] or self.tied_variance):
+                continue
             Xa, y, offset, w = self._leaf_rows(rows, leaf)
-            with np.errstate(over="ignore"):
-                beta = newton_fit(
-                    Xa, offset, w, coef[leaf, 0], self.alpha,
-                    value=lambda eta: -eta - y * np.exp(-eta),
-                    slope=lambda eta: y * np.exp(-eta) - 1.0,
-                    curvature=lambda eta: y * np.exp(-eta),
-                )
-            coef[leaf, 0] = beta
+            if active[leaf]:
+                with np.errstate(over="ignore"):
+                    coef[leaf, 0] = newton_fit(
+                        Xa, offset, w, coef[leaf, 0], self.alpha,
+                        value=lambda eta: -eta - y * np.exp(-eta),
+                        slope=lambda eta: y * np.exp(-eta) - 1.0,
+                        curvature=lambda eta: y * np.exp(-eta),
+                    )
+            beta = coef[leaf, 0]
             ratio = y * np.exp(-(np.asarray(Xa @ beta) + offset))
-            half_deviance = w @ (ratio - np.log(ratio) - 1.0) + 0.5 * self.alpha * np.sum(beta[:-1] ** 2)
-            shape[leaf] = self._solve_shape(half_deviance / w.sum())
+            half_deviance[leaf] = w @ (ratio - np.log(ratio) - 1.0) + 0.5 * self.alpha * np.sum(beta[:-1] ** 2)
+            weight[leaf] = w.sum()
+        if self.tied_variance:  # every leaf's rows (an inactive leaf's with its own coefficients)
+            shape[:] = self._solve_shape(half_deviance.sum() / weight.sum())
+        else:
+            for leaf in np.flatnonzero(active):
+                shape[leaf] = self._solve_shape(half_deviance[leaf] / weight[leaf])
         return {"coef": coef, "shape": shape}, False
+
+    def n_free_params(self, params):
+        return super().n_free_params(params) - (params["shape"].size - 1) * int(self.tied_variance)
 
     def _solve_shape(self, target):
         """The root ``a`` of ``log a - psi(a) = target`` (decreasing in ``a``), within the bounds."""
@@ -600,7 +669,14 @@ class GammaExperts(PositiveAmountExperts):
         return {**params, "shape": np.exp(-extra[:, 0])}
 
     def _extra_labels(self, label, info):
-        return [scalar(label, "log_dispersion")]
+        return [scalar("every expert" if self.tied_variance else label, "log_dispersion")]
+
+    def inference_ties(self, params):
+        """A tied dispersion: one number for every leaf (leaf 0's)."""
+        ties = super().inference_ties(params)
+        if self.tied_variance:
+            ties[:, -1] = ties[0, -1]
+        return ties
 
     def inference_fixed(self, params):
         """A shape on its upper bound (the dispersion on ``reg_variance``): held there."""

@@ -38,10 +38,18 @@ class LogNormalExperts(LinearGaussianExperts):
         Lower bound on ``sigma^2`` relative to the weighted variance of ``log y``.
     l1_ratio : float, default=0.0
         Elastic-net mixing of ``alpha`` (as the Gaussian family's).
+
+    Shared coefficients of ``E[log y]`` and one ``sigma`` for all experts
+    (``shared_features``, ``tied_variance``) are the Gaussian family's M-step on ``log y``.
     """
 
     name = "lognormal"
     takes_missing = False  # not linear-Gaussian: (x, y) is not jointly Gaussian
+    # the Gaussian's censored moments and interval derivatives read ends in units of y and
+    # its target's mean and scale; this family's target is log y: the numerical M-step and
+    # central differences until they are written for it
+    imputes_censored = False
+    gives_interval_scores = False
     multi_output = False
     positive_only = True
     has_distribution = True
@@ -109,8 +117,9 @@ class LogNormalExperts(LinearGaussianExperts):
         parts = []
         for leaf in range(params["coef"].shape[0]):
             label = f"expert {leaf}"
-            parts.append(coefficient_row(label, coords, feature_names, s, info["log_location"]))
-            parts.append(scalar(label, "log_sigma", 0.5, np.log(s)))
+            row = coefficient_row(label, coords, feature_names, s, info["log_location"])
+            parts.append(self._shared_labels(row))
+            parts.append(scalar(self._variance_label(label), "log_sigma", 0.5, np.log(s)))
         return Labels.concat(parts)
 
     # -- fitted attributes and predictions (units of y) ----------------------------------

@@ -84,6 +84,7 @@ class NegativeBinomialExperts(LogLinkExperts):
     name = "negative_binomial"
     has_distribution = True
     discrete = True
+    newton_steps = 1
 
     def __init__(self, alpha, reg_variance):
         super().__init__(alpha)
@@ -110,18 +111,22 @@ class NegativeBinomialExperts(LogLinkExperts):
         return {**super().init_params(n_leaves, n_params, info), "theta": np.ones(n_leaves)}
 
     def _pass_context(self, rows):
-        """The largest ``theta``: the weighted mean count over ``reg_variance`` (all rows)."""
+        """The largest ``theta``: the weighted mean count over ``reg_variance`` (all rows); the
+        distinct counts and every row's index among them."""
         _, (y, _), W = rows
         w = W.sum(axis=1)
         mean = (w @ y) / w.sum() if w.sum() > 0 else 0.0
-        return {"max_theta": min(max(mean, 1.0) / self.reg_variance, THETA_MAX)}
+        # the distinct counts of all rows, once a pass (a leaf with every row takes them)
+        return {"max_theta": min(max(mean, 1.0) / self.reg_variance, THETA_MAX),
+                "distinct": np.unique(y, return_inverse=True)}
 
     def scores(self, Xa, target, params):
         y, offset = target
         return _log_pmf(y[:, None], self._eta(Xa, params, offset), np.log(params["theta"])), None
 
-    def _fit_expert(self, Xa, y, offset, w, expert, max_theta):
-        counts, inverse = np.unique(y, return_inverse=True)
+    def _fit_expert(self, Xa, y, offset, w, expert, max_theta, distinct):
+        # the leaf's rows are all the rows when as many (LogLinkExperts._leaf_rows)
+        counts, inverse = distinct if len(y) == len(distinct[1]) else np.unique(y, return_inverse=True)
 
         def per_count(func):
             """``func`` of every row's count, evaluated once per distinct count (the special
@@ -147,7 +152,7 @@ class NegativeBinomialExperts(LogLinkExperts):
 
         beta, s = fit_log_link(
             Xa, offset, w, expert["coef"][0], np.log([expert["theta"]]), np.log([THETA_MIN]),
-            np.log([max_theta]), self.alpha, value, derivatives,
+            np.log([max_theta]), self.alpha, value, derivatives, max_iter=self.newton_steps,
         )
         return {"coef": beta, "theta": np.exp(s[0])}
 

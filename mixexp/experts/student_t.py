@@ -89,6 +89,10 @@ class StudentTExperts(LinearGaussianExperts):
     name = "student_t"
     takes_missing = False  # not linear-Gaussian: (x, y) is not jointly Gaussian
     supports_l1 = False
+    # the Gaussian's censored moments and interval derivatives are the normal's, not this
+    # family's: censored rows take the numerical M-step and central differences
+    imputes_censored = False
+    gives_interval_scores = False
     closed_form = False  # the scale weights change with the parameters: iterating gains
 
     @classmethod
@@ -151,6 +155,11 @@ class StudentTExperts(LinearGaussianExperts):
 
     def n_free_params(self, params):
         return params["coef"].size + params["var"].size + params["nu"].size
+
+    # the weights' M-step is the t's own (scaled by each row's expected precision): no
+    # shared coefficients or tied scale
+    set_constraints = ExpertComponent.set_constraints
+    inference_ties = ExpertComponent.inference_ties
 
     # -- inference: central differences of the log-densities (the base class's) ------
     inference_scores = ExpertComponent.inference_scores

@@ -49,6 +49,7 @@ class WeibullExperts(PositiveAmountExperts):
     name = "weibull"
     uses_exposure = False
     has_distribution = True
+    newton_steps = 1
 
     def init_params(self, n_leaves, n_params, info):
         return {**super().init_params(n_leaves, n_params, info), "shape": np.ones(n_leaves)}
@@ -81,6 +82,7 @@ class WeibullExperts(PositiveAmountExperts):
         beta, s = fit_log_link(
             Xa, offset, w, expert["coef"][0], np.log([expert["shape"]]), np.log([SHAPE_MIN]),
             np.log([self._max_shape()]), self.alpha, value, derivatives, scaled_by=0,
+            max_iter=self.newton_steps,
         )
         return {"coef": beta, "shape": np.exp(s[0])}
 

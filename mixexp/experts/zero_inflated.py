@@ -333,6 +333,13 @@ class ZeroInflatedExperts(ExpertComponent):
         return pi * np.minimum(limit, 0.0)[:, None] + (1.0 - pi) * limited
 
 
+    def leaf_stop_loss(self, Xa, limit, params, info, **row_arrays):
+        """``pi max(-u, 0) + (1 - pi) E[(Y - u)+]``, ``(n, n_leaves)``."""
+        base, pi = self._split(params)
+        loss = self.base.leaf_stop_loss(Xa, limit, base, info, **row_arrays)
+        return pi * np.maximum(-np.asarray(limit, dtype=np.float64), 0.0)[:, None] + (1.0 - pi) * loss
+
+
 class ZeroInflatedPoisson(ZeroInflatedExperts):
     """``expert="zip"``: zero-inflated Poisson experts, the Poisson family with
     ``zero_inflation=True`` (the same fit)."""
