@@ -9,8 +9,7 @@ symmetric point where every expert is the same (as random soft
 responsibilities do).  ``"short_em"`` (Biernacki, Celeux & Govaert 2003;
 flexmix's ``initFlexmix``): several short EM runs from k-means and random
 partitions in turn, stopped at a loose tolerance; EM continues from the best.
-On a small flat mixture of exact components (not estimator experts; rows times free
-parameters at most ``SMALL_START_SIZE``) the best
+On a small flat mixture (rows times free parameters at most ``SMALL_START_SIZE``) the best
 short run is often not the best in the end, and k-means and random-centre partitions miss
 optima that uniformly random labels find: there ``"short_em"`` runs a short run from each
 partition of ``SCREEN_KINDS`` (one k-means, then ``"uniform"``, uniformly random labels, and
@@ -377,10 +376,7 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         labels = initial_labels(kind, flat, design, rs, n_threads)
         return flat.fit_posteriors(labels, design, flat.zero_params(design, info), INIT_STEPS)
 
-    # estimator experts (refits that only approximate the M-step, at a cost of their own) keep
-    # the five short runs
-    screened = engine.tree.depth == 1 and flat.gate.exact and flat.experts.exact
-    if init_params == "short_em" and screened and small_start(design.n_rows, n_free):
+    if init_params == "short_em" and engine.tree.depth == 1 and small_start(design.n_rows, n_free):
         params = screened_runs(flat, design, from_partition, max_iter, tol)
     elif init_params == "short_em":
         best, best_bound = None, -np.inf
