@@ -9,11 +9,13 @@ symmetric point where every expert is the same (as random soft
 responsibilities do).  ``"short_em"`` (Biernacki, Celeux & Govaert 2003;
 flexmix's ``initFlexmix``): several short EM runs from k-means and random
 partitions in turn, stopped at a loose tolerance; EM continues from the best.
-On a small flat mixture (rows times free parameters at most FULL_RUNS_BUDGET /
-(SHORT_RUNS + 1)) the best short run is often not the best in the end: there
-``"short_em"`` runs :func:`full_runs` starts (k-means, random-centre and
-``"uniform"``, uniformly random labels, in turn) to convergence at the fit's
-``max_iter`` and ``tol`` (at least ``FULL_RUN_TOL``) and keeps the best final objective.
+On a small flat mixture (rows times free parameters at most ``SMALL_START_SIZE``) the best
+short run is often not the best in the end, and k-means and random-centre partitions miss
+optima that uniformly random labels find: there ``"short_em"`` runs a short run from each
+partition of ``SCREEN_KINDS`` (one k-means, then ``"uniform"``, uniformly random labels, and
+random-centre partitions), continues the ``FINALISTS`` best to convergence at the fit's
+``max_iter`` and ``tol`` (at least ``FULL_RUN_TOL``) and keeps the best final objective
+(:func:`screened_runs`).
 Each set of responsibilities is turned into parameters by an M-step.  The
 user may give them instead (``init_params`` as an array, flexmix's
 ``cluster=``): :func:`check_responsibilities` validates them, and the M-step
@@ -79,17 +81,22 @@ SHORT_MAX_ITER = 50
 START_MIN_ROWS = 3000
 START_ROWS_PER_PARAM = 30
 START_MAX_ROWS = 100_000
-# small flat problems: "short_em" runs its starts to convergence instead, as many as
-# FULL_RUNS_BUDGET / (rows x free parameters) allows, at most MAX_FULL_RUNS
-# (benchmarks/results/best_optimum.md measured the choice; trees gained nothing from it)
-FULL_RUNS_BUDGET = 500_000
-MAX_FULL_RUNS = 20
-# they stop at the fit's tol but no lower: EM on all rows continues from the best at tol
+# small flat problems (start rows x free parameters at most SMALL_START_SIZE): a short run
+# from each of SCREEN_KINDS, the FINALISTS best of them run to convergence.  Measured on
+# NPreg and mcycle (benchmarks/results/best_optimum.md): these 6 short runs and 3 finalists
+# reach what 20 runs to convergence reached on NPreg in a fifth of their passes over the
+# data (1.1-2.5 times the passes of the five short runs); 2 finalists did worse, 8 or 12
+# short runs better on harder data at 2-3 times the time; trees gained nothing from full runs
+SMALL_START_SIZE = 83_333
+FINALISTS = 3
+# the finalists stop at the fit's tol but no lower: EM on all rows continues from the best at tol
 FULL_RUN_TOL = 1e-5
-FULL_RUN_KINDS = ("kmeans", "random", "uniform")
 # a tree compares this many arrangements of its flat start's experts (the root's most
 # separable groupings) by the tree's EM on the start's rows
 TREE_ARRANGEMENTS = 6
+# k-means from another seed mostly repeats its partition: one k-means start, then
+# uniformly random labels and random centres in turn
+SCREEN_KINDS = ("kmeans", "uniform", "random", "uniform", "random", "uniform")
 
 
 def start_features(Xa, extra):
@@ -214,7 +221,7 @@ def leaf_arrangements(leaf_post, Xa, sw, depth, branching, gate_alpha, n_orders=
 
 def initial_labels(kind, engine, design, rs, n_threads=1):
     """The leaf of every row in a k-means or random partition of ``[X, y]`` (``"uniform"``:
-    uniformly random labels, for the full runs of small problems)."""
+    uniformly random labels, for the screened starts of small problems)."""
     n_leaves = engine.tree.n_leaves
     n = design.n_rows
 
@@ -248,12 +255,34 @@ def start_rows(n_rows, n_free_params):
     return min(n_rows, START_MAX_ROWS, wanted)
 
 
-def full_runs(n_rows, n_free_params):
-    """How many starts ``"short_em"`` runs to convergence on ``n_rows`` rows of a flat
-    mixture with ``n_free_params`` free parameters; 0: the data are not small enough and
-    the short runs choose (see the module's doc)."""
-    runs = FULL_RUNS_BUDGET // max(n_rows * n_free_params, 1)
-    return min(MAX_FULL_RUNS, runs) if runs > SHORT_RUNS else 0
+def small_start(n_rows, n_free_params):
+    """Whether ``"short_em"`` screens starts for finalists run to convergence
+    (:func:`screened_runs`) on ``n_rows`` rows of a flat mixture with ``n_free_params``
+    free parameters; False: the best of the short runs alone continues."""
+    return n_rows * n_free_params <= SMALL_START_SIZE
+
+
+def screened_runs(flat, design, from_partition, max_iter, tol):
+    """Parameters of the best of the ``SCREEN_KINDS`` starts on a small flat mixture.
+
+    Short runs (``SHORT_TOL``, at most ``SHORT_MAX_ITER`` iterations) from the partitions
+    of ``SCREEN_KINDS``; the ``FINALISTS`` best of them continue to convergence
+    (``max_iter``, ``tol`` but at least ``FULL_RUN_TOL``) and the best final objective
+    wins.  ``from_partition(kind)`` gives the parameters of a start.
+    """
+    runs = []
+    for run, kind in enumerate(SCREEN_KINDS):
+        params = from_partition(kind)
+        params, bounds, *_ = flat.run(params, design, SHORT_MAX_ITER, SHORT_TOL)
+        runs.append((bounds[-1], run, params))
+    # ties keep the earlier start (run): the choice does not depend on comparing parameters
+    finalists = sorted(runs, key=lambda r: (-r[0], r[1]))[:FINALISTS]
+    best, best_bound = None, -np.inf
+    for _, _, params in finalists:
+        params, bounds, *_ = flat.run(params, design, max_iter, max(tol, FULL_RUN_TOL))
+        if best is None or bounds[-1] > best_bound:
+            best, best_bound = params, bounds[-1]
+    return best
 
 
 def _n_free_params(flat, design, info):
@@ -368,8 +397,8 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         return engine.fit_posteriors(init_params, design, engine.zero_params(design, info), INIT_STEPS)
     # rows of zero weight do not count in any sum: the start draws from the others
     # (grouped rows: whole groups)
-    n_free = _n_free_params(flat, design, info)
     rows = design if rows is None else rows
+    n_free = _n_free_params(flat, design, info)
     size = start_rows(rows.n_positive, n_free)
     design = rows.start_subset(rs, size)
 
@@ -377,19 +406,13 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         labels = initial_labels(kind, flat, design, rs, n_threads)
         return flat.fit_posteriors(labels, design, flat.zero_params(design, info), INIT_STEPS)
 
-    if init_params == "short_em":
-        n_full = full_runs(design.n_rows, n_free) if engine.tree.depth == 1 else 0
-        # small data: every start runs to convergence and the best final objective wins
-        # (the best short run often is not the best in the end)
-        if n_full:
-            runs, run_iter, run_tol = n_full, max_iter, max(tol, FULL_RUN_TOL)
-        else:
-            runs, run_iter, run_tol = SHORT_RUNS, SHORT_MAX_ITER, SHORT_TOL
+    if init_params == "short_em" and engine.tree.depth == 1 and small_start(design.n_rows, n_free):
+        params = screened_runs(flat, design, from_partition, max_iter, tol)
+    elif init_params == "short_em":
         best, best_bound = None, -np.inf
-        for run in range(runs):
-            kinds = FULL_RUN_KINDS if n_full else ("kmeans", "random")
-            params = from_partition(kinds[run % len(kinds)])
-            params, bounds, *_ = flat.run(params, design, run_iter, run_tol)
+        for run in range(SHORT_RUNS):
+            params = from_partition(("kmeans", "random")[run % 2])
+            params, bounds, *_ = flat.run(params, design, SHORT_MAX_ITER, SHORT_TOL)
             if best is None or bounds[-1] > best_bound:
                 best, best_bound = params, bounds[-1]
         params = best

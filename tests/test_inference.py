@@ -210,6 +210,10 @@ def test_unidentified_parameters_warn():
     y = X[:, 0] + 0.1 * rs.randn(60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = MixtureOfExpertsRegressor(4, gate_alpha=0.0, alpha=0.0, max_iter=3, random_state=0).fit(X, y)
+        # a k-means start: its fit sits where the information is singular; the better optimum
+        # that the default start of small data reaches passes the check (measured: no warning)
+        model = MixtureOfExpertsRegressor(
+            4, gate_alpha=0.0, alpha=0.0, max_iter=3, random_state=0, init_params="kmeans"
+        ).fit(X, y)
     with pytest.warns(RuntimeWarning, match="not positive definite"):
         parameter_inference(model, X, y)
