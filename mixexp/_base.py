@@ -450,9 +450,9 @@ class BaseMixtureOfExperts(
             else:  # an HME starts from a flat mixture of its leaves
                 flat_tree = Tree(1, tree.n_leaves)
                 flat = EMEngine(flat_tree, make_gate(flat_tree, params), experts, run)
-            if em_design.censored:  # the user's responsibilities: an M-step on every row
-                design = em_design.plain() if resp is not None else censored_start_design(
-                    em_design, flat, state.info
+            if design.censored:  # the user's responsibilities: an M-step on every row
+                design = design.plain() if resp is not None else censored_start_design(
+                    design, flat, state.info
                 )
             for init in range(n_init):
                 if self.verbose:

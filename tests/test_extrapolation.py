@@ -23,7 +23,9 @@ def _few_rows_many_features(seed):
     return X, y, x_far
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+# seeds where the unguarded, nearly unpenalised HME does blow up (of seeds 1-8: 1, 6, 7, 8 with the
+# tree start of six arrangements; 2 no longer does: 8.4, inside the targets' range widened by their span)
+@pytest.mark.parametrize("seed", [1, 6])
 def test_default_hme_does_not_blow_up_on_an_extrapolating_row(seed):
     X, y, x_far = _few_rows_many_features(seed)
     span = np.ptp(y)
