@@ -277,9 +277,16 @@ def screened_runs(flat, design, from_partition, max_iter, tol):
         runs.append((bounds[-1], run, params))
     # ties keep the earlier start (run): the choice does not depend on comparing parameters
     finalists = sorted(runs, key=lambda r: (-r[0], r[1]))[:FINALISTS]
+    return best_final_run(flat, (params for *_, params in finalists), design, max_iter, max(tol, FULL_RUN_TOL))
+
+
+def best_final_run(engine, starts, design, max_iter, tol):
+    """The parameters at the end of ``engine``'s EM run (``max_iter``, ``tol``) from each of
+    ``starts`` (an iterable, consumed one start per run) whose final objective is highest;
+    the earliest on ties."""
     best, best_bound = None, -np.inf
-    for _, _, params in finalists:
-        params, bounds, *_ = flat.run(params, design, max_iter, max(tol, FULL_RUN_TOL))
+    for params in starts:
+        params, bounds, *_ = engine.run(params, design, max_iter, tol)
         if best is None or bounds[-1] > best_bound:
             best, best_bound = params, bounds[-1]
     return best
@@ -409,13 +416,8 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
     if init_params == "short_em" and engine.tree.depth == 1 and small_start(design.n_rows, n_free):
         params = screened_runs(flat, design, from_partition, max_iter, tol)
     elif init_params == "short_em":
-        best, best_bound = None, -np.inf
-        for run in range(SHORT_RUNS):
-            params = from_partition(("kmeans", "random")[run % 2])
-            params, bounds, *_ = flat.run(params, design, SHORT_MAX_ITER, SHORT_TOL)
-            if best is None or bounds[-1] > best_bound:
-                best, best_bound = params, bounds[-1]
-        params = best
+        starts = (from_partition(("kmeans", "random")[run % 2]) for run in range(SHORT_RUNS))
+        params = best_final_run(flat, starts, design, SHORT_MAX_ITER, SHORT_TOL)
     else:
         params = from_partition(init_params)
     tree = engine.tree
@@ -433,11 +435,6 @@ def initial_params(engine, flat, design, info, rs, init_params, max_iter, tol, g
         return engine.fit_posteriors(leaf_post[:, orders[0]], design, zero, INIT_STEPS)
     # the most separable top split is not always the tree's: each candidate runs the
     # tree's EM on the start's rows and the best final objective wins
-    best, best_bound = None, -np.inf
-    for order in orders:
-        zero = engine.zero_params(design, info)
-        params = engine.fit_posteriors(leaf_post[:, order], design, zero, INIT_STEPS)
-        params, bounds, *_ = engine.run(params, design, max_iter, tol)
-        if best is None or bounds[-1] > best_bound:
-            best, best_bound = params, bounds[-1]
-    return best
+    starts = (engine.fit_posteriors(leaf_post[:, order], design, engine.zero_params(design, info), INIT_STEPS)
+              for order in orders)
+    return best_final_run(engine, starts, design, max_iter, tol)
