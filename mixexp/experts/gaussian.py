@@ -347,12 +347,19 @@ class LinearGaussianExperts(ExpertComponent):
         rest = np.asarray(theta).reshape(n_leaves, n_targets, p + 1)
         return {**params, "coef": rest[:, :, :p].copy(), "var": np.exp(rest[:, :, p])}
 
+    def _scale_bounds(self):
+        """The bounds ``(lower, upper)`` of each target's parameters after its coefficients,
+        ``(m,)`` each, that :meth:`update` keeps: the log variance at least ``log(reg_variance)``."""
+        return np.array([np.log(self.reg_variance)]), np.array([np.inf])
+
     def inference_bounds(self, params):
-        """Every log variance at least ``log(reg_variance)`` (the floor of :meth:`update`)."""
+        """No bound on the coefficients; :meth:`_scale_bounds` on each target's others."""
         n_leaves, n_targets, p = params["coef"].shape
-        lower = np.full((n_leaves, n_targets, p + 1), -np.inf)
-        lower[:, :, p] = np.log(self.reg_variance)
-        return lower.reshape(n_leaves, -1), np.full(lower.size, np.inf).reshape(n_leaves, -1)
+        low, high = self._scale_bounds()
+        lower = np.full((n_leaves, n_targets, p + low.size), -np.inf)
+        upper = np.full((n_leaves, n_targets, p + low.size), np.inf)
+        lower[:, :, p:], upper[:, :, p:] = low, high
+        return lower.reshape(n_leaves, -1), upper.reshape(n_leaves, -1)
 
     def inference_fixed(self, params):
         """A sparse fit's (``l1_ratio > 0``) zero weights: held at 0."""

@@ -177,15 +177,10 @@ class StudentTExperts(LinearGaussianExperts):
         rest = np.asarray(theta).reshape(n_leaves, n_targets, p + 2)
         return {**params, "coef": rest[:, :, :p].copy(), "var": np.exp(rest[:, :, p]), "nu": np.exp(rest[:, :, p + 1])}
 
-    def inference_bounds(self, params):
-        """Every log variance at least ``log(reg_variance)``, ``log nu`` in ``[log NU_MIN, log
+    def _scale_bounds(self):
+        """The log variance at least ``log(reg_variance)``, ``log nu`` in ``[log NU_MIN, log
         NU_MAX]`` (the bounds of :meth:`update`)."""
-        n_leaves, n_targets, p = params["coef"].shape
-        lower = np.full((n_leaves, n_targets, p + 2), -np.inf)
-        upper = np.full((n_leaves, n_targets, p + 2), np.inf)
-        lower[:, :, p], lower[:, :, p + 1] = np.log(self.reg_variance), np.log(NU_MIN)
-        upper[:, :, p + 1] = np.log(NU_MAX)
-        return lower.reshape(n_leaves, -1), upper.reshape(n_leaves, -1)
+        return np.log([self.reg_variance, NU_MIN]), np.array([np.inf, np.log(NU_MAX)])
 
     def inference_fixed(self, params):
         """Degrees of freedom on a bound (``NU_MIN``, ``NU_MAX``): on the boundary of the
