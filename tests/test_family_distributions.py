@@ -308,3 +308,21 @@ def test_tails_beyond_underflow_are_accurate(family):
     np.testing.assert_allclose(member("log_sf")(y), log_integral(y, 0.0, np.inf), rtol=1e-9)
     y = _solve_log(member("log_cdf"), -1000.0, 1e-300, 1.0)
     np.testing.assert_allclose(member("log_cdf")(y), log_integral(y, -np.inf, 0.0), rtol=1e-9)
+
+
+@pytest.mark.parametrize("theta", [1e9, 1e12, 1e15])
+def test_negative_binomial_near_its_poisson_limit_keeps_its_digits(theta):
+    # theta / (mu + theta) rounds near 1; P(Y <= k) and P(Y > k) come from mu / (mu + theta)
+    # (main before this: log P(Y = 0) -1.49925 at theta = 1e12, -3.0 at 1e15, for -1.5)
+    experts = EXPERTS["regression"]["negative_binomial"](alpha=1.0, reg_variance=1e-6)
+    mu, k = np.array([0.2, 1.5, 40.0]), np.arange(0.0, 60.0)[:, None]
+    eta, params = np.broadcast_to(np.log(mu), (k.size, mu.size)), {"theta": np.full(mu.size, theta)}
+    # the NB's distance to the Poisson is of order mu^2 / theta in these logs
+    atol = 1e-9 + 10.0 * mu.max() ** 2 / theta
+    np.testing.assert_allclose(experts._log_cdf(k, eta, params), stats.poisson.logcdf(k, mu), rtol=1e-9,
+                               atol=atol)
+    np.testing.assert_allclose(experts._log_sf(k, eta, params), stats.poisson.logsf(k, mu), rtol=1e-9,
+                               atol=atol)
+    limit = np.full_like(eta, 3.0)
+    poisson_mean = sum(j * stats.poisson.pmf(j, mu) for j in range(4)) + 3.0 * stats.poisson.sf(3, mu)
+    np.testing.assert_allclose(experts._limited_mean(limit, eta, params)[0], poisson_mean, rtol=1e-9, atol=atol)

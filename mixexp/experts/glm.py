@@ -31,6 +31,7 @@ from scipy import stats
 from scipy.optimize import brentq
 from scipy.special import (
     betainc,
+    betaincc,
     betaln,
     digamma,
     gammainc,
@@ -218,14 +219,27 @@ def log_gamma_upper(a, x):
         )
 
 
-def log_beta_lower(a, b, x):
-    """``log I_x(a, b)`` (regularised incomplete beta) without underflow: ``I = x^a
-    (1 - x)^b / (a B(a, b)) 2F1(a + b, 1; a + 1; x)`` where it is tiny."""
-    a, b, x = np.broadcast_arrays(a, b, x)
+def beta_lower(a, b, x, x_complement):
+    """``I_x(a, b)`` (regularised incomplete beta) and its complement ``1 - I_x(a, b)``,
+    each to its own relative precision, from ``x`` and ``1 - x`` as the caller knows them
+    (e.g. ``theta / (mu + theta)`` and ``mu / (mu + theta)``).  Both come from the smaller of
+    the two, ``I_x(a, b) = 1 - I_{1-x}(b, a)``: ``1 - x`` formed from an ``x`` near 1 keeps
+    only the digits ``x`` has (at ``a = 1e12`` that alone costs 1e-4 in ``log I``)."""
+    a, b, x, xc = np.broadcast_arrays(a, b, x, x_complement)
+    small_x = x <= 0.5
+    lower = np.where(small_x, betainc(a, b, x), betaincc(b, a, xc))
+    upper = np.where(small_x, betaincc(a, b, x), betainc(b, a, xc))
+    return lower, upper
+
+
+def log_beta_lower(a, b, x, x_complement):
+    """``log I_x(a, b)`` from ``x`` and ``1 - x`` (:func:`beta_lower`), without underflow:
+    ``I = x^a (1 - x)^b / (a B(a, b)) 2F1(a + b, 1; a + 1; x)`` where it is tiny."""
+    a, b, x, xc = np.broadcast_arrays(a, b, x, x_complement)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return log_probability(
-            betainc(a, b, x), betainc(b, a, 1.0 - x),
-            lambda: (a * np.log(x) + b * np.log1p(-x) - np.log(a) - betaln(a, b)
+            *beta_lower(a, b, x, xc),
+            lambda: (a * np.log(x) + b * np.log(xc) - np.log(a) - betaln(a, b)
                      + np.log(hyp2f1(a + b, 1.0, a + 1.0, x))),
         )
 

@@ -24,10 +24,10 @@ the bound is the data's, the same at every iteration.
 
 import numpy as np
 from scipy import stats
-from scipy.special import betainc, betaln, digamma, polygamma
+from scipy.special import betaln, digamma, polygamma
 
 from .._inference_parts import scalar
-from .glm import LogLinkExperts, _exp, fit_log_link, log_beta_lower
+from .glm import LogLinkExperts, _exp, beta_lower, fit_log_link, log_beta_lower
 
 THETA_MIN = 1e-4  # smallest size (largest dispersion)
 THETA_MAX = 1e12  # largest size when reg_variance is tinier
@@ -168,12 +168,12 @@ class NegativeBinomialExperts(LogLinkExperts):
 
     def _log_cdf(self, k, eta, params):
         # P(Y <= k) = I_p(theta, k + 1), P(Y > k) = I_(1-p)(k + 1, theta)
-        p, _ = self._p(eta, params)
-        return np.where(k < 0, -np.inf, log_beta_lower(params["theta"], np.maximum(k, 0.0) + 1.0, p))
+        p, q = self._p(eta, params)
+        return np.where(k < 0, -np.inf, log_beta_lower(params["theta"], np.maximum(k, 0.0) + 1.0, p, q))
 
     def _log_sf(self, k, eta, params):
-        _, q = self._p(eta, params)
-        return np.where(k < 0, 0.0, log_beta_lower(np.maximum(k, 0.0) + 1.0, params["theta"], q))
+        p, q = self._p(eta, params)
+        return np.where(k < 0, 0.0, log_beta_lower(np.maximum(k, 0.0) + 1.0, params["theta"], q, p))
 
     def _quantile(self, q, eta, params):
         return stats.nbinom.ppf(q, params["theta"], self._p(eta, params)[0])
@@ -182,8 +182,8 @@ class NegativeBinomialExperts(LogLinkExperts):
         # E[Y 1(Y <= m)] = mu P(Y' <= m - 1), Y' ~ NB(theta + 1, p) (k p(k) = mu p'(k - 1))
         p, q = self._p(eta, params)
         theta, m = params["theta"], np.floor(limit)
-        below = np.where(m >= 1, betainc(theta + 1.0, np.maximum(m, 1.0), p), 0.0)
-        return _exp(eta) * below + limit * betainc(m + 1.0, theta, q)
+        below = np.where(m >= 1, beta_lower(theta + 1.0, np.maximum(m, 1.0), p, q)[0], 0.0)
+        return _exp(eta) * below + limit * beta_lower(m + 1.0, theta, q, p)[0]
 
     def _mean_var(self, eta, params):
         mu = _exp(eta)
