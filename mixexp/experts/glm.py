@@ -47,9 +47,9 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 
 from .._design import rows_to_original
 from .._inference_parts import Labels, coefficient_row, scalar
-from .._numerics.linalg import solve_psd, tdot, weighted_grams
+from .._numerics.linalg import column_sums, solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
-from .newton import MAX_ITER, maximise
+from .newton import MAX_ITER, ascend_once, maximise
 
 NEWTON_MAX_ITER = 100
 MAX_SHAPE = 1e12  # largest Gamma shape (smallest dispersion) when reg_variance is tinier
@@ -117,37 +117,29 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
     Rows with ``w = 0`` must be removed by the caller.  ``max_iter``: at most that many
     safeguarded Newton steps (None: to convergence).  Returns ``(beta, s)``.
     """
-    p, m = coef.shape[0], len(log_shapes)
-    mask = np.ones(p)
-    mask[-1] = 0.0
+    p = coef.shape[0]
 
     def split(x):
         beta, s = x[:p], x[p:]
-        c = 1.0 if scaled_by is None else np.exp(2.0 * s[scaled_by])
-        return beta, s, np.asarray(Xa @ beta) + offset, c, beta * mask
+        return beta, s, np.asarray(Xa @ beta) + offset
 
     def objective(x):
-        _, s, eta, c, b = split(x)
+        beta, s, eta = split(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            F = float(w @ value(eta, s)) - 0.5 * alpha * c * (b @ b)
+            F = float(w @ value(eta, s)) - shape_penalty(beta, s, alpha, scaled_by)[0]
         return F if np.isfinite(F) else -np.inf
 
     def second_order(x):
-        _, s, eta, c, b = split(x)
+        beta, s, eta = split(x)
         l_e, l_ee, l_s, l_es, l_ss = derivatives(eta, s)
-        g = np.concatenate([tdot(Xa, w * l_e) - alpha * c * b, w @ l_s])
-        H = np.empty((p + m, p + m))
-        H[:p, :p] = _gram(Xa, w * l_ee) - np.diag(alpha * c * mask)
+        _, g_pen, H_pen = shape_penalty(beta, s, alpha, scaled_by)
+        g = np.concatenate([tdot(Xa, w * l_e), w @ l_s])
+        H = np.empty((p + len(s), p + len(s)))
+        H[:p, :p] = _gram(Xa, w * l_ee)
         H[:p, p:] = tdot(Xa, w[:, None] * l_es)
         H[p:, :p] = H[:p, p:].T
         H[p:, p:] = np.einsum("i,ijk->jk", w, l_ss)
-        if scaled_by is not None:  # d/ds of c = 2 c
-            j = p + scaled_by
-            g[j] -= alpha * c * (b @ b)
-            H[:p, j] -= 2.0 * alpha * c * b
-            H[j, :p] = H[:p, j]
-            H[j, j] -= 2.0 * alpha * c * (b @ b)
-        return g, H
+        return g - g_pen, H - H_pen
 
     x = np.concatenate([coef, log_shapes])
     inf = np.full(p, np.inf)
@@ -155,6 +147,33 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
         x = maximise(objective, second_order, x, np.concatenate([-inf, lower]), np.concatenate([inf, upper]),
                      max_iter=MAX_ITER if max_iter is None else max_iter)
     return x[:p], x[p:]
+
+
+def shape_penalty(beta, s, alpha, scaled_by=None):
+    """The penalty ``alpha / 2 c(s) ||beta[:-1]||^2`` of an expert's coefficients ``beta`` and
+    log-shapes ``s`` (:func:`fit_log_link`), with its gradient and Hessian in ``(beta, s)``:
+    ``c(s)`` is 1, or ``exp(2 s[scaled_by])``."""
+    p, m = beta.shape[0], s.shape[0]
+    mask = np.ones(p)
+    mask[-1] = 0.0
+    b = beta * mask
+    c = 1.0 if scaled_by is None else np.exp(2.0 * s[scaled_by])
+    bb = b @ b
+    g, H = np.zeros(p + m), np.zeros((p + m, p + m))
+    g[:p] = alpha * c * b
+    H[:p, :p] = np.diag(alpha * c * mask)
+    if scaled_by is not None:  # d/ds of c = 2 c
+        j = p + scaled_by
+        g[j] = alpha * c * bb
+        H[:p, j] = H[j, :p] = 2.0 * alpha * c * b
+        H[j, j] = 2.0 * alpha * c * bb
+    return 0.5 * alpha * c * bb, g, H
+
+
+def _linear_predictors(Xa, coef, offset):
+    """``Xa @ coef.T + offset`` of every leaf, ``(n, n_leaves)``, for ``coef`` ``(n_leaves, p)``:
+    the scores' and the line searches' alike (the same product gives the same digits)."""
+    return np.asarray(Xa @ coef.T) + offset[:, None]
 
 
 def _gram(Xa, v):
@@ -306,15 +325,122 @@ class LogLinkExperts(ExpertComponent):
         return {"coef": coef}
 
     def _eta(self, Xa, params, offset):
-        coef = params["coef"][:, 0, :]
-        return np.asarray(Xa @ coef.T) + offset[:, None]  # (n, n_leaves)
+        return _linear_predictors(Xa, params["coef"][:, 0, :], offset)
 
     def stats(self, Xa, target, W, params, ctx):
-        return {"rows": [(Xa, target, W)]}
+        """The rows; with one Newton step per iteration (:attr:`newton_steps` 1), also the
+        sums of that step at ``params`` (:meth:`_step_sums`) and the rows' constants of its
+        line search (:meth:`_row_extra`)."""
+        if self.newton_steps != 1:
+            return {"rows": [(Xa, target, W)]}
+        extra = self._row_extra(target)
+        x = self._step_vector(params)
+        return {"rows": [(Xa, target, W, extra)],
+                "newton": self._step_sums(Xa, target, W, self._eta(Xa, params, target[1]), x[:, -1], extra, ctx)}
 
     #: safeguarded Newton steps of a leaf's M-step per EM iteration (:func:`fit_log_link`'s
-    #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step
+    #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step.
+    #: With 1, the step's gradient and Hessian are sums of the E-step's pass (:meth:`stats`),
+    #: which the family's per-row derivatives (:meth:`_row_terms`) give
     newton_steps = None
+    #: the log-shape that scales the penalty (:func:`shape_penalty`'s ``scaled_by``)
+    penalty_scaled_by = None
+
+    # -- one Newton step per iteration, its sums on the pass (one shape parameter) ------------
+    def _step_vector(self, params):
+        """Every leaf's ``(coefficients, log shape)``, ``(n_leaves, p + 1)``."""
+        raise NotImplementedError
+
+    def _from_step_vector(self, x, params, leaves):
+        """``params`` with the leaves ``leaves`` set from their rows ``x`` of :meth:`_step_vector`."""
+        raise NotImplementedError
+
+    def _shape_bounds(self, N):
+        """The bounds of the log shape, from the pass's sums ``N`` (:meth:`_step_sums`)."""
+        raise NotImplementedError
+
+    def _row_extra(self, target):
+        """What the per-row functions take of a chunk's target beyond ``y`` (computed once a pass)."""
+        raise NotImplementedError
+
+    def _row_value(self, target, eta, s, extra):
+        """``ell(eta, s)`` of every row and leaf, ``(n, n_leaves)`` (``s`` the log shapes, ``(n_leaves,)``),
+        up to terms free of the parameters."""
+        raise NotImplementedError
+
+    def _row_terms(self, target, eta, s, extra, ctx):
+        """``ell`` and its derivatives ``ell_eta``, ``ell_eta_eta`` (not positive), ``ell_s``,
+        ``ell_eta_s``, ``ell_s_s`` of every row and leaf, ``(n, n_leaves)`` each (``ctx``: the
+        context of :meth:`scores` at the same parameters, or None)."""
+        raise NotImplementedError
+
+    def _step_sums(self, Xa, target, W, eta, s, extra, ctx=None):
+        """The weighted sums of ``ell`` over the rows (``"F"``, ``(n_leaves,)``), its gradient
+        (``"g"``, ``(n_leaves, p + 1)``) and Hessian (``"H"``) in ``(beta, s)``, and ``W``'s row
+        totals ``"w"`` and ``"wy"`` (with ``y``)."""
+        y = target[0]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            terms = self._row_terms(target, eta, s, extra, ctx)
+            weighted = [W * t for t in terms]
+            if not all(np.isfinite(column_sums(t)).all() for t in weighted):  # rows of weight 0
+                weighted = [np.where(W > 0, t, 0.0) for t in weighted]
+        value, l_e, l_ee, l_s, l_es, l_ss = weighted
+        K, p = W.shape[1], Xa.shape[1]
+        cross = tdot(Xa, np.hstack([l_e, l_es]))
+        g, H = np.empty((K, p + 1)), np.empty((K, p + 1, p + 1))
+        g[:, :p], g[:, p] = cross[:, :K].T, column_sums(l_s)
+        H[:, :p, :p] = -weighted_grams(Xa, -l_ee)
+        H[:, :p, p] = H[:, p, :p] = cross[:, K:].T
+        H[:, p, p] = column_sums(l_ss)
+        w = W.sum(axis=1)
+        return {"F": column_sums(value), "g": g, "H": H, "w": float(w.sum()), "wy": float(w @ y)}
+
+    def _rows_value(self, rows, x):
+        """``sum_i W_ik ell_ik`` of every leaf at its row of ``x`` (:meth:`_step_vector`), over the
+        chunks ``rows`` of a pass (rows of weight 0 left out)."""
+        coef, s = np.ascontiguousarray(x[:, :-1]), x[:, -1]
+        F = np.zeros(x.shape[0])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for Xa, target, W, extra in rows:
+                weighted = W * self._row_value(target, _linear_predictors(Xa, coef, target[1]), s, extra)
+                total = column_sums(weighted)
+                F += total if np.isfinite(total).all() else column_sums(np.where(W > 0, weighted, 0.0))
+        return np.where(np.isfinite(F), F, -np.inf)
+
+    def _one_step_update(self, S, params, active):
+        """One safeguarded Newton step of every active leaf (:func:`~mixexp.experts.newton.
+        ascend_once`) from the sums of the pass; the line searches' trial points evaluated
+        for all leaves at once, one pass over the chunks of rows."""
+        N, rows, leaves = S["newton"], S["rows"], np.flatnonzero(active)
+        if leaves.size == 0:
+            return {key: value.copy() for key, value in params.items()}
+        x = self._step_vector(params)
+        p = x.shape[1] - 1
+        s_lower, s_upper = self._shape_bounds(N)
+        lower, upper = np.append(np.full(p, -np.inf), s_lower), np.append(np.full(p, np.inf), s_upper)
+        F, g, H = N["F"], N["g"], N["H"]
+        if np.any(np.clip(x[leaves], lower, upper) != x[leaves]):  # a bound that moved with the data
+            x = np.clip(x, lower, upper)
+            N = None
+            for Xa, target, W, extra in rows:
+                part = self._step_sums(Xa, target, W, _linear_predictors(Xa, np.ascontiguousarray(x[:, :p]),
+                                                                         target[1]), x[:, p], extra)
+                N = part if N is None else {k: N[k] + part[k] for k in part}
+            F, g, H = N["F"], N["g"], N["H"]
+        penalties = [shape_penalty(x[k, :p], x[k, p:], self.alpha, self.penalty_scaled_by) for k in leaves]
+        F = F[leaves] - np.array([pen[0] for pen in penalties])
+        g = g[leaves] - np.array([pen[1] for pen in penalties])
+        H = H[leaves] - np.array([pen[2] for pen in penalties])
+
+        def objective(trial):
+            full = x.copy()
+            full[leaves] = trial
+            pen = [shape_penalty(t[:p], t[p:], self.alpha, self.penalty_scaled_by)[0] for t in trial]
+            return self._rows_value(rows, full)[leaves] - np.array(pen)
+
+        with np.errstate(over="ignore"):
+            x[leaves] = ascend_once(objective, x[leaves], F, g, H, lower, upper)
+        return self._from_step_vector(x, params, leaves)
 
     @staticmethod
     def _leaf_rows(rows, leaf):
@@ -339,6 +465,8 @@ class LogLinkExperts(ExpertComponent):
     def update(self, S, params, active, safe=False):
         """M-step (:meth:`_fit_expert`; exact, or :attr:`newton_steps` Newton steps) of the
         leaves whose ``active`` flag is set."""
+        if "newton" in S:
+            return self._one_step_update(S, params, active), False
         new, rows = {key: value.copy() for key, value in params.items()}, concat_rows(S["rows"])
         context = self._pass_context(rows)
         for leaf in np.flatnonzero(active):
