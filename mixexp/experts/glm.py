@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 
 from .._design import rows_to_original
 from .._inference_parts import Labels, coefficient_row, scalar
-from .._numerics.linalg import column_sums, solve_psd, tdot, weighted_grams
+from .._numerics.linalg import solve_psd, tdot, weighted_grams
 from .base import ExpertComponent
 from .newton import MAX_ITER, ascend_once, maximise
 
@@ -336,12 +336,12 @@ class LogLinkExperts(ExpertComponent):
         extra = self._row_extra(target)
         x = self._step_vector(params)
         return {"rows": [(Xa, target, W, extra)],
-                "newton": self._step_sums(Xa, target, W, self._eta(Xa, params, target[1]), x[:, -1], extra, ctx)}
+                "newton": self._step_sums(Xa, target, W, self._eta(Xa, params, target[1]), x[:, -1], extra)}
 
     #: safeguarded Newton steps of a leaf's M-step per EM iteration (:func:`fit_log_link`'s
     #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step.
     #: With 1, the step's gradient and Hessian are sums of the E-step's pass (:meth:`stats`),
-    #: which the family's per-row derivatives (:meth:`_row_terms`) give
+    #: which the family's per-row derivatives (:meth:`_weighted_terms`) give
     newton_steps = None
     #: the log-shape that scales the penalty (:func:`shape_penalty`'s ``scaled_by``)
     penalty_scaled_by = None
@@ -363,48 +363,43 @@ class LogLinkExperts(ExpertComponent):
         """What the per-row functions take of a chunk's target beyond ``y`` (computed once a pass)."""
         raise NotImplementedError
 
-    def _row_value(self, target, eta, s, extra):
-        """``ell(eta, s)`` of every row and leaf, ``(n, n_leaves)`` (``s`` the log shapes, ``(n_leaves,)``),
-        up to terms free of the parameters."""
+    def _weighted_terms(self, target, eta, s, extra, W):
+        """``W ell_eta`` and ``W ell_eta_s`` ``(n, 2 n_leaves)``, ``-W ell_eta_eta`` (non-negative)
+        ``(n, n_leaves)`` and the column sums of ``W ell``, ``W ell_s``, ``W ell_s_s`` ``(3,
+        n_leaves)``, ``ell`` every row's log-density (up to terms free of the parameters) at the
+        linear predictors ``eta`` and log shapes ``s`` (``(n_leaves,)``); rows of weight 0 add
+        nothing (a kernel of :mod:`mixexp._numerics.shapes`)."""
         raise NotImplementedError
 
-    def _row_terms(self, target, eta, s, extra, ctx):
-        """``ell`` and its derivatives ``ell_eta``, ``ell_eta_eta`` (not positive), ``ell_s``,
-        ``ell_eta_s``, ``ell_s_s`` of every row and leaf, ``(n, n_leaves)`` each (``ctx``: the
-        context of :meth:`scores` at the same parameters, or None)."""
+    def _weighted_value(self, target, eta, s, extra, W):
+        """The column sums of ``W ell`` alone, ``(n_leaves,)``, the same digits as
+        :meth:`_weighted_terms`'s."""
         raise NotImplementedError
 
-    def _step_sums(self, Xa, target, W, eta, s, extra, ctx=None):
+    def _step_sums(self, Xa, target, W, eta, s, extra):
         """The weighted sums of ``ell`` over the rows (``"F"``, ``(n_leaves,)``), its gradient
         (``"g"``, ``(n_leaves, p + 1)``) and Hessian (``"H"``) in ``(beta, s)``, and ``W``'s row
         totals ``"w"`` and ``"wy"`` (with ``y``)."""
-        y = target[0]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            terms = self._row_terms(target, eta, s, extra, ctx)
-            weighted = [W * t for t in terms]
-            if not all(np.isfinite(column_sums(t)).all() for t in weighted):  # rows of weight 0
-                weighted = [np.where(W > 0, t, 0.0) for t in weighted]
-        value, l_e, l_ee, l_s, l_es, l_ss = weighted
+        W = np.ascontiguousarray(W, dtype=np.float64)
+        cross, curv, sums = self._weighted_terms(target, np.ascontiguousarray(eta), s, extra, W)
         K, p = W.shape[1], Xa.shape[1]
-        cross = tdot(Xa, np.hstack([l_e, l_es]))
+        cross = tdot(Xa, cross)
         g, H = np.empty((K, p + 1)), np.empty((K, p + 1, p + 1))
-        g[:, :p], g[:, p] = cross[:, :K].T, column_sums(l_s)
-        H[:, :p, :p] = -weighted_grams(Xa, -l_ee)
+        g[:, :p], g[:, p] = cross[:, :K].T, sums[1]
+        H[:, :p, :p] = -weighted_grams(Xa, curv)
         H[:, :p, p] = H[:, p, :p] = cross[:, K:].T
-        H[:, p, p] = column_sums(l_ss)
+        H[:, p, p] = sums[2]
         w = W.sum(axis=1)
-        return {"F": column_sums(value), "g": g, "H": H, "w": float(w.sum()), "wy": float(w @ y)}
+        return {"F": sums[0], "g": g, "H": H, "w": float(w.sum()), "wy": float(w @ target[0])}
 
     def _rows_value(self, rows, x):
         """``sum_i W_ik ell_ik`` of every leaf at its row of ``x`` (:meth:`_step_vector`), over the
-        chunks ``rows`` of a pass (rows of weight 0 left out)."""
-        coef, s = np.ascontiguousarray(x[:, :-1]), x[:, -1]
+        chunks ``rows`` of a pass; ``-inf`` where not finite."""
+        coef, s = np.ascontiguousarray(x[:, :-1]), x[:, -1].copy()
         F = np.zeros(x.shape[0])
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for Xa, target, W, extra in rows:
-                weighted = W * self._row_value(target, _linear_predictors(Xa, coef, target[1]), s, extra)
-                total = column_sums(weighted)
-                F += total if np.isfinite(total).all() else column_sums(np.where(W > 0, weighted, 0.0))
+        for Xa, target, W, extra in rows:
+            F += self._weighted_value(target, _linear_predictors(Xa, coef, target[1]), s, extra,
+                                      np.ascontiguousarray(W, dtype=np.float64))
         return np.where(np.isfinite(F), F, -np.inf)
 
     def _one_step_update(self, S, params, active):

@@ -27,6 +27,7 @@ from scipy import stats
 from scipy.special import betainc, betaln, digamma, polygamma
 
 from .._inference_parts import scalar
+from .._numerics.shapes import nb_step_terms, nb_value_sums
 from .glm import LogLinkExperts, _exp, fit_log_link, log_beta_lower
 
 THETA_MIN = 1e-4  # smallest size (largest dispersion)
@@ -40,17 +41,27 @@ def _log_norm(y, theta):
         return np.where(y > 0, -betaln(np.maximum(y, 1.0), theta) - np.log(np.maximum(y, 1.0)), 0.0)
 
 
+def _excess_parts(eta, log_theta):
+    """``exp(-|r|)`` and ``log(1 + mu / theta) = max(r, 0) + log1p(exp(-|r|))``, ``r = eta -
+    log theta``: ``log(mu + theta) - log(theta)`` without the difference, which loses ``mu /
+    theta``'s digits (times ``theta``) when ``theta`` is large (near the Poisson); numpy's
+    ``logaddexp`` gives the same digits ten times slower."""
+    r = eta - log_theta
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(r))
+    return e, np.maximum(r, 0.0) + np.log1p(e)
+
+
 def _excess(eta, log_theta):
-    """``log(1 + mu / theta)``: ``log(mu + theta) - log(theta)`` without the difference, which
-    loses ``mu / theta``'s digits (times ``theta``) when ``theta`` is large (near the Poisson)."""
-    return np.logaddexp(0.0, eta - log_theta)
+    """``log(1 + mu / theta)`` (:func:`_excess_parts`)."""
+    return _excess_parts(eta, log_theta)[1]
 
 
-def _log_pmf(y, eta, log_theta, norm=None, excess=None):
+def _log_pmf(y, eta, log_theta, norm=None):
     """``log p(y)`` of the NB with ``log mu = eta`` and ``log theta``, broadcast (``norm``:
-    :func:`_log_norm` of ``y``, ``excess``: :func:`_excess`, when known)."""
+    :func:`_log_norm` of ``y``, when known)."""
     theta = np.exp(log_theta)
-    excess = _excess(eta, log_theta) if excess is None else excess
+    excess = _excess(eta, log_theta)
     return (_log_norm(y, theta) if norm is None else norm) + y * (eta - log_theta - excess) - theta * excess
 
 
@@ -157,11 +168,10 @@ class NegativeBinomialExperts(LogLinkExperts):
 
     def scores(self, Xa, target, params):
         y, offset = target
-        eta, log_theta = self._eta(Xa, params, offset), np.log(params["theta"])
-        counts = _count_index(y)
-        norm = _log_norm(counts[0][:, None], np.exp(log_theta))[counts[1]]
-        excess = _excess(eta, log_theta)
-        return _log_pmf(y[:, None], eta, log_theta, norm, excess), (excess, norm, counts)
+        log_theta = np.log(params["theta"])
+        values, index = _count_index(y)
+        norm = _log_norm(values[:, None], np.exp(log_theta))[index]
+        return _log_pmf(y[:, None], self._eta(Xa, params, offset), log_theta, norm), None
 
     # one Newton step per iteration from the pass's sums (LogLinkExperts._one_step_update)
     def _step_vector(self, params):
@@ -183,22 +193,26 @@ class NegativeBinomialExperts(LogLinkExperts):
     def _row_extra(self, target):
         return _count_index(target[0])
 
-    def _row_value(self, target, eta, s, extra):
-        values, index = extra
-        return _log_pmf(target[0][:, None], eta, s, _log_norm(values[:, None], np.exp(s))[index])
+    def _count_tables(self, values, s):
+        """``_log_norm`` of the count ``values`` under every leaf's ``theta = exp(s)``, ``(m,
+        n_leaves)``."""
+        return _log_norm(values[:, None], np.exp(s))
 
-    def _row_terms(self, target, eta, s, extra, ctx):
-        y = target[0][:, None]
+    def _weighted_terms(self, target, eta, s, extra, W):
         values, index = extra
-        theta = np.exp(s)
-        if ctx is None:
-            excess, norm = _excess(eta, s), _log_norm(values[:, None], theta)[index]
-        else:  # the scores' (their counts are extra's)
-            excess, norm, _ = ctx
-        steps = [_digamma_steps(values, t) for t in theta]
-        psi1 = np.column_stack([first for first, _ in steps])[index]
-        psi2 = np.column_stack([second for _, second in steps])[index]
-        return (_log_pmf(y, eta, s, norm, excess), *_derivatives(y, eta, s, excess, psi1, psi2))
+        steps = [_digamma_steps(values, t) for t in np.exp(s)]
+        psi1 = np.column_stack([first for first, _ in steps])
+        psi2 = np.column_stack([second for _, second in steps])
+        cross, curv, sums = np.empty((W.shape[0], 2 * W.shape[1])), np.empty_like(W), np.zeros((3, W.shape[1]))
+        nb_step_terms(target[0], eta, s, *_excess_parts(eta, s), index, self._count_tables(values, s), psi1, psi2,
+                      W, cross, curv, sums)
+        return cross, curv, sums
+
+    def _weighted_value(self, target, eta, s, extra, W):
+        values, index = extra
+        out = np.zeros(W.shape[1])
+        nb_value_sums(target[0], eta, s, _excess(eta, s), index, self._count_tables(values, s), W, out)
+        return out
 
     def _fit_expert(self, Xa, y, offset, w, expert, max_theta, distinct):
         # the leaf's rows are all the rows when as many (LogLinkExperts._leaf_rows)

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import gammainc, gammaln
 
 from .._inference_parts import scalar
+from .._numerics.shapes import weibull_step_terms, weibull_value_sums
 from .glm import PositiveAmountExperts, fit_log_link, log_one_minus_exp
 
 SHAPE_MIN = 1e-2  # smallest k (a tail heavier than any data set this library meets)
@@ -75,8 +76,7 @@ class WeibullExperts(PositiveAmountExperts):
         log_y = np.log(y)[:, None]
         z = _z(log_y, self._eta(Xa, params, offset), k)
         with np.errstate(over="ignore"):
-            e = np.exp(z)
-        return np.log(k) - log_y + z - e, (z, e)
+            return np.log(k) - log_y + z - np.exp(z), None
 
     def _fit_expert(self, Xa, y, offset, w, expert, **context):
         log_y = np.log(y)
@@ -112,17 +112,21 @@ class WeibullExperts(PositiveAmountExperts):
     def _row_extra(self, target):
         return np.log(target[0])[:, None]
 
-    def _row_value(self, target, eta, s, extra):
-        return _value(_z(extra, eta, np.exp(s)), s)
+    @staticmethod
+    def _z_e(eta, s, log_y):
+        z = _z(log_y, eta, np.exp(s))
+        with np.errstate(over="ignore"):
+            return z, np.exp(z)
 
-    def _row_terms(self, target, eta, s, extra, ctx):
-        if ctx is None:
-            k = np.exp(s)
-            z = _z(extra, eta, k)
-            e = np.exp(z)
-        else:  # the scores' (at the shapes themselves, whose logs are s)
-            (z, e), k = ctx, np.exp(s)
-        return (s + z - e, *_derivatives(z, e, k))
+    def _weighted_terms(self, target, eta, s, extra, W):
+        cross, curv, sums = np.empty((W.shape[0], 2 * W.shape[1])), np.empty_like(W), np.zeros((3, W.shape[1]))
+        weibull_step_terms(*self._z_e(eta, s, extra), s, W, cross, curv, sums)
+        return cross, curv, sums
+
+    def _weighted_value(self, target, eta, s, extra, W):
+        out = np.zeros(W.shape[1])
+        weibull_value_sums(*self._z_e(eta, s, extra), s, W, out)
+        return out
 
     def penalty(self, params):
         return 0.5 * self.alpha * np.sum(params["shape"] ** 2 * np.sum(params["coef"][:, 0, :-1] ** 2, axis=1))
