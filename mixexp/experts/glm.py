@@ -333,10 +333,13 @@ class LogLinkExperts(ExpertComponent):
         line search (:meth:`_row_extra`)."""
         if self.newton_steps != 1:
             return {"rows": [(Xa, target, W)]}
-        extra = self._row_extra(target)
-        x = self._step_vector(params)
-        return {"rows": [(Xa, target, W, extra)],
-                "newton": self._step_sums(Xa, target, W, self._eta(Xa, params, target[1]), x[:, -1], extra)}
+        W = np.ascontiguousarray(W, dtype=np.float64)  # kept for the line search: no view of wider weights
+        if ctx is None:
+            eta, extra, parts = self._eta(Xa, params, target[1]), self._row_extra(target), None
+        else:  # the scores' at the same parameters
+            eta, extra, parts = ctx["eta"], ctx["extra"], ctx["parts"]
+        s = self._step_vector(params)[:, -1]
+        return {"rows": [(Xa, target, W, extra)], "newton": self._step_sums(Xa, target, W, eta, s, extra, parts)}
 
     #: safeguarded Newton steps of a leaf's M-step per EM iteration (:func:`fit_log_link`'s
     #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step.
@@ -363,12 +366,13 @@ class LogLinkExperts(ExpertComponent):
         """What the per-row functions take of a chunk's target beyond ``y`` (computed once a pass)."""
         raise NotImplementedError
 
-    def _weighted_terms(self, target, eta, s, extra, W):
+    def _weighted_terms(self, target, eta, s, extra, W, parts=None):
         """``W ell_eta`` and ``W ell_eta_s`` ``(n, 2 n_leaves)``, ``-W ell_eta_eta`` (non-negative)
         ``(n, n_leaves)`` and the column sums of ``W ell``, ``W ell_s``, ``W ell_s_s`` ``(3,
         n_leaves)``, ``ell`` every row's log-density (up to terms free of the parameters) at the
         linear predictors ``eta`` and log shapes ``s`` (``(n_leaves,)``); rows of weight 0 add
-        nothing (a kernel of :mod:`mixexp._numerics.shapes`)."""
+        nothing (a kernel of :mod:`mixexp._numerics.shapes`).  ``parts``: what :meth:`scores` computed
+        of the rows at the same parameters (its context's ``"parts"``), or None."""
         raise NotImplementedError
 
     def _weighted_value(self, target, eta, s, extra, W):
@@ -376,12 +380,11 @@ class LogLinkExperts(ExpertComponent):
         :meth:`_weighted_terms`'s."""
         raise NotImplementedError
 
-    def _step_sums(self, Xa, target, W, eta, s, extra):
+    def _step_sums(self, Xa, target, W, eta, s, extra, parts=None):
         """The weighted sums of ``ell`` over the rows (``"F"``, ``(n_leaves,)``), its gradient
         (``"g"``, ``(n_leaves, p + 1)``) and Hessian (``"H"``) in ``(beta, s)``, and ``W``'s row
         totals ``"w"`` and ``"wy"`` (with ``y``)."""
-        W = np.ascontiguousarray(W, dtype=np.float64)
-        cross, curv, sums = self._weighted_terms(target, np.ascontiguousarray(eta), s, extra, W)
+        cross, curv, sums = self._weighted_terms(target, eta, s, extra, W, parts)
         K, p = W.shape[1], Xa.shape[1]
         cross = tdot(Xa, cross)
         g, H = np.empty((K, p + 1)), np.empty((K, p + 1, p + 1))
@@ -398,8 +401,7 @@ class LogLinkExperts(ExpertComponent):
         coef, s = np.ascontiguousarray(x[:, :-1]), x[:, -1].copy()
         F = np.zeros(x.shape[0])
         for Xa, target, W, extra in rows:
-            F += self._weighted_value(target, _linear_predictors(Xa, coef, target[1]), s, extra,
-                                      np.ascontiguousarray(W, dtype=np.float64))
+            F += self._weighted_value(target, _linear_predictors(Xa, coef, target[1]), s, extra, W)
         return np.where(np.isfinite(F), F, -np.inf)
 
     def _one_step_update(self, S, params, active):

@@ -57,11 +57,11 @@ def _excess(eta, log_theta):
     return _excess_parts(eta, log_theta)[1]
 
 
-def _log_pmf(y, eta, log_theta, norm=None):
+def _log_pmf(y, eta, log_theta, norm=None, excess=None):
     """``log p(y)`` of the NB with ``log mu = eta`` and ``log theta``, broadcast (``norm``:
-    :func:`_log_norm` of ``y``, when known)."""
+    :func:`_log_norm` of ``y``, ``excess``: :func:`_excess`, when known)."""
     theta = np.exp(log_theta)
-    excess = _excess(eta, log_theta)
+    excess = _excess(eta, log_theta) if excess is None else excess
     return (_log_norm(y, theta) if norm is None else norm) + y * (eta - log_theta - excess) - theta * excess
 
 
@@ -168,10 +168,13 @@ class NegativeBinomialExperts(LogLinkExperts):
 
     def scores(self, Xa, target, params):
         y, offset = target
-        log_theta = np.log(params["theta"])
-        values, index = _count_index(y)
-        norm = _log_norm(values[:, None], np.exp(log_theta))[index]
-        return _log_pmf(y[:, None], self._eta(Xa, params, offset), log_theta, norm), None
+        eta, log_theta = self._eta(Xa, params, offset), np.log(params["theta"])
+        counts = _count_index(y)
+        table = self._count_tables(counts[0], log_theta)
+        e, excess = _excess_parts(eta, log_theta)
+        # the context: what the one Newton step's sums take (LogLinkExperts.stats)
+        ctx = {"eta": eta, "extra": counts, "parts": (e, excess, table)}
+        return _log_pmf(y[:, None], eta, log_theta, table[counts[1]], excess), ctx
 
     # one Newton step per iteration from the pass's sums (LogLinkExperts._one_step_update)
     def _step_vector(self, params):
@@ -198,14 +201,14 @@ class NegativeBinomialExperts(LogLinkExperts):
         n_leaves)``."""
         return _log_norm(values[:, None], np.exp(s))
 
-    def _weighted_terms(self, target, eta, s, extra, W):
+    def _weighted_terms(self, target, eta, s, extra, W, parts=None):
         values, index = extra
+        e, excess, table = (*_excess_parts(eta, s), self._count_tables(values, s)) if parts is None else parts
         steps = [_digamma_steps(values, t) for t in np.exp(s)]
         psi1 = np.column_stack([first for first, _ in steps])
         psi2 = np.column_stack([second for _, second in steps])
         cross, curv, sums = np.empty((W.shape[0], 2 * W.shape[1])), np.empty_like(W), np.zeros((3, W.shape[1]))
-        nb_step_terms(target[0], eta, s, *_excess_parts(eta, s), index, self._count_tables(values, s), psi1, psi2,
-                      W, cross, curv, sums)
+        nb_step_terms(target[0], eta, s, e, excess, index, table, psi1, psi2, W, cross, curv, sums)
         return cross, curv, sums
 
     def _weighted_value(self, target, eta, s, extra, W):

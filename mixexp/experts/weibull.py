@@ -74,9 +74,12 @@ class WeibullExperts(PositiveAmountExperts):
         y, offset = target
         k = params["shape"]
         log_y = np.log(y)[:, None]
-        z = _z(log_y, self._eta(Xa, params, offset), k)
+        eta = self._eta(Xa, params, offset)
+        z = _z(log_y, eta, k)
         with np.errstate(over="ignore"):
-            return np.log(k) - log_y + z - np.exp(z), None
+            e = np.exp(z)
+        # the context: what the one Newton step's sums take (LogLinkExperts.stats)
+        return np.log(k) - log_y + z - e, {"eta": eta, "extra": log_y, "parts": (z, e)}
 
     def _fit_expert(self, Xa, y, offset, w, expert, **context):
         log_y = np.log(y)
@@ -118,9 +121,9 @@ class WeibullExperts(PositiveAmountExperts):
         with np.errstate(over="ignore"):
             return z, np.exp(z)
 
-    def _weighted_terms(self, target, eta, s, extra, W):
+    def _weighted_terms(self, target, eta, s, extra, W, parts=None):
         cross, curv, sums = np.empty((W.shape[0], 2 * W.shape[1])), np.empty_like(W), np.zeros((3, W.shape[1]))
-        weibull_step_terms(*self._z_e(eta, s, extra), s, W, cross, curv, sums)
+        weibull_step_terms(*(self._z_e(eta, s, extra) if parts is None else parts), s, W, cross, curv, sums)
         return cross, curv, sums
 
     def _weighted_value(self, target, eta, s, extra, W):
