@@ -329,17 +329,18 @@ class LogLinkExperts(ExpertComponent):
 
     def stats(self, Xa, target, W, params, ctx):
         """The rows; with one Newton step per iteration (:attr:`newton_steps` 1), also the
-        sums of that step at ``params`` (:meth:`_step_sums`) and the rows' constants of its
-        line search (:meth:`_row_extra`)."""
+        sums of that step at ``params`` (:meth:`_step_sums`)."""
         if self.newton_steps != 1:
             return {"rows": [(Xa, target, W)]}
-        W = np.ascontiguousarray(W, dtype=np.float64)  # kept for the line search: no view of wider weights
         if ctx is None:
             eta, extra, parts = self._eta(Xa, params, target[1]), self._row_extra(target), None
         else:  # the scores' at the same parameters
             eta, extra, parts = ctx["eta"], ctx["extra"], ctx["parts"]
         s = self._step_vector(params)[:, -1]
-        return {"rows": [(Xa, target, W, extra)], "newton": self._step_sums(Xa, target, W, eta, s, extra, parts)}
+        # the weights kept for the line search: a copy of the leaves' columns, not a view that holds
+        # every node's (one more column, and the engine holds the last pass's while it sums the next)
+        W = np.ascontiguousarray(W, dtype=np.float64)
+        return {"rows": [(Xa, target, W)], "newton": self._step_sums(Xa, target, W, eta, s, extra, parts)}
 
     #: safeguarded Newton steps of a leaf's M-step per EM iteration (:func:`fit_log_link`'s
     #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step.
@@ -363,7 +364,7 @@ class LogLinkExperts(ExpertComponent):
         raise NotImplementedError
 
     def _row_extra(self, target):
-        """What the per-row functions take of a chunk's target beyond ``y`` (computed once a pass)."""
+        """What the per-row functions take of a chunk's target beyond ``y``."""
         raise NotImplementedError
 
     def _weighted_terms(self, target, eta, s, extra, W, parts=None):
@@ -384,6 +385,7 @@ class LogLinkExperts(ExpertComponent):
         """The weighted sums of ``ell`` over the rows (``"F"``, ``(n_leaves,)``), its gradient
         (``"g"``, ``(n_leaves, p + 1)``) and Hessian (``"H"``) in ``(beta, s)``, and ``W``'s row
         totals ``"w"`` and ``"wy"`` (with ``y``)."""
+        W = np.ascontiguousarray(W, dtype=np.float64)
         cross, curv, sums = self._weighted_terms(target, eta, s, extra, W, parts)
         K, p = W.shape[1], Xa.shape[1]
         cross = tdot(Xa, cross)
@@ -400,14 +402,33 @@ class LogLinkExperts(ExpertComponent):
         chunks ``rows`` of a pass; ``-inf`` where not finite."""
         coef, s = np.ascontiguousarray(x[:, :-1]), x[:, -1].copy()
         F = np.zeros(x.shape[0])
-        for Xa, target, W, extra in rows:
-            F += self._weighted_value(target, _linear_predictors(Xa, coef, target[1]), s, extra, W)
+        for Xa, target, W in rows:
+            F += self._weighted_value(target, _linear_predictors(Xa, coef, target[1]), s, self._row_extra(target),
+                                      np.ascontiguousarray(W, dtype=np.float64))
         return np.where(np.isfinite(F), F, -np.inf)
 
     def _one_step_update(self, S, params, active):
         """One safeguarded Newton step of every active leaf (:func:`~mixexp.experts.newton.
         ascend_once`) from the sums of the pass; the line searches' trial points evaluated
-        for all leaves at once, one pass over the chunks of rows."""
+        for all leaves at once, one pass over the chunks of rows.
+
+        The step releases the rows of ``S`` and keeps its result there instead, which a
+        repeated call with the same parameters and leaves returns (the engine's safe retry
+        after a gate's rejected extrapolation): the engine holds a pass's sums while it sums
+        the next pass, and two passes' rows would hold twice the weights."""
+        done = S.get("done")
+        if done is not None:
+            if not (np.array_equal(done[0], active)
+                    and all(np.array_equal(done[1][key], value) for key, value in params.items())):
+                raise RuntimeError("these sums' rows were released by an update from other parameters")
+            return {key: value.copy() for key, value in done[2].items()}
+        new = self._newton_step(S, params, active)
+        S["done"] = (active.copy(), {key: value.copy() for key, value in params.items()}, new)
+        S["rows"] = []
+        return {key: value.copy() for key, value in new.items()}
+
+    def _newton_step(self, S, params, active):
+        """:meth:`_one_step_update`'s step from the sums ``S``."""
         N, rows, leaves = S["newton"], S["rows"], np.flatnonzero(active)
         if leaves.size == 0:
             return {key: value.copy() for key, value in params.items()}
@@ -419,9 +440,9 @@ class LogLinkExperts(ExpertComponent):
         if np.any(np.clip(x[leaves], lower, upper) != x[leaves]):  # a bound that moved with the data
             x = np.clip(x, lower, upper)
             N = None
-            for Xa, target, W, extra in rows:
-                part = self._step_sums(Xa, target, W, _linear_predictors(Xa, np.ascontiguousarray(x[:, :p]),
-                                                                         target[1]), x[:, p], extra)
+            for Xa, target, W in rows:
+                eta = _linear_predictors(Xa, np.ascontiguousarray(x[:, :p]), target[1])
+                part = self._step_sums(Xa, target, W, eta, x[:, p], self._row_extra(target))
                 N = part if N is None else {k: N[k] + part[k] for k in part}
             F, g, H = N["F"], N["g"], N["H"]
         penalties = [shape_penalty(x[k, :p], x[k, p:], self.alpha, self.penalty_scaled_by) for k in leaves]
