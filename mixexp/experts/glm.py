@@ -48,6 +48,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 from .._design import rows_to_original
 from .._inference_parts import Labels, coefficient_row, scalar
 from .._numerics.linalg import solve_psd, tdot, weighted_grams
+from .._parallel import inner_runner
 from .base import ExpertComponent
 from .newton import MAX_ITER, ascend_once, maximise
 
@@ -397,14 +398,20 @@ class LogLinkExperts(ExpertComponent):
         w = W.sum(axis=1)
         return {"F": sums[0], "g": g, "H": H, "w": float(w.sum()), "wy": float(w @ target[0])}
 
-    def _rows_value(self, rows, x):
+    def _rows_value(self, rows, x, run):
         """``sum_i W_ik ell_ik`` of every leaf at its row of ``x`` (:meth:`_step_vector`), over the
-        chunks ``rows`` of a pass; ``-inf`` where not finite."""
+        chunks ``rows`` of a pass (on the threads of ``run``, summed in chunk order); ``-inf``
+        where not finite."""
         coef, s = np.ascontiguousarray(x[:, :-1]), x[:, -1].copy()
+
+        def chunk(part):
+            Xa, target, W = part
+            return self._weighted_value(target, _linear_predictors(Xa, coef, target[1]), s, self._row_extra(target),
+                                        np.ascontiguousarray(W, dtype=np.float64))
+
         F = np.zeros(x.shape[0])
-        for Xa, target, W in rows:
-            F += self._weighted_value(target, _linear_predictors(Xa, coef, target[1]), s, self._row_extra(target),
-                                      np.ascontiguousarray(W, dtype=np.float64))
+        for value in run.map(chunk, rows):
+            F += value
         return np.where(np.isfinite(F), F, -np.inf)
 
     def _one_step_update(self, S, params, active):
@@ -454,9 +461,9 @@ class LogLinkExperts(ExpertComponent):
             full = x.copy()
             full[leaves] = trial
             pen = [shape_penalty(t[:p], t[p:], self.alpha, self.penalty_scaled_by)[0] for t in trial]
-            return self._rows_value(rows, full)[leaves] - np.array(pen)
+            return self._rows_value(rows, full, run)[leaves] - np.array(pen)
 
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"), inner_runner(len(rows)) as run:
             x[leaves] = ascend_once(objective, x[leaves], F, g, H, lower, upper)
         return self._from_step_vector(x, params, leaves)
 
