@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from mixexp._engine import add_stats
-from mixexp._numerics.shapes import nb_step_terms, nb_value_sums, weibull_step_terms, weibull_value_sums
+from mixexp._numerics.shapes import (
+    nb_log_pmf,
+    nb_step_terms,
+    nb_value_sums,
+    weibull_step_terms,
+    weibull_value_sums,
+)
 from mixexp.experts import EXPERTS
 from mixexp.experts import negative_binomial as nb
 from mixexp.experts import weibull as wb
@@ -77,6 +83,9 @@ def test_nb_kernel_is_the_numpy_derivatives(theta):
     value = np.zeros(K)
     nb_value_sums(y, eta, log_theta, excess, index, norm, W, value)
     np.testing.assert_array_equal(value, sums[0])
+    pmf = np.empty((n, K))
+    nb_log_pmf(y, eta, log_theta, excess, index, norm, pmf)
+    np.testing.assert_allclose(pmf, log_pmf, rtol=1e-14, atol=1e-12)
     # log(1 + mu / theta) as numpy's logaddexp gives it
     np.testing.assert_allclose(excess, np.logaddexp(0.0, eta - log_theta), rtol=1e-15, atol=0)
 

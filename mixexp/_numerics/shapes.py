@@ -9,6 +9,8 @@ the log shape ``s`` of every leaf, without an array per term.
     and the column sums of ``W ell``, ``W ell_s``, ``W ell_s_s`` (added to ``sums``, (3, K)).
 :func:`weibull_value_sums`, :func:`nb_value_sums`
     The column sums of ``W ell`` alone (the line search), the same digits as the step's.
+:func:`nb_log_pmf`
+    The negative binomial's ``ell`` of every row and leaf (its E-step).
 
 The exponentials and logarithms come in as arrays, from numpy's vectorised functions (five
 times faster on a chunk than numba's scalar ones); the kernels do the rest in one pass.  A
@@ -107,6 +109,7 @@ def nb_step_terms(y, eta, log_theta, e, excess, index, norm, psi1, psi2, W, cros
         raise ValueError("shape-family kernel: array shapes do not match")
     _check_counts(n, K, index, norm, psi1, psi2)
     theta = np.exp(log_theta)
+    inv_theta = 1.0 / theta
     for i in range(n):
         c, yi = index[i], y[i]
         for j in range(K):
@@ -120,12 +123,12 @@ def nb_step_terms(y, eta, log_theta, e, excess, index, norm, psi1, psi2, W, cros
                 p, q = ei * d, d
             else:
                 p, q = d, ei * d
-            inv = p / t
+            inv = p * inv_theta[j]
             centred = q - yi * inv  # (mu - y) / (mu + theta)
             # d/dtheta: the terms are each of order 1/theta, their sum of 1/theta^2 near the
             # Poisson: none is formed as a difference of large numbers
             d_theta = psi1[c, j] - x + centred
-            d2_theta = psi2[c, j] + 1.0 / t - inv - centred * inv
+            d2_theta = psi2[c, j] + inv_theta[j] - inv - centred * inv
             cross[i, j] = w * (yi - (yi + t) * q)
             cross[i, K + j] = w * ((yi * p - t * q) * q)
             curv[i, j] = w * ((yi + t) * q * p)
@@ -150,3 +153,20 @@ def nb_value_sums(y, eta, log_theta, excess, index, norm, W, out):
             if w != 0.0:
                 x = excess[i, j]
                 out[j] += w * (norm[c, j] + yi * (eta[i, j] - log_theta[j] - x) - theta[j] * x)
+
+
+@njit(nogil=True, cache=True)
+def nb_log_pmf(y, eta, log_theta, excess, index, norm, out):
+    """Every row's and leaf's ``ell`` of :func:`nb_step_terms` (the log-probability of ``y``),
+    written to ``out`` (n, K)."""
+    n, K = eta.shape
+    _check(n, K, (excess, out), out, log_theta)
+    if y.shape[0] != n:
+        raise ValueError("shape-family kernel: array shapes do not match")
+    _check_counts(n, K, index, norm, norm, norm)
+    theta = np.exp(log_theta)
+    for i in range(n):
+        c, yi = index[i], y[i]
+        for j in range(K):
+            x = excess[i, j]
+            out[i, j] = norm[c, j] + yi * (eta[i, j] - log_theta[j] - x) - theta[j] * x

@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 
 from .._design import rows_to_original
 from .._inference_parts import Labels, coefficient_row, scalar
-from .._numerics.linalg import solve_psd, tdot, weighted_grams
+from .._numerics.linalg import column_sums, solve_psd, tdot, weighted_grams
 from .._parallel import inner_runner
 from .base import ExpertComponent
 from .newton import MAX_ITER, ascend_once, maximise
@@ -395,8 +395,7 @@ class LogLinkExperts(ExpertComponent):
         H[:, :p, :p] = -weighted_grams(Xa, curv)
         H[:, :p, p] = H[:, p, :p] = cross[:, K:].T
         H[:, p, p] = sums[2]
-        w = W.sum(axis=1)
-        return {"F": sums[0], "g": g, "H": H, "w": float(w.sum()), "wy": float(w @ target[0])}
+        return {"F": sums[0], "g": g, "H": H, "w": float(column_sums(W).sum()), "wy": float(np.sum(target[0] @ W))}
 
     def _rows_value(self, rows, x, run):
         """``sum_i W_ik ell_ik`` of every leaf at its row of ``x`` (:meth:`_step_vector`), over the

@@ -27,7 +27,7 @@ from scipy import stats
 from scipy.special import betainc, betaln, digamma, polygamma
 
 from .._inference_parts import scalar
-from .._numerics.shapes import nb_step_terms, nb_value_sums
+from .._numerics.shapes import nb_log_pmf, nb_step_terms, nb_value_sums
 from .glm import LogLinkExperts, _exp, fit_log_link, log_beta_lower
 
 THETA_MIN = 1e-4  # smallest size (largest dispersion)
@@ -57,11 +57,11 @@ def _excess(eta, log_theta):
     return _excess_parts(eta, log_theta)[1]
 
 
-def _log_pmf(y, eta, log_theta, norm=None, excess=None):
+def _log_pmf(y, eta, log_theta, norm=None):
     """``log p(y)`` of the NB with ``log mu = eta`` and ``log theta``, broadcast (``norm``:
-    :func:`_log_norm` of ``y``, ``excess``: :func:`_excess`, when known)."""
+    :func:`_log_norm` of ``y``, when known; the E-step's: :func:`~mixexp._numerics.shapes.nb_log_pmf`)."""
     theta = np.exp(log_theta)
-    excess = _excess(eta, log_theta) if excess is None else excess
+    excess = _excess(eta, log_theta)
     return (_log_norm(y, theta) if norm is None else norm) + y * (eta - log_theta - excess) - theta * excess
 
 
@@ -174,7 +174,9 @@ class NegativeBinomialExperts(LogLinkExperts):
         e, excess = _excess_parts(eta, log_theta)
         # the context: what the one Newton step's sums take (LogLinkExperts.stats)
         ctx = {"eta": eta, "extra": counts, "parts": (e, excess, table)}
-        return _log_pmf(y[:, None], eta, log_theta, table[counts[1]], excess), ctx
+        out = np.empty_like(eta)
+        nb_log_pmf(y, eta, log_theta, excess, counts[1], table, out)
+        return out, ctx
 
     # one Newton step per iteration from the pass's sums (LogLinkExperts._one_step_update)
     def _step_vector(self, params):
