@@ -174,7 +174,9 @@ def shape_penalty(beta, s, alpha, scaled_by=None):
 def _linear_predictors(Xa, coef, offset):
     """``Xa @ coef.T + offset`` of every leaf, ``(n, n_leaves)``, for ``coef`` ``(n_leaves, p)``:
     the scores' and the line searches' alike (the same product gives the same digits)."""
-    return np.asarray(Xa @ coef.T) + offset[:, None]
+    out = np.asarray(Xa @ coef.T)
+    out += offset[:, None]  # in place: a chunk's fresh (n, K) arrays cost more than their sums
+    return out
 
 
 def _gram(Xa, v):

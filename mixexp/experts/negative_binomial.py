@@ -47,9 +47,12 @@ def _excess_parts(eta, log_theta):
     theta``'s digits (times ``theta``) when ``theta`` is large (near the Poisson); numpy's
     ``logaddexp`` gives the same digits ten times slower."""
     r = eta - log_theta
-    with np.errstate(over="ignore"):
-        e = np.exp(-np.abs(r))
-    return e, np.maximum(r, 0.0) + np.log1p(e)
+    e = np.abs(r)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    excess = np.log1p(e)
+    excess += np.maximum(r, 0.0, out=r)  # in place: the E-step's and line search's arrays are (n, K)
+    return e, excess
 
 
 def _excess(eta, log_theta):

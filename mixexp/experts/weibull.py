@@ -75,11 +75,13 @@ class WeibullExperts(PositiveAmountExperts):
         k = params["shape"]
         log_y = np.log(y)[:, None]
         eta = self._eta(Xa, params, offset)
-        z = _z(log_y, eta, k)
-        with np.errstate(over="ignore"):
-            e = np.exp(z)
+        z, e = self._z_e(eta, k, log_y)
+        # in place: fresh (n, K) arrays of a chunk cost more than their arithmetic
+        out = z - e
+        out += np.log(k)
+        out -= log_y
         # the context: what the one Newton step's sums take (LogLinkExperts.stats)
-        return np.log(k) - log_y + z - e, {"eta": eta, "extra": log_y, "parts": (z, e)}
+        return out, {"eta": eta, "extra": log_y, "parts": (z, e)}
 
     def _fit_expert(self, Xa, y, offset, w, expert, **context):
         log_y = np.log(y)
@@ -116,19 +118,21 @@ class WeibullExperts(PositiveAmountExperts):
         return np.log(target[0])[:, None]
 
     @staticmethod
-    def _z_e(eta, s, log_y):
-        z = _z(log_y, eta, np.exp(s))
+    def _z_e(eta, k, log_y):
+        """``z = k (log y - eta)`` and ``exp(z)``, ``(n, n_leaves)`` each."""
+        z = log_y - eta
+        z *= k
         with np.errstate(over="ignore"):
             return z, np.exp(z)
 
     def _weighted_terms(self, target, eta, s, extra, W, parts=None):
         cross, curv, sums = np.empty((W.shape[0], 2 * W.shape[1])), np.empty_like(W), np.zeros((3, W.shape[1]))
-        weibull_step_terms(*(self._z_e(eta, s, extra) if parts is None else parts), s, W, cross, curv, sums)
+        weibull_step_terms(*(self._z_e(eta, np.exp(s), extra) if parts is None else parts), s, W, cross, curv, sums)
         return cross, curv, sums
 
     def _weighted_value(self, target, eta, s, extra, W):
         out = np.zeros(W.shape[1])
-        weibull_value_sums(*self._z_e(eta, s, extra), s, W, out)
+        weibull_value_sums(*self._z_e(eta, np.exp(s), extra), s, W, out)
         return out
 
     def penalty(self, params):
