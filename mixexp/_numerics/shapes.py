@@ -11,6 +11,8 @@ the log shape ``s`` of every leaf, without an array per term.
     The column sums of ``W ell`` alone (the line search), the same digits as the step's.
 :func:`nb_log_pmf`
     The negative binomial's ``ell`` of every row and leaf (its E-step).
+:func:`step_outputs`
+    The step kernels' outputs, reused by each thread from chunk to chunk.
 
 The exponentials and logarithms come in as arrays, from numpy's vectorised functions (five
 times faster on a chunk than numba's scalar ones); the kernels do the rest in one pass.  A
@@ -20,8 +22,23 @@ infinite).  The formulas are those of the families' numpy functions
 which tests/test_kernels.py compares them with.
 """
 
+import threading
+
 import numpy as np
 from numba import njit
+
+_workspace = threading.local()
+
+
+def step_outputs(n, K):
+    """``cross`` (n, 2K) and ``curv`` (n, K) for a step-terms kernel, and zeroed ``sums`` (3, K):
+    the first two reused by the calling thread from one chunk to the next (a chunk's fresh
+    arrays, 128 KiB and more, cost more to allocate than to fill), so they must be consumed
+    before the thread's next call."""
+    held = getattr(_workspace, "arrays", None)
+    if held is None or held[0].shape != (n, 2 * K):
+        held = _workspace.arrays = (np.empty((n, 2 * K)), np.empty((n, K)))
+    return held[0], held[1], np.zeros((3, K))
 
 
 @njit(nogil=True, cache=True)

@@ -27,7 +27,7 @@ from scipy import stats
 from scipy.special import betainc, betaln, digamma, polygamma
 
 from .._inference_parts import scalar
-from .._numerics.shapes import nb_log_pmf, nb_step_terms, nb_value_sums
+from .._numerics.shapes import nb_log_pmf, nb_step_terms, nb_value_sums, step_outputs
 from .glm import LogLinkExperts, _exp, fit_log_link, log_beta_lower
 
 THETA_MIN = 1e-4  # smallest size (largest dispersion)
@@ -212,7 +212,7 @@ class NegativeBinomialExperts(LogLinkExperts):
         steps = [_digamma_steps(values, t) for t in np.exp(s)]
         psi1 = np.column_stack([first for first, _ in steps])
         psi2 = np.column_stack([second for _, second in steps])
-        cross, curv, sums = np.empty((W.shape[0], 2 * W.shape[1])), np.empty_like(W), np.zeros((3, W.shape[1]))
+        cross, curv, sums = step_outputs(*W.shape)
         nb_step_terms(target[0], eta, s, e, excess, index, table, psi1, psi2, W, cross, curv, sums)
         return cross, curv, sums
 

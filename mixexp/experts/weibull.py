@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import gammainc, gammaln
 
 from .._inference_parts import scalar
-from .._numerics.shapes import weibull_step_terms, weibull_value_sums
+from .._numerics.shapes import step_outputs, weibull_step_terms, weibull_value_sums
 from .glm import PositiveAmountExperts, fit_log_link, log_one_minus_exp
 
 SHAPE_MIN = 1e-2  # smallest k (a tail heavier than any data set this library meets)
@@ -126,7 +126,7 @@ class WeibullExperts(PositiveAmountExperts):
             return z, np.exp(z)
 
     def _weighted_terms(self, target, eta, s, extra, W, parts=None):
-        cross, curv, sums = np.empty((W.shape[0], 2 * W.shape[1])), np.empty_like(W), np.zeros((3, W.shape[1]))
+        cross, curv, sums = step_outputs(*W.shape)
         weibull_step_terms(*(self._z_e(eta, np.exp(s), extra) if parts is None else parts), s, W, cross, curv, sums)
         return cross, curv, sums
 
