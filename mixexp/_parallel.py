@@ -142,6 +142,20 @@ def runner(n_rows, chunk_rows=CHUNK_ROWS):
             _active -= 1
 
 
+@contextmanager
+def inner_runner(n_chunks):
+    """A :class:`Runner` for a pass that a component makes inside a fit, between the engine's
+    passes (whose threads then wait): as many threads as :func:`runner` gives each fit in
+    progress now, without counting another."""
+    with _lock:
+        share = max(1, _active)
+    run = Runner(max(1, min(cpu_limit() // share, n_chunks)))
+    try:
+        yield run
+    finally:
+        run.close()
+
+
 def chunk_slices(n_rows, chunk_rows=CHUNK_ROWS):
     """Consecutive ``slice`` objects of ``chunk_rows`` rows covering ``n_rows``."""
     return [slice(start, min(start + chunk_rows, n_rows)) for start in range(0, n_rows, chunk_rows)]

@@ -19,6 +19,9 @@
     Elastic-net M-steps: coordinate descent, proximal steps on the bound.
 ``mixing``
     A prediction's mixtures of the leaves' outputs.
+``shapes``
+    The one-Newton-step M-step of the Weibull and negative binomial experts: their
+    weighted per-row derivatives and line-search sums, fused (numpy gives the exps).
 
 The numba kernels are serial and release the GIL: a pass over the data runs
 them on chunks of rows on several threads (:mod:`mixexp._parallel`).  Each

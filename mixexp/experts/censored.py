@@ -163,6 +163,8 @@ class CensoredExperts(ExpertComponent):
         inner, info = self.inner, self.info
         # an infinite end needs one function (the families' are not asked at infinity)
         upper_open, lower_open = np.isposinf(b), np.isneginf(a)
+        if upper_open.all() and not lower_open.any():  # right-censored rows only: no copies of the rows
+            return np.asarray(inner.log_sf(Xa, a, params, info, **row_arrays), dtype=np.float64)
         out = np.zeros((a.shape[0], n_leaves))
         rows = np.flatnonzero(upper_open & ~lower_open)
         if rows.size:
@@ -195,31 +197,35 @@ class CensoredExperts(ExpertComponent):
             out[rows] = np.logaddexp(out[rows], log_sf)
         return out
 
-    def _censored_scores(self, Xa, target, params):
+    def _censored_scores(self, Xa, target, params, with_intervals=False):
         """Every leaf's log-density of the exact rows and log-probability of the censored
-        rows' intervals (less the family's ``loglik_shift``), ``(n, n_leaves)``."""
+        rows' intervals (less the family's ``loglik_shift``), ``(n, n_leaves)``; with
+        ``with_intervals``, also those log-probabilities themselves, ``(n_censored, n_leaves)``."""
         logdens = np.array(self.inner.scores(Xa, target["y"], params)[0], dtype=np.float64)
         rows = np.flatnonzero(target["censored"])
+        log_p = None
         if rows.size:
-            logdens[rows] = self._log_interval(
+            log_p = self._log_interval(
                 Xa[rows], target["lo"][rows], target["hi"][rows], params, logdens.shape[1],
                 take_rows(target["rows"], rows),
             )
-            logdens[rows] -= self._shift
-        return logdens
+            logdens[rows] = log_p - self._shift
+        return (logdens, log_p) if with_intervals else logdens
 
     def scores(self, Xa, target, params):
         """The censored log-densities (without truncation), and as context every leaf's
-        log-probability of the truncation intervals (None: no truncation)."""
-        logdens = self._censored_scores(Xa, target, params)
-        if "lower" not in target:
-            return logdens, None
-        return logdens, self._log_interval(
-            Xa, target["lower"], target["upper"], params, logdens.shape[1], target["rows"]
-        )
+        log-probability of the censored rows' intervals (which :meth:`stats` takes at the same
+        parameters) and of the truncation intervals (None: no truncation)."""
+        logdens, log_p = self._censored_scores(Xa, target, params, with_intervals=True)
+        truncation = None
+        if "lower" in target:
+            truncation = self._log_interval(
+                Xa, target["lower"], target["upper"], params, logdens.shape[1], target["rows"]
+            )
+        return logdens, {"censored": log_p, "truncation": truncation}
 
     def truncation_log_prob(self, ctx):
-        return ctx
+        return None if ctx is None else ctx["truncation"]
 
     # -- the M-step -----------------------------------------------------------------------
     def stats(self, Xa, target, W, params, ctx, phantom=None, **kwargs):
@@ -230,7 +236,10 @@ class CensoredExperts(ExpertComponent):
         if self.inner.imputes_censored and phantom is None:
             rows = np.flatnonzero(target["censored"])
             lo, hi = target["lo"][rows], target["hi"][rows]
-            log_p = self._log_interval(Xa[rows], lo, hi, params, W.shape[1], take_rows(target["rows"], rows))
+            if ctx is None or ctx["censored"] is None:  # no E-step at these parameters (fixed posteriors)
+                log_p = self._log_interval(Xa[rows], lo, hi, params, W.shape[1], take_rows(target["rows"], rows))
+            else:
+                log_p = ctx["censored"]
             return {"sums": self.inner.censored_stats(Xa, target["y"], W, params, rows, lo, hi, log_p, self.info)}
         return {"rows": [(Xa, target, W, phantom)]}
 

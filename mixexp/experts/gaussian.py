@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 from .._design import nan_location_scale, rows_to_original, weighted_location_scale
 from .._inference_parts import Labels, coefficient_row, scalar
 from .._numerics.densities import gaussian_logdens
-from .._numerics.linalg import block_products, solve_psd_stack, tdot, weighted_grams
+from .._numerics.linalg import block_products, column_sums, solve_psd_stack, tdot, weighted_grams
 from .._numerics.prox import elastic_net_penalty, elastic_net_solve, l1_weights
 from .base import ExpertComponent
 
@@ -159,6 +159,9 @@ class LinearGaussianExperts(ExpertComponent):
         out = []
         with np.errstate(invalid="ignore", over="ignore"):
             for end in (lo, hi):
+                if not np.isfinite(end).any():  # an open side (right- or left-censored rows): no terms
+                    out += [np.zeros_like(mu), np.zeros_like(mu)]
+                    continue
                 z = ((end[:, None] - mean) / scale - mu) / sd
                 finite = np.isfinite(z)
                 r = np.where(finite, np.exp(_LOG_SQRT_2PI_NEG - 0.5 * z * z - log_p), 0.0)
@@ -210,22 +213,22 @@ class LinearGaussianExperts(ExpertComponent):
         interval (the moments of a truncated normal), so that the M-step is EM's on the
         complete data (the censored responses unobserved).  ``log_p``: each leaf's
         ``log P(lo < y <= hi)`` of the rows, ``(len(rows), n_leaves)``."""
-        mu, sd, ra, za, rb, zb = self._interval_ratios(Xa[rows], params, lo, hi, log_p, info)
+        Xr = Xa[rows]
+        mu, sd, ra, za, rb, zb = self._interval_ratios(Xr, params, lo, hi, log_p, info)
         m1 = ra - rb  # E[z | a < z <= b]
         var_z = np.maximum(1.0 + za - zb - m1 * m1, 0.0)  # its variance, clipped against rounding
         ey = mu + sd * m1
         ey2 = ey * ey + sd * sd * var_z
-        Wr = W[rows]
-        WY = W * Y[:, :1]
-        WY2 = W * (Y[:, :1] * Y[:, :1])
+        # the sums of every row as observed, then the censored rows' expectations in place of
+        # their stand-in values: the full-size work is the plain sums'
+        S = self.stats(Xa, Y, W, params, None)
+        Wr, yr = W[rows], Y[rows, :1]
         with np.errstate(invalid="ignore"):  # a leaf of weight 0 may give the row no moments
-            WY[rows] = np.where(Wr > 0, Wr * ey, 0.0)
-            WY2[rows] = np.where(Wr > 0, Wr * ey2, 0.0)
-        return {
-            "grams": weighted_grams(Xa, W),
-            "xty": tdot(Xa, WY).reshape(Xa.shape[1], W.shape[1], 1),
-            "yty": WY2.sum(axis=0)[:, None],
-        }
+            dy = np.where(Wr > 0, Wr * (ey - yr), 0.0)
+            dy2 = np.where(Wr > 0, Wr * (ey2 - yr * yr), 0.0)
+        S["xty"] += tdot(Xr, dy)[:, :, None]
+        S["yty"] += column_sums(dy2)[:, None]
+        return S
 
     def update(self, S, params, active, safe=False):
         """Exact M-step of the leaves whose ``active`` flag is set."""

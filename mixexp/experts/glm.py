@@ -48,9 +48,10 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 
 from .._design import rows_to_original
 from .._inference_parts import Labels, coefficient_row, scalar
-from .._numerics.linalg import solve_psd, tdot, weighted_grams
+from .._numerics.linalg import column_sums, solve_psd, tdot, weighted_grams
+from .._parallel import inner_runner
 from .base import ExpertComponent
-from .newton import MAX_ITER, maximise
+from .newton import MAX_ITER, ascend_once, maximise
 
 NEWTON_MAX_ITER = 100
 MAX_SHAPE = 1e12  # largest Gamma shape (smallest dispersion) when reg_variance is tinier
@@ -118,37 +119,29 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
     Rows with ``w = 0`` must be removed by the caller.  ``max_iter``: at most that many
     safeguarded Newton steps (None: to convergence).  Returns ``(beta, s)``.
     """
-    p, m = coef.shape[0], len(log_shapes)
-    mask = np.ones(p)
-    mask[-1] = 0.0
+    p = coef.shape[0]
 
     def split(x):
         beta, s = x[:p], x[p:]
-        c = 1.0 if scaled_by is None else np.exp(2.0 * s[scaled_by])
-        return beta, s, np.asarray(Xa @ beta) + offset, c, beta * mask
+        return beta, s, np.asarray(Xa @ beta) + offset
 
     def objective(x):
-        _, s, eta, c, b = split(x)
+        beta, s, eta = split(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            F = float(w @ value(eta, s)) - 0.5 * alpha * c * (b @ b)
+            F = float(w @ value(eta, s)) - shape_penalty(beta, s, alpha, scaled_by)[0]
         return F if np.isfinite(F) else -np.inf
 
     def second_order(x):
-        _, s, eta, c, b = split(x)
+        beta, s, eta = split(x)
         l_e, l_ee, l_s, l_es, l_ss = derivatives(eta, s)
-        g = np.concatenate([tdot(Xa, w * l_e) - alpha * c * b, w @ l_s])
-        H = np.empty((p + m, p + m))
-        H[:p, :p] = _gram(Xa, w * l_ee) - np.diag(alpha * c * mask)
+        _, g_pen, H_pen = shape_penalty(beta, s, alpha, scaled_by)
+        g = np.concatenate([tdot(Xa, w * l_e), w @ l_s])
+        H = np.empty((p + len(s), p + len(s)))
+        H[:p, :p] = _gram(Xa, w * l_ee)
         H[:p, p:] = tdot(Xa, w[:, None] * l_es)
         H[p:, :p] = H[:p, p:].T
         H[p:, p:] = np.einsum("i,ijk->jk", w, l_ss)
-        if scaled_by is not None:  # d/ds of c = 2 c
-            j = p + scaled_by
-            g[j] -= alpha * c * (b @ b)
-            H[:p, j] -= 2.0 * alpha * c * b
-            H[j, :p] = H[:p, j]
-            H[j, j] -= 2.0 * alpha * c * (b @ b)
-        return g, H
+        return g - g_pen, H - H_pen
 
     x = np.concatenate([coef, log_shapes])
     inf = np.full(p, np.inf)
@@ -156,6 +149,35 @@ def fit_log_link(Xa, offset, w, coef, log_shapes, lower, upper, alpha, value, de
         x = maximise(objective, second_order, x, np.concatenate([-inf, lower]), np.concatenate([inf, upper]),
                      max_iter=MAX_ITER if max_iter is None else max_iter)
     return x[:p], x[p:]
+
+
+def shape_penalty(beta, s, alpha, scaled_by=None):
+    """The penalty ``alpha / 2 c(s) ||beta[:-1]||^2`` of an expert's coefficients ``beta`` and
+    log-shapes ``s`` (:func:`fit_log_link`), with its gradient and Hessian in ``(beta, s)``:
+    ``c(s)`` is 1, or ``exp(2 s[scaled_by])``."""
+    p, m = beta.shape[0], s.shape[0]
+    mask = np.ones(p)
+    mask[-1] = 0.0
+    b = beta * mask
+    c = 1.0 if scaled_by is None else np.exp(2.0 * s[scaled_by])
+    bb = b @ b
+    g, H = np.zeros(p + m), np.zeros((p + m, p + m))
+    g[:p] = alpha * c * b
+    H[:p, :p] = np.diag(alpha * c * mask)
+    if scaled_by is not None:  # d/ds of c = 2 c
+        j = p + scaled_by
+        g[j] = alpha * c * bb
+        H[:p, j] = H[j, :p] = 2.0 * alpha * c * b
+        H[j, j] = 2.0 * alpha * c * bb
+    return 0.5 * alpha * c * bb, g, H
+
+
+def _linear_predictors(Xa, coef, offset):
+    """``Xa @ coef.T + offset`` of every leaf, ``(n, n_leaves)``, for ``coef`` ``(n_leaves, p)``:
+    the scores' and the line searches' alike (the same product gives the same digits)."""
+    out = np.asarray(Xa @ coef.T)
+    out += offset[:, None]  # in place: a chunk's fresh (n, K) arrays cost more than their sums
+    return out
 
 
 def _gram(Xa, v):
@@ -320,15 +342,145 @@ class LogLinkExperts(ExpertComponent):
         return {"coef": coef}
 
     def _eta(self, Xa, params, offset):
-        coef = params["coef"][:, 0, :]
-        return np.asarray(Xa @ coef.T) + offset[:, None]  # (n, n_leaves)
+        return _linear_predictors(Xa, params["coef"][:, 0, :], offset)
 
     def stats(self, Xa, target, W, params, ctx):
-        return {"rows": [(Xa, target, W)]}
+        """The rows; with one Newton step per iteration (:attr:`newton_steps` 1), also the
+        sums of that step at ``params`` (:meth:`_step_sums`)."""
+        if self.newton_steps != 1:
+            return {"rows": [(Xa, target, W)]}
+        if ctx is None:
+            eta, extra, parts = self._eta(Xa, params, target[1]), self._row_extra(target), None
+        else:  # the scores' at the same parameters
+            eta, extra, parts = ctx["eta"], ctx["extra"], ctx["parts"]
+        s = self._step_vector(params)[:, -1]
+        # the weights kept for the line search: a copy of the leaves' columns, not a view that holds
+        # every node's (one more column, and the engine holds the last pass's while it sums the next)
+        W = np.ascontiguousarray(W, dtype=np.float64)
+        return {"rows": [(Xa, target, W)], "newton": self._step_sums(Xa, target, W, eta, s, extra, parts)}
 
     #: safeguarded Newton steps of a leaf's M-step per EM iteration (:func:`fit_log_link`'s
-    #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step
+    #: ``max_iter``): None, to convergence (an exact M-step); a number, a generalised EM step.
+    #: With 1, the step's gradient and Hessian are sums of the E-step's pass (:meth:`stats`),
+    #: which the family's per-row derivatives (:meth:`_weighted_terms`) give
     newton_steps = None
+    #: the log-shape that scales the penalty (:func:`shape_penalty`'s ``scaled_by``)
+    penalty_scaled_by = None
+
+    # -- one Newton step per iteration, its sums on the pass (one shape parameter) ------------
+    def _step_vector(self, params):
+        """Every leaf's ``(coefficients, log shape)``, ``(n_leaves, p + 1)``."""
+        raise NotImplementedError
+
+    def _from_step_vector(self, x, params, leaves):
+        """``params`` with the leaves ``leaves`` set from their rows ``x`` of :meth:`_step_vector`."""
+        raise NotImplementedError
+
+    def _shape_bounds(self, N):
+        """The bounds of the log shape, from the pass's sums ``N`` (:meth:`_step_sums`)."""
+        raise NotImplementedError
+
+    def _row_extra(self, target):
+        """What the per-row functions take of a chunk's target beyond ``y``."""
+        raise NotImplementedError
+
+    def _weighted_terms(self, target, eta, s, extra, W, parts=None):
+        """``W ell_eta`` and ``W ell_eta_s`` ``(n, 2 n_leaves)``, ``-W ell_eta_eta`` (non-negative)
+        ``(n, n_leaves)`` and the column sums of ``W ell``, ``W ell_s``, ``W ell_s_s`` ``(3,
+        n_leaves)``, ``ell`` every row's log-density (up to terms free of the parameters) at the
+        linear predictors ``eta`` and log shapes ``s`` (``(n_leaves,)``); rows of weight 0 add
+        nothing (a kernel of :mod:`mixexp._numerics.shapes`).  ``parts``: what :meth:`scores` computed
+        of the rows at the same parameters (its context's ``"parts"``), or None."""
+        raise NotImplementedError
+
+    def _weighted_value(self, target, eta, s, extra, W):
+        """The column sums of ``W ell`` alone, ``(n_leaves,)``, the same digits as
+        :meth:`_weighted_terms`'s."""
+        raise NotImplementedError
+
+    def _step_sums(self, Xa, target, W, eta, s, extra, parts=None):
+        """The weighted sums of ``ell`` over the rows (``"F"``, ``(n_leaves,)``), its gradient
+        (``"g"``, ``(n_leaves, p + 1)``) and Hessian (``"H"``) in ``(beta, s)``, and ``W``'s row
+        totals ``"w"`` and ``"wy"`` (with ``y``)."""
+        W = np.ascontiguousarray(W, dtype=np.float64)
+        cross, curv, sums = self._weighted_terms(target, eta, s, extra, W, parts)
+        K, p = W.shape[1], Xa.shape[1]
+        cross = tdot(Xa, cross)
+        g, H = np.empty((K, p + 1)), np.empty((K, p + 1, p + 1))
+        g[:, :p], g[:, p] = cross[:, :K].T, sums[1]
+        H[:, :p, :p] = -weighted_grams(Xa, curv)
+        H[:, :p, p] = H[:, p, :p] = cross[:, K:].T
+        H[:, p, p] = sums[2]
+        return {"F": sums[0], "g": g, "H": H, "w": float(column_sums(W).sum()), "wy": float(np.sum(target[0] @ W))}
+
+    def _rows_value(self, rows, x, run):
+        """``sum_i W_ik ell_ik`` of every leaf at its row of ``x`` (:meth:`_step_vector`), over the
+        chunks ``rows`` of a pass (on the threads of ``run``, summed in chunk order); ``-inf``
+        where not finite."""
+        coef, s = np.ascontiguousarray(x[:, :-1]), x[:, -1].copy()
+
+        def chunk(part):
+            Xa, target, W = part
+            return self._weighted_value(target, _linear_predictors(Xa, coef, target[1]), s, self._row_extra(target),
+                                        np.ascontiguousarray(W, dtype=np.float64))
+
+        F = np.zeros(x.shape[0])
+        for value in run.map(chunk, rows):
+            F += value
+        return np.where(np.isfinite(F), F, -np.inf)
+
+    def _one_step_update(self, S, params, active):
+        """One safeguarded Newton step of every active leaf (:func:`~mixexp.experts.newton.
+        ascend_once`) from the sums of the pass; the line searches' trial points evaluated
+        for all leaves at once, one pass over the chunks of rows.
+
+        The step releases the rows of ``S`` and keeps its result there instead, which a
+        repeated call with the same parameters and leaves returns (the engine's safe retry
+        after a gate's rejected extrapolation): the engine holds a pass's sums while it sums
+        the next pass, and two passes' rows would hold twice the weights."""
+        done = S.get("done")
+        if done is not None:
+            if not (np.array_equal(done[0], active)
+                    and all(np.array_equal(done[1][key], value) for key, value in params.items())):
+                raise RuntimeError("these sums' rows were released by an update from other parameters")
+            return {key: value.copy() for key, value in done[2].items()}
+        new = self._newton_step(S, params, active)
+        S["done"] = (active.copy(), {key: value.copy() for key, value in params.items()}, new)
+        S["rows"] = []
+        return {key: value.copy() for key, value in new.items()}
+
+    def _newton_step(self, S, params, active):
+        """:meth:`_one_step_update`'s step from the sums ``S``."""
+        N, rows, leaves = S["newton"], S["rows"], np.flatnonzero(active)
+        if leaves.size == 0:
+            return {key: value.copy() for key, value in params.items()}
+        x = self._step_vector(params)
+        p = x.shape[1] - 1
+        s_lower, s_upper = self._shape_bounds(N)
+        lower, upper = np.append(np.full(p, -np.inf), s_lower), np.append(np.full(p, np.inf), s_upper)
+        F, g, H = N["F"], N["g"], N["H"]
+        if np.any(np.clip(x[leaves], lower, upper) != x[leaves]):  # a bound that moved with the data
+            x = np.clip(x, lower, upper)
+            N = None
+            for Xa, target, W in rows:
+                eta = _linear_predictors(Xa, np.ascontiguousarray(x[:, :p]), target[1])
+                part = self._step_sums(Xa, target, W, eta, x[:, p], self._row_extra(target))
+                N = part if N is None else {k: N[k] + part[k] for k in part}
+            F, g, H = N["F"], N["g"], N["H"]
+        penalties = [shape_penalty(x[k, :p], x[k, p:], self.alpha, self.penalty_scaled_by) for k in leaves]
+        F = F[leaves] - np.array([pen[0] for pen in penalties])
+        g = g[leaves] - np.array([pen[1] for pen in penalties])
+        H = H[leaves] - np.array([pen[2] for pen in penalties])
+
+        def objective(trial):
+            full = x.copy()
+            full[leaves] = trial
+            pen = [shape_penalty(t[:p], t[p:], self.alpha, self.penalty_scaled_by)[0] for t in trial]
+            return self._rows_value(rows, full, run)[leaves] - np.array(pen)
+
+        with np.errstate(over="ignore"), inner_runner(len(rows)) as run:
+            x[leaves] = ascend_once(objective, x[leaves], F, g, H, lower, upper)
+        return self._from_step_vector(x, params, leaves)
 
     @staticmethod
     def _leaf_rows(rows, leaf):
@@ -353,6 +505,8 @@ class LogLinkExperts(ExpertComponent):
     def update(self, S, params, active, safe=False):
         """M-step (:meth:`_fit_expert`; exact, or :attr:`newton_steps` Newton steps) of the
         leaves whose ``active`` flag is set."""
+        if "newton" in S:
+            return self._one_step_update(S, params, active), False
         new, rows = {key: value.copy() for key, value in params.items()}, concat_rows(S["rows"])
         context = self._pass_context(rows)
         for leaf in np.flatnonzero(active):

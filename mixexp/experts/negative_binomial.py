@@ -27,6 +27,7 @@ from scipy import stats
 from scipy.special import betaln, digamma, polygamma
 
 from .._inference_parts import scalar
+from .._numerics.shapes import nb_log_pmf, nb_step_terms, nb_value_sums, step_outputs
 from .glm import LogLinkExperts, _exp, beta_lower, fit_log_link, log_beta_lower
 
 THETA_MIN = 1e-4  # smallest size (largest dispersion)
@@ -40,14 +41,64 @@ def _log_norm(y, theta):
         return np.where(y > 0, -betaln(np.maximum(y, 1.0), theta) - np.log(np.maximum(y, 1.0)), 0.0)
 
 
+def _excess_parts(eta, log_theta):
+    """``exp(-|r|)`` and ``log(1 + mu / theta) = max(r, 0) + log1p(exp(-|r|))``, ``r = eta -
+    log theta``: ``log(mu + theta) - log(theta)`` without the difference, which loses ``mu /
+    theta``'s digits (times ``theta``) when ``theta`` is large (near the Poisson); numpy's
+    ``logaddexp`` gives the same digits ten times slower."""
+    r = eta - log_theta
+    e = np.abs(r)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    excess = np.log1p(e)
+    excess += np.maximum(r, 0.0, out=r)  # in place: the E-step's and line search's arrays are (n, K)
+    return e, excess
+
+
+def _excess(eta, log_theta):
+    """``log(1 + mu / theta)`` (:func:`_excess_parts`)."""
+    return _excess_parts(eta, log_theta)[1]
+
+
 def _log_pmf(y, eta, log_theta, norm=None):
     """``log p(y)`` of the NB with ``log mu = eta`` and ``log theta``, broadcast (``norm``:
-    :func:`_log_norm` of ``y``, when known)."""
+    :func:`_log_norm` of ``y``, when known; the E-step's: :func:`~mixexp._numerics.shapes.nb_log_pmf`)."""
     theta = np.exp(log_theta)
-    # log(1 + mu / theta): log(mu + theta) - log(theta) without the difference, which loses
-    # mu / theta's digits (times theta) when theta is large (near the Poisson)
-    excess = np.logaddexp(0.0, eta - log_theta)
+    excess = _excess(eta, log_theta)
     return (_log_norm(y, theta) if norm is None else norm) + y * (eta - log_theta - excess) - theta * excess
+
+
+def _derivatives(y, eta, log_theta, excess, psi1, psi2):
+    """``ell_eta``, ``ell_eta_eta``, ``ell_s``, ``ell_eta_s``, ``ell_s_s`` of ``ell = log p(y)`` in
+    ``eta`` and ``s = log theta``, broadcast (``excess``: :func:`_excess`; ``psi1``, ``psi2``:
+    :func:`_digamma_steps` of ``y``).  One exponential: with ``r = eta - s``, the success
+    probability ``p = theta / (mu + theta)`` and ``q = 1 - p`` are ``1 / (1 + e^-|r|)`` and
+    ``e^-|r| / (1 + e^-|r|)`` (which is which by the sign of ``r``), ``1 / (mu + theta) = p /
+    theta`` and ``mu p = theta q``."""
+    theta = np.exp(log_theta)
+    r = eta - log_theta
+    e = np.exp(-np.abs(r))
+    d = 1.0 + e
+    above = r > 0
+    p, q = np.where(above, e, 1.0) / d, np.where(above, 1.0, e) / d
+    inv = p / theta  # 1 / (mu + theta)
+    # d/dtheta: the terms are each of order 1/theta, their sum of 1/theta^2 near the Poisson:
+    # none is formed as a difference of large numbers
+    centred = q - y * inv  # (mu - y) / (mu + theta)
+    d_theta = psi1 - excess + centred
+    d2_theta = psi2 + 1.0 / theta - inv - centred * inv
+    return (y - (y + theta) * q, -(y + theta) * q * p, theta * d_theta, (y * p - theta * q) * q,
+            theta * d_theta + theta * theta * d2_theta)
+
+
+def _count_index(y):
+    """Counts ``values`` and every count's index among them, ``(values, index)``: ``0, 1, ...,
+    max y`` when no more than the counts, else the distinct counts; the special functions of
+    the counts are then evaluated once per value (they dominate the passes otherwise)."""
+    top = y.max(initial=0.0)
+    if top < y.shape[0]:
+        return np.arange(top + 1.0), y.astype(np.intp)
+    return np.unique(y, return_inverse=True)
 
 
 MAX_STEPS = 100_000  # largest count whose digamma differences are sums of its steps
@@ -115,14 +166,61 @@ class NegativeBinomialExperts(LogLinkExperts):
         distinct counts and every row's index among them."""
         _, (y, _), W = rows
         w = W.sum(axis=1)
-        mean = (w @ y) / w.sum() if w.sum() > 0 else 0.0
         # the distinct counts of all rows, once a pass (a leaf with every row takes them)
-        return {"max_theta": min(max(mean, 1.0) / self.reg_variance, THETA_MAX),
-                "distinct": np.unique(y, return_inverse=True)}
+        return {"max_theta": self._max_theta(w @ y, w.sum()), "distinct": np.unique(y, return_inverse=True)}
 
     def scores(self, Xa, target, params):
         y, offset = target
-        return _log_pmf(y[:, None], self._eta(Xa, params, offset), np.log(params["theta"])), None
+        eta, log_theta = self._eta(Xa, params, offset), np.log(params["theta"])
+        counts = _count_index(y)
+        table = self._count_tables(counts[0], log_theta)
+        e, excess = _excess_parts(eta, log_theta)
+        # the context: what the one Newton step's sums take (LogLinkExperts.stats)
+        ctx = {"eta": eta, "extra": counts, "parts": (e, excess, table)}
+        out = np.empty_like(eta)
+        nb_log_pmf(y, eta, log_theta, excess, counts[1], table, out)
+        return out, ctx
+
+    # one Newton step per iteration from the pass's sums (LogLinkExperts._one_step_update)
+    def _step_vector(self, params):
+        return np.column_stack([params["coef"][:, 0, :], np.log(params["theta"])])
+
+    def _from_step_vector(self, x, params, leaves):
+        coef, theta = params["coef"].copy(), params["theta"].copy()
+        coef[leaves, 0], theta[leaves] = x[leaves, :-1], np.exp(x[leaves, -1])
+        return {**params, "coef": coef, "theta": theta}
+
+    def _shape_bounds(self, N):
+        return np.log(THETA_MIN), np.log(self._max_theta(N["wy"], N["w"]))
+
+    def _max_theta(self, wy, w):
+        """The largest ``theta``: the weighted mean count (``wy / w``, at least 1) over ``reg_variance``."""
+        mean = wy / w if w > 0 else 0.0
+        return min(max(mean, 1.0) / self.reg_variance, THETA_MAX)
+
+    def _row_extra(self, target):
+        return _count_index(target[0])
+
+    def _count_tables(self, values, s):
+        """``_log_norm`` of the count ``values`` under every leaf's ``theta = exp(s)``, ``(m,
+        n_leaves)``."""
+        return _log_norm(values[:, None], np.exp(s))
+
+    def _weighted_terms(self, target, eta, s, extra, W, parts=None):
+        values, index = extra
+        e, excess, table = (*_excess_parts(eta, s), self._count_tables(values, s)) if parts is None else parts
+        steps = [_digamma_steps(values, t) for t in np.exp(s)]
+        psi1 = np.column_stack([first for first, _ in steps])
+        psi2 = np.column_stack([second for _, second in steps])
+        cross, curv, sums = step_outputs(*W.shape)
+        nb_step_terms(target[0], eta, s, e, excess, index, table, psi1, psi2, W, cross, curv, sums)
+        return cross, curv, sums
+
+    def _weighted_value(self, target, eta, s, extra, W):
+        values, index = extra
+        out = np.zeros(W.shape[1])
+        nb_value_sums(target[0], eta, s, _excess(eta, s), index, self._count_tables(values, s), W, out)
+        return out
 
     def _fit_expert(self, Xa, y, offset, w, expert, max_theta, distinct):
         # the leaf's rows are all the rows when as many (LogLinkExperts._leaf_rows)
@@ -138,17 +236,9 @@ class NegativeBinomialExperts(LogLinkExperts):
             return _log_pmf(y, eta, s[0], per_count(lambda v: _log_norm(v, np.exp(s[0]))))
 
         def derivatives(eta, s):
-            theta = np.exp(s[0])
-            L = np.logaddexp(eta, s[0])
-            p, q, mu = np.exp(s[0] - L), np.exp(eta - L), np.exp(eta)
-            inv = np.exp(-L)  # 1 / (mu + theta)
-            psi1, psi2 = per_count(lambda v: _digamma_steps(v, theta))
-            # d/dtheta: the terms are each of order 1/theta, their sum of 1/theta^2 near the
-            # Poisson: none is formed as a difference of large numbers
-            d_theta = psi1 - np.logaddexp(0.0, eta - s[0]) + (mu - y) * inv
-            d2_theta = psi2 + 1.0 / theta - inv - (mu - y) * inv * inv
-            return (y - (y + theta) * q, -(y + theta) * q * p, (theta * d_theta)[:, None],
-                    ((y - mu) * p * q)[:, None], (theta * d_theta + theta * theta * d2_theta)[:, None, None])
+            psi1, psi2 = per_count(lambda v: _digamma_steps(v, np.exp(s[0])))
+            l_e, l_ee, l_s, l_es, l_ss = _derivatives(y, eta, s[0], _excess(eta, s[0]), psi1, psi2)
+            return l_e, l_ee, l_s[:, None], l_es[:, None], l_ss[:, None, None]
 
         beta, s = fit_log_link(
             Xa, offset, w, expert["coef"][0], np.log([expert["theta"]]), np.log([THETA_MIN]),

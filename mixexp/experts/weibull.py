@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import gammainc, gammaln
 
 from .._inference_parts import scalar
+from .._numerics.shapes import step_outputs, weibull_step_terms, weibull_value_sums
 from .glm import PositiveAmountExperts, fit_log_link, log_one_minus_exp
 
 SHAPE_MIN = 1e-2  # smallest k (a tail heavier than any data set this library meets)
@@ -32,6 +33,17 @@ SHAPE_MAX = 1e6  # largest k when reg_variance is tinier
 def _z(log_y, eta, k):
     """``k (log y - eta)``: ``log((y / lambda)^k)``."""
     return k * (log_y - eta)
+
+
+def _value(z, s):
+    """``log p(y)`` less ``-log y``, for ``z = k (log y - eta)`` and ``s = log k``."""
+    return s + z - np.exp(z)
+
+
+def _derivatives(z, e, k):
+    """``ell_eta``, ``ell_eta_eta``, ``ell_s``, ``ell_eta_s``, ``ell_s_s`` of ``ell = s + z - e``
+    (``e = exp(z)``, ``s = log k``), broadcast."""
+    return k * (e - 1.0), -k * k * e, 1.0 + z * (1.0 - e), k * (e - 1.0 + z * e), z * (1.0 - e - z * e)
 
 
 class WeibullExperts(PositiveAmountExperts):
@@ -50,6 +62,7 @@ class WeibullExperts(PositiveAmountExperts):
     uses_exposure = False
     has_distribution = True
     newton_steps = 1
+    penalty_scaled_by = 0
 
     def init_params(self, n_leaves, n_params, info):
         return {**super().init_params(n_leaves, n_params, info), "shape": np.ones(n_leaves)}
@@ -61,23 +74,26 @@ class WeibullExperts(PositiveAmountExperts):
         y, offset = target
         k = params["shape"]
         log_y = np.log(y)[:, None]
-        z = _z(log_y, self._eta(Xa, params, offset), k)
-        with np.errstate(over="ignore"):
-            return np.log(k) - log_y + z - np.exp(z), None
+        eta = self._eta(Xa, params, offset)
+        z, e = self._z_e(eta, k, log_y)
+        # in place: fresh (n, K) arrays of a chunk cost more than their arithmetic
+        out = z - e
+        out += np.log(k)
+        out -= log_y
+        # the context: what the one Newton step's sums take (LogLinkExperts.stats)
+        return out, {"eta": eta, "extra": log_y, "parts": (z, e)}
 
     def _fit_expert(self, Xa, y, offset, w, expert, **context):
         log_y = np.log(y)
 
         def value(eta, s):
-            z = _z(log_y, eta, np.exp(s[0]))
-            return s[0] + z - np.exp(z)
+            return _value(_z(log_y, eta, np.exp(s[0])), s[0])
 
         def derivatives(eta, s):
             k = np.exp(s[0])
             z = _z(log_y, eta, k)
-            e = np.exp(z)
-            return (k * (e - 1.0), -k * k * e, (1.0 + z * (1.0 - e))[:, None],
-                    (k * (e - 1.0 + z * e))[:, None], (z * (1.0 - e - z * e))[:, None, None])
+            l_e, l_ee, l_s, l_es, l_ss = _derivatives(z, np.exp(z), k)
+            return l_e, l_ee, l_s[:, None], l_es[:, None], l_ss[:, None, None]
 
         beta, s = fit_log_link(
             Xa, offset, w, expert["coef"][0], np.log([expert["shape"]]), np.log([SHAPE_MIN]),
@@ -85,6 +101,39 @@ class WeibullExperts(PositiveAmountExperts):
             max_iter=self.newton_steps,
         )
         return {"coef": beta, "shape": np.exp(s[0])}
+
+    # one Newton step per iteration from the pass's sums (LogLinkExperts._one_step_update)
+    def _step_vector(self, params):
+        return np.column_stack([params["coef"][:, 0, :], np.log(params["shape"])])
+
+    def _from_step_vector(self, x, params, leaves):
+        coef, shape = params["coef"].copy(), params["shape"].copy()
+        coef[leaves, 0], shape[leaves] = x[leaves, :-1], np.exp(x[leaves, -1])
+        return {**params, "coef": coef, "shape": shape}
+
+    def _shape_bounds(self, N):
+        return np.log(SHAPE_MIN), np.log(self._max_shape())
+
+    def _row_extra(self, target):
+        return np.log(target[0])[:, None]
+
+    @staticmethod
+    def _z_e(eta, k, log_y):
+        """``z = k (log y - eta)`` and ``exp(z)``, ``(n, n_leaves)`` each."""
+        z = log_y - eta
+        z *= k
+        with np.errstate(over="ignore"):
+            return z, np.exp(z)
+
+    def _weighted_terms(self, target, eta, s, extra, W, parts=None):
+        cross, curv, sums = step_outputs(*W.shape)
+        weibull_step_terms(*(self._z_e(eta, np.exp(s), extra) if parts is None else parts), s, W, cross, curv, sums)
+        return cross, curv, sums
+
+    def _weighted_value(self, target, eta, s, extra, W):
+        out = np.zeros(W.shape[1])
+        weibull_value_sums(*self._z_e(eta, np.exp(s), extra), s, W, out)
+        return out
 
     def penalty(self, params):
         return 0.5 * self.alpha * np.sum(params["shape"] ** 2 * np.sum(params["coef"][:, 0, :-1] ** 2, axis=1))
