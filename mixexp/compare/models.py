@@ -164,7 +164,10 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     estimator
         A scikit-learn estimator.  The mixtures and CART are a
         :class:`~sklearn.model_selection.GridSearchCV` (scored by R² or
-        accuracy) whose ``best_params_`` record the choice.
+        accuracy) whose ``best_params_`` record the choice; by default the
+        mixtures' is a :class:`~mixexp.compare.search.QuickStartGridSearchCV`
+        (``settings.inner_starts``) and MoE-quad's a
+        :class:`~mixexp.compare.search.PenaltyPathSearchCV` (``settings.penalty_path``).
     """
     from .. import (
         HierarchicalMixtureOfExpertsClassifier,
