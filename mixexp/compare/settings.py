@@ -85,18 +85,22 @@ class Settings:
         while the refit of the chosen point on the whole outer training fold keeps
         the estimators' default start; ``"default"``: every fit the default start.
         The inner fits only rank the grid points: on one outer fold of each default
-        data set ``"quick"`` chose the same point at about 60% of HME's CPU; small flat
-        mixtures keep their screened starts, without which mcycle's MoE chose 2 experts
-        instead of 4 (R² 0.722 -> 0.385; benchmarks/results/compare_cost.md).
+        data set ``"quick"`` chose HME's same point at about 60% of its CPU; over the
+        six folds HME's R² moved 0.873 -> 0.867 on concrete (one fold chose depth 2)
+        and 0.664 -> 0.705 on mcycle, the other sets within 0.001.  Small flat
+        mixtures keep their screened starts, without which mcycle's MoE chose 2
+        experts instead of 4 (R² 0.722 -> 0.385; benchmarks/results/compare_cost.md).
     penalty_path : tuple of str, default=("moe-quad",)
         Mixtures (keys of :data:`~mixexp.compare.models.MIXTURES`) whose inner search
         under ``search="grid"`` runs each size's penalties along a warm path
         (:class:`~mixexp.compare.search.PenaltyPathSearchCV`: each size from scratch at
         the largest ``alpha``, each smaller one continuing its EM; the refit from
         scratch with the default start).  MoE-quad's 9-point grid was half of the
-        default comparison's CPU; on its path it costs under half as much with scores as
-        high; on MoE's and HME's 2-point penalty grids the path chose worse on concrete
-        (benchmarks/results/compare_cost.md), so they keep the grid.
+        default comparison's CPU; on its path it costs under half as much: vowel
+        0.942 -> 0.951, peterson_barney 0.880 -> 0.882, kin8nm 0.843 -> 0.842, mcycle
+        the same, concrete 0.849 -> 0.835.  On MoE's and HME's 2-point penalty grids
+        the path chose worse on concrete and kin8nm's first fold, so they keep the grid
+        (benchmarks/results/compare_cost.md).
     """
 
     n_splits: int = 3
