@@ -91,7 +91,7 @@ def _recording_path_search(monkeypatch, X, y, grid, cv):
     return seen, pipe, PenaltyPathSearchCV(pipe, grid, scoring="r2", cv=cv).fit(X, y)
 
 
-def test_penalty_path_starts_each_size_from_scratch_and_continues_along_the_penalties(monkeypatch):
+def test_penalty_path_starts_each_size_from_scratch_and_continues_up_the_penalties(monkeypatch):
     X, y = make_moe_regression(n_samples=120, n_features=2, n_experts=2, random_state=4)
     cv = KFold(2, shuffle=True, random_state=0)
     grid = {"moe__n_experts": [3, 2], "moe__alpha": [0.1, 10.0, 1.0]}
@@ -100,7 +100,7 @@ def test_penalty_path_starts_each_size_from_scratch_and_continues_along_the_pena
     # then one refit from scratch with the default start on all rows
     assert [s[1:] for s in seen] == [("short_em", 60)] * 4 + [("short_em", 120)]
     assert [(p["moe__n_experts"], p["moe__alpha"]) for p in search.cv_results_["params"]] == [
-        (2, 10.0), (2, 1.0), (2, 0.1), (3, 10.0), (3, 1.0), (3, 0.1)]
+        (2, 0.1), (2, 1.0), (2, 10.0), (3, 0.1), (3, 1.0), (3, 10.0)]
     best = search.best_params_
     refit = clone(pipe).set_params(**best).fit(X, y)
     np.testing.assert_allclose(search.best_estimator_.predict(X), refit.predict(X))
@@ -108,6 +108,6 @@ def test_penalty_path_starts_each_size_from_scratch_and_continues_along_the_pena
     # a warm point is the previous penalty's fit continued: doing it by hand gives its score
     fold_scores = []
     for tr, te in cv.split(X):
-        a = clone(pipe).set_params(moe__n_experts=2, moe__alpha=10.0).fit(X[tr], y[tr])
+        a = clone(pipe).set_params(moe__n_experts=2, moe__alpha=0.1).fit(X[tr], y[tr])
         fold_scores.append(a.set_params(moe__alpha=1.0, moe__warm_start=True).fit(X[tr], y[tr]).score(X[te], y[te]))
     assert search.cv_results_["mean_test_score"][1] == pytest.approx(np.mean(fold_scores), rel=1e-10)
