@@ -21,7 +21,7 @@ def _search_words(settings):
     words = _SEARCH_WORDS[settings.search]
     if settings.search == "grid" and settings.penalty_path:
         words += (f"; {', '.join(MODELS[m] for m in settings.penalty_path)}: each size from scratch, "
-                  "its smaller penalties continuing the larger one's fit")
+                  "its larger penalties continuing the smaller one's fit")
     if settings.search == "grid" and settings.inner_starts == "quick":
         words += "; the trees' inner fits start from one arrangement, every refit from the default start"
     return words

@@ -84,7 +84,7 @@ class Settings:
         the tree's EM, while the refit of the chosen point on the whole outer training
         fold keeps the estimators' default start; ``"default"``: every fit the
         default start.  With ``penalty_path`` it took the default comparison from 552
-        to 364 s of CPU.
+        s of CPU to 326 s; ``"default"`` with ``penalty_path``: 423 s.
         The inner fits only rank the grid points: on one outer fold of each default
         data set ``"quick"`` chose HME's same point at about 60% of its CPU; over the
         six folds HME's R² moved 0.873 -> 0.867 on concrete (one fold chose depth 2)
@@ -95,13 +95,13 @@ class Settings:
         Mixtures (keys of :data:`~mixexp.compare.models.MIXTURES`) whose inner search
         under ``search="grid"`` runs each size's penalties along a warm path
         (:class:`~mixexp.compare.search.PenaltyPathSearchCV`: each size from scratch at
-        the largest ``alpha``, each smaller one continuing its EM; the refit from
+        the smallest ``alpha``, each larger one continuing its EM; the refit from
         scratch with the default start).  MoE-quad's 9-point grid was half of the
-        default comparison's CPU; on its path it costs under half as much: vowel
-        0.942 -> 0.951, peterson_barney 0.880 -> 0.882, kin8nm 0.843 -> 0.842, mcycle
-        the same, concrete 0.849 -> 0.835.  On MoE's and HME's 2-point penalty grids
-        the path chose worse on concrete and kin8nm's first fold, so they keep the grid
-        (benchmarks/results/compare_cost.md).
+        default comparison's CPU; on its path it costs about half as much, six-fold
+        R² and accuracy within 0.003 of the grid's or higher (concrete 0.849 -> 0.846,
+        vowel 0.942 -> 0.949).  On MoE's and HME's 2-point penalty grids a
+        (downward) path chose worse on concrete's and kin8nm's first fold, so they keep
+        the grid (benchmarks/results/compare_cost.md).
     """
 
     n_splits: int = 3
