@@ -114,7 +114,8 @@ def test_compare_uses_the_warm_search_for_mixtures_only_when_told():
     assert isinstance(compare.make_model("moe-quad", "regression", warm, n_features=3),
                       WarmPathSearchCV)
     assert type(compare.make_model("cart", "regression", warm)).__name__ == "GridSearchCV"
-    assert type(compare.make_model("moe", "regression", grid)).__name__ == "GridSearchCV"
+    assert type(compare.make_model("moe", "regression", compare.settings_with(grid, inner_starts="default"))
+                ).__name__ == "GridSearchCV"
     # cross_validate's log-loss scorer asks the unfitted wrapper for predict_proba
     assert hasattr(compare.CountConvergenceWarnings(
         compare.make_model("moe", "classification", warm)), "predict_proba")

@@ -22,7 +22,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 
 from .quadratic import ScreenedQuadraticFeatures
-from .search import WarmPathSearchCV
+from .search import PenaltyPathSearchCV, QuickStartGridSearchCV, WarmPathSearchCV
 from .settings import MAIN_SCORE, TASKS, Settings
 
 #: Model keys accepted by :func:`make_model` and ``--models``, with display names.
@@ -164,7 +164,10 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     estimator
         A scikit-learn estimator.  The mixtures and CART are a
         :class:`~sklearn.model_selection.GridSearchCV` (scored by R² or
-        accuracy) whose ``best_params_`` record the choice.
+        accuracy) whose ``best_params_`` record the choice; by default the
+        mixtures' is a :class:`~mixexp.compare.search.QuickStartGridSearchCV`
+        (``settings.inner_starts``) and MoE-quad's a
+        :class:`~mixexp.compare.search.PenaltyPathSearchCV` (``settings.penalty_path``).
     """
     from .. import (
         HierarchicalMixtureOfExpertsClassifier,
@@ -177,6 +180,9 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+    unknown = [m for m in settings.penalty_path if m not in MIXTURES]
+    if unknown:
+        raise ValueError(f"penalty_path names mixtures only ({', '.join(MIXTURES)}), got {unknown[0]!r}")
     reg = task == "regression"
     rs = settings.random_state
     scoring = MAIN_SCORE[task][0]
@@ -187,6 +193,11 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     def search(estimator, grid):
         if settings.search == "warm" and name in MIXTURES:
             return WarmPathSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings))
+        if name in settings.penalty_path and isinstance(grid, dict):
+            return PenaltyPathSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings))
+        if settings.inner_starts == "quick" and name in MIXTURES:
+            return QuickStartGridSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings),
+                                          n_jobs=1, error_score="raise")
         return GridSearchCV(estimator, grid, scoring=scoring, cv=_inner_cv(task, settings),
                             n_jobs=1, error_score="raise")
 

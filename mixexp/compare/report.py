@@ -5,6 +5,7 @@ import importlib.util
 import math
 import os
 
+from .models import MODELS
 from .plots import plot_partition, plot_scores
 from .run import FOLD_COLUMNS, SUMMARY_COLUMNS, format_mean_std
 from .settings import MAIN_SCORE, TASKS
@@ -13,6 +14,17 @@ from .settings import MAIN_SCORE, TASKS
 _INSTALL_HINT = 'pip install "mixexp[compare]"'
 _SEARCH_WORDS = {"warm": "the mixtures' grids along warm-started paths",
                  "grid": "every grid point fitted from scratch"}
+
+
+def _search_words(settings):
+    """How the inner searches fitted their grids, in the report's words."""
+    words = _SEARCH_WORDS[settings.search]
+    if settings.search == "grid" and settings.penalty_path:
+        words += (f"; {', '.join(MODELS[m] for m in settings.penalty_path)}: each size from scratch, "
+                  "its larger penalties continuing the smaller one's fit")
+    if settings.search == "grid" and settings.inner_starts == "quick":
+        words += "; the trees' inner fits start from one arrangement, every refit from the default start"
+    return words
 
 
 def _table_rows(summary, task, markdown=False):
@@ -93,7 +105,7 @@ def to_markdown(result, title="mixexp compare"):
     lines = [f"# {title}", "",
              f"{s.describe()}; mixtures with at most {s.max_iter} EM iterations "
              f"(tol={s.tol}), numbers of experts / depths chosen by {s.inner_splits}-fold "
-             f"inner CV ({_SEARCH_WORDS[s.search]}). Mean ± std over the {s.n_splits * s.n_repeats} test folds; best "
+             f"inner CV ({_search_words(s)}). Mean ± std over the {s.n_splits * s.n_repeats} test folds; best "
              "score per dataset in bold. *fit s*: mean fit time per fold (inner search "
              f"included, n_jobs={result.n_jobs}). *EM warnings*: fits stopped by max_iter "
              "(ConvergenceWarning), inner-search fits included.", ""]

@@ -19,12 +19,13 @@ never seen by the fits scored on them), so the inner scores stay honest; what is
 shared is work, not data.
 """
 
+from contextlib import contextmanager
 from copy import deepcopy
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -168,7 +169,7 @@ class WarmPathSearchCV(MetaEstimatorMixin, BaseEstimator):
                     **self._params(size, alpha), **{f"{mixture_step}__warm_start": True})
             else:
                 pipe = clone(self.estimator).set_params(**self._params(size, alpha))
-                if previous is not None:
+                if previous is not None and self._split_sizes:
                     smaller = fits[(previous[0], self._points()[0][1])][0]
                     Z = smaller[:-1].transform(X)
                     resp = smaller[-1].responsibilities(Z, y)
@@ -183,6 +184,17 @@ class WarmPathSearchCV(MetaEstimatorMixin, BaseEstimator):
             fits[(size, alpha)] = (pipe, score)
             previous = (size, alpha)
         return fits
+
+    #: a larger size starts from the smaller size's split responsibilities
+    _split_sizes = True
+
+    def _refit(self, first_fold_fit, best, X, y):
+        """The chosen point refitted on all rows, continuing its first-fold fit."""
+        mixture_step = self.estimator.steps[-1][0]
+        final = deepcopy(first_fold_fit).set_params(**{f"{mixture_step}__warm_start": True})
+        final.fit(X, y)
+        final.set_params(**{f"{mixture_step}__warm_start": False})
+        return final
 
     def _n_leaves(self, size):
         return 2**size if self._grid()[0].endswith("depth") else size
@@ -212,10 +224,7 @@ class WarmPathSearchCV(MetaEstimatorMixin, BaseEstimator):
                 scores[p].append(fits[p][1])
         means = {p: float(np.mean(s)) for p, s in scores.items()}
         best = max(points, key=lambda p: means[p])  # the first of equals, as GridSearchCV
-        mixture_step = self.estimator.steps[-1][0]
-        final = deepcopy(first[best][0]).set_params(**{f"{mixture_step}__warm_start": True})
-        final.fit(X, y)
-        final.set_params(**{f"{mixture_step}__warm_start": False})
+        final = self._refit(first[best][0], best, X, y)
         self.best_params_ = self._params(*best)
         self.best_score_ = means[best]
         self.best_estimator_ = final
@@ -246,3 +255,122 @@ class WarmPathSearchCV(MetaEstimatorMixin, BaseEstimator):
         tags.classifier_tags = inner.classifier_tags
         tags.regressor_tags = inner.regressor_tags
         return tags
+
+
+#: What the inner searches' fits change in the estimators' start under ``inner_starts="quick"``
+#: (:func:`quick_starts`): a tree keeps its flat start's most separable arrangement instead of
+#: comparing ``mixexp._init.TREE_ARRANGEMENTS`` of them by the tree's EM.  Small flat mixtures
+#: keep their screened starts: without them the inner search on mcycle ranked 2 experts
+#: above 4 (benchmarks/results/compare_cost.md).
+QUICK_START = {"TREE_ARRANGEMENTS": 1}
+
+
+@contextmanager
+def quick_starts():
+    """Within the block, the estimators' ``"short_em"`` start is the cheaper :data:`QUICK_START`.
+
+    It sets module constants of :mod:`mixexp._init` and restores them on exit, so it acts
+    on the fits of this process only, the block's own (not those of joblib workers nor
+    of other threads while the block runs).
+
+    Examples
+    --------
+    >>> from mixexp import _init
+    >>> from mixexp.compare.search import quick_starts
+    >>> with quick_starts():
+    ...     _init.TREE_ARRANGEMENTS
+    1
+    >>> _init.TREE_ARRANGEMENTS == 6
+    True
+    """
+    from .. import _init
+
+    old = {name: getattr(_init, name) for name in QUICK_START}
+    try:
+        for name, value in QUICK_START.items():
+            setattr(_init, name, value)
+        yield
+    finally:
+        for name, value in old.items():
+            setattr(_init, name, value)
+
+
+class QuickStartGridSearchCV(GridSearchCV):
+    """:class:`~sklearn.model_selection.GridSearchCV` whose inner-fold fits start quickly.
+
+    Every grid point's fit on the inner folds runs under :func:`quick_starts` (one tree
+    arrangement); the refit of the best point on all the rows
+    keeps the estimators' default start.  The inner fits only rank the grid points, and
+    the cheaper start ranks them about as well at about 60% of a tree's cost
+    (benchmarks/results/compare_cost.md).  Its parameters are ``GridSearchCV``'s, but the
+    inner fits must run in this process: ``n_jobs`` None or 1.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from mixexp import HierarchicalMixtureOfExpertsRegressor
+    >>> from mixexp.datasets import make_moe_regression
+    >>> from mixexp.compare.search import QuickStartGridSearchCV
+    >>> X, y = make_moe_regression(n_samples=200, n_features=2, random_state=0)
+    >>> pipe = make_pipeline(StandardScaler(), HierarchicalMixtureOfExpertsRegressor(random_state=0))
+    >>> search = QuickStartGridSearchCV(pipe, {"hierarchicalmixtureofexpertsregressor__depth": [1, 2]},
+    ...                                 scoring="r2", cv=3).fit(X, y)
+    >>> search.best_params_["hierarchicalmixtureofexpertsregressor__depth"] in (1, 2)
+    True
+    """
+
+    def _run_search(self, evaluate_candidates):
+        # the module constants quick_starts sets reach only this process's fits
+        if self.n_jobs not in (None, 1):
+            raise ValueError(f"QuickStartGridSearchCV fits in one process: n_jobs must be None or 1, "
+                             f"got {self.n_jobs!r}")
+        with quick_starts():
+            evaluate_candidates(ParameterGrid(self.param_grid))
+
+
+class PenaltyPathSearchCV(WarmPathSearchCV):
+    """:class:`WarmPathSearchCV` with every size from scratch, the penalties upwards, a cold refit.
+
+    In each inner fold every size (``n_experts``, ``depth``) starts from scratch at the
+    smallest penalty with the estimator's own start (a tree's under :func:`quick_starts`),
+    and only the penalty path is warm: each larger ``alpha`` continues the previous
+    one's EM.  The chosen point is refitted on all rows from scratch with the
+    estimator's default start, as :class:`~sklearn.model_selection.GridSearchCV` refits.
+    The sizes' own starts keep the ranking of sizes that the grid finds, and the path
+    saves the starts of all but one penalty per size.  Upwards, not glmnet's downwards:
+    the weakly penalised fit finds the experts' partition and a larger penalty shrinks
+    it, where a partition found under the strongest penalty held the weaker ones back
+    (MoE-quad on concrete: R² 0.835 downwards, 0.846 upwards, 0.849 on the grid;
+    benchmarks/results/compare_cost.md).  Parameters and attributes as
+    :class:`WarmPathSearchCV`'s.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from mixexp import MixtureOfExpertsRegressor
+    >>> from mixexp.datasets import make_moe_regression
+    >>> from mixexp.compare.search import PenaltyPathSearchCV
+    >>> X, y = make_moe_regression(n_samples=200, n_features=2, random_state=0)
+    >>> pipe = make_pipeline(StandardScaler(), MixtureOfExpertsRegressor(random_state=0))
+    >>> grid = {"mixtureofexpertsregressor__n_experts": [2, 3],
+    ...         "mixtureofexpertsregressor__alpha": [10.0, 0.1]}
+    >>> search = PenaltyPathSearchCV(pipe, grid, scoring="r2").fit(X, y)
+    >>> search.best_estimator_[-1].n_experts == search.best_params_["mixtureofexpertsregressor__n_experts"]
+    True
+    """
+
+    _split_sizes = False
+
+    def _grid(self):
+        size, sizes, alpha, alphas = super()._grid()
+        return size, sizes, alpha, alphas[::-1]
+
+    def _path(self, X, y, scorer=None, X_val=None, y_val=None):
+        with quick_starts():
+            return super()._path(X, y, scorer, X_val, y_val)
+
+    def _refit(self, first_fold_fit, best, X, y):
+        """The chosen point refitted on all rows from scratch, with the default start."""
+        return clone(self.estimator).set_params(**self._params(*best)).fit(X, y)

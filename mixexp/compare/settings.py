@@ -10,6 +10,9 @@ TASKS = ("regression", "classification")
 #: How the mixtures' inner search fits its grid (``Settings.search``).
 SEARCHES = ("warm", "grid")
 
+#: The start of the inner-search fits of ``search="grid"`` (``Settings.inner_starts``).
+INNER_STARTS = ("quick", "default")
+
 #: Main score of each task: (scikit-learn scorer name, label in tables).
 MAIN_SCORE = {"regression": ("r2", "R²"), "classification": ("accuracy", "accuracy")}
 
@@ -74,6 +77,31 @@ class Settings:
         the grid.  ``"warm"`` is about 3x cheaper in CPU with scores within the
         folds' noise but not always as high (benchmarks/results/compare_search.md),
         so it is not the default.
+    inner_starts : {"quick", "default"}, default="quick"
+        The start of the mixtures' inner-search fits under ``search="grid"``:
+        ``"quick"`` (:class:`~mixexp.compare.search.QuickStartGridSearchCV`): a tree
+        keeps its flat start's most separable arrangement instead of comparing six by
+        the tree's EM, while the refit of the chosen point on the whole outer training
+        fold keeps the estimators' default start; ``"default"``: every fit the
+        default start.  With ``penalty_path`` it took the default comparison from 552
+        s of CPU to 326 s; ``"default"`` with ``penalty_path``: 423 s.
+        The inner fits only rank the grid points: on one outer fold of each default
+        data set ``"quick"`` chose HME's same point at about 60% of its CPU; over the
+        six folds HME's R² moved 0.873 -> 0.867 on concrete (one fold chose depth 2)
+        and 0.664 -> 0.705 on mcycle, the other sets within 0.001.  Small flat
+        mixtures keep their screened starts, without which mcycle's MoE chose 2
+        experts instead of 4 (R² 0.722 -> 0.385; benchmarks/results/compare_cost.md).
+    penalty_path : tuple of str, default=("moe-quad",)
+        Mixtures (keys of :data:`~mixexp.compare.models.MIXTURES`) whose inner search
+        under ``search="grid"`` runs each size's penalties along a warm path
+        (:class:`~mixexp.compare.search.PenaltyPathSearchCV`: each size from scratch at
+        the smallest ``alpha``, each larger one continuing its EM; the refit from
+        scratch with the default start).  MoE-quad's 9-point grid was half of the
+        default comparison's CPU; on its path it costs about half as much, six-fold
+        R² and accuracy within 0.003 of the grid's or higher (concrete 0.849 -> 0.846,
+        vowel 0.942 -> 0.949).  On MoE's and HME's 2-point penalty grids a
+        (downward) path chose worse on concrete's and kin8nm's first fold, so they keep
+        the grid (benchmarks/results/compare_cost.md).
     """
 
     n_splits: int = 3
@@ -91,6 +119,8 @@ class Settings:
     max_samples: int = 2000
     random_state: int = 0
     search: str = "grid"
+    inner_starts: str = "quick"
+    penalty_path: tuple = ("moe-quad",)
 
     def __post_init__(self):
         for name, low in [("n_splits", 2), ("n_repeats", 1), ("inner_splits", 2),
@@ -100,6 +130,8 @@ class Settings:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.search not in SEARCHES:
             raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}")
+        if self.inner_starts not in INNER_STARTS:
+            raise ValueError(f"inner_starts must be one of {INNER_STARTS}, got {self.inner_starts!r}")
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
         for name in ("moe_experts", "hme_depths", "alphas", "quad_alphas", "spline_alphas",
