@@ -58,7 +58,8 @@ class Settings:
         The classification MoE's grid also tries ``n_experts=1`` (one
         penalized multinomial logistic expert, no gate), so its inner search
         can fall back on the linear model where every mixture overfits
-        (waveform_21: 0.848 to 0.867, benchmarks/results/compare_stacking_gap.md).
+        (waveform_21: 0.842 to 0.868 over 6 test folds, stacking 0.866;
+        benchmarks/results/compare_stacking_gap.md).
     spline_alphas : tuple of float, default=(0.1, 1.0)
         Grid of the expert penalty ``alpha`` of the spline-expert mixture
         (``"moe-spline"``), searched jointly with ``moe_experts``, for
