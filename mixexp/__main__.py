@@ -81,7 +81,8 @@ def build_parser():
                       "500; 0 keeps all)")
     models = p.add_argument_group("models and cross-validation")
     models.add_argument("--models", nargs="+", metavar="NAME",
-                        help=f"models to compare: {', '.join(MODELS)} (default: all but moe-spline)")
+                        help=f"models to compare: {', '.join(MODELS)} (default: all but moe-spline, "
+                        "which runs by default on data with one feature only)")
     models.add_argument("--folds", type=_positive_int(2), metavar="K",
                         help="folds of the repeated K-fold (default 3, --quick 2)")
     models.add_argument("--repeats", type=_positive_int(1), metavar="R",
@@ -133,7 +134,8 @@ def _compare(args, parser):
     if args.csv is not None and args.target is None:
         parser.error("--csv needs --target COLUMN (the column to predict)")
     try:
-        models = compare.validate_models(_names(args.models))
+        named = _names(args.models)
+        models = compare.validate_models(named)
     except ValueError as exc:
         parser.error(str(exc))
     if args.n_jobs == 0:
@@ -151,9 +153,11 @@ def _compare(args, parser):
     for data in datasets:
         if data.note:
             print(f"  {data.name}: {data.note}")
+        if named is None and len(compare.models.default_models(data.n_features)) > len(models):
+            print(f"  {data.name}: MoE-spline too (one feature)")
     sys.stdout.flush()
     start = time.perf_counter()
-    result = compare.run_comparison(datasets, models, settings, n_jobs=args.n_jobs,
+    result = compare.run_comparison(datasets, named and models, settings, n_jobs=args.n_jobs,
                                     progress=not args.no_progress)
     print()
     print(compare.format_table(result))

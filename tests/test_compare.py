@@ -504,3 +504,67 @@ def test_lasso_gate_points_only_for_regression_with_many_features():
                   compare.make_model("moe", "regression", compare.Settings(sparse_gate_alphas=()),
                                      2000, 32)]:
         assert isinstance(model.param_grid, dict) and "moe__l1_ratio" not in model.param_grid
+
+
+def test_classification_moe_grid_also_tries_one_expert():
+    grid = compare.make_model("moe", "classification", n_samples=2000).param_grid
+    assert grid == {"moe__n_experts": [1, 2, 4, 8]}
+    off = compare.Settings(classifier_one_expert=False)
+    assert compare.make_model("moe", "classification", off, 2000).param_grid == {"moe__n_experts": [2, 4, 8]}
+    given = compare.Settings(moe_experts=(4, 1))
+    assert compare.make_model("moe", "classification", given, 2000).param_grid == {"moe__n_experts": [1, 4]}
+    assert compare.make_model("moe", "regression", n_samples=2000).param_grid["moe__n_experts"] == [2, 4, 8]
+    with pytest.raises(TypeError, match="classifier_one_expert must be a bool"):
+        compare.Settings(classifier_one_expert="yes")
+
+
+def test_one_expert_wins_the_inner_search_on_linear_classes():
+    # one linear boundary and noisy labels: more experts only fit the noise
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    y = (X @ np.linspace(1, -1, 6) + 1.5 * rng.logistic(size=300) > 0).astype(int)
+    settings = compare.Settings(moe_experts=(4,), inner_splits=3, max_iter=50)
+    search = compare.make_model("moe", "classification", settings, 300).fit(X, y)
+    assert search.best_params_ == {"moe__n_experts": 1}
+    moe = search.best_estimator_[-1]
+    assert moe.n_experts == 1
+    np.testing.assert_allclose(moe.predict_proba(search.best_estimator_[0].transform(X)).sum(axis=1), 1.0)
+
+
+def test_spline_model_on_one_feature_gets_the_finer_cubic_basis():
+    models = compare.models
+    n_basis = models.SPLINE_KNOTS_ONE_FEATURE + models.SPLINE_DEGREE_ONE_FEATURE - 2
+    pipe = compare.make_model("moe-spline", "regression", n_samples=133, n_features=1).estimator
+    assert pipe[-1].gate_features == [0] and pipe[-1].expert_features == list(range(1, 1 + n_basis))
+    basis = dict(pipe.named_steps["spline"].transformer_list)["spline"]
+    assert (basis.n_knots, basis.degree) == (models.SPLINE_KNOTS_ONE_FEATURE, models.SPLINE_DEGREE_ONE_FEATURE)
+    two = compare.make_model("moe-spline", "regression", n_samples=133, n_features=2).estimator
+    assert dict(two.named_steps["spline"].transformer_list)["spline"].n_knots == models.SPLINE_KNOTS
+    # a curve that swings twice: the finer basis follows it, the 3-knot quadratic one cannot
+    rng = np.random.default_rng(3)
+    x = np.sort(rng.uniform(0, 1, 300))[:, None]
+    y = np.sin(4 * np.pi * x[:, 0]) + 0.2 * rng.normal(size=300)
+    settings = compare.Settings(moe_experts=(2,), spline_alphas=(0.1,), inner_splits=2, max_iter=50)
+    fine = compare.make_model("moe-spline", "regression", settings, 300, 1).fit(x[::2], y[::2])
+    coarse = compare.make_model("moe-spline", "regression", settings, 300, 2)
+    coarse.fit(np.hstack([x, 0 * x])[::2], y[::2])
+    assert fine.score(x[1::2], y[1::2]) > 0.85 > coarse.score(np.hstack([x, 0 * x])[1::2], y[1::2])
+
+
+def test_default_models_add_the_spline_mixture_on_one_feature(monkeypatch):
+    from mixexp.compare import run as run_module
+
+    assert compare.models.default_models(1) == [*compare.models.DEFAULT_MODELS, "moe-spline"]
+    assert compare.models.default_models(2) == list(compare.models.DEFAULT_MODELS)
+    # the same rule, on cheap models: what runs by default is decided per dataset
+    monkeypatch.setattr(run_module, "default_models", lambda d: ["linear", "cart"] if d == 1 else ["linear"])
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    one = compare.make_dataset("one", X[:, :1], X[:, 0] + rng.normal(size=60), "regression")
+    two = compare.make_dataset("two", X, X[:, 1] + rng.normal(size=60), "regression")
+    settings = compare.Settings(n_splits=2, n_repeats=1, cart_depths=(2,))
+    result = compare.run_comparison([one, two], None, settings, n_jobs=1, progress=False)
+    assert [(r["dataset"], r["model"]) for r in result.summary] == [
+        ("one", "Linear"), ("one", "CART"), ("two", "Linear")]
+    named = compare.run_comparison([one, two], ["linear"], settings, n_jobs=1, progress=False)
+    assert [r["dataset"] for r in named.summary] == ["one", "two"]

@@ -46,6 +46,12 @@ MIXTURES = ("moe", "hme", "moe-quad", "moe-spline")
 #: (benchmarks/results/compare_spline.md, single-split probes); name it with ``--models`` to run it.
 DEFAULT_MODELS = tuple(m for m in MODELS if m != "moe-spline")
 
+#: Most features at which ``"moe-spline"`` runs by default too (:func:`default_models`):
+#: on a single feature its experts are smooth curves (:data:`SPLINE_KNOTS_ONE_FEATURE`)
+#: at the cost of MoE, and on mcycle it was the best model (0.754 against stacking's 0.728;
+#: benchmarks/results/compare_stacking_gap.md).
+SPLINE_DEFAULT_MAX_FEATURES = 1
+
 
 #: Most features whose every quadratic term the quadratic-expert mixture takes: 16 give
 #: its experts 152 inputs, and its 2000-row fits took 3-4 minutes per fold there (letter,
@@ -68,15 +74,48 @@ SPARSE_MIN_FEATURES = 17
 #: more (benchmarks/results/compare_spline.md).
 SPLINE_KNOTS = 3
 SPLINE_DEGREE = 2
+#: The spline basis on a single feature: cubic pieces between 10 knots (11 columns), the
+#: experts' ridge penalty, not the knots, setting how smooth each expert's curve is.
+#: Three quadratic pieces were too stiff for a curve that swings twice (mcycle 0.710 against
+#: 0.754 over 6 test folds; benchmarks/results/compare_stacking_gap.md).
+SPLINE_KNOTS_ONE_FEATURE = 10
+SPLINE_DEGREE_ONE_FEATURE = 3
 
 
-def spline_features(n_features):
+def default_models(n_features):
+    """The model keys that run on data with ``n_features`` columns when none are named.
+
+    Parameters
+    ----------
+    n_features : int
+
+    Returns
+    -------
+    list of str
+        :data:`DEFAULT_MODELS`, and ``"moe-spline"`` where ``n_features`` is at
+        most :data:`SPLINE_DEFAULT_MAX_FEATURES`.
+
+    Examples
+    --------
+    >>> from mixexp.compare.models import default_models
+    >>> "moe-spline" in default_models(1), "moe-spline" in default_models(8)
+    (True, False)
+    """
+    extra = ["moe-spline"] if n_features <= SPLINE_DEFAULT_MAX_FEATURES else []
+    return list(DEFAULT_MODELS) + extra
+
+
+def spline_features(n_features, n_knots=SPLINE_KNOTS, degree=SPLINE_DEGREE):
     """The spline-expert mixture's features: ``[x, B(x)]``, and which columns go where.
 
     Parameters
     ----------
     n_features : int
         Columns of x.
+    n_knots : int, default=SPLINE_KNOTS
+        Knots per feature, at the training quantiles.
+    degree : int, default=SPLINE_DEGREE
+        Degree of the spline pieces.
 
     Returns
     -------
@@ -94,10 +133,10 @@ def spline_features(n_features):
     >>> gate, experts
     ([0, 1], [2, 3, 4, 5, 6, 7])
     """
-    per_feature = SPLINE_KNOTS + SPLINE_DEGREE - 2
+    per_feature = n_knots + degree - 2
     union = FeatureUnion([
         ("x", "passthrough"),
-        ("spline", SplineTransformer(n_knots=SPLINE_KNOTS, degree=SPLINE_DEGREE, knots="quantile",
+        ("spline", SplineTransformer(n_knots=n_knots, degree=degree, knots="quantile",
                                      include_bias=False)),
     ])
     return (union, list(range(n_features)),
@@ -204,7 +243,10 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
     em = {"max_iter": settings.max_iter, "tol": settings.tol, "random_state": rs}
     if name == "moe":
         est = (MixtureOfExpertsRegressor if reg else MixtureOfExpertsClassifier)(**em)
-        grid = _feasible([(k, k) for k in settings.moe_experts], n_inner)
+        sizes = settings.moe_experts
+        if not reg and settings.classifier_one_expert:
+            sizes = tuple(dict.fromkeys((1, *sizes)))
+        grid = _feasible([(k, k) for k in sizes], n_inner)
         grid = {"moe__n_experts": grid, **({"moe__alpha": list(settings.alphas)} if reg else {})}
         return search(Pipeline([("scale", StandardScaler()), ("moe", est)]),
                       _with_sparse_gate(grid, "moe", est, settings, n_features, reg))
@@ -231,7 +273,9 @@ def make_model(name, task, settings=Settings(), n_samples=None, n_features=None)
         # (3 columns per feature, an exact ridge M-step), the gate linear in x.
         if n_features is None:
             raise ValueError("make_model('moe-spline') needs n_features")
-        union, gate_features, expert_features = spline_features(n_features)
+        shape = ((SPLINE_KNOTS_ONE_FEATURE, SPLINE_DEGREE_ONE_FEATURE) if n_features == 1
+                 else (SPLINE_KNOTS, SPLINE_DEGREE))
+        union, gate_features, expert_features = spline_features(n_features, *shape)
         est = (MixtureOfExpertsRegressor if reg else MixtureOfExpertsClassifier)(
             gate_features=gate_features, expert_features=expert_features, **em)
         grid = _feasible([(k, k) for k in settings.moe_experts], n_inner)

@@ -11,7 +11,14 @@ from sklearn.metrics import log_loss, make_scorer
 from sklearn.model_selection import cross_validate
 
 from .data import make_splits
-from .models import MODELS, CountConvergenceWarnings, make_model, single_threaded, validate_models
+from .models import (
+    MODELS,
+    CountConvergenceWarnings,
+    default_models,
+    make_model,
+    single_threaded,
+    validate_models,
+)
 from .settings import MAIN_SCORE, Settings
 
 
@@ -177,7 +184,9 @@ def run_comparison(datasets, models=None, settings=Settings(), n_jobs=None, prog
     ----------
     datasets : list of Dataset
     models : list of str, default=None
-        Keys of :data:`MODELS`; all by default.
+        Keys of :data:`MODELS`; by default those of
+        :func:`~mixexp.compare.models.default_models` for each dataset's
+        number of features.
     settings : Settings, default=Settings()
     n_jobs : int or None, default=None
         Passed to :func:`~sklearn.model_selection.cross_validate`: outer
@@ -194,15 +203,17 @@ def run_comparison(datasets, models=None, settings=Settings(), n_jobs=None, prog
         Failing models get an ``error`` message and NaN scores instead of
         stopping the comparison.
     """
+    named = models is not None
     models = validate_models(models)
+    per_dataset = [models if named else default_models(data.n_features) for data in datasets]
     start = time.perf_counter()
     summary, folds = [], []
-    bar = _Progress(len(datasets) * len(models), enabled=progress)
+    bar = _Progress(sum(map(len, per_dataset)), enabled=progress)
     with single_threaded():
         try:
-            for data in datasets:
+            for data, names in zip(datasets, per_dataset):
                 splits = make_splits(data, settings)
-                for name in models:
+                for name in names:
                     bar.start(f"{data.name} / {MODELS[name]}")
                     row, fold_rows, mode = _cross_validate_one(data, name, splits, settings,
                                                                n_jobs)
