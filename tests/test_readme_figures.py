@@ -65,7 +65,10 @@ def test_readme_compare_table_is_the_recorded_run():
     for row in body:
         dataset = re.split(r"[ ,]", row[0])[0]
         for model, cell in zip(header[1:], row[1:]):
-            assert cell == recorded[dataset, model], (dataset, model, cell, recorded[dataset, model])
+            if cell == "–":  # a model that runs on some data sets only (MoE-spline: one feature)
+                assert (dataset, model) not in recorded, (dataset, model, recorded[dataset, model])
+                continue
+            assert cell == recorded[dataset, model], (dataset, model, cell, recorded.get((dataset, model)))
 
 
 def test_readme_speed_table_is_the_recorded_run():
