@@ -12,7 +12,7 @@ from ._base import BaseMixtureOfExperts
 from ._design import standardize
 from ._exposure import offset_kwargs
 from ._missing import MissingValuesError, predict_moments
-from ._numerics.mixing import mix
+from ._numerics.mixing import mix, mix_clipped
 from ._predict import history_weights
 from ._risk import RiskMixin
 from ._routing import route
@@ -67,9 +67,16 @@ def _mixture_moments(chunk, return_std, bounds=None):
     ``(n, n_targets)``, and with ``return_std`` its standard deviation, as a tuple.
     With ``bounds`` (:func:`expert_bounds`) each expert's mean is clipped to them first."""
     means, var = chunk.leaves("moments")
-    if bounds is not None:
-        means = np.clip(means, chunk.leaf_values(bounds[0]), chunk.leaf_values(bounds[1]))
     gates = chunk.gates
+    if bounds is not None:
+        low, high = chunk.leaf_values(bounds[0]), chunk.leaf_values(bounds[1])
+        if not return_std and low.shape == means.shape[1:]:
+            # the mean alone: clip and mix in one pass (with finite means the variances
+            # do not enter it, whatever they are)
+            mean, finite = mix_clipped(gates, means, low, high)
+            if finite:
+                return (mean,)
+        means = np.clip(means, low, high)
     if not (np.isfinite(means).all() and np.isfinite(var).all()):
         return _heavy_tailed_moments(gates, means, var, return_std)
     mean = mix(gates, means)

@@ -11,7 +11,7 @@ in group-major columns, with the edge rows of tests/test_kernels.py.
 import numpy as np
 import pytest
 
-from mixexp._numerics.mixing import mix, mix_group_softmax
+from mixexp._numerics.mixing import mix, mix_clipped, mix_group_softmax
 from mixexp._numerics.softmax import (
     group_softmax,
     leaf_path_columns,
@@ -153,6 +153,28 @@ def test_mix_is_the_gates_weighted_sum():
         np.einsum("nk,nkt->nt", gates, values),
         rtol=1e-13,
     )
+
+
+def test_mix_clipped_is_the_mixture_of_the_clipped_values():
+    """One pass gives mix(gates, np.clip(values, low, high)) to the last bit; infinite values
+    are clipped to finite bounds, and a NaN (or an infinite bound reached) is reported."""
+    rng = np.random.default_rng(1)
+    gates = rng.dirichlet(np.ones(4), size=200)
+    values = 3 * rng.standard_normal((200, 4, 2))
+    low = rng.uniform(-2, 0, size=(4, 2))
+    high = low + rng.uniform(0.5, 3, size=(4, 2))
+    values[0, 1, 0], values[1, 2, 1] = np.inf, -np.inf
+    original = values.copy()
+    mean, finite = mix_clipped(gates, values, low, high)
+    assert finite
+    np.testing.assert_array_equal(mean, mix(gates, np.clip(values, low, high)))
+    np.testing.assert_array_equal(values, original)  # the values are not clipped in place
+    assert np.all(np.abs(mean) <= np.abs(np.concatenate([low, high])).max())
+    values[5, 0, 0] = np.nan
+    assert not mix_clipped(gates, values, low, high)[1]
+    unbounded = np.full_like(high, np.inf)
+    values[5, 0, 0] = np.inf
+    assert not mix_clipped(gates, values, low, unbounded)[1]
 
 
 @pytest.mark.parametrize("edge", [False, True])

@@ -1,6 +1,7 @@
 """A prediction's mixtures: the gates' weighted sums of the leaves' outputs.
 
-:func:`mix` mixes any per-leaf output; :func:`mix_group_softmax` mixes the
+:func:`mix` mixes any per-leaf output (:func:`mix_clipped`: each clipped to its leaf's
+range first, in the same pass); :func:`mix_group_softmax` mixes the
 leaves' class softmaxes of relative logits (:func:`mixexp._numerics.softmax.group_softmax`)
 without forming them, with the same range check and shifted route.
 """
@@ -21,6 +22,27 @@ def _mix(gates, values, out):
             for k in range(K):
                 s += gates[i, k] * values[i, k, t]
             out[i, t] = s
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
+def _mix_clipped(gates, values, low, high, out):
+    """``out[i, t] = sum_k gates[i, k] * clip(values[i, k, t], low[k, t], high[k, t])``;
+    False when a clipped value is not finite (NaN stays NaN, as in ``np.clip``)."""
+    n, K, T = values.shape
+    finite = True
+    for i in range(n):
+        for t in range(T):
+            s = 0.0
+            for k in range(K):
+                v = values[i, k, t]
+                if v < low[k, t]:
+                    v = low[k, t]
+                elif v > high[k, t]:
+                    v = high[k, t]
+                finite &= np.isfinite(v)
+                s += gates[i, k] * v
+            out[i, t] = s
+    return finite
 
 
 # Writes out the sums of member-major groups, as softmax._softmax_groups does (a
@@ -61,6 +83,20 @@ def mix(gates, values):
     out = np.empty((values.shape[0], values.shape[2]))
     _mix(np.ascontiguousarray(gates), np.ascontiguousarray(values), out)
     return out
+
+
+def mix_clipped(gates, values, low, high):
+    """``mix(gates, np.clip(values, low, high))`` for per-leaf bounds ``low``, ``high``
+    ``(K, T)``, in one pass over ``values`` (n, K, T) without forming the clipped copy.
+
+    Returns the mixture ``(n, T)`` and whether every clipped value was finite; where one
+    was not, the caller takes the clipped values' own route (a prediction's heavy tails).
+    """
+    out = np.empty((values.shape[0], values.shape[2]))
+    finite = _mix_clipped(np.ascontiguousarray(gates), np.ascontiguousarray(values),
+                          np.ascontiguousarray(low, dtype=np.float64),
+                          np.ascontiguousarray(high, dtype=np.float64), out)
+    return out, bool(finite)
 
 
 def mix_group_softmax(gates, logits):
