@@ -33,8 +33,7 @@ def read(folder):
 
 def score(summary, dataset, model):
     row = summary.get((dataset, model))
-    value = float(row["score_mean"]) if row else math.nan
-    return value
+    return float(row["score_mean"]) if row else math.nan
 
 
 def best_mixture(summary, dataset):
@@ -76,7 +75,8 @@ def fit_seconds(summary):
 
 def report(before_folder, after_folder):
     """Markdown: the before/after table per data set, the goal counts and the fit seconds."""
-    (b_rows, b_counts), (a_rows, a_counts) = (goals(*read(f)) for f in (before_folder, after_folder))
+    (b_summary, b_folds), (a_summary, a_folds) = read(before_folder), read(after_folder)
+    (b_rows, b_counts), (a_rows, a_counts) = goals(b_summary, b_folds), goals(a_summary, a_folds)
     before = {r[0]: r for r in b_rows}
     out = ["| data set | best mixture before | best mixture after | CART | stacking | HistGB |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -93,7 +93,7 @@ def report(before_folder, after_folder):
                        ("below_linear", "largest fall of a mixture fold below the linear model's")):
         cells = [f"{v:.3f} ({d}, {m})" for v, d, m in (b_counts[key], a_counts[key])]
         out.append(f"| {label} | {cells[0]} | {cells[1]} |")
-    b_fit, a_fit = fit_seconds(read(before_folder)[0]), fit_seconds(read(after_folder)[0])
+    b_fit, a_fit = fit_seconds(b_summary), fit_seconds(a_summary)
     out += ["", "| model | fit seconds, summed over folds, before | after |", "| --- | ---: | ---: |"]
     for m in MODELS:
         if m in b_fit or m in a_fit:
